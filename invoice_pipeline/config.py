@@ -1,0 +1,165 @@
+"""The pipeline's configuration: one YAML file, validated, with paths resolved against its folder."""
+
+from __future__ import annotations
+
+import os
+import re
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+CONFIG_ENV_VAR = "INVOICE_PIPELINE_CONFIG"
+DATA_DIR_ENV_VAR = "INVOICE_PIPELINE_DATA_DIR"
+DEMO_CONFIG_PATH = Path(__file__).parent / "demo" / "config.yaml"
+PROVIDER_ID_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+
+
+class ConfigError(ValueError):
+    """A configuration problem, told in one line that names the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _decimal_setting(value: object, key: str) -> Decimal:
+    if isinstance(value, float):
+        raise ValueError(f"{key} must be a quoted decimal string such as \"0.50\", not a float")
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation as error:
+        raise ValueError(f"{key} must be a decimal number such as \"0.50\"") from error
+    if not amount.is_finite() or amount < 0:
+        raise ValueError(f"{key} must be a finite, non-negative decimal")
+    return amount
+
+
+class ProviderConfig(_Strict):
+    """One provider the partner buys from, and how its invoices reach the pipeline."""
+
+    id: str
+    name: str
+    sync: Literal["automatic", "manual"]
+    connector: Literal["folder"] = "folder"
+    path: Path
+    checksum_tolerance: Decimal = Decimal("0.00")
+
+    @field_validator("id")
+    @classmethod
+    def _valid_id(cls, value: str) -> str:
+        if not PROVIDER_ID_PATTERN.match(value):
+            raise ValueError("must be lowercase letters, digits and '-' (at most 64), e.g. contoso-csp")
+        return value
+
+    @field_validator("checksum_tolerance", mode="before")
+    @classmethod
+    def _valid_tolerance(cls, value: object) -> Decimal:
+        return _decimal_setting(value, "checksum_tolerance")
+
+
+class PipelineConfig(_Strict):
+    """The whole configuration: warehouse, reference data, providers and operating settings."""
+
+    warehouse_url: str
+    reference_data: Path
+    providers: list[ProviderConfig] = Field(default_factory=list)
+    data_dir: Path
+    stuck_populating_after_minutes: int = Field(default=120, ge=1)
+    duckdb_memory_limit: str = "2GB"
+    duckdb_threads: int = Field(default=2, ge=1)
+
+    @model_validator(mode="after")
+    def _unique_provider_ids(self) -> PipelineConfig:
+        seen: set[str] = set()
+        for provider in self.providers:
+            if provider.id in seen:
+                raise ValueError(f"provider id {provider.id!r} appears twice; ids must be unique")
+            seen.add(provider.id)
+        return self
+
+    def provider(self, provider_id: str) -> ProviderConfig:
+        """The provider with this id, or a ConfigError naming the known ones."""
+        for provider in self.providers:
+            if provider.id == provider_id:
+                return provider
+        known = ", ".join(p.id for p in self.providers) or "none"
+        raise ConfigError(f"unknown provider {provider_id!r}; configured providers: {known}")
+
+    @property
+    def automatic_providers(self) -> list[ProviderConfig]:
+        """Providers the daily sync asks for invoices."""
+        return [p for p in self.providers if p.sync == "automatic"]
+
+
+def default_data_dir() -> Path:
+    """Where the embedded default keeps its warehouse and Dagster files: `$INVOICE_PIPELINE_DATA_DIR` or ./data."""
+    return Path(os.environ.get(DATA_DIR_ENV_VAR, "data")).resolve()
+
+
+def _resolve(base: Path, value: object) -> object:
+    if isinstance(value, str) and value:
+        path = Path(value).expanduser()
+        return str(path if path.is_absolute() else (base / path).resolve())
+    return value
+
+
+def _resolve_warehouse_url(base: Path, url: str) -> str:
+    prefix = "duckdb:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
+        return prefix + str((base / url[len(prefix) :]).resolve())
+    return url
+
+
+def _format_error(error: ValidationError, source: Path) -> str:
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        return f"{source}: unknown key '{key}'; remove it or check its spelling"
+    if first["type"] == "missing":
+        return f"{source}: missing key '{key}'"
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{source}: '{key}': {message}"
+
+
+def load_config(path: Path | str | None = None) -> PipelineConfig:
+    """Load the configuration from `path`, `$INVOICE_PIPELINE_CONFIG`, or the bundled demo.
+
+    Relative paths resolve against the config file's folder; the demo keeps its warehouse in the
+    local data folder. Any problem raises ConfigError with one line that names the key.
+    """
+    if path is None:
+        path = os.environ.get(CONFIG_ENV_VAR) or DEMO_CONFIG_PATH
+    source = Path(path).expanduser().resolve()
+    if not source.is_file():
+        raise ConfigError(f"config file {source} does not exist; set {CONFIG_ENV_VAR} to a readable YAML file")
+    try:
+        raw = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{source}: not valid YAML: {str(error).splitlines()[0]}") from error
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: must be a mapping with warehouse_url, reference_data and providers")
+    base = source.parent
+    data_dir = Path(str(_resolve(base, raw["data_dir"]))) if raw.get("data_dir") else default_data_dir()
+    raw = {**raw, "data_dir": str(data_dir)}
+    raw.setdefault("warehouse_url", f"duckdb:///{data_dir / 'warehouse.duckdb'}")
+    if isinstance(raw["warehouse_url"], str):
+        raw["warehouse_url"] = _resolve_warehouse_url(base, raw["warehouse_url"])
+    raw["reference_data"] = _resolve(base, raw.get("reference_data"))
+    providers = raw.get("providers")
+    if isinstance(providers, list):
+        raw["providers"] = [
+            {**p, "path": _resolve(base, p.get("path"))} if isinstance(p, dict) else p for p in providers
+        ]
+    try:
+        config = PipelineConfig.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(_format_error(error, source)) from None
+    for key, folder in [("reference_data", config.reference_data)] + [
+        (f"providers.{i}.path", p.path) for i, p in enumerate(config.providers)
+    ]:
+        if not folder.is_dir():
+            raise ConfigError(f"{source}: '{key}': folder {folder} does not exist")
+    return config

@@ -1,0 +1,71 @@
+"""The folder connector: a provider's invoices dropped as `<path>/<invoice_id>/` folders."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from invoice_pipeline.config import ProviderConfig
+from invoice_pipeline.connectors.base import ConnectorError, InvoiceFiles, OfferedInvoice
+from invoice_pipeline.domain.invoice_keys import INVOICE_ID_PATTERN, check_invoice_id
+
+LINE_FILE_STEMS = {"usage": "usage_summaries", "license": "license_summaries"}
+LINE_FILE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
+
+
+class FolderConnector:
+    """Reads `<path>/<invoice_id>/header.json` plus `usage_summaries` and `license_summaries` files."""
+
+    def __init__(self, provider: ProviderConfig) -> None:
+        self.provider = provider
+        self.root = provider.path.resolve()
+
+    def _invoice_folder(self, invoice_id: str) -> Path:
+        check_invoice_id(invoice_id)
+        folder = (self.root / invoice_id).resolve()
+        if folder.parent != self.root:
+            raise ConnectorError(f"invoice folder {invoice_id} points outside {self.root}; refusing to read it")
+        return folder
+
+    def list_invoices(self) -> list[OfferedInvoice]:
+        """Every invoice folder with a header.json, with the header's total when it can be read."""
+        offered = []
+        for folder in sorted(self.root.iterdir()):
+            if not folder.is_dir() or not INVOICE_ID_PATTERN.match(folder.name):
+                continue
+            if not (folder / "header.json").is_file():
+                continue
+            currency, total = _peek_total(folder / "header.json")
+            offered.append(OfferedInvoice(folder.name, currency, total))
+        return offered
+
+    def invalid_folders(self) -> list[str]:
+        """Folder names that cannot be invoice ids (listed so a person can rename them)."""
+        return sorted(
+            f.name for f in self.root.iterdir() if f.is_dir() and not INVOICE_ID_PATTERN.match(f.name)
+        )
+
+    def fetch_invoice(self, invoice_id: str) -> InvoiceFiles:
+        """The header and line files of one invoice folder."""
+        folder = self._invoice_folder(invoice_id)
+        header = folder / "header.json"
+        if not header.is_file():
+            raise ConnectorError(f"{self.provider.id} has no invoice {invoice_id}: {header} does not exist")
+        line_files: dict[str, Path] = {}
+        for kind, stem in LINE_FILE_STEMS.items():
+            found = [folder / f"{stem}{suffix}" for suffix in LINE_FILE_SUFFIXES if (folder / f"{stem}{suffix}").is_file()]
+            if len(found) > 1:
+                names = ", ".join(p.name for p in found)
+                raise ConnectorError(f"invoice {invoice_id} has more than one {stem} file ({names}); keep exactly one")
+            if found:
+                line_files[kind] = found[0]
+        return InvoiceFiles(invoice_id=invoice_id, header_path=header, line_files=line_files)
+
+
+def _peek_total(header: Path) -> tuple[str | None, Decimal | None]:
+    try:
+        data = json.loads(header.read_text(encoding="utf-8-sig"), parse_float=Decimal)
+        return str(data.get("currency")), Decimal(str(data.get("total_amount")))
+    except (ValueError, InvalidOperation, AttributeError, TypeError, OSError):
+        return None, None

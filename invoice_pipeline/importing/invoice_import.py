@@ -1,0 +1,347 @@
+"""The import of one provider invoice: Populating, validation, references, checksum, then Active or Error.
+
+All or nothing: the lines are published in the same transaction that sets the invoice Active; an
+invoice in Error has no line summaries; an import that dies half way leaves the invoice Populating
+(retried once stuck) and no lines. Running the same import again gives the same result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+import ibis
+
+from invoice_pipeline.config import PipelineConfig, ProviderConfig
+from invoice_pipeline.connectors.base import ConnectorError, InvoiceFiles, ProviderConnector
+from invoice_pipeline.connectors.folder import LINE_FILE_STEMS, FolderConnector
+from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.statuses import Status
+from invoice_pipeline.importing.provider_files import (
+    RAW_TABLE,
+    InvoiceHeader,
+    ProviderFileError,
+    quote_identifier,
+    read_header,
+    stage_line_file,
+)
+from invoice_pipeline.schemas.line_summaries import COMMON_COLUMNS, MONEY_SQL_TYPE, USAGE_COLUMNS
+from invoice_pipeline.validation.checksum import ChecksumResult, check_checksum
+from invoice_pipeline.validation.line_schema import SchemaFailure, validate_staged_lines
+from invoice_pipeline.validation.notes import Note, csv_text
+from invoice_pipeline.validation.reference_data import ReferenceDataError, load_reference_data, register_reference_data
+from invoice_pipeline.validation.references import (
+    MissingReference,
+    find_missing_references,
+    missing_references_message,
+    missing_references_notes,
+)
+from invoice_pipeline.warehouse.warehouse import FinishedImport, InvoiceRecord, Warehouse
+
+SCHEMA_CHECK = "line_summaries_match_schema"
+REFERENCES_CHECK = "references_resolved"
+CHECKSUM_CHECK = "checksum_matches"
+MAX_MESSAGE_PARTS = 6
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """The verdict of one validation step, with the figures to show next to it."""
+
+    passed: bool
+    description: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What one import ended with."""
+
+    key: InvoiceKey
+    record_id: str
+    status: Status
+    message: str
+    checks: dict[str, CheckOutcome]
+    usage_line_count: int = 0
+    license_line_count: int = 0
+    checksum: ChecksumResult | None = None
+    missing_references: list[MissingReference] = field(default_factory=list)
+
+
+class _InvoiceRejected(Exception):
+    """Validation stopped early: the invoice goes to Error with this message and these notes."""
+
+    def __init__(self, message: str, check: str, notes: list[Note] | None = None, metadata: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.check = check
+        self.notes = notes or []
+        self.metadata = metadata or {}
+
+
+def connector_for(provider: ProviderConfig) -> ProviderConnector:
+    """The connector that reaches this provider's invoices."""
+    return FolderConnector(provider)
+
+
+def import_provider_invoice(
+    config: PipelineConfig,
+    warehouse: Warehouse,
+    key: InvoiceKey,
+    *,
+    run_id: str | None = None,
+    actor: str = "invoice-pipeline",
+) -> ImportResult:
+    """Import one provider invoice, all or nothing; ImportRefused (nothing changed) when it must not run now."""
+    provider = config.provider(key.provider)
+    record = warehouse.start_import(
+        key, run_id=run_id, actor=actor, stuck_after=timedelta(minutes=config.stuck_populating_after_minutes)
+    )
+    try:
+        with warehouse.staging() as (conn, staging):
+            result = _import_into(staging, config, provider, key, record)
+            finished = FinishedImport(
+                status=result[0].status,
+                message=result[0].message,
+                header=result[1],
+                notes=result[2],
+                usage_line_count=result[0].usage_line_count if result[0].status == Status.ACTIVE else None,
+                license_line_count=result[0].license_line_count if result[0].status == Status.ACTIVE else None,
+            )
+            warehouse.finish_import(conn, staging, record, finished, run_id=run_id, actor=actor)
+    except Exception as error:
+        warehouse.mark_crashed(
+            key,
+            f"Import failed unexpectedly ({type(error).__name__}: {str(error)[:300]}); the next sync retries it",
+            run_id=run_id,
+            actor=actor,
+        )
+        raise
+    return result[0]
+
+
+def _import_into(
+    staging: duckdb.DuckDBPyConnection,
+    config: PipelineConfig,
+    provider: ProviderConfig,
+    key: InvoiceKey,
+    record: InvoiceRecord,
+) -> tuple[ImportResult, dict[str, Any], list[Note]]:
+    checks: dict[str, CheckOutcome] = {}
+    header_values: dict[str, Any] = {}
+    try:
+        reference = load_reference_data(config.reference_data)
+        files = _fetch(connector_for(provider), key)
+        header = read_header(files.header_path, key.invoice_id)
+        minor_units = reference.minor_units(header.currency)
+        header_values = _header_values(header, minor_units, provider)
+        counts = _stage_and_validate(staging, files)
+        checks[SCHEMA_CHECK] = CheckOutcome(True, "Header and line summaries match their schemas", dict(counts))
+    except (_InvoiceRejected, ProviderFileError, ConnectorError, ReferenceDataError) as rejection:
+        check = getattr(rejection, "check", SCHEMA_CHECK)
+        checks[check] = CheckOutcome(False, str(rejection), getattr(rejection, "metadata", {}))
+        _not_evaluated(checks)
+        message = str(rejection)
+        if isinstance(rejection, ReferenceDataError):
+            message = f"Reference data problem: {message}"
+        result = ImportResult(key, record.record_id, Status.ERROR, message, checks)
+        return result, header_values, getattr(rejection, "notes", [])
+
+    register_reference_data(staging, reference)
+    missing = find_missing_references(staging, key.provider, header.currency, minor_units is not None)
+    _create_published_views(staging)
+    errors = [m for m in missing if m.blocking]
+    notes = missing_references_notes(missing) if missing else []
+    checks[REFERENCES_CHECK] = CheckOutcome(
+        not errors,
+        missing_references_message(missing) if errors else f"All references resolved ({len(missing)} warnings)",
+        {"errors": len(errors), "warnings": len(missing) - len(errors), "missing_references": _reference_table(missing)},
+    )
+    messages = [missing_references_message(missing)] if errors else []
+
+    checksum = None
+    if minor_units is None:
+        checks[CHECKSUM_CHECK] = CheckOutcome(False, f"Not evaluated: currency {header.currency} is not set up")
+    else:
+        usage_total, license_total = (_amount_total(staging, kind) for kind in LINE_FILE_STEMS)
+        checksum = check_checksum(
+            header_total=header.total_amount,
+            usage_total=usage_total,
+            license_total=license_total,
+            currency=header.currency,
+            minor_units=minor_units,
+            tolerance=provider.checksum_tolerance,
+        )
+        header_values |= {"usage_total": usage_total, "license_total": license_total, "difference": checksum.difference}
+        checks[CHECKSUM_CHECK] = CheckOutcome(checksum.passed, checksum.message, _checksum_metadata(checksum))
+        if not checksum.passed:
+            messages.append(checksum.message)
+            notes.append(_checksum_note(staging))
+
+    status = Status.ACTIVE if not messages else Status.ERROR
+    message = "Imported" + (f" with {len(missing)} reference warning(s)" if missing else "") if status == Status.ACTIVE else " | ".join(messages)
+    result = ImportResult(
+        key,
+        record.record_id,
+        status,
+        message,
+        checks,
+        usage_line_count=counts["usage_line_count"],
+        license_line_count=counts["license_line_count"],
+        checksum=checksum,
+        missing_references=missing,
+    )
+    return result, header_values, notes
+
+
+def _fetch(connector: ProviderConnector, key: InvoiceKey) -> InvoiceFiles:
+    return connector.fetch_invoice(key.invoice_id)
+
+
+def _not_evaluated(checks: dict[str, CheckOutcome]) -> None:
+    for name in (SCHEMA_CHECK, REFERENCES_CHECK, CHECKSUM_CHECK):
+        checks.setdefault(name, CheckOutcome(False, "Not evaluated: the invoice's files did not pass their schemas"))
+
+
+def _header_values(header: InvoiceHeader, minor_units: int | None, provider: ProviderConfig) -> dict[str, Any]:
+    return {
+        "invoice_date": header.invoice_date,
+        "billing_period_start": header.billing_period_start,
+        "billing_period_end": header.billing_period_end,
+        "currency": header.currency,
+        "minor_units": minor_units,
+        "total_amount": header.total_amount,
+        "checksum_tolerance": provider.checksum_tolerance,
+    }
+
+
+def _stage_and_validate(staging: duckdb.DuckDBPyConnection, files: InvoiceFiles) -> dict[str, int]:
+    """Stage both kinds of line summaries, validate them, and build the typed `lines_<kind>` tables."""
+    backend = ibis.duckdb.from_connection(staging)
+    failures: list[SchemaFailure] = []
+    for kind in LINE_FILE_STEMS:
+        path = files.line_files.get(kind)
+        stage_line_file(staging, kind, path)
+        failures += validate_staged_lines(backend, RAW_TABLE.format(kind=kind), kind, path.name if path else f"{kind} (no file)")
+    if failures:
+        raise _InvoiceRejected(
+            "Schema validation failed: " + "; ".join(f.describe() for f in failures[:MAX_MESSAGE_PARTS])
+            + (f"; and {len(failures) - MAX_MESSAGE_PARTS} more checks" if len(failures) > MAX_MESSAGE_PARTS else ""),
+            SCHEMA_CHECK,
+            [_schema_failures_note(failures)],
+            {"failed_checks": len(failures), "failing_rows": sum(f.failing_rows for f in failures)},
+        )
+    for kind in LINE_FILE_STEMS:
+        _build_typed_lines(staging, kind)
+    staging.execute(
+        "CREATE OR REPLACE TEMP VIEW all_lines AS "
+        + " UNION ALL BY NAME ".join(f"SELECT '{kind}' AS kind, * FROM lines_{kind}" for kind in LINE_FILE_STEMS)
+    )
+    duplicates = staging.execute(
+        "SELECT line_id, count(*) FROM all_lines GROUP BY 1 HAVING count(*) > 1 ORDER BY 2 DESC, 1"
+    ).fetchall()
+    if duplicates:
+        shown = ", ".join(f"{line_id} ({n}x)" for line_id, n in duplicates[:5])
+        raise _InvoiceRejected(
+            f"Schema validation failed: {len(duplicates)} line_id(s) appear more than once in the invoice, e.g. {shown}",
+            SCHEMA_CHECK,
+            [Note("Schema Failures", "duplicate_line_ids.csv", csv_text(("line_id", "occurrences"), duplicates))],
+            {"duplicate_line_ids": len(duplicates)},
+        )
+    return {
+        f"{kind}_line_count": staging.execute(f"SELECT count(*) FROM lines_{kind}").fetchall()[0][0]
+        for kind in LINE_FILE_STEMS
+    }
+
+
+def _build_typed_lines(staging: duckdb.DuckDBPyConnection, kind: str) -> None:
+    """Cast the validated text columns to their types; extra provider columns are kept as JSON."""
+    raw = RAW_TABLE.format(kind=kind)
+    present = [c for (c,) in staging.execute(f"SELECT column_name FROM (DESCRIBE {raw})").fetchall()]
+    typed = {
+        "charge_start_date": "DATE",
+        "charge_end_date": "DATE",
+        "quantity": MONEY_SQL_TYPE,
+        "unit_price": MONEY_SQL_TYPE,
+        "amount": MONEY_SQL_TYPE,
+        "usage_date": "DATE",
+    }
+    wanted = list(COMMON_COLUMNS) + (list(USAGE_COLUMNS) if kind == "usage" else [])
+    selects = []
+    for column in wanted:
+        source = quote_identifier(column) if column in present else "NULL"
+        selects.append(f"CAST({source} AS {typed.get(column, 'VARCHAR')}) AS {column}")
+    extra = [c for c in present if c not in wanted]
+    if extra:
+        pairs = ", ".join(f"'{c.replace(chr(39), chr(39) * 2)}', {quote_identifier(c)}" for c in extra)
+        selects.append(f"CAST(json_object({pairs}) AS VARCHAR) AS extra")
+    else:
+        selects.append("CAST(NULL AS VARCHAR) AS extra")
+    staging.execute(f"CREATE OR REPLACE TEMP TABLE lines_{kind} AS SELECT {', '.join(selects)} FROM {raw}")
+
+
+def _create_published_views(staging: duckdb.DuckDBPyConnection) -> None:
+    """`published_<kind>_summaries`: the resolved lines, column for column as the warehouse stores them."""
+    for kind in LINE_FILE_STEMS:
+        usage_columns = ", usage_date, meter_id, meter_name, unit" if kind == "usage" else ""
+        staging.execute(
+            f"CREATE OR REPLACE TEMP VIEW published_{kind}_summaries AS SELECT line_id, customer_id, account_id, "
+            "subscription_id, billing_contract_id, product_id, charge_start_date, charge_end_date, quantity, "
+            f"unit_price, amount, currency{usage_columns}, extra FROM resolved_lines WHERE kind = '{kind}'"
+        )
+
+
+def _amount_total(staging: duckdb.DuckDBPyConnection, kind: str) -> Decimal:
+    total = staging.execute(f"SELECT sum(amount) FROM lines_{kind}").fetchall()[0][0]
+    return Decimal(total) if total is not None else Decimal(0)
+
+
+def _checksum_metadata(checksum: ChecksumResult) -> dict[str, Any]:
+    return {
+        "currency": checksum.currency,
+        "header_total": str(checksum.header_total),
+        "usage_total": str(checksum.usage_total),
+        "license_total": str(checksum.license_total),
+        "lines_total": str(checksum.lines_total),
+        "difference": str(checksum.difference),
+        "tolerance": str(checksum.tolerance),
+    }
+
+
+def _checksum_note(staging: duckdb.DuckDBPyConnection) -> Note:
+    """The lines' totals per customer and subscription, largest first, to find what is missing or extra."""
+    rows = staging.execute(
+        """
+        SELECT customer_id, subscription_id,
+               sum(amount) FILTER (WHERE kind = 'usage') AS usage_amount,
+               sum(amount) FILTER (WHERE kind = 'license') AS license_amount,
+               sum(amount) AS total_amount, count(*) AS line_count
+        FROM all_lines GROUP BY 1, 2 ORDER BY abs(sum(amount)) DESC, 1, 2
+        """
+    ).fetchall()
+    columns = ("customer_id", "subscription_id", "usage_amount", "license_amount", "total_amount", "line_count")
+    return Note("Checksum", "line_totals.csv", csv_text(columns, rows))
+
+
+def _schema_failures_note(failures: list[SchemaFailure]) -> Note:
+    rows = [
+        (f.file_name, f.column or "", f.check, line_id, value)
+        for f in failures
+        for line_id, value in f.note_rows
+    ]
+    return Note("Schema Failures", "failure_cases.csv", csv_text(("file", "column", "check", "line_id", "value"), rows))
+
+
+def _reference_table(missing: list[MissingReference]) -> list[dict[str, Any]]:
+    return [
+        {
+            "severity": "error" if m.blocking else "warning",
+            "reference_type": m.reference_type,
+            "reference_id": m.reference_id,
+            "line_count": m.line_count,
+            "example_line_ids": " ".join(m.example_line_ids),
+        }
+        for m in missing
+    ]

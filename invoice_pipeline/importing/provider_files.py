@@ -1,0 +1,171 @@
+"""Reading a provider invoice's files: the header (JSON) and the line summary files (CSV or Parquet).
+
+Line files are loaded into DuckDB as text columns, so that the schemas judge every value exactly as
+the provider wrote it, and so that nothing is auto-detected as a float on the money path.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pandera.pandas as pa
+
+from invoice_pipeline.connectors.folder import LINE_FILE_STEMS
+from invoice_pipeline.schemas.invoice_header import HEADER_FIELDS, InvoiceHeaderSchema
+from invoice_pipeline.schemas.line_summaries import COMMON_COLUMNS
+
+RAW_TABLE = "raw_{kind}_summaries"
+
+
+def quote_identifier(name: str) -> str:
+    """A column name from a provider file, quoted so it can only ever be an identifier in SQL."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+class ProviderFileError(Exception):
+    """A provider file that cannot be read or is not valid; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class InvoiceHeader:
+    """A validated provider invoice header."""
+
+    invoice_id: str
+    invoice_date: date
+    billing_period_start: date
+    billing_period_end: date
+    currency: str
+    total_amount: Decimal
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    keys = [k for k, _ in pairs]
+    duplicated = sorted({k for k in keys if keys.count(k) > 1})
+    if duplicated:
+        raise ProviderFileError(f"header.json: key(s) {', '.join(duplicated)} appear more than once")
+    return dict(pairs)
+
+
+def _refuse_constant(name: str) -> object:
+    raise ProviderFileError(f"header.json: {name} is not a number; write amounts as decimal strings")
+
+
+def read_header(path: Path, expected_invoice_id: str) -> InvoiceHeader:
+    """Read and validate `header.json`; its invoice_id must match the invoice's folder or key."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ProviderFileError("header.json: not UTF-8 text; save it as UTF-8") from error
+    try:
+        data = json.loads(
+            text,
+            object_pairs_hook=_refuse_duplicate_keys,
+            parse_float=str,
+            parse_int=str,
+            parse_constant=_refuse_constant,
+        )
+    except json.JSONDecodeError as error:
+        raise ProviderFileError(f"header.json: not valid JSON ({error.msg} at line {error.lineno})") from error
+    if not isinstance(data, dict):
+        raise ProviderFileError("header.json: must be a JSON object with " + ", ".join(HEADER_FIELDS))
+    missing = [f for f in HEADER_FIELDS if data.get(f) in (None, "")]
+    if missing:
+        raise ProviderFileError(f"header.json: missing field(s) {', '.join(missing)}")
+    unknown = sorted(set(data) - set(HEADER_FIELDS))
+    if unknown:
+        raise ProviderFileError(f"header.json: unknown field(s) {', '.join(unknown)}; expected {', '.join(HEADER_FIELDS)}")
+    not_text = [f for f in HEADER_FIELDS if not isinstance(data[f], str)]
+    if not_text:
+        raise ProviderFileError(f"header.json: field(s) {', '.join(not_text)} must be strings or numbers")
+    frame = pd.DataFrame([{f: data[f] for f in HEADER_FIELDS}])
+    try:
+        InvoiceHeaderSchema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        problems = sorted(
+            {f"{row.column} fails {row.check} (value {row.failure_case!r})" for row in errors.failure_cases.itertuples()}
+        )
+        raise ProviderFileError("header.json: " + "; ".join(problems)) from None
+    if data["invoice_id"] != expected_invoice_id:
+        raise ProviderFileError(
+            f"header.json: invoice_id {data['invoice_id']!r} differs from the invoice's folder "
+            f"{expected_invoice_id!r}; rename the folder or fix the header"
+        )
+    return InvoiceHeader(
+        invoice_id=data["invoice_id"],
+        invoice_date=date.fromisoformat(data["invoice_date"]),
+        billing_period_start=date.fromisoformat(data["billing_period_start"]),
+        billing_period_end=date.fromisoformat(data["billing_period_end"]),
+        currency=data["currency"],
+        total_amount=Decimal(data["total_amount"]),
+    )
+
+
+def _reader_sql(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith(".parquet"):
+        return "read_parquet($path)"
+    # Strict CSV: comma separated, double quotes, header row, every column as text.
+    return (
+        "read_csv($path, header = true, delim = ',', quote = '\"', escape = '\"', all_varchar = true,"
+        " strict_mode = true, null_padding = false, normalize_names = false, auto_detect = true,"
+        " sample_size = -1, compression = 'auto')"
+    )
+
+
+def _explain_read_error(file_name: str, error: duckdb.Error) -> str:
+    first = str(error).strip().splitlines()[0]
+    lowered = str(error).lower()
+    if "unicode" in lowered or "utf" in lowered:
+        hint = "the file is not UTF-8 text; export it as UTF-8"
+    elif "gzip" in lowered or "compress" in lowered:
+        hint = "the file is not valid gzip; send it uncompressed or re-compress it"
+    elif "quote" in lowered or "unterminated" in lowered:
+        hint = "a quoted field is never closed; check the line the error names"
+    elif "maximum line size" in lowered:
+        hint = "a line is longer than the reader allows; check the file is not corrupted"
+    else:
+        hint = "the file is not valid CSV with a header row"
+    return f"{file_name}: cannot be read ({hint}): {first[:300]}"
+
+
+def stage_line_file(con: duckdb.DuckDBPyConnection, kind: str, path: Path | None) -> None:
+    """Load one line summary file into the temp table `raw_<kind>_summaries`, every column as text.
+
+    An absent file means no lines of that kind: the table is created empty.
+    """
+    table = RAW_TABLE.format(kind=kind)
+    if path is None:
+        columns = ", ".join(f"{quote_identifier(c)} VARCHAR" for c in COMMON_COLUMNS)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} ({columns})")
+        return
+    file_name = path.name
+    if path.stat().st_size == 0:
+        raise ProviderFileError(
+            f"{file_name}: the file is empty (0 bytes); remove it when there are no {LINE_FILE_STEMS[kind]}, "
+            "or send it with its header row"
+        )
+    try:
+        relation = con.sql(f"SELECT * FROM {_reader_sql(path)} LIMIT 0", params={"path": str(path)})
+        casts = ", ".join(f"CAST({quote_identifier(c)} AS VARCHAR) AS {quote_identifier(c)}" for c in relation.columns)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {casts} FROM {_reader_sql(path)}",
+            {"path": str(path)},
+        )
+    except duckdb.Error as error:
+        raise ProviderFileError(_explain_read_error(file_name, error)) from None
+    columns = [c for (c,) in con.execute(f"SELECT column_name FROM (DESCRIBE {table})").fetchall()]
+    missing = [c for c in COMMON_COLUMNS if c not in columns]
+    if missing:
+        hint = ""
+        if len(columns) == 1 and any(sep in columns[0] for sep in ";\t|"):
+            hint = "; the file seems to use another delimiter: use commas"
+        raise ProviderFileError(f"{file_name}: missing column(s) {', '.join(missing)}{hint}")
+    duplicated = sorted({c for c in columns if columns.count(c) > 1})
+    if duplicated:
+        raise ProviderFileError(f"{file_name}: column(s) {', '.join(duplicated)} appear more than once")

@@ -1,0 +1,99 @@
+"""What a valid usage or license summary row is, as Pandera schemas over the raw (text) line tables.
+
+The provider's files are read as text, so these schemas judge every value exactly as the provider
+wrote it (digits, decimal places, date spelling) before anything is cast. They run in the database
+through Pandera's Ibis backend, so a table of millions of lines is never pulled into pandas.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import ibis.expr.datatypes as dt
+import ibis.expr.types as ir
+import pandera.ibis as pa
+
+# At most 18 digits before the point and 10 after it: what DECIMAL(28, 10) holds exactly.
+DECIMAL_PATTERN = r"^-?[0-9]{1,18}(\.[0-9]{1,10})?$"
+ISO_DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+CURRENCY_PATTERN = r"^[A-Z]{3}$"
+IDENTIFIER_PATTERN = r"^[^\x00-\x1f\x7f]{1,200}$"
+EARLIEST_DATE = "2000-01-01"
+LATEST_DATE = "2099-12-31"
+MONEY_SCALE = 10
+MONEY_SQL_TYPE = f"DECIMAL(28, {MONEY_SCALE})"
+
+COMMON_COLUMNS = (
+    "line_id",
+    "customer_id",
+    "subscription_id",
+    "product_id",
+    "charge_start_date",
+    "charge_end_date",
+    "quantity",
+    "unit_price",
+    "amount",
+    "currency",
+)
+USAGE_COLUMNS = ("usage_date", "meter_id", "meter_name", "unit")
+
+
+def _as_date(column: ir.StringColumn) -> ir.DateColumn:
+    return column.try_cast("date")
+
+
+def _real_date_in_range(column: ir.StringColumn) -> ir.BooleanColumn:
+    return _as_date(column).notnull() & (column >= EARLIEST_DATE) & (column <= LATEST_DATE)
+
+
+class LineSummarySchema(pa.DataFrameModel):
+    """Columns every line summary carries; money as decimal text, dates as ISO text."""
+
+    line_id: dt.String = pa.Field(nullable=False, str_matches=IDENTIFIER_PATTERN)
+    customer_id: dt.String = pa.Field(nullable=False, str_matches=IDENTIFIER_PATTERN)
+    subscription_id: dt.String = pa.Field(nullable=False, str_matches=IDENTIFIER_PATTERN)
+    product_id: dt.String = pa.Field(nullable=True, str_matches=IDENTIFIER_PATTERN)
+    charge_start_date: dt.String = pa.Field(nullable=False, str_matches=ISO_DATE_PATTERN)
+    charge_end_date: dt.String = pa.Field(nullable=False, str_matches=ISO_DATE_PATTERN)
+    quantity: dt.String = pa.Field(nullable=False, str_matches=DECIMAL_PATTERN)
+    unit_price: dt.String = pa.Field(nullable=False, str_matches=DECIMAL_PATTERN)
+    amount: dt.String = pa.Field(nullable=False, str_matches=DECIMAL_PATTERN)
+    currency: dt.String = pa.Field(nullable=False, str_matches=CURRENCY_PATTERN)
+
+    @pa.check("charge_start_date", "charge_end_date", name="real_date_2000_to_2099")
+    def real_date_in_range(cls, data: pa.IbisData) -> ir.BooleanColumn:
+        """A real calendar date between 2000-01-01 and 2099-12-31."""
+        return _real_date_in_range(data.table[data.key])
+
+    @pa.check("quantity", name="not_negative")
+    def quantity_not_negative(cls, data: pa.IbisData) -> ir.BooleanColumn:
+        """Quantities are zero or more; credits carry a negative price or amount instead."""
+        return ~data.table[data.key].startswith("-")
+
+    @pa.dataframe_check(name="charge_start_not_after_end")
+    def charge_period_ordered(cls, data: pa.IbisData) -> ir.BooleanColumn:
+        """The charge period starts on or before the day it ends."""
+        table = data.table
+        return _as_date(table.charge_start_date) <= _as_date(table.charge_end_date)
+
+    class Config:
+        strict = False  # extra provider columns are kept, not rejected
+        coerce = False
+
+
+class UsageSummarySchema(LineSummarySchema):
+    """A usage summary row: a line summary plus the optional meter columns."""
+
+    usage_date: Optional[dt.String] = pa.Field(nullable=True, str_matches=ISO_DATE_PATTERN)
+    meter_id: Optional[dt.String] = pa.Field(nullable=True)
+    meter_name: Optional[dt.String] = pa.Field(nullable=True)
+    unit: Optional[dt.String] = pa.Field(nullable=True)
+
+    @pa.check("usage_date", name="real_date_2000_to_2099")
+    def usage_date_in_range(cls, data: pa.IbisData) -> ir.BooleanColumn:
+        """A real calendar date between 2000-01-01 and 2099-12-31."""
+        return _real_date_in_range(data.table[data.key])
+
+
+class LicenseSummarySchema(LineSummarySchema):
+    """A license summary row: seats (quantity x unit price) per subscription and charge period."""

@@ -1,0 +1,114 @@
+"""Validating staged line summaries with their Pandera schemas, inside DuckDB, and reporting failures.
+
+Pandera (Ibis backend) decides which checks fail; the failing rows of each check are then counted
+and sampled in the database, so the report stays bounded whatever the size of the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import ibis
+import ibis.expr.types as ir
+import pandera.ibis as pa
+from pandera.errors import SchemaErrorReason
+
+from invoice_pipeline.schemas.line_summaries import (
+    CURRENCY_PATTERN,
+    DECIMAL_PATTERN,
+    IDENTIFIER_PATTERN,
+    ISO_DATE_PATTERN,
+    LicenseSummarySchema,
+    UsageSummarySchema,
+)
+
+LINE_SCHEMAS: dict[str, type[pa.DataFrameModel]] = {"usage": UsageSummarySchema, "license": LicenseSummarySchema}
+EXAMPLES_PER_FAILURE = 5
+NOTE_ROWS_PER_FAILURE = 10_000
+
+_PATTERN_MEANINGS = {
+    DECIMAL_PATTERN: "a decimal number with at most 18 digits before the point and 10 after "
+    "(no thousands separators, no exponent)",
+    ISO_DATE_PATTERN: "a date written YYYY-MM-DD",
+    CURRENCY_PATTERN: "a three-letter ISO 4217 currency code in capitals",
+    IDENTIFIER_PATTERN: "1 to 200 characters without control characters",
+}
+_CHECK_MEANINGS = {
+    "not_nullable": "a value (it is empty)",
+    "real_date_2000_to_2099": "a real calendar date from 2000-01-01 to 2099-12-31",
+    "not_negative": "zero or more (credits carry a negative price or amount, not quantity)",
+    "charge_start_not_after_end": "a charge_start_date on or before charge_end_date",
+}
+
+
+@dataclass(frozen=True)
+class SchemaFailure:
+    """One check that failed on one file: how many rows, and a few of them as (line_id, value)."""
+
+    file_name: str
+    column: str | None
+    check: str
+    meaning: str
+    failing_rows: int
+    examples: list[tuple[str | None, str | None]] = field(default_factory=list)
+    note_rows: list[tuple[str | None, str | None]] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """E.g. `usage_summaries.csv column 'amount' must be a decimal number ... (2 rows, e.g. L2='1e5')`."""
+        where = f"column '{self.column}'" if self.column else "each row"
+        shown = ", ".join(
+            f"{line_id or '?'}" + (f"={value!r}" if self.column else "") for line_id, value in self.examples
+        )
+        rows = "row" if self.failing_rows == 1 else "rows"
+        return f"{self.file_name} {where} must be {self.meaning} [{self.check}]: {self.failing_rows} {rows}, e.g. {shown}"
+
+
+def _meaning(check_name: str, check: object) -> str:
+    if check_name == "str_matches":
+        pattern = getattr(check, "statistics", {}).get("pattern")
+        return _PATTERN_MEANINGS.get(str(pattern), f"matching {pattern}")
+    return _CHECK_MEANINGS.get(check_name, check_name.replace("_", " "))
+
+
+def _failing_rows(table: ir.Table, error: pa.errors.SchemaError, column: str | None) -> ir.Table:
+    if error.reason_code == SchemaErrorReason.SERIES_CONTAINS_NULLS and column:
+        return table.filter(table[column].isnull())
+    output = error.check_output
+    ignore_na = getattr(error.check, "ignore_na", True)
+    passed = output.rename(__passed="check_output") if isinstance(output, ir.Table) else output.name("__passed").as_table()
+    # Pandera's check outputs keep the table's row order; DuckDB joins them back by position.
+    joined = table.join(passed, how="positional")
+    return joined.filter(~joined["__passed"].fill_null(ignore_na)).drop("__passed")
+
+
+def validate_staged_lines(
+    backend: ibis.BaseBackend, table_name: str, kind: str, file_name: str
+) -> list[SchemaFailure]:
+    """Validate the staged text table of one kind of line summaries; an empty list means every row passed."""
+    table = backend.table(table_name, database="temp")
+    if table.count().execute() == 0:
+        return []  # a header-only file: no lines of this kind (its columns were checked when staged)
+    try:
+        LINE_SCHEMAS[kind].validate(table, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        return [_describe_error(table, error, file_name) for error in errors.schema_errors]
+    return []
+
+
+def _describe_error(table: ir.Table, error: pa.errors.SchemaError, file_name: str) -> SchemaFailure:
+    check_name = getattr(error.check, "name", None) or str(error.check)
+    schema_name = getattr(error.schema, "name", None)
+    column = schema_name if schema_name in table.columns else None
+    failing = _failing_rows(table, error, column)
+    value = failing[column].cast("string") if column else ibis.null().cast("string")
+    rows = failing.select(line_id=failing.line_id, value=value)
+    note_rows = [tuple(r.values()) for r in rows.limit(NOTE_ROWS_PER_FAILURE).to_pyarrow().to_pylist()]
+    return SchemaFailure(
+        file_name=file_name,
+        column=column,
+        check=check_name,
+        meaning=_meaning(check_name, error.check),
+        failing_rows=int(failing.count().execute()),
+        examples=note_rows[:EXAMPLES_PER_FAILURE],
+        note_rows=note_rows,
+    )

@@ -1,0 +1,39 @@
+"""Notes attached to a provider invoice: CSV files a person opens in a spreadsheet, made safe."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+
+
+@dataclass(frozen=True)
+class Note:
+    """A file attached to an invoice's notes, e.g. the Missing References `errors.csv`."""
+
+    title: str
+    file_name: str
+    content: str
+
+
+def spreadsheet_safe(value: object) -> str:
+    """A cell value that a spreadsheet shows as text, never runs as a formula (plain numbers stay numbers)."""
+    text = "" if value is None else str(value)
+    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.match(text):
+        return "'" + text
+    return text
+
+
+def csv_text(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """Render rows as CSV text with every cell neutralised against formula injection."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([spreadsheet_safe(c) for c in columns])
+    for row in rows:
+        writer.writerow([spreadsheet_safe(v) for v in row])
+    return buffer.getvalue()

@@ -1,0 +1,139 @@
+"""The warehouse's tables, as SQLAlchemy Core metadata shared by DuckDB and PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+MONEY = sa.Numeric(28, 10, asdecimal=True)
+metadata = sa.MetaData()
+
+provider_invoices = sa.Table(
+    "provider_invoices",
+    metadata,
+    sa.Column("record_id", sa.String(32), primary_key=True),
+    sa.Column("provider", sa.String(64), nullable=False),
+    sa.Column("invoice_id", sa.String(100), nullable=False),
+    # `provider:invoice_id` while the record is the invoice's current one; NULL once Inactive, so
+    # deactivated records stay as history while at most one current record exists per invoice.
+    sa.Column("current_key", sa.String(170), unique=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("message", sa.Text),
+    sa.Column("is_manual", sa.Boolean, nullable=False, default=False),
+    sa.Column("invoice_date", sa.Date),
+    sa.Column("billing_period_start", sa.Date),
+    sa.Column("billing_period_end", sa.Date),
+    sa.Column("currency", sa.String(3)),
+    sa.Column("minor_units", sa.Integer),
+    sa.Column("total_amount", MONEY),
+    sa.Column("usage_total", MONEY),
+    sa.Column("license_total", MONEY),
+    sa.Column("difference", MONEY),
+    sa.Column("checksum_tolerance", MONEY),
+    sa.Column("accepted_difference", MONEY),
+    sa.Column("usage_line_count", sa.BigInteger),
+    sa.Column("license_line_count", sa.BigInteger),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+invoice_status_history = sa.Table(
+    "invoice_status_history",
+    metadata,
+    sa.Column("entry_id", sa.String(32), primary_key=True),
+    sa.Column("record_id", sa.String(32), nullable=False, index=True),
+    sa.Column("provider", sa.String(64), nullable=False),
+    sa.Column("invoice_id", sa.String(100), nullable=False),
+    sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("from_status", sa.String(16)),
+    sa.Column("to_status", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("actor", sa.String(200), nullable=False),
+)
+
+invoice_notes = sa.Table(
+    "invoice_notes",
+    metadata,
+    sa.Column("note_id", sa.String(32), primary_key=True),
+    sa.Column("record_id", sa.String(32), nullable=False, index=True),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("file_name", sa.String(200), nullable=False),
+    sa.Column("content", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+def _line_summary_columns() -> list[sa.Column]:
+    return [
+        sa.Column("record_id", sa.String(32), nullable=False),
+        sa.Column("line_id", sa.String(200), nullable=False),
+        sa.Column("customer_id", sa.String(200), nullable=False),
+        sa.Column("account_id", sa.String(200), nullable=False),
+        sa.Column("subscription_id", sa.String(200), nullable=False),
+        sa.Column("billing_contract_id", sa.String(200)),
+        sa.Column("product_id", sa.String(200)),
+        sa.Column("charge_start_date", sa.Date, nullable=False),
+        sa.Column("charge_end_date", sa.Date, nullable=False),
+        sa.Column("quantity", MONEY, nullable=False),
+        sa.Column("unit_price", MONEY, nullable=False),
+        sa.Column("amount", MONEY, nullable=False),
+        sa.Column("currency", sa.String(3), nullable=False),
+    ]
+
+
+usage_summaries = sa.Table(
+    "usage_summaries",
+    metadata,
+    *_line_summary_columns(),
+    sa.Column("usage_date", sa.Date),
+    sa.Column("meter_id", sa.String(200)),
+    sa.Column("meter_name", sa.Text),
+    sa.Column("unit", sa.String(100)),
+    sa.Column("extra", sa.Text),
+)
+
+license_summaries = sa.Table(
+    "license_summaries",
+    metadata,
+    *_line_summary_columns(),
+    sa.Column("extra", sa.Text),
+)
+
+LINE_SUMMARY_TABLES = {"usage": usage_summaries, "license": license_summaries}
+
+reference_provider_accounts = sa.Table(
+    "reference_provider_accounts",
+    metadata,
+    sa.Column("provider", sa.String(64), nullable=False),
+    sa.Column("provider_account_id", sa.String(200), nullable=False),
+    sa.Column("account_id", sa.String(200), nullable=False),
+    sa.Column("account_name", sa.Text),
+)
+reference_subscriptions = sa.Table(
+    "reference_subscriptions",
+    metadata,
+    sa.Column("provider", sa.String(64), nullable=False),
+    sa.Column("subscription_id", sa.String(200), nullable=False),
+    sa.Column("account_id", sa.String(200), nullable=False),
+    sa.Column("billing_contract_id", sa.String(200), nullable=False),
+    sa.Column("product_id", sa.String(200)),
+)
+reference_products = sa.Table(
+    "reference_products",
+    metadata,
+    sa.Column("product_id", sa.String(200), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+)
+reference_currencies = sa.Table(
+    "reference_currencies",
+    metadata,
+    sa.Column("code", sa.String(3), nullable=False),
+    sa.Column("minor_units", sa.Integer, nullable=False),
+)
+REFERENCE_TABLES = {
+    "provider_accounts": reference_provider_accounts,
+    "subscriptions": reference_subscriptions,
+    "products": reference_products,
+    "currencies": reference_currencies,
+}

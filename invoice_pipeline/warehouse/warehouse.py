@@ -1,0 +1,329 @@
+"""The warehouse: provider invoice records, their status history, notes and line summaries.
+
+Statuses and history go through SQLAlchemy Core (one code path for every engine). Line summaries
+stay in DuckDB: an import stages and validates them in temp tables of the warehouse's own DuckDB
+connection and publishes them in the same transaction that sets the invoice Active.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import sqlalchemy as sa
+
+from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.statuses import Status
+from invoice_pipeline.validation.notes import Note
+from invoice_pipeline.warehouse import tables as t
+
+
+class ImportRefused(Exception):
+    """An import that must not start now; the message says why and what to do instead."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class InvoiceRecord:
+    """One provider invoice record as stored (current or historical)."""
+
+    values: dict[str, Any]
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError as error:
+            raise AttributeError(name) from error
+
+    @property
+    def key(self) -> InvoiceKey:
+        """The record's invoice key."""
+        return InvoiceKey(self.values["provider"], self.values["invoice_id"])
+
+
+@dataclass(frozen=True)
+class FinishedImport:
+    """What an import found, to be stored with the record: its final status and everything shown with it."""
+
+    status: Status
+    message: str
+    header: dict[str, Any]
+    notes: list[Note]
+    usage_line_count: int | None = None
+    license_line_count: int | None = None
+
+
+class Warehouse:
+    """Access to the warehouse at a SQLAlchemy URL (`duckdb:///file` or `postgresql+psycopg://...`)."""
+
+    def __init__(self, url: str, *, temp_dir: Path | None = None, memory_limit: str = "2GB", threads: int = 2) -> None:
+        self.url = url
+        connect_args: dict[str, Any] = {}
+        if self.is_duckdb:
+            settings: dict[str, Any] = {"memory_limit": memory_limit, "threads": threads, "preserve_insertion_order": False}
+            if temp_dir is not None:
+                temp_dir.mkdir(parents=True, exist_ok=True)
+                settings["temp_directory"] = str(temp_dir)
+            connect_args["config"] = settings
+            database = url.removeprefix("duckdb:///")
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+        self.engine = sa.create_engine(url, connect_args=connect_args, poolclass=sa.pool.NullPool)
+
+    @property
+    def is_duckdb(self) -> bool:
+        """Whether the warehouse is an embedded DuckDB file."""
+        return self.url.startswith("duckdb:")
+
+    def create_schema(self) -> None:
+        """Create the warehouse's tables where they do not exist yet."""
+        t.metadata.create_all(self.engine)
+
+    def dispose(self) -> None:
+        """Release every connection (and so DuckDB's file lock)."""
+        self.engine.dispose()
+
+    # Reading -------------------------------------------------------------------------------
+
+    def current_record(self, key: InvoiceKey) -> InvoiceRecord | None:
+        """The invoice's current record (not Inactive), if any."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t.provider_invoices).where(t.provider_invoices.c.current_key == str(key))).mappings().first()
+        return InvoiceRecord(dict(row)) if row else None
+
+    def records(self, key: InvoiceKey) -> list[InvoiceRecord]:
+        """Every record of the invoice, the current one first, then older (Inactive) ones newest first."""
+        pi = t.provider_invoices
+        query = (
+            sa.select(pi)
+            .where(pi.c.provider == key.provider, pi.c.invoice_id == key.invoice_id)
+            .order_by(pi.c.current_key.is_(None), pi.c.created_at.desc())
+        )
+        with self.engine.connect() as conn:
+            return [InvoiceRecord(dict(r)) for r in conn.execute(query).mappings()]
+
+    def list_invoices(self, provider: str | None = None, status: Status | None = None) -> list[InvoiceRecord]:
+        """Current records and Inactive ones, filtered by provider and status, newest invoice dates first."""
+        pi = t.provider_invoices
+        query = sa.select(pi).order_by(pi.c.provider, pi.c.invoice_id, pi.c.created_at)
+        if provider:
+            query = query.where(pi.c.provider == provider)
+        if status:
+            query = query.where(pi.c.status == status.value)
+        with self.engine.connect() as conn:
+            return [InvoiceRecord(dict(r)) for r in conn.execute(query).mappings()]
+
+    def history(self, key: InvoiceKey) -> list[dict[str, Any]]:
+        """Every status change of the invoice (all its records), oldest first."""
+        h = t.invoice_status_history
+        query = (
+            sa.select(h)
+            .where(h.c.provider == key.provider, h.c.invoice_id == key.invoice_id)
+            .order_by(h.c.changed_at, h.c.entry_id)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def notes(self, record_id: str) -> list[Note]:
+        """The notes attached to a record."""
+        n = t.invoice_notes
+        query = sa.select(n.c.title, n.c.file_name, n.c.content).where(n.c.record_id == record_id).order_by(n.c.title, n.c.file_name)
+        with self.engine.connect() as conn:
+            return [Note(*r) for r in conn.execute(query)]
+
+    def line_totals(self, record_id: str) -> dict[str, tuple[int, Any]]:
+        """Stored line count and amount total per kind (`usage`, `license`) for a record."""
+        totals = {}
+        with self.engine.connect() as conn:
+            for kind, table in t.LINE_SUMMARY_TABLES.items():
+                count, total = conn.execute(
+                    sa.select(sa.func.count(), sa.func.sum(table.c.amount)).where(table.c.record_id == record_id)
+                ).one()
+                totals[kind] = (count, total)
+        return totals
+
+    # Status changes --------------------------------------------------------------------------
+
+    def _change_status(
+        self,
+        conn: sa.Connection,
+        record: InvoiceRecord,
+        to: Status,
+        reason: str,
+        *,
+        run_id: str | None,
+        actor: str,
+        values: dict[str, Any] | None = None,
+    ) -> None:
+        """Move a record to `to` if nobody changed it meanwhile, and write the history entry."""
+        pi = t.provider_invoices
+        now = _now()
+        changes = {"status": to.value, "updated_at": now, **(values or {})}
+        if to == Status.INACTIVE:
+            changes["current_key"] = None
+        result = conn.execute(
+            sa.update(pi)
+            .where(pi.c.record_id == record.record_id, pi.c.status == record.status, pi.c.updated_at == record.updated_at)
+            .values(**changes)
+        )
+        if result.rowcount != 1:
+            raise ImportRefused(f"invoice {record.key} changed while this run was working on it; run it again")
+        self._write_history(conn, record.values, record.status, to, reason, run_id=run_id, actor=actor, at=now)
+
+    @staticmethod
+    def _write_history(
+        conn: sa.Connection,
+        record: dict[str, Any],
+        from_status: str | None,
+        to: Status,
+        reason: str,
+        *,
+        run_id: str | None,
+        actor: str,
+        at: datetime,
+    ) -> None:
+        conn.execute(
+            sa.insert(t.invoice_status_history).values(
+                entry_id=_new_id(),
+                record_id=record["record_id"],
+                provider=record["provider"],
+                invoice_id=record["invoice_id"],
+                changed_at=at,
+                from_status=from_status,
+                to_status=to.value,
+                reason=reason,
+                run_id=run_id,
+                actor=actor,
+            )
+        )
+
+    def start_import(
+        self, key: InvoiceKey, *, run_id: str | None, actor: str, stuck_after: timedelta, is_manual: bool = False
+    ) -> InvoiceRecord:
+        """Mark the invoice Populating (a new record, or its Error / stuck Populating record) and return it.
+
+        Refused, changing nothing, when the invoice is Active or another import is still running.
+        """
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(t.provider_invoices).where(t.provider_invoices.c.current_key == str(key))
+            ).mappings().first()
+            if row is None:
+                now = _now()
+                values = {
+                    "record_id": _new_id(),
+                    "provider": key.provider,
+                    "invoice_id": key.invoice_id,
+                    "current_key": str(key),
+                    "status": Status.POPULATING.value,
+                    "message": "Import running",
+                    "is_manual": is_manual,
+                    "run_id": run_id,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                conn.execute(sa.insert(t.provider_invoices).values(**values))
+                self._write_history(conn, values, None, Status.POPULATING, "import started", run_id=run_id, actor=actor, at=now)
+                return InvoiceRecord(values)
+            record = InvoiceRecord(dict(row))
+            if record.status == Status.ACTIVE:
+                raise ImportRefused(
+                    f"invoice {key} is Active and cannot be downloaded again; deactivate it (recommended) "
+                    "or delete it first, then sync it"
+                )
+            if record.status == Status.POPULATING and record.updated_at > _now() - stuck_after:
+                raise ImportRefused(
+                    f"invoice {key} is being imported by run {record.run_id} since {record.updated_at:%Y-%m-%d %H:%M} UTC; "
+                    f"wait for it to finish (it counts as stuck after {int(stuck_after.total_seconds() // 60)} minutes)"
+                )
+            reason = "retry after Error" if record.status == Status.ERROR else "retry of an import that did not finish"
+            self._change_status(
+                conn, record, Status.POPULATING, reason, run_id=run_id, actor=actor, values={"run_id": run_id, "message": "Import running"}
+            )
+        return self.current_record(key)  # type: ignore[return-value]
+
+    @contextmanager
+    def staging(self) -> Iterator[tuple[sa.Connection, duckdb.DuckDBPyConnection]]:
+        """A warehouse connection and the DuckDB connection an import stages its lines in.
+
+        For a DuckDB warehouse both are the same connection, so the staged lines are published by a
+        local INSERT ... SELECT inside the transaction that sets the invoice Active.
+        """
+        if not self.is_duckdb:
+            raise NotImplementedError("line staging is implemented for DuckDB warehouses")
+        with self.engine.connect() as conn:
+            driver = conn.connection.driver_connection
+            # duckdb_engine wraps the DuckDB connection; the wrapper forwards calls, ibis needs the real one.
+            yield conn, getattr(driver, "_ConnectionWrapper__c", driver)
+
+    def finish_import(
+        self,
+        conn: sa.Connection,
+        staging: duckdb.DuckDBPyConnection,
+        record: InvoiceRecord,
+        finished: FinishedImport,
+        *,
+        run_id: str | None,
+        actor: str,
+    ) -> None:
+        """Store the import's outcome atomically: lines (when Active), totals, message, notes and history."""
+        values = {"message": finished.message, **finished.header}
+        values["usage_line_count"] = finished.usage_line_count
+        values["license_line_count"] = finished.license_line_count
+        with conn.begin():
+            current = conn.execute(
+                sa.select(t.provider_invoices).where(t.provider_invoices.c.record_id == record.record_id)
+            ).mappings().one()
+            for table in t.LINE_SUMMARY_TABLES.values():
+                conn.execute(sa.delete(table).where(table.c.record_id == record.record_id))
+            if finished.status == Status.ACTIVE:
+                for kind, table in t.LINE_SUMMARY_TABLES.items():
+                    columns = ", ".join(c.name for c in table.columns)
+                    staging.execute(
+                        f"INSERT INTO main.{table.name} ({columns}) SELECT $1 AS record_id, {columns.removeprefix('record_id, ')} "
+                        f"FROM published_{kind}_summaries",
+                        [record.record_id],
+                    )
+            conn.execute(sa.delete(t.invoice_notes).where(t.invoice_notes.c.record_id == record.record_id))
+            now = _now()
+            for note in finished.notes:
+                conn.execute(
+                    sa.insert(t.invoice_notes).values(
+                        note_id=_new_id(), record_id=record.record_id, title=note.title,
+                        file_name=note.file_name, content=note.content, created_at=now,
+                    )
+                )
+            self._change_status(
+                conn, InvoiceRecord(dict(current)), finished.status, finished.message, run_id=run_id, actor=actor, values=values
+            )
+
+    def mark_crashed(self, key: InvoiceKey, message: str, *, run_id: str | None, actor: str) -> None:
+        """Record an import that broke (not a validation failure) as Error, so the daily sync retries it."""
+        record = self.current_record(key)
+        if record is None or record.status != Status.POPULATING:
+            return
+        with self.engine.begin() as conn:
+            self._change_status(conn, record, Status.ERROR, message, run_id=run_id, actor=actor, values={"message": message})
+
+    # Reference data ---------------------------------------------------------------------------
+
+    def replace_reference_table(self, name: str, rows: list[dict[str, Any]]) -> None:
+        """Replace one reference table's rows (what the reference data assets publish)."""
+        table = t.REFERENCE_TABLES[name]
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(table))
+            if rows:
+                conn.execute(sa.insert(table), rows)

@@ -1,0 +1,41 @@
+"""Packaging for invoice-pipeline: import and validate provider invoices with Dagster."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="invoice-pipeline",
+    version="0.1.0",
+    description="Imports and validates provider invoices (Partner Center, distributors, vendors) with Dagster.",
+    python_requires=">=3.11,<3.14",
+    packages=find_packages(exclude=["invoice_pipeline_tests*", "benchmarks*"]),
+    include_package_data=True,
+    package_data={"invoice_pipeline": ["demo/**/*", "demo/*"]},
+    install_requires=[
+        # The Dagster integration libraries pin this exact Dagster release.
+        "dagster==1.13.27",
+        "dagster-webserver==1.13.27",
+        "dagster-duckdb==0.29.27",
+        "dagster-pandera==0.29.27",
+        "pandera[ibis]==0.35.0",
+        "ibis-framework[duckdb]==12.0.0",
+        "duckdb==2.0.0",
+        "duckdb-engine==0.17.0",
+        "sqlalchemy>=2.0,<2.2",
+        # dagster-pandera still needs pandas below 3.
+        "pandas>=2.2,<3",
+        "pyarrow>=18,<27",
+        "pydantic>=2.7,<3",
+        "pyyaml>=6,<7",
+        "click>=8.1,<9",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8,<10",
+            "psutil>=6,<8",
+            "ruff==0.17.5",
+        ],
+    },
+    entry_points={
+        "console_scripts": ["invoice-pipeline=invoice_pipeline.cli:main"],
+    },
+)
