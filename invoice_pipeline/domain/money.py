@@ -16,9 +16,12 @@ def format_money(amount: Decimal, minor_units: int, currency: str | None = None)
     return f"{text} {currency}" if currency else text
 
 
-def decimal_text(amount: Decimal | None) -> str | None:
-    """A decimal as a plain string for JSON and CSV (no exponent), or None."""
+def decimal_text(amount: Decimal | None, minor_units: int | None = None) -> str | None:
+    """A decimal as a plain string (no exponent), without storage padding: at least the currency's
+    minor units, more only where the amount has more significant digits. None stays None."""
     if amount is None:
         return None
-    text = format(amount, "f")
-    return "0" if text in ("-0", "0") else text
+    significant = amount.normalize()
+    places = max(-significant.as_tuple().exponent, minor_units or 0, 0)  # type: ignore[operator]
+    text = f"{amount:.{places}f}"
+    return text[1:] if text.startswith("-") and not amount else text

@@ -35,25 +35,29 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return frame.replace({"": None})
 
 
+def load_reference_table(folder: Path, name: str) -> pd.DataFrame:
+    """Read and validate one reference file (`<folder>/<name>.csv`); ReferenceDataError says what is wrong."""
+    schema = REFERENCE_SCHEMAS[name]
+    path = folder / f"{name}.csv"
+    if not path.is_file():
+        columns = ", ".join(schema.to_schema().columns)
+        raise ReferenceDataError(f"reference data: {path} is missing; add it with columns {columns}")
+    try:
+        frame = _read_csv(path)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ReferenceDataError(f"reference data: {path.name} cannot be read as UTF-8 CSV: {error}") from None
+    try:
+        return schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        cases = errors.failure_cases
+        problems = sorted({f"{row.column} fails {row.check}" for row in cases.itertuples()})
+        examples = ", ".join(repr(v) for v in cases["failure_case"].head(3))
+        raise ReferenceDataError(f"reference data: {path.name}: {'; '.join(problems)} (e.g. {examples})") from None
+
+
 def load_reference_data(folder: Path) -> ReferenceData:
-    """Read and validate every reference file in `folder`; ReferenceDataError says which one is wrong."""
-    tables: dict[str, pd.DataFrame] = {}
-    for name, schema in REFERENCE_SCHEMAS.items():
-        path = folder / f"{name}.csv"
-        if not path.is_file():
-            raise ReferenceDataError(f"reference data: {path} is missing; add it with columns {', '.join(schema.to_schema().columns)}")
-        try:
-            frame = _read_csv(path)
-        except (ValueError, UnicodeDecodeError) as error:
-            raise ReferenceDataError(f"reference data: {path.name} cannot be read as UTF-8 CSV: {error}") from None
-        try:
-            tables[name] = schema.validate(frame, lazy=True)
-        except pa.errors.SchemaErrors as errors:
-            cases = errors.failure_cases
-            problems = sorted({f"{row.column} fails {row.check}" for row in cases.itertuples()})
-            examples = ", ".join(repr(v) for v in cases["failure_case"].head(3))
-            raise ReferenceDataError(f"reference data: {path.name}: {'; '.join(problems)} (e.g. {examples})") from None
-    return ReferenceData(tables)
+    """Read and validate every reference file in `folder`."""
+    return ReferenceData({name: load_reference_table(folder, name) for name in REFERENCE_SCHEMAS})
 
 
 def register_reference_data(con: duckdb.DuckDBPyConnection, reference: ReferenceData) -> None:

@@ -19,6 +19,7 @@ import duckdb
 import sqlalchemy as sa
 
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.validation.notes import Note
 from invoice_pipeline.warehouse import tables as t
@@ -52,6 +53,26 @@ class InvoiceRecord:
     def key(self) -> InvoiceKey:
         """The record's invoice key."""
         return InvoiceKey(self.values["provider"], self.values["invoice_id"])
+
+    def summary(self) -> dict[str, Any]:
+        """The record as JSON-ready values: money as decimal strings, dates ISO."""
+        v = self.values
+        money = ("total_amount", "usage_total", "license_total", "difference", "checksum_tolerance", "accepted_difference")
+        dates = ("invoice_date", "billing_period_start", "billing_period_end", "created_at", "updated_at")
+        return {
+            "provider": v["provider"],
+            "invoice_id": v["invoice_id"],
+            "status": v["status"],
+            "message": v["message"],
+            "currency": v["currency"],
+            **{name: decimal_text(v[name], v["minor_units"]) for name in money},
+            "usage_line_count": v["usage_line_count"],
+            "license_line_count": v["license_line_count"],
+            "is_manual": bool(v["is_manual"]),
+            "record_id": v["record_id"],
+            "run_id": v["run_id"],
+            **{name: v[name].isoformat() if v[name] is not None else None for name in dates},
+        }
 
 
 @dataclass(frozen=True)
@@ -327,3 +348,26 @@ class Warehouse:
             conn.execute(sa.delete(table))
             if rows:
                 conn.execute(sa.insert(table), rows)
+
+    # Downstream ------------------------------------------------------------------------------
+
+    def billable_usage(self, record_id: str) -> list[dict[str, Any]]:
+        """Usage of an Active record per account, subscription and charge period (empty unless Active)."""
+        u, pi = t.usage_summaries, t.provider_invoices
+        query = (
+            sa.select(
+                u.c.account_id,
+                u.c.subscription_id,
+                u.c.charge_start_date,
+                u.c.charge_end_date,
+                u.c.currency,
+                sa.func.count().label("line_count"),
+                sa.func.sum(u.c.amount).label("amount"),
+            )
+            .join(pi, pi.c.record_id == u.c.record_id)
+            .where(u.c.record_id == record_id, pi.c.status == Status.ACTIVE.value)
+            .group_by(u.c.account_id, u.c.subscription_id, u.c.charge_start_date, u.c.charge_end_date, u.c.currency)
+            .order_by(u.c.account_id, u.c.subscription_id, u.c.charge_start_date)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]

@@ -1,0 +1,290 @@
+"""The `invoice-pipeline` command line: sync provider invoices through Dagster and inspect them."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import click
+
+from invoice_pipeline.config import CONFIG_ENV_VAR, ConfigError, PipelineConfig, load_config
+from invoice_pipeline.connectors.base import ConnectorError
+from invoice_pipeline.domain.invoice_keys import InvalidInvoiceKey, InvoiceKey
+from invoice_pipeline.domain.statuses import NOT_IMPORTED, parse_status
+from invoice_pipeline.importing.eligibility import SyncCandidate, offered_keys, sync_candidate
+from invoice_pipeline.importing.invoice_import import connector_for
+from invoice_pipeline.warehouse.warehouse import Warehouse
+
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+EXIT_BROKEN = 3
+
+
+class Refused(click.ClickException):
+    """An operation refused: one sentence on why and what to do instead; nothing was changed."""
+
+    exit_code = EXIT_REFUSED
+
+
+def _dagster_home() -> Path:
+    """DAGSTER_HOME, or this folder when it holds dagster.yaml, or <data dir>/dagster_home."""
+    if os.environ.get("DAGSTER_HOME"):
+        return Path(os.environ["DAGSTER_HOME"])
+    home = Path.cwd() if Path("dagster.yaml").is_file() else load_config().data_dir / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    instance_config = home / "dagster.yaml"
+    if not instance_config.exists():
+        instance_config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    os.environ["DAGSTER_HOME"] = str(home.resolve())
+    return home
+
+
+def _open(config: PipelineConfig) -> Warehouse:
+    from invoice_pipeline.dagster_defs.resources import open_warehouse
+
+    return open_warehouse(config)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help=f"Pipeline YAML configuration (default: ${CONFIG_ENV_VAR}, else the bundled demo).",
+)
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None) -> None:
+    """Import and validate provider invoices (Partner Center, distributors, vendors) with Dagster."""
+    if config_path:
+        os.environ[CONFIG_ENV_VAR] = str(Path(config_path).resolve())
+    ctx.obj = load_config()
+
+
+def _candidates(config: PipelineConfig, warehouse: Warehouse, provider_ids: list[str]) -> list[SyncCandidate]:
+    from datetime import timedelta
+
+    stuck_after = timedelta(minutes=config.stuck_populating_after_minutes)
+    candidates = []
+    for provider_id in provider_ids:
+        connector = connector_for(config.provider(provider_id))
+        for key in offered_keys(provider_id, connector.list_invoices()):
+            candidates.append(sync_candidate(key, warehouse.current_record(key), stuck_after))
+    return candidates
+
+
+@cli.command()
+@click.option("--provider", "provider_id", help="Only this automatic provider.")
+@click.option("--invoice", "invoice_key", help="Import this one invoice now (PROVIDER:INVOICE_ID), manual backfill.")
+@click.pass_obj
+def sync(config: PipelineConfig, provider_id: str | None, invoice_key: str | None) -> None:
+    """Import every eligible invoice (new, Error, stuck Populating) of the automatic providers, through Dagster.
+
+    Prints one line per invoice. Validation Errors are outcomes, not failures: the exit status is
+    non-zero only when the pipeline itself broke (3), or when a requested invoice is refused (1).
+    """
+    from datetime import timedelta
+
+    warehouse = _open(config)
+    try:
+        if invoice_key:
+            key = InvoiceKey.parse(invoice_key)
+            config.provider(key.provider)
+            candidate = sync_candidate(
+                key, warehouse.current_record(key), timedelta(minutes=config.stuck_populating_after_minutes)
+            )
+            if not candidate.eligible and candidate.reason.startswith("already Active"):
+                raise Refused(
+                    f"{key} is Active and cannot be downloaded again; deactivate it (recommended) or delete it first"
+                )
+            targets = [key]
+        else:
+            providers = [config.provider(provider_id).id] if provider_id else [p.id for p in config.automatic_providers]
+            if provider_id and config.provider(provider_id).sync != "automatic":
+                raise Refused(f"{provider_id} is a manual provider; sync one of its invoices with --invoice {provider_id}:ID")
+            candidates = _candidates(config, warehouse, providers)
+            for skipped in (c for c in candidates if not c.eligible):
+                click.echo(f"{skipped.key}\tskipped\t{skipped.reason}")
+            targets = [c.key for c in candidates if c.eligible]
+    except ConnectorError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        warehouse.dispose()
+    broken = _run_imports(config, targets)
+    if broken:
+        sys.exit(EXIT_BROKEN)
+
+
+def _run_imports(config: PipelineConfig, targets: list[InvoiceKey]) -> bool:
+    """Run the import job for each target through Dagster; print one line each. True if any run broke."""
+    import dagster as dg
+
+    from invoice_pipeline.dagster_defs.runs import run_invoice_import, run_reference_refresh
+    from invoice_pipeline.definitions import defs
+
+    _dagster_home()
+    broken = False
+    with dg.DagsterInstance.get() as instance:
+        reference = run_reference_refresh(defs, instance)
+        if not reference.success:
+            click.echo(f"reference data\tError\t{reference.error or 'see the run in the Dagster UI'}", err=True)
+        for key in targets:
+            outcome = run_invoice_import(defs, instance, key)
+            warehouse = _open(config)
+            try:
+                record = warehouse.current_record(key)
+            finally:
+                warehouse.dispose()
+            if outcome.broken:
+                broken = True
+                click.echo(f"{key}\tfailed\t{(outcome.error or 'run failed').splitlines()[0]} (run {outcome.run_id})")
+            else:
+                status = record.status if record else NOT_IMPORTED
+                message = (record.message if record else "") or ""
+                click.echo(f"{key}\t{status}\t{message}")
+    if not targets:
+        click.echo("nothing to import")
+    return broken
+
+
+@cli.group()
+def invoices() -> None:
+    """List and inspect provider invoices."""
+
+
+@invoices.command("list")
+@click.option("--provider", "provider_id", help="Only this provider.")
+@click.option("--status", "status_name", help="Only this status: Populating, Active, Error or Inactive.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@click.pass_obj
+def list_invoices(config: PipelineConfig, provider_id: str | None, status_name: str | None, as_json: bool) -> None:
+    """Provider invoice records with status, totals and line counts."""
+    try:
+        status = parse_status(status_name) if status_name else None
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--status") from None
+    warehouse = _open(config)
+    try:
+        records = [r.summary() for r in warehouse.list_invoices(provider_id, status)]
+    finally:
+        warehouse.dispose()
+    if as_json:
+        click.echo(json.dumps(records, indent=2))
+        return
+    for r in records:
+        lines = (r["usage_line_count"] or 0) + (r["license_line_count"] or 0)
+        total = f"{r['total_amount'] or '-'} {r['currency'] or ''}".strip()
+        click.echo(f"{r['provider']}:{r['invoice_id']}\t{r['status']}\t{total}\t{lines} lines\t{r['message'] or ''}")
+    if not records:
+        click.echo("no provider invoices")
+
+
+def _key(text: str) -> InvoiceKey:
+    try:
+        return InvoiceKey.parse(text)
+    except InvalidInvoiceKey as error:
+        raise click.BadParameter(str(error)) from None
+
+
+@invoices.command("show")
+@click.argument("invoice_key")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def show_invoice(config: PipelineConfig, invoice_key: str, as_json: bool) -> None:
+    """One invoice: its records (current first), status history and notes."""
+    key = _key(invoice_key)
+    warehouse = _open(config)
+    try:
+        records = warehouse.records(key)
+        if not records:
+            raise Refused(f"{key} has never been imported; run `invoice-pipeline sync --invoice {key}`")
+        details: dict[str, Any] = {
+            "records": [r.summary() for r in records],
+            "history": [
+                {**h, "changed_at": h["changed_at"].isoformat()} for h in warehouse.history(key)
+            ],
+            "notes": [{"title": n.title, "file_name": n.file_name} for n in warehouse.notes(records[0].record_id)],
+        }
+    finally:
+        warehouse.dispose()
+    if as_json:
+        click.echo(json.dumps(details, indent=2))
+        return
+    for name, value in details["records"][0].items():
+        click.echo(f"{name:20} {'' if value is None else value}")
+    click.echo("\nhistory:")
+    for h in details["history"]:
+        click.echo(f"  {h['changed_at']}  {h['from_status'] or '-'} -> {h['to_status']}  {h['reason']}  ({h['actor']})")
+    click.echo("\nnotes:" + ("" if details["notes"] else " none"))
+    for n in details["notes"]:
+        click.echo(f"  {n['title']}: {n['file_name']}")
+    for older in details["records"][1:]:
+        click.echo(f"\nearlier record {older['record_id']}: {older['status']} {older['message'] or ''}")
+
+
+@invoices.command("notes")
+@click.argument("invoice_key")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write the note files to.")
+@click.pass_obj
+def write_notes(config: PipelineConfig, invoice_key: str, out_dir: str) -> None:
+    """Write the invoice's note files (e.g. Missing References errors.csv and warnings.csv) to a folder."""
+    key = _key(invoice_key)
+    warehouse = _open(config)
+    try:
+        records = warehouse.records(key)
+        notes = warehouse.notes(records[0].record_id) if records else []
+    finally:
+        warehouse.dispose()
+    if not notes:
+        click.echo(f"{key} has no notes")
+        return
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    for note in notes:
+        path = folder / note.file_name
+        path.write_text(note.content, encoding="utf-8")
+        click.echo(f"{note.title}: {path}")
+
+
+@cli.group()
+def providers() -> None:
+    """The configured providers and the invoices they offer."""
+
+
+@providers.command("list")
+@click.pass_obj
+def list_providers(config: PipelineConfig) -> None:
+    """The configured providers."""
+    for p in config.providers:
+        click.echo(f"{p.id}\t{p.name}\t{p.sync}\t{p.connector}\ttolerance {p.checksum_tolerance}")
+
+
+@providers.command("invoices")
+@click.argument("provider_id")
+@click.pass_obj
+def provider_invoices(config: PipelineConfig, provider_id: str) -> None:
+    """The invoices PROVIDER_ID offers, each with its status here (or `not imported`)."""
+    provider = config.provider(provider_id)
+    warehouse = _open(config)
+    try:
+        for offered in connector_for(provider).list_invoices():
+            record = warehouse.current_record(InvoiceKey(provider.id, offered.invoice_id))
+            total = f"{offered.total_amount} {offered.currency}" if offered.total_amount is not None else "?"
+            click.echo(f"{offered.invoice_id}\t{record.status if record else NOT_IMPORTED}\t{total}")
+    except ConnectorError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        warehouse.dispose()
+
+
+def main() -> None:
+    """Console entry point: configuration and key problems end with one line, never a traceback."""
+    warnings.filterwarnings("ignore", message=".*(beta|preview|experimental).*", category=Warning)
+    try:
+        cli.main(prog_name="invoice-pipeline")
+    except (ConfigError, InvalidInvoiceKey) as error:
+        click.echo(f"invoice-pipeline: {error}", err=True)
+        sys.exit(EXIT_USAGE)

@@ -1,0 +1,135 @@
+"""Provider invoice assets: one partition per provider invoice, imported all or nothing and checked."""
+
+
+from collections.abc import Iterator
+from typing import Any
+
+import dagster as dg
+
+from invoice_pipeline.dagster_defs.metadata import plain_metadata, table_metadata
+from invoice_pipeline.dagster_defs.partitions import provider_invoice_partitions
+from invoice_pipeline.dagster_defs.reference_assets import reference_assets
+from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource
+from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.money import decimal_text
+from invoice_pipeline.importing.invoice_import import (
+    CHECKSUM_CHECK,
+    REFERENCES_CHECK,
+    SCHEMA_CHECK,
+    import_provider_invoice,
+)
+from invoice_pipeline.warehouse.warehouse import ImportRefused, InvoiceRecord
+
+GROUP = "provider_invoices"
+OWNERS = ["team:billing-data"]
+RUN_TAG_PROVIDER = "invoice_pipeline/provider"
+RUN_TAG_INVOICE = "invoice_pipeline/invoice_id"
+RUN_TAG_KEY = "invoice_pipeline/invoice"
+
+_CHECK_DESCRIPTIONS = {
+    SCHEMA_CHECK: "The header and every usage and license summary row match their Pandera schemas; "
+    "line ids are unique within the invoice.",
+    REFERENCES_CHECK: "Every line finds its customer, subscription and currency (warnings: subscription "
+    "without product, unknown product). Failures list the missing references.",
+    CHECKSUM_CHECK: "Header total equals usage total + license total, in decimal, rounded to the currency's "
+    "minor units, within the provider's tolerance.",
+}
+
+
+@dg.multi_asset(
+    name="provider_invoice_import",
+    specs=[
+        dg.AssetSpec(
+            "provider_invoice",
+            group_name=GROUP,
+            kinds={"duckdb", "pandera"},
+            owners=OWNERS,
+            deps=[a.key for a in reference_assets],
+            description="The provider invoice record: header, status (Populating, Active, Error, Inactive), "
+            "message, totals and line counts. Imported all or nothing.",
+        ),
+        dg.AssetSpec(
+            "usage_summaries",
+            group_name=GROUP,
+            kinds={"duckdb"},
+            owners=OWNERS,
+            deps=["provider_invoice"],
+            description="The invoice's usage summaries (metered consumption), stored when the invoice is Active.",
+        ),
+        dg.AssetSpec(
+            "license_summaries",
+            group_name=GROUP,
+            kinds={"duckdb"},
+            owners=OWNERS,
+            deps=["provider_invoice"],
+            description="The invoice's license summaries (seats x unit price), stored when the invoice is Active.",
+        ),
+    ],
+    check_specs=[
+        dg.AssetCheckSpec(name, asset="provider_invoice", blocking=True, description=description)
+        for name, description in _CHECK_DESCRIPTIONS.items()
+    ],
+    partitions_def=provider_invoice_partitions,
+)
+def provider_invoice_import(
+    context: dg.AssetExecutionContext, invoice_pipeline: InvoicePipelineResource
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    """Import one provider invoice: Populating, schema, references, checksum, then Active or Error."""
+    key = InvoiceKey.parse(context.partition_key)
+    config = invoice_pipeline.load_config()
+    run_id = context.run.run_id
+    with invoice_pipeline.warehouse(config) as warehouse:
+        try:
+            result = import_provider_invoice(config, warehouse, key, run_id=run_id, actor=f"dagster run {run_id}")
+        except ImportRefused as refusal:
+            raise dg.Failure(description=str(refusal), allow_retries=False) from None
+        record = warehouse.current_record(key)
+    assert record is not None
+    context.log.info(f"{key}: {result.status} - {result.message}")
+    yield dg.MaterializeResult(asset_key="provider_invoice", metadata=invoice_metadata(record))
+    yield dg.MaterializeResult(asset_key="usage_summaries", metadata={"line_count": record.usage_line_count or 0})
+    yield dg.MaterializeResult(asset_key="license_summaries", metadata={"line_count": record.license_line_count or 0})
+    for name, outcome in result.checks.items():
+        yield dg.AssetCheckResult(
+            asset_key="provider_invoice",
+            check_name=name,
+            passed=outcome.passed,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=outcome.description,
+            metadata=plain_metadata(outcome.metadata),
+        )
+
+
+def invoice_metadata(record: InvoiceRecord) -> dict[str, Any]:
+    """What the UI shows for a provider invoice record."""
+    return {
+        "status": record.status,
+        "message": record.message or "",
+        "record_id": record.record_id,
+        "currency": record.currency or "",
+        "total_amount": decimal_text(record.total_amount) or "",
+        "usage_total": decimal_text(record.usage_total) or "",
+        "license_total": decimal_text(record.license_total) or "",
+        "difference": decimal_text(record.difference) or "",
+        "usage_line_count": record.usage_line_count or 0,
+        "license_line_count": record.license_line_count or 0,
+    }
+
+
+@dg.asset(
+    partitions_def=provider_invoice_partitions,
+    group_name=GROUP,
+    kinds={"duckdb"},
+    owners=OWNERS,
+    deps=["usage_summaries", "provider_invoice"],
+)
+def billable_usage(context: dg.AssetExecutionContext, invoice_pipeline: InvoicePipelineResource) -> dg.MaterializeResult:
+    """Usage that can be billed to customers: the invoice's usage summaries, only when it is Active,
+    per account, subscription and charge period."""
+    key = InvoiceKey.parse(context.partition_key)
+    with invoice_pipeline.warehouse() as warehouse:
+        record = warehouse.current_record(key)
+        rows = warehouse.billable_usage(record.record_id) if record else []
+    return dg.MaterializeResult(
+        metadata={"row_count": len(rows), "billable_usage": table_metadata(rows)},
+    )

@@ -1,0 +1,51 @@
+"""Reference data assets: the records every import must find, validated and published to the warehouse."""
+
+
+import warnings
+
+import dagster as dg
+import pandas as pd
+from dagster_pandera import pandera_schema_to_dagster_type
+
+from invoice_pipeline.dagster_defs.metadata import table_metadata
+from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource
+from invoice_pipeline.schemas.reference_data import REFERENCE_SCHEMAS
+from invoice_pipeline.validation.reference_data import load_reference_table
+
+_DESCRIPTIONS = {
+    "provider_accounts": "Maps each provider's customer (tenant) id to the partner's account. "
+    "An import fails when a line's customer is not mapped for its provider.",
+    "subscriptions": "Subscriptions on billing contracts, per provider. A line whose subscription is not "
+    "here fails the import; a subscription without a product is a warning.",
+    "products": "The products the partner sells. An unknown product on a line is a warning.",
+    "currencies": "Currencies set up for billing, with their minor units; the checksum rounds to them.",
+}
+
+
+def _pandera_type(name: str) -> dg.DagsterType:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)  # pandera_schema_to_dagster_type is marked beta
+        return pandera_schema_to_dagster_type(REFERENCE_SCHEMAS[name])
+
+
+def _reference_asset(name: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=f"reference_{name}",
+        group_name="reference_data",
+        kinds={"csv", "pandas", "duckdb"},
+        owners=["team:billing-data"],
+        description=_DESCRIPTIONS[name],
+        dagster_type=_pandera_type(name),
+    )
+    def reference_table(context: dg.AssetExecutionContext, invoice_pipeline: InvoicePipelineResource) -> pd.DataFrame:
+        config = invoice_pipeline.load_config()
+        frame = load_reference_table(config.reference_data, name)
+        with invoice_pipeline.warehouse(config) as warehouse:
+            warehouse.replace_reference_table(name, frame.astype(object).where(frame.notna(), None).to_dict("records"))
+        context.add_output_metadata({"row_count": len(frame), "preview": table_metadata(frame.head(20).to_dict("records"))})
+        return frame
+
+    return reference_table
+
+
+reference_assets = [_reference_asset(name) for name in REFERENCE_SCHEMAS]

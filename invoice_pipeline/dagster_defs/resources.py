@@ -1,0 +1,52 @@
+"""The Dagster resource that gives assets the pipeline's configuration and warehouse."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dagster as dg
+from pydantic import Field
+
+from invoice_pipeline.config import CONFIG_ENV_VAR, DEMO_CONFIG_PATH, PipelineConfig, load_config
+from invoice_pipeline.warehouse.warehouse import Warehouse
+
+
+class InvoicePipelineResource(dg.ConfigurableResource):
+    """The invoice pipeline's configuration file, and the warehouse it names."""
+
+    config_path: str = Field(description="Path of the pipeline's YAML configuration (INVOICE_PIPELINE_CONFIG).")
+
+    def load_config(self) -> PipelineConfig:
+        """The validated configuration."""
+        return load_config(self.config_path)
+
+    @contextmanager
+    def warehouse(self, config: PipelineConfig | None = None) -> Iterator[Warehouse]:
+        """The warehouse, schema ensured; its connections are released on exit (DuckDB's file lock too)."""
+        config = config or self.load_config()
+        warehouse = open_warehouse(config)
+        try:
+            yield warehouse
+        finally:
+            warehouse.dispose()
+
+
+def open_warehouse(config: PipelineConfig) -> Warehouse:
+    """A warehouse for this configuration, with its schema in place."""
+    warehouse = Warehouse(
+        config.warehouse_url,
+        temp_dir=config.data_dir / "duckdb_tmp",
+        memory_limit=config.duckdb_memory_limit,
+        threads=config.duckdb_threads,
+    )
+    warehouse.create_schema()
+    return warehouse
+
+
+def pipeline_resource() -> InvoicePipelineResource:
+    """The resource as the definitions use it: the config from INVOICE_PIPELINE_CONFIG, else the bundled demo."""
+    if os.environ.get(CONFIG_ENV_VAR):
+        return InvoicePipelineResource(config_path=dg.EnvVar(CONFIG_ENV_VAR))
+    return InvoicePipelineResource(config_path=str(DEMO_CONFIG_PATH))
