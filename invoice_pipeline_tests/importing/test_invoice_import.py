@@ -1,0 +1,221 @@
+"""The import of one provider invoice through the rules layer: statuses, all or nothing, re-runs."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.statuses import Status
+from invoice_pipeline.importing.invoice_import import (
+    CHECKSUM_CHECK,
+    REFERENCES_CHECK,
+    SCHEMA_CHECK,
+    import_provider_invoice,
+)
+from invoice_pipeline.warehouse.warehouse import ImportRefused
+from invoice_pipeline_tests.builders import ADVENTURE_WORKS, license_line, usage_line
+
+KEY = InvoiceKey("contoso-csp", "G200000001")
+
+
+def _import(workspace, warehouse, key=KEY):
+    return import_provider_invoice(workspace.config(), warehouse, key, run_id="test-run")
+
+
+def test_clean_invoice_becomes_active_with_every_line_stored(workspace, warehouse):
+    workspace.add_invoice(
+        KEY.invoice_id,
+        usage=[usage_line("U1", "71.424"), usage_line("U2", "27.9772", customer_id=ADVENTURE_WORKS, subscription_id="SUB-AZ-1002")],
+        license=[license_line("L1", "900.00", quantity="25", unit_price="36.00")],
+    )
+    result = _import(workspace, warehouse)
+    assert result.status == Status.ACTIVE
+    assert all(outcome.passed for outcome in result.checks.values())
+    record = warehouse.current_record(KEY)
+    assert record.status == "Active"
+    assert record.usage_total == Decimal("99.4012")
+    assert record.license_total == Decimal("900")
+    assert record.total_amount == Decimal("999.40")
+    assert warehouse.line_totals(record.record_id) == {
+        "usage": (2, Decimal("99.4012")),
+        "license": (1, Decimal("900")),
+    }
+
+
+def test_every_status_change_is_in_the_history(workspace, warehouse):
+    workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1")])
+    _import(workspace, warehouse)
+    history = warehouse.history(KEY)
+    assert [(h["from_status"], h["to_status"]) for h in history] == [(None, "Populating"), ("Populating", "Active")]
+    assert all(h["run_id"] == "test-run" for h in history)
+
+
+def test_checksum_failure_gives_error_with_three_totals_and_no_lines(workspace, warehouse):
+    workspace.add_invoice(
+        KEY.invoice_id,
+        usage=[usage_line("U1", "6000.00")],
+        license=[license_line("L1", "3999.63")],
+        total="10000.00",
+    )
+    result = _import(workspace, warehouse)
+    assert result.status == Status.ERROR
+    assert result.message == (
+        "Checksum failed: header 10,000.00 USD; usage 6,000.00 + license 3,999.63 = 9,999.63; difference 0.37 USD"
+    )
+    assert not result.checks[CHECKSUM_CHECK].passed
+    record = warehouse.current_record(KEY)
+    assert record.status == "Error" and record.difference == Decimal("0.37")
+    assert warehouse.line_totals(record.record_id) == {"usage": (0, None), "license": (0, None)}
+    note = {n.file_name: n.content for n in warehouse.notes(record.record_id)}["line_totals.csv"]
+    assert note.splitlines()[0] == "customer_id,subscription_id,usage_amount,license_amount,total_amount,line_count"
+    assert note.splitlines()[1].startswith(f"{license_line('x')['customer_id']},SUB-AZ-1001,6000")
+
+
+def test_difference_within_the_providers_tolerance_passes(workspace, warehouse):
+    workspace.set_tolerance("contoso-csp", "0.50")
+    workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1", "10.00")], adjust_total="0.37")
+    result = _import(workspace, warehouse)
+    assert result.status == Status.ACTIVE
+    assert warehouse.current_record(KEY).difference == Decimal("0.37")
+
+
+def test_checksum_rounds_both_sides_to_the_currencys_minor_units(workspace, warehouse):
+    workspace.add_invoice(
+        KEY.invoice_id,
+        usage=[usage_line("U1", "1000.4", currency="JPY"), usage_line("U2", "0.2", currency="JPY")],
+        currency="JPY",
+        total="1001",
+    )
+    result = _import(workspace, warehouse)
+    assert result.status == Status.ACTIVE, result.message
+
+
+def test_credit_note_with_negative_total_imports(workspace, warehouse):
+    workspace.add_invoice(KEY.invoice_id, license=[license_line("L1", "-180.00", unit_price="-36.00", quantity="5")])
+    result = _import(workspace, warehouse)
+    assert result.status == Status.ACTIVE
+    assert warehouse.current_record(KEY).total_amount == Decimal("-180.00")
+
+
+def test_unresolved_references_give_error_naming_them_and_the_missing_references_note(workspace, warehouse):
+    workspace.add_invoice(
+        KEY.invoice_id,
+        usage=[
+            usage_line("U1"),
+            usage_line("U2", customer_id="unknown-tenant"),
+            usage_line("U3", customer_id="unknown-tenant"),
+            usage_line("U4", subscription_id="SUB-NOPE"),
+            usage_line("U5", currency="EUR"),
+            usage_line("U6", product_id="UNKNOWN-PRODUCT"),
+        ],
+    )
+    result = _import(workspace, warehouse)
+    assert result.status == Status.ERROR
+    assert "customer 'unknown-tenant' (2 lines)" in result.message
+    assert "subscription 'SUB-NOPE' (1 line)" in result.message
+    assert "currency mismatch 'EUR' (1 line)" in result.message
+    assert not result.checks[REFERENCES_CHECK].passed
+    record = warehouse.current_record(KEY)
+    notes = {n.file_name: n.content for n in warehouse.notes(record.record_id)}
+    assert notes["errors.csv"].splitlines()[1] == (
+        "customer,unknown-tenant,2,U2 U3,map this customer (tenant) id to an account in provider_accounts.csv for this provider"
+    )
+    assert "product,UNKNOWN-PRODUCT,1,U6" in notes["warnings.csv"]
+    assert warehouse.line_totals(record.record_id)["usage"] == (0, None)
+
+
+def test_warnings_alone_do_not_block_but_still_produce_the_note(workspace, warehouse):
+    workspace.add_invoice(KEY.invoice_id, license=[license_line("L1", subscription_id="SUB-TEAMS-1003", customer_id="c41e8f33-2d9b-4a6e-b318-7e2f4a9c5d03", product_id="")])
+    result = _import(workspace, warehouse)
+    assert result.status == Status.ACTIVE
+    notes = {n.file_name: n.content for n in warehouse.notes(result.record_id)}
+    assert notes["errors.csv"].splitlines() == ["reference_type,reference_id,line_count,example_line_ids,how_to_fix"]
+    assert "subscription product,SUB-TEAMS-1003,1,L1" in notes["warnings.csv"]
+
+
+def test_header_currency_not_set_up_is_an_unresolved_reference(workspace, warehouse):
+    workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1", currency="CHF")], currency="CHF")
+    result = _import(workspace, warehouse)
+    assert result.status == Status.ERROR
+    assert "currency 'CHF' (1 line)" in result.message
+
+
+def test_schema_failure_names_file_column_check_and_rows(workspace, warehouse):
+    workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1", "1,000.00", unit_price="1"), usage_line("U2", "1e5", unit_price="1"), usage_line("U3")], total="10.00")
+    result = _import(workspace, warehouse)
+    assert result.status == Status.ERROR
+    assert result.message.startswith("Schema validation failed: usage_summaries.csv column 'amount' must be a decimal number")
+    assert "2 rows, e.g. U1='1,000.00', U2='1e5'" in result.message
+    assert not result.checks[SCHEMA_CHECK].passed
+    notes = {n.file_name: n.content for n in warehouse.notes(result.record_id)}
+    assert "usage_summaries.csv,amount,str_matches,U2,1e5" in notes["failure_cases.csv"]
+
+
+def test_duplicate_line_ids_within_the_invoice_are_refused(workspace, warehouse):
+    workspace.add_invoice(KEY.invoice_id, usage=[usage_line("X1")], license=[license_line("X1")])
+    result = _import(workspace, warehouse)
+    assert result.status == Status.ERROR
+    assert "1 line_id(s) appear more than once in the invoice, e.g. X1 (2x)" in result.message
+
+
+def test_active_invoice_cannot_be_imported_again(workspace, warehouse):
+    workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1")])
+    _import(workspace, warehouse)
+    before = warehouse.history(KEY)
+    with pytest.raises(ImportRefused, match="deactivate it \\(recommended\\) or delete it"):
+        _import(workspace, warehouse)
+    assert warehouse.history(KEY) == before
+
+
+def test_error_invoice_is_retried_on_the_same_record_and_can_become_active(workspace, warehouse):
+    folder = workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1", customer_id="unknown")])
+    first = _import(workspace, warehouse)
+    assert first.status == Status.ERROR
+    workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1")])
+    assert folder.exists()
+    second = _import(workspace, warehouse)
+    assert second.status == Status.ACTIVE and second.record_id == first.record_id
+    assert [h["to_status"] for h in warehouse.history(KEY)] == ["Populating", "Error", "Populating", "Active"]
+    assert warehouse.notes(second.record_id) == []
+
+
+def test_rerunning_a_failed_import_gives_the_same_result(workspace, warehouse):
+    workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1")], adjust_total="125.00")
+    first = _import(workspace, warehouse)
+    second = _import(workspace, warehouse)
+    assert (first.status, first.message) == (second.status, second.message)
+
+
+def test_one_bad_invoice_does_not_affect_another(workspace, warehouse):
+    workspace.add_invoice("G1", usage=[usage_line("U1", "oops")], total="1.00")
+    workspace.add_invoice("G2", usage=[usage_line("U1")])
+    bad = _import(workspace, warehouse, InvoiceKey("contoso-csp", "G1"))
+    good = _import(workspace, warehouse, InvoiceKey("contoso-csp", "G2"))
+    assert (bad.status, good.status) == (Status.ERROR, Status.ACTIVE)
+
+
+def test_extra_provider_columns_are_kept_as_json(workspace, warehouse):
+    workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1", resource_group="rg-prod", tags='{"env": "prod"}')])
+    _import(workspace, warehouse)
+    with warehouse.engine.connect() as conn:
+        import sqlalchemy as sa
+
+        extra = conn.execute(sa.text("SELECT extra FROM usage_summaries")).scalar_one()
+    assert extra == '{"resource_group":"rg-prod","tags":"{\\"env\\": \\"prod\\"}"}'
+
+
+def test_an_import_that_crashes_leaves_error_and_no_lines(workspace, warehouse, monkeypatch):
+    workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1")])
+
+    def explode(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("invoice_pipeline.importing.invoice_import.find_missing_references", explode)
+    with pytest.raises(OSError):
+        _import(workspace, warehouse)
+    record = warehouse.current_record(KEY)
+    assert record.status == "Error"
+    assert "Import failed unexpectedly (OSError: disk full)" in record.message
+    assert warehouse.line_totals(record.record_id)["usage"] == (0, None)
