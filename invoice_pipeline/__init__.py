@@ -1,0 +1,1 @@
+"""invoice-pipeline: import and validate provider invoices with Dagster."""

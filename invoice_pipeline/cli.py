@@ -104,7 +104,9 @@ def sync(config: PipelineConfig, provider_id: str | None, invoice_key: str | Non
         else:
             providers = [config.provider(provider_id).id] if provider_id else [p.id for p in config.automatic_providers]
             if provider_id and config.provider(provider_id).sync != "automatic":
-                raise Refused(f"{provider_id} is a manual provider; sync one of its invoices with --invoice {provider_id}:ID")
+                raise Refused(
+                    f"{provider_id} is a manual provider; sync one of its invoices with --invoice {provider_id}:ID"
+                )
             candidates = _candidates(config, warehouse, providers)
             for skipped in (c for c in candidates if not c.eligible):
                 click.echo(f"{skipped.key}\tskipped\t{skipped.reason}")
@@ -203,9 +205,7 @@ def show_invoice(config: PipelineConfig, invoice_key: str, as_json: bool) -> Non
             raise Refused(f"{key} has never been imported; run `invoice-pipeline sync --invoice {key}`")
         details: dict[str, Any] = {
             "records": [r.summary() for r in records],
-            "history": [
-                {**h, "changed_at": h["changed_at"].isoformat()} for h in warehouse.history(key)
-            ],
+            "history": [{**h, "changed_at": h["changed_at"].isoformat()} for h in warehouse.history(key)],
             "notes": [{"title": n.title, "file_name": n.file_name} for n in warehouse.notes(records[0].record_id)],
         }
     finally:
@@ -227,7 +227,9 @@ def show_invoice(config: PipelineConfig, invoice_key: str, as_json: bool) -> Non
 
 @invoices.command("notes")
 @click.argument("invoice_key")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write the note files to.")
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write the note files to."
+)
 @click.pass_obj
 def write_notes(config: PipelineConfig, invoice_key: str, out_dir: str) -> None:
     """Write the invoice's note files (e.g. Missing References errors.csv and warnings.csv) to a folder."""

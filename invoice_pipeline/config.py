@@ -27,11 +27,11 @@ class _Strict(BaseModel):
 
 def _decimal_setting(value: object, key: str) -> Decimal:
     if isinstance(value, float):
-        raise ValueError(f"{key} must be a quoted decimal string such as \"0.50\", not a float")
+        raise ValueError(f'{key} must be a quoted decimal string such as "0.50", not a float')
     try:
         amount = Decimal(str(value))
     except InvalidOperation as error:
-        raise ValueError(f"{key} must be a decimal number such as \"0.50\"") from error
+        raise ValueError(f'{key} must be a decimal number such as "0.50"') from error
     if not amount.is_finite() or amount < 0:
         raise ValueError(f"{key} must be a finite, non-negative decimal")
     return amount

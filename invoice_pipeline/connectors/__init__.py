@@ -1,0 +1,1 @@
+"""Provider connectors: how invoices reach the pipeline (folder drops, Partner Center)."""

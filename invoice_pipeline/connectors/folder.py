@@ -42,9 +42,7 @@ class FolderConnector:
 
     def invalid_folders(self) -> list[str]:
         """Folder names that cannot be invoice ids (listed so a person can rename them)."""
-        return sorted(
-            f.name for f in self.root.iterdir() if f.is_dir() and not INVOICE_ID_PATTERN.match(f.name)
-        )
+        return sorted(f.name for f in self.root.iterdir() if f.is_dir() and not INVOICE_ID_PATTERN.match(f.name))
 
     def fetch_invoice(self, invoice_id: str) -> InvoiceFiles:
         """The header and line files of one invoice folder."""
@@ -54,7 +52,9 @@ class FolderConnector:
             raise ConnectorError(f"{self.provider.id} has no invoice {invoice_id}: {header} does not exist")
         line_files: dict[str, Path] = {}
         for kind, stem in LINE_FILE_STEMS.items():
-            found = [folder / f"{stem}{suffix}" for suffix in LINE_FILE_SUFFIXES if (folder / f"{stem}{suffix}").is_file()]
+            found = [
+                folder / f"{stem}{suffix}" for suffix in LINE_FILE_SUFFIXES if (folder / f"{stem}{suffix}").is_file()
+            ]
             if len(found) > 1:
                 names = ", ".join(p.name for p in found)
                 raise ConnectorError(f"invoice {invoice_id} has more than one {stem} file ({names}); keep exactly one")

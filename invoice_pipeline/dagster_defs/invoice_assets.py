@@ -1,6 +1,5 @@
 """Provider invoice assets: one partition per provider invoice, imported all or nothing and checked."""
 
-
 from collections.abc import Iterator
 from typing import Any
 
@@ -123,7 +122,9 @@ def invoice_metadata(record: InvoiceRecord) -> dict[str, Any]:
     owners=OWNERS,
     deps=["usage_summaries", "provider_invoice"],
 )
-def billable_usage(context: dg.AssetExecutionContext, invoice_pipeline: InvoicePipelineResource) -> dg.MaterializeResult:
+def billable_usage(
+    context: dg.AssetExecutionContext, invoice_pipeline: InvoicePipelineResource
+) -> dg.MaterializeResult:
     """Usage that can be billed to customers: the invoice's usage summaries, only when it is Active,
     per account, subscription and charge period."""
     key = InvoiceKey.parse(context.partition_key)

@@ -1,6 +1,5 @@
 """Reference data assets: the records every import must find, validated and published to the warehouse."""
 
-
 import warnings
 
 import dagster as dg
@@ -42,7 +41,9 @@ def _reference_asset(name: str) -> dg.AssetsDefinition:
         frame = load_reference_table(config.reference_data, name)
         with invoice_pipeline.warehouse(config) as warehouse:
             warehouse.replace_reference_table(name, frame.astype(object).where(frame.notna(), None).to_dict("records"))
-        context.add_output_metadata({"row_count": len(frame), "preview": table_metadata(frame.head(20).to_dict("records"))})
+        context.add_output_metadata(
+            {"row_count": len(frame), "preview": table_metadata(frame.head(20).to_dict("records"))}
+        )
         return frame
 
     return reference_table

@@ -1,0 +1,1 @@
+"""Domain words: statuses, money, provider invoice keys."""

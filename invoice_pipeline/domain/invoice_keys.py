@@ -43,7 +43,9 @@ class InvoiceKey:
         """Parse `provider:invoice_id` (the CLI's and the partition's spelling)."""
         provider, sep, invoice_id = text.partition(":")
         if not sep:
-            raise InvalidInvoiceKey(f"'{text[:120]}' is not an invoice key; write PROVIDER:INVOICE_ID, e.g. contoso-csp:G000024130")
+            raise InvalidInvoiceKey(
+                f"'{text[:120]}' is not an invoice key; write PROVIDER:INVOICE_ID, e.g. contoso-csp:G000024130"
+            )
         return cls(provider, invoice_id)
 
     def __str__(self) -> str:

@@ -69,12 +69,28 @@ class ImportResult:
     license_line_count: int = 0
     checksum: ChecksumResult | None = None
     missing_references: list[MissingReference] = field(default_factory=list)
+    header: dict[str, Any] = field(default_factory=dict)
+    notes: list[Note] = field(default_factory=list)
+
+    def to_finished(self) -> FinishedImport:
+        """What the warehouse stores with the record (line counts only for an Active invoice)."""
+        active = self.status == Status.ACTIVE
+        return FinishedImport(
+            status=self.status,
+            message=self.message,
+            header=self.header,
+            notes=self.notes,
+            usage_line_count=self.usage_line_count if active else None,
+            license_line_count=self.license_line_count if active else None,
+        )
 
 
 class _InvoiceRejected(Exception):
     """Validation stopped early: the invoice goes to Error with this message and these notes."""
 
-    def __init__(self, message: str, check: str, notes: list[Note] | None = None, metadata: dict[str, Any] | None = None):
+    def __init__(
+        self, message: str, check: str, notes: list[Note] | None = None, metadata: dict[str, Any] | None = None
+    ):
         super().__init__(message)
         self.check = check
         self.notes = notes or []
@@ -102,15 +118,7 @@ def import_provider_invoice(
     try:
         with warehouse.staging() as (conn, staging):
             result = _import_into(staging, config, provider, key, record)
-            finished = FinishedImport(
-                status=result[0].status,
-                message=result[0].message,
-                header=result[1],
-                notes=result[2],
-                usage_line_count=result[0].usage_line_count if result[0].status == Status.ACTIVE else None,
-                license_line_count=result[0].license_line_count if result[0].status == Status.ACTIVE else None,
-            )
-            warehouse.finish_import(conn, staging, record, finished, run_id=run_id, actor=actor)
+            warehouse.finish_import(conn, staging, record, result.to_finished(), run_id=run_id, actor=actor)
     except Exception as error:
         warehouse.mark_crashed(
             key,
@@ -119,7 +127,7 @@ def import_provider_invoice(
             actor=actor,
         )
         raise
-    return result[0]
+    return result
 
 
 def _import_into(
@@ -128,12 +136,12 @@ def _import_into(
     provider: ProviderConfig,
     key: InvoiceKey,
     record: InvoiceRecord,
-) -> tuple[ImportResult, dict[str, Any], list[Note]]:
+) -> ImportResult:
     checks: dict[str, CheckOutcome] = {}
     header_values: dict[str, Any] = {}
     try:
         reference = load_reference_data(config.reference_data)
-        files = _fetch(connector_for(provider), key)
+        files = connector_for(provider).fetch_invoice(key.invoice_id)
         header = read_header(files.header_path, key.invoice_id)
         minor_units = reference.minor_units(header.currency)
         header_values = _header_values(header, minor_units, provider)
@@ -146,8 +154,8 @@ def _import_into(
         message = str(rejection)
         if isinstance(rejection, ReferenceDataError):
             message = f"Reference data problem: {message}"
-        result = ImportResult(key, record.record_id, Status.ERROR, message, checks)
-        return result, header_values, getattr(rejection, "notes", [])
+        notes = getattr(rejection, "notes", [])
+        return ImportResult(key, record.record_id, Status.ERROR, message, checks, header=header_values, notes=notes)
 
     register_reference_data(staging, reference)
     missing = find_missing_references(staging, key.provider, header.currency, minor_units is not None)
@@ -157,7 +165,11 @@ def _import_into(
     checks[REFERENCES_CHECK] = CheckOutcome(
         not errors,
         missing_references_message(missing) if errors else f"All references resolved ({len(missing)} warnings)",
-        {"errors": len(errors), "warnings": len(missing) - len(errors), "missing_references": _reference_table(missing)},
+        {
+            "errors": len(errors),
+            "warnings": len(missing) - len(errors),
+            "missing_references": _reference_table(missing),
+        },
     )
     messages = [missing_references_message(missing)] if errors else []
 
@@ -181,8 +193,12 @@ def _import_into(
             notes.append(_checksum_note(staging))
 
     status = Status.ACTIVE if not messages else Status.ERROR
-    message = "Imported" + (f" with {len(missing)} reference warning(s)" if missing else "") if status == Status.ACTIVE else " | ".join(messages)
-    result = ImportResult(
+    message = (
+        "Imported" + (f" with {len(missing)} reference warning(s)" if missing else "")
+        if status == Status.ACTIVE
+        else " | ".join(messages)
+    )
+    return ImportResult(
         key,
         record.record_id,
         status,
@@ -192,12 +208,9 @@ def _import_into(
         license_line_count=counts["license_line_count"],
         checksum=checksum,
         missing_references=missing,
+        header=header_values,
+        notes=notes,
     )
-    return result, header_values, notes
-
-
-def _fetch(connector: ProviderConnector, key: InvoiceKey) -> InvoiceFiles:
-    return connector.fetch_invoice(key.invoice_id)
 
 
 def _not_evaluated(checks: dict[str, CheckOutcome]) -> None:
@@ -224,10 +237,13 @@ def _stage_and_validate(staging: duckdb.DuckDBPyConnection, files: InvoiceFiles)
     for kind in LINE_FILE_STEMS:
         path = files.line_files.get(kind)
         stage_line_file(staging, kind, path)
-        failures += validate_staged_lines(backend, RAW_TABLE.format(kind=kind), kind, path.name if path else f"{kind} (no file)")
+        failures += validate_staged_lines(
+            backend, RAW_TABLE.format(kind=kind), kind, path.name if path else f"{kind} (no file)"
+        )
     if failures:
         raise _InvoiceRejected(
-            "Schema validation failed: " + "; ".join(f.describe() for f in failures[:MAX_MESSAGE_PARTS])
+            "Schema validation failed: "
+            + "; ".join(f.describe() for f in failures[:MAX_MESSAGE_PARTS])
             + (f"; and {len(failures) - MAX_MESSAGE_PARTS} more checks" if len(failures) > MAX_MESSAGE_PARTS else ""),
             SCHEMA_CHECK,
             [_schema_failures_note(failures)],
@@ -245,7 +261,8 @@ def _stage_and_validate(staging: duckdb.DuckDBPyConnection, files: InvoiceFiles)
     if duplicates:
         shown = ", ".join(f"{line_id} ({n}x)" for line_id, n in duplicates[:5])
         raise _InvoiceRejected(
-            f"Schema validation failed: {len(duplicates)} line_id(s) appear more than once in the invoice, e.g. {shown}",
+            f"Schema validation failed: {len(duplicates)} line_id(s) appear more than once in the invoice, "
+            f"e.g. {shown}",
             SCHEMA_CHECK,
             [Note("Schema Failures", "duplicate_line_ids.csv", csv_text(("line_id", "occurrences"), duplicates))],
             {"duplicate_line_ids": len(duplicates)},
@@ -326,11 +343,7 @@ def _checksum_note(staging: duckdb.DuckDBPyConnection) -> Note:
 
 
 def _schema_failures_note(failures: list[SchemaFailure]) -> Note:
-    rows = [
-        (f.file_name, f.column or "", f.check, line_id, value)
-        for f in failures
-        for line_id, value in f.note_rows
-    ]
+    rows = [(f.file_name, f.column or "", f.check, line_id, value) for f in failures for line_id, value in f.note_rows]
     return Note("Schema Failures", "failure_cases.csv", csv_text(("file", "column", "check", "line_id", "value"), rows))
 
 

@@ -79,7 +79,9 @@ def read_header(path: Path, expected_invoice_id: str) -> InvoiceHeader:
         raise ProviderFileError(f"header.json: missing field(s) {', '.join(missing)}")
     unknown = sorted(set(data) - set(HEADER_FIELDS))
     if unknown:
-        raise ProviderFileError(f"header.json: unknown field(s) {', '.join(unknown)}; expected {', '.join(HEADER_FIELDS)}")
+        raise ProviderFileError(
+            f"header.json: unknown field(s) {', '.join(unknown)}; expected {', '.join(HEADER_FIELDS)}"
+        )
     not_text = [f for f in HEADER_FIELDS if not isinstance(data[f], str)]
     if not_text:
         raise ProviderFileError(f"header.json: field(s) {', '.join(not_text)} must be strings or numbers")
@@ -88,7 +90,10 @@ def read_header(path: Path, expected_invoice_id: str) -> InvoiceHeader:
         InvoiceHeaderSchema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as errors:
         problems = sorted(
-            {f"{row.column} fails {row.check} (value {row.failure_case!r})" for row in errors.failure_cases.itertuples()}
+            {
+                f"{row.column} fails {row.check} (value {row.failure_case!r})"
+                for row in errors.failure_cases.itertuples()
+            }
         )
         raise ProviderFileError("header.json: " + "; ".join(problems)) from None
     if data["invoice_id"] != expected_invoice_id:

@@ -1,0 +1,1 @@
+"""Pandera schemas: what valid headers, line summaries and reference data are."""

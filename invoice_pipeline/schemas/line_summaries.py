@@ -7,8 +7,6 @@ through Pandera's Ibis backend, so a table of millions of lines is never pulled 
 
 from __future__ import annotations
 
-from typing import Optional
-
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import pandera.ibis as pa
@@ -84,10 +82,10 @@ class LineSummarySchema(pa.DataFrameModel):
 class UsageSummarySchema(LineSummarySchema):
     """A usage summary row: a line summary plus the optional meter columns."""
 
-    usage_date: Optional[dt.String] = pa.Field(nullable=True, str_matches=ISO_DATE_PATTERN)
-    meter_id: Optional[dt.String] = pa.Field(nullable=True)
-    meter_name: Optional[dt.String] = pa.Field(nullable=True)
-    unit: Optional[dt.String] = pa.Field(nullable=True)
+    usage_date: dt.String | None = pa.Field(nullable=True, str_matches=ISO_DATE_PATTERN)
+    meter_id: dt.String | None = pa.Field(nullable=True)
+    meter_name: dt.String | None = pa.Field(nullable=True)
+    unit: dt.String | None = pa.Field(nullable=True)
 
     @pa.check("usage_date", name="real_date_2000_to_2099")
     def usage_date_in_range(cls, data: pa.IbisData) -> ir.BooleanColumn:

@@ -1,0 +1,1 @@
+"""Validation rules: line schemas, references, checksum, and the notes they produce."""

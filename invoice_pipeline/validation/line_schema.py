@@ -60,7 +60,9 @@ class SchemaFailure:
             f"{line_id or '?'}" + (f"={value!r}" if self.column else "") for line_id, value in self.examples
         )
         rows = "row" if self.failing_rows == 1 else "rows"
-        return f"{self.file_name} {where} must be {self.meaning} [{self.check}]: {self.failing_rows} {rows}, e.g. {shown}"
+        return (
+            f"{self.file_name} {where} must be {self.meaning} [{self.check}]: {self.failing_rows} {rows}, e.g. {shown}"
+        )
 
 
 def _meaning(check_name: str, check: object) -> str:
@@ -75,15 +77,15 @@ def _failing_rows(table: ir.Table, error: pa.errors.SchemaError, column: str | N
         return table.filter(table[column].isnull())
     output = error.check_output
     ignore_na = getattr(error.check, "ignore_na", True)
-    passed = output.rename(__passed="check_output") if isinstance(output, ir.Table) else output.name("__passed").as_table()
+    passed = (
+        output.rename(__passed="check_output") if isinstance(output, ir.Table) else output.name("__passed").as_table()
+    )
     # Pandera's check outputs keep the table's row order; DuckDB joins them back by position.
     joined = table.join(passed, how="positional")
     return joined.filter(~joined["__passed"].fill_null(ignore_na)).drop("__passed")
 
 
-def validate_staged_lines(
-    backend: ibis.BaseBackend, table_name: str, kind: str, file_name: str
-) -> list[SchemaFailure]:
+def validate_staged_lines(backend: ibis.BaseBackend, table_name: str, kind: str, file_name: str) -> list[SchemaFailure]:
     """Validate the staged text table of one kind of line summaries; an empty list means every row passed."""
     table = backend.table(table_name, database="temp")
     if table.count().execute() == 0:

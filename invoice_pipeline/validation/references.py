@@ -103,21 +103,31 @@ def find_missing_references(
     con: duckdb.DuckDBPyConnection, provider: str, header_currency: str, header_currency_known: bool
 ) -> list[MissingReference]:
     """All missing references of the staged lines (view `all_lines`), errors first."""
-    con.execute("CREATE OR REPLACE TEMP TABLE invoice_context AS SELECT $1 AS provider, $2 AS currency", [provider, header_currency])
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE invoice_context AS SELECT $1 AS provider, $2 AS currency",
+        [provider, header_currency],
+    )
     con.execute(RESOLVED_LINES_SQL)
     found: list[MissingReference] = []
     for rule in _RULES:
         groups = con.execute(
-            f"SELECT {rule.id_column}, count(*) FROM resolved_lines WHERE {rule.condition} GROUP BY 1 ORDER BY 2 DESC, 1"
+            f"SELECT {rule.id_column}, count(*) FROM resolved_lines WHERE {rule.condition} "
+            "GROUP BY 1 ORDER BY 2 DESC, 1"
         ).fetchall()
         examples = _example_line_ids(con, rule) if groups else {}
         found.extend(
-            MissingReference(rule.reference_type, ref_id, count, tuple(examples.get(ref_id, ())), rule.how_to_fix, rule.blocking)
+            MissingReference(
+                rule.reference_type, ref_id, count, tuple(examples.get(ref_id, ())), rule.how_to_fix, rule.blocking
+            )
             for ref_id, count in groups
         )
-    if not header_currency_known and not any(f.reference_type == "currency" and f.reference_id == header_currency for f in found):
+    if not header_currency_known and not any(
+        f.reference_type == "currency" and f.reference_id == header_currency for f in found
+    ):
         found.append(
-            MissingReference("currency", header_currency, 0, (), "set up the invoice header's currency in currencies.csv", True)
+            MissingReference(
+                "currency", header_currency, 0, (), "set up the invoice header's currency in currencies.csv", True
+            )
         )
     return sorted(found, key=lambda f: (not f.blocking, -f.line_count, f.reference_type, f.reference_id))
 

@@ -1,0 +1,1 @@
+"""The warehouse: invoice records, history, notes and line summaries (DuckDB or PostgreSQL)."""

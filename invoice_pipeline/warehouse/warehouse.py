@@ -57,7 +57,14 @@ class InvoiceRecord:
     def summary(self) -> dict[str, Any]:
         """The record as JSON-ready values: money as decimal strings, dates ISO."""
         v = self.values
-        money = ("total_amount", "usage_total", "license_total", "difference", "checksum_tolerance", "accepted_difference")
+        money = (
+            "total_amount",
+            "usage_total",
+            "license_total",
+            "difference",
+            "checksum_tolerance",
+            "accepted_difference",
+        )
         dates = ("invoice_date", "billing_period_start", "billing_period_end", "created_at", "updated_at")
         return {
             "provider": v["provider"],
@@ -94,7 +101,11 @@ class Warehouse:
         self.url = url
         connect_args: dict[str, Any] = {}
         if self.is_duckdb:
-            settings: dict[str, Any] = {"memory_limit": memory_limit, "threads": threads, "preserve_insertion_order": False}
+            settings: dict[str, Any] = {
+                "memory_limit": memory_limit,
+                "threads": threads,
+                "preserve_insertion_order": False,
+            }
             if temp_dir is not None:
                 temp_dir.mkdir(parents=True, exist_ok=True)
                 settings["temp_directory"] = str(temp_dir)
@@ -122,7 +133,11 @@ class Warehouse:
     def current_record(self, key: InvoiceKey) -> InvoiceRecord | None:
         """The invoice's current record (not Inactive), if any."""
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(t.provider_invoices).where(t.provider_invoices.c.current_key == str(key))).mappings().first()
+            row = (
+                conn.execute(sa.select(t.provider_invoices).where(t.provider_invoices.c.current_key == str(key)))
+                .mappings()
+                .first()
+            )
         return InvoiceRecord(dict(row)) if row else None
 
     def records(self, key: InvoiceKey) -> list[InvoiceRecord]:
@@ -161,7 +176,11 @@ class Warehouse:
     def notes(self, record_id: str) -> list[Note]:
         """The notes attached to a record."""
         n = t.invoice_notes
-        query = sa.select(n.c.title, n.c.file_name, n.c.content).where(n.c.record_id == record_id).order_by(n.c.title, n.c.file_name)
+        query = (
+            sa.select(n.c.title, n.c.file_name, n.c.content)
+            .where(n.c.record_id == record_id)
+            .order_by(n.c.title, n.c.file_name)
+        )
         with self.engine.connect() as conn:
             return [Note(*r) for r in conn.execute(query)]
 
@@ -197,7 +216,9 @@ class Warehouse:
             changes["current_key"] = None
         result = conn.execute(
             sa.update(pi)
-            .where(pi.c.record_id == record.record_id, pi.c.status == record.status, pi.c.updated_at == record.updated_at)
+            .where(
+                pi.c.record_id == record.record_id, pi.c.status == record.status, pi.c.updated_at == record.updated_at
+            )
             .values(**changes)
         )
         if result.rowcount != 1:
@@ -239,9 +260,11 @@ class Warehouse:
         Refused, changing nothing, when the invoice is Active or another import is still running.
         """
         with self.engine.begin() as conn:
-            row = conn.execute(
-                sa.select(t.provider_invoices).where(t.provider_invoices.c.current_key == str(key))
-            ).mappings().first()
+            row = (
+                conn.execute(sa.select(t.provider_invoices).where(t.provider_invoices.c.current_key == str(key)))
+                .mappings()
+                .first()
+            )
             if row is None:
                 now = _now()
                 values = {
@@ -257,7 +280,9 @@ class Warehouse:
                     "updated_at": now,
                 }
                 conn.execute(sa.insert(t.provider_invoices).values(**values))
-                self._write_history(conn, values, None, Status.POPULATING, "import started", run_id=run_id, actor=actor, at=now)
+                self._write_history(
+                    conn, values, None, Status.POPULATING, "import started", run_id=run_id, actor=actor, at=now
+                )
                 return InvoiceRecord(values)
             record = InvoiceRecord(dict(row))
             if record.status == Status.ACTIVE:
@@ -267,12 +292,19 @@ class Warehouse:
                 )
             if record.status == Status.POPULATING and record.updated_at > _now() - stuck_after:
                 raise ImportRefused(
-                    f"invoice {key} is being imported by run {record.run_id} since {record.updated_at:%Y-%m-%d %H:%M} UTC; "
+                    f"invoice {key} is being imported by run {record.run_id} "
+                    f"since {record.updated_at:%Y-%m-%d %H:%M} UTC; "
                     f"wait for it to finish (it counts as stuck after {int(stuck_after.total_seconds() // 60)} minutes)"
                 )
             reason = "retry after Error" if record.status == Status.ERROR else "retry of an import that did not finish"
             self._change_status(
-                conn, record, Status.POPULATING, reason, run_id=run_id, actor=actor, values={"run_id": run_id, "message": "Import running"}
+                conn,
+                record,
+                Status.POPULATING,
+                reason,
+                run_id=run_id,
+                actor=actor,
+                values={"run_id": run_id, "message": "Import running"},
             )
         return self.current_record(key)  # type: ignore[return-value]
 
@@ -305,17 +337,19 @@ class Warehouse:
         values["usage_line_count"] = finished.usage_line_count
         values["license_line_count"] = finished.license_line_count
         with conn.begin():
-            current = conn.execute(
-                sa.select(t.provider_invoices).where(t.provider_invoices.c.record_id == record.record_id)
-            ).mappings().one()
+            current = (
+                conn.execute(sa.select(t.provider_invoices).where(t.provider_invoices.c.record_id == record.record_id))
+                .mappings()
+                .one()
+            )
             for table in t.LINE_SUMMARY_TABLES.values():
                 conn.execute(sa.delete(table).where(table.c.record_id == record.record_id))
             if finished.status == Status.ACTIVE:
                 for kind, table in t.LINE_SUMMARY_TABLES.items():
                     columns = ", ".join(c.name for c in table.columns)
                     staging.execute(
-                        f"INSERT INTO main.{table.name} ({columns}) SELECT $1 AS record_id, {columns.removeprefix('record_id, ')} "
-                        f"FROM published_{kind}_summaries",
+                        f"INSERT INTO main.{table.name} ({columns}) SELECT $1 AS record_id, "
+                        f"{columns.removeprefix('record_id, ')} FROM published_{kind}_summaries",
                         [record.record_id],
                     )
             conn.execute(sa.delete(t.invoice_notes).where(t.invoice_notes.c.record_id == record.record_id))
@@ -323,12 +357,22 @@ class Warehouse:
             for note in finished.notes:
                 conn.execute(
                     sa.insert(t.invoice_notes).values(
-                        note_id=_new_id(), record_id=record.record_id, title=note.title,
-                        file_name=note.file_name, content=note.content, created_at=now,
+                        note_id=_new_id(),
+                        record_id=record.record_id,
+                        title=note.title,
+                        file_name=note.file_name,
+                        content=note.content,
+                        created_at=now,
                     )
                 )
             self._change_status(
-                conn, InvoiceRecord(dict(current)), finished.status, finished.message, run_id=run_id, actor=actor, values=values
+                conn,
+                InvoiceRecord(dict(current)),
+                finished.status,
+                finished.message,
+                run_id=run_id,
+                actor=actor,
+                values=values,
             )
 
     def mark_crashed(self, key: InvoiceKey, message: str, *, run_id: str | None, actor: str) -> None:
@@ -337,7 +381,9 @@ class Warehouse:
         if record is None or record.status != Status.POPULATING:
             return
         with self.engine.begin() as conn:
-            self._change_status(conn, record, Status.ERROR, message, run_id=run_id, actor=actor, values={"message": message})
+            self._change_status(
+                conn, record, Status.ERROR, message, run_id=run_id, actor=actor, values={"message": message}
+            )
 
     # Reference data ---------------------------------------------------------------------------
 
