@@ -67,7 +67,7 @@ class PipelineConfig(_Strict):
     reference_data: Path
     providers: list[ProviderConfig] = Field(default_factory=list)
     data_dir: Path
-    stuck_populating_after_minutes: int = Field(default=120, ge=1)
+    stuck_populating_after_minutes: int = Field(default=120, ge=0)
     duckdb_memory_limit: str = "2GB"
     duckdb_threads: int = Field(default=2, ge=1)
 

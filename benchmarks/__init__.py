@@ -1,0 +1,1 @@
+"""Benchmarks for the import's data path (see BENCHMARKS.md)."""
