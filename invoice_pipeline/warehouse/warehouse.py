@@ -337,11 +337,6 @@ class Warehouse:
         values["usage_line_count"] = finished.usage_line_count
         values["license_line_count"] = finished.license_line_count
         with conn.begin():
-            current = (
-                conn.execute(sa.select(t.provider_invoices).where(t.provider_invoices.c.record_id == record.record_id))
-                .mappings()
-                .one()
-            )
             for table in t.LINE_SUMMARY_TABLES.values():
                 conn.execute(sa.delete(table).where(table.c.record_id == record.record_id))
             if finished.status == Status.ACTIVE:
@@ -365,9 +360,11 @@ class Warehouse:
                         created_at=now,
                     )
                 )
+            # Conditional on the record being exactly as this import left it when it started: an import
+            # taken over meanwhile (stuck, then retried by another run) cannot overwrite the newer one.
             self._change_status(
                 conn,
-                InvoiceRecord(dict(current)),
+                record,
                 finished.status,
                 finished.message,
                 run_id=run_id,
