@@ -94,7 +94,7 @@ def write_config(out: Path, name: str = "config.yaml") -> Path:
         "reference_data: reference\n"
         "providers:\n"
         f"  - id: {PROVIDER}\n    name: Benchmark CSP\n    sync: automatic\n    connector: folder\n"
-        f"    path: providers/{PROVIDER}\n    checksum_tolerance: \"0.00\"\n",
+        f'    path: providers/{PROVIDER}\n    checksum_tolerance: "0.00"\n',
         encoding="utf-8",
     )
     return config

@@ -17,7 +17,7 @@ from invoice_pipeline.domain.invoice_keys import InvalidInvoiceKey, InvoiceKey
 from invoice_pipeline.domain.statuses import NOT_IMPORTED, parse_status
 from invoice_pipeline.importing.eligibility import SyncCandidate, offered_keys, sync_candidate
 from invoice_pipeline.importing.invoice_import import connector_for
-from invoice_pipeline.warehouse.warehouse import Warehouse
+from invoice_pipeline.warehouse.warehouse import Warehouse, import_refusal
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
@@ -93,13 +93,11 @@ def sync(config: PipelineConfig, provider_id: str | None, invoice_key: str | Non
         if invoice_key:
             key = InvoiceKey.parse(invoice_key)
             config.provider(key.provider)
-            candidate = sync_candidate(
-                key, warehouse.current_record(key), timedelta(minutes=config.stuck_populating_after_minutes)
+            refusal = import_refusal(
+                warehouse.current_record(key), timedelta(minutes=config.stuck_populating_after_minutes)
             )
-            if not candidate.eligible and candidate.reason.startswith("already Active"):
-                raise Refused(
-                    f"{key} is Active and cannot be downloaded again; deactivate it (recommended) or delete it first"
-                )
+            if refusal:
+                raise Refused(refusal)
             targets = [key]
         else:
             providers = [config.provider(provider_id).id] if provider_id else [p.id for p in config.automatic_providers]
@@ -115,20 +113,25 @@ def sync(config: PipelineConfig, provider_id: str | None, invoice_key: str | Non
         raise click.ClickException(str(error)) from None
     finally:
         warehouse.dispose()
-    broken = _run_imports(config, targets)
+    broken, refused = _run_imports(config, targets)
     if broken:
         sys.exit(EXIT_BROKEN)
+    if refused and invoice_key:
+        sys.exit(EXIT_REFUSED)
 
 
-def _run_imports(config: PipelineConfig, targets: list[InvoiceKey]) -> bool:
-    """Run the import job for each target through Dagster; print one line each. True if any run broke."""
+def _run_imports(config: PipelineConfig, targets: list[InvoiceKey]) -> tuple[bool, bool]:
+    """Run the import job for each target through Dagster, printing one line each.
+
+    Returns whether any run broke, and whether any import was refused.
+    """
     import dagster as dg
 
     from invoice_pipeline.dagster_defs.runs import run_invoice_import, run_reference_refresh
     from invoice_pipeline.definitions import defs
 
     _dagster_home()
-    broken = False
+    broken = refused = False
     with dg.DagsterInstance.get() as instance:
         reference = run_reference_refresh(defs, instance)
         if not reference.success:
@@ -140,16 +143,19 @@ def _run_imports(config: PipelineConfig, targets: list[InvoiceKey]) -> bool:
                 record = warehouse.current_record(key)
             finally:
                 warehouse.dispose()
-            if outcome.broken:
+            if outcome.refused:
+                refused = True
+                click.echo(f"{key}\trefused\t{outcome.error}")
+            elif outcome.broken:
                 broken = True
-                click.echo(f"{key}\tfailed\t{(outcome.error or 'run failed').splitlines()[0]} (run {outcome.run_id})")
+                click.echo(f"{key}\tfailed\t{outcome.error or 'run failed'} (run {outcome.run_id})")
             else:
                 status = record.status if record else NOT_IMPORTED
                 message = (record.message if record else "") or ""
                 click.echo(f"{key}\t{status}\t{message}")
     if not targets:
         click.echo("nothing to import")
-    return broken
+    return broken, refused
 
 
 @cli.group()

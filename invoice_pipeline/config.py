@@ -50,7 +50,7 @@ class ProviderConfig(_Strict):
     @field_validator("id")
     @classmethod
     def _valid_id(cls, value: str) -> str:
-        if not PROVIDER_ID_PATTERN.match(value):
+        if not PROVIDER_ID_PATTERN.fullmatch(value):
             raise ValueError("must be lowercase letters, digits and '-' (at most 64), e.g. contoso-csp")
         return value
 
@@ -113,6 +113,17 @@ def _resolve_warehouse_url(base: Path, url: str) -> str:
     return url
 
 
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    parts = []
+    for text, mark in (
+        (getattr(error, "context", None), getattr(error, "context_mark", None)),
+        (getattr(error, "problem", None), getattr(error, "problem_mark", None)),
+    ):
+        if text:
+            parts.append(f"{text} (line {mark.line + 1}, column {mark.column + 1})" if mark else text)
+    return ": ".join(parts) or str(error).splitlines()[0]
+
+
 def _format_error(error: ValidationError, source: Path) -> str:
     first = error.errors()[0]
     key = ".".join(str(part) for part in first["loc"]) or "(top level)"
@@ -138,7 +149,7 @@ def load_config(path: Path | str | None = None) -> PipelineConfig:
     try:
         raw = yaml.safe_load(source.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
-        raise ConfigError(f"{source}: not valid YAML: {str(error).splitlines()[0]}") from error
+        raise ConfigError(f"{source}: not valid YAML: {_yaml_problem(error)}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: must be a mapping with warehouse_url, reference_data and providers")
     base = source.parent
@@ -147,11 +158,12 @@ def load_config(path: Path | str | None = None) -> PipelineConfig:
     raw.setdefault("warehouse_url", f"duckdb:///{data_dir / 'warehouse.duckdb'}")
     if isinstance(raw["warehouse_url"], str):
         raw["warehouse_url"] = _resolve_warehouse_url(base, raw["warehouse_url"])
-    raw["reference_data"] = _resolve(base, raw.get("reference_data"))
+    if "reference_data" in raw:
+        raw["reference_data"] = _resolve(base, raw["reference_data"])
     providers = raw.get("providers")
     if isinstance(providers, list):
         raw["providers"] = [
-            {**p, "path": _resolve(base, p.get("path"))} if isinstance(p, dict) else p for p in providers
+            {**p, "path": _resolve(base, p["path"])} if isinstance(p, dict) and "path" in p else p for p in providers
         ]
     try:
         config = PipelineConfig.model_validate(raw)

@@ -162,10 +162,22 @@ def make_workspace(root: Path) -> ProviderWorkspace:
         "data_dir": "data",
         "reference_data": "reference",
         "providers": [
-            {"id": "contoso-csp", "name": "Contoso CSP", "sync": "automatic", "connector": "folder",
-             "path": "providers/contoso-csp", "checksum_tolerance": "0.00"},
-            {"id": "fabrikam-distribution", "name": "Fabrikam Distribution", "sync": "manual",
-             "connector": "folder", "path": "providers/fabrikam-distribution", "checksum_tolerance": "0.00"},
+            {
+                "id": "contoso-csp",
+                "name": "Contoso CSP",
+                "sync": "automatic",
+                "connector": "folder",
+                "path": "providers/contoso-csp",
+                "checksum_tolerance": "0.00",
+            },
+            {
+                "id": "fabrikam-distribution",
+                "name": "Fabrikam Distribution",
+                "sync": "manual",
+                "connector": "folder",
+                "path": "providers/fabrikam-distribution",
+                "checksum_tolerance": "0.00",
+            },
         ],
     }
     (root / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")

@@ -32,7 +32,7 @@ class FolderConnector:
         """Every invoice folder with a header.json, with the header's total when it can be read."""
         offered = []
         for folder in sorted(self.root.iterdir()):
-            if not folder.is_dir() or not INVOICE_ID_PATTERN.match(folder.name):
+            if not folder.is_dir() or not INVOICE_ID_PATTERN.fullmatch(folder.name):
                 continue
             if not (folder / "header.json").is_file():
                 continue
@@ -42,7 +42,7 @@ class FolderConnector:
 
     def invalid_folders(self) -> list[str]:
         """Folder names that cannot be invoice ids (listed so a person can rename them)."""
-        return sorted(f.name for f in self.root.iterdir() if f.is_dir() and not INVOICE_ID_PATTERN.match(f.name))
+        return sorted(f.name for f in self.root.iterdir() if f.is_dir() and not INVOICE_ID_PATTERN.fullmatch(f.name))
 
     def fetch_invoice(self, invoice_id: str) -> InvoiceFiles:
         """The header and line files of one invoice folder."""

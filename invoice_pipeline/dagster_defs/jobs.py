@@ -3,7 +3,6 @@
 import dagster as dg
 
 from invoice_pipeline.dagster_defs.invoice_assets import billable_usage, provider_invoice_import
-from invoice_pipeline.dagster_defs.partitions import provider_invoice_partitions
 from invoice_pipeline.dagster_defs.reference_assets import reference_assets
 
 IMPORT_JOB = "import_provider_invoice"
@@ -12,7 +11,6 @@ REFERENCE_JOB = "refresh_reference_data"
 import_provider_invoice_job = dg.define_asset_job(
     IMPORT_JOB,
     selection=dg.AssetSelection.assets(provider_invoice_import, billable_usage),
-    partitions_def=provider_invoice_partitions,
     description="Import one provider invoice (pick its partition, provider:invoice_id) and its billable usage.",
 )
 

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 import dagster as dg
+from dagster_shared.error import SerializableErrorInfo
 
 from invoice_pipeline.dagster_defs.invoice_assets import RUN_TAG_INVOICE, RUN_TAG_KEY, RUN_TAG_PROVIDER
 from invoice_pipeline.dagster_defs.jobs import IMPORT_JOB, REFERENCE_JOB
@@ -10,6 +11,7 @@ from invoice_pipeline.dagster_defs.partitions import provider_invoice_partitions
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 
 VALIDATION_FAILURE = "DagsterAssetCheckFailedError"
+REFUSAL = "Failure"  # the import asset raises dg.Failure when the invoice must not be imported now
 # The CLI prints its own one-line outcomes; the run's full log stays in the instance for the UI.
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
@@ -22,6 +24,7 @@ class RunOutcome:
     success: bool
     broken: bool
     error: str | None = None
+    refused: bool = False
 
 
 def import_run_tags(key: InvoiceKey) -> dict[str, str]:
@@ -39,6 +42,22 @@ def ensure_partitions(instance: dg.DagsterInstance, keys: list[InvoiceKey]) -> N
         instance.add_dynamic_partitions(name, new)
 
 
+def _root_cause(error: SerializableErrorInfo) -> SerializableErrorInfo:
+    while error.cause is not None:
+        error = error.cause
+    return error
+
+
+def _describe(error: SerializableErrorInfo) -> str:
+    """The error's root cause in one line, e.g. `OSError: disk full`, or a refusal's own sentence."""
+    root = _root_cause(error)
+    lines = root.message.strip().splitlines()
+    text = lines[0] if lines else root.cls_name
+    if root.cls_name == REFUSAL:
+        return text.split(": ", 1)[-1]
+    return text if text.startswith(f"{root.cls_name}:") else f"{root.cls_name}: {text}"
+
+
 def _outcome(result: dg.ExecuteInProcessResult) -> RunOutcome:
     if result.success:
         return RunOutcome(result.run_id, True, False)
@@ -47,9 +66,11 @@ def _outcome(result: dg.ExecuteInProcessResult) -> RunOutcome:
         for event in result.all_events
         if event.is_step_failure and event.step_failure_data.error is not None
     ]
-    broken = any(error.cls_name != VALIDATION_FAILURE for error in errors) or not errors
-    message = next((e.message.strip() for e in errors if e.cls_name != VALIDATION_FAILURE), None)
-    return RunOutcome(result.run_id, False, broken, message)
+    problems = [e for e in errors if e.cls_name != VALIDATION_FAILURE]
+    refused = bool(problems) and all(_root_cause(e).cls_name == REFUSAL for e in problems)
+    broken = (bool(problems) or not errors) and not refused
+    message = _describe(problems[0]) if problems else None
+    return RunOutcome(result.run_id, False, broken, message, refused)
 
 
 def run_invoice_import(defs: dg.Definitions, instance: dg.DagsterInstance, key: InvoiceKey) -> RunOutcome:

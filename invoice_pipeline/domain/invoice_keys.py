@@ -16,7 +16,7 @@ class InvalidInvoiceKey(ValueError):
 
 def check_invoice_id(invoice_id: str) -> str:
     """Return `invoice_id` if it is safe (ASCII letters, digits, `.`, `_`, `-`; at most 100; no `..`)."""
-    if not INVOICE_ID_PATTERN.match(invoice_id):
+    if not INVOICE_ID_PATTERN.fullmatch(invoice_id):
         shown = invoice_id.encode("unicode_escape").decode("ascii")[:120]
         raise InvalidInvoiceKey(
             f"invoice id '{shown}' is not allowed: use 1-100 ASCII letters, digits, '.', '_' or '-', "
@@ -33,7 +33,7 @@ class InvoiceKey:
     invoice_id: str
 
     def __post_init__(self) -> None:
-        if not PROVIDER_ID_PATTERN.match(self.provider):
+        if not PROVIDER_ID_PATTERN.fullmatch(self.provider):
             shown = self.provider.encode("unicode_escape").decode("ascii")[:80]
             raise InvalidInvoiceKey(f"provider id '{shown}' is not allowed: use lowercase letters, digits and '-'")
         check_invoice_id(self.invoice_id)

@@ -6,7 +6,10 @@ the provider wrote it, and so that nothing is auto-detected as a float on the mo
 
 from __future__ import annotations
 
+import csv
+import gzip
 import json
+import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -85,13 +88,19 @@ def read_header(path: Path, expected_invoice_id: str) -> InvoiceHeader:
     not_text = [f for f in HEADER_FIELDS if not isinstance(data[f], str)]
     if not_text:
         raise ProviderFileError(f"header.json: field(s) {', '.join(not_text)} must be strings or numbers")
+    with_controls = [f for f in HEADER_FIELDS if re.search(r"[\x00-\x1f\x7f]", data[f])]
+    if with_controls:
+        raise ProviderFileError(f"header.json: field(s) {', '.join(with_controls)} contain control characters")
     frame = pd.DataFrame([{f: data[f] for f in HEADER_FIELDS}])
     try:
         InvoiceHeaderSchema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as errors:
         problems = sorted(
             {
-                f"{row.column} fails {row.check} (value {row.failure_case!r})"
+                f"billing_period_start {data['billing_period_start']!r} is after "
+                f"billing_period_end {data['billing_period_end']!r} [{row.check}]"
+                if row.check == "billing_period_start_not_after_end"
+                else f"{row.column} fails {row.check} (value {row.failure_case!r})"
                 for row in errors.failure_cases.itertuples()
             }
         )
@@ -111,32 +120,81 @@ def read_header(path: Path, expected_invoice_id: str) -> InvoiceHeader:
     )
 
 
-def _reader_sql(path: Path) -> str:
-    name = path.name.lower()
-    if name.endswith(".parquet"):
-        return "read_parquet($path)"
-    # Strict CSV: comma separated, double quotes, header row, every column as text.
-    return (
-        "read_csv($path, header = true, delim = ',', quote = '\"', escape = '\"', all_varchar = true,"
-        " strict_mode = true, null_padding = false, normalize_names = false, auto_detect = true,"
-        " sample_size = -1, compression = 'auto')"
-    )
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The header row of a CSV (or .csv.gz) file, read with Python's csv module."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:  # type: ignore[operator]
+            row = next(csv.reader(handle), None)
+    except gzip.BadGzipFile:
+        raise ProviderFileError(
+            f"{path.name}: cannot be read: not valid gzip; send it uncompressed or compress it again"
+        ) from None
+    except (UnicodeDecodeError, csv.Error):
+        start = path.read_bytes()[:2] if opener is open else b""
+        kind = " (it looks like UTF-16)" if start in (b"\xff\xfe", b"\xfe\xff") else ""
+        raise ProviderFileError(f"{path.name}: cannot be read: not UTF-8 text{kind}; export it as UTF-8") from None
+    except (OSError, EOFError) as error:
+        raise ProviderFileError(f"{path.name}: cannot be read ({error})") from None
+    if not row:
+        raise ProviderFileError(
+            f"{path.name}: cannot be read: no header row; send it with the column names in its first line"
+        )
+    return row
 
 
 def _explain_read_error(file_name: str, error: duckdb.Error) -> str:
-    first = str(error).strip().splitlines()[0]
-    lowered = str(error).lower()
-    if "unicode" in lowered or "utf" in lowered:
-        hint = "the file is not UTF-8 text; export it as UTF-8"
-    elif "gzip" in lowered or "compress" in lowered:
-        hint = "the file is not valid gzip; send it uncompressed or re-compress it"
-    elif "quote" in lowered or "unterminated" in lowered:
-        hint = "a quoted field is never closed; check the line the error names"
+    text = str(error)
+    line = re.search(r"CSV Error on Line: (\d+)", text)
+    where = f" at line {line.group(1)}" if line else ""
+    lowered = text.lower()
+    if "invalid unicode" in lowered:
+        reason = "the file is not UTF-8 text; export it as UTF-8"
+    elif "unterminated quote" in lowered:
+        reason = "a quoted field is never closed"
+    elif "expected number of columns" in lowered:
+        counts = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", text)
+        reason = "a row has a different number of fields than the header" + (
+            f" ({counts.group(2)} instead of {counts.group(1)})" if counts else ""
+        )
     elif "maximum line size" in lowered:
-        hint = "a line is longer than the reader allows; check the file is not corrupted"
+        reason = "a line is longer than the reader allows; check the file is not corrupted"
+    elif "gzip" in lowered or "compress" in lowered:
+        reason = "not valid gzip; send it uncompressed or compress it again"
     else:
-        hint = "the file is not valid CSV with a header row"
-    return f"{file_name}: cannot be read ({hint}): {first[:300]}"
+        reason = "not valid CSV: " + text.strip().splitlines()[0][:200]
+    return f"{file_name}: cannot be read{where}: {reason}"
+
+
+def _file_columns(path: Path) -> tuple[list[str], str]:
+    """The file's column names and the SQL that reads it with every column as text."""
+    if path.name.lower().endswith(".parquet"):
+        return [], f"read_parquet({_sql_text(str(path))})"
+    names = _csv_header(path)
+    columns = ", ".join(f"{_sql_text(name)}: 'VARCHAR'" for name in names)
+    # Strict CSV, no guessing: comma separated, double quotes, header row, every column as text.
+    reader = (
+        f"read_csv({_sql_text(str(path))}, header = true, delim = ',', quote = '\"', escape = '\"',"
+        f" auto_detect = false, columns = {{{columns}}}, strict_mode = true, null_padding = false,"
+        " compression = 'auto')"
+    )
+    return names, reader
+
+
+def _check_columns(file_name: str, columns: list[str]) -> None:
+    duplicated = sorted({c for c in columns if columns.count(c) > 1})
+    if duplicated:
+        raise ProviderFileError(f"{file_name}: column(s) {', '.join(duplicated)} appear more than once")
+    missing = [c for c in COMMON_COLUMNS if c not in columns]
+    if missing:
+        hint = ""
+        if len(columns) == 1 and any(sep in columns[0] for sep in ";\t|"):
+            hint = "; the file seems to use another delimiter: use commas"
+        raise ProviderFileError(f"{file_name}: missing column(s) {', '.join(missing)}{hint}")
 
 
 def stage_line_file(con: duckdb.DuckDBPyConnection, kind: str, path: Path | None) -> None:
@@ -155,22 +213,14 @@ def stage_line_file(con: duckdb.DuckDBPyConnection, kind: str, path: Path | None
             f"{file_name}: the file is empty (0 bytes); remove it when there are no {LINE_FILE_STEMS[kind]}, "
             "or send it with its header row"
         )
+    names, reader = _file_columns(path)
+    if names:
+        _check_columns(file_name, names)
     try:
-        relation = con.sql(f"SELECT * FROM {_reader_sql(path)} LIMIT 0", params={"path": str(path)})
-        casts = ", ".join(f"CAST({quote_identifier(c)} AS VARCHAR) AS {quote_identifier(c)}" for c in relation.columns)
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {casts} FROM {_reader_sql(path)}",
-            {"path": str(path)},
-        )
+        if not names:
+            names = con.sql(f"SELECT * FROM {reader} LIMIT 0").columns
+            _check_columns(file_name, names)
+        casts = ", ".join(f"CAST({quote_identifier(c)} AS VARCHAR) AS {quote_identifier(c)}" for c in names)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {casts} FROM {reader}")
     except duckdb.Error as error:
         raise ProviderFileError(_explain_read_error(file_name, error)) from None
-    columns = [c for (c,) in con.execute(f"SELECT column_name FROM (DESCRIBE {table})").fetchall()]
-    missing = [c for c in COMMON_COLUMNS if c not in columns]
-    if missing:
-        hint = ""
-        if len(columns) == 1 and any(sep in columns[0] for sep in ";\t|"):
-            hint = "; the file seems to use another delimiter: use commas"
-        raise ProviderFileError(f"{file_name}: missing column(s) {', '.join(missing)}{hint}")
-    duplicated = sorted({c for c in columns if columns.count(c) > 1})
-    if duplicated:
-        raise ProviderFileError(f"{file_name}: column(s) {', '.join(duplicated)} appear more than once")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
-from invoice_pipeline.domain.money import format_money, round_to_minor_units
+from invoice_pipeline.domain.money import decimal_text, format_money, round_to_minor_units
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class ChecksumResult:
             f" difference {self._money(abs(self.difference), True)}"
         )
         if self.tolerance:
-            text += f" (tolerance {self._money(self.tolerance, True)})"
+            text += f" (tolerance {decimal_text(self.tolerance, self.minor_units)} {self.currency})"
         return text
 
 
@@ -53,7 +53,9 @@ def check_checksum(
     tolerance: Decimal,
 ) -> ChecksumResult:
     """Compare the header total with usage + license, both sides rounded to the currency's minor units."""
-    lines_total = round_to_minor_units(usage_total + license_total, minor_units)
+    with localcontext() as exact:
+        exact.prec = 80  # far beyond any stored amount: the sum is exact before it is rounded
+        lines_total = round_to_minor_units(usage_total + license_total, minor_units)
     header = round_to_minor_units(header_total, minor_units)
     return ChecksumResult(
         currency=currency,

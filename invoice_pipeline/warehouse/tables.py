@@ -2,9 +2,40 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import sqlalchemy as sa
 
-MONEY = sa.Numeric(28, 10, asdecimal=True)
+
+class ExactDecimal(sa.types.UserDefinedType):
+    """NUMERIC(28, 10) that reaches the driver and comes back as Decimal, never through float.
+
+    SQLAlchemy's Numeric converts through float on dialects that do not declare native decimals
+    (duckdb_engine is one); both DuckDB's and psycopg's drivers handle Decimal themselves.
+    """
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: object) -> str:
+        """The column type in DDL."""
+        return "NUMERIC(28, 10)"
+
+    def bind_processor(self, dialect: sa.Dialect) -> None:
+        """Decimals go to the driver as they are."""
+        return None
+
+    def result_processor(self, dialect: sa.Dialect, coltype: object):  # noqa: ANN201 - SQLAlchemy hook
+        """Values come back as Decimal (exact text conversion if a driver hands over anything else)."""
+
+        def to_decimal(value: object) -> Decimal | None:
+            if value is None or isinstance(value, Decimal):
+                return value
+            return Decimal(str(value))
+
+        return to_decimal
+
+
+MONEY = ExactDecimal()
 metadata = sa.MetaData()
 
 provider_invoices = sa.Table(

@@ -94,6 +94,24 @@ class FinishedImport:
     license_line_count: int | None = None
 
 
+def import_refusal(record: InvoiceRecord | None, stuck_after: timedelta) -> str | None:
+    """Why an import of this invoice must not start now (its current record), or None when it may."""
+    if record is None:
+        return None
+    if record.status == Status.ACTIVE:
+        return (
+            f"invoice {record.key} is Active and cannot be downloaded again; deactivate it (recommended) "
+            "or delete it first, then sync it"
+        )
+    if record.status == Status.POPULATING and record.updated_at > _now() - stuck_after:
+        return (
+            f"invoice {record.key} is being imported by run {record.run_id} "
+            f"since {record.updated_at:%Y-%m-%d %H:%M} UTC; "
+            f"wait for it to finish (it counts as stuck after {int(stuck_after.total_seconds() // 60)} minutes)"
+        )
+    return None
+
+
 class Warehouse:
     """Access to the warehouse at a SQLAlchemy URL (`duckdb:///file` or `postgresql+psycopg://...`)."""
 
@@ -285,17 +303,9 @@ class Warehouse:
                 )
                 return InvoiceRecord(values)
             record = InvoiceRecord(dict(row))
-            if record.status == Status.ACTIVE:
-                raise ImportRefused(
-                    f"invoice {key} is Active and cannot be downloaded again; deactivate it (recommended) "
-                    "or delete it first, then sync it"
-                )
-            if record.status == Status.POPULATING and record.updated_at > _now() - stuck_after:
-                raise ImportRefused(
-                    f"invoice {key} is being imported by run {record.run_id} "
-                    f"since {record.updated_at:%Y-%m-%d %H:%M} UTC; "
-                    f"wait for it to finish (it counts as stuck after {int(stuck_after.total_seconds() // 60)} minutes)"
-                )
+            refusal = import_refusal(record, stuck_after)
+            if refusal:
+                raise ImportRefused(refusal)
             reason = "retry after Error" if record.status == Status.ERROR else "retry of an import that did not finish"
             self._change_status(
                 conn,

@@ -14,10 +14,10 @@ import yaml
 
 from benchmarks.generate import generate, write_config
 from invoice_pipeline.config import load_config
+from invoice_pipeline.dagster_defs.resources import open_warehouse
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
-from invoice_pipeline.dagster_defs.resources import open_warehouse
 
 LINES = 50_000
 KEY = InvoiceKey("bench-csp", f"BENCH-{LINES}")
@@ -86,7 +86,14 @@ def _kill_at(config_path, marker: str) -> None:
 
 @pytest.mark.parametrize(
     "marker",
-    ["validating", "validating done", "resolving", "publishing", "lines inserted, status not yet set", "publishing done"],
+    [
+        "validating",
+        "validating done",
+        "resolving",
+        "publishing",
+        "lines inserted, status not yet set",
+        "publishing done",
+    ],
 )
 def test_killed_import_leaves_no_partial_lines_and_the_next_run_imports_exactly(big_invoice, marker):
     _kill_at(big_invoice, marker)

@@ -27,7 +27,10 @@ def _import(workspace, warehouse, key=KEY):
 def test_clean_invoice_becomes_active_with_every_line_stored(workspace, warehouse):
     workspace.add_invoice(
         KEY.invoice_id,
-        usage=[usage_line("U1", "71.424"), usage_line("U2", "27.9772", customer_id=ADVENTURE_WORKS, subscription_id="SUB-AZ-1002")],
+        usage=[
+            usage_line("U1", "71.424"),
+            usage_line("U2", "27.9772", customer_id=ADVENTURE_WORKS, subscription_id="SUB-AZ-1002"),
+        ],
         license=[license_line("L1", "900.00", quantity="25", unit_price="36.00")],
     )
     result = _import(workspace, warehouse)
@@ -127,7 +130,17 @@ def test_unresolved_references_give_error_naming_them_and_the_missing_references
 
 
 def test_warnings_alone_do_not_block_but_still_produce_the_note(workspace, warehouse):
-    workspace.add_invoice(KEY.invoice_id, license=[license_line("L1", subscription_id="SUB-TEAMS-1003", customer_id="c41e8f33-2d9b-4a6e-b318-7e2f4a9c5d03", product_id="")])
+    workspace.add_invoice(
+        KEY.invoice_id,
+        license=[
+            license_line(
+                "L1",
+                subscription_id="SUB-TEAMS-1003",
+                customer_id="c41e8f33-2d9b-4a6e-b318-7e2f4a9c5d03",
+                product_id="",
+            )
+        ],
+    )
     result = _import(workspace, warehouse)
     assert result.status == Status.ACTIVE
     notes = {n.file_name: n.content for n in warehouse.notes(result.record_id)}
@@ -143,10 +156,16 @@ def test_header_currency_not_set_up_is_an_unresolved_reference(workspace, wareho
 
 
 def test_schema_failure_names_file_column_check_and_rows(workspace, warehouse):
-    workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1", "1,000.00", unit_price="1"), usage_line("U2", "1e5", unit_price="1"), usage_line("U3")], total="10.00")
+    workspace.add_invoice(
+        KEY.invoice_id,
+        usage=[usage_line("U1", "1,000.00", unit_price="1"), usage_line("U2", "1e5", unit_price="1"), usage_line("U3")],
+        total="10.00",
+    )
     result = _import(workspace, warehouse)
     assert result.status == Status.ERROR
-    assert result.message.startswith("Schema validation failed: usage_summaries.csv column 'amount' must be a decimal number")
+    assert result.message.startswith(
+        "Schema validation failed: usage_summaries.csv column 'amount' must be a decimal number"
+    )
     assert "2 rows, e.g. U1='1,000.00', U2='1e5'" in result.message
     assert not result.checks[SCHEMA_CHECK].passed
     notes = {n.file_name: n.content for n in warehouse.notes(result.record_id)}

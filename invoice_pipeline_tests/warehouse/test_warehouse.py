@@ -29,7 +29,12 @@ def test_starting_an_import_creates_a_populating_record_and_its_history(warehous
     record = warehouse.start_import(KEY, run_id="r1", actor="tester", stuck_after=STUCK_AFTER)
     assert record.status == Status.POPULATING and record.current_key == str(KEY)
     [entry] = warehouse.history(KEY)
-    assert (entry["from_status"], entry["to_status"], entry["run_id"], entry["actor"]) == (None, "Populating", "r1", "tester")
+    assert (entry["from_status"], entry["to_status"], entry["run_id"], entry["actor"]) == (
+        None,
+        "Populating",
+        "r1",
+        "tester",
+    )
 
 
 def test_a_second_import_is_refused_while_the_first_is_running(warehouse):
@@ -64,8 +69,14 @@ def test_only_one_current_record_per_invoice_is_possible(warehouse):
     with pytest.raises(sa.exc.IntegrityError), warehouse.engine.begin() as conn:
         conn.execute(
             sa.insert(t.provider_invoices).values(
-                record_id="x" * 32, provider=KEY.provider, invoice_id=KEY.invoice_id, current_key=str(KEY),
-                status="Populating", is_manual=False, created_at=now, updated_at=now,
+                record_id="x" * 32,
+                provider=KEY.provider,
+                invoice_id=KEY.invoice_id,
+                current_key=str(KEY),
+                status="Populating",
+                is_manual=False,
+                created_at=now,
+                updated_at=now,
             )
         )
 

@@ -1,0 +1,341 @@
+"""The `invoice-pipeline` command, run as a real process: sync through Dagster, list, show, notes, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from invoice_pipeline.dagster_defs.invoice_assets import RUN_TAG_INVOICE, RUN_TAG_KEY, RUN_TAG_PROVIDER
+from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline_tests.builders import license_line, make_workspace, usage_line
+
+CLI = Path(sys.executable).parent / "invoice-pipeline"
+DEMO_INVOICES = [f"contoso-csp:G10000000{n}" for n in range(1, 7)]
+MONEY_FIELDS = ("total_amount", "usage_total", "license_total", "difference")
+
+
+def _env(**values: str | None) -> dict[str, str]:
+    """This process's environment without the pipeline's and Dagster's variables, plus `values`."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("INVOICE_PIPELINE_CONFIG", "INVOICE_PIPELINE_DATA_DIR", "DAGSTER_HOME")
+    }
+    env.update({k: v for k, v in values.items() if v is not None})
+    return env
+
+
+def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(CLI), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def _outcomes(stdout: str) -> dict[str, tuple[str, str]]:
+    """`sync` output: invoice key -> (outcome, message), one line per invoice."""
+    lines = stdout.strip().splitlines()
+    parsed = {}
+    for line in lines:
+        key, outcome, message = (line.split("\t") + ["", ""])[:3]
+        assert key not in parsed, f"{key} printed twice:\n{stdout}"
+        parsed[key] = (outcome, message)
+    assert len(parsed) == len(lines)
+    return parsed
+
+
+def _no_traceback(completed: subprocess.CompletedProcess) -> None:
+    assert "Traceback" not in completed.stderr + completed.stdout, completed.stderr
+
+
+# The bundled demo, synced twice --------------------------------------------------------------------------
+
+
+class Demo:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.dagster_home = root / "dagster_home"
+        self.dagster_home.mkdir()
+        (self.dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+        self.env = _env(INVOICE_PIPELINE_DATA_DIR=str(root / "data"), DAGSTER_HOME=str(self.dagster_home))
+
+    def run(self, *args: str) -> subprocess.CompletedProcess:
+        return run_cli(*args, env=self.env, cwd=self.root)
+
+    def instance(self) -> dg.DagsterInstance:
+        return dg.DagsterInstance.from_config(str(self.dagster_home))
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Demo:
+    """The bundled demo config (INVOICE_PIPELINE_CONFIG unset), its data and Dagster home in tmp, synced twice."""
+    demo = Demo(tmp_path_factory.mktemp("demo"))
+    demo.first_sync = demo.run("sync")
+    demo.second_sync = demo.run("sync")
+    return demo
+
+
+def test_sync_prints_one_line_per_demo_invoice_and_exits_0_although_some_are_in_error(demo):
+    first = demo.first_sync
+    assert first.returncode == 0, first.stderr
+    _no_traceback(first)
+    outcomes = _outcomes(first.stdout)
+    assert list(outcomes) == DEMO_INVOICES  # the manual provider's invoice is not synced
+    statuses = {key.split(":")[1]: outcome for key, (outcome, _) in outcomes.items()}
+    assert statuses == {
+        "G100000001": "Active",
+        "G100000002": "Error",
+        "G100000003": "Error",
+        "G100000004": "Error",
+        "G100000005": "Active",
+        "G100000006": "Active",
+    }
+    assert outcomes["contoso-csp:G100000002"][1].startswith("Unresolved references:")
+    assert "customer '99999999-0000-4000-8000-000000000009' (1 line)" in outcomes["contoso-csp:G100000002"][1]
+    assert outcomes["contoso-csp:G100000003"][1].startswith("Checksum failed:")
+    assert outcomes["contoso-csp:G100000003"][1].endswith("difference 0.37 USD")
+    assert outcomes["contoso-csp:G100000004"][1].endswith("difference 125.00 USD")
+    assert outcomes["contoso-csp:G100000005"][1] == "Imported"
+
+
+def test_second_sync_skips_active_invoices_and_retries_those_in_error(demo):
+    second = demo.second_sync
+    assert second.returncode == 0, second.stderr
+    _no_traceback(second)
+    outcomes = _outcomes(second.stdout)
+    assert set(outcomes) == set(DEMO_INVOICES)
+    for n in (1, 5, 6):
+        assert outcomes[f"contoso-csp:G10000000{n}"] == ("skipped", "already Active")
+    for n in (2, 3, 4):
+        assert outcomes[f"contoso-csp:G10000000{n}"][0] == "Error"
+    assert outcomes["contoso-csp:G100000003"] == _outcomes(demo.first_sync.stdout)["contoso-csp:G100000003"]
+
+
+def test_invoices_list_json_gives_status_totals_as_decimal_strings_and_line_counts(demo):
+    listed = demo.run("invoices", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    records = {r["invoice_id"]: r for r in json.loads(listed.stdout)}
+    assert sorted(records) == [key.split(":")[1] for key in DEMO_INVOICES]
+    for record in records.values():
+        assert record["provider"] == "contoso-csp"
+        assert isinstance(record["message"], str) and record["message"]
+        assert isinstance(record["currency"], str)
+        for name in MONEY_FIELDS:
+            value = record[name]
+            assert value is None or (isinstance(value, str) and Decimal(value).is_finite()), (name, value)
+        for name in ("usage_line_count", "license_line_count"):
+            assert record[name] is None or isinstance(record[name], int)
+        assert record["is_manual"] is False
+    first = records["G100000001"]
+    assert (first["status"], first["currency"], first["total_amount"]) == ("Active", "USD", "1679.26")
+    assert (first["license_total"], first["difference"]) == ("1324.00", "0.00")
+    assert Decimal(first["usage_total"]) + Decimal(first["license_total"]) == Decimal("1679.26445")
+    assert (first["usage_line_count"], first["license_line_count"]) == (5, 3)
+    assert records["G100000002"]["status"] == "Error"
+    assert (records["G100000003"]["status"], records["G100000003"]["difference"]) == ("Error", "0.37")
+    assert (records["G100000004"]["status"], records["G100000004"]["difference"]) == ("Error", "-125.00")
+    assert records["G100000003"]["usage_line_count"] is None  # an invoice in Error stores no lines
+    credit = records["G100000005"]
+    assert (credit["status"], credit["total_amount"], credit["license_line_count"]) == ("Active", "-224.00", 2)
+    yen = records["G100000006"]
+    assert (yen["status"], yen["currency"], yen["total_amount"], yen["difference"]) == ("Active", "JPY", "17089", "0")
+
+
+def test_invoices_list_filters_by_status(demo):
+    listed = demo.run("invoices", "list", "--json", "--status", "Error")
+    assert listed.returncode == 0, listed.stderr
+    records = json.loads(listed.stdout)
+    assert [r["invoice_id"] for r in records] == ["G100000002", "G100000003", "G100000004"]
+    assert {r["status"] for r in records} == {"Error"}
+
+
+def test_invoices_show_gives_the_record_and_its_status_history_across_both_syncs(demo):
+    shown = demo.run("invoices", "show", "contoso-csp:G100000003")
+    assert shown.returncode == 0, shown.stderr
+    text = shown.stdout
+    assert "invoice_id           G100000003" in text
+    assert "status               Error" in text
+    assert "difference           0.37" in text
+    history = text.split("history:\n")[1].split("\n\n")[0].splitlines()
+    transitions = [line.split("  ")[2] for line in history]
+    assert transitions == ["- -> Populating", "Populating -> Error", "Error -> Populating", "Populating -> Error"]
+    assert "retry after Error" in history[2]
+    assert "Checksum: line_totals.csv" in text.split("notes:")[1]
+
+
+def test_invoices_notes_writes_the_missing_references_files(demo, tmp_path):
+    out = tmp_path / "notes"
+    written = demo.run("invoices", "notes", "contoso-csp:G100000002", "--out", str(out))
+    assert written.returncode == 0, written.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["errors.csv", "warnings.csv"]
+    assert f"Missing References: {out / 'errors.csv'}" in written.stdout
+    errors = (out / "errors.csv").read_text(encoding="utf-8").splitlines()
+    assert errors[0] == "reference_type,reference_id,line_count,example_line_ids,how_to_fix"
+    assert any(line.startswith("customer,99999999-0000-4000-8000-000000000009,1,") for line in errors)
+    assert any(line.startswith("subscription,SUB-UNKNOWN-9,1,") for line in errors)
+    warnings = (out / "warnings.csv").read_text(encoding="utf-8").splitlines()
+    assert warnings[0] == errors[0] and len(warnings) > 1
+
+
+def test_providers_invoices_lists_each_offered_invoice_with_its_status(demo):
+    listed = demo.run("providers", "invoices", "contoso-csp")
+    assert listed.returncode == 0, listed.stderr
+    rows = [line.split("\t") for line in listed.stdout.strip().splitlines()]
+    assert rows == [
+        ["G100000001", "Active", "1679.26 USD"],
+        ["G100000002", "Error", "1608.25 USD"],
+        ["G100000003", "Error", "1679.63 USD"],
+        ["G100000004", "Error", "1554.26 USD"],
+        ["G100000005", "Active", "-224.00 USD"],
+        ["G100000006", "Active", "17089 JPY"],
+    ]
+
+
+def test_runs_made_by_the_cli_are_in_the_dagster_instance_with_provider_and_invoice_tags(demo):
+    listed = json.loads(demo.run("invoices", "list", "--json").stdout)
+    with demo.instance() as instance:
+        import_runs = instance.get_runs(filters=dg.RunsFilter(tags={RUN_TAG_PROVIDER: "contoso-csp"}))
+        assert len(import_runs) == 6 + 3  # every invoice once, then the three in Error again
+        retried = instance.get_runs(filters=dg.RunsFilter(tags={RUN_TAG_KEY: "contoso-csp:G100000003"}))
+        assert len(retried) == 2
+        assert {run.status for run in retried} == {dg.DagsterRunStatus.FAILURE}
+        (active,) = instance.get_runs(filters=dg.RunsFilter(tags={RUN_TAG_KEY: "contoso-csp:G100000001"}))
+        assert active.status == dg.DagsterRunStatus.SUCCESS
+        assert active.tags[RUN_TAG_INVOICE] == "G100000001"
+        assert active.tags["dagster/partition"] == "contoso-csp:G100000001"
+        assert active.job_name == "import_provider_invoice"
+        reference_runs = instance.get_runs(filters=dg.RunsFilter(job_name="refresh_reference_data"))
+        assert len(reference_runs) == 2
+        run_ids = {run.run_id for run in import_runs}
+    assert {record["run_id"] for record in listed} <= run_ids
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("sync", "--invoice", "contoso-csp:G100000001"), "deactivate it (recommended) or delete it first"),
+        (("sync", "--provider", "fabrikam-distribution"), "fabrikam-distribution is a manual provider"),
+    ],
+    ids=["active-invoice", "manual-provider"],
+)
+def test_a_refused_sync_exits_1_with_one_line_saying_why_and_runs_nothing(demo, args, expected):
+    with demo.instance() as instance:
+        runs_before = len(instance.get_runs())
+    refused = demo.run(*args)
+    assert refused.returncode == 1
+    _no_traceback(refused)
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert expected in refused.stderr
+    assert refused.stdout == ""
+    with demo.instance() as instance:
+        assert len(instance.get_runs()) == runs_before
+
+
+@pytest.mark.parametrize("bad_key", ["contoso-csp", "contoso-csp:../G100000001"])
+def test_a_bad_invoice_key_prints_one_line_and_exits_2(demo, bad_key):
+    completed = demo.run("sync", "--invoice", bad_key)
+    assert completed.returncode == 2
+    _no_traceback(completed)
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1, completed.stderr
+    assert lines[0].startswith("invoice-pipeline: ")
+    assert "not an invoice key" in lines[0] or "is not allowed" in lines[0]
+
+
+# A workspace of its own: fix an invoice in Error, sync again -------------------------------------------------
+
+
+def test_sync_retries_an_invoice_in_error_which_becomes_active_once_fixed(tmp_path):
+    workspace = make_workspace(tmp_path / "workspace")
+    workspace.add_invoice("G1", usage=[usage_line("U1")], license=[license_line("L1")])
+    workspace.add_invoice("G2", usage=[usage_line("U1", customer_id="unknown-tenant")])
+    # No DAGSTER_HOME and no dagster.yaml in the working folder: the CLI keeps its runs under the data dir.
+    env = _env(INVOICE_PIPELINE_CONFIG=str(workspace.config_path))
+    cwd = tmp_path
+
+    offered = run_cli("providers", "invoices", "contoso-csp", env=env, cwd=cwd)
+    assert offered.returncode == 0, offered.stderr
+    assert offered.stdout.splitlines() == ["G1\tnot imported\t46.00 USD", "G2\tnot imported\t10.00 USD"]
+
+    first = run_cli("sync", env=env, cwd=cwd)
+    assert first.returncode == 0, first.stderr
+    outcomes = _outcomes(first.stdout)
+    assert outcomes["contoso-csp:G1"] == ("Active", "Imported")
+    assert outcomes["contoso-csp:G2"][0] == "Error"
+    assert "customer 'unknown-tenant' (1 line)" in outcomes["contoso-csp:G2"][1]
+
+    workspace.add_invoice("G2", usage=[usage_line("U1")])
+    second = run_cli("sync", env=env, cwd=cwd)
+    assert second.returncode == 0, second.stderr
+    assert _outcomes(second.stdout) == {
+        "contoso-csp:G1": ("skipped", "already Active"),
+        "contoso-csp:G2": ("Active", "Imported"),
+    }
+
+    dagster_home = workspace.root / "data" / "dagster_home"
+    assert (dagster_home / "dagster.yaml").is_file()
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        runs = instance.get_runs(filters=dg.RunsFilter(tags={RUN_TAG_KEY: "contoso-csp:G2"}))
+        assert sorted(run.status.value for run in runs) == ["FAILURE", "SUCCESS"]
+
+
+# Configuration errors ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("nested", [False, True], ids=["top-level-key-via-env", "provider-key-via-option"])
+def test_unknown_config_key_prints_one_line_naming_it_and_exits_2(tmp_path, nested):
+    workspace = make_workspace(tmp_path / "workspace")
+    config = yaml.safe_load(workspace.config_path.read_text())
+    if nested:
+        config["providers"][0]["tolerance"] = "0.10"
+        expected = "unknown key 'providers.0.tolerance'"
+        args = ("--config", str(workspace.config_path), "invoices", "list")
+        env = _env(INVOICE_PIPELINE_DATA_DIR=str(tmp_path / "data"))
+    else:
+        config["retry_after_minutes"] = 5
+        expected = "unknown key 'retry_after_minutes'"
+        args = ("invoices", "list")
+        env = _env(INVOICE_PIPELINE_CONFIG=str(workspace.config_path))
+    workspace.config_path.write_text(yaml.safe_dump(config))
+    completed = run_cli(*args, env=env, cwd=tmp_path)
+    assert completed.returncode == 2
+    _no_traceback(completed)
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1, completed.stderr
+    assert expected in lines[0]
+    assert completed.stdout == ""
+
+
+# A requested invoice another run is still importing ----------------------------------------------------------
+
+
+def test_sync_of_a_requested_invoice_still_being_imported_is_refused_with_exit_1(tmp_path):
+    # `sync` promises exit 1 for a requested invoice that is refused, 3 only when the pipeline itself broke.
+    workspace = make_workspace(tmp_path / "workspace")
+    workspace.add_invoice("G1", usage=[usage_line("U1")])
+    key = InvoiceKey("contoso-csp", "G1")
+    warehouse = workspace.warehouse()
+    try:
+        warehouse.start_import(key, run_id="other-run", actor="test", stuck_after=timedelta(minutes=120))
+    finally:
+        warehouse.dispose()
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    env = _env(INVOICE_PIPELINE_CONFIG=str(workspace.config_path), DAGSTER_HOME=str(home))
+    refused = run_cli("sync", "--invoice", "contoso-csp:G1", env=env, cwd=tmp_path)
+    warehouse = workspace.warehouse()
+    try:
+        record = warehouse.current_record(key)
+    finally:
+        warehouse.dispose()
+    assert (record.status, record.run_id) == ("Populating", "other-run")  # nothing changed
+    _no_traceback(refused)
+    assert "is being imported by run other-run" in refused.stdout + refused.stderr
+    assert refused.returncode == 1, (refused.returncode, refused.stdout, refused.stderr)
