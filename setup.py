@@ -27,10 +27,12 @@ setup(
         "pydantic>=2.7,<3",
         "pyyaml>=6,<7",
         "click>=8.1,<9",
+        "jinja2>=3.1,<4",
     ],
     extras_require={
         "test": [
             "pytest>=8,<10",
+            "aiosmtpd==1.4.6",
             "psutil>=6,<8",
             "ruff==0.17.5",
         ],

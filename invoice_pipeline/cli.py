@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import sys
 import warnings
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +17,17 @@ from invoice_pipeline.config import CONFIG_ENV_VAR, ConfigError, PipelineConfig,
 from invoice_pipeline.connectors.base import ConnectorError
 from invoice_pipeline.domain.invoice_keys import InvalidInvoiceKey, InvoiceKey
 from invoice_pipeline.domain.statuses import NOT_IMPORTED, parse_status
-from invoice_pipeline.importing.eligibility import SyncCandidate, offered_keys, sync_candidate
 from invoice_pipeline.importing.invoice_import import connector_for
+from invoice_pipeline.importing.sync_plan import plan_sync
+from invoice_pipeline.notifications.mail import MailError, SmtpSettings
+from invoice_pipeline.notifications.provider_changes import notify_provider_changes
+from invoice_pipeline.notifications.summary import (
+    build_daily_summary,
+    deliver_daily_summary,
+    due_summary_day,
+    render_summary,
+)
+from invoice_pipeline.warehouse.operations_log import OperationsLog
 from invoice_pipeline.warehouse.warehouse import Warehouse, import_refusal
 
 EXIT_REFUSED = 1
@@ -43,6 +54,18 @@ def _dagster_home() -> Path:
     return home
 
 
+def _actor() -> str:
+    """Who runs this command, for the invoices' history."""
+    return f"cli:{getpass.getuser()}"
+
+
+def _smtp() -> SmtpSettings:
+    try:
+        return SmtpSettings.from_environment()
+    except MailError as error:
+        raise click.ClickException(str(error)) from None
+
+
 def _open(config: PipelineConfig) -> Warehouse:
     from invoice_pipeline.dagster_defs.resources import open_warehouse
 
@@ -64,18 +87,6 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
     ctx.obj = load_config()
 
 
-def _candidates(config: PipelineConfig, warehouse: Warehouse, provider_ids: list[str]) -> list[SyncCandidate]:
-    from datetime import timedelta
-
-    stuck_after = timedelta(minutes=config.stuck_populating_after_minutes)
-    candidates = []
-    for provider_id in provider_ids:
-        connector = connector_for(config.provider(provider_id))
-        for key in offered_keys(provider_id, connector.list_invoices()):
-            candidates.append(sync_candidate(key, warehouse.current_record(key), stuck_after))
-    return candidates
-
-
 @cli.command()
 @click.option("--provider", "provider_id", help="Only this automatic provider.")
 @click.option("--invoice", "invoice_key", help="Import this one invoice now (PROVIDER:INVOICE_ID), manual backfill.")
@@ -86,7 +97,6 @@ def sync(config: PipelineConfig, provider_id: str | None, invoice_key: str | Non
     Prints one line per invoice. Validation Errors are outcomes, not failures: the exit status is
     non-zero only when the pipeline itself broke (3), or when a requested invoice is refused (1).
     """
-    from datetime import timedelta
 
     warehouse = _open(config)
     try:
@@ -100,15 +110,23 @@ def sync(config: PipelineConfig, provider_id: str | None, invoice_key: str | Non
                 raise Refused(refusal)
             targets = [key]
         else:
-            providers = [config.provider(provider_id).id] if provider_id else [p.id for p in config.automatic_providers]
             if provider_id and config.provider(provider_id).sync != "automatic":
                 raise Refused(
                     f"{provider_id} is a manual provider; sync one of its invoices with --invoice {provider_id}:ID"
                 )
-            candidates = _candidates(config, warehouse, providers)
-            for skipped in (c for c in candidates if not c.eligible):
+            plan = plan_sync(config, warehouse, [provider_id] if provider_id else None, actor=_actor())
+            for problem in plan.provider_errors:
+                click.echo(f"provider error\t{problem}", err=True)
+            for skipped in (c for c in plan.candidates if not c.eligible):
                 click.echo(f"{skipped.key}\tskipped\t{skipped.reason}")
-            targets = [c.key for c in candidates if c.eligible]
+            for change in plan.new_changes:
+                click.echo(
+                    f"{change['provider']}:{change['invoice_id']}\tchanged at provider\t"
+                    f"imported {change['old_total'].normalize():f}, provider now {change['new_total'].normalize():f}"
+                )
+            for error in notify_provider_changes(OperationsLog(warehouse), config.notifications, _smtp()):
+                click.echo(f"notification not sent (retried next sync)\t{error}", err=True)
+            targets = plan.eligible
     except ConnectorError as error:
         raise click.ClickException(str(error)) from None
     finally:
@@ -286,6 +304,42 @@ def provider_invoices(config: PipelineConfig, provider_id: str) -> None:
         raise click.ClickException(str(error)) from None
     finally:
         warehouse.dispose()
+
+
+@cli.command()
+@click.option("--preview", is_flag=True, help="Print the summary instead of sending it.")
+@click.option("--html", "show_html", is_flag=True, help="With --preview, print the HTML part too.")
+@click.option("--day", "day_text", help="YYYY-MM-DD (default: the latest day whose summary time has passed).")
+@click.pass_obj
+def notify(config: PipelineConfig, preview: bool, show_html: bool, day_text: str | None) -> None:
+    """Send the daily summary email now (once per day), or print it with --preview."""
+    settings = config.notifications
+    try:
+        day = (
+            date.fromisoformat(day_text)
+            if day_text
+            else due_summary_day(datetime.now(UTC), settings.summary_time, config.daily_sync.timezone)
+        )
+    except ValueError:
+        raise click.BadParameter(f"{day_text!r} is not a date written YYYY-MM-DD", param_hint="--day") from None
+    warehouse = _open(config)
+    try:
+        if preview:
+            mail = render_summary(
+                build_daily_summary(warehouse, day, settings.summary_time, config.daily_sync.timezone), settings
+            )
+            click.echo(f"To: {', '.join(settings.recipients) or '(no recipients configured)'}")
+            click.echo(f"Subject: {mail.subject}\n\n{mail.text}")
+            if show_html:
+                click.echo(mail.html)
+            return
+        try:
+            delivery = deliver_daily_summary(warehouse, config, _smtp(), day)
+        except MailError as error:
+            raise click.ClickException(f"summary for {day} not sent: {error}; run notify again") from None
+    finally:
+        warehouse.dispose()
+    click.echo(f"summary {delivery.day}: {delivery.reason}")
 
 
 def main() -> None:

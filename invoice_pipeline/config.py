@@ -7,6 +7,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 CONFIG_ENV_VAR = "INVOICE_PIPELINE_CONFIG"
 DATA_DIR_ENV_VAR = "INVOICE_PIPELINE_DATA_DIR"
 DEMO_CONFIG_PATH = Path(__file__).parent / "demo" / "config.yaml"
+EMAIL_PATTERN = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+")
 PROVIDER_ID_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 
 
@@ -60,6 +62,52 @@ class ProviderConfig(_Strict):
         return _decimal_setting(value, "checksum_tolerance")
 
 
+class DailySyncConfig(_Strict):
+    """When the daily sync runs (a cron in a time zone)."""
+
+    cron: str = "0 6 * * *"
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/Paris") from error
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _five_fields(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError(f'{value!r} is not a cron expression of five fields, e.g. "0 6 * * *"')
+        return value
+
+
+class NotificationsConfig(_Strict):
+    """Who gets the daily summary and change emails, when, and with which templates."""
+
+    recipients: list[str] = Field(default_factory=list)
+    sender: str = "invoice-pipeline@localhost"
+    subject: str = (
+        "Provider invoices {{ day }}: {{ succeeded | length }} imported, {{ failed | length }} failed"
+        "{% if changed %}, {{ changed | length }} changed at the provider{% endif %}"
+    )
+    summary_time: str = Field(default="07:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    send_when_nothing_new: bool = True
+    text_template: Path | None = None
+    html_template: Path | None = None
+
+    @field_validator("recipients")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if not EMAIL_PATTERN.fullmatch(address):
+                raise ValueError(f"{address!r} is not an email address")
+        return value
+
+
 class PipelineConfig(_Strict):
     """The whole configuration: warehouse, reference data, providers and operating settings."""
 
@@ -70,6 +118,8 @@ class PipelineConfig(_Strict):
     stuck_populating_after_minutes: int = Field(default=120, ge=0)
     duckdb_memory_limit: str = "2GB"
     duckdb_threads: int = Field(default=2, ge=1)
+    daily_sync: DailySyncConfig = Field(default_factory=DailySyncConfig)
+    notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
 
     @model_validator(mode="after")
     def _unique_provider_ids(self) -> PipelineConfig:
@@ -165,10 +215,21 @@ def load_config(path: Path | str | None = None) -> PipelineConfig:
         raw["providers"] = [
             {**p, "path": _resolve(base, p["path"])} if isinstance(p, dict) and "path" in p else p for p in providers
         ]
+    notifications = raw.get("notifications")
+    if isinstance(notifications, dict):
+        for key in ("text_template", "html_template"):
+            if notifications.get(key):
+                notifications[key] = _resolve(base, notifications[key])
     try:
         config = PipelineConfig.model_validate(raw)
     except ValidationError as error:
         raise ConfigError(_format_error(error, source)) from None
+    for key, template in (
+        ("notifications.text_template", config.notifications.text_template),
+        ("notifications.html_template", config.notifications.html_template),
+    ):
+        if template is not None and not template.is_file():
+            raise ConfigError(f"{source}: '{key}': file {template} does not exist")
     for key, folder in [("reference_data", config.reference_data)] + [
         (f"providers.{i}.path", p.path) for i, p in enumerate(config.providers)
     ]:

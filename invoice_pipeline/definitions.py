@@ -2,13 +2,26 @@
 
 import dagster as dg
 
+from invoice_pipeline.dagster_defs.daily_operations import (
+    daily_import_summary,
+    daily_provider_sync_job,
+    daily_summary_sensor,
+    daily_sync_schedule,
+    import_run_crash_sensor,
+    provider_invoice_offers,
+    provider_invoice_sync_sensor,
+    send_daily_summary_job,
+    smtp_resource,
+)
 from invoice_pipeline.dagster_defs.invoice_assets import billable_usage, provider_invoice_import
 from invoice_pipeline.dagster_defs.jobs import import_provider_invoice_job, refresh_reference_data_job
 from invoice_pipeline.dagster_defs.reference_assets import reference_assets
 from invoice_pipeline.dagster_defs.resources import pipeline_resource
 
 defs = dg.Definitions(
-    assets=[*reference_assets, provider_invoice_import, billable_usage],
-    jobs=[import_provider_invoice_job, refresh_reference_data_job],
-    resources={"invoice_pipeline": pipeline_resource()},
+    assets=[*reference_assets, provider_invoice_import, billable_usage, provider_invoice_offers, daily_import_summary],
+    jobs=[import_provider_invoice_job, refresh_reference_data_job, daily_provider_sync_job, send_daily_summary_job],
+    schedules=[daily_sync_schedule()],
+    sensors=[provider_invoice_sync_sensor, import_run_crash_sensor, daily_summary_sensor],
+    resources={"invoice_pipeline": pipeline_resource(), "smtp": smtp_resource()},
 )

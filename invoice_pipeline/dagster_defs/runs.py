@@ -58,19 +58,20 @@ def _describe(error: SerializableErrorInfo) -> str:
     return text if text.startswith(f"{root.cls_name}:") else f"{root.cls_name}: {text}"
 
 
-def _outcome(result: dg.ExecuteInProcessResult) -> RunOutcome:
-    if result.success:
-        return RunOutcome(result.run_id, True, False)
-    errors = [
-        event.step_failure_data.error
-        for event in result.all_events
-        if event.is_step_failure and event.step_failure_data.error is not None
-    ]
+def classify_failure(run_id: str, step_failures: list[dg.DagsterEvent]) -> RunOutcome:
+    """A failed run's outcome: validation failures are normal, refusals are refusals, the rest broke."""
+    errors = [e.step_failure_data.error for e in step_failures if e.step_failure_data.error is not None]
     problems = [e for e in errors if e.cls_name != VALIDATION_FAILURE]
     refused = bool(problems) and all(_root_cause(e).cls_name == REFUSAL for e in problems)
     broken = (bool(problems) or not errors) and not refused
     message = _describe(problems[0]) if problems else None
-    return RunOutcome(result.run_id, False, broken, message, refused)
+    return RunOutcome(run_id, False, broken, message, refused)
+
+
+def _outcome(result: dg.ExecuteInProcessResult) -> RunOutcome:
+    if result.success:
+        return RunOutcome(result.run_id, True, False)
+    return classify_failure(result.run_id, [event for event in result.all_events if event.is_step_failure])
 
 
 def run_invoice_import(defs: dg.Definitions, instance: dg.DagsterInstance, key: InvoiceKey) -> RunOutcome:

@@ -168,3 +168,42 @@ REFERENCE_TABLES = {
     "products": reference_products,
     "currencies": reference_currencies,
 }
+
+provider_invoice_changes = sa.Table(
+    "provider_invoice_changes",
+    metadata,
+    sa.Column("change_id", sa.String(32), primary_key=True),
+    sa.Column("record_id", sa.String(32), nullable=False),
+    sa.Column("provider", sa.String(64), nullable=False),
+    sa.Column("invoice_id", sa.String(100), nullable=False),
+    sa.Column("currency", sa.String(3)),
+    sa.Column("minor_units", sa.Integer),
+    sa.Column("old_total", MONEY, nullable=False),
+    sa.Column("new_total", MONEY, nullable=False),
+    sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("notified_at", sa.DateTime(timezone=True)),
+    # One row per record and provider total: the same difference is recorded and notified once.
+    sa.UniqueConstraint("record_id", "new_total", name="uq_provider_invoice_change"),
+)
+
+import_run_failures = sa.Table(
+    "import_run_failures",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("provider", sa.String(64)),
+    sa.Column("invoice_id", sa.String(100)),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("failed_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+summary_deliveries = sa.Table(
+    "summary_deliveries",
+    metadata,
+    sa.Column("summary_day", sa.String(10), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),  # sent | failed
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Column("subject", sa.Text),
+    sa.Column("sent_at", sa.DateTime(timezone=True)),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)

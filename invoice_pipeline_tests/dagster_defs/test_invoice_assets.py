@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from invoice_pipeline.config import DEMO_CONFIG_PATH
+from invoice_pipeline.dagster_defs.daily_operations import smtp_resource
 from invoice_pipeline.dagster_defs.invoice_assets import RUN_TAG_INVOICE, RUN_TAG_KEY, RUN_TAG_PROVIDER
 from invoice_pipeline.dagster_defs.jobs import IMPORT_JOB, REFERENCE_JOB
 from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource, pipeline_resource
@@ -41,7 +42,9 @@ def workspace_defs(workspace) -> dg.Definitions:
     """
     resource = pipeline_resource()
     assert isinstance(resource, InvoicePipelineResource)
-    return dg.Definitions(assets=defs.assets, jobs=defs.jobs, resources={"invoice_pipeline": resource})
+    return dg.Definitions(
+        assets=defs.assets, jobs=defs.jobs, resources={"invoice_pipeline": resource, "smtp": smtp_resource()}
+    )
 
 
 def _run_import(

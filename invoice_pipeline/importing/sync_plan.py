@@ -1,0 +1,67 @@
+"""The daily sync's plan: which offered invoices to import, and which Active ones changed at the provider.
+
+The same plan serves the Dagster daily sync and `invoice-pipeline sync`, so both behave the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from invoice_pipeline.config import PipelineConfig
+from invoice_pipeline.connectors.base import ConnectorError
+from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.statuses import Status
+from invoice_pipeline.importing.eligibility import SyncCandidate, sync_candidate
+from invoice_pipeline.importing.invoice_import import connector_for
+from invoice_pipeline.warehouse.operations_log import OperationsLog
+from invoice_pipeline.warehouse.warehouse import Warehouse
+
+
+@dataclass(frozen=True)
+class SyncPlan:
+    """Every offered invoice with its verdict, the provider changes found, and providers that failed to answer."""
+
+    candidates: list[SyncCandidate] = field(default_factory=list)
+    new_changes: list[dict[str, Any]] = field(default_factory=list)
+    provider_errors: list[str] = field(default_factory=list)
+
+    @property
+    def eligible(self) -> list[InvoiceKey]:
+        """The invoices to import now."""
+        return [c.key for c in self.candidates if c.eligible]
+
+
+def plan_sync(
+    config: PipelineConfig, warehouse: Warehouse, provider_ids: list[str] | None = None, *, actor: str
+) -> SyncPlan:
+    """Ask each automatic provider (or the given ones) for its invoices and decide what to import.
+
+    For Active invoices, a provider total that differs from the imported one is recorded as a change
+    (once per new total); the imported invoice itself is never touched.
+    """
+    providers = [config.provider(p) for p in provider_ids] if provider_ids is not None else config.automatic_providers
+    stuck_after = timedelta(minutes=config.stuck_populating_after_minutes)
+    log = OperationsLog(warehouse)
+    plan = SyncPlan()
+    for provider in providers:
+        try:
+            offered = connector_for(provider).list_invoices()
+        except ConnectorError as error:
+            plan.provider_errors.append(f"{provider.id}: {error}")
+            continue
+        for invoice in offered:
+            key = InvoiceKey(provider.id, invoice.invoice_id)
+            current = warehouse.current_record(key)
+            plan.candidates.append(sync_candidate(key, current, stuck_after))
+            if (
+                current is not None
+                and current.status == Status.ACTIVE
+                and invoice.total_amount is not None
+                and invoice.total_amount != current.total_amount
+            ):
+                change = log.record_provider_change(current, invoice.total_amount, actor=actor)
+                if change:
+                    plan.new_changes.append(change)
+    return plan

@@ -1,0 +1,1 @@
+"""Notifications: the daily summary and provider change emails, rendered from Jinja2 templates."""

@@ -1,0 +1,45 @@
+"""Provider change emails: sent at once when a provider's total differs from an imported invoice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from invoice_pipeline.config import NotificationsConfig
+from invoice_pipeline.domain.money import decimal_text
+from invoice_pipeline.notifications.mail import MailError, SmtpSettings, build_message, send_message
+from invoice_pipeline.notifications.summary import TEMPLATES, render_subject, render_template
+from invoice_pipeline.warehouse.operations_log import OperationsLog
+
+CHANGE_SUBJECT = "Provider invoice {{ key }} changed at the provider: {{ old_total }} -> {{ new_total }} {{ currency }}"
+CHANGE_TEXT_TEMPLATE: Path = TEMPLATES / "provider_change.txt.j2"
+CHANGE_HTML_TEMPLATE: Path = TEMPLATES / "provider_change.html.j2"
+
+
+def notify_provider_changes(log: OperationsLog, settings: NotificationsConfig, smtp: SmtpSettings) -> list[str]:
+    """Email every change not notified yet; returns the send errors (those changes are retried next time)."""
+    errors = []
+    for change in log.unnotified_changes():
+        context = {
+            "key": f"{change['provider']}:{change['invoice_id']}",
+            "currency": change["currency"] or "",
+            "old_total": decimal_text(change["old_total"], change["minor_units"]),
+            "new_total": decimal_text(change["new_total"], change["minor_units"]),
+            "seen_at": change["seen_at"].strftime("%Y-%m-%d %H:%M UTC"),
+        }
+        message = build_message(
+            sender=settings.sender,
+            recipients=settings.recipients,
+            subject=render_subject(CHANGE_SUBJECT, context),
+            text=render_template(CHANGE_TEXT_TEMPLATE, context, html=False),
+            html=render_template(CHANGE_HTML_TEMPLATE, context, html=True),
+        )
+        if not settings.recipients:
+            errors.append("no notification recipients are configured (notifications.recipients)")
+            break
+        try:
+            send_message(smtp, message)
+        except MailError as error:
+            errors.append(str(error))
+            continue
+        log.mark_change_notified(change["change_id"])
+    return errors

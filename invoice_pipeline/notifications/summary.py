@@ -1,0 +1,198 @@
+"""The daily summary of provider invoice imports: what it contains, and how it is rendered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from invoice_pipeline.config import NotificationsConfig, PipelineConfig
+from invoice_pipeline.domain.money import decimal_text
+from invoice_pipeline.domain.statuses import Status
+from invoice_pipeline.notifications.mail import MailError, SmtpSettings, build_message, send_message
+from invoice_pipeline.warehouse.operations_log import OperationsLog
+from invoice_pipeline.warehouse.warehouse import Warehouse
+
+TEMPLATES = Path(__file__).parent / "templates"
+DEFAULT_TEXT_TEMPLATE = TEMPLATES / "daily_summary.txt.j2"
+DEFAULT_HTML_TEMPLATE = TEMPLATES / "daily_summary.html.j2"
+
+
+@dataclass(frozen=True)
+class RenderedMail:
+    """A mail ready to send: subject, plain text and HTML parts."""
+
+    subject: str
+    text: str
+    html: str
+
+
+@dataclass(frozen=True)
+class DailySummary:
+    """What happened to provider invoices in one summary period."""
+
+    day: str
+    period_start: datetime
+    period_end: datetime
+    succeeded: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    populating: list[dict[str, Any]] = field(default_factory=list)
+    changed: list[dict[str, Any]] = field(default_factory=list)
+    crashed: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def nothing_new(self) -> bool:
+        """True when there is nothing to report."""
+        return not (self.succeeded or self.failed or self.populating or self.changed or self.crashed)
+
+    def context(self) -> dict[str, Any]:
+        """The values the templates see."""
+        return {
+            "day": self.day,
+            "period_start": self.period_start,
+            "period_end": self.period_end,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "populating": self.populating,
+            "changed": self.changed,
+            "crashed": self.crashed,
+            "nothing_new": self.nothing_new,
+        }
+
+
+def summary_period(day: date, summary_time: str, timezone: str) -> tuple[datetime, datetime]:
+    """The 24 hours that end at `summary_time` on `day`, in the configured time zone."""
+    hour, minute = (int(part) for part in summary_time.split(":"))
+    end = datetime.combine(day, time(hour, minute), tzinfo=ZoneInfo(timezone))
+    return end - timedelta(days=1), end
+
+
+def due_summary_day(now: datetime, summary_time: str, timezone: str) -> date:
+    """The latest day whose summary time has passed at `now`."""
+    local = now.astimezone(ZoneInfo(timezone))
+    hour, minute = (int(part) for part in summary_time.split(":"))
+    return local.date() if (local.hour, local.minute) >= (hour, minute) else local.date() - timedelta(days=1)
+
+
+def _money(value: Any, minor_units: int | None) -> str:
+    return decimal_text(value, minor_units) or ""
+
+
+def build_daily_summary(warehouse: Warehouse, day: date, summary_time: str, timezone: str) -> DailySummary:
+    """Collect the period's successes, failures, running imports, provider changes and crashed runs."""
+    start, end = summary_period(day, summary_time, timezone)
+    log = OperationsLog(warehouse)
+    succeeded, failed = [], []
+    for row in log.latest_outcomes_between(start, end):
+        entry = {
+            "key": f"{row['provider']}:{row['invoice_id']}",
+            "currency": row["currency"] or "",
+            "total_amount": _money(row["total_amount"], row["minor_units"]),
+            "line_count": (row["usage_line_count"] or 0) + (row["license_line_count"] or 0),
+            "message": row["message"] or "",
+            "accepted_difference": _money(row.get("accepted_difference"), row["minor_units"]),
+        }
+        if row["status"] == Status.ACTIVE and row["to_status"] == Status.ACTIVE:
+            succeeded.append(entry)
+        elif row["status"] == Status.ERROR and row["to_status"] == Status.ERROR:
+            failed.append(entry)
+    populating = [
+        {"key": str(r.key), "since": r.updated_at.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")}
+        for r in warehouse.list_invoices(status=Status.POPULATING)
+    ]
+    changed = [
+        {
+            "key": f"{c['provider']}:{c['invoice_id']}",
+            "currency": c["currency"] or "",
+            "old_total": _money(c["old_total"], c["minor_units"]),
+            "new_total": _money(c["new_total"], c["minor_units"]),
+            "seen_at": c["seen_at"].astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M"),
+        }
+        for c in log.changes_seen_between(start, end)
+    ]
+    crashed = [
+        {
+            "key": f"{f['provider']}:{f['invoice_id']}" if f["provider"] else "?",
+            "run_id": f["run_id"],
+            "error": f["error"],
+        }
+        for f in log.run_failures_between(start, end)
+    ]
+    return DailySummary(day.isoformat(), start, end, succeeded, failed, populating, changed, crashed)
+
+
+def _environment(folder: Path, html: bool) -> Environment:
+    return Environment(
+        loader=FileSystemLoader(str(folder)),
+        autoescape=select_autoescape(enabled_extensions=("html", "j2"), default=html) if html else False,
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+    )
+
+
+def render_template(path: Path, context: dict[str, Any], *, html: bool) -> str:
+    """Render one template file (HTML templates escape every value)."""
+    return _environment(path.parent, html).get_template(path.name).render(**context)
+
+
+def render_subject(template: str, context: dict[str, Any]) -> str:
+    """Render the configured subject (a Jinja2 string); line breaks never reach the header."""
+    text = Environment(undefined=StrictUndefined, autoescape=False).from_string(template).render(**context)
+    return " ".join(text.split())
+
+
+def render_summary(summary: DailySummary, settings: NotificationsConfig) -> RenderedMail:
+    """The summary mail from the configured (or default) templates."""
+    context = summary.context()
+    return RenderedMail(
+        subject=render_subject(settings.subject, context),
+        text=render_template(settings.text_template or DEFAULT_TEXT_TEMPLATE, context, html=False),
+        html=render_template(settings.html_template or DEFAULT_HTML_TEMPLATE, context, html=True),
+    )
+
+
+@dataclass(frozen=True)
+class SummaryDelivery:
+    """What became of one day's summary: sent, or why not; and the mail as rendered."""
+
+    day: str
+    sent: bool
+    reason: str
+    mail: RenderedMail | None = None
+
+
+DONE_STATUSES = ("sent", "skipped")
+
+
+def deliver_daily_summary(
+    warehouse: Warehouse, config: PipelineConfig, smtp: SmtpSettings, day: date
+) -> SummaryDelivery:
+    """Send the day's summary exactly once; a failed send is recorded and raised (MailError), to be retried."""
+    log = OperationsLog(warehouse)
+    previous = log.delivery(day.isoformat())
+    if previous and previous["status"] in DONE_STATUSES:
+        return SummaryDelivery(day.isoformat(), False, f"already {previous['status']} for {day.isoformat()}")
+    settings = config.notifications
+    summary = build_daily_summary(warehouse, day, settings.summary_time, config.daily_sync.timezone)
+    mail = render_summary(summary, settings)
+    if summary.nothing_new and not settings.send_when_nothing_new:
+        log.record_delivery(day.isoformat(), sent=False, subject=mail.subject, status="skipped")
+        return SummaryDelivery(day.isoformat(), False, "nothing new, and send_when_nothing_new is off", mail)
+    if not settings.recipients:
+        error = "no recipients configured (notifications.recipients)"
+        log.record_delivery(day.isoformat(), sent=False, subject=mail.subject, error=error)
+        raise MailError(error)
+    message = build_message(
+        sender=settings.sender, recipients=settings.recipients, subject=mail.subject, text=mail.text, html=mail.html
+    )
+    try:
+        send_message(smtp, message)
+    except MailError as error:
+        log.record_delivery(day.isoformat(), sent=False, subject=mail.subject, error=str(error))
+        raise
+    log.record_delivery(day.isoformat(), sent=True, subject=mail.subject)
+    return SummaryDelivery(day.isoformat(), True, f"sent to {', '.join(settings.recipients)}", mail)

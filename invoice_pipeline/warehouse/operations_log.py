@@ -1,0 +1,172 @@
+"""What the daily operations remember: provider changes, crashed import runs and summary deliveries."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.statuses import Status
+from invoice_pipeline.warehouse import tables as t
+from invoice_pipeline.warehouse.warehouse import InvoiceRecord, Warehouse
+
+
+class OperationsLog:
+    """Daily-operations records kept in the warehouse, next to the invoices they are about."""
+
+    def __init__(self, warehouse: Warehouse) -> None:
+        self.warehouse = warehouse
+        self.engine = warehouse.engine
+
+    # Provider changes after import -------------------------------------------------------------
+
+    def record_provider_change(self, record: InvoiceRecord, new_total: Decimal, *, actor: str) -> dict[str, Any] | None:
+        """Record that the provider's total for an Active invoice is now `new_total`.
+
+        The imported invoice is not touched; its history gets an entry. Returns the new change, or
+        None when this same total was already recorded (so it is notified once).
+        """
+        changes = t.provider_invoice_changes
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            seen = conn.execute(
+                sa.select(changes.c.change_id).where(
+                    changes.c.record_id == record.record_id, changes.c.new_total == new_total
+                )
+            ).first()
+            if seen:
+                return None
+            change = {
+                "change_id": uuid.uuid4().hex,
+                "record_id": record.record_id,
+                "provider": record.provider,
+                "invoice_id": record.invoice_id,
+                "currency": record.currency,
+                "minor_units": record.minor_units,
+                "old_total": record.total_amount,
+                "new_total": new_total,
+                "seen_at": now,
+                "notified_at": None,
+            }
+            conn.execute(sa.insert(changes).values(**change))
+            Warehouse._write_history(
+                conn,
+                record.values,
+                record.status,
+                Status(record.status),
+                f"provider changed the invoice total from {record.total_amount.normalize():f} to "
+                f"{new_total.normalize():f} {record.currency or ''}; the imported invoice was not changed".rstrip(),
+                run_id=None,
+                actor=actor,
+                at=now,
+            )
+        return change
+
+    def unnotified_changes(self) -> list[dict[str, Any]]:
+        """Changes whose notification has not been sent yet (e.g. the mail server was down)."""
+        changes = t.provider_invoice_changes
+        query = sa.select(changes).where(changes.c.notified_at.is_(None)).order_by(changes.c.seen_at)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def mark_change_notified(self, change_id: str) -> None:
+        """Remember that a change's email went out."""
+        changes = t.provider_invoice_changes
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(changes).where(changes.c.change_id == change_id).values(notified_at=datetime.now(UTC))
+            )
+
+    def changes_seen_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Provider changes first seen in [start, end)."""
+        changes = t.provider_invoice_changes
+        query = (
+            sa.select(changes)
+            .where(changes.c.seen_at >= start, changes.c.seen_at < end)
+            .order_by(changes.c.provider, changes.c.invoice_id, changes.c.seen_at)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    # Crashed import runs --------------------------------------------------------------------------
+
+    def record_run_failure(self, run_id: str, key: InvoiceKey | None, error: str) -> None:
+        """Remember an import run that crashed (not a validation Error), once per run."""
+        failures = t.import_run_failures
+        with self.engine.begin() as conn:
+            if conn.execute(sa.select(failures.c.run_id).where(failures.c.run_id == run_id)).first():
+                return
+            conn.execute(
+                sa.insert(failures).values(
+                    run_id=run_id,
+                    provider=key.provider if key else None,
+                    invoice_id=key.invoice_id if key else None,
+                    error=error,
+                    failed_at=datetime.now(UTC),
+                )
+            )
+
+    def run_failures_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Crashed import runs recorded in [start, end)."""
+        failures = t.import_run_failures
+        query = (
+            sa.select(failures)
+            .where(failures.c.failed_at >= start, failures.c.failed_at < end)
+            .order_by(failures.c.failed_at)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    # Status changes over a period ----------------------------------------------------------------
+
+    def latest_outcomes_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """For each invoice whose status changed in [start, end): its current record with that last change."""
+        history, invoices = t.invoice_status_history, t.provider_invoices
+        query = (
+            sa.select(invoices, history.c.changed_at, history.c.to_status)
+            .join(history, history.c.record_id == invoices.c.record_id)
+            .where(history.c.changed_at >= start, history.c.changed_at < end)
+            .order_by(invoices.c.provider, invoices.c.invoice_id, history.c.changed_at)
+        )
+        latest: dict[str, dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(query).mappings():
+                latest[row["record_id"]] = dict(row)
+        return list(latest.values())
+
+    # Daily summary deliveries --------------------------------------------------------------------
+
+    def delivery(self, day: str) -> dict[str, Any] | None:
+        """The summary delivery of a day, if one was attempted."""
+        deliveries = t.summary_deliveries
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(deliveries).where(deliveries.c.summary_day == day)).mappings().first()
+        return dict(row) if row else None
+
+    def record_delivery(
+        self, day: str, *, sent: bool, subject: str, error: str | None = None, status: str | None = None
+    ) -> None:
+        """Record a summary send attempt: sent, failed (with the error), or skipped (nothing to send)."""
+        deliveries = t.summary_deliveries
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(deliveries).where(deliveries.c.summary_day == day)).mappings().first()
+            values = {
+                "status": status or ("sent" if sent else "failed"),
+                "last_error": error,
+                "subject": subject,
+                "sent_at": now if sent else None,
+                "updated_at": now,
+            }
+            if row is None:
+                conn.execute(sa.insert(deliveries).values(summary_day=day, attempts=1, **values))
+            else:
+                conn.execute(
+                    sa.update(deliveries)
+                    .where(deliveries.c.summary_day == day)
+                    .values(attempts=row["attempts"] + 1, **values)
+                )
