@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import warnings
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,9 @@ import click
 from invoice_pipeline.config import CONFIG_ENV_VAR, ConfigError, PipelineConfig, load_config
 from invoice_pipeline.connectors.base import ConnectorError
 from invoice_pipeline.domain.invoice_keys import InvalidInvoiceKey, InvoiceKey
+from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.statuses import NOT_IMPORTED, parse_status
-from invoice_pipeline.importing.invoice_import import connector_for
+from invoice_pipeline.importing.invoice_import import activate_manual_invoice
 from invoice_pipeline.importing.sync_plan import plan_sync
 from invoice_pipeline.notifications.mail import MailError, SmtpSettings
 from invoice_pipeline.notifications.provider_changes import notify_provider_changes
@@ -27,8 +29,18 @@ from invoice_pipeline.notifications.summary import (
     due_summary_day,
     render_summary,
 )
+from invoice_pipeline.operations.billing import bill_customers, billable_consumption
+from invoice_pipeline.operations.invoice_operations import (
+    checksum_override_difference,
+    create_manual_invoice,
+    deactivate_invoice,
+    delete_invoice,
+    header_fields,
+    offered_invoice_statuses,
+    unlink_invoice,
+)
 from invoice_pipeline.warehouse.operations_log import OperationsLog
-from invoice_pipeline.warehouse.warehouse import Warehouse, import_refusal
+from invoice_pipeline.warehouse.warehouse import ImportRefused, Warehouse, import_refusal
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
@@ -138,7 +150,9 @@ def sync(config: PipelineConfig, provider_id: str | None, invoice_key: str | Non
         sys.exit(EXIT_REFUSED)
 
 
-def _run_imports(config: PipelineConfig, targets: list[InvoiceKey]) -> tuple[bool, bool]:
+def _run_imports(
+    config: PipelineConfig, targets: list[InvoiceKey], options: dict[str, object] | None = None
+) -> tuple[bool, bool]:
     """Run the import job for each target through Dagster, printing one line each.
 
     Returns whether any run broke, and whether any import was refused.
@@ -155,7 +169,7 @@ def _run_imports(config: PipelineConfig, targets: list[InvoiceKey]) -> tuple[boo
         if not reference.success:
             click.echo(f"reference data\tError\t{reference.error or 'see the run in the Dagster UI'}", err=True)
         for key in targets:
-            outcome = run_invoice_import(defs, instance, key)
+            outcome = run_invoice_import(defs, instance, key, options)
             warehouse = _open(config)
             try:
                 record = warehouse.current_record(key)
@@ -275,6 +289,204 @@ def write_notes(config: PipelineConfig, invoice_key: str, out_dir: str) -> None:
         click.echo(f"{note.title}: {path}")
 
 
+def _operation(action: Callable[[Warehouse], str], config: PipelineConfig) -> None:
+    """Run one operation; a refusal ends with exit 1 and its sentence, having changed nothing."""
+    warehouse = _open(config)
+    try:
+        click.echo(action(warehouse))
+    except ImportRefused as refusal:
+        raise Refused(str(refusal)) from None
+    finally:
+        warehouse.dispose()
+
+
+REASON = click.option("--reason", required=True, help="Why; kept in the invoice's history.")
+
+
+@invoices.command("deactivate")
+@click.argument("invoice_key")
+@REASON
+@click.pass_obj
+def deactivate(config: PipelineConfig, invoice_key: str, reason: str) -> None:
+    """Deactivate an invoice: kept as Inactive, free to be synced again (refused while lines are invoiced)."""
+    key = _key(invoice_key)
+    _operation(
+        lambda wh: (
+            f"{key}\t{deactivate_invoice(wh, key, actor=_actor(), reason=reason).status}\tsync it again with "
+            f"`invoice-pipeline sync --invoice {key}`"
+        ),
+        config,
+    )
+
+
+@invoices.command("delete")
+@click.argument("invoice_key")
+@REASON
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+def delete(config: PipelineConfig, invoice_key: str, reason: str, yes: bool) -> None:
+    """Delete an invoice and its lines (its history remains). Refused while lines are invoiced."""
+    key = _key(invoice_key)
+    if not yes and not click.confirm(f"Delete {key} and its lines? Deactivating keeps them (recommended)."):
+        raise Refused("nothing deleted; deactivate the invoice instead, or pass --yes")
+
+    def run(wh: Warehouse) -> str:
+        delete_invoice(wh, key, actor=_actor(), reason=reason)
+        return f"{key}\tdeleted\tits history remains (`invoice-pipeline invoices show {key}`)"
+
+    _operation(run, config)
+
+
+@invoices.command("unlink")
+@click.argument("invoice_key")
+@REASON
+@click.pass_obj
+def unlink(config: PipelineConfig, invoice_key: str, reason: str) -> None:
+    """Remove the references from customer invoices to the invoice's lines (then it can be deactivated)."""
+    key = _key(invoice_key)
+
+    def run(wh: Warehouse) -> str:
+        unlinked = unlink_invoice(wh, key, actor=_actor(), reason=reason)
+        return f"{key}\tunlinked {unlinked.line_count} lines\tfrom {', '.join(unlinked.customer_invoice_ids)}"
+
+    _operation(run, config)
+
+
+@invoices.command("override")
+@click.argument("invoice_key")
+@REASON
+@click.pass_obj
+def override(config: PipelineConfig, invoice_key: str, reason: str) -> None:
+    """Import an invoice in Error because of its checksum as Active, when the difference is below the maximum."""
+    key = _key(invoice_key)
+    _operation(
+        lambda wh: (
+            f"{key}\tchecksum override\taccepting a difference of "
+            f"{decimal_text(checksum_override_difference(config, wh, key))}"
+        ),
+        config,
+    )
+    broken, refused = _run_imports(
+        config, [key], {"accept_checksum_difference": True, "reason": reason, "requested_by": _actor()}
+    )
+    if broken:
+        sys.exit(EXIT_BROKEN)
+    if refused:
+        sys.exit(EXIT_REFUSED)
+
+
+@invoices.command("create")
+@click.argument("invoice_key")
+@REASON
+@click.option("--invoice-date", type=click.DateTime(["%Y-%m-%d"]), help="Header field; omit all to use the folder.")
+@click.option("--period-start", type=click.DateTime(["%Y-%m-%d"]), help="Billing period start.")
+@click.option("--period-end", type=click.DateTime(["%Y-%m-%d"]), help="Billing period end.")
+@click.option("--currency", help="ISO 4217 code.")
+@click.option("--total", "total_amount", help="Header total, decimal text (negative for a credit note).")
+@click.pass_obj
+def create(
+    config: PipelineConfig,
+    invoice_key: str,
+    reason: str,
+    invoice_date: datetime | None,
+    period_start: datetime | None,
+    period_end: datetime | None,
+    currency: str | None,
+    total_amount: str | None,
+) -> None:
+    """Create a manual provider invoice (status Populating) from its folder or from header fields."""
+    key = _key(invoice_key)
+    fields = (invoice_date, period_start, period_end, currency, total_amount)
+    header = None
+    if any(fields):
+        if not all(fields):
+            raise click.UsageError("give all of --invoice-date, --period-start, --period-end, --currency, --total")
+        header = header_fields(
+            invoice_date=invoice_date.date(),  # type: ignore[union-attr]
+            billing_period_start=period_start.date(),  # type: ignore[union-attr]
+            billing_period_end=period_end.date(),  # type: ignore[union-attr]
+            currency=currency,  # type: ignore[arg-type]
+            total_amount=total_amount,  # type: ignore[arg-type]
+        )
+    _operation(
+        lambda wh: (
+            f"{key}\t{create_manual_invoice(config, wh, key, actor=_actor(), reason=reason, header=header).status}"
+            f"\tadd its line files to its folder if any, then `invoice-pipeline invoices activate {key}`"
+        ),
+        config,
+    )
+
+
+@invoices.command("activate")
+@click.argument("invoice_key")
+@click.option("--accept-checksum-difference", is_flag=True, help="Accept a difference below the override maximum.")
+@click.pass_obj
+def activate(config: PipelineConfig, invoice_key: str, accept_checksum_difference: bool) -> None:
+    """Set a manual provider invoice Active; refused with the import's message when its rules fail."""
+    key = _key(invoice_key)
+    accepted = config.checksum_override_maximum if accept_checksum_difference else None
+
+    def run(wh: Warehouse) -> str:
+        result = activate_manual_invoice(config, wh, key, actor=_actor(), accepted_difference=accepted)
+        return f"{key}\t{result.status}\t{result.message}"
+
+    _operation(run, config)
+
+
+@cli.group()
+def billing() -> None:
+    """Billable consumption and customer invoices."""
+
+
+@billing.command("consumption")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def consumption(config: PipelineConfig, as_json: bool) -> None:
+    """Usage that can be billed: Active invoices only, not yet invoiced, per account, subscription and period."""
+    warehouse = _open(config)
+    try:
+        rows = billable_consumption(warehouse)
+    finally:
+        warehouse.dispose()
+    records = [
+        {
+            **r,
+            "charge_start_date": r["charge_start_date"].isoformat(),
+            "charge_end_date": r["charge_end_date"].isoformat(),
+            "amount": decimal_text(r["amount"]),
+        }
+        for r in rows
+    ]
+    if as_json:
+        click.echo(json.dumps(records, indent=2))
+        return
+    for r in records:
+        click.echo(
+            f"{r['account_id']}\t{r['subscription_id']}\t{r['charge_start_date']}..{r['charge_end_date']}\t"
+            f"{r['amount']} {r['currency']}\t{r['line_count']} lines"
+        )
+    if not records:
+        click.echo("nothing to bill")
+
+
+@billing.command("run")
+@click.pass_obj
+def bill(config: PipelineConfig) -> None:
+    """Create customer invoices for all billable consumption (links the lines they bill)."""
+    warehouse = _open(config)
+    try:
+        created = bill_customers(warehouse, actor=_actor())
+    finally:
+        warehouse.dispose()
+    for invoice in created:
+        click.echo(
+            f"{invoice['customer_invoice_id']}\t{invoice['account_id']}\t"
+            f"{decimal_text(invoice['total_amount'])} {invoice['currency']}\t{invoice['line_count']} lines"
+        )
+    if not created:
+        click.echo("nothing to bill")
+
+
 @cli.group()
 def providers() -> None:
     """The configured providers and the invoices they offer."""
@@ -293,13 +505,11 @@ def list_providers(config: PipelineConfig) -> None:
 @click.pass_obj
 def provider_invoices(config: PipelineConfig, provider_id: str) -> None:
     """The invoices PROVIDER_ID offers, each with its status here (or `not imported`)."""
-    provider = config.provider(provider_id)
     warehouse = _open(config)
     try:
-        for offered in connector_for(provider).list_invoices():
-            record = warehouse.current_record(InvoiceKey(provider.id, offered.invoice_id))
-            total = f"{offered.total_amount} {offered.currency}" if offered.total_amount is not None else "?"
-            click.echo(f"{offered.invoice_id}\t{record.status if record else NOT_IMPORTED}\t{total}")
+        for row in offered_invoice_statuses(config, warehouse, provider_id):
+            total = f"{row['total_amount']} {row['currency']}" if row["total_amount"] is not None else "?"
+            click.echo(f"{row['invoice_id']}\t{row['status']}\t{total}")
     except ConnectorError as error:
         raise click.ClickException(str(error)) from None
     finally:

@@ -118,8 +118,14 @@ class PipelineConfig(_Strict):
     stuck_populating_after_minutes: int = Field(default=120, ge=0)
     duckdb_memory_limit: str = "2GB"
     duckdb_threads: int = Field(default=2, ge=1)
+    checksum_override_maximum: Decimal = Decimal("0.50")
     daily_sync: DailySyncConfig = Field(default_factory=DailySyncConfig)
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
+
+    @field_validator("checksum_override_maximum", mode="before")
+    @classmethod
+    def _valid_override_maximum(cls, value: object) -> Decimal:
+        return _decimal_setting(value, "checksum_override_maximum")
 
     @model_validator(mode="after")
     def _unique_provider_ids(self) -> PipelineConfig:

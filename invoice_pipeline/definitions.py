@@ -15,12 +15,27 @@ from invoice_pipeline.dagster_defs.daily_operations import (
 )
 from invoice_pipeline.dagster_defs.invoice_assets import billable_usage, provider_invoice_import
 from invoice_pipeline.dagster_defs.jobs import import_provider_invoice_job, refresh_reference_data_job
+from invoice_pipeline.dagster_defs.operations import billable_consumption, customer_invoices, operation_jobs
 from invoice_pipeline.dagster_defs.reference_assets import reference_assets
 from invoice_pipeline.dagster_defs.resources import pipeline_resource
 
 defs = dg.Definitions(
-    assets=[*reference_assets, provider_invoice_import, billable_usage, provider_invoice_offers, daily_import_summary],
-    jobs=[import_provider_invoice_job, refresh_reference_data_job, daily_provider_sync_job, send_daily_summary_job],
+    assets=[
+        *reference_assets,
+        provider_invoice_import,
+        billable_usage,
+        provider_invoice_offers,
+        daily_import_summary,
+        billable_consumption,
+        customer_invoices,
+    ],
+    jobs=[
+        import_provider_invoice_job,
+        refresh_reference_data_job,
+        daily_provider_sync_job,
+        send_daily_summary_job,
+        *operation_jobs,
+    ],
     schedules=[daily_sync_schedule()],
     sensors=[provider_invoice_sync_sensor, import_run_crash_sensor, daily_summary_sensor],
     resources={"invoice_pipeline": pipeline_resource(), "smtp": smtp_resource()},

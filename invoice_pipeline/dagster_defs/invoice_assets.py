@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
+from pydantic import Field
 
 from invoice_pipeline.dagster_defs.metadata import plain_metadata, table_metadata
 from invoice_pipeline.dagster_defs.partitions import provider_invoice_partitions
@@ -17,6 +18,7 @@ from invoice_pipeline.importing.invoice_import import (
     SCHEMA_CHECK,
     import_provider_invoice,
 )
+from invoice_pipeline.operations.invoice_operations import request_checksum_override
 from invoice_pipeline.warehouse.warehouse import ImportRefused, InvoiceRecord
 
 GROUP = "provider_invoices"
@@ -33,6 +35,18 @@ _CHECK_DESCRIPTIONS = {
     CHECKSUM_CHECK: "Header total equals usage total + license total, in decimal, rounded to the currency's "
     "minor units, within the provider's tolerance.",
 }
+
+
+class ProviderInvoiceImportConfig(dg.Config):
+    """Options of one import; leave them empty for a normal import."""
+
+    accept_checksum_difference: bool = Field(
+        default=False,
+        description="Checksum override: import an invoice in Error because of its checksum as Active when the "
+        "difference is below checksum_override_maximum (default 0.50); larger differences are refused.",
+    )
+    reason: str = Field(default="", description="Why (kept in the invoice's history); needed for an override.")
+    requested_by: str = Field(default="", description="Who asks for it (kept in the invoice's history).")
 
 
 @dg.multi_asset(
@@ -71,15 +85,21 @@ _CHECK_DESCRIPTIONS = {
     partitions_def=provider_invoice_partitions,
 )
 def provider_invoice_import(
-    context: dg.AssetExecutionContext, invoice_pipeline: InvoicePipelineResource
+    context: dg.AssetExecutionContext, config: ProviderInvoiceImportConfig, invoice_pipeline: InvoicePipelineResource
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     """Import one provider invoice: Populating, schema, references, checksum, then Active or Error."""
     key = InvoiceKey.parse(context.partition_key)
-    config = invoice_pipeline.load_config()
+    pipeline_config = invoice_pipeline.load_config()
     run_id = context.run.run_id
-    with invoice_pipeline.warehouse(config) as warehouse:
+    actor = config.requested_by or f"dagster run {run_id}"
+    with invoice_pipeline.warehouse(pipeline_config) as warehouse:
         try:
-            result = import_provider_invoice(config, warehouse, key, run_id=run_id, actor=f"dagster run {run_id}")
+            accepted = None
+            if config.accept_checksum_difference:
+                accepted = request_checksum_override(pipeline_config, warehouse, key, actor=actor, reason=config.reason)
+            result = import_provider_invoice(
+                pipeline_config, warehouse, key, run_id=run_id, actor=actor, accepted_difference=accepted
+            )
         except ImportRefused as refusal:
             raise dg.Failure(description=str(refusal), allow_retries=False) from None
         record = warehouse.current_record(key)

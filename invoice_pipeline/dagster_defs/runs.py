@@ -74,15 +74,23 @@ def _outcome(result: dg.ExecuteInProcessResult) -> RunOutcome:
     return classify_failure(result.run_id, [event for event in result.all_events if event.is_step_failure])
 
 
-def run_invoice_import(defs: dg.Definitions, instance: dg.DagsterInstance, key: InvoiceKey) -> RunOutcome:
-    """Run the import job for one provider invoice partition, in this process."""
+def run_invoice_import(
+    defs: dg.Definitions, instance: dg.DagsterInstance, key: InvoiceKey, options: dict[str, object] | None = None
+) -> RunOutcome:
+    """Run the import job for one provider invoice partition, in this process.
+
+    `options` is the import's config (ProviderInvoiceImportConfig), e.g. a checksum override.
+    """
     ensure_partitions(instance, [key])
     job = defs.resolve_job_def(IMPORT_JOB)
+    run_config: dict[str, object] = dict(QUIET_RUN_CONFIG)
+    if options:
+        run_config["ops"] = {"provider_invoice_import": {"config": options}}
     result = job.execute_in_process(
         instance=instance,
         partition_key=str(key),
         tags=import_run_tags(key),
-        run_config=QUIET_RUN_CONFIG,
+        run_config=run_config,
         raise_on_error=False,
     )
     return _outcome(result)

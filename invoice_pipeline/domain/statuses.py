@@ -20,6 +20,7 @@ class Status(StrEnum):
 
 
 NOT_IMPORTED = "not imported"
+DELETED = "Deleted"  # recorded in the history when a record is deleted; not a status a record can have
 
 
 def parse_status(value: str) -> Status:

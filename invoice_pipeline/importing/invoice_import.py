@@ -19,6 +19,7 @@ from invoice_pipeline.config import PipelineConfig, ProviderConfig
 from invoice_pipeline.connectors.base import ConnectorError, InvoiceFiles, ProviderConnector
 from invoice_pipeline.connectors.folder import LINE_FILE_STEMS, FolderConnector
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.provider_files import (
     RAW_TABLE,
@@ -39,7 +40,7 @@ from invoice_pipeline.validation.references import (
     missing_references_message,
     missing_references_notes,
 )
-from invoice_pipeline.warehouse.warehouse import FinishedImport, InvoiceRecord, Warehouse
+from invoice_pipeline.warehouse.warehouse import FinishedImport, ImportRefused, InvoiceRecord, Warehouse
 
 SCHEMA_CHECK = "line_summaries_match_schema"
 REFERENCES_CHECK = "references_resolved"
@@ -109,16 +110,19 @@ def import_provider_invoice(
     *,
     run_id: str | None = None,
     actor: str = "invoice-pipeline",
+    accepted_difference: Decimal | None = None,
 ) -> ImportResult:
-    """Import one provider invoice, all or nothing; ImportRefused (nothing changed) when it must not run now."""
-    provider = config.provider(key.provider)
+    """Import one provider invoice, all or nothing; ImportRefused (nothing changed) when it must not run now.
+
+    `accepted_difference` is a checksum override: a difference up to that amount is accepted and stored.
+    """
     record = warehouse.start_import(
         key, run_id=run_id, actor=actor, stuck_after=timedelta(minutes=config.stuck_populating_after_minutes)
     )
     try:
-        with warehouse.staging() as (conn, staging):
-            result = _import_into(staging, config, provider, key, record)
-            warehouse.finish_import(conn, staging, record, result.to_finished(), run_id=run_id, actor=actor)
+        return _validate_and_finish(
+            config, warehouse, key, record, run_id=run_id, actor=actor, accepted_difference=accepted_difference
+        )
     except Exception as error:
         warehouse.mark_crashed(
             key,
@@ -127,6 +131,53 @@ def import_provider_invoice(
             actor=actor,
         )
         raise
+
+
+def activate_manual_invoice(
+    config: PipelineConfig,
+    warehouse: Warehouse,
+    key: InvoiceKey,
+    *,
+    run_id: str | None = None,
+    actor: str,
+    accepted_difference: Decimal | None = None,
+) -> ImportResult:
+    """Set a manual provider invoice (Populating) Active, after the same schema, reference and checksum rules
+    as an import; when they fail it is refused with the import's message and nothing changes."""
+    record = warehouse.current_record(key)
+    if record is None or not record.is_manual:
+        raise ImportRefused(f"{key} is not a manual provider invoice; create it first with `invoices create`")
+    if record.status != Status.POPULATING:
+        raise ImportRefused(f"{key} is {record.status}; only a Populating manual invoice can be activated")
+    return _validate_and_finish(
+        config,
+        warehouse,
+        key,
+        record,
+        run_id=run_id,
+        actor=actor,
+        accepted_difference=accepted_difference,
+        refuse_failures=True,
+    )
+
+
+def _validate_and_finish(
+    config: PipelineConfig,
+    warehouse: Warehouse,
+    key: InvoiceKey,
+    record: InvoiceRecord,
+    *,
+    run_id: str | None,
+    actor: str,
+    accepted_difference: Decimal | None,
+    refuse_failures: bool = False,
+) -> ImportResult:
+    provider = config.provider(key.provider)
+    with warehouse.staging() as (conn, staging):
+        result = _import_into(staging, config, provider, key, record, accepted_difference)
+        if refuse_failures and result.status != Status.ACTIVE:
+            raise ImportRefused(f"{key} cannot be activated: {result.message}")
+        warehouse.finish_import(conn, staging, record, result.to_finished(), run_id=run_id, actor=actor)
     return result
 
 
@@ -136,6 +187,7 @@ def _import_into(
     provider: ProviderConfig,
     key: InvoiceKey,
     record: InvoiceRecord,
+    accepted_difference: Decimal | None = None,
 ) -> ImportResult:
     checks: dict[str, CheckOutcome] = {}
     header_values: dict[str, Any] = {}
@@ -184,20 +236,25 @@ def _import_into(
             license_total=license_total,
             currency=header.currency,
             minor_units=minor_units,
-            tolerance=provider.checksum_tolerance,
+            tolerance=max(provider.checksum_tolerance, abs(accepted_difference or 0)),
         )
         header_values |= {"usage_total": usage_total, "license_total": license_total, "difference": checksum.difference}
+        if checksum.passed and abs(checksum.difference) > provider.checksum_tolerance:
+            header_values["accepted_difference"] = checksum.difference
         checks[CHECKSUM_CHECK] = CheckOutcome(checksum.passed, checksum.message, _checksum_metadata(checksum))
         if not checksum.passed:
             messages.append(checksum.message)
             notes.append(_checksum_note(staging))
 
     status = Status.ACTIVE if not messages else Status.ERROR
-    message = (
-        "Imported" + (f" with {len(missing)} reference warning(s)" if missing else "")
-        if status == Status.ACTIVE
-        else " | ".join(messages)
-    )
+    if status == Status.ERROR:
+        message = " | ".join(messages)
+    else:
+        details = [f"{len(missing)} reference warning(s)"] if missing else []
+        accepted = header_values.get("accepted_difference")
+        if accepted:
+            details.append(f"accepted checksum difference {decimal_text(abs(accepted), minor_units)} {header.currency}")
+        message = "Imported" + (" with " + " and ".join(details) if details else "")
     return ImportResult(
         key,
         record.record_id,

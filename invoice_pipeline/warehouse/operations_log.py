@@ -53,7 +53,7 @@ class OperationsLog:
                 "notified_at": None,
             }
             conn.execute(sa.insert(changes).values(**change))
-            Warehouse._write_history(
+            Warehouse.write_history(
                 conn,
                 record.values,
                 record.status,

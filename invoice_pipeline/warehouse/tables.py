@@ -207,3 +207,25 @@ summary_deliveries = sa.Table(
     sa.Column("sent_at", sa.DateTime(timezone=True)),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+customer_invoices = sa.Table(
+    "customer_invoices",
+    metadata,
+    sa.Column("customer_invoice_id", sa.String(64), primary_key=True),
+    sa.Column("account_id", sa.String(200), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("total_amount", MONEY, nullable=False),
+    sa.Column("line_count", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+)
+
+# The "child records invoiced": which provider invoice line each customer invoice bills.
+customer_invoice_lines = sa.Table(
+    "customer_invoice_lines",
+    metadata,
+    sa.Column("customer_invoice_id", sa.String(64), nullable=False, index=True),
+    sa.Column("record_id", sa.String(32), nullable=False, index=True),
+    sa.Column("line_id", sa.String(200), nullable=False),
+    sa.Column("amount", MONEY, nullable=False),
+)

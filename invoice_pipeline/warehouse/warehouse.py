@@ -103,6 +103,11 @@ def import_refusal(record: InvoiceRecord | None, stuck_after: timedelta) -> str 
             f"invoice {record.key} is Active and cannot be downloaded again; deactivate it (recommended) "
             "or delete it first, then sync it"
         )
+    if record.status == Status.POPULATING and record.is_manual:
+        return (
+            f"invoice {record.key} is a manual invoice waiting to be activated; "
+            f"run `invoice-pipeline invoices activate {record.key}` instead"
+        )
     if record.status == Status.POPULATING and record.updated_at > _now() - stuck_after:
         return (
             f"invoice {record.key} is being imported by run {record.run_id} "
@@ -215,7 +220,7 @@ class Warehouse:
 
     # Status changes --------------------------------------------------------------------------
 
-    def _change_status(
+    def change_status(
         self,
         conn: sa.Connection,
         record: InvoiceRecord,
@@ -241,20 +246,21 @@ class Warehouse:
         )
         if result.rowcount != 1:
             raise ImportRefused(f"invoice {record.key} changed while this run was working on it; run it again")
-        self._write_history(conn, record.values, record.status, to, reason, run_id=run_id, actor=actor, at=now)
+        self.write_history(conn, record.values, record.status, to, reason, run_id=run_id, actor=actor, at=now)
 
     @staticmethod
-    def _write_history(
+    def write_history(
         conn: sa.Connection,
         record: dict[str, Any],
         from_status: str | None,
-        to: Status,
+        to: str,
         reason: str,
         *,
         run_id: str | None,
         actor: str,
         at: datetime,
     ) -> None:
+        """Append an entry to the invoice's status history (`to` may also be an action such as Deleted)."""
         conn.execute(
             sa.insert(t.invoice_status_history).values(
                 entry_id=_new_id(),
@@ -263,12 +269,34 @@ class Warehouse:
                 invoice_id=record["invoice_id"],
                 changed_at=at,
                 from_status=from_status,
-                to_status=to.value,
+                to_status=str(to),
                 reason=reason,
                 run_id=run_id,
                 actor=actor,
             )
         )
+
+    def create_manual_record(
+        self, key: InvoiceKey, *, actor: str, reason: str, values: dict[str, Any]
+    ) -> InvoiceRecord:
+        """Create a manual provider invoice record in Populating (a person sets it Active later)."""
+        now = _now()
+        record = {
+            "record_id": _new_id(),
+            "provider": key.provider,
+            "invoice_id": key.invoice_id,
+            "current_key": str(key),
+            "status": Status.POPULATING.value,
+            "message": "Created by hand; activate it when its lines are complete",
+            "is_manual": True,
+            "created_at": now,
+            "updated_at": now,
+            **values,
+        }
+        with self.engine.begin() as conn:
+            conn.execute(sa.insert(t.provider_invoices).values(**record))
+            self.write_history(conn, record, None, Status.POPULATING, reason, run_id=None, actor=actor, at=now)
+        return self.current_record(key)  # type: ignore[return-value]
 
     def start_import(
         self, key: InvoiceKey, *, run_id: str | None, actor: str, stuck_after: timedelta, is_manual: bool = False
@@ -298,7 +326,7 @@ class Warehouse:
                     "updated_at": now,
                 }
                 conn.execute(sa.insert(t.provider_invoices).values(**values))
-                self._write_history(
+                self.write_history(
                     conn, values, None, Status.POPULATING, "import started", run_id=run_id, actor=actor, at=now
                 )
                 return InvoiceRecord(values)
@@ -307,7 +335,7 @@ class Warehouse:
             if refusal:
                 raise ImportRefused(refusal)
             reason = "retry after Error" if record.status == Status.ERROR else "retry of an import that did not finish"
-            self._change_status(
+            self.change_status(
                 conn,
                 record,
                 Status.POPULATING,
@@ -372,7 +400,7 @@ class Warehouse:
                 )
             # Conditional on the record being exactly as this import left it when it started: an import
             # taken over meanwhile (stuck, then retried by another run) cannot overwrite the newer one.
-            self._change_status(
+            self.change_status(
                 conn,
                 record,
                 finished.status,
@@ -388,7 +416,7 @@ class Warehouse:
         if record is None or record.status != Status.POPULATING:
             return
         with self.engine.begin() as conn:
-            self._change_status(
+            self.change_status(
                 conn, record, Status.ERROR, message, run_id=run_id, actor=actor, values={"message": message}
             )
 

@@ -1,0 +1,1 @@
+"""Operations people run on provider invoices, and billing customers for usage."""

@@ -1,0 +1,93 @@
+"""Billable consumption and customer invoices: usage of Active provider invoices, billed once.
+
+Billing links each usage line it bills to a customer invoice (the "child records invoiced" that
+block deactivating or deleting the provider invoice until they are unlinked).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from invoice_pipeline.domain.statuses import Status
+from invoice_pipeline.warehouse import tables as t
+from invoice_pipeline.warehouse.warehouse import Warehouse
+
+
+def _billable_lines() -> sa.Select:
+    """Usage lines of Active provider invoices that no customer invoice bills yet."""
+    usage, invoices, links = t.usage_summaries, t.provider_invoices, t.customer_invoice_lines
+    return (
+        sa.select(usage)
+        .join(invoices, invoices.c.record_id == usage.c.record_id)
+        .where(invoices.c.status == Status.ACTIVE.value)
+        .where(~sa.exists().where(links.c.record_id == usage.c.record_id, links.c.line_id == usage.c.line_id))
+    )
+
+
+def billable_consumption(warehouse: Warehouse) -> list[dict[str, Any]]:
+    """Billable usage per account, subscription and charge period (Active invoices only, not yet invoiced)."""
+    lines = _billable_lines().subquery()
+    query = (
+        sa.select(
+            lines.c.account_id,
+            lines.c.subscription_id,
+            lines.c.charge_start_date,
+            lines.c.charge_end_date,
+            lines.c.currency,
+            sa.func.count().label("line_count"),
+            sa.func.sum(lines.c.amount).label("amount"),
+        )
+        .group_by(
+            lines.c.account_id,
+            lines.c.subscription_id,
+            lines.c.charge_start_date,
+            lines.c.charge_end_date,
+            lines.c.currency,
+        )
+        .order_by(lines.c.account_id, lines.c.subscription_id, lines.c.charge_start_date, lines.c.currency)
+    )
+    with warehouse.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def bill_customers(warehouse: Warehouse, *, actor: str) -> list[dict[str, Any]]:
+    """Create one customer invoice per account and currency for all billable usage, linking the lines it bills."""
+    lines = _billable_lines().subquery()
+    links, customer_invoices = t.customer_invoice_lines, t.customer_invoices
+    now = datetime.now(UTC)
+    created = []
+    with warehouse.engine.begin() as conn:
+        groups = conn.execute(
+            sa.select(lines.c.account_id, lines.c.currency, sa.func.count(), sa.func.sum(lines.c.amount))
+            .group_by(lines.c.account_id, lines.c.currency)
+            .order_by(lines.c.account_id, lines.c.currency)
+        ).all()
+        for account_id, currency, line_count, total in groups:
+            invoice = {
+                "customer_invoice_id": f"CI-{now:%Y%m%d}-{uuid.uuid4().hex[:10].upper()}",
+                "account_id": account_id,
+                "currency": currency,
+                "total_amount": total,
+                "line_count": line_count,
+                "created_at": now,
+                "created_by": actor,
+            }
+            conn.execute(sa.insert(customer_invoices).values(**invoice))
+            group_lines = _billable_lines().subquery()
+            conn.execute(
+                sa.insert(links).from_select(
+                    ["customer_invoice_id", "record_id", "line_id", "amount"],
+                    sa.select(
+                        sa.literal(invoice["customer_invoice_id"]),
+                        group_lines.c.record_id,
+                        group_lines.c.line_id,
+                        group_lines.c.amount,
+                    ).where(group_lines.c.account_id == account_id, group_lines.c.currency == currency),
+                )
+            )
+            created.append(invoice)
+    return created

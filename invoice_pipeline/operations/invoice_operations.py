@@ -1,0 +1,275 @@
+"""Operations a person runs on a provider invoice: deactivate, delete, unlink, checksum override, manual invoices.
+
+Each one writes the invoice's history (who, when, what, why) and refuses with one sentence that says
+why and what to do instead; a refusal changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+from invoice_pipeline.config import PipelineConfig
+from invoice_pipeline.connectors.base import ConnectorError
+from invoice_pipeline.connectors.folder import FolderConnector
+from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.money import decimal_text
+from invoice_pipeline.domain.statuses import DELETED, NOT_IMPORTED, Status
+from invoice_pipeline.importing.invoice_import import connector_for
+from invoice_pipeline.importing.provider_files import ProviderFileError, read_header
+from invoice_pipeline.validation.reference_data import ReferenceDataError, load_reference_data
+from invoice_pipeline.warehouse import tables as t
+from invoice_pipeline.warehouse.warehouse import ImportRefused, InvoiceRecord, Warehouse
+
+
+class OperationRefused(ImportRefused):
+    """An operation that must not happen now; the message says why and what to do instead."""
+
+
+@dataclass(frozen=True)
+class InvoicedLines:
+    """Lines of a provider invoice that were billed to customers, and on which customer invoices."""
+
+    line_count: int
+    customer_invoice_ids: list[str]
+
+
+def _current(warehouse: Warehouse, key: InvoiceKey, action: str) -> InvoiceRecord:
+    record = warehouse.current_record(key)
+    if record is None:
+        raise OperationRefused(
+            f"{key} has no current record to {action}; list them with `invoice-pipeline invoices list`"
+        )
+    return record
+
+
+def invoiced_lines(warehouse: Warehouse, record_id: str) -> InvoicedLines:
+    """How many of the record's lines are linked to customer invoices, and which customer invoices."""
+    links = t.customer_invoice_lines
+    with warehouse.engine.connect() as conn:
+        count = conn.execute(sa.select(sa.func.count()).where(links.c.record_id == record_id)).scalar_one()
+        ids = conn.execute(
+            sa.select(links.c.customer_invoice_id)
+            .where(links.c.record_id == record_id)
+            .distinct()
+            .order_by(links.c.customer_invoice_id)
+        ).scalars()
+        return InvoicedLines(count, list(ids))
+
+
+def _refuse_if_invoiced(warehouse: Warehouse, record: InvoiceRecord, action: str) -> None:
+    invoiced = invoiced_lines(warehouse, record.record_id)
+    if invoiced.line_count:
+        shown = ", ".join(invoiced.customer_invoice_ids[:10])
+        more = f" and {len(invoiced.customer_invoice_ids) - 10} more" if len(invoiced.customer_invoice_ids) > 10 else ""
+        raise OperationRefused(
+            f"{record.key} cannot be {action}: {invoiced.line_count} of its lines are invoiced to customer invoice(s) "
+            f"{shown}{more}; remove those references first with `invoice-pipeline invoices unlink {record.key}`"
+        )
+
+
+def deactivate_invoice(warehouse: Warehouse, key: InvoiceKey, *, actor: str, reason: str) -> InvoiceRecord:
+    """Keep the record as Inactive (history, lines, notes kept) and free the invoice to be synced again."""
+    record = _current(warehouse, key, "deactivate")
+    if record.status == Status.POPULATING and not record.is_manual:
+        raise OperationRefused(f"{key} is being imported; wait for the import to finish, then deactivate it")
+    _refuse_if_invoiced(warehouse, record, "deactivated")
+    with warehouse.engine.begin() as conn:
+        warehouse.change_status(conn, record, Status.INACTIVE, f"deactivated: {reason}", run_id=None, actor=actor)
+    return _record_by_id(warehouse, record.record_id)
+
+
+def _record_by_id(warehouse: Warehouse, record_id: str) -> InvoiceRecord:
+    with warehouse.engine.connect() as conn:
+        row = (
+            conn.execute(sa.select(t.provider_invoices).where(t.provider_invoices.c.record_id == record_id))
+            .mappings()
+            .one()
+        )
+    return InvoiceRecord(dict(row))
+
+
+def delete_invoice(warehouse: Warehouse, key: InvoiceKey, *, actor: str, reason: str) -> None:
+    """Remove the invoice's current record with its lines and notes; its history stays, with a Deleted entry."""
+    record = _current(warehouse, key, "delete")
+    if record.status == Status.POPULATING and not record.is_manual:
+        raise OperationRefused(f"{key} is being imported; wait for the import to finish, then delete it")
+    _refuse_if_invoiced(warehouse, record, "deleted")
+    with warehouse.engine.begin() as conn:
+        for table in (*t.LINE_SUMMARY_TABLES.values(), t.invoice_notes):
+            conn.execute(sa.delete(table).where(table.c.record_id == record.record_id))
+        deleted = conn.execute(
+            sa.delete(t.provider_invoices).where(
+                t.provider_invoices.c.record_id == record.record_id,
+                t.provider_invoices.c.updated_at == record.updated_at,
+            )
+        )
+        if deleted.rowcount != 1:
+            raise OperationRefused(f"{key} changed while it was being deleted; look at it again, then retry")
+        warehouse.write_history(
+            conn,
+            record.values,
+            record.status,
+            DELETED,
+            f"deleted: {reason}",
+            run_id=None,
+            actor=actor,
+            at=datetime.now(UTC),
+        )
+
+
+def unlink_invoice(warehouse: Warehouse, key: InvoiceKey, *, actor: str, reason: str) -> InvoicedLines:
+    """Remove the references from customer invoices to the invoice's lines (after which it can be deactivated)."""
+    record = _current(warehouse, key, "unlink")
+    invoiced = invoiced_lines(warehouse, record.record_id)
+    if not invoiced.line_count:
+        raise OperationRefused(f"{key} has no lines invoiced to customers; nothing to unlink")
+    links = t.customer_invoice_lines
+    with warehouse.engine.begin() as conn:
+        conn.execute(sa.delete(links).where(links.c.record_id == record.record_id))
+        warehouse.write_history(
+            conn,
+            record.values,
+            record.status,
+            Status(record.status),
+            f"unlinked {invoiced.line_count} lines from customer invoice(s) "
+            f"{', '.join(invoiced.customer_invoice_ids)}: {reason}",
+            run_id=None,
+            actor=actor,
+            at=datetime.now(UTC),
+        )
+    return invoiced
+
+
+def checksum_override_difference(config: PipelineConfig, warehouse: Warehouse, key: InvoiceKey) -> Decimal:
+    """The checksum difference an override would accept for this invoice, or OperationRefused saying why not."""
+    record = _current(warehouse, key, "override")
+    if record.status != Status.ERROR or not (record.message or "").startswith("Checksum failed"):
+        raise OperationRefused(
+            f"{key} is not in Error because of its checksum ({record.status}: {(record.message or '')[:120]}); "
+            "an override only accepts a checksum difference"
+        )
+    difference = abs(record.difference)
+    maximum = config.checksum_override_maximum
+    if difference >= maximum:
+        minor = record.minor_units
+        raise OperationRefused(
+            f"{key}: the checksum difference {decimal_text(difference, minor)} {record.currency} is not below the "
+            f"override maximum {decimal_text(maximum, minor)} {record.currency}; contact the provider"
+        )
+    return difference
+
+
+def request_checksum_override(
+    config: PipelineConfig, warehouse: Warehouse, key: InvoiceKey, *, actor: str, reason: str
+) -> Decimal:
+    """Check an override is allowed, record who asked and why, and return the difference to accept."""
+    if not reason.strip():
+        raise OperationRefused(f"a checksum override of {key} needs a reason; say why the difference is acceptable")
+    difference = checksum_override_difference(config, warehouse, key)
+    record = _current(warehouse, key, "override")
+    with warehouse.engine.begin() as conn:
+        warehouse.write_history(
+            conn,
+            record.values,
+            record.status,
+            Status(record.status),
+            f"checksum override requested for a difference of {decimal_text(difference, record.minor_units)} "
+            f"{record.currency}: {reason}",
+            run_id=None,
+            actor=actor,
+            at=datetime.now(UTC),
+        )
+    return difference
+
+
+def create_manual_invoice(
+    config: PipelineConfig,
+    warehouse: Warehouse,
+    key: InvoiceKey,
+    *,
+    actor: str,
+    reason: str,
+    header: dict[str, str] | None = None,
+) -> InvoiceRecord:
+    """Create a manual provider invoice (status Populating) from its folder, or from the header fields alone.
+
+    With `header`, the header.json is written into the provider's folder, so that activation reads
+    the same provider folder format; line files may be added there before activation.
+    """
+    provider = config.provider(key.provider)
+    if provider.sync != "manual":
+        raise OperationRefused(
+            f"{key.provider} is an automatic provider; its invoices come from the daily sync (or `sync --invoice`)"
+        )
+    if warehouse.current_record(key) is not None:
+        raise OperationRefused(f"{key} already exists; deactivate or delete it before creating it again")
+    folder = provider.path / key.invoice_id
+    if header is not None:
+        if (folder / "header.json").exists():
+            raise OperationRefused(f"{folder / 'header.json'} already exists; create the invoice from that folder")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "header.json").write_text(json.dumps({"invoice_id": key.invoice_id, **header}, indent=2), "utf-8")
+    try:
+        files = FolderConnector(provider).fetch_invoice(key.invoice_id)
+        parsed = read_header(files.header_path, key.invoice_id)
+    except (ProviderFileError, ConnectorError) as error:
+        if header is not None:
+            (folder / "header.json").unlink(missing_ok=True)
+        raise OperationRefused(f"{key} cannot be created: {error}") from None
+    record = warehouse.create_manual_record(
+        key,
+        actor=actor,
+        reason=f"created by hand: {reason}",
+        values={
+            "invoice_date": parsed.invoice_date,
+            "billing_period_start": parsed.billing_period_start,
+            "billing_period_end": parsed.billing_period_end,
+            "currency": parsed.currency,
+            "minor_units": _minor_units(config, parsed.currency),
+            "total_amount": parsed.total_amount,
+        },
+    )
+    return record
+
+
+def _minor_units(config: PipelineConfig, currency: str) -> int | None:
+    try:
+        return load_reference_data(config.reference_data).minor_units(currency)
+    except ReferenceDataError:
+        return None  # activation reports the reference data problem
+
+
+def header_fields(
+    *, invoice_date: date, billing_period_start: date, billing_period_end: date, currency: str, total_amount: str
+) -> dict[str, str]:
+    """Header fields as the provider folder format writes them."""
+    return {
+        "invoice_date": invoice_date.isoformat(),
+        "billing_period_start": billing_period_start.isoformat(),
+        "billing_period_end": billing_period_end.isoformat(),
+        "currency": currency,
+        "total_amount": total_amount,
+    }
+
+
+def offered_invoice_statuses(config: PipelineConfig, warehouse: Warehouse, provider_id: str) -> list[dict[str, Any]]:
+    """The invoices a provider offers, each with its status here (`not imported` when it has no record)."""
+    provider = config.provider(provider_id)
+    rows = []
+    for offered in connector_for(provider).list_invoices():
+        record = warehouse.current_record(InvoiceKey(provider.id, offered.invoice_id))
+        rows.append(
+            {
+                "invoice_id": offered.invoice_id,
+                "status": record.status if record else NOT_IMPORTED,
+                "currency": offered.currency,
+                "total_amount": decimal_text(offered.total_amount),
+            }
+        )
+    return rows
