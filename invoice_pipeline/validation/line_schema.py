@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import ibis
 import ibis.expr.types as ir
 import pandera.ibis as pa
+from pandera.api.ibis.types import IbisData
 from pandera.errors import SchemaErrorReason
 
 from invoice_pipeline.schemas.line_summaries import (
@@ -85,11 +86,51 @@ def _failing_rows(table: ir.Table, error: pa.errors.SchemaError, column: str | N
     return joined.filter(~joined["__passed"].fill_null(ignore_na)).drop("__passed")
 
 
+def schema_failure_counts(table: ir.Table, schema: pa.DataFrameSchema) -> dict[str, int] | None:
+    """Failing rows per check of `schema`, all counted in ONE pass over the table.
+
+    The expressions are the schema's own: its nullability, its `str_matches` patterns, and its custom
+    checks called on the table. None when the schema uses a check this fast path does not know, so
+    that Pandera's own validation is used instead.
+    """
+    failing: dict[str, ir.BooleanColumn] = {}
+    for name, column in schema.columns.items():
+        if name not in table.columns:
+            continue  # optional columns the file does not have; required ones were checked when staged
+        values = table[name]
+        if not column.nullable:
+            failing[f"{name}:not_nullable"] = values.isnull()
+        for check in column.checks:
+            if check.name == "str_matches":
+                passed = values.re_search(check.statistics["pattern"])
+            elif check.name in _CHECK_MEANINGS:
+                passed = check._check_fn(IbisData(table, name))
+            else:
+                return None
+            failing[f"{name}:{check.name}"] = (
+                ~(passed | values.isnull()) if check.ignore_na else ~passed.fill_null(False)
+            )
+    for check in schema.checks:
+        if check.name not in _CHECK_MEANINGS:
+            return None
+        failing[f"*:{check.name}"] = ~check._check_fn(IbisData(table, None)).fill_null(check.ignore_na)
+    names = list(failing)
+    counts = table.aggregate(**{f"c{i}": failing[n].cast("int64").sum() for i, n in enumerate(names)}).execute()
+    return {name: int(counts[f"c{i}"].iloc[0] or 0) for i, name in enumerate(names)}
+
+
 def validate_staged_lines(backend: ibis.BaseBackend, table_name: str, kind: str, file_name: str) -> list[SchemaFailure]:
-    """Validate the staged text table of one kind of line summaries; an empty list means every row passed."""
+    """Validate the staged text table of one kind of line summaries; an empty list means every row passed.
+
+    Every check is first counted in one pass (the fast path); only when something fails does Pandera
+    validate again, check by check, to report the failing rows.
+    """
     table = backend.table(table_name, database="temp")
     if table.count().execute() == 0:
         return []  # a header-only file: no lines of this kind (its columns were checked when staged)
+    counts = schema_failure_counts(table, LINE_SCHEMAS[kind].to_schema())
+    if counts is not None and not any(counts.values()):
+        return []
     try:
         LINE_SCHEMAS[kind].validate(table, lazy=True)
     except pa.errors.SchemaErrors as errors:

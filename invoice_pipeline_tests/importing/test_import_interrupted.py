@@ -46,7 +46,7 @@ CHILD = textwrap.dedent(
     invoice_import.find_missing_references = announce("resolving", invoice_import.find_missing_references)
     wh.Warehouse.finish_import = announce("publishing", wh.Warehouse.finish_import)
     # Called inside the publishing transaction, after the lines are inserted and before the commit.
-    wh.Warehouse._change_status = announce("lines inserted, status not yet set", wh.Warehouse._change_status)
+    wh.Warehouse.change_status = announce("lines inserted, status not yet set", wh.Warehouse.change_status)
     config = load_config(sys.argv[1])
     warehouse = open_warehouse(config)
     invoice_import.import_provider_invoice(config, warehouse, InvoiceKey.parse(sys.argv[2]), run_id="child")

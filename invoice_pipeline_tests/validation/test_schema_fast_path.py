@@ -1,0 +1,127 @@
+"""The one-pass schema check gives the same verdict, check by check, as Pandera's own validation."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+
+import duckdb
+import ibis
+import pandera.ibis as pa
+import pytest
+
+from invoice_pipeline.validation.line_schema import LINE_SCHEMAS, _describe_error, schema_failure_counts
+
+COLUMNS = [
+    "line_id",
+    "customer_id",
+    "subscription_id",
+    "product_id",
+    "charge_start_date",
+    "charge_end_date",
+    "quantity",
+    "unit_price",
+    "amount",
+    "currency",
+    "usage_date",
+    "meter_id",
+    "meter_name",
+    "unit",
+]
+GOOD = ["L0", "c", "s", "p", "2026-10-01", "2026-10-31", "1", "2.50", "2.50", "USD", "2026-10-02", "m", "VM", "h"]
+
+# Each tricky row changes one or two cells of a good row.
+TRICKY = {
+    "thousands separator": {"amount": "1,000.00"},
+    "exponent": {"amount": "1e5"},
+    "NaN": {"unit_price": "NaN"},
+    "Infinity": {"amount": "Infinity"},
+    "19 integer digits": {"amount": "1234567890123456789"},
+    "11 decimal places": {"amount": "1.12345678901"},
+    "trailing newline": {"amount": "2.50\n"},
+    "leading plus": {"amount": "+2.50"},
+    "negative quantity": {"quantity": "-1"},
+    "negative zero quantity": {"quantity": "-0"},
+    "30 February": {"charge_start_date": "2026-02-30"},
+    "1999": {"charge_end_date": "1999-12-31"},
+    "2100": {"usage_date": "2100-01-01"},
+    "slashes": {"charge_start_date": "2026/10/01"},
+    "swapped period": {"charge_start_date": "2026-11-01", "charge_end_date": "2026-10-01"},
+    "lowercase currency": {"currency": "usd"},
+    "empty customer": {"customer_id": None},
+    "control character id": {"line_id": "L\x01"},
+    "201 character subscription": {"subscription_id": "s" * 201},
+    "empty product (allowed)": {"product_id": None},
+    "empty usage date (allowed)": {"usage_date": None},
+}
+
+
+def _staged(rows: list[list[str | None]]) -> tuple[ibis.BaseBackend, str]:
+    con = duckdb.connect()
+    con.execute(f"CREATE TEMP TABLE raw ({', '.join(f'{c} VARCHAR' for c in COLUMNS)})")
+    con.executemany(f"INSERT INTO raw VALUES ({', '.join('?' for _ in COLUMNS)})", rows)
+    return ibis.duckdb.from_connection(con), "raw"
+
+
+def _row(index: int, changes: dict[str, str | None]) -> list[str | None]:
+    row: list[str | None] = [*GOOD]
+    row[0] = f"L{index}"
+    for column, value in changes.items():
+        row[COLUMNS.index(column)] = value
+    return row
+
+
+def _pandera_counts(table: ibis.Table, kind: str) -> dict[str, int]:
+    try:
+        LINE_SCHEMAS[kind].validate(table, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        counts = {}
+        for error in errors.schema_errors:
+            failure = _describe_error(table, error, "file")
+            counts[f"{failure.column or '*'}:{failure.check}"] = failure.failing_rows
+        return counts
+    return {}
+
+
+@pytest.mark.parametrize("case", list(TRICKY))
+def test_fast_path_and_pandera_agree_on_each_tricky_row(case):
+    backend, name = _staged([_row(1, {}), _row(2, TRICKY[case]), _row(3, {})])
+    table = backend.table(name, database="temp")
+    fast = {k: v for k, v in schema_failure_counts(table, LINE_SCHEMAS["usage"].to_schema()).items() if v}
+    assert fast == _pandera_counts(table, "usage")
+    if "allowed" in case:
+        assert fast == {}
+    else:
+        assert fast, f"{case} should fail a check"
+
+
+def test_fast_path_and_pandera_agree_on_all_tricky_rows_together():
+    rows = [_row(i, changes) for i, changes in enumerate(TRICKY.values())] + [_row(100 + i, {}) for i in range(20)]
+    backend, name = _staged(rows)
+    table = backend.table(name, database="temp")
+    fast = {k: v for k, v in schema_failure_counts(table, LINE_SCHEMAS["usage"].to_schema()).items() if v}
+    assert fast == _pandera_counts(table, "usage")
+    assert fast["amount:str_matches"] == 7
+
+
+def test_fast_path_counts_nothing_on_good_rows():
+    backend, name = _staged([_row(i, {}) for i in range(50)])
+    table = backend.table(name, database="temp")
+    counts = schema_failure_counts(table, LINE_SCHEMAS["usage"].to_schema())
+    assert counts and not any(counts.values())
+    LINE_SCHEMAS["usage"].validate(table, lazy=True)
+
+
+def test_fast_path_steps_aside_for_a_check_it_does_not_know():
+    schema = copy.deepcopy(LINE_SCHEMAS["license"].to_schema())
+    schema.columns["amount"].checks.append(pa.Check.str_length(1, 5))
+    backend, name = _staged([_row(1, {})])
+    assert schema_failure_counts(backend.table(name, database="temp"), schema) is None
+
+
+def test_tricky_rows_are_what_a_provider_csv_would_carry():
+    # The CSV reader keeps every value as text, so these are the values the schemas see.
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(_row(1, TRICKY["thousands separator"]))
+    assert '"1,000.00"' in buffer.getvalue()
