@@ -28,11 +28,13 @@ setup(
         "pyyaml>=6,<7",
         "click>=8.1,<9",
         "jinja2>=3.1,<4",
+        "tenacity>=9,<10",
     ],
     extras_require={
         "test": [
             "pytest>=8,<10",
             "aiosmtpd==1.4.6",
+            "hypothesis==6.170.15",
             "psutil>=6,<8",
             "ruff==0.17.5",
         ],

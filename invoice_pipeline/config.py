@@ -118,6 +118,7 @@ class PipelineConfig(_Strict):
     stuck_populating_after_minutes: int = Field(default=120, ge=0)
     duckdb_memory_limit: str = "2GB"
     duckdb_threads: int = Field(default=2, ge=1)
+    warehouse_lock_timeout_seconds: float = Field(default=60, ge=0)
     checksum_override_maximum: Decimal = Decimal("0.50")
     daily_sync: DailySyncConfig = Field(default_factory=DailySyncConfig)
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)

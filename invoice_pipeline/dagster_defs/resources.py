@@ -40,6 +40,7 @@ def open_warehouse(config: PipelineConfig) -> Warehouse:
         temp_dir=config.data_dir / "duckdb_tmp",
         memory_limit=config.duckdb_memory_limit,
         threads=config.duckdb_threads,
+        lock_timeout_seconds=config.warehouse_lock_timeout_seconds,
     )
     warehouse.create_schema()
     return warehouse

@@ -17,12 +17,21 @@ from typing import Any
 
 import duckdb
 import sqlalchemy as sa
+import tenacity
 
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.validation.notes import Note
 from invoice_pipeline.warehouse import tables as t
+
+
+class WarehouseUnavailable(Exception):
+    """The warehouse could not be reached in time; nothing was written."""
+
+
+def _is_lock_conflict(error: BaseException) -> bool:
+    return isinstance(error, duckdb.IOException) and "lock" in str(error).lower()
 
 
 class ImportRefused(Exception):
@@ -120,7 +129,15 @@ def import_refusal(record: InvoiceRecord | None, stuck_after: timedelta) -> str 
 class Warehouse:
     """Access to the warehouse at a SQLAlchemy URL (`duckdb:///file` or `postgresql+psycopg://...`)."""
 
-    def __init__(self, url: str, *, temp_dir: Path | None = None, memory_limit: str = "2GB", threads: int = 2) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        temp_dir: Path | None = None,
+        memory_limit: str = "2GB",
+        threads: int = 2,
+        lock_timeout_seconds: float = 60.0,
+    ) -> None:
         self.url = url
         connect_args: dict[str, Any] = {}
         if self.is_duckdb:
@@ -137,6 +154,29 @@ class Warehouse:
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
         self.engine = sa.create_engine(url, connect_args=connect_args, poolclass=sa.pool.NullPool)
+        self.lock_timeout_seconds = lock_timeout_seconds
+        sa.event.listen(self.engine, "do_connect", self._connect_waiting_while_locked)
+
+    def _connect_waiting_while_locked(
+        self, dialect: sa.Dialect, record: object, cargs: tuple[Any, ...], cparams: dict[str, Any]
+    ) -> Any:
+        """Open a connection; while another process holds the DuckDB file, wait (with backoff) up to the timeout."""
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(_is_lock_conflict),
+            wait=tenacity.wait_exponential_jitter(initial=0.2, max=5),
+            stop=tenacity.stop_after_delay(self.lock_timeout_seconds),
+            reraise=True,
+        )
+        try:
+            return retrying(dialect.connect, *cargs, **cparams)
+        except duckdb.IOException as error:
+            if not _is_lock_conflict(error):
+                raise
+            raise WarehouseUnavailable(
+                f"the warehouse {self.url.removeprefix('duckdb:///')} stayed locked by another process for "
+                f"{self.lock_timeout_seconds:g} s ({str(error).splitlines()[0][:200]}); nothing was changed, "
+                "run it again when that process has finished (the daily sync retries it)"
+            ) from None
 
     @property
     def is_duckdb(self) -> bool:
