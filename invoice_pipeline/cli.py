@@ -16,6 +16,7 @@ import click
 
 from invoice_pipeline.config import CONFIG_ENV_VAR, ConfigError, PipelineConfig, load_config
 from invoice_pipeline.connectors.base import ConnectorError
+from invoice_pipeline.connectors.folder import LINE_FILE_STEMS
 from invoice_pipeline.domain.invoice_keys import InvalidInvoiceKey, InvoiceKey
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.statuses import NOT_IMPORTED, parse_status
@@ -431,6 +432,27 @@ def activate(config: PipelineConfig, invoice_key: str, accept_checksum_differenc
         return f"{key}\t{result.status}\t{result.message}"
 
     _operation(run, config)
+
+
+@invoices.command("export")
+@click.argument("invoice_key")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write the CSVs to.")
+@click.pass_obj
+def export(config: PipelineConfig, invoice_key: str, out_dir: str) -> None:
+    """Write the stored line summaries of the invoice's current record as CSV (exact decimals)."""
+    key = _key(invoice_key)
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    warehouse = _open(config)
+    try:
+        record = warehouse.current_record(key)
+        if record is None:
+            raise Refused(f"{key} has no current record; list them with `invoice-pipeline invoices list`")
+        for kind, stem in LINE_FILE_STEMS.items():
+            count = warehouse.export_lines(record.record_id, kind, folder / f"{stem}.csv")
+            click.echo(f"{folder / f'{stem}.csv'}\t{count} lines")
+    finally:
+        warehouse.dispose()
 
 
 @cli.group()

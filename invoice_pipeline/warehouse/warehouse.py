@@ -7,11 +7,13 @@ connection and publishes them in the same transaction that sets the invoice Acti
 
 from __future__ import annotations
 
+import csv
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -492,3 +494,17 @@ class Warehouse:
         )
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
+
+    def export_lines(self, record_id: str, kind: str, path: Path) -> int:
+        """Write a record's stored line summaries of one kind to CSV, money as exact decimal text; returns the count."""
+        table = t.LINE_SUMMARY_TABLES[kind]
+        columns = [c.name for c in table.columns if c.name != "record_id"]
+        query = sa.select(*(table.c[name] for name in columns)).where(table.c.record_id == record_id)
+        count = 0
+        with self.engine.connect() as conn, path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(columns)
+            for row in conn.execution_options(stream_results=True).execute(query.order_by(table.c.line_id)):
+                writer.writerow([decimal_text(v) if isinstance(v, Decimal) else ("" if v is None else v) for v in row])
+                count += 1
+        return count
