@@ -34,6 +34,8 @@ class FolderConnector:
         for folder in sorted(self.root.iterdir()):
             if not folder.is_dir() or not INVOICE_ID_PATTERN.fullmatch(folder.name):
                 continue
+            if folder.resolve().parent != self.root:
+                continue  # a link to somewhere else: never read (fetching it is refused with a message)
             if not (folder / "header.json").is_file():
                 continue
             currency, total = _peek_total(folder / "header.json")

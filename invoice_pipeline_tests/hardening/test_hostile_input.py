@@ -1,0 +1,67 @@
+"""Hostile provider input: paths that escape, SQL-looking values and column names, markup in values."""
+
+from __future__ import annotations
+
+import os
+
+import sqlalchemy as sa
+
+from invoice_pipeline.connectors.folder import FolderConnector
+from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.statuses import Status
+from invoice_pipeline.importing.invoice_import import import_provider_invoice
+from invoice_pipeline.warehouse import tables as t
+from invoice_pipeline_tests.builders import USAGE_COLUMNS, usage_line, write_csv
+
+SQL_LOOKING = "x'); DROP TABLE provider_invoices; --"
+
+
+def test_an_invoice_folder_that_links_outside_the_provider_folder_is_never_read(workspace, warehouse, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "header.json").write_text('{"secret": "outside"}')
+    os.symlink(outside, workspace.provider_folder() / "G-LINKED")
+    result = import_provider_invoice(workspace.config(), warehouse, InvoiceKey("contoso-csp", "G-LINKED"), run_id="t")
+    assert result.status == Status.ERROR
+    assert "points outside" in result.message
+    offered = FolderConnector(workspace.config().provider("contoso-csp")).list_invoices()
+    assert [o.invoice_id for o in offered] == []
+
+
+def test_folders_whose_names_cannot_be_invoice_ids_are_not_offered(workspace):
+    for name in ("..x", "with space", "ünïcode", "a" * 101):
+        (workspace.provider_folder() / name).mkdir()
+        (workspace.provider_folder() / name / "header.json").write_text("{}")
+    connector = FolderConnector(workspace.config().provider("contoso-csp"))
+    assert connector.list_invoices() == []
+    assert set(connector.invalid_folders()) == {"..x", "with space", "ünïcode", "a" * 101}
+
+
+def test_sql_looking_values_are_stored_as_data_and_break_nothing(workspace, warehouse):
+    line = usage_line("U1", meter_name=SQL_LOOKING, unit=SQL_LOOKING)
+    workspace.add_invoice("G-SQL", usage=[line, usage_line(SQL_LOOKING, customer_id=SQL_LOOKING)])
+    result = import_provider_invoice(workspace.config(), warehouse, InvoiceKey("contoso-csp", "G-SQL"), run_id="t")
+    assert result.status == Status.ERROR
+    assert f"customer '{SQL_LOOKING}' (1 line)" in result.message
+    with warehouse.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(t.provider_invoices)).scalar_one() == 1
+
+
+def test_sql_looking_column_names_are_kept_as_extra_columns(workspace, warehouse):
+    folder = workspace.add_invoice("G-COLS", usage=[usage_line("U1")])
+    hostile = 'evil"; DROP TABLE usage_summaries; --'
+    rows = [{**usage_line("U1"), hostile: "1", "it's": "2"}]
+    write_csv(folder / "usage_summaries.csv", rows, [*USAGE_COLUMNS, hostile, "it's"])
+    result = import_provider_invoice(workspace.config(), warehouse, InvoiceKey("contoso-csp", "G-COLS"), run_id="t")
+    assert result.status == Status.ACTIVE, result.message
+    with warehouse.engine.connect() as conn:
+        extra = conn.execute(sa.select(t.usage_summaries.c.extra)).scalar_one()
+    assert extra == '{"evil\\"; DROP TABLE usage_summaries; --":"1","it\'s":"2"}'
+
+
+def test_formula_looking_values_reach_the_missing_references_note_neutralised(workspace, warehouse):
+    workspace.add_invoice("G-CSV", usage=[usage_line("U1", customer_id="=HYPERLINK(\"http://x\")")])
+    result = import_provider_invoice(workspace.config(), warehouse, InvoiceKey("contoso-csp", "G-CSV"), run_id="t")
+    errors = {n.file_name: n.content for n in warehouse.notes(result.record_id)}["errors.csv"]
+    assert "'=HYPERLINK" in errors
+    assert ",=HYPERLINK" not in errors
