@@ -41,7 +41,7 @@ from invoice_pipeline.operations.invoice_operations import (
     unlink_invoice,
 )
 from invoice_pipeline.warehouse.operations_log import OperationsLog
-from invoice_pipeline.warehouse.warehouse import ImportRefused, Warehouse, import_refusal
+from invoice_pipeline.warehouse.warehouse import ImportRefused, Warehouse, WarehouseUnavailable, import_refusal
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
@@ -582,3 +582,6 @@ def main() -> None:
     except (ConfigError, InvalidInvoiceKey) as error:
         click.echo(f"invoice-pipeline: {error}", err=True)
         sys.exit(EXIT_USAGE)
+    except WarehouseUnavailable as error:
+        click.echo(f"invoice-pipeline: {error}", err=True)
+        sys.exit(EXIT_BROKEN)

@@ -60,7 +60,7 @@ def test_sql_looking_column_names_are_kept_as_extra_columns(workspace, warehouse
 
 
 def test_formula_looking_values_reach_the_missing_references_note_neutralised(workspace, warehouse):
-    workspace.add_invoice("G-CSV", usage=[usage_line("U1", customer_id="=HYPERLINK(\"http://x\")")])
+    workspace.add_invoice("G-CSV", usage=[usage_line("U1", customer_id='=HYPERLINK("http://x")')])
     result = import_provider_invoice(workspace.config(), warehouse, InvoiceKey("contoso-csp", "G-CSV"), run_id="t")
     errors = {n.file_name: n.content for n in warehouse.notes(result.record_id)}["errors.csv"]
     assert "'=HYPERLINK" in errors

@@ -42,8 +42,13 @@ def test_stored_totals_checksum_verdict_and_export_are_exact(tmp_path_factory, i
         "code,minor_units\n" + "".join(f"{code},{units}\n" for code, units in CURRENCIES.items())
     )
     currency, minor = invoice["currency"], CURRENCIES[invoice["currency"]]
-    usage = [usage_line(f"U{i}", _text(a), unit_price=_text(a), currency=currency) for i, a in enumerate(invoice["usage"])]
-    licenses = [license_line(f"L{i}", _text(a), unit_price=_text(a), currency=currency) for i, a in enumerate(invoice["license"])]
+    usage = [
+        usage_line(f"U{i}", _text(a), unit_price=_text(a), currency=currency) for i, a in enumerate(invoice["usage"])
+    ]
+    licenses = [
+        license_line(f"L{i}", _text(a), unit_price=_text(a), currency=currency)
+        for i, a in enumerate(invoice["license"])
+    ]
     exact_usage, exact_license = sum(invoice["usage"], Decimal(0)), sum(invoice["license"], Decimal(0))
     quantum = Decimal(1).scaleb(-minor)
     header = (exact_usage + exact_license).quantize(quantum, rounding=ROUND_HALF_EVEN) + invoice["header_offset"]
@@ -54,9 +59,9 @@ def test_stored_totals_checksum_verdict_and_export_are_exact(tmp_path_factory, i
     try:
         key = InvoiceKey("contoso-csp", invoice_id)
         result = import_provider_invoice(workspace.config(), warehouse, key, run_id="property")
-        reference_difference = header.quantize(quantum, rounding=ROUND_HALF_EVEN) - (exact_usage + exact_license).quantize(
-            quantum, rounding=ROUND_HALF_EVEN
-        )
+        reference_difference = header.quantize(quantum, rounding=ROUND_HALF_EVEN) - (
+            exact_usage + exact_license
+        ).quantize(quantum, rounding=ROUND_HALF_EVEN)
         assert (result.status == Status.ACTIVE) == (reference_difference == 0), result.message
         record = warehouse.current_record(key)
         assert record.usage_total == exact_usage and record.license_total == exact_license

@@ -1,0 +1,83 @@
+"""Faults: a warehouse locked by another process makes the import wait, or fail cleanly and be retried."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.statuses import Status
+from invoice_pipeline.importing.invoice_import import import_provider_invoice
+from invoice_pipeline.warehouse.warehouse import WarehouseUnavailable
+from invoice_pipeline_tests.builders import usage_line
+
+KEY = InvoiceKey("contoso-csp", "G-LOCK")
+HOLDER = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('locked', flush=True); time.sleep(float(sys.argv[2]))"
+
+
+def _set_lock_timeout(workspace, seconds: float) -> None:
+    data = yaml.safe_load(workspace.config_path.read_text())
+    data["warehouse_lock_timeout_seconds"] = seconds
+    workspace.config_path.write_text(yaml.safe_dump(data))
+
+
+def _hold_lock(workspace, seconds: float) -> subprocess.Popen:
+    database = workspace.config().warehouse_url.removeprefix("duckdb:///")
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, database, str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+@pytest.fixture
+def invoice(workspace):
+    workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1")])
+    workspace.warehouse().dispose()  # the warehouse file exists before another process locks it
+    return workspace
+
+
+def test_an_import_waits_for_a_short_lock_and_then_succeeds(invoice):
+    _set_lock_timeout(invoice, 30)
+    holder = _hold_lock(invoice, 2)
+    started = time.monotonic()
+    warehouse = invoice.warehouse()
+    try:
+        result = import_provider_invoice(invoice.config(), warehouse, KEY, run_id="t")
+    finally:
+        warehouse.dispose()
+        holder.wait()
+    assert result.status == Status.ACTIVE
+    assert time.monotonic() - started >= 1  # it really waited for the other process
+
+
+def test_a_long_lock_fails_cleanly_writes_nothing_and_the_next_run_imports(invoice):
+    _set_lock_timeout(invoice, 1)
+    holder = _hold_lock(invoice, 6)
+    try:
+        with pytest.raises(WarehouseUnavailable, match="stayed locked by another process for 1 s.*nothing was changed"):
+            invoice.warehouse()
+    finally:
+        holder.wait()
+    warehouse = invoice.warehouse()
+    try:
+        assert warehouse.current_record(KEY) is None
+        assert import_provider_invoice(invoice.config(), warehouse, KEY, run_id="t").status == Status.ACTIVE
+    finally:
+        warehouse.dispose()
+
+
+def test_the_cli_reports_a_locked_warehouse_in_one_line_with_the_broken_exit_status(invoice):
+    _set_lock_timeout(invoice, 1)
+    holder = _hold_lock(invoice, 8)
+    try:
+        cli = str(Path(sys.executable).parent / "invoice-pipeline")
+        done = subprocess.run([cli, "invoices", "list"], capture_output=True, text=True, timeout=60)
+    finally:
+        holder.wait()
+    assert done.returncode == 3
+    assert "Traceback" not in done.stderr
+    assert "stayed locked by another process" in done.stderr
