@@ -1,0 +1,98 @@
+"""Secrets never travel: a planted SMTP password appears in nothing a run produces."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+from aiosmtpd.smtp import AuthResult
+from dagster._serdes import serialize_value
+
+from invoice_pipeline.dagster_defs.daily_operations import daily_import_summary, smtp_resource
+from invoice_pipeline.dagster_defs.resources import pipeline_resource
+from invoice_pipeline.notifications.mail import SmtpSettings
+from invoice_pipeline.notifications.summary import deliver_daily_summary
+from invoice_pipeline.warehouse import tables as t
+from invoice_pipeline_tests.builders import usage_line
+from invoice_pipeline_tests.smtp_relay import SmtpRelay, enable_notifications
+
+SECRET = "planted-S3cr3t-0d9f7e"
+
+
+def _refuse_everyone(server, session, envelope, mechanism, auth_data) -> AuthResult:  # noqa: ANN001
+    return AuthResult(success=False, handled=False)
+
+
+def _accept_everyone(server, session, envelope, mechanism, auth_data) -> AuthResult:  # noqa: ANN001
+    return AuthResult(success=True)
+
+
+@pytest.fixture
+def refusing_relay():
+    relay = SmtpRelay(authenticator=_refuse_everyone, auth_require_tls=False).start()
+    yield relay
+    relay.stop()
+
+
+def _warehouse_text(workspace) -> str:
+    warehouse = workspace.warehouse()
+    try:
+        with warehouse.engine.connect() as conn:
+            return "\n".join(
+                repr(row) for table in t.metadata.sorted_tables for row in conn.execute(sa.select(table)).all()
+            )
+    finally:
+        warehouse.dispose()
+
+
+def test_the_smtp_password_is_in_no_log_metadata_exception_table_or_output(workspace, refusing_relay, monkeypatch):
+    enable_notifications(workspace.config_path)
+    workspace.add_invoice("G-SECRET", usage=[usage_line("U1")])
+    env = {**refusing_relay.env(), "INVOICE_PIPELINE_SMTP_USER": "billing", "INVOICE_PIPELINE_SMTP_PASSWORD": SECRET}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+    cli = str(Path(sys.executable).parent / "invoice-pipeline")
+    runs = [
+        subprocess.run([cli, *args], capture_output=True, text=True, env=os.environ, timeout=180, cwd=workspace.root)
+        for args in (["sync"], ["notify", "--day", "2026-11-25"], ["notify", "--preview", "--html"])
+    ]
+    assert runs[1].returncode == 1 and "not sent" in runs[1].stderr  # the relay refused the login
+
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [daily_import_summary],
+            resources={"invoice_pipeline": pipeline_resource(), "smtp": smtp_resource()},
+            run_config={"ops": {"daily_import_summary": {"config": {"day": "2026-11-26"}}}},
+            instance=instance,
+            raise_on_error=False,
+        )
+        assert not result.success
+        produced = [serialize_value(run) for run in instance.get_runs()]
+        produced += [serialize_value(entry) for run in instance.get_runs() for entry in instance.all_logs(run.run_id)]
+
+    produced += [r.stdout + r.stderr for r in runs] + [_warehouse_text(workspace)]
+    assert any("SMTPAuthenticationError" in text or "535" in text for text in produced)  # the failure is visible
+    assert not [text[:200] for text in produced if SECRET in text]
+
+
+def test_mail_sent_through_a_login_relay_never_carries_the_password(workspace):
+    relay = SmtpRelay(authenticator=_accept_everyone, auth_require_tls=False).start()
+    try:
+        enable_notifications(workspace.config_path)
+        settings = SmtpSettings(relay.host, relay.port, "none", "billing", SECRET)
+        assert SECRET not in repr(settings)
+        warehouse = workspace.warehouse()
+        try:
+            assert deliver_daily_summary(warehouse, workspace.config(), settings, date(2026, 11, 25)).sent
+        finally:
+            warehouse.dispose()
+        assert relay.messages and all(SECRET.encode() not in m.raw for m in relay.messages)
+    finally:
+        relay.stop()
