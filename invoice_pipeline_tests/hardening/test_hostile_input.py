@@ -65,3 +65,32 @@ def test_formula_looking_values_reach_the_missing_references_note_neutralised(wo
     errors = {n.file_name: n.content for n in warehouse.notes(result.record_id)}["errors.csv"]
     assert "'=HYPERLINK" in errors
     assert ",=HYPERLINK" not in errors
+
+
+def test_a_huge_single_line_ends_as_error_with_a_clear_message(workspace, warehouse):
+    folder = workspace.add_invoice("G-HUGE", usage=[usage_line("U1")])
+    with (folder / "usage_summaries.csv").open("a", encoding="utf-8") as handle:
+        handle.write("U2," + "x" * 5_000_000 + ",SUB-AZ-1001,AZURE-PLAN,2026-10-01,2026-10-31,1,1,1,USD,,,,\n")
+    result = import_provider_invoice(workspace.config(), warehouse, InvoiceKey("contoso-csp", "G-HUGE"), run_id="t")
+    assert result.status == Status.ERROR
+    assert result.message.startswith("usage_summaries.csv: cannot be read")
+    assert "longer than the reader allows" in result.message or "must be 1 to 200 characters" in result.message
+    assert len(result.message) < 400
+
+
+def test_empty_text_and_missing_values_are_both_treated_as_missing(workspace, warehouse):
+    folder = workspace.add_invoice("G-EMPTY", usage=[usage_line("U1")])
+    text = (folder / "usage_summaries.csv").read_text().replace("AZURE-PLAN", '""', 1)
+    (folder / "usage_summaries.csv").write_text(text)
+    result = import_provider_invoice(workspace.config(), warehouse, InvoiceKey("contoso-csp", "G-EMPTY"), run_id="t")
+    assert result.status == Status.ACTIVE  # product_id may be empty, quoted or not
+    blank_customer = text.replace(usage_line("U1")["customer_id"], "", 1)
+    (folder / "usage_summaries.csv").write_text(blank_customer)
+    other = InvoiceKey("contoso-csp", "G-EMPTY2")
+    (workspace.provider_folder() / "G-EMPTY2").mkdir()
+    (workspace.provider_folder() / "G-EMPTY2" / "usage_summaries.csv").write_text(blank_customer)
+    (workspace.provider_folder() / "G-EMPTY2" / "header.json").write_text(
+        (folder / "header.json").read_text().replace("G-EMPTY", "G-EMPTY2")
+    )
+    refused = import_provider_invoice(workspace.config(), warehouse, other, run_id="t")
+    assert "column 'customer_id' must be a value (it is empty)" in refused.message
