@@ -81,3 +81,43 @@ def test_the_cli_reports_a_locked_warehouse_in_one_line_with_the_broken_exit_sta
     assert done.returncode == 3
     assert "Traceback" not in done.stderr
     assert "stayed locked by another process" in done.stderr
+
+
+IMPORTER = """
+import sys
+from invoice_pipeline.config import load_config
+from invoice_pipeline.dagster_defs.resources import open_warehouse
+from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.importing.invoice_import import import_provider_invoice
+from invoice_pipeline.warehouse.warehouse import ImportRefused
+config = load_config(sys.argv[1])
+warehouse = open_warehouse(config)
+try:
+    print(import_provider_invoice(config, warehouse, InvoiceKey.parse(sys.argv[2]), run_id=sys.argv[3]).status)
+except ImportRefused as refusal:
+    print("refused:", refusal)
+"""
+
+
+def test_two_processes_importing_the_same_invoice_at_once_import_it_once(invoice):
+    _set_lock_timeout(invoice, 120)
+    lines = [usage_line(f"U{i}", "1.25") for i in range(20_000)]
+    invoice.add_invoice(KEY.invoice_id, usage=lines)
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", IMPORTER, str(invoice.config_path), str(KEY), f"run-{n}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        for n in (1, 2)
+    ]
+    outcomes = sorted(p.communicate(timeout=180)[0].strip() for p in processes)
+    assert outcomes[0] == "Active"
+    assert outcomes[1].startswith("refused:") and "is Active and cannot be downloaded again" in outcomes[1]
+    warehouse = invoice.warehouse()
+    try:
+        [record] = warehouse.records(KEY)
+        assert warehouse.line_totals(record.record_id)["usage"] == (20_000, 25_000)
+    finally:
+        warehouse.dispose()
