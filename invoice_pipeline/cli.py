@@ -420,15 +420,16 @@ def create(
 
 @invoices.command("activate")
 @click.argument("invoice_key")
+@REASON
 @click.option("--accept-checksum-difference", is_flag=True, help="Accept a difference below the override maximum.")
 @click.pass_obj
-def activate(config: PipelineConfig, invoice_key: str, accept_checksum_difference: bool) -> None:
+def activate(config: PipelineConfig, invoice_key: str, reason: str, accept_checksum_difference: bool) -> None:
     """Set a manual provider invoice Active; refused with the import's message when its rules fail."""
     key = _key(invoice_key)
-    accepted = config.checksum_override_maximum if accept_checksum_difference else None
+    maximum = config.checksum_override_maximum if accept_checksum_difference else None
 
     def run(wh: Warehouse) -> str:
-        result = activate_manual_invoice(config, wh, key, actor=_actor(), accepted_difference=accepted)
+        result = activate_manual_invoice(config, wh, key, actor=_actor(), reason=reason, override_maximum=maximum)
         return f"{key}\t{result.status}\t{result.message}"
 
     _operation(run, config)
@@ -475,7 +476,7 @@ def consumption(config: PipelineConfig, as_json: bool) -> None:
             **r,
             "charge_start_date": r["charge_start_date"].isoformat(),
             "charge_end_date": r["charge_end_date"].isoformat(),
-            "amount": decimal_text(r["amount"]),
+            "amount": decimal_text(r["amount"], r["minor_units"]),
         }
         for r in rows
     ]
@@ -503,7 +504,8 @@ def bill(config: PipelineConfig) -> None:
     for invoice in created:
         click.echo(
             f"{invoice['customer_invoice_id']}\t{invoice['account_id']}\t"
-            f"{decimal_text(invoice['total_amount'])} {invoice['currency']}\t{invoice['line_count']} lines"
+            f"{decimal_text(invoice['total_amount'], invoice['minor_units'])} {invoice['currency']}\t"
+            f"{invoice['line_count']} lines"
         )
     if not created:
         click.echo("nothing to bill")

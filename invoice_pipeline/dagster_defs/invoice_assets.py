@@ -94,11 +94,12 @@ def provider_invoice_import(
     actor = config.requested_by or f"dagster run {run_id}"
     with invoice_pipeline.warehouse(pipeline_config) as warehouse:
         try:
-            accepted = None
+            override_maximum = None
             if config.accept_checksum_difference:
-                accepted = request_checksum_override(pipeline_config, warehouse, key, actor=actor, reason=config.reason)
+                request_checksum_override(pipeline_config, warehouse, key, actor=actor, reason=config.reason)
+                override_maximum = pipeline_config.checksum_override_maximum
             result = import_provider_invoice(
-                pipeline_config, warehouse, key, run_id=run_id, actor=actor, accepted_difference=accepted
+                pipeline_config, warehouse, key, run_id=run_id, actor=actor, override_maximum=override_maximum
             )
         except ImportRefused as refusal:
             raise dg.Failure(description=str(refusal), allow_retries=False) from None

@@ -7,7 +7,7 @@ invoice in Error has no line summaries; an import that dies half way leaves the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -110,18 +110,18 @@ def import_provider_invoice(
     *,
     run_id: str | None = None,
     actor: str = "invoice-pipeline",
-    accepted_difference: Decimal | None = None,
+    override_maximum: Decimal | None = None,
 ) -> ImportResult:
     """Import one provider invoice, all or nothing; ImportRefused (nothing changed) when it must not run now.
 
-    `accepted_difference` is a checksum override: a difference up to that amount is accepted and stored.
+    `override_maximum` is a checksum override: a difference strictly below it is accepted and stored.
     """
     record = warehouse.start_import(
         key, run_id=run_id, actor=actor, stuck_after=timedelta(minutes=config.stuck_populating_after_minutes)
     )
     try:
         return _validate_and_finish(
-            config, warehouse, key, record, run_id=run_id, actor=actor, accepted_difference=accepted_difference
+            config, warehouse, key, record, run_id=run_id, actor=actor, override_maximum=override_maximum
         )
     except Exception as error:
         warehouse.mark_crashed(
@@ -140,7 +140,8 @@ def activate_manual_invoice(
     *,
     run_id: str | None = None,
     actor: str,
-    accepted_difference: Decimal | None = None,
+    reason: str,
+    override_maximum: Decimal | None = None,
 ) -> ImportResult:
     """Set a manual provider invoice (Populating) Active, after the same schema, reference and checksum rules
     as an import; when they fail it is refused with the import's message and nothing changes."""
@@ -156,8 +157,8 @@ def activate_manual_invoice(
         record,
         run_id=run_id,
         actor=actor,
-        accepted_difference=accepted_difference,
-        refuse_failures=True,
+        override_maximum=override_maximum,
+        activation_reason=reason,
     )
 
 
@@ -169,15 +170,21 @@ def _validate_and_finish(
     *,
     run_id: str | None,
     actor: str,
-    accepted_difference: Decimal | None,
-    refuse_failures: bool = False,
+    override_maximum: Decimal | None,
+    activation_reason: str | None = None,
 ) -> ImportResult:
+    """Validate and store the outcome; an activation (a person's reason given) refuses instead of storing Error."""
     provider = config.provider(key.provider)
     with warehouse.staging() as (conn, staging):
-        result = _import_into(staging, config, provider, key, record, accepted_difference)
-        if refuse_failures and result.status != Status.ACTIVE:
-            raise ImportRefused(f"{key} cannot be activated: {result.message}")
-        warehouse.finish_import(conn, staging, record, result.to_finished(), run_id=run_id, actor=actor)
+        result = _import_into(staging, config, provider, key, record, override_maximum)
+        finished = result.to_finished()
+        if activation_reason is not None:
+            if result.status != Status.ACTIVE:
+                # A refusal stores nothing, so it cannot point at notes: the reasons are all in the sentence.
+                reasons = result.message.replace("; see the Missing References note", "")
+                raise ImportRefused(f"{key} cannot be activated: {reasons}; fix it and activate it again")
+            finished = replace(finished, history_reason=f"activated by hand: {activation_reason} ({result.message})")
+        warehouse.finish_import(conn, staging, record, finished, run_id=run_id, actor=actor)
     return result
 
 
@@ -187,7 +194,7 @@ def _import_into(
     provider: ProviderConfig,
     key: InvoiceKey,
     record: InvoiceRecord,
-    accepted_difference: Decimal | None = None,
+    override_maximum: Decimal | None = None,
 ) -> ImportResult:
     checks: dict[str, CheckOutcome] = {}
     header_values: dict[str, Any] = {}
@@ -236,13 +243,20 @@ def _import_into(
             license_total=license_total,
             currency=header.currency,
             minor_units=minor_units,
-            tolerance=max(provider.checksum_tolerance, abs(accepted_difference or 0)),
+            tolerance=provider.checksum_tolerance,
         )
         header_values |= {"usage_total": usage_total, "license_total": license_total, "difference": checksum.difference}
-        if checksum.passed and abs(checksum.difference) > provider.checksum_tolerance:
+        overridden = (
+            not checksum.passed and override_maximum is not None and abs(checksum.difference) < override_maximum
+        )
+        description = checksum.message
+        if overridden:
             header_values["accepted_difference"] = checksum.difference
-        checks[CHECKSUM_CHECK] = CheckOutcome(checksum.passed, checksum.message, _checksum_metadata(checksum))
-        if not checksum.passed:
+            description += f"; accepted by a checksum override (maximum {decimal_text(override_maximum, minor_units)})"
+        checks[CHECKSUM_CHECK] = CheckOutcome(
+            checksum.passed or overridden, description, _checksum_metadata(checksum) | {"overridden": overridden}
+        )
+        if not (checksum.passed or overridden):
             messages.append(checksum.message)
             notes.append(_checksum_note(staging))
 

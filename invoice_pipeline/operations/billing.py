@@ -21,7 +21,7 @@ def _billable_lines() -> sa.Select:
     """Usage lines of Active provider invoices that no customer invoice bills yet."""
     usage, invoices, links = t.usage_summaries, t.provider_invoices, t.customer_invoice_lines
     return (
-        sa.select(usage)
+        sa.select(usage, invoices.c.minor_units)
         .join(invoices, invoices.c.record_id == usage.c.record_id)
         .where(invoices.c.status == Status.ACTIVE.value)
         .where(~sa.exists().where(links.c.record_id == usage.c.record_id, links.c.line_id == usage.c.line_id))
@@ -40,6 +40,7 @@ def billable_consumption(warehouse: Warehouse) -> list[dict[str, Any]]:
             lines.c.currency,
             sa.func.count().label("line_count"),
             sa.func.sum(lines.c.amount).label("amount"),
+            sa.func.max(lines.c.minor_units).label("minor_units"),
         )
         .group_by(
             lines.c.account_id,
@@ -62,11 +63,17 @@ def bill_customers(warehouse: Warehouse, *, actor: str) -> list[dict[str, Any]]:
     created = []
     with warehouse.engine.begin() as conn:
         groups = conn.execute(
-            sa.select(lines.c.account_id, lines.c.currency, sa.func.count(), sa.func.sum(lines.c.amount))
+            sa.select(
+                lines.c.account_id,
+                lines.c.currency,
+                sa.func.count(),
+                sa.func.sum(lines.c.amount),
+                sa.func.max(lines.c.minor_units),
+            )
             .group_by(lines.c.account_id, lines.c.currency)
             .order_by(lines.c.account_id, lines.c.currency)
         ).all()
-        for account_id, currency, line_count, total in groups:
+        for account_id, currency, line_count, total, minor_units in groups:
             invoice = {
                 "customer_invoice_id": f"CI-{now:%Y%m%d}-{uuid.uuid4().hex[:10].upper()}",
                 "account_id": account_id,
@@ -77,6 +84,7 @@ def bill_customers(warehouse: Warehouse, *, actor: str) -> list[dict[str, Any]]:
                 "created_by": actor,
             }
             conn.execute(sa.insert(customer_invoices).values(**invoice))
+            invoice["minor_units"] = minor_units
             group_lines = _billable_lines().subquery()
             conn.execute(
                 sa.insert(links).from_select(

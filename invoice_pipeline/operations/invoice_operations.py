@@ -269,7 +269,7 @@ def offered_invoice_statuses(config: PipelineConfig, warehouse: Warehouse, provi
                 "invoice_id": offered.invoice_id,
                 "status": record.status if record else NOT_IMPORTED,
                 "currency": offered.currency,
-                "total_amount": decimal_text(offered.total_amount),
+                "total_amount": None if offered.total_amount is None else f"{offered.total_amount:f}",
             }
         )
     return rows

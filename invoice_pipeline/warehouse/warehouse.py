@@ -103,6 +103,7 @@ class FinishedImport:
     notes: list[Note]
     usage_line_count: int | None = None
     license_line_count: int | None = None
+    history_reason: str | None = None  # when the history should say more than the message (who asked, why)
 
 
 def import_refusal(record: InvoiceRecord | None, stuck_after: timedelta) -> str | None:
@@ -416,6 +417,8 @@ class Warehouse:
         values = {"message": finished.message, **finished.header}
         values["usage_line_count"] = finished.usage_line_count
         values["license_line_count"] = finished.license_line_count
+        if run_id:
+            values["run_id"] = run_id
         with conn.begin():
             for table in t.LINE_SUMMARY_TABLES.values():
                 conn.execute(sa.delete(table).where(table.c.record_id == record.record_id))
@@ -446,7 +449,7 @@ class Warehouse:
                 conn,
                 record,
                 finished.status,
-                finished.message,
+                finished.history_reason or finished.message,
                 run_id=run_id,
                 actor=actor,
                 values=values,
