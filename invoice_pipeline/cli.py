@@ -135,7 +135,9 @@ def sync(config: PipelineConfig, provider_id: str | None, invoice_key: str | Non
             for change in plan.new_changes:
                 click.echo(
                     f"{change['provider']}:{change['invoice_id']}\tchanged at provider\t"
-                    f"imported {change['old_total'].normalize():f}, provider now {change['new_total'].normalize():f}"
+                    f"imported {decimal_text(change['old_total'], change['minor_units'])}, "
+                    f"provider now {decimal_text(change['new_total'], change['minor_units'])} "
+                    f"{change['currency'] or ''}"
                 )
             for error in notify_provider_changes(OperationsLog(warehouse), config.notifications, _smtp()):
                 click.echo(f"notification not sent (retried next sync)\t{error}", err=True)

@@ -117,23 +117,26 @@ def daily_sync_schedule() -> dg.ScheduleDefinition:
 @dg.sensor(job=import_provider_invoice_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
 def provider_invoice_sync_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
     """Turns each new plan of the daily sync into dynamic partitions and one import run per eligible invoice."""
-    event = context.instance.get_latest_materialization_event(OFFERS_ASSET)
-    if event is None or event.asset_materialization is None:
+    records = context.instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=OFFERS_ASSET), limit=1).records
+    if not records or records[0].asset_materialization is None:
         return dg.SkipReason("the daily sync has not decided what to import yet")
-    if context.cursor == str(event.storage_id):
+    latest = records[0]
+    if context.cursor == str(latest.storage_id):
         return dg.SkipReason("no new daily sync plan")
-    keys = list(event.asset_materialization.metadata["eligible"].value)  # type: ignore[arg-type]
+    keys = list(latest.asset_materialization.metadata["eligible"].value)  # type: ignore[arg-type]
     name = provider_invoice_partitions.name
     assert name is not None
     known = set(context.instance.get_dynamic_partitions(name))
     new = [k for k in keys if k not in known]
     return dg.SensorResult(
         run_requests=[
-            dg.RunRequest(partition_key=k, run_key=f"{event.storage_id}:{k}", tags=import_run_tags(InvoiceKey.parse(k)))
+            dg.RunRequest(
+                partition_key=k, run_key=f"{latest.storage_id}:{k}", tags=import_run_tags(InvoiceKey.parse(k))
+            )
             for k in keys
         ],
         dynamic_partitions_requests=[provider_invoice_partitions.build_add_request(new)] if new else [],
-        cursor=str(event.storage_id),
+        cursor=str(latest.storage_id),
     )
 
 
@@ -145,7 +148,10 @@ def import_run_crash_sensor(context: dg.RunFailureSensorContext, invoice_pipelin
         return
     tags = context.dagster_run.tags
     try:
-        key = InvoiceKey(tags[RUN_TAG_PROVIDER], tags[RUN_TAG_INVOICE])
+        if RUN_TAG_PROVIDER in tags:
+            key: InvoiceKey | None = InvoiceKey(tags[RUN_TAG_PROVIDER], tags[RUN_TAG_INVOICE])
+        else:  # launched from the UI by materializing a partition: only Dagster's partition tag
+            key = InvoiceKey.parse(tags["dagster/partition"])
     except (KeyError, InvalidInvoiceKey):
         key = None
     with invoice_pipeline.warehouse() as warehouse:

@@ -44,9 +44,12 @@ class SmtpSettings:
         tls_mode = (env["tls_mode"] or "none").lower()
         if tls_mode not in ("none", "starttls", "ssl"):
             raise MailError(f"{SMTP_ENV_VARS['tls_mode']} must be none, starttls or ssl, not {tls_mode!r}")
+        port = env["port"] or ("465" if tls_mode == "ssl" else "25")
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise MailError(f"{SMTP_ENV_VARS['port']} must be a port number such as 25, 465 or 587, not {port!r}")
         return cls(
             host=env["host"] or "localhost",
-            port=int(env["port"] or (465 if tls_mode == "ssl" else 25)),
+            port=int(port),
             tls_mode=tls_mode,  # type: ignore[arg-type]
             user=env["user"],
             password=env["password"],

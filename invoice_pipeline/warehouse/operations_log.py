@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline.warehouse.warehouse import InvoiceRecord, Warehouse
@@ -58,8 +59,9 @@ class OperationsLog:
                 record.values,
                 record.status,
                 Status(record.status),
-                f"provider changed the invoice total from {record.total_amount.normalize():f} to "
-                f"{new_total.normalize():f} {record.currency or ''}; the imported invoice was not changed".rstrip(),
+                f"provider changed the invoice total from {decimal_text(record.total_amount, record.minor_units)} to "
+                f"{decimal_text(new_total, record.minor_units)} {record.currency or ''}; "
+                "the imported invoice was not changed",
                 run_id=None,
                 actor=actor,
                 at=now,
@@ -130,6 +132,8 @@ class OperationsLog:
             sa.select(invoices, history.c.changed_at, history.c.to_status)
             .join(history, history.c.record_id == invoices.c.record_id)
             .where(history.c.changed_at >= start, history.c.changed_at < end)
+            # Status changes only: provider changes, unlinks and override requests keep the status.
+            .where(history.c.from_status.is_distinct_from(history.c.to_status))
             .order_by(invoices.c.provider, invoices.c.invoice_id, history.c.changed_at)
         )
         latest: dict[str, dict[str, Any]] = {}

@@ -1,0 +1,188 @@
+"""The daily sync's plan after real imports: what is imported, and provider changes of Active invoices."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.importing.invoice_import import import_provider_invoice
+from invoice_pipeline.importing.sync_plan import plan_sync
+from invoice_pipeline.warehouse import tables as t
+from invoice_pipeline.warehouse.operations_log import OperationsLog
+from invoice_pipeline_tests.builders import license_line, usage_line
+
+
+def _key(invoice_id: str, provider: str = "contoso-csp") -> InvoiceKey:
+    return InvoiceKey(provider, invoice_id)
+
+
+def _import(workspace, warehouse, invoice_id: str):
+    return import_provider_invoice(workspace.config(), warehouse, _key(invoice_id), actor="test")
+
+
+def _age(warehouse, invoice_id: str, minutes: int) -> None:
+    """Pretend the invoice's record was last updated `minutes` ago."""
+    pi = t.provider_invoices
+    with warehouse.engine.begin() as conn:
+        conn.execute(
+            sa.update(pi)
+            .where(pi.c.current_key == str(_key(invoice_id)))
+            .values(updated_at=datetime.now(UTC) - timedelta(minutes=minutes))
+        )
+
+
+def _plan(workspace, warehouse, **kwargs):
+    return plan_sync(workspace.config(), warehouse, actor="test-sync", **kwargs)
+
+
+def _verdicts(plan) -> dict[str, tuple[bool, str]]:
+    return {str(c.key): (c.eligible, c.reason) for c in plan.candidates}
+
+
+def _change_count(warehouse) -> int:
+    with warehouse.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(t.provider_invoice_changes)).scalar_one()
+
+
+@pytest.fixture
+def imported(workspace, warehouse):
+    """G1 Active (46.00 USD), G2 Error, G3 stuck in Populating, G4 Populating (running), G5 never imported."""
+    workspace.add_invoice("G1", usage=[usage_line("U1", "10.00")], license=[license_line("L1", "36.00")])
+    workspace.add_invoice("G2", usage=[usage_line("U1", customer_id="unknown-tenant")])
+    workspace.add_invoice("G3", usage=[usage_line("U1")])
+    workspace.add_invoice("G4", usage=[usage_line("U1")])
+    workspace.add_invoice("G5", usage=[usage_line("U1")])
+    assert _import(workspace, warehouse, "G1").status == "Active"
+    assert _import(workspace, warehouse, "G2").status == "Error"
+    stuck_after = timedelta(minutes=workspace.config().stuck_populating_after_minutes)
+    for invoice_id, run in (("G3", "dead-run"), ("G4", "live-run")):
+        warehouse.start_import(_key(invoice_id), run_id=run, actor="test", stuck_after=stuck_after)
+    _age(warehouse, "G3", minutes=121)
+    _age(warehouse, "G4", minutes=5)
+    return workspace
+
+
+# Which invoices are imported --------------------------------------------------------------------------
+
+
+def test_new_error_and_stuck_populating_invoices_are_eligible_active_and_running_ones_are_not(imported, warehouse):
+    plan = _plan(imported, warehouse)
+    assert _verdicts(plan) == {
+        "contoso-csp:G1": (False, "already Active"),
+        "contoso-csp:G2": (True, "retry after Error"),
+        "contoso-csp:G3": (True, "stuck in Populating"),
+        "contoso-csp:G4": (False, "import running"),
+        "contoso-csp:G5": (True, "new invoice"),
+    }
+    assert [str(k) for k in plan.eligible] == ["contoso-csp:G2", "contoso-csp:G3", "contoso-csp:G5"]
+    assert plan.new_changes == [] and plan.provider_errors == []
+
+
+def test_the_stuck_threshold_comes_from_stuck_populating_after_minutes(imported, warehouse):
+    config = imported.config_path.read_text(encoding="utf-8")
+    imported.config_path.write_text(config + "stuck_populating_after_minutes: 3\n", encoding="utf-8")
+    assert _verdicts(_plan(imported, warehouse))["contoso-csp:G4"] == (True, "stuck in Populating")
+
+
+def test_an_inactive_invoice_counts_as_new(workspace, warehouse):
+    workspace.add_invoice("G1", usage=[usage_line("U1")])
+    _import(workspace, warehouse, "G1")
+    pi = t.provider_invoices
+    with warehouse.engine.begin() as conn:
+        conn.execute(sa.update(pi).values(status="Inactive", current_key=None))
+    assert _verdicts(_plan(workspace, warehouse)) == {"contoso-csp:G1": (True, "new invoice")}
+
+
+def test_only_automatic_providers_are_asked_unless_named(workspace, warehouse):
+    workspace.add_invoice("G1", usage=[usage_line("U1")])
+    workspace.add_invoice("FAB-1", usage=[usage_line("U1")], provider="fabrikam-distribution")
+    assert list(_verdicts(_plan(workspace, warehouse))) == ["contoso-csp:G1"]
+    named = _plan(workspace, warehouse, provider_ids=["fabrikam-distribution"])
+    assert list(_verdicts(named)) == ["fabrikam-distribution:FAB-1"]
+
+
+def test_planning_changes_no_invoice(imported, warehouse):
+    before = [r.values for r in warehouse.list_invoices()]
+    _plan(imported, warehouse)
+    assert [r.values for r in warehouse.list_invoices()] == before
+
+
+# Provider changes of Active invoices ---------------------------------------------------------------------
+
+
+def test_a_changed_provider_total_of_an_active_invoice_is_recorded_once_in_history_and_the_invoice_is_untouched(
+    imported, warehouse
+):
+    before = warehouse.current_record(_key("G1"))
+    history_before = warehouse.history(_key("G1"))
+    imported.add_invoice("G1", total="47.50")  # the provider's header changed after the import
+
+    plan = _plan(imported, warehouse)
+    (change,) = plan.new_changes
+    assert (change["provider"], change["invoice_id"], change["currency"]) == ("contoso-csp", "G1", "USD")
+    assert (change["old_total"], change["new_total"]) == (Decimal("46.00"), Decimal("47.50"))
+    assert change["record_id"] == before.record_id and change["notified_at"] is None
+    assert _verdicts(plan)["contoso-csp:G1"] == (False, "already Active")  # not re-imported
+
+    after = warehouse.current_record(_key("G1"))
+    assert after.values == before.values  # total, status, message, updated_at: all unchanged
+    history = warehouse.history(_key("G1"))
+    assert history[: len(history_before)] == history_before
+    (entry,) = history[len(history_before) :]
+    assert (entry["from_status"], entry["to_status"], entry["actor"], entry["run_id"]) == (
+        "Active",
+        "Active",
+        "test-sync",
+        None,
+    )
+    assert "provider changed the invoice total from 46 to 47.5 USD" in entry["reason"]
+    assert "the imported invoice was not changed" in entry["reason"]
+    assert warehouse.line_totals(before.record_id)["usage"][0] == 1  # the published lines stay
+
+
+def test_the_same_provider_total_seen_again_is_not_a_new_change(imported, warehouse):
+    imported.add_invoice("G1", total="47.50")
+    assert len(_plan(imported, warehouse).new_changes) == 1
+    history = warehouse.history(_key("G1"))
+    again = _plan(imported, warehouse)
+    assert again.new_changes == []
+    assert warehouse.history(_key("G1")) == history
+    assert _change_count(warehouse) == 1
+    assert len(OperationsLog(warehouse).unnotified_changes()) == 1
+
+
+def test_a_further_change_of_the_provider_total_is_recorded_again(imported, warehouse):
+    imported.add_invoice("G1", total="47.50")
+    _plan(imported, warehouse)
+    imported.add_invoice("G1", total="48.25")
+    (change,) = _plan(imported, warehouse).new_changes
+    assert (change["old_total"], change["new_total"]) == (Decimal("46.00"), Decimal("48.25"))
+    assert _change_count(warehouse) == 2
+    reasons = [h["reason"] for h in warehouse.history(_key("G1")) if h["reason"].startswith("provider changed")]
+    assert len(reasons) == 2 and "to 48.25 USD" in reasons[1]
+    assert warehouse.current_record(_key("G1")).total_amount == Decimal("46.00")
+
+
+def test_a_provider_total_equal_to_the_imported_one_in_another_notation_is_no_change(imported, warehouse):
+    imported.add_invoice("G1", total="46.0")
+    assert _plan(imported, warehouse).new_changes == []
+    assert _change_count(warehouse) == 0
+
+
+def test_total_changes_of_invoices_that_are_not_active_are_not_recorded(imported, warehouse):
+    imported.add_invoice("G2", total="999.00")  # Error: it is simply retried
+    imported.add_invoice("G4", total="999.00")  # Populating
+    plan = _plan(imported, warehouse)
+    assert plan.new_changes == []
+    assert _change_count(warehouse) == 0
+    assert _verdicts(plan)["contoso-csp:G2"] == (True, "retry after Error")
+
+
+def test_an_unreadable_provider_total_is_no_change(imported, warehouse):
+    folder = imported.provider_folder() / "G1"
+    (folder / "header.json").write_text("{not json", encoding="utf-8")
+    assert _plan(imported, warehouse).new_changes == []

@@ -1,0 +1,344 @@
+"""The daily summary: what it lists after real imports, how it renders, and its once-a-day delivery."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+
+from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.importing.invoice_import import import_provider_invoice
+from invoice_pipeline.importing.sync_plan import plan_sync
+from invoice_pipeline.notifications.mail import MailError, SmtpSettings
+from invoice_pipeline.notifications.summary import (
+    build_daily_summary,
+    deliver_daily_summary,
+    due_summary_day,
+    render_summary,
+    summary_period,
+)
+from invoice_pipeline.warehouse import tables as t
+from invoice_pipeline.warehouse.operations_log import OperationsLog
+from invoice_pipeline_tests.builders import license_line, usage_line
+from invoice_pipeline_tests.smtp_relay import HOST, RECIPIENTS, SENDER, SmtpRelay, enable_notifications, free_port
+
+HOSTILE = "<script>alert('pwned')</script>"
+
+
+def _key(invoice_id: str) -> InvoiceKey:
+    return InvoiceKey("contoso-csp", invoice_id)
+
+
+def _import(workspace, warehouse, invoice_id: str):
+    return import_provider_invoice(workspace.config(), warehouse, _key(invoice_id), actor="test")
+
+
+def _current_day(config) -> date:
+    """The summary day whose period contains now (the period ends at summary_time on that day)."""
+    due = due_summary_day(datetime.now(UTC), config.notifications.summary_time, config.daily_sync.timezone)
+    return due + timedelta(days=1)
+
+
+def _summary(workspace, warehouse, day: date | None = None):
+    config = workspace.config()
+    day = day or _current_day(config)
+    return build_daily_summary(warehouse, day, config.notifications.summary_time, config.daily_sync.timezone)
+
+
+def _age_history(warehouse, invoice_id: str, days: int) -> None:
+    """Move an invoice's status changes `days` back, as if it was imported then."""
+    h = t.invoice_status_history
+    with warehouse.engine.begin() as conn:
+        for entry_id, changed_at in conn.execute(
+            sa.select(h.c.entry_id, h.c.changed_at).where(h.c.invoice_id == invoice_id)
+        ).all():
+            conn.execute(
+                sa.update(h).where(h.c.entry_id == entry_id).values(changed_at=changed_at - timedelta(days=days))
+            )
+
+
+def _explode_with(message: str):
+    def explode(*args, **kwargs):
+        raise OSError(message)
+
+    return explode
+
+
+@pytest.fixture
+def relay() -> Iterator[SmtpRelay]:
+    server = SmtpRelay().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp(relay) -> SmtpSettings:
+    return SmtpSettings(HOST, relay.port, timeout_seconds=5)
+
+
+@pytest.fixture
+def notifying(workspace):
+    """The workspace with notification recipients and a sender configured."""
+    enable_notifications(workspace.config_path)
+    return workspace
+
+
+@pytest.fixture
+def busy_day(notifying, warehouse):
+    """Real imports today: G1 and G4 Active, G2 in Error, G3 still Populating; G4 changed at the provider;
+    one import run crashed."""
+    ws = notifying
+    ws.add_invoice("G1", usage=[usage_line("U1", "10.00")], license=[license_line("L1", "36.00")])
+    ws.add_invoice("G2", usage=[usage_line("U1", customer_id="unknown-tenant")])
+    ws.add_invoice("G3", usage=[usage_line("U1")])
+    ws.add_invoice("G4", usage=[usage_line("U1", "20.00")])
+    for invoice_id in ("G1", "G2", "G4"):
+        _import(ws, warehouse, invoice_id)
+    warehouse.start_import(_key("G3"), run_id="run-still-going", actor="test", stuck_after=timedelta(hours=2))
+    ws.add_invoice("G4", total="25.50")  # the provider's header now says 25.50
+    plan = plan_sync(ws.config(), warehouse, actor="test")
+    assert [c["invoice_id"] for c in plan.new_changes] == ["G4"]
+    OperationsLog(warehouse).record_run_failure("run-crashed-1", _key("G5"), "OSError: disk full")
+    return ws
+
+
+# What the summary lists ------------------------------------------------------------------------------
+
+
+def test_summary_lists_succeeded_failed_with_message_populating_changed_and_crashed(busy_day, warehouse):
+    summary = _summary(busy_day, warehouse)
+    assert [(i["key"], i["total_amount"], i["currency"], i["line_count"]) for i in summary.succeeded] == [
+        ("contoso-csp:G1", "46.00", "USD", 2),
+        ("contoso-csp:G4", "20.00", "USD", 1),
+    ]
+    (failed,) = summary.failed
+    assert failed["key"] == "contoso-csp:G2"
+    assert failed["message"].startswith("Unresolved references: customer 'unknown-tenant' (1 line)")
+    assert [p["key"] for p in summary.populating] == ["contoso-csp:G3"]
+    assert [(c["key"], c["old_total"], c["new_total"], c["currency"]) for c in summary.changed] == [
+        ("contoso-csp:G4", "20.00", "25.50", "USD")
+    ]
+    assert summary.crashed == [{"key": "contoso-csp:G5", "run_id": "run-crashed-1", "error": "OSError: disk full"}]
+    assert not summary.nothing_new
+
+
+def test_summary_of_another_day_does_not_list_todays_imports(busy_day, warehouse):
+    summary = _summary(busy_day, warehouse, _current_day(busy_day.config()) - timedelta(days=2))
+    assert (summary.succeeded, summary.failed, summary.changed, summary.crashed) == ([], [], [], [])
+    assert [p["key"] for p in summary.populating] == ["contoso-csp:G3"]  # still running, whatever the day
+
+
+def test_an_invoice_imported_on_an_earlier_day_that_changed_at_the_provider_today_is_not_listed_as_imported(
+    notifying, warehouse
+):
+    notifying.add_invoice("G1", usage=[usage_line("U1", "10.00")])
+    _import(notifying, warehouse, "G1")
+    _age_history(warehouse, "G1", days=3)
+    notifying.add_invoice("G1", total="12.00")
+    plan_sync(notifying.config(), warehouse, actor="test")
+    summary = _summary(notifying, warehouse)
+    assert [c["key"] for c in summary.changed] == ["contoso-csp:G1"]
+    # The provider change writes an Active -> Active history entry; it is not an import.
+    assert summary.succeeded == []
+    assert render_summary(summary, notifying.config().notifications).subject.endswith(
+        ": 0 imported, 0 failed, 1 changed at the provider"
+    )
+
+
+def test_an_invoice_that_failed_yesterday_and_was_not_retried_is_not_listed_as_failed_today(notifying, warehouse):
+    notifying.add_invoice("G2", usage=[usage_line("U1", customer_id="unknown-tenant")])
+    _import(notifying, warehouse, "G2")
+    _age_history(warehouse, "G2", days=1)
+    assert _summary(notifying, warehouse).failed == []
+
+
+# Rendering ----------------------------------------------------------------------------------------------
+
+
+def test_rendered_subject_text_and_html_contain_every_invoice_line(busy_day, warehouse):
+    config = busy_day.config()
+    summary = _summary(busy_day, warehouse)
+    mail = render_summary(summary, config.notifications)
+    assert mail.subject == f"Provider invoices {summary.day}: 2 imported, 1 failed, 1 changed at the provider"
+    text = mail.text
+    assert "Succeeded (2):\n  - contoso-csp:G1: 46.00 USD, 2 lines\n  - contoso-csp:G4: 20.00 USD, 1 lines\n" in text
+    assert "Failed (1):\n  - contoso-csp:G2: Unresolved references: customer 'unknown-tenant' (1 line)" in text
+    assert "Still Populating (1):\n  - contoso-csp:G3 since " in text
+    assert "  - contoso-csp:G4: imported 20.00 USD, provider now says 25.50 USD (seen " in text
+    assert "Import runs that crashed (1):\n  - contoso-csp:G5 (run run-crashed-1): OSError: disk full" in text
+    assert "Nothing new" not in text
+    html = mail.html
+    assert "<li>contoso-csp:G1: 46.00 USD, 2 lines</li>" in html
+    assert "<li><strong>contoso-csp:G2</strong>: Unresolved references: customer &#39;unknown-tenant&#39;" in html
+    assert "<li>contoso-csp:G3 since " in html
+    assert "<li>contoso-csp:G4: imported 20.00 USD, provider now says 25.50 USD (seen " in html
+    assert "<li>contoso-csp:G5 (run run-crashed-1): OSError: disk full</li>" in html
+
+
+def test_html_escapes_hostile_values_from_a_crashed_import_and_the_text_part_keeps_them_verbatim(
+    notifying, warehouse, monkeypatch
+):
+    notifying.add_invoice("G6", usage=[usage_line("U1")])
+    monkeypatch.setattr("invoice_pipeline.importing.invoice_import.find_missing_references", _explode_with(HOSTILE))
+    with pytest.raises(OSError):
+        _import(notifying, warehouse, "G6")
+    OperationsLog(warehouse).record_run_failure("run-<b>x</b>", _key("G6"), f"OSError: {HOSTILE}")
+    summary = _summary(notifying, warehouse)
+    (failed,) = summary.failed
+    assert HOSTILE in failed["message"]  # the real message, as the import stored it
+    mail = render_summary(summary, notifying.config().notifications)
+    assert "<script>" not in mail.html and "<b>x</b>" not in mail.html
+    assert "&lt;script&gt;alert(&#39;pwned&#39;)&lt;/script&gt;" in mail.html
+    assert "run-&lt;b&gt;x&lt;/b&gt;" in mail.html
+    assert f"  - contoso-csp:G6: Import failed unexpectedly (OSError: {HOSTILE})" in mail.text
+
+
+def test_a_custom_html_template_escapes_values_too(notifying, warehouse, monkeypatch):
+    template = notifying.root / "summary.html"
+    template.write_text("<p>{% for i in failed %}{{ i.message }}{% endfor %}</p>", encoding="utf-8")
+    enable_notifications(notifying.config_path, html_template="summary.html")
+    notifying.add_invoice("G6", usage=[usage_line("U1")])
+    monkeypatch.setattr("invoice_pipeline.importing.invoice_import.find_missing_references", _explode_with(HOSTILE))
+    with pytest.raises(OSError):
+        _import(notifying, warehouse, "G6")
+    html = render_summary(_summary(notifying, warehouse), notifying.config().notifications).html
+    assert html.startswith("<p>Import failed unexpectedly") and "<script>" not in html
+    assert "&lt;script&gt;" in html
+
+
+def test_editing_the_configured_text_template_changes_the_mail_that_is_sent(busy_day, warehouse, relay, smtp):
+    template = busy_day.root / "templates" / "summary.txt.j2"
+    template.parent.mkdir()
+    template.write_text(
+        "Imports {{ day }}:{% for i in succeeded %} {{ i.key }}={{ i.total_amount }}{% endfor %}\n", encoding="utf-8"
+    )
+    enable_notifications(busy_day.config_path, text_template="templates/summary.txt.j2")  # relative to the config
+    day = _current_day(busy_day.config())
+    deliver_daily_summary(warehouse, busy_day.config(), smtp, day)
+    template.write_text("EDITED {{ day }}: {{ failed | length }} failed\n", encoding="utf-8")
+    deliver_daily_summary(warehouse, busy_day.config(), smtp, day + timedelta(days=1))
+    first, second = relay.messages
+    assert first.part("text/plain") == f"Imports {day}: contoso-csp:G1=46.00 contoso-csp:G4=20.00\n"
+    assert second.part("text/plain") == f"EDITED {day + timedelta(days=1)}: 0 failed\n"
+    assert "<li>contoso-csp:G1: 46.00 USD, 2 lines</li>" in first.part("text/html")  # HTML: default template
+
+
+# Delivery ----------------------------------------------------------------------------------------------
+
+
+def test_the_daily_summary_is_sent_once_per_day_and_a_second_delivery_says_already_sent(
+    busy_day, warehouse, relay, smtp
+):
+    config = busy_day.config()
+    day = _current_day(config)
+    first = deliver_daily_summary(warehouse, config, smtp, day)
+    second = deliver_daily_summary(warehouse, config, smtp, day)
+    assert (first.sent, first.reason) == (True, f"sent to {', '.join(RECIPIENTS)}")
+    assert (second.sent, second.reason) == (False, f"already sent for {day}")
+    (received,) = relay.messages
+    assert received.rcpt_tos == RECIPIENTS and received.mail_from == SENDER
+    assert received.subject == first.mail.subject
+    assert "contoso-csp:G1: 46.00 USD, 2 lines" in received.part("text/plain")
+    assert "<li>contoso-csp:G1: 46.00 USD, 2 lines</li>" in received.part("text/html")
+    delivery = OperationsLog(warehouse).delivery(day.isoformat())
+    assert (delivery["status"], delivery["attempts"], delivery["last_error"]) == ("sent", 1, None)
+    assert delivery["sent_at"] is not None
+
+
+def test_the_next_day_gets_its_own_summary(busy_day, warehouse, relay, smtp):
+    config = busy_day.config()
+    day = _current_day(config)
+    assert deliver_daily_summary(warehouse, config, smtp, day).sent
+    assert deliver_daily_summary(warehouse, config, smtp, day + timedelta(days=1)).sent
+    assert [m.subject.split(":")[0] for m in relay.messages] == [
+        f"Provider invoices {day}",
+        f"Provider invoices {day + timedelta(days=1)}",
+    ]
+
+
+def test_when_the_relay_is_down_the_failure_is_recorded_and_raised_then_sent_once_the_relay_is_up(
+    busy_day, warehouse, relay, smtp
+):
+    config = busy_day.config()
+    day = _current_day(config)
+    down = SmtpSettings(HOST, free_port(), timeout_seconds=5)
+    with pytest.raises(MailError, match="ConnectionRefusedError"):
+        deliver_daily_summary(warehouse, config, down, day)
+    log = OperationsLog(warehouse)
+    failed = log.delivery(day.isoformat())
+    assert (failed["status"], failed["attempts"], failed["sent_at"]) == ("failed", 1, None)
+    assert "ConnectionRefusedError" in failed["last_error"]
+    assert relay.messages == []
+
+    retried = deliver_daily_summary(warehouse, config, smtp, day)
+    assert retried.sent
+    assert len(relay.messages) == 1
+    sent = log.delivery(day.isoformat())
+    assert (sent["status"], sent["attempts"], sent["last_error"]) == ("sent", 2, None)
+
+
+def test_without_recipients_delivery_fails_with_a_mail_error_naming_the_setting(workspace, warehouse, relay, smtp):
+    with pytest.raises(MailError, match="notifications.recipients"):
+        deliver_daily_summary(warehouse, workspace.config(), smtp, date(2026, 11, 25))
+    assert OperationsLog(warehouse).delivery("2026-11-25")["status"] == "failed"
+    assert relay.messages == []
+
+
+def test_a_day_with_nothing_new_sends_a_short_nothing_new_mail(notifying, warehouse, relay, smtp):
+    delivery = deliver_daily_summary(warehouse, notifying.config(), smtp, date(2026, 3, 1))
+    assert delivery.sent
+    (received,) = relay.messages
+    assert received.subject == "Provider invoices 2026-03-01: 0 imported, 0 failed"
+    text = received.part("text/plain")
+    assert "Nothing new: no provider invoice was imported, failed, is running or changed at the provider." in text
+    assert "Succeeded" not in text and "Failed (" not in text
+    assert [line for line in text.splitlines() if line.strip()] == [
+        "Provider invoice imports, 2026-02-28 07:00 to 2026-03-01 07:00 UTC",
+        "Nothing new: no provider invoice was imported, failed, is running or changed at the provider.",
+    ]
+    assert "Nothing new" in received.part("text/html")
+
+
+def test_with_send_when_nothing_new_off_an_empty_day_is_skipped_and_nothing_is_sent(notifying, warehouse, relay, smtp):
+    enable_notifications(notifying.config_path, send_when_nothing_new=False)
+    config = notifying.config()
+    skipped = deliver_daily_summary(warehouse, config, smtp, date(2026, 3, 1))
+    assert (skipped.sent, skipped.reason) == (False, "nothing new, and send_when_nothing_new is off")
+    assert relay.messages == []
+    assert OperationsLog(warehouse).delivery("2026-03-01")["status"] == "skipped"
+    again = deliver_daily_summary(warehouse, config, smtp, date(2026, 3, 1))
+    assert (again.sent, again.reason) == (False, "already skipped for 2026-03-01")
+    assert relay.messages == []
+
+
+def test_with_send_when_nothing_new_off_a_day_with_imports_is_still_sent(busy_day, warehouse, relay, smtp):
+    enable_notifications(busy_day.config_path, send_when_nothing_new=False)
+    config = busy_day.config()
+    assert deliver_daily_summary(warehouse, config, smtp, _current_day(config)).sent
+    assert len(relay.messages) == 1
+
+
+# The summary period -----------------------------------------------------------------------------------
+
+
+def test_the_summary_period_is_the_24_hours_ending_at_summary_time_in_the_configured_zone():
+    start, end = summary_period(date(2026, 11, 25), "07:00", "Europe/Paris")
+    assert end == datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
+    assert start == datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
+    assert end.tzinfo == ZoneInfo("Europe/Paris")
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        (datetime(2026, 11, 25, 5, 59, tzinfo=UTC), date(2026, 11, 24)),  # 06:59 in Paris: not yet
+        (datetime(2026, 11, 25, 6, 0, tzinfo=UTC), date(2026, 11, 25)),  # 07:00 in Paris: due
+        (datetime(2026, 11, 25, 23, 30, tzinfo=UTC), date(2026, 11, 25)),  # 00:30 on the 26th in Paris: not yet
+    ],
+    ids=["before-summary-time", "at-summary-time", "after-local-midnight"],
+)
+def test_the_due_summary_day_is_the_latest_day_whose_summary_time_has_passed_locally(now, expected):
+    assert due_summary_day(now, "07:00", "Europe/Paris") == expected

@@ -1,0 +1,803 @@
+"""Manual operations through the rules layer: deactivate, delete, unlink, checksum override, manual
+invoices and their activation, billable consumption and customer invoices."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.statuses import Status
+from invoice_pipeline.importing.invoice_import import activate_manual_invoice, import_provider_invoice
+from invoice_pipeline.importing.sync_plan import plan_sync
+from invoice_pipeline.operations.billing import bill_customers, billable_consumption
+from invoice_pipeline.operations.invoice_operations import (
+    OperationRefused,
+    checksum_override_difference,
+    create_manual_invoice,
+    deactivate_invoice,
+    delete_invoice,
+    header_fields,
+    invoiced_lines,
+    offered_invoice_statuses,
+    request_checksum_override,
+    unlink_invoice,
+)
+from invoice_pipeline.warehouse import tables as t
+from invoice_pipeline.warehouse.warehouse import ImportRefused, import_refusal
+from invoice_pipeline_tests.builders import ADVENTURE_WORKS, license_line, usage_line
+
+KEY = InvoiceKey("contoso-csp", "G1")
+MANUAL = InvoiceKey("fabrikam-distribution", "FAB-1")
+ACTOR = "ops:alice@example.com"
+REASON = "provider sent a corrected invoice (ticket 4711)"
+
+
+def fab_line(line_id: str, amount: str = "135.00", **overrides) -> dict:
+    """A Fabrikam (manual provider) license line, resolvable in the demo reference data."""
+    row = license_line(
+        line_id,
+        amount,
+        customer_id="FAB-CUST-77",
+        subscription_id="FAB-SUB-1",
+        product_id="BACKUP-TB",
+        quantity="1",
+        unit_price=amount,
+    )
+    row.update(overrides)
+    return row
+
+
+def _import(workspace, warehouse, key=KEY, **kwargs):
+    return import_provider_invoice(workspace.config(), warehouse, key, run_id="test-run", actor="test", **kwargs)
+
+
+def _active_invoice(workspace, warehouse, invoice_id: str = KEY.invoice_id):
+    """Three usage lines (two for Northwind, one for Adventure Works), one license line, and a warning note."""
+    workspace.add_invoice(
+        invoice_id,
+        usage=[
+            usage_line("U1", "10.00"),
+            usage_line("U2", "5.50", product_id="UNKNOWN-PRODUCT"),  # a reference warning: the record gets notes
+            usage_line("U3", "7.25", customer_id=ADVENTURE_WORKS, subscription_id="SUB-AZ-1002"),
+        ],
+        license=[license_line("L1", "36.00")],
+    )
+    result = _import(workspace, warehouse, InvoiceKey("contoso-csp", invoice_id))
+    assert result.status == Status.ACTIVE, result.message
+    return warehouse.current_record(InvoiceKey("contoso-csp", invoice_id))
+
+
+def _count(warehouse, table: sa.Table, record_id: str) -> int:
+    with warehouse.engine.connect() as conn:
+        return conn.execute(
+            sa.select(sa.func.count()).select_from(table).where(table.c.record_id == record_id)
+        ).scalar_one()
+
+
+def _links(warehouse) -> list[tuple[str, str, str]]:
+    links = t.customer_invoice_lines
+    with warehouse.engine.connect() as conn:
+        return sorted(
+            tuple(r) for r in conn.execute(sa.select(links.c.customer_invoice_id, links.c.record_id, links.c.line_id))
+        )
+
+
+def _customer_invoice_count(warehouse) -> int:
+    with warehouse.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(t.customer_invoices)).scalar_one()
+
+
+def _state(warehouse, key=KEY):
+    """Everything an operation may change about an invoice: records, history, lines, notes, links."""
+    records = warehouse.records(key)
+    return (
+        [r.values for r in records],
+        warehouse.history(key),
+        {r.record_id: warehouse.line_totals(r.record_id) for r in records},
+        {r.record_id: warehouse.notes(r.record_id) for r in records},
+        _links(warehouse),
+    )
+
+
+# Deactivate ---------------------------------------------------------------------------------------
+
+
+def test_deactivate_keeps_the_record_inactive_with_its_history_lines_and_notes(workspace, warehouse):
+    record = _active_invoice(workspace, warehouse)
+    lines_before = warehouse.line_totals(record.record_id)
+    notes_before = warehouse.notes(record.record_id)
+    assert notes_before and lines_before["usage"][0] == 3
+
+    deactivated = deactivate_invoice(warehouse, KEY, actor=ACTOR, reason=REASON)
+
+    assert deactivated.status == "Inactive" and deactivated.record_id == record.record_id
+    assert warehouse.current_record(KEY) is None
+    (kept,) = warehouse.records(KEY)
+    assert (kept.record_id, kept.status, kept.current_key) == (record.record_id, "Inactive", None)
+    assert kept.total_amount == record.total_amount and kept.usage_line_count == 3
+    assert warehouse.line_totals(record.record_id) == lines_before
+    assert warehouse.notes(record.record_id) == notes_before
+    history = warehouse.history(KEY)
+    assert [(h["from_status"], h["to_status"]) for h in history] == [
+        (None, "Populating"),
+        ("Populating", "Active"),
+        ("Active", "Inactive"),
+    ]
+    assert (history[-1]["actor"], history[-1]["reason"]) == (ACTOR, f"deactivated: {REASON}")
+
+
+def test_deactivated_invoice_is_imported_again_as_a_new_record_and_the_old_one_stays_as_history(workspace, warehouse):
+    old = _active_invoice(workspace, warehouse)
+    deactivate_invoice(warehouse, KEY, actor=ACTOR, reason=REASON)
+
+    again = _import(workspace, warehouse)
+
+    assert again.status == Status.ACTIVE and again.record_id != old.record_id
+    records = warehouse.records(KEY)
+    assert [(r.record_id, r.status) for r in records] == [(again.record_id, "Active"), (old.record_id, "Inactive")]
+    assert warehouse.current_record(KEY).record_id == again.record_id
+    assert warehouse.line_totals(old.record_id)["usage"][0] == 3  # the old lines stay with the old record
+    assert warehouse.line_totals(again.record_id)["usage"][0] == 3
+    history = warehouse.history(KEY)
+    assert [h["to_status"] for h in history] == ["Populating", "Active", "Inactive", "Populating", "Active"]
+    assert {h["record_id"] for h in history[:3]} == {old.record_id}
+    assert {h["record_id"] for h in history[3:]} == {again.record_id}
+
+
+def test_deactivating_an_invoice_without_a_current_record_is_refused(workspace, warehouse):
+    with pytest.raises(OperationRefused, match="has no current record to deactivate"):
+        deactivate_invoice(warehouse, KEY, actor=ACTOR, reason=REASON)
+
+
+def test_deactivating_an_automatic_invoice_still_being_imported_is_refused_and_changes_nothing(workspace, warehouse):
+    warehouse.start_import(KEY, run_id="other-run", actor="test", stuck_after=timedelta(minutes=120))
+    before = _state(warehouse)
+    with pytest.raises(OperationRefused, match="is being imported; wait for the import to finish"):
+        deactivate_invoice(warehouse, KEY, actor=ACTOR, reason=REASON)
+    assert _state(warehouse) == before
+
+
+# Delete -------------------------------------------------------------------------------------------
+
+
+def test_delete_removes_the_record_its_lines_and_notes_but_the_history_remains_with_a_deleted_entry(
+    workspace, warehouse
+):
+    record = _active_invoice(workspace, warehouse)
+    assert _count(warehouse, t.invoice_notes, record.record_id) > 0
+
+    delete_invoice(warehouse, KEY, actor=ACTOR, reason=REASON)
+
+    assert warehouse.records(KEY) == []
+    for table in (t.provider_invoices, t.usage_summaries, t.license_summaries, t.invoice_notes):
+        assert _count(warehouse, table, record.record_id) == 0, table.name
+    history = warehouse.history(KEY)
+    assert [(h["from_status"], h["to_status"]) for h in history] == [
+        (None, "Populating"),
+        ("Populating", "Active"),
+        ("Active", "Deleted"),
+    ]
+    assert history[-1]["record_id"] == record.record_id
+    assert (history[-1]["actor"], history[-1]["reason"]) == (ACTOR, f"deleted: {REASON}")
+
+
+def test_deleted_invoice_can_be_imported_again(workspace, warehouse):
+    record = _active_invoice(workspace, warehouse)
+    delete_invoice(warehouse, KEY, actor=ACTOR, reason=REASON)
+    again = _import(workspace, warehouse)
+    assert again.status == Status.ACTIVE and again.record_id != record.record_id
+    assert [r.record_id for r in warehouse.records(KEY)] == [again.record_id]
+
+
+# Refused while invoiced, unlink ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("operation", "verb"),
+    [(deactivate_invoice, "deactivated"), (delete_invoice, "deleted")],
+    ids=["deactivate", "delete"],
+)
+def test_deactivate_and_delete_are_refused_while_lines_are_invoiced_naming_count_customer_invoices_and_unlink(
+    workspace, warehouse, operation, verb
+):
+    _active_invoice(workspace, warehouse)
+    created = bill_customers(warehouse, actor="billing-test")
+    ids = sorted(c["customer_invoice_id"] for c in created)
+    assert len(ids) == 2
+    before = _state(warehouse)
+
+    with pytest.raises(OperationRefused) as refused:
+        operation(warehouse, KEY, actor=ACTOR, reason=REASON)
+
+    message = str(refused.value)
+    assert message == (
+        f"{KEY} cannot be {verb}: 3 of its lines are invoiced to customer invoice(s) {', '.join(ids)}; "
+        f"remove those references first with `invoice-pipeline invoices unlink {KEY}`"
+    )
+    assert "\n" not in message
+    assert _state(warehouse) == before  # status, history, lines, notes and links unchanged
+    assert warehouse.current_record(KEY).status == "Active"
+
+
+def test_unlink_removes_the_links_and_writes_a_history_entry_after_which_deactivation_works(workspace, warehouse):
+    record = _active_invoice(workspace, warehouse)
+    ids = sorted(c["customer_invoice_id"] for c in bill_customers(warehouse, actor="billing-test"))
+
+    unlinked = unlink_invoice(warehouse, KEY, actor=ACTOR, reason="credit note issued to the customers")
+
+    assert (unlinked.line_count, unlinked.customer_invoice_ids) == (3, ids)
+    assert _links(warehouse) == []
+    assert invoiced_lines(warehouse, record.record_id).line_count == 0
+    assert _customer_invoice_count(warehouse) == 2  # the customer invoices themselves stay
+    entry = warehouse.history(KEY)[-1]
+    assert (entry["from_status"], entry["to_status"], entry["actor"]) == ("Active", "Active", ACTOR)
+    assert entry["reason"] == (
+        f"unlinked 3 lines from customer invoice(s) {', '.join(ids)}: credit note issued to the customers"
+    )
+    assert warehouse.current_record(KEY).status == "Active"
+
+    assert deactivate_invoice(warehouse, KEY, actor=ACTOR, reason=REASON).status == "Inactive"
+
+
+def test_unlink_with_nothing_invoiced_is_refused_and_writes_no_history(workspace, warehouse):
+    _active_invoice(workspace, warehouse)
+    before = _state(warehouse)
+    with pytest.raises(OperationRefused, match=f"{KEY} has no lines invoiced to customers; nothing to unlink"):
+        unlink_invoice(warehouse, KEY, actor=ACTOR, reason=REASON)
+    assert _state(warehouse) == before
+
+
+def test_unlink_only_removes_the_links_of_that_invoice(workspace, warehouse):
+    _active_invoice(workspace, warehouse, "G1")
+    other = _active_invoice(workspace, warehouse, "G2")
+    bill_customers(warehouse, actor="billing-test")
+    unlink_invoice(warehouse, KEY, actor=ACTOR, reason=REASON)
+    assert {record_id for _, record_id, _ in _links(warehouse)} == {other.record_id}
+    assert invoiced_lines(warehouse, other.record_id).line_count == 3
+
+
+# Checksum override -----------------------------------------------------------------------------------
+
+
+def _checksum_error(workspace, warehouse, total: str = "10000.00", key=KEY):
+    """Lines of 9,999.63 USD against the header's `total`."""
+    workspace.add_invoice(
+        key.invoice_id, usage=[usage_line("U1", "6000.00")], license=[license_line("L1", "3999.63")], total=total
+    )
+    result = _import(workspace, warehouse, key)
+    assert result.status == Status.ERROR and result.message.startswith("Checksum failed"), result.message
+    return result
+
+
+def test_checksum_override_below_the_maximum_makes_the_invoice_active_with_the_accepted_difference_stored(
+    workspace, warehouse
+):
+    _checksum_error(workspace, warehouse)  # difference 0.37, maximum 0.50 (the default)
+    config = workspace.config()
+    assert config.checksum_override_maximum == Decimal("0.50")
+
+    accepted = request_checksum_override(config, warehouse, KEY, actor=ACTOR, reason="rounding at the provider")
+    assert accepted == Decimal("0.37")
+    result = import_provider_invoice(
+        config, warehouse, KEY, actor=ACTOR, override_maximum=config.checksum_override_maximum
+    )
+
+    assert result.status == Status.ACTIVE
+    assert result.message == "Imported with accepted checksum difference 0.37 USD"
+    record = warehouse.current_record(KEY)
+    assert (record.status, record.accepted_difference, record.difference) == (
+        "Active",
+        Decimal("0.37"),
+        Decimal("0.37"),
+    )
+    summary = json.loads(json.dumps(record.summary()))
+    assert (summary["accepted_difference"], summary["difference"], summary["status"]) == ("0.37", "0.37", "Active")
+    assert warehouse.line_totals(record.record_id) == {
+        "usage": (1, Decimal("6000.00")),
+        "license": (1, Decimal("3999.63")),
+    }
+    requested = [h for h in warehouse.history(KEY) if h["reason"].startswith("checksum override requested")]
+    assert len(requested) == 1
+    assert requested[0]["actor"] == ACTOR
+    assert requested[0]["reason"] == (
+        "checksum override requested for a difference of 0.37 USD: rounding at the provider"
+    )
+    assert warehouse.history(KEY)[-1]["actor"] == ACTOR
+
+
+def test_an_import_without_override_stores_no_accepted_difference(workspace, warehouse):
+    workspace.set_tolerance("contoso-csp", "0.50")
+    workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1", "10.00")], adjust_total="0.37")
+    _import(workspace, warehouse)
+    # A difference within the provider's own tolerance is not an override.
+    assert warehouse.current_record(KEY).accepted_difference is None
+
+
+@pytest.mark.parametrize(
+    ("total", "shown"), [("10000.13", "0.50"), ("10124.63", "125.00")], ids=["at-the-maximum", "far-above"]
+)
+def test_checksum_override_of_the_maximum_or_more_is_refused_saying_contact_the_provider(
+    workspace, warehouse, total, shown
+):
+    _checksum_error(workspace, warehouse, total)
+    before = _state(warehouse)
+    with pytest.raises(OperationRefused) as refused:
+        request_checksum_override(workspace.config(), warehouse, KEY, actor=ACTOR, reason="looks fine to me")
+    assert str(refused.value) == (
+        f"{KEY}: the checksum difference {shown} USD is not below the override maximum 0.50 USD; contact the provider"
+    )
+    assert _state(warehouse) == before
+    assert warehouse.current_record(KEY).status == "Error"
+
+
+def test_checksum_override_of_an_invoice_in_error_for_its_references_is_refused(workspace, warehouse):
+    workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1", customer_id="unknown-tenant")], adjust_total="0.37")
+    assert _import(workspace, warehouse).message.startswith("Unresolved references")
+    before = _state(warehouse)
+    with pytest.raises(OperationRefused, match="is not in Error because of its checksum .*only accepts a checksum"):
+        request_checksum_override(workspace.config(), warehouse, KEY, actor=ACTOR, reason=REASON)
+    assert _state(warehouse) == before
+
+
+def test_checksum_override_of_an_active_invoice_is_refused(workspace, warehouse):
+    _active_invoice(workspace, warehouse)
+    with pytest.raises(OperationRefused, match=r"is not in Error because of its checksum \(Active"):
+        checksum_override_difference(workspace.config(), warehouse, KEY)
+
+
+@pytest.mark.parametrize("reason", ["", "   "], ids=["empty", "blank"])
+def test_checksum_override_needs_a_reason(workspace, warehouse, reason):
+    _checksum_error(workspace, warehouse)
+    before = _state(warehouse)
+    with pytest.raises(OperationRefused, match="needs a reason; say why the difference is acceptable"):
+        request_checksum_override(workspace.config(), warehouse, KEY, actor=ACTOR, reason=reason)
+    assert _state(warehouse) == before
+
+
+def test_the_override_maximum_comes_from_the_configuration(workspace, warehouse):
+    import yaml
+
+    data = yaml.safe_load(workspace.config_path.read_text())
+    data["checksum_override_maximum"] = "0.30"
+    workspace.config_path.write_text(yaml.safe_dump(data))
+    _checksum_error(workspace, warehouse)
+    with pytest.raises(OperationRefused, match="0.37 USD is not below the override maximum 0.30 USD"):
+        checksum_override_difference(workspace.config(), warehouse, KEY)
+
+
+# Manual invoices ----------------------------------------------------------------------------------------
+
+
+def _manual_folder(workspace, lines=None, total: str | None = None, key=MANUAL):
+    return workspace.add_invoice(
+        key.invoice_id, license=[fab_line("F1")] if lines is None else lines, provider=key.provider, total=total
+    )
+
+
+def _create(workspace, warehouse, key=MANUAL, **kwargs):
+    return create_manual_invoice(workspace.config(), warehouse, key, actor=ACTOR, reason=REASON, **kwargs)
+
+
+def test_manual_invoice_from_its_folder_starts_populating_marked_manual_without_lines(workspace, warehouse):
+    _manual_folder(workspace)
+    record = _create(workspace, warehouse)
+    assert (record.status, record.is_manual) == ("Populating", True)
+    assert (record.currency, record.minor_units, record.total_amount) == ("USD", 2, Decimal("135.00"))
+    assert (record.invoice_date, record.billing_period_start) == (date(2026, 11, 5), date(2026, 10, 1))
+    assert record.summary()["is_manual"] is True
+    assert warehouse.line_totals(record.record_id) == {"usage": (0, None), "license": (0, None)}
+    (entry,) = warehouse.history(MANUAL)
+    assert (entry["from_status"], entry["to_status"], entry["actor"]) == (None, "Populating", ACTOR)
+    assert entry["reason"] == f"created by hand: {REASON}"
+
+
+def test_manual_invoice_from_header_fields_alone_writes_its_header_and_starts_populating(workspace, warehouse):
+    fields = header_fields(
+        invoice_date=date(2026, 11, 2),
+        billing_period_start=date(2026, 10, 1),
+        billing_period_end=date(2026, 10, 31),
+        currency="EUR",
+        total_amount="99.90",
+    )
+    record = _create(workspace, warehouse, header=fields)
+    assert (record.status, record.is_manual, record.currency, record.total_amount) == (
+        "Populating",
+        True,
+        "EUR",
+        Decimal("99.90"),
+    )
+    header = json.loads((workspace.provider_folder("fabrikam-distribution") / "FAB-1" / "header.json").read_text())
+    assert header == {"invoice_id": "FAB-1", **fields}
+
+
+def test_creating_a_manual_invoice_for_an_automatic_provider_is_refused(workspace, warehouse):
+    workspace.add_invoice("G9", usage=[usage_line("U1")])
+    key = InvoiceKey("contoso-csp", "G9")
+    with pytest.raises(OperationRefused, match="contoso-csp is an automatic provider"):
+        _create(workspace, warehouse, key)
+    assert warehouse.records(key) == [] and warehouse.history(key) == []
+
+
+def test_creating_a_manual_invoice_that_already_exists_is_refused(workspace, warehouse):
+    _manual_folder(workspace)
+    _create(workspace, warehouse)
+    before = _state(warehouse, MANUAL)
+    with pytest.raises(OperationRefused, match="already exists; deactivate or delete it"):
+        _create(workspace, warehouse)
+    assert _state(warehouse, MANUAL) == before
+
+
+def test_creating_a_manual_invoice_from_invalid_header_fields_is_refused_and_leaves_no_header(workspace, warehouse):
+    fields = header_fields(
+        invoice_date=date(2026, 11, 2),
+        billing_period_start=date(2026, 10, 1),
+        billing_period_end=date(2026, 10, 31),
+        currency="USD",
+        total_amount="12,50",
+    )
+    with pytest.raises(OperationRefused, match="cannot be created: header.json: total_amount fails"):
+        _create(workspace, warehouse, header=fields)
+    assert warehouse.records(MANUAL) == []
+    assert not (workspace.provider_folder("fabrikam-distribution") / "FAB-1" / "header.json").exists()
+
+
+def test_creating_a_manual_invoice_without_folder_or_header_fields_is_refused(workspace, warehouse):
+    with pytest.raises(OperationRefused, match="cannot be created: fabrikam-distribution has no invoice FAB-1"):
+        _create(workspace, warehouse)
+    assert warehouse.records(MANUAL) == []
+
+
+# Activation ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("lines", "total", "expected"),
+    [
+        ([fab_line("F1", customer_id="FAB-CUST-UNKNOWN")], None, "Unresolved references: "),
+        ([fab_line("F1")], "260.00", "Checksum failed: header 260.00 USD; usage 0.00 + license 135.00 = 135.00"),
+        (
+            [fab_line("F1", "1.000,00", unit_price="1000.00")],
+            "1000.00",
+            "Schema validation failed: license_summaries.csv column 'amount'",
+        ),
+    ],
+    ids=["references", "checksum", "schema"],
+)
+def test_activation_failing_the_import_rules_is_refused_with_the_imports_message_and_stays_populating_without_lines(
+    workspace, warehouse, lines, total, expected
+):
+    _manual_folder(workspace, lines, total)
+    record = _create(workspace, warehouse)
+    before = _state(warehouse, MANUAL)
+
+    with pytest.raises(ImportRefused) as refused:
+        activate_manual_invoice(workspace.config(), warehouse, MANUAL, actor=ACTOR, reason=REASON)
+
+    assert str(refused.value).startswith(f"{MANUAL} cannot be activated: {expected}")
+    assert _state(warehouse, MANUAL) == before
+    current = warehouse.current_record(MANUAL)
+    assert (current.status, current.record_id) == ("Populating", record.record_id)
+    assert warehouse.line_totals(record.record_id) == {"usage": (0, None), "license": (0, None)}
+    assert warehouse.notes(record.record_id) == []
+
+
+def test_activation_refusal_carries_the_whole_import_message_with_every_failed_rule(workspace, warehouse):
+    _manual_folder(workspace, [fab_line("F1", customer_id="FAB-CUST-UNKNOWN"), fab_line("F2", "20.00")], "150.00")
+    _create(workspace, warehouse)
+    with pytest.raises(ImportRefused) as refused:
+        activate_manual_invoice(workspace.config(), warehouse, MANUAL, actor=ACTOR, reason=REASON)
+    assert str(refused.value) == (
+        f"{MANUAL} cannot be activated: Unresolved references: customer 'FAB-CUST-UNKNOWN' (1 line) | "
+        "Checksum failed: header 150.00 USD; usage 0.00 + license 155.00 = 155.00; difference 5.00 USD; "
+        "fix it and activate it again"
+    )
+
+
+def test_activation_refusal_does_not_point_to_a_note_it_did_not_store(workspace, warehouse):
+    # A refused activation changes nothing, so it stores no notes: its message must not send people to one
+    # (`invoice-pipeline invoices notes` answers "has no notes").
+    _manual_folder(workspace, [fab_line("F1", customer_id="FAB-CUST-UNKNOWN")])
+    record = _create(workspace, warehouse)
+    with pytest.raises(ImportRefused) as refused:
+        activate_manual_invoice(workspace.config(), warehouse, MANUAL, actor=ACTOR, reason=REASON)
+    stored = {note.title for note in warehouse.notes(record.record_id)}
+    assert "Missing References" in stored or "Missing References note" not in str(refused.value), str(refused.value)
+
+
+def test_activation_passing_the_import_rules_sets_the_manual_invoice_active_with_its_lines(workspace, warehouse):
+    _manual_folder(workspace, [fab_line("F1", "100.00"), fab_line("F2", "35.00")])
+    record = _create(workspace, warehouse)
+
+    result = activate_manual_invoice(
+        workspace.config(), warehouse, MANUAL, run_id="activation", actor=ACTOR, reason=REASON
+    )
+
+    assert (result.status, result.message) == (Status.ACTIVE, "Imported")
+    current = warehouse.current_record(MANUAL)
+    assert (current.record_id, current.status, current.is_manual) == (record.record_id, "Active", True)
+    assert (current.license_total, current.difference, current.license_line_count) == (
+        Decimal("135.00"),
+        Decimal("0"),
+        2,
+    )
+    assert warehouse.line_totals(record.record_id)["license"] == (2, Decimal("135.00"))
+    entry = warehouse.history(MANUAL)[-1]
+    assert (entry["from_status"], entry["to_status"], entry["actor"], entry["run_id"]) == (
+        "Populating",
+        "Active",
+        ACTOR,
+        "activation",
+    )
+
+
+def test_header_only_manual_invoice_is_activated_once_its_line_files_are_added_to_its_folder(workspace, warehouse):
+    fields = header_fields(
+        invoice_date=date(2026, 11, 2),
+        billing_period_start=date(2026, 10, 1),
+        billing_period_end=date(2026, 10, 31),
+        currency="USD",
+        total_amount="135.00",
+    )
+    _create(workspace, warehouse, header=fields)
+    with pytest.raises(ImportRefused, match="Checksum failed"):
+        activate_manual_invoice(workspace.config(), warehouse, MANUAL, actor=ACTOR, reason=REASON)
+    _manual_folder(workspace, total="135.00")  # the line file is added (header.json rewritten with the same total)
+    assert (
+        activate_manual_invoice(workspace.config(), warehouse, MANUAL, actor=ACTOR, reason=REASON).status
+        == Status.ACTIVE
+    )
+
+
+def test_activation_accepting_a_checksum_difference_below_the_maximum_passes_and_stores_it(workspace, warehouse):
+    _manual_folder(workspace, total="135.37")
+    _create(workspace, warehouse)
+    config = workspace.config()
+    with pytest.raises(ImportRefused, match="difference 0.37 USD"):
+        activate_manual_invoice(config, warehouse, MANUAL, actor=ACTOR, reason=REASON)
+
+    result = activate_manual_invoice(
+        config, warehouse, MANUAL, actor=ACTOR, reason=REASON, override_maximum=config.checksum_override_maximum
+    )
+
+    assert result.status == Status.ACTIVE
+    assert result.message == "Imported with accepted checksum difference 0.37 USD"
+    record = warehouse.current_record(MANUAL)
+    assert record.accepted_difference == Decimal("0.37")
+    assert record.summary()["accepted_difference"] == "0.37"
+
+
+def test_activation_accepting_a_checksum_difference_does_not_accept_the_maximum_itself(workspace, warehouse):
+    # "Accept a checksum difference below checksum_override_maximum": 0.50 is not below 0.50, as for an override.
+    _manual_folder(workspace, total="135.50")
+    _create(workspace, warehouse)
+    config = workspace.config()
+    with pytest.raises(ImportRefused):
+        activate_manual_invoice(
+            config, warehouse, MANUAL, actor=ACTOR, reason=REASON, override_maximum=config.checksum_override_maximum
+        )
+    assert warehouse.current_record(MANUAL).status == "Populating"
+
+
+def test_activating_an_automatic_invoice_or_an_active_manual_one_is_refused(workspace, warehouse):
+    _active_invoice(workspace, warehouse)
+    with pytest.raises(ImportRefused, match="is not a manual provider invoice; create it first"):
+        activate_manual_invoice(workspace.config(), warehouse, KEY, actor=ACTOR, reason=REASON)
+    _manual_folder(workspace)
+    _create(workspace, warehouse)
+    activate_manual_invoice(workspace.config(), warehouse, MANUAL, actor=ACTOR, reason=REASON)
+    with pytest.raises(ImportRefused, match="is Active; only a Populating manual invoice can be activated"):
+        activate_manual_invoice(workspace.config(), warehouse, MANUAL, actor=ACTOR, reason=REASON)
+
+
+def test_a_manual_invoice_can_be_deactivated_or_deleted_before_activation(workspace, warehouse):
+    _manual_folder(workspace)
+    _create(workspace, warehouse)
+    assert deactivate_invoice(warehouse, MANUAL, actor=ACTOR, reason=REASON).status == "Inactive"
+    second = _create(workspace, warehouse)
+    delete_invoice(warehouse, MANUAL, actor=ACTOR, reason=REASON)
+    assert [r.status for r in warehouse.records(MANUAL)] == ["Inactive"]
+    assert warehouse.history(MANUAL)[-1]["record_id"] == second.record_id
+
+
+# The daily sync and manual invoices ------------------------------------------------------------------------
+
+
+def _age(warehouse, key: InvoiceKey, days: int) -> None:
+    pi = t.provider_invoices
+    with warehouse.engine.begin() as conn:
+        conn.execute(
+            sa.update(pi)
+            .where(pi.c.current_key == str(key))
+            .values(updated_at=datetime.now(UTC) - timedelta(days=days))
+        )
+
+
+def test_the_daily_sync_plan_does_not_touch_manual_invoices(workspace, warehouse):
+    workspace.add_invoice("G1", usage=[usage_line("U1")])
+    _manual_folder(workspace)
+    _create(workspace, warehouse)
+    _manual_folder(workspace, key=InvoiceKey("fabrikam-distribution", "FAB-NEW"))  # offered, never created
+    _age(warehouse, MANUAL, days=3)  # older than stuck_populating_after_minutes: still not retried
+    before = _state(warehouse, MANUAL)
+
+    plan = plan_sync(workspace.config(), warehouse, actor="test-sync")
+
+    assert [str(c.key) for c in plan.candidates] == ["contoso-csp:G1"]
+    assert plan.eligible == [KEY]
+    asked = plan_sync(workspace.config(), warehouse, ["fabrikam-distribution"], actor="test-sync")
+    verdicts = {str(c.key): (c.eligible, c.reason) for c in asked.candidates}
+    assert verdicts[str(MANUAL)] == (False, "manual invoice waiting to be activated")
+    assert _state(warehouse, MANUAL) == before
+
+
+def test_importing_a_manual_invoice_waiting_for_activation_is_refused_naming_activate(workspace, warehouse):
+    _manual_folder(workspace)
+    _create(workspace, warehouse)
+    _age(warehouse, MANUAL, days=3)
+    record = warehouse.current_record(MANUAL)
+    refusal = import_refusal(record, timedelta(minutes=120))
+    assert refusal == (
+        f"invoice {MANUAL} is a manual invoice waiting to be activated; "
+        f"run `invoice-pipeline invoices activate {MANUAL}` instead"
+    )
+    before = _state(warehouse, MANUAL)
+    with pytest.raises(ImportRefused, match="invoices activate fabrikam-distribution:FAB-1"):
+        _import(workspace, warehouse, MANUAL)
+    assert _state(warehouse, MANUAL) == before
+
+
+def test_offered_invoice_statuses_show_not_imported_for_invoices_without_a_record(workspace, warehouse):
+    _active_invoice(workspace, warehouse, "G1")
+    workspace.add_invoice("G2", usage=[usage_line("U1")], total="99.99")
+    _manual_folder(workspace)
+    _create(workspace, warehouse)
+    assert offered_invoice_statuses(workspace.config(), warehouse, "contoso-csp") == [
+        {"invoice_id": "G1", "status": "Active", "currency": "USD", "total_amount": "58.75"},
+        {"invoice_id": "G2", "status": "not imported", "currency": "USD", "total_amount": "99.99"},
+    ]
+    assert [r["status"] for r in offered_invoice_statuses(workspace.config(), warehouse, "fabrikam-distribution")] == [
+        "Populating"
+    ]
+
+
+def test_offered_invoice_totals_keep_the_currencys_minor_units(workspace, warehouse):
+    # header.json totals "46.00" and "-224.00" are shown so (as `providers invoices` did before), not "46" / "-224".
+    workspace.add_invoice("G1", usage=[usage_line("U1", "10.00")], license=[license_line("L1", "36.00")])
+    workspace.add_invoice("G2", license=[license_line("L1", "-224.00")])
+    totals = [r["total_amount"] for r in offered_invoice_statuses(workspace.config(), warehouse, "contoso-csp")]
+    assert totals == ["46.00", "-224.00"]
+
+
+# Billing ------------------------------------------------------------------------------------------------
+
+
+def test_billable_consumption_is_usage_of_active_invoices_not_yet_invoiced_per_account_subscription_and_period(
+    workspace, warehouse
+):
+    workspace.add_invoice(
+        "G1",
+        usage=[
+            usage_line("U1", "10.00"),
+            usage_line("U2", "5.50"),
+            usage_line("U3", "7.25", customer_id=ADVENTURE_WORKS, subscription_id="SUB-AZ-1002"),
+            usage_line("U4", "1.00", charge_start_date="2026-09-01", charge_end_date="2026-09-30"),
+        ],
+        license=[license_line("L1", "36.00")],  # licenses are not consumption
+    )
+    assert _import(workspace, warehouse, InvoiceKey("contoso-csp", "G1")).status == Status.ACTIVE
+    workspace.add_invoice("G2", usage=[usage_line("U1", "500.00")], adjust_total="125.00")  # Error: no lines
+    assert _import(workspace, warehouse, InvoiceKey("contoso-csp", "G2")).status == Status.ERROR
+    _active_invoice(workspace, warehouse, "G3")
+    deactivate_invoice(warehouse, InvoiceKey("contoso-csp", "G3"), actor=ACTOR, reason=REASON)  # Inactive
+    _manual_folder(workspace, [fab_line("F1", amount="135.00")])
+    _create(workspace, warehouse)  # Populating
+
+    rows = billable_consumption(warehouse)
+
+    assert [
+        (r["account_id"], r["subscription_id"], r["charge_start_date"], r["charge_end_date"], r["currency"])
+        for r in rows
+    ] == [
+        ("ACC-1001", "SUB-AZ-1001", date(2026, 9, 1), date(2026, 9, 30), "USD"),
+        ("ACC-1001", "SUB-AZ-1001", date(2026, 10, 1), date(2026, 10, 31), "USD"),
+        ("ACC-1002", "SUB-AZ-1002", date(2026, 10, 1), date(2026, 10, 31), "USD"),
+    ]
+    assert [(r["line_count"], r["amount"]) for r in rows] == [
+        (1, Decimal("1.00")),
+        (2, Decimal("15.50")),
+        (1, Decimal("7.25")),
+    ]
+    assert all(isinstance(r["amount"], Decimal) for r in rows)
+
+
+def test_billable_consumption_leaves_out_lines_already_invoiced(workspace, warehouse):
+    _active_invoice(workspace, warehouse, "G1")
+    bill_customers(warehouse, actor="billing-test")
+    _active_invoice(workspace, warehouse, "G2")
+    rows = billable_consumption(warehouse)
+    assert [(r["account_id"], r["line_count"], r["amount"]) for r in rows] == [
+        ("ACC-1001", 2, Decimal("15.50")),
+        ("ACC-1002", 1, Decimal("7.25")),
+    ]
+
+
+def test_bill_customers_creates_one_customer_invoice_per_account_and_currency_linking_each_usage_line(
+    workspace, warehouse
+):
+    record = _active_invoice(workspace, warehouse)
+
+    created = bill_customers(warehouse, actor="billing-test")
+
+    assert [(c["account_id"], c["currency"], c["total_amount"], c["line_count"]) for c in created] == [
+        ("ACC-1001", "USD", Decimal("15.50"), 2),
+        ("ACC-1002", "USD", Decimal("7.25"), 1),
+    ]
+    assert {c["created_by"] for c in created} == {"billing-test"}
+    assert len({c["customer_invoice_id"] for c in created}) == 2
+    by_account = {c["account_id"]: c["customer_invoice_id"] for c in created}
+    assert _links(warehouse) == sorted(
+        [
+            (by_account["ACC-1001"], record.record_id, "U1"),
+            (by_account["ACC-1001"], record.record_id, "U2"),
+            (by_account["ACC-1002"], record.record_id, "U3"),
+        ]
+    )
+    with warehouse.engine.connect() as conn:
+        stored = conn.execute(
+            sa.select(t.customer_invoices.c.customer_invoice_id, t.customer_invoices.c.total_amount)
+        ).all()
+    assert sorted(stored) == sorted((c["customer_invoice_id"], c["total_amount"]) for c in created)
+    assert billable_consumption(warehouse) == []
+
+
+def test_bill_customers_bills_each_currency_of_an_account_on_its_own_customer_invoice(workspace, warehouse):
+    workspace.add_invoice("G1", usage=[usage_line("U1", "10.00")])
+    workspace.add_invoice("G2", usage=[usage_line("U1", "20.00", currency="EUR")], currency="EUR")
+    for invoice_id in ("G1", "G2"):
+        assert _import(workspace, warehouse, InvoiceKey("contoso-csp", invoice_id)).status == Status.ACTIVE
+    created = bill_customers(warehouse, actor="billing-test")
+    assert sorted((c["account_id"], c["currency"], c["total_amount"]) for c in created) == [
+        ("ACC-1001", "EUR", Decimal("20.00")),
+        ("ACC-1001", "USD", Decimal("10.00")),
+    ]
+    assert len(_links(warehouse)) == 2
+
+
+def test_billing_twice_bills_nothing_new(workspace, warehouse):
+    _active_invoice(workspace, warehouse)
+    bill_customers(warehouse, actor="billing-test")
+    links = _links(warehouse)
+    assert bill_customers(warehouse, actor="billing-test") == []
+    assert _links(warehouse) == links
+    assert _customer_invoice_count(warehouse) == 2
+
+
+def test_lines_of_a_deactivated_invoice_are_never_billed_again(workspace, warehouse):
+    old = _active_invoice(workspace, warehouse)
+    bill_customers(warehouse, actor="billing-test")
+    unlink_invoice(warehouse, KEY, actor=ACTOR, reason=REASON)
+    deactivate_invoice(warehouse, KEY, actor=ACTOR, reason=REASON)
+
+    assert billable_consumption(warehouse) == []
+    assert bill_customers(warehouse, actor="billing-test") == []
+    assert _links(warehouse) == []
+
+    # Synced again: only the new record's lines are billable, once.
+    again = _import(workspace, warehouse)
+    rows = billable_consumption(warehouse)
+    assert sum(r["line_count"] for r in rows) == 3
+    bill_customers(warehouse, actor="billing-test")
+    assert {record_id for _, record_id, _ in _links(warehouse)} == {again.record_id}
+    assert old.record_id != again.record_id
+
+
+def test_lines_of_a_deactivated_invoice_never_billed_before_are_not_billable(workspace, warehouse):
+    _active_invoice(workspace, warehouse)
+    deactivate_invoice(warehouse, KEY, actor=ACTOR, reason=REASON)
+    assert billable_consumption(warehouse) == []
+    assert bill_customers(warehouse, actor="billing-test") == []

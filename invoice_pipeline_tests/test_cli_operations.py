@@ -1,0 +1,353 @@
+"""Manual operations through the `invoice-pipeline` command, run as real processes over one workspace:
+sync, bill, deactivate (refused, then after unlink), sync again, checksum override, offered invoices,
+and a manual invoice created and activated; each operation's history says who and why."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from invoice_pipeline_tests.builders import (
+    ADVENTURE_WORKS,
+    LINE_COLUMNS,
+    ProviderWorkspace,
+    license_line,
+    make_workspace,
+    usage_line,
+    write_csv,
+)
+
+CLI = Path(sys.executable).parent / "invoice-pipeline"
+G1, G2, G3 = "contoso-csp:G1", "contoso-csp:G2", "contoso-csp:G3"
+FAB = "fabrikam-distribution:FAB-1"
+WHO = f"cli:{getpass.getuser()}"
+WHY = {
+    "unlink": "customers credited, ticket 101",
+    "deactivate": "provider reissued G1, ticket 102",
+    "override": "provider confirmed a rounding difference, ticket 103",
+    "create": "vendor invoice received by post, ticket 104",
+    "activate": "lines checked against the vendor's PDF, ticket 105",
+}
+
+
+def _env(**values: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("INVOICE_PIPELINE_CONFIG", "INVOICE_PIPELINE_DATA_DIR", "DAGSTER_HOME")
+    }
+    env.update(values)
+    return env
+
+
+class Cycle:
+    """One workspace taken through the whole cycle; every command's completed process, by step name."""
+
+    def __init__(self, root: Path) -> None:
+        self.workspace: ProviderWorkspace = make_workspace(root / "workspace")
+        home = root / "dagster_home"
+        home.mkdir()
+        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+        self.env = _env(INVOICE_PIPELINE_CONFIG=str(self.workspace.config_path), DAGSTER_HOME=str(home))
+        self.cwd = root
+        self.steps: dict[str, subprocess.CompletedProcess] = {}
+
+    def run(self, step: str, *args: str) -> subprocess.CompletedProcess:
+        completed = subprocess.run(
+            [str(CLI), *args], env=self.env, cwd=self.cwd, capture_output=True, text=True, timeout=600
+        )
+        self.steps[step] = completed
+        return completed
+
+    def __getitem__(self, step: str) -> subprocess.CompletedProcess:
+        return self.steps[step]
+
+    def shown(self, step: str) -> dict:
+        completed = self.steps[step]
+        assert completed.returncode == 0, completed.stderr
+        return json.loads(completed.stdout)
+
+
+@pytest.fixture(scope="module")
+def cycle(tmp_path_factory) -> Cycle:
+    """Runs every step once (no assertions here: the tests below check each step's outcome)."""
+    c = Cycle(tmp_path_factory.mktemp("operations"))
+    ws = c.workspace
+    ws.add_invoice(
+        "G1",
+        usage=[
+            usage_line("U1", "10.00"),
+            usage_line("U2", "5.50"),
+            usage_line("U3", "7.25", customer_id=ADVENTURE_WORKS, subscription_id="SUB-AZ-1002"),
+        ],
+        license=[license_line("L1", "36.00")],
+    )
+    ws.add_invoice("G2", usage=[usage_line("U1", "6000.00")], license=[license_line("L1", "3999.63")], total="10000.00")
+    ws.add_invoice("G3", usage=[usage_line("U1", "10.00")], adjust_total="125.00")
+
+    c.run("sync", "sync")
+    c.run("bill", "billing", "run")
+    c.run("deactivate refused", "invoices", "deactivate", G1, "--reason", "should be refused")
+    c.run("unlink", "invoices", "unlink", G1, "--reason", WHY["unlink"])
+    c.run("deactivate", "invoices", "deactivate", G1, "--reason", WHY["deactivate"])
+    c.run("sync again", "sync", "--invoice", G1)
+    c.run("override", "invoices", "override", G2, "--reason", WHY["override"])
+    c.run("override refused", "invoices", "override", G3, "--reason", "please accept 125")
+    ws.add_invoice("G4", usage=[usage_line("U1", "1.00")])  # offered after the sync: not imported
+    c.run("offered", "providers", "invoices", "contoso-csp")
+    c.run(
+        "create",
+        "invoices",
+        "create",
+        FAB,
+        "--reason",
+        WHY["create"],
+        "--invoice-date",
+        "2026-11-05",
+        "--period-start",
+        "2026-10-01",
+        "--period-end",
+        "2026-10-31",
+        "--currency",
+        "USD",
+        "--total",
+        "135.00",
+    )
+    c.run("sync manual", "sync", "--invoice", FAB)
+    c.run("activate refused", "invoices", "activate", FAB)  # no lines yet: 0.00 against 135.00
+    fab_line = license_line(
+        "F1",
+        "135.00",
+        customer_id="FAB-CUST-77",
+        subscription_id="FAB-SUB-1",
+        product_id="BACKUP-TB",
+        quantity="3",
+        unit_price="45.00",
+    )
+    write_csv(ws.provider_folder("fabrikam-distribution") / "FAB-1" / "license_summaries.csv", [fab_line], LINE_COLUMNS)
+    attempt = c.run("activate with reason", "invoices", "activate", FAB, "--reason", WHY["activate"])
+    if attempt.returncode == 0:
+        c.steps["activate"] = attempt
+    else:  # so that the rest of the cycle still runs
+        c.run("activate", "invoices", "activate", FAB)
+    c.run("show G1", "invoices", "show", G1, "--json")
+    c.run("show G2", "invoices", "show", G2, "--json")
+    c.run("show FAB", "invoices", "show", FAB, "--json")
+    c.run("consumption", "billing", "consumption", "--json")
+    return c
+
+
+def _ok(completed: subprocess.CompletedProcess) -> list[list[str]]:
+    assert completed.returncode == 0, (completed.returncode, completed.stdout, completed.stderr)
+    assert "Traceback" not in completed.stderr
+    return [line.split("\t") for line in completed.stdout.strip().splitlines()]
+
+
+def _refused(completed: subprocess.CompletedProcess) -> str:
+    """A refusal: exit 1, nothing on stdout, one sentence on stderr; returns the sentence."""
+    assert completed.returncode == 1, (completed.returncode, completed.stdout, completed.stderr)
+    assert "Traceback" not in completed.stderr
+    assert completed.stdout == ""
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1, completed.stderr
+    assert lines[0].startswith("Error: ")
+    return lines[0].removeprefix("Error: ")
+
+
+def _customer_invoices(cycle) -> list[str]:
+    return sorted(row[0] for row in _ok(cycle["bill"]))
+
+
+# Sync and billing -----------------------------------------------------------------------------------------
+
+
+def test_sync_imports_the_automatic_providers_invoices_only(cycle):
+    rows = _ok(cycle["sync"])
+    assert {row[0]: row[1] for row in rows} == {G1: "Active", G2: "Error", G3: "Error"}
+    assert rows[1][2].endswith("difference 0.37 USD") and rows[2][2].endswith("difference 125.00 USD")
+
+
+def test_billing_run_creates_one_customer_invoice_per_account_for_the_active_invoice(cycle):
+    rows = _ok(cycle["bill"])
+    assert sorted((row[1], Decimal(row[2].split()[0]), row[2].split()[1], row[3]) for row in rows) == [
+        ("ACC-1001", Decimal("15.50"), "USD", "2 lines"),
+        ("ACC-1002", Decimal("7.25"), "USD", "1 lines"),
+    ]
+    assert all(row[0].startswith("CI-") for row in rows)
+    assert len({row[0] for row in rows}) == 2
+
+
+def test_billing_run_shows_totals_with_the_currencys_minor_units(cycle):
+    # As everywhere else in the CLI (`invoices list`, `providers invoices`): 15.50 USD, not 15.5 USD.
+    assert sorted(row[2] for row in _ok(cycle["bill"])) == ["15.50 USD", "7.25 USD"]
+
+
+# Deactivate refused, unlink, deactivate, sync again ------------------------------------------------------------
+
+
+def test_deactivate_of_a_billed_invoice_is_refused_with_exit_1_listing_the_customer_invoices(cycle):
+    sentence = _refused(cycle["deactivate refused"])
+    ids = _customer_invoices(cycle)
+    assert sentence == (
+        f"{G1} cannot be deactivated: 3 of its lines are invoiced to customer invoice(s) {', '.join(ids)}; "
+        f"remove those references first with `invoice-pipeline invoices unlink {G1}`"
+    )
+
+
+def test_unlink_then_deactivate_succeed(cycle):
+    ids = _customer_invoices(cycle)
+    assert _ok(cycle["unlink"]) == [[G1, "unlinked 3 lines", f"from {', '.join(ids)}"]]
+    assert _ok(cycle["deactivate"]) == [[G1, "Inactive", f"sync it again with `invoice-pipeline sync --invoice {G1}`"]]
+
+
+def test_sync_of_the_deactivated_invoice_imports_it_again_as_a_new_record(cycle):
+    assert _ok(cycle["sync again"]) == [[G1, "Active", "Imported"]]
+    records = cycle.shown("show G1")["records"]
+    assert [r["status"] for r in records] == ["Active", "Inactive"]
+    assert records[0]["record_id"] != records[1]["record_id"]
+    assert records[0]["usage_line_count"] == records[1]["usage_line_count"] == 3
+
+
+def test_the_refused_deactivation_left_no_trace_and_every_operation_on_g1_says_who_and_why(cycle):
+    shown = cycle.shown("show G1")
+    history = [(h["from_status"], h["to_status"], h["actor"], h["reason"]) for h in shown["history"]]
+    ids = _customer_invoices(cycle)
+    assert [h[:2] for h in history] == [
+        (None, "Populating"),
+        ("Populating", "Active"),
+        ("Active", "Active"),
+        ("Active", "Inactive"),
+        (None, "Populating"),
+        ("Populating", "Active"),
+    ]
+    assert history[2][2:] == (WHO, f"unlinked 3 lines from customer invoice(s) {', '.join(ids)}: {WHY['unlink']}")
+    assert history[3][2:] == (WHO, f"deactivated: {WHY['deactivate']}")
+    assert not any("should be refused" in h[3] for h in history)
+    old, new = shown["records"][1]["record_id"], shown["records"][0]["record_id"]
+    assert [h["record_id"] for h in shown["history"]] == [old] * 4 + [new] * 2
+
+
+# Checksum override -------------------------------------------------------------------------------------------
+
+
+def test_override_of_a_0_37_difference_imports_the_invoice_as_active(cycle):
+    rows = _ok(cycle["override"])
+    assert rows == [
+        [G2, "checksum override", "accepting a difference of 0.37"],
+        [G2, "Active", "Imported with accepted checksum difference 0.37 USD"],
+    ]
+    (record,) = cycle.shown("show G2")["records"]
+    assert (record["status"], record["accepted_difference"], record["difference"]) == ("Active", "0.37", "0.37")
+
+
+def test_override_history_says_who_asked_and_why(cycle):
+    history = cycle.shown("show G2")["history"]
+    assert [(h["from_status"], h["to_status"]) for h in history] == [
+        (None, "Populating"),
+        ("Populating", "Error"),
+        ("Error", "Error"),
+        ("Error", "Populating"),
+        ("Populating", "Active"),
+    ]
+    assert (history[2]["actor"], history[2]["reason"]) == (
+        WHO,
+        f"checksum override requested for a difference of 0.37 USD: {WHY['override']}",
+    )
+    assert {h["actor"] for h in history[2:]} == {WHO}
+
+
+def test_override_of_a_125_difference_is_refused_with_exit_1_saying_contact_the_provider(cycle):
+    assert _refused(cycle["override refused"]) == (
+        f"{G3}: the checksum difference 125.00 USD is not below the override maximum 0.50 USD; contact the provider"
+    )
+
+
+# Offered invoices --------------------------------------------------------------------------------------------
+
+
+def test_providers_invoices_shows_each_offered_invoices_status_including_not_imported(cycle):
+    rows = _ok(cycle["offered"])
+    assert [row[:2] for row in rows] == [["G1", "Active"], ["G2", "Active"], ["G3", "Error"], ["G4", "not imported"]]
+    assert [Decimal(row[2].removesuffix(" USD")) for row in rows] == [
+        Decimal("58.75"),
+        Decimal("10000.00"),
+        Decimal("135.00"),
+        Decimal("1.00"),
+    ]
+
+
+def test_providers_invoices_shows_totals_as_the_provider_wrote_them(cycle):
+    # header.json says "10000.00" and "1.00"; before manual operations this command printed them so.
+    assert [row[2] for row in _ok(cycle["offered"])] == ["58.75 USD", "10000.00 USD", "135.00 USD", "1.00 USD"]
+
+
+# A manual invoice -------------------------------------------------------------------------------------------
+
+
+def test_create_from_header_fields_starts_the_manual_invoice_populating(cycle):
+    rows = _ok(cycle["create"])
+    assert rows[0][:2] == [FAB, "Populating"]
+    assert f"invoice-pipeline invoices activate {FAB}" in rows[0][2]
+    header = json.loads(
+        (cycle.workspace.provider_folder("fabrikam-distribution") / "FAB-1" / "header.json").read_text()
+    )
+    assert (header["invoice_id"], header["total_amount"], header["billing_period_end"]) == (
+        "FAB-1",
+        "135.00",
+        "2026-10-31",
+    )
+
+
+def test_sync_of_a_manual_invoice_waiting_for_activation_is_refused_naming_activate(cycle):
+    assert _refused(cycle["sync manual"]) == (
+        f"invoice {FAB} is a manual invoice waiting to be activated; run `invoice-pipeline invoices activate {FAB}` "
+        "instead"
+    )
+
+
+def test_activate_failing_the_checksum_is_refused_with_exit_1_and_the_imports_message(cycle):
+    assert _refused(cycle["activate refused"]) == (
+        f"{FAB} cannot be activated: Checksum failed: header 135.00 USD; usage 0.00 + license 0.00 = 0.00; "
+        "difference 135.00 USD"
+    )
+
+
+def test_activate_with_its_lines_in_the_folder_sets_the_manual_invoice_active(cycle):
+    assert _ok(cycle["activate"]) == [[FAB, "Active", "Imported"]]
+    shown = cycle.shown("show FAB")
+    (record,) = shown["records"]
+    assert (record["status"], record["is_manual"], record["license_line_count"]) == ("Active", True, 1)
+    history = [(h["from_status"], h["to_status"], h["actor"]) for h in shown["history"]]
+    assert history == [(None, "Populating", WHO), ("Populating", "Active", WHO)]
+    assert shown["history"][0]["reason"] == f"created by hand: {WHY['create']}"
+
+
+def test_activate_takes_a_reason_and_keeps_it_in_the_history_like_every_other_operation(cycle):
+    attempt = cycle["activate with reason"]
+    assert attempt.returncode == 0, attempt.stderr
+    activation = cycle.shown("show FAB")["history"][-1]
+    assert activation["to_status"] == "Active"
+    assert WHY["activate"] in activation["reason"]
+
+
+# Billing after the cycle ------------------------------------------------------------------------------------
+
+
+def test_billable_consumption_after_the_cycle_is_the_new_g1_record_and_g2_usage_only(cycle):
+    rows = json.loads(_ok_text(cycle["consumption"]))
+    assert [(r["account_id"], r["subscription_id"], r["line_count"], Decimal(r["amount"])) for r in rows] == [
+        ("ACC-1001", "SUB-AZ-1001", 3, Decimal("6015.50")),  # G1 U1 + U2 (new record) and G2 U1
+        ("ACC-1002", "SUB-AZ-1002", 1, Decimal("7.25")),
+    ]
+
+
+def _ok_text(completed: subprocess.CompletedProcess) -> str:
+    assert completed.returncode == 0, completed.stderr
+    return completed.stdout
