@@ -270,7 +270,7 @@ def test_the_next_sync_neither_prints_nor_emails_the_same_change_again(changed):
 
 def test_the_changed_at_provider_line_shows_totals_with_the_currencys_minor_units_like_the_email(changed):
     (change,) = [row for row in _lines(changed.first_sync.stdout, "contoso-csp:G1") if row[1] == "changed at provider"]
-    assert change[2] == "imported 46.00, provider now 47.50"
+    assert change[2] == "imported 46.00, provider now 47.50 USD"
 
 
 @pytest.mark.slow

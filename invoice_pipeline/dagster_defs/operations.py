@@ -168,7 +168,8 @@ def activate_manual_provider_invoice_op(
                     key,
                     run_id=context.run.run_id,
                     actor=config.requested_by,
-                    accepted_difference=pipeline_config.checksum_override_maximum
+                    reason=config.reason,
+                    override_maximum=pipeline_config.checksum_override_maximum
                     if config.accept_checksum_difference
                     else None,
                 ).message

@@ -182,7 +182,7 @@ def _validate_and_finish(
             if result.status != Status.ACTIVE:
                 # A refusal stores nothing, so it cannot point at notes: the reasons are all in the sentence.
                 reasons = result.message.replace("; see the Missing References note", "")
-                raise ImportRefused(f"{key} cannot be activated: {reasons}; fix it and activate it again")
+                raise ImportRefused(f"{key} cannot be activated: {reasons}")
             finished = replace(finished, history_reason=f"activated by hand: {activation_reason} ({result.message})")
         warehouse.finish_import(conn, staging, record, finished, run_id=run_id, actor=actor)
     return result

@@ -139,7 +139,7 @@ def test_a_changed_provider_total_of_an_active_invoice_is_recorded_once_in_histo
         "test-sync",
         None,
     )
-    assert "provider changed the invoice total from 46 to 47.5 USD" in entry["reason"]
+    assert "provider changed the invoice total from 46.00 to 47.50 USD" in entry["reason"]
     assert "the imported invoice was not changed" in entry["reason"]
     assert warehouse.line_totals(before.record_id)["usage"][0] == 1  # the published lines stay
 
