@@ -18,6 +18,7 @@ from invoice_pipeline.importing.invoice_import import (
     SCHEMA_CHECK,
     import_provider_invoice,
 )
+from invoice_pipeline.operations.billing import billable_consumption
 from invoice_pipeline.operations.invoice_operations import request_checksum_override
 from invoice_pipeline.warehouse.warehouse import ImportRefused, InvoiceRecord
 
@@ -146,12 +147,12 @@ def invoice_metadata(record: InvoiceRecord) -> dict[str, Any]:
 def billable_usage(
     context: dg.AssetExecutionContext, invoice_pipeline: InvoicePipelineResource
 ) -> dg.MaterializeResult:
-    """Usage that can be billed to customers: the invoice's usage summaries, only when it is Active,
-    per account, subscription and charge period."""
+    """Usage of this invoice that can be billed to customers: its usage summaries, only when it is Active
+    and not yet invoiced, per account, subscription and charge period."""
     key = InvoiceKey.parse(context.partition_key)
     with invoice_pipeline.warehouse() as warehouse:
         record = warehouse.current_record(key)
-        rows = warehouse.billable_usage(record.record_id) if record else []
+        rows = billable_consumption(warehouse, record.record_id) if record else []
     return dg.MaterializeResult(
         metadata={"row_count": len(rows), "billable_usage": table_metadata(rows)},
     )

@@ -28,9 +28,13 @@ def _billable_lines() -> sa.Select:
     )
 
 
-def billable_consumption(warehouse: Warehouse) -> list[dict[str, Any]]:
-    """Billable usage per account, subscription and charge period (Active invoices only, not yet invoiced)."""
-    lines = _billable_lines().subquery()
+def billable_consumption(warehouse: Warehouse, record_id: str | None = None) -> list[dict[str, Any]]:
+    """Billable usage per account, subscription and charge period (Active invoices only, not yet invoiced);
+    of one provider invoice record when `record_id` is given."""
+    billable = _billable_lines()
+    if record_id is not None:
+        billable = billable.where(t.usage_summaries.c.record_id == record_id)
+    lines = billable.subquery()
     query = (
         sa.select(
             lines.c.account_id,

@@ -475,29 +475,6 @@ class Warehouse:
             if rows:
                 conn.execute(sa.insert(table), rows)
 
-    # Downstream ------------------------------------------------------------------------------
-
-    def billable_usage(self, record_id: str) -> list[dict[str, Any]]:
-        """Usage of an Active record per account, subscription and charge period (empty unless Active)."""
-        u, pi = t.usage_summaries, t.provider_invoices
-        query = (
-            sa.select(
-                u.c.account_id,
-                u.c.subscription_id,
-                u.c.charge_start_date,
-                u.c.charge_end_date,
-                u.c.currency,
-                sa.func.count().label("line_count"),
-                sa.func.sum(u.c.amount).label("amount"),
-            )
-            .join(pi, pi.c.record_id == u.c.record_id)
-            .where(u.c.record_id == record_id, pi.c.status == Status.ACTIVE.value)
-            .group_by(u.c.account_id, u.c.subscription_id, u.c.charge_start_date, u.c.charge_end_date, u.c.currency)
-            .order_by(u.c.account_id, u.c.subscription_id, u.c.charge_start_date)
-        )
-        with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(query).mappings()]
-
     def export_lines(self, record_id: str, kind: str, path: Path) -> int:
         """Write a record's stored line summaries of one kind to CSV, money as exact decimal text; returns the count."""
         table = t.LINE_SUMMARY_TABLES[kind]
