@@ -302,7 +302,7 @@ def _header_values(header: InvoiceHeader, minor_units: int | None, provider: Pro
 
 
 def _stage_and_validate(staging: duckdb.DuckDBPyConnection, files: InvoiceFiles) -> dict[str, int]:
-    """Stage both kinds of line summaries, validate them, and build the typed `lines_<kind>` tables."""
+    """Stage both kinds of line summaries, validate them, and build the typed `lines_<kind>` views."""
     backend = ibis.duckdb.from_connection(staging)
     failures: list[SchemaFailure] = []
     for kind in LINE_FILE_STEMS:
@@ -345,7 +345,11 @@ def _stage_and_validate(staging: duckdb.DuckDBPyConnection, files: InvoiceFiles)
 
 
 def _build_typed_lines(staging: duckdb.DuckDBPyConnection, kind: str) -> None:
-    """Cast the validated text columns to their types; extra provider columns are kept as JSON."""
+    """A view casting the validated text columns to their types; extra provider columns are kept as JSON.
+
+    A view, not a table: the casts run inside the passes that need them (totals, publishing), so the
+    lines are never copied once more in memory.
+    """
     raw = RAW_TABLE.format(kind=kind)
     present = [c for (c,) in staging.execute(f"SELECT column_name FROM (DESCRIBE {raw})").fetchall()]
     typed = {
@@ -367,7 +371,7 @@ def _build_typed_lines(staging: duckdb.DuckDBPyConnection, kind: str) -> None:
         selects.append(f"CAST(json_object({pairs}) AS VARCHAR) AS extra")
     else:
         selects.append("CAST(NULL AS VARCHAR) AS extra")
-    staging.execute(f"CREATE OR REPLACE TEMP TABLE lines_{kind} AS SELECT {', '.join(selects)} FROM {raw}")
+    staging.execute(f"CREATE OR REPLACE TEMP VIEW lines_{kind} AS SELECT {', '.join(selects)} FROM {raw}")
 
 
 def _create_published_views(staging: duckdb.DuckDBPyConnection) -> None:
