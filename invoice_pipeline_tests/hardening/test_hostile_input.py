@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 
+import dagster as dg
 import sqlalchemy as sa
 
 from invoice_pipeline.connectors.folder import FolderConnector
+from invoice_pipeline.dagster_defs.daily_operations import smtp_resource
+from invoice_pipeline.dagster_defs.resources import pipeline_resource
+from invoice_pipeline.definitions import defs
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
@@ -94,3 +98,30 @@ def test_empty_text_and_missing_values_are_both_treated_as_missing(workspace, wa
     )
     refused = import_provider_invoice(workspace.config(), warehouse, other, run_id="t")
     assert "column 'customer_id' must be a value (it is empty)" in refused.message
+
+
+def test_provider_text_never_reaches_the_ui_as_markdown(workspace):
+    hostile = "<img src=x onerror=alert(1)> **bold** [link](http://evil)"
+    workspace.add_invoice("G-MD", usage=[usage_line("U1", customer_id=hostile, meter_name=hostile)])
+    test_defs = dg.Definitions(
+        assets=defs.assets, jobs=defs.jobs, resources={"invoice_pipeline": pipeline_resource(), "smtp": smtp_resource()}
+    )
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("provider_invoices", ["contoso-csp:G-MD"])
+        result = test_defs.resolve_job_def("import_provider_invoice").execute_in_process(
+            instance=instance, partition_key="contoso-csp:G-MD", raise_on_error=False
+        )
+        values = [
+            value
+            for event in result.all_events
+            if event.event_specific_data is not None
+            for holder in (
+                getattr(event.event_specific_data, "materialization", None),
+                getattr(event.event_specific_data, "asset_check_evaluation", None),
+            )
+            if holder is not None
+            for value in holder.metadata.values()
+        ]
+    assert values, "the run produced no metadata to inspect"
+    assert not [v for v in values if isinstance(v, dg.MarkdownMetadataValue)]
+    assert any(hostile in str(v) for v in values)  # it is shown, as plain table text
