@@ -146,7 +146,7 @@ def sync(config: PipelineConfig, provider_id: str | None, invoice_key: str | Non
         raise click.ClickException(str(error)) from None
     finally:
         warehouse.dispose()
-    broken, refused = _run_imports(config, targets)
+    broken, refused = _run_imports(config, targets, refresh_reference_data=not invoice_key)
     if broken:
         sys.exit(EXIT_BROKEN)
     if refused and invoice_key:
@@ -154,11 +154,17 @@ def sync(config: PipelineConfig, provider_id: str | None, invoice_key: str | Non
 
 
 def _run_imports(
-    config: PipelineConfig, targets: list[InvoiceKey], options: dict[str, object] | None = None
+    config: PipelineConfig,
+    targets: list[InvoiceKey],
+    options: dict[str, object] | None = None,
+    *,
+    refresh_reference_data: bool = False,
 ) -> tuple[bool, bool]:
     """Run the import job for each target through Dagster, printing one line each.
 
-    Returns whether any run broke, and whether any import was refused.
+    The full sync refreshes the reference data assets first; a single invoice does not need to (its
+    import reads the reference folder itself). Returns whether any run broke, and whether any import
+    was refused.
     """
     import dagster as dg
 
@@ -168,9 +174,10 @@ def _run_imports(
     _dagster_home()
     broken = refused = False
     with dg.DagsterInstance.get() as instance:
-        reference = run_reference_refresh(defs, instance)
-        if not reference.success:
-            click.echo(f"reference data\tError\t{reference.error or 'see the run in the Dagster UI'}", err=True)
+        if refresh_reference_data:
+            reference = run_reference_refresh(defs, instance)
+            if not reference.success:
+                click.echo(f"reference data\tError\t{reference.error or 'see the run in the Dagster UI'}", err=True)
         for key in targets:
             outcome = run_invoice_import(defs, instance, key, options)
             warehouse = _open(config)

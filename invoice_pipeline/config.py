@@ -116,7 +116,7 @@ class PipelineConfig(_Strict):
     providers: list[ProviderConfig] = Field(default_factory=list)
     data_dir: Path
     stuck_populating_after_minutes: int = Field(default=120, ge=0)
-    duckdb_memory_limit: str = "2GB"
+    duckdb_memory_limit: str = "1GB"
     duckdb_threads: int = Field(default=2, ge=1)
     warehouse_lock_timeout_seconds: float = Field(default=60, ge=0)
     checksum_override_maximum: Decimal = Decimal("0.50")

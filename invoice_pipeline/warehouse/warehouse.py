@@ -137,7 +137,7 @@ class Warehouse:
         url: str,
         *,
         temp_dir: Path | None = None,
-        memory_limit: str = "2GB",
+        memory_limit: str = "1GB",
         threads: int = 2,
         lock_timeout_seconds: float = 60.0,
     ) -> None:
