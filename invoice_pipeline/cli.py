@@ -16,7 +16,7 @@ import click
 
 from invoice_pipeline.config import CONFIG_ENV_VAR, ConfigError, PipelineConfig, load_config
 from invoice_pipeline.connectors.base import ConnectorError
-from invoice_pipeline.connectors.folder import LINE_FILE_STEMS
+from invoice_pipeline.connectors.folder import LINE_FILE_STEMS, FolderConnector
 from invoice_pipeline.domain.invoice_keys import InvalidInvoiceKey, InvoiceKey
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.statuses import NOT_IMPORTED, parse_status
@@ -543,6 +543,11 @@ def provider_invoices(config: PipelineConfig, provider_id: str) -> None:
         for row in offered_invoice_statuses(config, warehouse, provider_id):
             total = f"{row['total_amount']} {row['currency']}" if row["total_amount"] is not None else "?"
             click.echo(f"{row['invoice_id']}\t{row['status']}\t{total}")
+        provider = config.provider(provider_id)
+        if provider.connector == "folder":
+            for name in FolderConnector(provider).invalid_folders():
+                shown = name.encode("unicode_escape").decode("ascii")[:80]
+                click.echo(f"ignored folder {shown!r}: not a valid invoice id; rename it to import it", err=True)
     except ConnectorError as error:
         raise click.ClickException(str(error)) from None
     finally:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from invoice_pipeline.connectors.base import OfferedInvoice
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.warehouse.warehouse import InvoiceRecord
@@ -36,8 +35,3 @@ def sync_candidate(
             return SyncCandidate(key, True, "stuck in Populating")
         return SyncCandidate(key, False, "import running")
     return SyncCandidate(key, False, f"already {current.status}")
-
-
-def offered_keys(provider: str, offered: list[OfferedInvoice]) -> list[InvoiceKey]:
-    """The keys of the invoices a provider offers."""
-    return [InvoiceKey(provider, invoice.invoice_id) for invoice in offered]
