@@ -14,23 +14,14 @@ import yaml
 
 from invoice_pipeline.config import DEMO_CONFIG_PATH, PipelineConfig, load_config
 from invoice_pipeline.dagster_defs.resources import open_warehouse
+from invoice_pipeline.schemas.line_summaries import COMMON_COLUMNS
+from invoice_pipeline.schemas.line_summaries import USAGE_COLUMNS as USAGE_ONLY_COLUMNS
 from invoice_pipeline.warehouse.warehouse import Warehouse
 
 NORTHWIND = "7f3c2a10-1b7e-4c55-9a51-2d1f0e6b8a01"  # mapped to ACC-1001 in the demo reference data
 ADVENTURE_WORKS = "0b9d4e22-6c3a-4f1d-8e27-9a5c3b7d1e02"  # ACC-1002
-LINE_COLUMNS = [
-    "line_id",
-    "customer_id",
-    "subscription_id",
-    "product_id",
-    "charge_start_date",
-    "charge_end_date",
-    "quantity",
-    "unit_price",
-    "amount",
-    "currency",
-]
-USAGE_COLUMNS = [*LINE_COLUMNS, "usage_date", "meter_id", "meter_name", "unit"]
+LINE_COLUMNS = list(COMMON_COLUMNS)
+USAGE_COLUMNS = [*COMMON_COLUMNS, *USAGE_ONLY_COLUMNS]
 
 
 def usage_line(line_id: str, amount: str = "10.00", **overrides: Any) -> dict[str, Any]:

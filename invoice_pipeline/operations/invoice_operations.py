@@ -132,16 +132,12 @@ def unlink_invoice(warehouse: Warehouse, key: InvoiceKey, *, actor: str, reason:
     links = t.customer_invoice_lines
     with warehouse.engine.begin() as conn:
         conn.execute(sa.delete(links).where(links.c.record_id == record.record_id))
-        warehouse.write_history(
+        warehouse.note_in_history(
             conn,
-            record.values,
-            record.status,
-            Status(record.status),
+            record,
             f"unlinked {invoiced.line_count} lines from customer invoice(s) "
             f"{', '.join(invoiced.customer_invoice_ids)}: {reason}",
-            run_id=None,
             actor=actor,
-            at=datetime.now(UTC),
         )
     return invoiced
 
@@ -174,16 +170,12 @@ def request_checksum_override(
     difference = checksum_override_difference(config, warehouse, key)
     record = _current(warehouse, key, "override")
     with warehouse.engine.begin() as conn:
-        warehouse.write_history(
+        warehouse.note_in_history(
             conn,
-            record.values,
-            record.status,
-            Status(record.status),
+            record,
             f"checksum override requested for a difference of {decimal_text(difference, record.minor_units)} "
             f"{record.currency}: {reason}",
-            run_id=None,
             actor=actor,
-            at=datetime.now(UTC),
         )
     return difference
 

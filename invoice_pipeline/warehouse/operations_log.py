@@ -11,7 +11,6 @@ import sqlalchemy as sa
 
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.money import decimal_text
-from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline.warehouse.warehouse import InvoiceRecord, Warehouse
 
@@ -54,15 +53,12 @@ class OperationsLog:
                 "notified_at": None,
             }
             conn.execute(sa.insert(changes).values(**change))
-            Warehouse.write_history(
+            self.warehouse.note_in_history(
                 conn,
-                record.values,
-                record.status,
-                Status(record.status),
+                record,
                 f"provider changed the invoice total from {decimal_text(record.total_amount, record.minor_units)} to "
                 f"{decimal_text(new_total, record.minor_units)} {record.currency or ''}; "
                 "the imported invoice was not changed",
-                run_id=None,
                 actor=actor,
                 at=now,
             )

@@ -319,6 +319,14 @@ class Warehouse:
             )
         )
 
+    def note_in_history(
+        self, conn: sa.Connection, record: InvoiceRecord, reason: str, *, actor: str, at: datetime | None = None
+    ) -> None:
+        """An entry in the invoice's history that leaves its status as it is (an operation, a change seen)."""
+        self.write_history(
+            conn, record.values, record.status, record.status, reason, run_id=None, actor=actor, at=at or _now()
+        )
+
     def create_manual_record(
         self, key: InvoiceKey, *, actor: str, reason: str, values: dict[str, Any]
     ) -> InvoiceRecord:

@@ -11,24 +11,10 @@ import ibis
 import pandera.ibis as pa
 import pytest
 
+from invoice_pipeline.schemas.line_summaries import COMMON_COLUMNS, USAGE_COLUMNS
 from invoice_pipeline.validation.line_schema import LINE_SCHEMAS, _describe_error, schema_failure_counts
 
-COLUMNS = [
-    "line_id",
-    "customer_id",
-    "subscription_id",
-    "product_id",
-    "charge_start_date",
-    "charge_end_date",
-    "quantity",
-    "unit_price",
-    "amount",
-    "currency",
-    "usage_date",
-    "meter_id",
-    "meter_name",
-    "unit",
-]
+COLUMNS = [*COMMON_COLUMNS, *USAGE_COLUMNS]
 GOOD = ["L0", "c", "s", "p", "2026-10-01", "2026-10-31", "1", "2.50", "2.50", "USD", "2026-10-02", "m", "VM", "h"]
 
 # Each tricky row changes one or two cells of a good row.
