@@ -186,9 +186,16 @@ class Warehouse:
         """Whether the warehouse is an embedded DuckDB file."""
         return self.url.startswith("duckdb:")
 
+    _schema_ready: set[str] = set()  # warehouse URLs whose tables this process has already ensured
+
     def create_schema(self) -> None:
-        """Create the warehouse's tables where they do not exist yet."""
+        """Create the warehouse's tables where they do not exist yet (checked once per process)."""
+        database = self.url.removeprefix("duckdb:///") if self.is_duckdb else None
+        file_still_there = database is None or (database != ":memory:" and Path(database).exists())
+        if self.url in Warehouse._schema_ready and file_still_there:
+            return
         t.metadata.create_all(self.engine)
+        Warehouse._schema_ready.add(self.url)
 
     def dispose(self) -> None:
         """Release every connection (and so DuckDB's file lock)."""
