@@ -86,20 +86,27 @@ def _failing_rows(table: ir.Table, error: pa.errors.SchemaError, column: str | N
     return joined.filter(~joined["__passed"].fill_null(ignore_na)).drop("__passed")
 
 
-def schema_failure_counts(table: ir.Table, schema: pa.DataFrameSchema) -> dict[str, int] | None:
-    """Failing rows per check of `schema`, all counted in ONE pass over the table.
+@dataclass(frozen=True)
+class _CheckExpression:
+    column: str | None
+    check_name: str
+    check: object
+    failing: ir.BooleanColumn
+
+
+def _check_expressions(table: ir.Table, schema: pa.DataFrameSchema) -> dict[str, _CheckExpression] | None:
+    """Every check of `schema` as a boolean expression over `table` that is true on a failing row.
 
     The expressions are the schema's own: its nullability, its `str_matches` patterns, and its custom
-    checks called on the table. None when the schema uses a check this fast path does not know, so
-    that Pandera's own validation is used instead.
+    checks called on the table. None when the schema uses a check this fast path does not know.
     """
-    failing: dict[str, ir.BooleanColumn] = {}
+    found: dict[str, _CheckExpression] = {}
     for name, column in schema.columns.items():
         if name not in table.columns:
             continue  # optional columns the file does not have; required ones were checked when staged
         values = table[name]
         if not column.nullable:
-            failing[f"{name}:not_nullable"] = values.isnull()
+            found[f"{name}:not_nullable"] = _CheckExpression(name, "not_nullable", None, values.isnull())
         for check in column.checks:
             if check.name == "str_matches":
                 passed = values.re_search(check.statistics["pattern"])
@@ -107,30 +114,61 @@ def schema_failure_counts(table: ir.Table, schema: pa.DataFrameSchema) -> dict[s
                 passed = check._check_fn(IbisData(table, name))
             else:
                 return None
-            failing[f"{name}:{check.name}"] = (
-                ~(passed | values.isnull()) if check.ignore_na else ~passed.fill_null(False)
-            )
+            failing = ~(passed | values.isnull()) if check.ignore_na else ~passed.fill_null(False)
+            found[f"{name}:{check.name}"] = _CheckExpression(name, check.name, check, failing)
     for check in schema.checks:
         if check.name not in _CHECK_MEANINGS:
             return None
-        failing[f"*:{check.name}"] = ~check._check_fn(IbisData(table, None)).fill_null(check.ignore_na)
-    names = list(failing)
-    counts = table.aggregate(**{f"c{i}": failing[n].cast("int64").sum() for i, n in enumerate(names)}).execute()
+        failing = ~check._check_fn(IbisData(table, None)).fill_null(check.ignore_na)
+        found[f"*:{check.name}"] = _CheckExpression(None, check.name, check, failing)
+    return found
+
+
+def _count_failures(table: ir.Table, expressions: dict[str, _CheckExpression]) -> dict[str, int]:
+    names = list(expressions)
+    aggregates = {f"c{i}": expressions[n].failing.cast("int64").sum() for i, n in enumerate(names)}
+    counts = table.aggregate(**aggregates).execute()
     return {name: int(counts[f"c{i}"].iloc[0] or 0) for i, name in enumerate(names)}
+
+
+def schema_failure_counts(table: ir.Table, schema: pa.DataFrameSchema) -> dict[str, int] | None:
+    """Failing rows per check of `schema`, all counted in ONE pass over the table (None: not supported)."""
+    expressions = _check_expressions(table, schema)
+    return None if expressions is None else _count_failures(table, expressions)
+
+
+def _report(table: ir.Table, expression: _CheckExpression, count: int, file_name: str) -> SchemaFailure:
+    failing = table.filter(expression.failing)
+    column = expression.column
+    value = failing[column].cast("string") if column else ibis.null().cast("string")
+    rows = failing.select(line_id=failing.line_id, value=value)
+    note_rows = [tuple(r.values()) for r in rows.limit(NOTE_ROWS_PER_FAILURE).to_pyarrow().to_pylist()]
+    return SchemaFailure(
+        file_name=file_name,
+        column=column,
+        check=expression.check_name,
+        meaning=_meaning(expression.check_name, expression.check),
+        failing_rows=count,
+        examples=note_rows[:EXAMPLES_PER_FAILURE],
+        note_rows=note_rows,
+    )
 
 
 def validate_staged_lines(backend: ibis.BaseBackend, table_name: str, kind: str, file_name: str) -> list[SchemaFailure]:
     """Validate the staged text table of one kind of line summaries; an empty list means every row passed.
 
-    Every check is first counted in one pass (the fast path); only when something fails does Pandera
-    validate again, check by check, to report the failing rows.
+    Every check of the Pandera schema is counted in one pass; the failing ones are then sampled in the
+    database (bounded, whatever the number of bad rows). A schema with a check the fast path does not
+    know is validated by Pandera itself.
     """
     table = backend.table(table_name, database="temp")
     if table.count().execute() == 0:
         return []  # a header-only file: no lines of this kind (its columns were checked when staged)
-    counts = schema_failure_counts(table, LINE_SCHEMAS[kind].to_schema())
-    if counts is not None and not any(counts.values()):
-        return []
+    schema = LINE_SCHEMAS[kind].to_schema()
+    expressions = _check_expressions(table, schema)
+    if expressions is not None:
+        counts = _count_failures(table, expressions)
+        return [_report(table, expressions[k], n, file_name) for k, n in counts.items() if n]
     try:
         LINE_SCHEMAS[kind].validate(table, lazy=True)
     except pa.errors.SchemaErrors as errors:
