@@ -142,13 +142,9 @@ class ProviderWorkspace:
         return folder
 
 
-def make_workspace(root: Path) -> ProviderWorkspace:
-    """Lay out a fresh workspace under `root`, with the demo's reference data."""
-    root.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(DEMO_CONFIG_PATH.parent / "reference", root / "reference")
-    for provider in ("contoso-csp", "fabrikam-distribution"):
-        (root / "providers" / provider).mkdir(parents=True)
-    config = {
+def workspace_config() -> dict[str, Any]:
+    """The workspace's configuration: a DuckDB warehouse, an automatic and a manual folder provider."""
+    return {
         "warehouse_url": "duckdb:///data/warehouse.duckdb",
         "data_dir": "data",
         "reference_data": "reference",
@@ -171,5 +167,27 @@ def make_workspace(root: Path) -> ProviderWorkspace:
             },
         ],
     }
+
+
+def clean_invoice(workspace: ProviderWorkspace, invoice_id: str) -> Path:
+    """A clean USD invoice: three usage lines for two accounts and one license line (58.75 in all)."""
+    return workspace.add_invoice(
+        invoice_id,
+        usage=[
+            usage_line("U1", "10.00"),
+            usage_line("U2", "5.50"),
+            usage_line("U3", "7.25", customer_id=ADVENTURE_WORKS, subscription_id="SUB-AZ-1002"),
+        ],
+        license=[license_line("L1", "36.00")],
+    )
+
+
+def make_workspace(root: Path) -> ProviderWorkspace:
+    """Lay out a fresh workspace under `root`, with the demo's reference data."""
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(DEMO_CONFIG_PATH.parent / "reference", root / "reference")
+    for provider in ("contoso-csp", "fabrikam-distribution"):
+        (root / "providers" / provider).mkdir(parents=True)
+    config = workspace_config()
     (root / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return ProviderWorkspace(root)

@@ -10,30 +10,14 @@ import pytest
 import yaml
 
 from invoice_pipeline.config import CONFIG_ENV_VAR, DATA_DIR_ENV_VAR, DEMO_CONFIG_PATH, ConfigError, load_config
+from invoice_pipeline_tests.builders import workspace_config
 
 
 def _valid() -> dict:
-    return {
-        "warehouse_url": "duckdb:///data/warehouse.duckdb",
-        "data_dir": "data",
-        "reference_data": "reference",
-        "providers": [
-            {
-                "id": "contoso-csp",
-                "name": "Contoso CSP",
-                "sync": "automatic",
-                "connector": "folder",
-                "path": "providers/contoso-csp",
-                "checksum_tolerance": "0.50",
-            },
-            {
-                "id": "fabrikam-distribution",
-                "name": "Fabrikam Distribution",
-                "sync": "manual",
-                "path": "providers/fabrikam-distribution",
-            },
-        ],
-    }
+    config = workspace_config()
+    config["providers"][0]["checksum_tolerance"] = "0.50"
+    del config["providers"][1]["connector"], config["providers"][1]["checksum_tolerance"]  # defaults
+    return config
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.importing.invoice_import import CHECKSUM_CHECK, REFERENCES_CHECK, SCHEMA_CHECK
 from invoice_pipeline.schemas.reference_data import REFERENCE_SCHEMAS
 from invoice_pipeline.warehouse import tables as t
-from invoice_pipeline_tests.builders import ADVENTURE_WORKS, license_line, usage_line
+from invoice_pipeline_tests.builders import clean_invoice, license_line, usage_line
 
 KEY = InvoiceKey("contoso-csp", "G300000001")
 PARTITIONS = "provider_invoices"
@@ -75,15 +75,7 @@ def _table_rows(value: dg.TableMetadataValue) -> list[dict]:
 
 
 def _clean_invoice(workspace):
-    workspace.add_invoice(
-        KEY.invoice_id,
-        usage=[
-            usage_line("U1", "10.00"),
-            usage_line("U2", "5.50"),
-            usage_line("U3", "7.25", customer_id=ADVENTURE_WORKS, subscription_id="SUB-AZ-1002"),
-        ],
-        license=[license_line("L1", "36.00")],
-    )
+    clean_invoice(workspace, KEY.invoice_id)
 
 
 # The definitions ------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
 from invoice_pipeline.operations.billing import bill_customers
 from invoice_pipeline.warehouse import tables as t
-from invoice_pipeline_tests.builders import ADVENTURE_WORKS, license_line, usage_line
+from invoice_pipeline_tests.builders import ADVENTURE_WORKS, clean_invoice, license_line, usage_line
 
 KEY = InvoiceKey("contoso-csp", "G1")
 MANUAL = InvoiceKey("fabrikam-distribution", "FAB-1")
@@ -83,15 +83,7 @@ def _failure(result: dg.ExecuteInProcessResult) -> tuple[str, str]:
 
 def _active_and_billed(workspace) -> list[str]:
     """KEY Active with three usage lines for two accounts, billed: returns the customer invoice ids."""
-    workspace.add_invoice(
-        KEY.invoice_id,
-        usage=[
-            usage_line("U1", "10.00"),
-            usage_line("U2", "5.50"),
-            usage_line("U3", "7.25", customer_id=ADVENTURE_WORKS, subscription_id="SUB-AZ-1002"),
-        ],
-        license=[license_line("L1", "36.00")],
-    )
+    clean_invoice(workspace, KEY.invoice_id)
     warehouse = workspace.warehouse()
     try:
         assert import_provider_invoice(workspace.config(), warehouse, KEY, actor="test").status == "Active"
