@@ -16,6 +16,7 @@ setup(
         "dagster-webserver==1.13.27",
         "dagster-duckdb==0.29.27",
         "dagster-pandera==0.29.27",
+        "dagster-postgres==0.29.27",
         "pandera[ibis]==0.35.0",
         "ibis-framework[duckdb]==12.0.0",
         "duckdb==2.0.0",
@@ -29,6 +30,9 @@ setup(
         "click>=8.1,<9",
         "jinja2>=3.1,<4",
         "tenacity>=9,<10",
+        "alembic==1.20.1",
+        "psycopg[binary]==3.3.9",
+        "httpx==0.28.1",
     ],
     extras_require={
         "test": [
@@ -37,6 +41,9 @@ setup(
             "hypothesis==6.170.15",
             "psutil>=6,<8",
             "ruff==0.17.5",
+            # Validates deploy/'s instance config against the K8s run launcher's own schema.
+            "dagster-k8s==0.29.27",
+            "jsonschema==4.26.0",
         ],
     },
     entry_points={
