@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 CONFIG_ENV_VAR = "INVOICE_PIPELINE_CONFIG"
 DATA_DIR_ENV_VAR = "INVOICE_PIPELINE_DATA_DIR"
+WAREHOUSE_URL_ENV_VAR = "INVOICE_PIPELINE_WAREHOUSE_URL"
 DEMO_CONFIG_PATH = Path(__file__).parent / "demo" / "config.yaml"
 EMAIL_PATTERN = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+")
 PROVIDER_ID_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
@@ -195,7 +196,7 @@ def _format_error(error: ValidationError, source: Path) -> str:
 def load_config(path: Path | str | None = None) -> PipelineConfig:
     """Load the configuration from `path`, `$INVOICE_PIPELINE_CONFIG`, or the bundled demo.
 
-    Relative paths resolve against the config file's folder; the demo keeps its warehouse in the
+    `$INVOICE_PIPELINE_WAREHOUSE_URL`, when set, replaces the file's `warehouse_url`. Relative paths resolve against the config file's folder; the demo keeps its warehouse in the
     local data folder. Any problem raises ConfigError with one line that names the key.
     """
     if path is None:
@@ -213,6 +214,8 @@ def load_config(path: Path | str | None = None) -> PipelineConfig:
     data_dir = Path(str(_resolve(base, raw["data_dir"]))) if raw.get("data_dir") else default_data_dir()
     raw = {**raw, "data_dir": str(data_dir)}
     raw.setdefault("warehouse_url", f"duckdb:///{data_dir / 'warehouse.duckdb'}")
+    # A deployment sets the warehouse from its environment (secrets stay out of the file).
+    raw["warehouse_url"] = os.environ.get(WAREHOUSE_URL_ENV_VAR) or raw["warehouse_url"]
     if isinstance(raw["warehouse_url"], str):
         raw["warehouse_url"] = _resolve_warehouse_url(base, raw["warehouse_url"])
     if "reference_data" in raw:

@@ -86,6 +86,12 @@ def test_absolute_paths_and_non_file_urls_are_kept(config_dir, tmp_path):
     assert memory.warehouse_url == "duckdb:///:memory:"
 
 
+def test_the_warehouse_url_from_the_environment_replaces_the_files(config_dir, monkeypatch):
+    monkeypatch.setenv("INVOICE_PIPELINE_WAREHOUSE_URL", "postgresql+psycopg://billing@db.internal/invoices")
+    config = load_config(_write(config_dir, _valid()))
+    assert config.warehouse_url == "postgresql+psycopg://billing@db.internal/invoices"
+
+
 def test_without_data_dir_and_warehouse_url_the_environment_data_dir_is_used(config_dir, tmp_path):
     data = _valid()
     del data["data_dir"], data["warehouse_url"]
