@@ -4,24 +4,33 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+import sqlalchemy as sa
 import yaml
 
 from invoice_pipeline.config import DEMO_CONFIG_PATH, PipelineConfig, load_config
 from invoice_pipeline.dagster_defs.resources import open_warehouse
 from invoice_pipeline.schemas.line_summaries import COMMON_COLUMNS
 from invoice_pipeline.schemas.line_summaries import USAGE_COLUMNS as USAGE_ONLY_COLUMNS
+from invoice_pipeline.warehouse import schema_migrations
 from invoice_pipeline.warehouse.warehouse import Warehouse
 
 NORTHWIND = "7f3c2a10-1b7e-4c55-9a51-2d1f0e6b8a01"  # mapped to ACC-1001 in the demo reference data
 ADVENTURE_WORKS = "0b9d4e22-6c3a-4f1d-8e27-9a5c3b7d1e02"  # ACC-1002
 LINE_COLUMNS = list(COMMON_COLUMNS)
 USAGE_COLUMNS = [*COMMON_COLUMNS, *USAGE_ONLY_COLUMNS]
+TEST_POSTGRES_URL_ENV_VAR = "INVOICE_PIPELINE_TEST_POSTGRES_URL"
+TEST_POSTGRES_URL = os.environ.get(TEST_POSTGRES_URL_ENV_VAR, "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def usage_line(line_id: str, amount: str = "10.00", **overrides: Any) -> dict[str, Any]:
@@ -142,10 +151,10 @@ class ProviderWorkspace:
         return folder
 
 
-def workspace_config() -> dict[str, Any]:
-    """The workspace's configuration: a DuckDB warehouse, an automatic and a manual folder provider."""
+def workspace_config(warehouse_url: str | None = None) -> dict[str, Any]:
+    """The workspace's configuration: a warehouse (DuckDB by default), an automatic and a manual folder provider."""
     return {
-        "warehouse_url": "duckdb:///data/warehouse.duckdb",
+        "warehouse_url": warehouse_url or "duckdb:///data/warehouse.duckdb",
         "data_dir": "data",
         "reference_data": "reference",
         "providers": [
@@ -169,6 +178,36 @@ def workspace_config() -> dict[str, Any]:
     }
 
 
+@contextmanager
+def postgres_warehouse_url(*, migrated: bool = True) -> Iterator[str]:
+    """A PostgreSQL warehouse URL of its own for one test: a fresh schema in the test database, dropped after.
+
+    `migrated` runs the warehouse migrations first, as `invoice-pipeline warehouse upgrade` does.
+    """
+    schema = f"ipt_{uuid.uuid4().hex[:16]}"
+    admin = sa.create_engine(TEST_POSTGRES_URL, poolclass=sa.pool.NullPool)
+    try:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    except sa.exc.OperationalError as error:
+        pytest.fail(
+            f"PostgreSQL at {TEST_POSTGRES_URL} is not reachable ({str(error).splitlines()[0]}); start it "
+            f"(.ci/run does) or point {TEST_POSTGRES_URL_ENV_VAR} at one, or deselect with -m 'not postgresql'"
+        )
+    url = f"{TEST_POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    try:
+        if migrated:
+            engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+            schema_migrations.upgrade(engine)
+            engine.dispose()
+        yield url
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql("SET lock_timeout = '10s'")
+            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        admin.dispose()
+
+
 def clean_invoice(workspace: ProviderWorkspace, invoice_id: str) -> Path:
     """A clean USD invoice: three usage lines for two accounts and one license line (58.75 in all)."""
     return workspace.add_invoice(
@@ -182,12 +221,12 @@ def clean_invoice(workspace: ProviderWorkspace, invoice_id: str) -> Path:
     )
 
 
-def make_workspace(root: Path) -> ProviderWorkspace:
-    """Lay out a fresh workspace under `root`, with the demo's reference data."""
+def make_workspace(root: Path, warehouse_url: str | None = None) -> ProviderWorkspace:
+    """Lay out a fresh workspace under `root`, with the demo's reference data (and a DuckDB warehouse by default)."""
     root.mkdir(parents=True, exist_ok=True)
     shutil.copytree(DEMO_CONFIG_PATH.parent / "reference", root / "reference")
     for provider in ("contoso-csp", "fabrikam-distribution"):
         (root / "providers" / provider).mkdir(parents=True)
-    config = workspace_config()
+    config = workspace_config(warehouse_url)
     (root / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return ProviderWorkspace(root)

@@ -133,6 +133,13 @@ license_summaries = sa.Table(
 
 LINE_SUMMARY_TABLES = {"usage": usage_summaries, "license": license_summaries}
 
+# PostgreSQL finds a record's lines by index, and refuses a line stored twice; DuckDB's zone maps
+# already find them, and an index there would slow the bulk load of millions of lines.
+for _table in LINE_SUMMARY_TABLES.values():
+    sa.Index(f"uq_{_table.name}_record_line", _table.c.record_id, _table.c.line_id, unique=True).ddl_if(
+        dialect="postgresql"
+    )
+
 reference_provider_accounts = sa.Table(
     "reference_provider_accounts",
     metadata,

@@ -8,6 +8,7 @@ connection and publishes them in the same transaction that sets the invoice Acti
 from __future__ import annotations
 
 import csv
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import psycopg
 import sqlalchemy as sa
 import tenacity
 
@@ -25,6 +27,7 @@ from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.validation.notes import Note
+from invoice_pipeline.warehouse import schema_migrations
 from invoice_pipeline.warehouse import tables as t
 
 
@@ -32,8 +35,14 @@ class WarehouseUnavailable(Exception):
     """The warehouse could not be reached in time; nothing was written."""
 
 
-def _is_lock_conflict(error: BaseException) -> bool:
-    return isinstance(error, duckdb.IOException) and "lock" in str(error).lower()
+def _is_transient_connect_failure(error: BaseException) -> bool:
+    """A DuckDB file locked by another process, or a PostgreSQL server not answering (yet)."""
+    if isinstance(error, duckdb.IOException):
+        return "lock" in str(error).lower()
+    if isinstance(error, psycopg.OperationalError):
+        text = str(error).lower()
+        return any(sign in text for sign in ("connection refused", "timeout", "timed out", "starting up"))
+    return False
 
 
 class ImportRefused(Exception):
@@ -142,17 +151,17 @@ class Warehouse:
         lock_timeout_seconds: float = 60.0,
     ) -> None:
         self.url = url
+        self._duckdb_temp_dir = temp_dir or Path(tempfile.gettempdir()) / "invoice-pipeline"
+        self._duckdb_settings: dict[str, Any] = {
+            "memory_limit": memory_limit,
+            "threads": threads,
+            "preserve_insertion_order": False,
+            "temp_directory": str(self._duckdb_temp_dir),
+        }
         connect_args: dict[str, Any] = {}
         if self.is_duckdb:
-            settings: dict[str, Any] = {
-                "memory_limit": memory_limit,
-                "threads": threads,
-                "preserve_insertion_order": False,
-            }
-            if temp_dir is not None:
-                temp_dir.mkdir(parents=True, exist_ok=True)
-                settings["temp_directory"] = str(temp_dir)
-            connect_args["config"] = settings
+            self._duckdb_temp_dir.mkdir(parents=True, exist_ok=True)
+            connect_args["config"] = self._duckdb_settings
             database = url.removeprefix("duckdb:///")
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
@@ -163,38 +172,51 @@ class Warehouse:
     def _connect_waiting_while_locked(
         self, dialect: sa.Dialect, record: object, cargs: tuple[Any, ...], cparams: dict[str, Any]
     ) -> Any:
-        """Open a connection; while another process holds the DuckDB file, wait (with backoff) up to the timeout."""
+        """Open a connection; while the DuckDB file is locked by another process or PostgreSQL cannot be
+        reached, wait (with backoff) up to the timeout, then fail with a message saying what to do."""
         retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception(_is_lock_conflict),
-            wait=tenacity.wait_exponential_jitter(initial=0.2, max=5),
+            retry=tenacity.retry_if_exception(_is_transient_connect_failure),
+            wait=tenacity.wait_exponential_jitter(multiplier=0.2, max=5),
             stop=tenacity.stop_after_delay(self.lock_timeout_seconds),
             reraise=True,
         )
         try:
             return retrying(dialect.connect, *cargs, **cparams)
-        except duckdb.IOException as error:
-            if not _is_lock_conflict(error):
+        except (duckdb.IOException, psycopg.OperationalError) as error:
+            if not _is_transient_connect_failure(error):
                 raise
+            why = "stayed locked by another process" if self.is_duckdb else "could not be reached"
             raise WarehouseUnavailable(
-                f"the warehouse {self.url.removeprefix('duckdb:///')} stayed locked by another process for "
-                f"{self.lock_timeout_seconds:g} s ({str(error).splitlines()[0][:200]}); nothing was changed, "
-                "run it again when that process has finished (the daily sync retries it)"
+                f"the warehouse {self.location} {why} for {self.lock_timeout_seconds:g} s "
+                f"({str(error).strip().splitlines()[0][:200]}); nothing was changed, "
+                "run it again when it is available (the daily sync retries it)"
             ) from None
+
+    @property
+    def location(self) -> str:
+        """The warehouse as shown in messages: its file, or its URL without the password."""
+        if self.is_duckdb:
+            return self.url.removeprefix("duckdb:///")
+        return sa.engine.make_url(self.url).render_as_string(hide_password=True)
 
     @property
     def is_duckdb(self) -> bool:
         """Whether the warehouse is an embedded DuckDB file."""
         return self.url.startswith("duckdb:")
 
-    _schema_ready: set[str] = set()  # warehouse URLs whose tables this process has already ensured
+    _schema_ready: set[str] = set()  # warehouse URLs whose schema this process has already checked
 
     def create_schema(self) -> None:
-        """Create the warehouse's tables where they do not exist yet (checked once per process)."""
+        """Make sure the schema is this code's: the embedded DuckDB file is upgraded in place; a PostgreSQL
+        warehouse must have been upgraded with `invoice-pipeline warehouse upgrade` (checked once per process)."""
         database = self.url.removeprefix("duckdb:///") if self.is_duckdb else None
         file_still_there = database is None or (database != ":memory:" and Path(database).exists())
         if self.url in Warehouse._schema_ready and file_still_there:
             return
-        t.metadata.create_all(self.engine)
+        if self.is_duckdb:
+            schema_migrations.upgrade(self.engine)
+        else:
+            schema_migrations.check_schema(self.engine, self.location)
         Warehouse._schema_ready.add(self.url)
 
     def dispose(self) -> None:
@@ -363,6 +385,18 @@ class Warehouse:
 
         Refused, changing nothing, when the invoice is Active or another import is still running.
         """
+        try:
+            return self._start_import(key, run_id=run_id, actor=actor, stuck_after=stuck_after, is_manual=is_manual)
+        except sa.exc.IntegrityError:
+            # Another process created the invoice's current record between our read and our insert.
+            raise ImportRefused(
+                f"invoice {key} was started by another run at the same moment; that run imports it, "
+                "nothing was changed by this one"
+            ) from None
+
+    def _start_import(
+        self, key: InvoiceKey, *, run_id: str | None, actor: str, stuck_after: timedelta, is_manual: bool
+    ) -> InvoiceRecord:
         with self.engine.begin() as conn:
             row = (
                 conn.execute(sa.select(t.provider_invoices).where(t.provider_invoices.c.current_key == str(key)))
@@ -406,17 +440,23 @@ class Warehouse:
 
     @contextmanager
     def staging(self) -> Iterator[tuple[sa.Connection, duckdb.DuckDBPyConnection]]:
-        """A warehouse connection and the DuckDB connection an import stages its lines in.
+        """A warehouse connection and the DuckDB connection an import stages and validates its lines in.
 
         For a DuckDB warehouse both are the same connection, so the staged lines are published by a
-        local INSERT ... SELECT inside the transaction that sets the invoice Active.
+        local INSERT ... SELECT inside the transaction that sets the invoice Active. For PostgreSQL the
+        lines are validated in an in-process DuckDB and copied over by `finish_import`.
         """
-        if not self.is_duckdb:
-            raise NotImplementedError("line staging is implemented for DuckDB warehouses")
         with self.engine.connect() as conn:
-            driver = conn.connection.driver_connection
-            # duckdb_engine wraps the DuckDB connection; the wrapper forwards calls, ibis needs the real one.
-            yield conn, getattr(driver, "_ConnectionWrapper__c", driver)
+            if self.is_duckdb:
+                driver = conn.connection.driver_connection
+                # duckdb_engine wraps the DuckDB connection; the wrapper forwards calls, ibis needs the real one.
+                yield conn, getattr(driver, "_ConnectionWrapper__c", driver)
+                return
+            local = duckdb.connect(config=self._duckdb_settings)
+            try:
+                yield conn, local
+            finally:
+                local.close()
 
     def finish_import(
         self,
@@ -439,12 +479,7 @@ class Warehouse:
                 conn.execute(sa.delete(table).where(table.c.record_id == record.record_id))
             if finished.status == Status.ACTIVE:
                 for kind, table in t.LINE_SUMMARY_TABLES.items():
-                    columns = ", ".join(c.name for c in table.columns)
-                    staging.execute(
-                        f"INSERT INTO main.{table.name} ({columns}) SELECT $1 AS record_id, "
-                        f"{columns.removeprefix('record_id, ')} FROM published_{kind}_summaries",
-                        [record.record_id],
-                    )
+                    self._publish_lines(conn, staging, table, f"published_{kind}_summaries", record.record_id)
             conn.execute(sa.delete(t.invoice_notes).where(t.invoice_notes.c.record_id == record.record_id))
             now = _now()
             for note in finished.notes:
@@ -469,6 +504,39 @@ class Warehouse:
                 actor=actor,
                 values=values,
             )
+
+    def _publish_lines(
+        self, conn: sa.Connection, staging: duckdb.DuckDBPyConnection, table: sa.Table, view: str, record_id: str
+    ) -> None:
+        """Copy a staged view's lines into a line summary table, inside the caller's transaction.
+
+        DuckDB inserts them locally. PostgreSQL gets them by COPY from a CSV file DuckDB writes (strings
+        always quoted, so an empty string stays distinct from NULL, decimals as exact text), streamed in
+        chunks so memory stays flat whatever the number of lines.
+        """
+        columns = [c.name for c in table.columns]
+        lines = f"SELECT $1 AS record_id, {', '.join(columns[1:])} FROM {view}"
+        if self.is_duckdb:
+            staging.execute(f"INSERT INTO main.{table.name} ({', '.join(columns)}) {lines}", [record_id])
+            return
+        self._duckdb_temp_dir.mkdir(parents=True, exist_ok=True)
+        export = self._duckdb_temp_dir / f"{table.name}-{_new_id()}.csv"
+        try:
+            staging.execute(
+                f"COPY ({lines}) TO '{export}' (FORMAT csv, HEADER false, FORCE_QUOTE *)",
+                [record_id],
+            )
+            cursor = conn.connection.driver_connection.cursor()
+            with (
+                cursor.copy(
+                    f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT csv, ENCODING 'UTF8')"
+                ) as copy,
+                export.open("rb") as handle,
+            ):
+                while chunk := handle.read(1 << 20):
+                    copy.write(chunk)
+        finally:
+            export.unlink(missing_ok=True)
 
     def mark_crashed(self, key: InvoiceKey, message: str, *, run_id: str | None, actor: str) -> None:
         """Record an import that broke (not a validation failure) as Error, so the daily sync retries it."""

@@ -33,6 +33,10 @@ def _hold_lock(workspace, seconds: float) -> subprocess.Popen:
     return holder
 
 
+# A DuckDB file lock is the embedded warehouse's concern; PostgreSQL has its own test below.
+duckdb_only = pytest.mark.parametrize("warehouse_engine", ["duckdb"])
+
+
 @pytest.fixture
 def invoice(workspace):
     workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1")])
@@ -40,6 +44,7 @@ def invoice(workspace):
     return workspace
 
 
+@duckdb_only
 def test_an_import_waits_for_a_short_lock_and_then_succeeds(invoice):
     _set_lock_timeout(invoice, 30)
     holder = _hold_lock(invoice, 2)
@@ -54,6 +59,7 @@ def test_an_import_waits_for_a_short_lock_and_then_succeeds(invoice):
     assert time.monotonic() - started >= 1  # it really waited for the other process
 
 
+@duckdb_only
 def test_a_long_lock_fails_cleanly_writes_nothing_and_the_next_run_imports(invoice):
     _set_lock_timeout(invoice, 1)
     holder = _hold_lock(invoice, 6)
@@ -70,6 +76,7 @@ def test_a_long_lock_fails_cleanly_writes_nothing_and_the_next_run_imports(invoi
         warehouse.dispose()
 
 
+@duckdb_only
 def test_the_cli_reports_a_locked_warehouse_in_one_line_with_the_broken_exit_status(invoice):
     _set_lock_timeout(invoice, 1)
     holder = _hold_lock(invoice, 8)
@@ -81,6 +88,19 @@ def test_the_cli_reports_a_locked_warehouse_in_one_line_with_the_broken_exit_sta
     assert done.returncode == 3
     assert "Traceback" not in done.stderr
     assert "stayed locked by another process" in done.stderr
+
+
+def test_the_cli_reports_an_unreachable_postgresql_warehouse_in_one_line_without_its_password(workspace, monkeypatch):
+    _set_lock_timeout(workspace, 1)
+    # Nothing listens on port 1: the server "refuses" like a PostgreSQL that is down.
+    monkeypatch.setenv("INVOICE_PIPELINE_WAREHOUSE_URL", "postgresql+psycopg://billing:s3cr3t-pw@127.0.0.1:1/invoices")
+    cli = str(Path(sys.executable).parent / "invoice-pipeline")
+    done = subprocess.run([cli, "invoices", "list"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 3
+    assert "Traceback" not in done.stderr
+    assert "could not be reached" in done.stderr
+    assert "billing:***@127.0.0.1:1/invoices" in done.stderr
+    assert "s3cr3t-pw" not in done.stderr + done.stdout
 
 
 IMPORTER = """
