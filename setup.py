@@ -9,7 +9,15 @@ setup(
     python_requires=">=3.11,<3.14",
     packages=find_packages(exclude=["invoice_pipeline_tests*", "benchmarks*"]),
     include_package_data=True,
-    package_data={"invoice_pipeline": ["demo/**/*", "demo/*"]},
+    package_data={
+        "invoice_pipeline": [
+            "demo/**/*",
+            "demo/*",
+            "notifications/templates/*",
+            "warehouse/migrations/*",
+            "warehouse/migrations/versions/*",
+        ]
+    },
     install_requires=[
         # The Dagster integration libraries pin this exact Dagster release.
         "dagster==1.13.27",
