@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 CONFIG_ENV_VAR = "INVOICE_PIPELINE_CONFIG"
 DATA_DIR_ENV_VAR = "INVOICE_PIPELINE_DATA_DIR"
@@ -18,6 +19,9 @@ WAREHOUSE_URL_ENV_VAR = "INVOICE_PIPELINE_WAREHOUSE_URL"
 DEMO_CONFIG_PATH = Path(__file__).parent / "demo" / "config.yaml"
 EMAIL_PATTERN = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+")
 PROVIDER_ID_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+ENV_VAR_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+SECRET_KEYS = ("client_secret", "clientsecret", "secret", "password")
+MISSING_SETTING = "missing_provider_setting"
 
 
 class ConfigError(ValueError):
@@ -40,14 +44,63 @@ def _decimal_setting(value: object, key: str) -> Decimal:
     return amount
 
 
+class PartnerCenterSettings(_Strict):
+    """How to reach Microsoft Partner Center for one provider; the client secret stays in the environment."""
+
+    tenant_id: str = Field(min_length=1)
+    client_id: str = Field(min_length=1)
+    client_secret_env: str = "PARTNER_CENTER_CLIENT_SECRET"
+    login_url: str = "https://login.microsoftonline.com"
+    api_url: str = "https://api.partnercenter.microsoft.com/v1"
+    graph_url: str = "https://graph.microsoft.com/v1.0"
+    timeout_seconds: float = Field(default=60, gt=0)
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    backoff_initial_seconds: float = Field(default=1, ge=0)
+    backoff_max_seconds: float = Field(default=60, ge=0)
+    max_retry_after_seconds: float = Field(default=300, ge=0)
+    export_poll_seconds: float = Field(default=10, ge=0)
+    export_timeout_minutes: float = Field(default=60, gt=0)
+    invoice_page_size: int = Field(default=200, ge=1, le=200)
+    line_item_page_size: int = Field(default=2000, ge=1, le=2000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_secret_in_the_file(cls, data: object) -> object:
+        if isinstance(data, dict) and any(str(key).lower() in SECRET_KEYS for key in data):
+            raise ValueError(
+                "never write the client secret in this file: put it in an environment variable and give that "
+                "variable's name in client_secret_env"
+            )
+        return data
+
+    @field_validator("client_secret_env")
+    @classmethod
+    def _env_var_name(cls, value: str) -> str:
+        if not ENV_VAR_NAME_PATTERN.fullmatch(value):
+            # Never echo the value: someone may have pasted the secret itself here.
+            raise ValueError(
+                "must be the name of an environment variable (letters, digits, '_'), "
+                "e.g. PARTNER_CENTER_CLIENT_SECRET, never the secret itself"
+            )
+        return value
+
+    @field_validator("login_url", "api_url", "graph_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise ValueError(f"{value!r} is not an http(s) base URL such as https://graph.microsoft.com/v1.0")
+        return value.rstrip("/")
+
+
 class ProviderConfig(_Strict):
     """One provider the partner buys from, and how its invoices reach the pipeline."""
 
     id: str
     name: str
     sync: Literal["automatic", "manual"]
-    connector: Literal["folder"] = "folder"
-    path: Path
+    connector: Literal["folder", "partner_center"] = "folder"
+    path: Path | None = None
+    partner_center: PartnerCenterSettings | None = None
     checksum_tolerance: Decimal = Decimal("0.00")
 
     @field_validator("id")
@@ -61,6 +114,24 @@ class ProviderConfig(_Strict):
     @classmethod
     def _valid_tolerance(cls, value: object) -> Decimal:
         return _decimal_setting(value, "checksum_tolerance")
+
+    @model_validator(mode="after")
+    def _settings_of_its_connector(self) -> ProviderConfig:
+        if self.connector == "folder":
+            if self.path is None:
+                raise PydanticCustomError(MISSING_SETTING, "path", {"hint": ""})
+            if self.partner_center is not None:
+                raise ValueError("partner_center settings only apply to connector: partner_center; remove them")
+        else:
+            if self.partner_center is None:
+                raise PydanticCustomError(
+                    MISSING_SETTING, "partner_center", {"hint": " (tenant_id, client_id, client_secret_env)"}
+                )
+            if self.path is not None:
+                raise ValueError("a partner_center provider has no path (its invoices come from the API); remove it")
+            if self.sync != "automatic":
+                raise ValueError("a partner_center provider must be sync: automatic (manual providers use folders)")
+        return self
 
 
 class DailySyncConfig(_Strict):
@@ -189,6 +260,8 @@ def _format_error(error: ValidationError, source: Path) -> str:
         return f"{source}: unknown key '{key}'; remove it or check its spelling"
     if first["type"] == "missing":
         return f"{source}: missing key '{key}'"
+    if first["type"] == MISSING_SETTING:
+        return f"{source}: missing key '{key}.{first['msg']}'{first['ctx']['hint']}"
     message = first["msg"].removeprefix("Value error, ")
     return f"{source}: '{key}': {message}"
 
@@ -196,8 +269,9 @@ def _format_error(error: ValidationError, source: Path) -> str:
 def load_config(path: Path | str | None = None) -> PipelineConfig:
     """Load the configuration from `path`, `$INVOICE_PIPELINE_CONFIG`, or the bundled demo.
 
-    `$INVOICE_PIPELINE_WAREHOUSE_URL`, when set, replaces the file's `warehouse_url`. Relative paths resolve against the config file's folder; the demo keeps its warehouse in the
-    local data folder. Any problem raises ConfigError with one line that names the key.
+    `$INVOICE_PIPELINE_WAREHOUSE_URL`, when set, replaces the file's `warehouse_url`. Relative paths resolve
+    against the config file's folder; the demo keeps its warehouse in the local data folder. Any problem
+    raises ConfigError with one line that names the key.
     """
     if path is None:
         path = os.environ.get(CONFIG_ENV_VAR) or DEMO_CONFIG_PATH
@@ -241,7 +315,7 @@ def load_config(path: Path | str | None = None) -> PipelineConfig:
         if template is not None and not template.is_file():
             raise ConfigError(f"{source}: '{key}': file {template} does not exist")
     for key, folder in [("reference_data", config.reference_data)] + [
-        (f"providers.{i}.path", p.path) for i, p in enumerate(config.providers)
+        (f"providers.{i}.path", p.path) for i, p in enumerate(config.providers) if p.path is not None
     ]:
         if not folder.is_dir():
             raise ConfigError(f"{source}: '{key}': folder {folder} does not exist")

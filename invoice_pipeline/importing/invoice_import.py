@@ -15,9 +15,10 @@ from typing import Any
 import duckdb
 import ibis
 
-from invoice_pipeline.config import PipelineConfig, ProviderConfig
+from invoice_pipeline.config import PipelineConfig, ProviderConfig, default_data_dir
 from invoice_pipeline.connectors.base import ConnectorError, InvoiceFiles, ProviderConnector
 from invoice_pipeline.connectors.folder import LINE_FILE_STEMS, FolderConnector
+from invoice_pipeline.connectors.partner_center.connector import PartnerCenterConnector
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.statuses import Status
@@ -98,8 +99,15 @@ class _InvoiceRejected(Exception):
         self.metadata = metadata or {}
 
 
-def connector_for(provider: ProviderConfig) -> ProviderConnector:
-    """The connector that reaches this provider's invoices."""
+def connector_for(provider: ProviderConfig, config: PipelineConfig | None = None) -> ProviderConnector:
+    """The connector that reaches this provider's invoices.
+
+    Partner Center invoices are downloaded under `<data_dir>/downloads/<provider>/` (the default data folder
+    when no configuration is given).
+    """
+    if provider.connector == "partner_center":
+        data_dir = config.data_dir if config is not None else default_data_dir()
+        return PartnerCenterConnector(provider, data_dir / "downloads" / provider.id)
     return FolderConnector(provider)
 
 
@@ -200,7 +208,7 @@ def _import_into(
     header_values: dict[str, Any] = {}
     try:
         reference = load_reference_data(config.reference_data)
-        files = connector_for(provider).fetch_invoice(key.invoice_id)
+        files = connector_for(provider, config).fetch_invoice(key.invoice_id)
         header = read_header(files.header_path, key.invoice_id)
         minor_units = reference.minor_units(header.currency)
         header_values = _header_values(header, minor_units, provider)

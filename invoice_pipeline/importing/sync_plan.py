@@ -47,7 +47,7 @@ def plan_sync(
     plan = SyncPlan()
     for provider in providers:
         try:
-            offered = connector_for(provider).list_invoices()
+            offered = connector_for(provider, config).list_invoices()
         except ConnectorError as error:
             plan.provider_errors.append(f"{provider.id}: {error}")
             continue

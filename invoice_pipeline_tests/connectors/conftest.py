@@ -1,0 +1,18 @@
+"""Fixtures for connector tests: the fake Partner Center on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from invoice_pipeline.demo.partner_center_fake import PartnerCenterFake
+from invoice_pipeline_tests.connectors.partner_center_support import start_fake
+
+
+@pytest.fixture
+def fake(monkeypatch) -> Iterator[PartnerCenterFake]:
+    """The fake Partner Center serving the demo invoices, its client secret in the environment."""
+    server = start_fake(monkeypatch)
+    yield server
+    server.stop()

@@ -1,0 +1,47 @@
+"""The fake Partner Center for tests: a real HTTP server on loopback, and a workspace provider pointing at it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from invoice_pipeline.demo.partner_center_fake import DEMO_CLIENT_SECRET, PartnerCenterFake
+from invoice_pipeline_tests.builders import ProviderWorkspace
+
+SECRET_ENV = "PARTNER_CENTER_CLIENT_SECRET"
+# Fast waits: backoff in hundredths of a second, Retry-After honoured but capped for the end-to-end tests.
+FAST = {
+    "backoff_initial_seconds": 0.01,
+    "backoff_max_seconds": 0.05,
+    "max_retry_after_seconds": 0.05,
+    "export_poll_seconds": 0,
+    "max_attempts": 4,
+    "timeout_seconds": 5,
+}
+
+
+def fast_settings(fake: PartnerCenterFake, **overrides: Any) -> dict[str, Any]:
+    """`partner_center` settings pointing at the fake, with test-sized waits."""
+    return fake.settings(**(FAST | overrides))
+
+
+def use_partner_center(
+    workspace: ProviderWorkspace, fake: PartnerCenterFake, provider: str = "contoso-csp", **overrides: Any
+) -> None:
+    """Turn the workspace's automatic provider into a Partner Center provider served by the fake."""
+    data = yaml.safe_load(workspace.config_path.read_text())
+    for entry in data["providers"]:
+        if entry["id"] == provider:
+            entry.pop("path", None)
+            entry["connector"] = "partner_center"
+            entry["partner_center"] = fast_settings(fake, **overrides)
+    workspace.config_path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+
+def start_fake(monkeypatch: Any, secret: str = DEMO_CLIENT_SECRET, **kwargs: Any) -> PartnerCenterFake:
+    """A started fake whose client secret is also in the environment variable the settings name."""
+    monkeypatch.setenv(SECRET_ENV, secret)
+    fake = PartnerCenterFake(client_secret=secret, **kwargs).start()
+    fake.faults.poll_retry_after = "0"
+    return fake
