@@ -41,6 +41,7 @@ from invoice_pipeline.operations.invoice_operations import (
     unlink_invoice,
 )
 from invoice_pipeline.warehouse.operations_log import OperationsLog
+from invoice_pipeline.warehouse.schema_migrations import WarehouseSchemaOutdated
 from invoice_pipeline.warehouse.warehouse import ImportRefused, Warehouse, WarehouseUnavailable, import_refusal
 
 EXIT_REFUSED = 1
@@ -79,10 +80,10 @@ def _smtp() -> SmtpSettings:
         raise click.ClickException(str(error)) from None
 
 
-def _open(config: PipelineConfig) -> Warehouse:
+def _open(config: PipelineConfig, *, check_schema: bool = True) -> Warehouse:
     from invoice_pipeline.dagster_defs.resources import open_warehouse
 
-    return open_warehouse(config)
+    return open_warehouse(config, check_schema=check_schema)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -590,6 +591,42 @@ def notify(config: PipelineConfig, preview: bool, show_html: bool, day_text: str
     click.echo(f"summary {delivery.day}: {delivery.reason}")
 
 
+@cli.group("warehouse")
+def warehouse_group() -> None:
+    """The warehouse's schema: which revision it is at, and the migrations that bring it to this version."""
+
+
+@warehouse_group.command("status")
+@click.pass_obj
+def warehouse_status(config: PipelineConfig) -> None:
+    """Print the warehouse's schema revision; exit 1 when it needs `warehouse upgrade`."""
+    warehouse = _open(config, check_schema=False)
+    try:
+        state = warehouse.schema_state()
+    finally:
+        warehouse.dispose()
+    click.echo(f"warehouse: {warehouse.location}")
+    click.echo(f"schema revision: {state.current or 'none (not set up)'}; this version needs: {state.head}")
+    if not state.up_to_date:
+        raise Refused("the schema is not this version's; run `invoice-pipeline warehouse upgrade`")
+    click.echo("up to date")
+
+
+@warehouse_group.command("upgrade")
+@click.pass_obj
+def warehouse_upgrade(config: PipelineConfig) -> None:
+    """Create the warehouse's tables or apply the migrations it lacks (safe to run again)."""
+    warehouse = _open(config, check_schema=False)
+    try:
+        before, after = warehouse.upgrade_schema()
+    finally:
+        warehouse.dispose()
+    if before == after:
+        click.echo(f"warehouse {warehouse.location}: already at schema revision {after}, nothing to do")
+    else:
+        click.echo(f"warehouse {warehouse.location}: schema upgraded from {before or 'nothing'} to revision {after}")
+
+
 def main() -> None:
     """Console entry point: configuration and key problems end with one line, never a traceback."""
     warnings.filterwarnings("ignore", message=".*(beta|preview|experimental).*", category=Warning)
@@ -598,6 +635,6 @@ def main() -> None:
     except (ConfigError, InvalidInvoiceKey) as error:
         click.echo(f"invoice-pipeline: {error}", err=True)
         sys.exit(EXIT_USAGE)
-    except WarehouseUnavailable as error:
+    except (WarehouseUnavailable, WarehouseSchemaOutdated) as error:
         click.echo(f"invoice-pipeline: {error}", err=True)
         sys.exit(EXIT_BROKEN)

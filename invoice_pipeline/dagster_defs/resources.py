@@ -33,8 +33,8 @@ class InvoicePipelineResource(dg.ConfigurableResource):
             warehouse.dispose()
 
 
-def open_warehouse(config: PipelineConfig) -> Warehouse:
-    """A warehouse for this configuration, with its schema in place."""
+def open_warehouse(config: PipelineConfig, *, check_schema: bool = True) -> Warehouse:
+    """A warehouse for this configuration, its schema checked to be this code's (see `Warehouse.create_schema`)."""
     warehouse = Warehouse(
         config.warehouse_url,
         temp_dir=config.data_dir / "duckdb_tmp",
@@ -42,7 +42,8 @@ def open_warehouse(config: PipelineConfig) -> Warehouse:
         threads=config.duckdb_threads,
         lock_timeout_seconds=config.warehouse_lock_timeout_seconds,
     )
-    warehouse.create_schema()
+    if check_schema:
+        warehouse.create_schema()
     return warehouse
 
 

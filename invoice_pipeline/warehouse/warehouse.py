@@ -219,6 +219,16 @@ class Warehouse:
             schema_migrations.check_schema(self.engine, self.location)
         Warehouse._schema_ready.add(self.url)
 
+    def schema_state(self) -> schema_migrations.SchemaState:
+        """The warehouse's schema revision against the code's."""
+        return schema_migrations.schema_state(self.engine)
+
+    def upgrade_schema(self) -> tuple[str | None, str]:
+        """Apply the migrations the warehouse lacks; returns (revision before, revision after)."""
+        before_after = schema_migrations.upgrade(self.engine)
+        Warehouse._schema_ready.add(self.url)
+        return before_after
+
     def dispose(self) -> None:
         """Release every connection (and so DuckDB's file lock)."""
         self.engine.dispose()

@@ -695,10 +695,6 @@ def test_migration_job_command_is_the_packages_console_script() -> None:
     assert f"{command[0]}=invoice_pipeline.cli:main" in entry_points["console_scripts"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`invoice-pipeline warehouse upgrade` is being built in issue #7; remove this mark when it lands",
-)
 def test_migration_job_command_names_an_existing_cli_command() -> None:
     from invoice_pipeline.cli import cli
 

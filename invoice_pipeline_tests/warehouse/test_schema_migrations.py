@@ -1,0 +1,99 @@
+"""Versioned warehouse schema: migrations build what the code declares; PostgreSQL is upgraded on purpose."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from invoice_pipeline.dagster_defs.resources import open_warehouse
+from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.statuses import Status
+from invoice_pipeline.importing.invoice_import import import_provider_invoice
+from invoice_pipeline.warehouse import schema_migrations
+from invoice_pipeline.warehouse import tables as t
+from invoice_pipeline.warehouse.schema_migrations import WarehouseSchemaOutdated
+from invoice_pipeline.warehouse.warehouse import Warehouse
+from invoice_pipeline_tests.builders import clean_invoice, make_workspace, postgres_warehouse_url
+from invoice_pipeline_tests.test_cli import _env, run_cli
+
+KEY = InvoiceKey("contoso-csp", "INV-1")
+
+
+def test_the_migrations_build_exactly_the_tables_and_columns_the_code_declares(warehouse: Warehouse):
+    query = sa.text(
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND table_name <> 'alembic_version'"
+    )
+    with warehouse.engine.connect() as conn:
+        built = set(conn.execute(query).tuples())
+    declared = {(table.name, column.name) for table in t.metadata.tables.values() for column in table.columns}
+    assert built == declared
+    assert warehouse.schema_state().current == schema_migrations.head_revision()
+
+
+def test_the_migrations_leave_nothing_for_alembic_to_generate_on_postgresql():
+    # Alembic reflects PostgreSQL fully (duckdb_engine cannot): types, nullability, keys and indexes too.
+    with postgres_warehouse_url() as url:
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), t.metadata) == []
+        engine.dispose()
+
+
+def test_a_duckdb_warehouse_made_before_migrations_is_recorded_at_the_baseline_and_keeps_its_data(tmp_path):
+    workspace = make_workspace(tmp_path / "workspace")
+    (workspace.root / "data").mkdir()
+    engine = sa.create_engine(workspace.config().warehouse_url)
+    t.metadata.create_all(engine)  # what the first version did, without a version table
+    with engine.begin() as conn:
+        conn.execute(sa.insert(t.reference_currencies).values(code="USD", minor_units=2))
+    engine.dispose()
+    warehouse = open_warehouse(workspace.config())
+    try:
+        assert warehouse.schema_state().current == schema_migrations.head_revision()
+        with warehouse.engine.connect() as conn:
+            assert conn.execute(sa.select(t.reference_currencies.c.code)).scalars().all() == ["USD"]
+    finally:
+        warehouse.dispose()
+
+
+def test_a_postgresql_warehouse_not_set_up_is_refused_until_the_upgrade_command_runs(tmp_path):
+    with postgres_warehouse_url(migrated=False) as url:
+        workspace = make_workspace(tmp_path / "workspace", url)
+        clean_invoice(workspace, "INV-1")
+        with pytest.raises(WarehouseSchemaOutdated, match=r"not set up yet.*run `invoice-pipeline warehouse upgrade`"):
+            open_warehouse(workspace.config())
+        env = _env(INVOICE_PIPELINE_CONFIG=str(workspace.config_path))
+
+        status = run_cli("warehouse", "status", env=env, cwd=tmp_path)
+        assert status.returncode == 1
+        assert "schema revision: none (not set up)" in status.stdout
+        listing = run_cli("invoices", "list", env=env, cwd=tmp_path)
+        assert listing.returncode == 3
+        assert "run `invoice-pipeline warehouse upgrade`" in listing.stderr
+        assert "Traceback" not in listing.stderr
+
+        first = run_cli("warehouse", "upgrade", env=env, cwd=tmp_path)
+        assert first.returncode == 0, first.stderr
+        assert f"schema upgraded from nothing to revision {schema_migrations.head_revision()}" in first.stdout
+        again = run_cli("warehouse", "upgrade", env=env, cwd=tmp_path)
+        assert "nothing to do" in again.stdout
+        assert run_cli("warehouse", "status", env=env, cwd=tmp_path).returncode == 0
+
+        warehouse = open_warehouse(workspace.config())
+        try:
+            assert import_provider_invoice(workspace.config(), warehouse, KEY).status == Status.ACTIVE
+        finally:
+            warehouse.dispose()
+
+
+def test_a_warehouse_newer_than_the_code_is_refused(tmp_path):
+    with postgres_warehouse_url() as url:
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'f00dcafe'")
+        with pytest.raises(WarehouseSchemaOutdated, match="newer than this code"):
+            schema_migrations.check_schema(engine, "under test")
+        engine.dispose()
