@@ -16,3 +16,7 @@ def fake(monkeypatch) -> Iterator[PartnerCenterFake]:
     server = start_fake(monkeypatch)
     yield server
     server.stop()
+
+
+# The Dagster side's fixtures, reused for full imports from the fake.
+from invoice_pipeline_tests.dagster_defs.test_invoice_assets import instance, workspace_defs  # noqa: E402, F401
