@@ -96,3 +96,49 @@ def test_mail_sent_through_a_login_relay_never_carries_the_password(workspace):
         assert relay.messages and all(SECRET.encode() not in m.raw for m in relay.messages)
     finally:
         relay.stop()
+
+
+def _files_holding(root: Path, needles: list[str]) -> list[str]:
+    """Every file under `root` (warehouse, Dagster instance and logs, downloads) that contains one of `needles`."""
+    found = []
+    for path in root.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            found += [f"{path}: {needle[:12]}..." for needle in needles if needle.encode() in data]
+    return found
+
+
+def test_the_partner_center_secret_and_access_tokens_are_in_no_output_log_run_event_table_or_file(
+    workspace, monkeypatch
+):
+    from invoice_pipeline_tests.connectors.partner_center_support import start_fake, use_partner_center
+
+    fake = start_fake(monkeypatch, secret=SECRET)
+    try:
+        use_partner_center(workspace, fake)
+        fake.faults.failed_exports = {"G200000002": ("5000", "No data available")}
+        fake.faults.expired_tokens = 1  # a refused token must not show either
+        cli = str(Path(sys.executable).parent / "invoice-pipeline")
+        runs = [
+            subprocess.run(
+                [cli, *args], capture_output=True, text=True, env=os.environ, timeout=300, cwd=workspace.root
+            )
+            for args in (["sync"], ["invoices", "list", "--json"], ["providers", "invoices", "contoso-csp"])
+        ]
+        monkeypatch.setenv("PARTNER_CENTER_CLIENT_SECRET", SECRET + "-wrong")
+        runs.append(
+            subprocess.run(
+                [cli, "sync"], capture_output=True, text=True, env=os.environ, timeout=300, cwd=workspace.root
+            )
+        )
+    finally:
+        fake.stop()
+
+    assert "G200000001\tActive" in runs[0].stdout.replace("contoso-csp:", "")
+    assert "5000 No data available" in runs[0].stdout  # the failure is visible, the secrets are not
+    tokens = list(fake.tokens)
+    assert len(tokens) >= 2
+    outputs = [r.stdout + r.stderr for r in runs]
+    assert not [text[:200] for text in outputs if SECRET in text or any(token in text for token in tokens)]
+    assert _files_holding(workspace.root, [SECRET, *tokens]) == []
+    assert _warehouse_text(workspace) and SECRET not in _warehouse_text(workspace)
