@@ -134,7 +134,7 @@ def test_instance_config_passes_dagsters_own_validation_with_postgres_queue_and_
         "username": "dagster",
         "password": "not-a-real-password",
         "params": {"sslmode": "require"},
-        "scheme": "postgresql",
+        "scheme": "postgresql+psycopg2",
     }
     assert launcher_config(processed)["job_namespace"] == NAMESPACE
     assert "dagster._core.scheduler.DagsterDaemonScheduler" in processed
@@ -301,7 +301,15 @@ def instance_config_from_values(values: Mapping[str, Any]) -> dict[str, Any]:
     pg = only_keys(
         values["postgresql"],
         "postgresql",
-        {"enabled", "postgresqlHost", "postgresqlUsername", "postgresqlDatabase", "postgresqlParams", "service"},
+        {
+            "enabled",
+            "postgresqlHost",
+            "postgresqlUsername",
+            "postgresqlDatabase",
+            "postgresqlParams",
+            "postgresqlScheme",
+            "service",
+        },
     )
     daemon = only_keys(
         values["dagsterDaemon"], "dagsterDaemon", {"enabled", "runCoordinator", "runMonitoring", "runRetries"}
@@ -337,6 +345,7 @@ def instance_config_from_values(values: Mapping[str, Any]) -> dict[str, Any]:
                     "db_name": pg["postgresqlDatabase"],
                     "port": pg["service"]["port"],
                     "params": pg.get("postgresqlParams", {}),
+                    "scheme": pg["postgresqlScheme"],
                 }
             }
         },
