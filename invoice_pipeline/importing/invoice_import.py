@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 import ibis
 
-from invoice_pipeline.config import PipelineConfig, ProviderConfig, default_data_dir
+from invoice_pipeline.config import PipelineConfig, ProviderConfig
 from invoice_pipeline.connectors.base import ConnectorError, InvoiceFiles, ProviderConnector
 from invoice_pipeline.connectors.folder import LINE_FILE_STEMS, FolderConnector
 from invoice_pipeline.connectors.partner_center.connector import PartnerCenterConnector
@@ -99,15 +99,10 @@ class _InvoiceRejected(Exception):
         self.metadata = metadata or {}
 
 
-def connector_for(provider: ProviderConfig, config: PipelineConfig | None = None) -> ProviderConnector:
-    """The connector that reaches this provider's invoices.
-
-    Partner Center invoices are downloaded under `<data_dir>/downloads/<provider>/` (the default data folder
-    when no configuration is given).
-    """
+def connector_for(provider: ProviderConfig, config: PipelineConfig) -> ProviderConnector:
+    """The connector that reaches this provider's invoices (Partner Center downloads to `<data_dir>/downloads/`)."""
     if provider.connector == "partner_center":
-        data_dir = config.data_dir if config is not None else default_data_dir()
-        return PartnerCenterConnector(provider, data_dir / "downloads" / provider.id)
+        return PartnerCenterConnector(provider, config.data_dir / "downloads" / provider.id)
     return FolderConnector(provider)
 
 

@@ -254,7 +254,7 @@ def offered_invoice_statuses(config: PipelineConfig, warehouse: Warehouse, provi
     """The invoices a provider offers, each with its status here (`not imported` when it has no record)."""
     provider = config.provider(provider_id)
     rows = []
-    for offered in connector_for(provider).list_invoices():
+    for offered in connector_for(provider, config).list_invoices():
         record = warehouse.current_record(InvoiceKey(provider.id, offered.invoice_id))
         rows.append(
             {

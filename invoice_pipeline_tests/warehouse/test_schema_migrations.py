@@ -27,7 +27,7 @@ def test_the_migrations_build_exactly_the_tables_and_columns_the_code_declares(w
         "WHERE table_schema = current_schema() AND table_name <> 'alembic_version'"
     )
     with warehouse.engine.connect() as conn:
-        built = set(conn.execute(query).tuples())
+        built = {tuple(row) for row in conn.execute(query)}
     declared = {(table.name, column.name) for table in t.metadata.tables.values() for column in table.columns}
     assert built == declared
     assert warehouse.schema_state().current == schema_migrations.head_revision()
