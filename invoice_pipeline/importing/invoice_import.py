@@ -30,7 +30,12 @@ from invoice_pipeline.importing.provider_files import (
     read_header,
     stage_line_file,
 )
-from invoice_pipeline.schemas.line_summaries import COMMON_COLUMNS, MONEY_SQL_TYPE, USAGE_COLUMNS
+from invoice_pipeline.schemas.line_summaries import (
+    COMMON_COLUMNS,
+    MONEY_SQL_TYPE,
+    QUANTITY_PRICE_SQL_TYPE,
+    USAGE_COLUMNS,
+)
 from invoice_pipeline.validation.checksum import ChecksumResult, check_checksum
 from invoice_pipeline.validation.line_schema import SchemaFailure, validate_staged_lines
 from invoice_pipeline.validation.notes import Note, csv_text
@@ -358,8 +363,8 @@ def _build_typed_lines(staging: duckdb.DuckDBPyConnection, kind: str) -> None:
     typed = {
         "charge_start_date": "DATE",
         "charge_end_date": "DATE",
-        "quantity": MONEY_SQL_TYPE,
-        "unit_price": MONEY_SQL_TYPE,
+        "quantity": QUANTITY_PRICE_SQL_TYPE,
+        "unit_price": QUANTITY_PRICE_SQL_TYPE,
         "amount": MONEY_SQL_TYPE,
         "usage_date": "DATE",
     }

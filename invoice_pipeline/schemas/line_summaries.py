@@ -11,15 +11,19 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import pandera.ibis as pa
 
-# At most 18 digits before the point and 10 after it: what DECIMAL(28, 10) holds exactly.
+# Amounts: at most 18 digits before the point and 10 after it, what DECIMAL(28, 10) holds exactly (and
+# the sum of millions of them still fits DECIMAL(38, 10)).
 DECIMAL_PATTERN = r"^-?[0-9]{1,18}(\.[0-9]{1,10})?$"
+# Quantities and unit prices: metered usage is prorated to many places (0.0416666666666667 hours, a price
+# per unit of 0.000012345678901): up to 18 after the point, what DECIMAL(38, 18) holds exactly. Never summed.
+QUANTITY_PRICE_PATTERN = r"^-?[0-9]{1,18}(\.[0-9]{1,18})?$"
 ISO_DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 CURRENCY_PATTERN = r"^[A-Z]{3}$"
 IDENTIFIER_PATTERN = r"^[^\x00-\x1f\x7f]{1,200}$"
 EARLIEST_DATE = "2000-01-01"
 LATEST_DATE = "2099-12-31"
-MONEY_SCALE = 10
-MONEY_SQL_TYPE = f"DECIMAL(28, {MONEY_SCALE})"
+MONEY_SQL_TYPE = "DECIMAL(28, 10)"
+QUANTITY_PRICE_SQL_TYPE = "DECIMAL(38, 18)"
 
 COMMON_COLUMNS = (
     "line_id",
@@ -53,8 +57,8 @@ class LineSummarySchema(pa.DataFrameModel):
     product_id: dt.String = pa.Field(nullable=True, str_matches=IDENTIFIER_PATTERN)
     charge_start_date: dt.String = pa.Field(nullable=False, str_matches=ISO_DATE_PATTERN)
     charge_end_date: dt.String = pa.Field(nullable=False, str_matches=ISO_DATE_PATTERN)
-    quantity: dt.String = pa.Field(nullable=False, str_matches=DECIMAL_PATTERN)
-    unit_price: dt.String = pa.Field(nullable=False, str_matches=DECIMAL_PATTERN)
+    quantity: dt.String = pa.Field(nullable=False, str_matches=QUANTITY_PRICE_PATTERN)
+    unit_price: dt.String = pa.Field(nullable=False, str_matches=QUANTITY_PRICE_PATTERN)
     amount: dt.String = pa.Field(nullable=False, str_matches=DECIMAL_PATTERN)
     currency: dt.String = pa.Field(nullable=False, str_matches=CURRENCY_PATTERN)
 

@@ -19,6 +19,7 @@ from invoice_pipeline.schemas.line_summaries import (
     DECIMAL_PATTERN,
     IDENTIFIER_PATTERN,
     ISO_DATE_PATTERN,
+    QUANTITY_PRICE_PATTERN,
     LicenseSummarySchema,
     UsageSummarySchema,
 )
@@ -29,6 +30,8 @@ NOTE_ROWS_PER_FAILURE = 10_000
 
 _PATTERN_MEANINGS = {
     DECIMAL_PATTERN: "a decimal number with at most 18 digits before the point and 10 after "
+    "(no thousands separators, no exponent)",
+    QUANTITY_PRICE_PATTERN: "a decimal number with at most 18 digits before the point and 18 after "
     "(no thousands separators, no exponent)",
     ISO_DATE_PATTERN: "a date written YYYY-MM-DD",
     CURRENCY_PATTERN: "a three-letter ISO 4217 currency code in capitals",

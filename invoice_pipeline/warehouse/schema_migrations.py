@@ -69,8 +69,8 @@ def schema_state(engine: sa.Engine) -> SchemaState:
     return SchemaState(current=current, head=head_revision(), has_tables=has_tables)
 
 
-def upgrade(engine: sa.Engine) -> tuple[str | None, str]:
-    """Bring the warehouse to the head revision; returns (revision before, revision after).
+def upgrade(engine: sa.Engine, to: str = "head") -> tuple[str | None, str]:
+    """Bring the warehouse to the head revision (or `to`); returns (revision before, revision after).
 
     A warehouse created before migrations existed (tables, no version) is recorded at the baseline
     first, then upgraded like any other.
@@ -80,8 +80,8 @@ def upgrade(engine: sa.Engine) -> tuple[str | None, str]:
         config = _alembic_config(conn)
         if state.current is None and state.has_tables:
             command.stamp(config, BASELINE_REVISION)
-        command.upgrade(config, "head")
-    return state.current, head_revision()
+        command.upgrade(config, to)
+    return state.current, head_revision() if to == "head" else to
 
 
 def check_schema(engine: sa.Engine, where: str) -> None:

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 
 class ExactDecimal(sa.types.UserDefinedType):
-    """NUMERIC(28, 10) that reaches the driver and comes back as Decimal, never through float.
+    """NUMERIC(precision, scale) that reaches the driver and comes back as Decimal, never through float.
 
     SQLAlchemy's Numeric converts through float on dialects that do not declare native decimals
     (duckdb_engine is one); both DuckDB's and psycopg's drivers handle Decimal themselves.
@@ -16,9 +16,13 @@ class ExactDecimal(sa.types.UserDefinedType):
 
     cache_ok = True
 
+    def __init__(self, precision: int = 28, scale: int = 10) -> None:
+        self.precision = precision
+        self.scale = scale
+
     def get_col_spec(self, **kw: object) -> str:
         """The column type in DDL."""
-        return "NUMERIC(28, 10)"
+        return f"NUMERIC({self.precision}, {self.scale})"
 
     def bind_processor(self, dialect: sa.Dialect) -> None:
         """Decimals go to the driver as they are."""
@@ -35,7 +39,8 @@ class ExactDecimal(sa.types.UserDefinedType):
         return to_decimal
 
 
-MONEY = ExactDecimal()
+MONEY = ExactDecimal(28, 10)
+QUANTITY_PRICE = ExactDecimal(38, 18)  # metered quantities and unit prices carry more places than money
 metadata = sa.MetaData()
 
 provider_invoices = sa.Table(
@@ -106,8 +111,8 @@ def _line_summary_columns() -> list[sa.Column]:
         sa.Column("product_id", sa.String(200)),
         sa.Column("charge_start_date", sa.Date, nullable=False),
         sa.Column("charge_end_date", sa.Date, nullable=False),
-        sa.Column("quantity", MONEY, nullable=False),
-        sa.Column("unit_price", MONEY, nullable=False),
+        sa.Column("quantity", QUANTITY_PRICE, nullable=False),
+        sa.Column("unit_price", QUANTITY_PRICE, nullable=False),
         sa.Column("amount", MONEY, nullable=False),
         sa.Column("currency", sa.String(3), nullable=False),
     ]

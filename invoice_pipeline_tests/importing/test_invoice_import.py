@@ -215,6 +215,27 @@ def test_one_bad_invoice_does_not_affect_another(workspace, warehouse):
     assert (bad.status, good.status) == (Status.ERROR, Status.ACTIVE)
 
 
+def test_metered_quantities_and_unit_prices_keep_their_18_decimal_places_exactly(workspace, warehouse):
+    # Prorated usage as Partner Center reports it: an hour split in 24, a price per unit with 15 places.
+    workspace.add_invoice(
+        KEY.invoice_id,
+        usage=[usage_line("U1", "0.12", quantity="0.0416666666666667", unit_price="2.880000000000000")],
+        license=[license_line("L1", "0.0000123457", quantity="1", unit_price="0.000012345678901234")],
+        total="0.12",
+    )
+    result = _import(workspace, warehouse)
+    assert result.status == Status.ACTIVE, result.message
+    record = warehouse.current_record(KEY)
+    exported = workspace.root / "export.csv"
+    warehouse.export_lines(record.record_id, "license", exported)
+    assert "1,0.000012345678901234,0.0000123457," in exported.read_text()
+    with warehouse.engine.connect() as conn:
+        import sqlalchemy as sa
+
+        quantity = conn.execute(sa.text("SELECT quantity FROM usage_summaries")).scalar_one()
+    assert quantity == Decimal("0.0416666666666667")
+
+
 def test_extra_provider_columns_are_kept_as_json(workspace, warehouse):
     workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1", resource_group="rg-prod", tags='{"env": "prod"}')])
     _import(workspace, warehouse)

@@ -28,6 +28,7 @@ DECIMAL_MEANING = (
     "must be a decimal number with at most 18 digits before the point and 10 after "
     "(no thousands separators, no exponent) [str_matches]"
 )
+QUANTITY_PRICE_MEANING = DECIMAL_MEANING.replace("and 10 after", "and 18 after")
 DATE_MEANING = "must be a real calendar date from 2000-01-01 to 2099-12-31 [real_date_2000_to_2099]"
 
 
@@ -253,7 +254,7 @@ def test_usage_as_both_csv_and_parquet_is_refused(workspace, warehouse):
     ("overrides", "expected"),
     [
         pytest.param(
-            {"quantity": "ten"}, f"column 'quantity' {DECIMAL_MEANING}: 1 row, e.g. U2='ten'", id="text_in_quantity"
+            {"quantity": "ten"}, f"column 'quantity' {QUANTITY_PRICE_MEANING}: 1 row, e.g. U2='ten'", id="text_in_quantity"
         ),
         pytest.param(
             {"charge_start_date": "2024-02-30", "charge_end_date": "2024-03-31"},
@@ -297,6 +298,11 @@ def test_usage_as_both_csv_and_parquet_is_refused(workspace, warehouse):
             f"column 'amount' {DECIMAL_MEANING}: 1 row, e.g. U2='4.00000000001'",
             id="11_decimal_places",
         ),
+        pytest.param(
+            {"unit_price": "0.0000000000000000001"},
+            f"column 'unit_price' {QUANTITY_PRICE_MEANING}: 1 row, e.g. U2='0.0000000000000000001'",
+            id="unit_price_19_decimal_places",
+        ),
         pytest.param({"amount": "4e0"}, f"column 'amount' {DECIMAL_MEANING}: 1 row, e.g. U2='4e0'", id="exponent"),
         pytest.param(
             {"amount": "4.0E+0"}, f"column 'amount' {DECIMAL_MEANING}: 1 row, e.g. U2='4.0E+0'", id="exponent_capital"
@@ -310,7 +316,7 @@ def test_usage_as_both_csv_and_parquet_is_refused(workspace, warehouse):
         ),
         pytest.param(
             {"unit_price": "1,004.00"},
-            f"column 'unit_price' {DECIMAL_MEANING}: 1 row, e.g. U2='1,004.00'",
+            f"column 'unit_price' {QUANTITY_PRICE_MEANING}: 1 row, e.g. U2='1,004.00'",
             id="thousands_separator",
         ),
         pytest.param(
@@ -353,7 +359,7 @@ def test_bad_value_in_the_license_file_names_the_license_file(workspace, warehou
     workspace.add_invoice(
         KEY.invoice_id, usage=GOOD_USAGE, license=[license_line("L1", "36.00", quantity="2.5e1")], total="46.00"
     )
-    _refused(workspace, warehouse, f"license_summaries.csv column 'quantity' {DECIMAL_MEANING}: 1 row, e.g. L1='2.5e1'")
+    _refused(workspace, warehouse, f"license_summaries.csv column 'quantity' {QUANTITY_PRICE_MEANING}: 1 row, e.g. L1='2.5e1'")
 
 
 def _stored_text(warehouse, sql: str) -> list[str]:

@@ -182,7 +182,7 @@ def test_row_without_line_id_is_shown_as_a_question_mark(con, tmp_path):
 @pytest.mark.parametrize(
     ("column", "value", "check", "meaning"),
     [
-        ("unit_price", "1e3", "str_matches", DECIMAL_MEANING),
+        ("amount", "1e3", "str_matches", DECIMAL_MEANING),
         ("charge_end_date", "31.10.2026", "str_matches", "a date written YYYY-MM-DD"),
         (
             "charge_end_date",

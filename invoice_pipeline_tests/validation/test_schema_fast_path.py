@@ -25,6 +25,8 @@ TRICKY = {
     "Infinity": {"amount": "Infinity"},
     "19 integer digits": {"amount": "1234567890123456789"},
     "11 decimal places": {"amount": "1.12345678901"},
+    "16 decimal places quantity allowed": {"quantity": "0.0416666666666667"},
+    "19 decimal places unit price": {"unit_price": "0.0000000000000000001"},
     "trailing newline": {"amount": "2.50\n"},
     "leading plus": {"amount": "+2.50"},
     "negative quantity": {"quantity": "-1"},

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
+
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -40,6 +43,47 @@ def test_the_migrations_leave_nothing_for_alembic_to_generate_on_postgresql():
         with engine.connect() as conn:
             assert compare_metadata(MigrationContext.configure(conn), t.metadata) == []
         engine.dispose()
+
+
+def test_upgrading_from_the_first_revision_keeps_stored_lines_and_then_holds_finer_quantities(warehouse: Warehouse):
+    engine = warehouse.engine
+    _rebuild_at_first_revision(engine)
+    line = {
+        "record_id": "r1",
+        "line_id": "U1",
+        "customer_id": "c",
+        "account_id": "a",
+        "subscription_id": "s",
+        "charge_start_date": date(2026, 10, 1),
+        "charge_end_date": date(2026, 10, 31),
+        "quantity": Decimal("1.5"),
+        "unit_price": Decimal("0.0000000001"),
+        "amount": Decimal("123456789012345678.1234567891"),
+        "currency": "USD",
+    }
+    with engine.begin() as conn:
+        conn.execute(sa.insert(t.usage_summaries).values(**line))
+    assert schema_migrations.upgrade(engine) == ("0001", schema_migrations.head_revision())
+    finer = line | {"line_id": "U2", "quantity": Decimal("0.0416666666666667"), "unit_price": Decimal("1E-18")}
+    with engine.begin() as conn:
+        conn.execute(sa.insert(t.usage_summaries).values(**finer))
+        stored = conn.execute(
+            sa.select(
+                t.usage_summaries.c.quantity, t.usage_summaries.c.unit_price, t.usage_summaries.c.amount
+            ).order_by(t.usage_summaries.c.line_id)
+        ).all()
+    assert [tuple(row) for row in stored] == [
+        (Decimal("1.5"), Decimal("0.0000000001"), Decimal("123456789012345678.1234567891")),
+        (Decimal("0.0416666666666667"), Decimal("1E-18"), Decimal("123456789012345678.1234567891")),
+    ]
+
+
+def _rebuild_at_first_revision(engine: sa.Engine) -> None:
+    """Drop every table and migrate to revision 0001 only, as a warehouse of the first version was."""
+    t.metadata.drop_all(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE alembic_version")
+    schema_migrations.upgrade(engine, to=schema_migrations.BASELINE_REVISION)
 
 
 def test_a_duckdb_warehouse_made_before_migrations_is_recorded_at_the_baseline_and_keeps_its_data(tmp_path):
