@@ -1,11 +1,13 @@
 """Benchmark the import of one large invoice against DuckDB's raw scan of the same file, in the same run.
 
     python -m benchmarks.run --sizes 100000 1000000 10000000 --bad-share 0.01 --work /tmp/invoice-bench
+    python -m benchmarks.run --sizes 1000000 --warehouse-url postgresql+psycopg://postgres@127.0.0.1/bench
 
 For each size it generates the invoice (CSV), then measures, each in a fresh process:
 - the baseline: DuckDB alone, `SELECT count(*), sum(amount) FROM read_csv(...)` with explicit types;
 - the import: `invoice-pipeline sync --invoice bench-csp:BENCH-<N>` (the whole CLI path, through Dagster);
-and prints wall time, peak resident memory, rows per second and the ratio to the baseline.
+and prints wall time, peak resident memory, rows per second and the ratio to the baseline. With
+`--warehouse-url` the lines land in that warehouse (e.g. an empty PostgreSQL database, migrated first).
 Timings are ratios against a baseline measured on the same machine in the same run, never absolute asserts.
 """
 
@@ -56,8 +58,8 @@ def measure(command: list[str], env: dict[str, str], cwd: Path) -> Measure:
     return Measure(seconds, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), lines[-1] if lines else "")
 
 
-def run(sizes: list[int], bad_share: float, work: Path) -> list[dict[str, object]]:
-    """Generate, measure and return one row per size."""
+def run(sizes: list[int], bad_share: float, work: Path, warehouse_url: str | None = None) -> list[dict[str, object]]:
+    """Generate, measure and return one row per size (into `warehouse_url` when given, else a DuckDB file)."""
     cli = str(Path(sys.executable).parent / "invoice-pipeline")
     rows = []
     for size in sizes:
@@ -73,9 +75,12 @@ def run(sizes: list[int], bad_share: float, work: Path) -> list[dict[str, object
             "INVOICE_PIPELINE_DATA_DIR": str(folder / "data"),
             "DAGSTER_HOME": str(folder / "dagster_home"),
             "PYTHONWARNINGS": "ignore",
+            **({"INVOICE_PIPELINE_WAREHOUSE_URL": warehouse_url} if warehouse_url else {}),
         }
         (folder / "dagster_home").mkdir()
         (folder / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+        if warehouse_url:
+            subprocess.run([cli, "warehouse", "upgrade"], env=env, cwd=folder, check=True, capture_output=True)
         scan = measure([sys.executable, "-c", SCAN, str(csv_path)], env, folder)
         if scan.returncode != 0:
             raise SystemExit(f"the baseline scan failed: {scan.output}")
@@ -112,10 +117,11 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 10_000_000])
     parser.add_argument("--bad-share", type=float, default=0.0)
     parser.add_argument("--work", type=Path, default=Path("benchmarks/data"))
+    parser.add_argument("--warehouse-url", help="import into this (empty) warehouse instead of a DuckDB file")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, bad share {args.bad_share}")
-    run(args.sizes, args.bad_share, args.work.resolve())
+    run(args.sizes, args.bad_share, args.work.resolve(), args.warehouse_url)
 
 
 if __name__ == "__main__":

@@ -57,11 +57,14 @@ CHILD = textwrap.dedent(
 
 
 @pytest.fixture
-def big_invoice(tmp_path):
+def big_invoice(tmp_path, warehouse_url):
+    """A 50,000-line invoice, in a DuckDB warehouse file or a PostgreSQL warehouse of its own."""
     generate(tmp_path, LINES, 0.0, "csv")
     config_path = write_config(tmp_path)
     data = yaml.safe_load(config_path.read_text())
     data["stuck_populating_after_minutes"] = 0  # a killed import is retried at once
+    if warehouse_url:
+        data["warehouse_url"] = warehouse_url
     config_path.write_text(yaml.safe_dump(data))
     return config_path
 

@@ -236,6 +236,24 @@ def test_metered_quantities_and_unit_prices_keep_their_18_decimal_places_exactly
     assert quantity == Decimal("0.0416666666666667")
 
 
+def test_text_with_quotes_commas_newlines_and_unicode_is_stored_exactly(workspace, warehouse):
+    # On PostgreSQL the lines travel through a CSV COPY: nothing may be unquoted, split or turned into NULL.
+    tricky = 'VM "large", 4\ncores \u2014 \u00fc\\N'
+    workspace.add_invoice(
+        KEY.invoice_id,
+        usage=[usage_line("U1", "-0.0000000001", meter_name=tricky, meter_id="\\N", unit="")],
+        license=[license_line("L1", "123456789012345678.1234567891")],
+    )
+    assert _import(workspace, warehouse).status == Status.ACTIVE
+    with warehouse.engine.connect() as conn:
+        import sqlalchemy as sa
+
+        usage = conn.execute(sa.text("SELECT meter_name, meter_id, unit, amount FROM usage_summaries")).one()
+        license_amount = conn.execute(sa.text("SELECT amount FROM license_summaries")).scalar_one()
+    assert tuple(usage) == (tricky, "\\N", None, Decimal("-0.0000000001"))
+    assert license_amount == Decimal("123456789012345678.1234567891")
+
+
 def test_extra_provider_columns_are_kept_as_json(workspace, warehouse):
     workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1", resource_group="rg-prod", tags='{"env": "prod"}')])
     _import(workspace, warehouse)
