@@ -254,7 +254,9 @@ def test_usage_as_both_csv_and_parquet_is_refused(workspace, warehouse):
     ("overrides", "expected"),
     [
         pytest.param(
-            {"quantity": "ten"}, f"column 'quantity' {QUANTITY_PRICE_MEANING}: 1 row, e.g. U2='ten'", id="text_in_quantity"
+            {"quantity": "ten"},
+            f"column 'quantity' {QUANTITY_PRICE_MEANING}: 1 row, e.g. U2='ten'",
+            id="text_in_quantity",
         ),
         pytest.param(
             {"charge_start_date": "2024-02-30", "charge_end_date": "2024-03-31"},
@@ -359,7 +361,11 @@ def test_bad_value_in_the_license_file_names_the_license_file(workspace, warehou
     workspace.add_invoice(
         KEY.invoice_id, usage=GOOD_USAGE, license=[license_line("L1", "36.00", quantity="2.5e1")], total="46.00"
     )
-    _refused(workspace, warehouse, f"license_summaries.csv column 'quantity' {QUANTITY_PRICE_MEANING}: 1 row, e.g. L1='2.5e1'")
+    _refused(
+        workspace,
+        warehouse,
+        f"license_summaries.csv column 'quantity' {QUANTITY_PRICE_MEANING}: 1 row, e.g. L1='2.5e1'",
+    )
 
 
 def _stored_text(warehouse, sql: str) -> list[str]:
