@@ -147,6 +147,14 @@ def _csv_header(path: Path) -> list[str]:
     return row
 
 
+def _is_resource_problem(error: duckdb.Error) -> bool:
+    """Memory or spill space ran out while reading: nothing to blame on the provider's file."""
+    text = str(error).lower()
+    return isinstance(error, duckdb.OutOfMemoryException) or any(
+        sign in text for sign in ("failed to create directory", "no space left on device")
+    )
+
+
 def _explain_read_error(file_name: str, error: duckdb.Error) -> str:
     text = str(error)
     line = re.search(r"CSV Error on Line: (\d+)", text)
@@ -223,4 +231,6 @@ def stage_line_file(con: duckdb.DuckDBPyConnection, kind: str, path: Path | None
         casts = ", ".join(f"CAST({quote_identifier(c)} AS VARCHAR) AS {quote_identifier(c)}" for c in names)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {casts} FROM {reader}")
     except duckdb.Error as error:
+        if _is_resource_problem(error):
+            raise  # this machine's problem, not the file's: the import crashes, is recorded and retried
         raise ProviderFileError(_explain_read_error(file_name, error)) from None

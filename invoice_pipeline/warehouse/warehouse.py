@@ -158,9 +158,10 @@ class Warehouse:
             "preserve_insertion_order": False,
             "temp_directory": str(self._duckdb_temp_dir),
         }
+        # DuckDB spills here past its memory limit (the warehouse file's, or PostgreSQL's staging DuckDB).
+        self._duckdb_temp_dir.mkdir(parents=True, exist_ok=True)
         connect_args: dict[str, Any] = {}
         if self.is_duckdb:
-            self._duckdb_temp_dir.mkdir(parents=True, exist_ok=True)
             connect_args["config"] = self._duckdb_settings
             database = url.removeprefix("duckdb:///")
             if database and database != ":memory:":
@@ -529,7 +530,6 @@ class Warehouse:
         if self.is_duckdb:
             staging.execute(f"INSERT INTO main.{table.name} ({', '.join(columns)}) {lines}", [record_id])
             return
-        self._duckdb_temp_dir.mkdir(parents=True, exist_ok=True)
         export = self._duckdb_temp_dir / f"{table.name}-{_new_id()}.csv"
         try:
             staging.execute(

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import duckdb
 import pytest
+import yaml
 
+from benchmarks.generate import generate, write_config
+from invoice_pipeline.config import load_config
+from invoice_pipeline.dagster_defs.resources import open_warehouse
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.invoice_import import (
@@ -252,6 +257,39 @@ def test_text_with_quotes_commas_newlines_and_unicode_is_stored_exactly(workspac
         license_amount = conn.execute(sa.text("SELECT amount FROM license_summaries")).scalar_one()
     assert tuple(usage) == (tricky, "\\N", None, Decimal("-0.0000000001"))
     assert license_amount == Decimal("123456789012345678.1234567891")
+
+
+def test_an_invoice_larger_than_the_duckdb_memory_limit_spills_to_the_data_folder_and_imports(tmp_path, warehouse_url):
+    generate(tmp_path, 1_000_000, 0.0, "csv")  # 143 MB of CSV, staged as text well past the limit below
+    config_path = write_config(tmp_path)
+    config = yaml.safe_load(config_path.read_text())
+    config |= {"duckdb_memory_limit": "150MB"} | ({"warehouse_url": warehouse_url} if warehouse_url else {})
+    config_path.write_text(yaml.safe_dump(config))
+    key = InvoiceKey("bench-csp", "BENCH-1000000")
+    warehouse = open_warehouse(load_config(config_path))
+    try:
+        result = import_provider_invoice(load_config(config_path), warehouse, key)
+        assert result.status == Status.ACTIVE, result.message
+        assert result.usage_line_count == 1_000_000
+    finally:
+        warehouse.dispose()
+
+
+def test_running_out_of_memory_is_the_machines_problem_not_the_files(workspace):
+    config = yaml.safe_load(workspace.config_path.read_text())
+    config["duckdb_memory_limit"] = "8MB"
+    workspace.config_path.write_text(yaml.safe_dump(config))
+    workspace.add_invoice(KEY.invoice_id, usage=[usage_line(f"U{n:06d}", "0.01") for n in range(100_000)])
+    warehouse = workspace.warehouse()
+    try:
+        with pytest.raises(duckdb.OutOfMemoryException):
+            _import(workspace, warehouse)
+        record = warehouse.current_record(KEY)
+        assert record.status == Status.ERROR
+        assert record.message.startswith("Import failed unexpectedly (OutOfMemoryException")
+        assert "the next sync retries it" in record.message
+    finally:
+        warehouse.dispose()
 
 
 def test_extra_provider_columns_are_kept_as_json(workspace, warehouse):
