@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -16,7 +17,7 @@ import yaml
 
 from invoice_pipeline.dagster_defs.invoice_assets import RUN_TAG_INVOICE, RUN_TAG_KEY, RUN_TAG_PROVIDER
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
-from invoice_pipeline_tests.builders import license_line, make_workspace, usage_line
+from invoice_pipeline_tests.builders import license_line, make_workspace, postgres_warehouse_url, usage_line
 
 CLI = Path(sys.executable).parent / "invoice-pipeline"
 DEMO_INVOICES = [f"contoso-csp:G10000000{n}" for n in range(1, 7)]
@@ -58,12 +59,16 @@ def _no_traceback(completed: subprocess.CompletedProcess) -> None:
 
 
 class Demo:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, warehouse_url: str | None = None) -> None:
         self.root = root
         self.dagster_home = root / "dagster_home"
         self.dagster_home.mkdir()
         (self.dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
-        self.env = _env(INVOICE_PIPELINE_DATA_DIR=str(root / "data"), DAGSTER_HOME=str(self.dagster_home))
+        self.env = _env(
+            INVOICE_PIPELINE_DATA_DIR=str(root / "data"),
+            DAGSTER_HOME=str(self.dagster_home),
+            INVOICE_PIPELINE_WAREHOUSE_URL=warehouse_url,
+        )
 
     def run(self, *args: str) -> subprocess.CompletedProcess:
         return run_cli(*args, env=self.env, cwd=self.root)
@@ -72,10 +77,19 @@ class Demo:
         return dg.DagsterInstance.from_config(str(self.dagster_home))
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Demo:
-    """The bundled demo config (INVOICE_PIPELINE_CONFIG unset), its data and Dagster home in tmp, synced twice."""
-    demo = Demo(tmp_path_factory.mktemp("demo"))
+@pytest.fixture(scope="module", params=["duckdb", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def demo(request, tmp_path_factory) -> Iterator[Demo]:
+    """The bundled demo config (INVOICE_PIPELINE_CONFIG unset), its data and Dagster home in tmp, synced twice;
+    on its DuckDB file, and on PostgreSQL through INVOICE_PIPELINE_WAREHOUSE_URL."""
+    root = tmp_path_factory.mktemp("demo")
+    if request.param == "postgresql":
+        with postgres_warehouse_url() as url:
+            yield _synced_twice(Demo(root, url))
+    else:
+        yield _synced_twice(Demo(root))
+
+
+def _synced_twice(demo: Demo) -> Demo:
     demo.first_sync = demo.run("sync")
     demo.second_sync = demo.run("sync")
     return demo

@@ -80,8 +80,8 @@ class Site:
         return due_summary_day(now, config.notifications.summary_time, config.daily_sync.timezone) + timedelta(days=1)
 
 
-def _make_site(root: Path) -> Iterator[Site]:
-    workspace = make_workspace(root / "workspace")
+def _make_site(root: Path, warehouse_url: str | None = None) -> Iterator[Site]:
+    workspace = make_workspace(root / "workspace", warehouse_url)
     enable_notifications(workspace.config_path)
     home = root / "dagster_home"
     home.mkdir()
@@ -94,8 +94,9 @@ def _make_site(root: Path) -> Iterator[Site]:
 
 
 @pytest.fixture
-def site(tmp_path) -> Iterator[Site]:
-    yield from _make_site(tmp_path)
+def site(tmp_path, warehouse_url) -> Iterator[Site]:
+    """A workspace with notifications on and a real SMTP relay, on each warehouse engine."""
+    yield from _make_site(tmp_path, warehouse_url)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from invoice_pipeline_tests.builders import (
     ProviderWorkspace,
     license_line,
     make_workspace,
+    postgres_warehouse_url,
     usage_line,
     write_csv,
 )
@@ -50,8 +52,8 @@ def _env(**values: str) -> dict[str, str]:
 class Cycle:
     """One workspace taken through the whole cycle; every command's completed process, by step name."""
 
-    def __init__(self, root: Path) -> None:
-        self.workspace: ProviderWorkspace = make_workspace(root / "workspace")
+    def __init__(self, root: Path, warehouse_url: str | None) -> None:
+        self.workspace: ProviderWorkspace = make_workspace(root / "workspace", warehouse_url)
         home = root / "dagster_home"
         home.mkdir()
         (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
@@ -75,10 +77,18 @@ class Cycle:
         return json.loads(completed.stdout)
 
 
-@pytest.fixture(scope="module")
-def cycle(tmp_path_factory) -> Cycle:
-    """Runs every step once (no assertions here: the tests below check each step's outcome)."""
-    c = Cycle(tmp_path_factory.mktemp("operations"))
+@pytest.fixture(scope="module", params=["duckdb", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def cycle(request, tmp_path_factory) -> Iterator[Cycle]:
+    """Runs every step once on each warehouse engine (no assertions here: the tests below check each step)."""
+    root = tmp_path_factory.mktemp("operations")
+    if request.param == "postgresql":
+        with postgres_warehouse_url() as url:
+            yield _run_cycle(Cycle(root, url))
+    else:
+        yield _run_cycle(Cycle(root, None))
+
+
+def _run_cycle(c: Cycle) -> Cycle:
     ws = c.workspace
     ws.add_invoice(
         "G1",
