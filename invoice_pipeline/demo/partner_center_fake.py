@@ -91,6 +91,8 @@ class Faults:
     forbidden: set[str] = field(default_factory=set)  # invoice ids answered 403
     page_size: int = 2  # at most this many items per v1 page, to make paging happen
     invoice_next_links: bool = True  # False: the invoice collection has no links.next (offset paging)
+    line_item_next_links: bool = True  # False: offset-paged line items have no links.next either
+    blob_count_off: int = 0  # added to the manifest's blobCount (a manifest that does not list every blob)
 
 
 @dataclass
@@ -338,7 +340,7 @@ class _FakeHandler(BaseHTTPRequestHandler):
             offset = int(self.query.get("offset") or 0)
             page, more = items[offset : offset + size], offset + size < len(items)
             link = {"uri": f"{base}&size={size}&offset={offset + size}", "method": "GET", "headers": []}
-            return self._collection(page, len(page), link if more else None)
+            return self._collection(page, len(page), link if more and self.fake.faults.line_item_next_links else None)
         # Seek paging: the position travels in the MS-ContinuationToken header of links.next.
         if self.query.get("seekOperation") == "Next":
             token = self.headers.get("MS-ContinuationToken", "")
@@ -438,7 +440,7 @@ class _FakeHandler(BaseHTTPRequestHandler):
                 "rootDirectory": root,
                 "sasToken": SAS_TOKEN,
                 "partitionType": "Default",
-                "blobCount": len(blobs),
+                "blobCount": len(blobs) + self.fake.faults.blob_count_off,
                 "blobs": [{"name": name, "partitionValue": "default"} for name in blobs],
             },
         )

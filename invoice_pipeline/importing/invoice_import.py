@@ -131,9 +131,11 @@ def import_provider_invoice(
         return _validate_and_finish(
             config, warehouse, key, record, run_id=run_id, actor=actor, override_maximum=override_maximum
         )
+    except ImportRefused:
+        raise  # another run took the invoice over meanwhile: its record is its own, leave it
     except Exception as error:
         warehouse.mark_crashed(
-            key,
+            record,
             f"Import failed unexpectedly ({type(error).__name__}: {str(error)[:300]}); the next sync retries it",
             run_id=run_id,
             actor=actor,
@@ -183,8 +185,8 @@ def _validate_and_finish(
 ) -> ImportResult:
     """Validate and store the outcome; an activation (a person's reason given) refuses instead of storing Error."""
     provider = config.provider(key.provider)
-    with warehouse.staging() as (conn, staging):
-        result = _import_into(staging, config, provider, key, record, override_maximum)
+    with warehouse.staging() as staging:
+        result = _import_into(staging.duckdb, config, provider, key, record, override_maximum)
         finished = result.to_finished()
         if activation_reason is not None:
             if result.status != Status.ACTIVE:
@@ -192,7 +194,7 @@ def _validate_and_finish(
                 reasons = result.message.replace("; see the Missing References note", "")
                 raise ImportRefused(f"{key} cannot be activated: {reasons}")
             finished = replace(finished, history_reason=f"activated by hand: {activation_reason} ({result.message})")
-        warehouse.finish_import(conn, staging, record, finished, run_id=run_id, actor=actor)
+        warehouse.finish_import(staging, record, finished, run_id=run_id, actor=actor)
     return result
 
 

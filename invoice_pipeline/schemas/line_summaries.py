@@ -20,6 +20,9 @@ QUANTITY_PRICE_PATTERN = r"^-?[0-9]{1,18}(\.[0-9]{1,18})?$"
 ISO_DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 CURRENCY_PATTERN = r"^[A-Z]{3}$"
 IDENTIFIER_PATTERN = r"^[^\x00-\x1f\x7f]{1,200}$"
+UNIT_PATTERN = r"^[^\x00-\x1f\x7f]{1,100}$"
+# Free text (a meter's name): anything but NUL, which no PostgreSQL text column can hold.
+TEXT_PATTERN = r"^[^\x00]*$"
 EARLIEST_DATE = "2000-01-01"
 LATEST_DATE = "2099-12-31"
 MONEY_SQL_TYPE = "DECIMAL(28, 10)"
@@ -87,9 +90,9 @@ class UsageSummarySchema(LineSummarySchema):
     """A usage summary row: a line summary plus the optional meter columns."""
 
     usage_date: dt.String | None = pa.Field(nullable=True, str_matches=ISO_DATE_PATTERN)
-    meter_id: dt.String | None = pa.Field(nullable=True)
-    meter_name: dt.String | None = pa.Field(nullable=True)
-    unit: dt.String | None = pa.Field(nullable=True)
+    meter_id: dt.String | None = pa.Field(nullable=True, str_matches=IDENTIFIER_PATTERN)
+    meter_name: dt.String | None = pa.Field(nullable=True, str_matches=TEXT_PATTERN)
+    unit: dt.String | None = pa.Field(nullable=True, str_matches=UNIT_PATTERN)
 
     @pa.check("usage_date", name="real_date_2000_to_2099")
     def usage_date_in_range(cls, data: pa.IbisData) -> ir.BooleanColumn:

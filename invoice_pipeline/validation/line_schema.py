@@ -20,6 +20,8 @@ from invoice_pipeline.schemas.line_summaries import (
     IDENTIFIER_PATTERN,
     ISO_DATE_PATTERN,
     QUANTITY_PRICE_PATTERN,
+    TEXT_PATTERN,
+    UNIT_PATTERN,
     LicenseSummarySchema,
     UsageSummarySchema,
 )
@@ -36,6 +38,8 @@ _PATTERN_MEANINGS = {
     ISO_DATE_PATTERN: "a date written YYYY-MM-DD",
     CURRENCY_PATTERN: "a three-letter ISO 4217 currency code in capitals",
     IDENTIFIER_PATTERN: "1 to 200 characters without control characters",
+    UNIT_PATTERN: "1 to 100 characters without control characters",
+    TEXT_PATTERN: "text without NUL characters",
 }
 _CHECK_MEANINGS = {
     "not_nullable": "a value (it is empty)",

@@ -22,8 +22,11 @@ class Note:
 
 
 def spreadsheet_safe(value: object) -> str:
-    """A cell value that a spreadsheet shows as text, never runs as a formula (plain numbers stay numbers)."""
-    text = "" if value is None else str(value)
+    """A cell value that a spreadsheet shows as text, never runs as a formula (plain numbers stay numbers).
+
+    A NUL character is shown as `\x00` (no warehouse text column can hold one, nor can most spreadsheets).
+    """
+    text = "" if value is None else str(value).replace("\x00", "\\x00")
     if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.match(text):
         return "'" + text
     return text

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +31,9 @@ from invoice_pipeline.validation.notes import Note
 from invoice_pipeline.warehouse import schema_migrations
 from invoice_pipeline.warehouse import tables as t
 
+EXPORT_PREFIX = "lines-for-copy-"
+STALE_EXPORT_SECONDS = 24 * 3600
+
 
 class WarehouseUnavailable(Exception):
     """The warehouse could not be reached in time; nothing was written."""
@@ -47,6 +51,10 @@ def _is_transient_connect_failure(error: BaseException) -> bool:
 
 class ImportRefused(Exception):
     """An import that must not start now; the message says why and what to do instead."""
+
+
+class RecordChanged(ImportRefused):
+    """The record changed under a conditional status change (another run got there first)."""
 
 
 def _now() -> datetime:
@@ -100,6 +108,15 @@ class InvoiceRecord:
             "run_id": v["run_id"],
             **{name: v[name].isoformat() if v[name] is not None else None for name in dates},
         }
+
+
+@dataclass(frozen=True)
+class LineStaging:
+    """Where an import stages its lines: a DuckDB connection, and for a DuckDB warehouse the warehouse
+    connection it belongs to (None for PostgreSQL: `finish_import` opens one)."""
+
+    duckdb: duckdb.DuckDBPyConnection
+    warehouse_connection: sa.Connection | None
 
 
 @dataclass(frozen=True)
@@ -320,15 +337,24 @@ class Warehouse:
         changes = {"status": to.value, "updated_at": now, **(values or {})}
         if to == Status.INACTIVE:
             changes["current_key"] = None
-        result = conn.execute(
-            sa.update(pi)
-            .where(
-                pi.c.record_id == record.record_id, pi.c.status == record.status, pi.c.updated_at == record.updated_at
+        changed = RecordChanged(f"invoice {record.key} changed while this run was working on it; run it again")
+        try:
+            result = conn.execute(
+                sa.update(pi)
+                .where(
+                    pi.c.record_id == record.record_id,
+                    pi.c.status == record.status,
+                    pi.c.updated_at == record.updated_at,
+                )
+                .values(**changes)
             )
-            .values(**changes)
-        )
+        except sa.exc.OperationalError as error:
+            # DuckDB reports a concurrent change of the same row as a conflict instead of matching no row.
+            if isinstance(error.orig, duckdb.TransactionException):
+                raise changed from None
+            raise
         if result.rowcount != 1:
-            raise ImportRefused(f"invoice {record.key} changed while this run was working on it; run it again")
+            raise changed
         self.write_history(conn, record.values, record.status, to, reason, run_id=run_id, actor=actor, at=now)
 
     @staticmethod
@@ -398,8 +424,9 @@ class Warehouse:
         """
         try:
             return self._start_import(key, run_id=run_id, actor=actor, stuck_after=stuck_after, is_manual=is_manual)
-        except sa.exc.IntegrityError:
-            # Another process created the invoice's current record between our read and our insert.
+        except (sa.exc.IntegrityError, RecordChanged):
+            # Another process created the invoice's record, or took its Error / stuck record, between our read
+            # and our write.
             raise ImportRefused(
                 f"invoice {key} was started by another run at the same moment; that run imports it, "
                 "nothing was changed by this one"
@@ -450,29 +477,38 @@ class Warehouse:
         return self.current_record(key)  # type: ignore[return-value]
 
     @contextmanager
-    def staging(self) -> Iterator[tuple[sa.Connection, duckdb.DuckDBPyConnection]]:
-        """A warehouse connection and the DuckDB connection an import stages and validates its lines in.
+    def staging(self) -> Iterator[LineStaging]:
+        """Where an import stages and validates its lines.
 
-        For a DuckDB warehouse both are the same connection, so the staged lines are published by a
-        local INSERT ... SELECT inside the transaction that sets the invoice Active. For PostgreSQL the
-        lines are validated in an in-process DuckDB and copied over by `finish_import`.
+        For a DuckDB warehouse it is the warehouse's own connection, so the staged lines are published by
+        a local INSERT ... SELECT inside the transaction that sets the invoice Active. For PostgreSQL it is
+        an in-process DuckDB, and no warehouse connection is held while the lines are downloaded and
+        validated (that can take long; an idle connection may be dropped): `finish_import` opens one.
         """
-        with self.engine.connect() as conn:
-            if self.is_duckdb:
+        if self.is_duckdb:
+            with self.engine.connect() as conn:
                 driver = conn.connection.driver_connection
                 # duckdb_engine wraps the DuckDB connection; the wrapper forwards calls, ibis needs the real one.
-                yield conn, getattr(driver, "_ConnectionWrapper__c", driver)
-                return
-            local = duckdb.connect(config=self._duckdb_settings)
-            try:
-                yield conn, local
-            finally:
-                local.close()
+                yield LineStaging(getattr(driver, "_ConnectionWrapper__c", driver), conn)
+            return
+        self._remove_stale_exports()
+        local = duckdb.connect(config=self._duckdb_settings)
+        try:
+            yield LineStaging(local, None)
+        finally:
+            local.close()
+
+    @contextmanager
+    def _publishing_connection(self, staging: LineStaging) -> Iterator[sa.Connection]:
+        if staging.warehouse_connection is not None:
+            yield staging.warehouse_connection
+            return
+        with self.engine.connect() as conn:
+            yield conn
 
     def finish_import(
         self,
-        conn: sa.Connection,
-        staging: duckdb.DuckDBPyConnection,
+        staging: LineStaging,
         record: InvoiceRecord,
         finished: FinishedImport,
         *,
@@ -485,12 +521,12 @@ class Warehouse:
         values["license_line_count"] = finished.license_line_count
         if run_id:
             values["run_id"] = run_id
-        with conn.begin():
+        with self._publishing_connection(staging) as conn, conn.begin():
             for table in t.LINE_SUMMARY_TABLES.values():
                 conn.execute(sa.delete(table).where(table.c.record_id == record.record_id))
             if finished.status == Status.ACTIVE:
                 for kind, table in t.LINE_SUMMARY_TABLES.items():
-                    self._publish_lines(conn, staging, table, f"published_{kind}_summaries", record.record_id)
+                    self._publish_lines(conn, staging.duckdb, table, f"published_{kind}_summaries", record.record_id)
             conn.execute(sa.delete(t.invoice_notes).where(t.invoice_notes.c.record_id == record.record_id))
             now = _now()
             for note in finished.notes:
@@ -530,10 +566,11 @@ class Warehouse:
         if self.is_duckdb:
             staging.execute(f"INSERT INTO main.{table.name} ({', '.join(columns)}) {lines}", [record_id])
             return
-        export = self._duckdb_temp_dir / f"{table.name}-{_new_id()}.csv"
+        export = self._duckdb_temp_dir / f"{EXPORT_PREFIX}{table.name}-{_new_id()}.csv"
         try:
             staging.execute(
-                f"COPY ({lines}) TO '{export}' (FORMAT csv, HEADER false, FORCE_QUOTE *)",
+                f"COPY ({lines}) TO '{str(export).replace(chr(39), chr(39) * 2)}' "
+                "(FORMAT csv, HEADER false, FORCE_QUOTE *)",
                 [record_id],
             )
             cursor = conn.connection.driver_connection.cursor()
@@ -548,10 +585,26 @@ class Warehouse:
         finally:
             export.unlink(missing_ok=True)
 
-    def mark_crashed(self, key: InvoiceKey, message: str, *, run_id: str | None, actor: str) -> None:
-        """Record an import that broke (not a validation failure) as Error, so the daily sync retries it."""
-        record = self.current_record(key)
-        if record is None or record.status != Status.POPULATING:
+    def _remove_stale_exports(self) -> None:
+        """Line exports left by a killed process (a finished COPY always removes its own file)."""
+        cutoff = time.time() - STALE_EXPORT_SECONDS
+        for export in self._duckdb_temp_dir.glob(f"{EXPORT_PREFIX}*.csv"):
+            if export.stat().st_mtime < cutoff:
+                export.unlink(missing_ok=True)
+
+    def mark_crashed(self, started: InvoiceRecord, message: str, *, run_id: str | None, actor: str) -> None:
+        """Record an import that broke (not a validation failure) as Error, so the daily sync retries it.
+
+        Only while the record is still the one this import started: a run that took the invoice over
+        meanwhile (it was stuck) is left alone.
+        """
+        record = self.current_record(started.key)
+        if (
+            record is None
+            or record.record_id != started.record_id
+            or record.run_id != started.run_id
+            or record.status != Status.POPULATING
+        ):
             return
         with self.engine.begin() as conn:
             self.change_status(

@@ -101,6 +101,20 @@ def test_an_invoice_is_downloaded_as_a_provider_folder_with_license_and_usage_su
     ]
 
 
+def test_line_item_pages_without_next_links_are_followed_by_offset_until_a_short_page(fake, tmp_path, sleeps):
+    fake.faults.line_item_next_links = False
+    files = _connector(fake, tmp_path, sleeps, line_item_page_size=2).fetch_invoice("G200000001")
+    licenses = _rows(files.line_files["license"])
+    assert [r["line_id"] for r in licenses] == [f"G200000001-LB000000{n}" for n in (1, 2, 3)]
+
+
+def test_a_manifest_that_does_not_list_every_blob_it_announces_fails_the_download(fake, tmp_path, sleeps):
+    fake.faults.blob_count_off = 1
+    with pytest.raises(ConnectorError, match="the manifest announces 4 blobs but lists 3; nothing was imported"):
+        _connector(fake, tmp_path, sleeps).fetch_invoice("G200000001")
+    assert _leftovers(tmp_path) == []
+
+
 def test_one_time_lines_come_from_the_export_and_usage_from_v1_continuation_pages_when_v2_has_no_data(
     fake, tmp_path, sleeps
 ):

@@ -305,6 +305,21 @@ def test_usage_as_both_csv_and_parquet_is_refused(workspace, warehouse):
             f"column 'unit_price' {QUANTITY_PRICE_MEANING}: 1 row, e.g. U2='0.0000000000000000001'",
             id="unit_price_19_decimal_places",
         ),
+        pytest.param(
+            {"unit": "x" * 101},
+            "column 'unit' must be 1 to 100 characters without control characters [str_matches]: 1 row",
+            id="unit_too_long",
+        ),
+        pytest.param(
+            {"meter_id": "m" * 201},
+            "column 'meter_id' must be 1 to 200 characters without control characters [str_matches]: 1 row",
+            id="meter_id_too_long",
+        ),
+        pytest.param(
+            {"meter_name": "Standard\x00D2s"},
+            "column 'meter_name' must be text without NUL characters [str_matches]: 1 row",
+            id="nul_in_meter_name",
+        ),
         pytest.param({"amount": "4e0"}, f"column 'amount' {DECIMAL_MEANING}: 1 row, e.g. U2='4e0'", id="exponent"),
         pytest.param(
             {"amount": "4.0E+0"}, f"column 'amount' {DECIMAL_MEANING}: 1 row, e.g. U2='4.0E+0'", id="exponent_capital"

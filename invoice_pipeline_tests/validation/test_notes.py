@@ -70,3 +70,7 @@ def test_csv_text_neutralises_every_cell_and_stays_valid_csv():
 
 def test_csv_text_neutralises_hostile_column_names_too():
     assert csv_text(["=1+1"], []) == "'=1+1\n"
+
+
+def test_a_nul_character_is_shown_as_text_so_the_note_can_be_stored_anywhere():
+    assert spreadsheet_safe("Standard\x00D2s") == "Standard\\x00D2s"

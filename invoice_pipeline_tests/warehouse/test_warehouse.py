@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+import invoice_pipeline.warehouse.warehouse as wh
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.warehouse import tables as t
@@ -57,8 +58,35 @@ def test_finishing_an_import_that_was_taken_over_meanwhile_is_refused_and_change
     _age(warehouse, first.record_id, 121)
     warehouse.start_import(KEY, run_id="r2", actor="tester", stuck_after=STUCK_AFTER)
     finished = FinishedImport(Status.ERROR, "late", header={}, notes=[])
-    with warehouse.staging() as (conn, staging), pytest.raises(ImportRefused, match="changed while this run"):
-        warehouse.finish_import(conn, staging, first, finished, run_id="r1", actor="tester")
+    with warehouse.staging() as staging, pytest.raises(ImportRefused, match="changed while this run"):
+        warehouse.finish_import(staging, first, finished, run_id="r1", actor="tester")
+    current = warehouse.current_record(KEY)
+    assert (current.status, current.run_id) == ("Populating", "r2")
+
+
+def test_a_run_that_crashes_after_being_taken_over_leaves_the_new_runs_record_alone(warehouse):
+    first = warehouse.start_import(KEY, run_id="r1", actor="tester", stuck_after=STUCK_AFTER)
+    _age(warehouse, first.record_id, 121)
+    warehouse.start_import(KEY, run_id="r2", actor="tester", stuck_after=STUCK_AFTER)
+    warehouse.mark_crashed(first, "Import failed unexpectedly (OSError: disk full)", run_id="r1", actor="tester")
+    current = warehouse.current_record(KEY)
+    assert (current.status, current.run_id) == ("Populating", "r2")
+
+
+def test_two_runs_retrying_one_error_invoice_at_once_the_second_is_told_the_first_has_it(warehouse, monkeypatch):
+    first = warehouse.start_import(KEY, run_id="r1", actor="tester", stuck_after=STUCK_AFTER)
+    warehouse.mark_crashed(first, "Import failed unexpectedly (OSError: disk full)", run_id="r1", actor="tester")
+    decide = wh.import_refusal
+
+    def another_run_starts_in_between(record, stuck_after):
+        # r3 has read the Error record; r2 starts the retry on its own connection before r3 writes.
+        monkeypatch.setattr(wh, "import_refusal", decide)
+        warehouse.start_import(KEY, run_id="r2", actor="tester", stuck_after=STUCK_AFTER)
+        return decide(record, stuck_after)
+
+    monkeypatch.setattr(wh, "import_refusal", another_run_starts_in_between)
+    with pytest.raises(ImportRefused, match="started by another run at the same moment; that run imports it"):
+        warehouse.start_import(KEY, run_id="r3", actor="tester", stuck_after=STUCK_AFTER)
     current = warehouse.current_record(KEY)
     assert (current.status, current.run_id) == ("Populating", "r2")
 
@@ -82,7 +110,7 @@ def test_only_one_current_record_per_invoice_is_possible(warehouse):
 
 
 def test_a_crash_marks_the_populating_record_error_for_the_next_sync(warehouse):
-    warehouse.start_import(KEY, run_id="r1", actor="tester", stuck_after=STUCK_AFTER)
-    warehouse.mark_crashed(KEY, "Import failed unexpectedly (OSError: disk full)", run_id="r1", actor="tester")
+    started = warehouse.start_import(KEY, run_id="r1", actor="tester", stuck_after=STUCK_AFTER)
+    warehouse.mark_crashed(started, "Import failed unexpectedly (OSError: disk full)", run_id="r1", actor="tester")
     record = warehouse.current_record(KEY)
     assert (record.status, record.message) == ("Error", "Import failed unexpectedly (OSError: disk full)")

@@ -67,18 +67,21 @@ class PartnerCenterConnector:
         offered = []
         with self.client() as client:
             size = self.settings.invoice_page_size
-            for page in self._invoice_pages(client, size):
+            for page in self._collection_pages(client, "/invoices", size):
                 for invoice in field(page, "items") or []:
                     invoice_id = str(field(invoice, "id") or "")
                     if INVOICE_ID_PATTERN.fullmatch(invoice_id):
                         offered.append(OfferedInvoice(invoice_id, field(invoice, "currencyCode"), _total(invoice)))
         return offered
 
-    def _invoice_pages(self, client: PartnerCenterClient, size: int) -> Iterator[Any]:
-        """Pages of `GET /invoices`: by `links.next` when Partner Center gives it, otherwise by offset."""
+    def _collection_pages(self, client: PartnerCenterClient, path: str, size: int) -> Iterator[Any]:
+        """Pages of a v1 collection: by `links.next` when Partner Center gives it, otherwise by offset."""
         offset = 0
+        separator = "&" if "?" in path else "?"
         while True:
-            pages = client.pages(client.api_url(f"/invoices?size={size}&offset={offset}"), scope=PARTNER_CENTER_SCOPE)
+            pages = client.pages(
+                client.api_url(f"{path}{separator}size={size}&offset={offset}"), scope=PARTNER_CENTER_SCOPE
+            )
             page = next(pages)
             yield page
             if field(page, "links", "next"):
@@ -168,12 +171,9 @@ class PartnerCenterConnector:
     def _v1_items(
         self, client: PartnerCenterClient, invoice_id: str, provider: str, item_type: str
     ) -> Iterator[dict[str, Any]]:
-        """Line items from the v1 API, page by page (`links.next`, with its continuation token header)."""
-        url = client.api_url(
-            f"/invoices/{quote(invoice_id)}/lineitems?provider={provider}&invoicelineitemtype={item_type}"
-            f"&size={self.settings.line_item_page_size}"
-        )
-        for page in client.pages(url, scope=PARTNER_CENTER_SCOPE):
+        """Line items from the v1 API, page by page (`links.next` with its continuation token header, or offset)."""
+        path = f"/invoices/{quote(invoice_id)}/lineitems?provider={provider}&invoicelineitemtype={item_type}"
+        for page in self._collection_pages(client, path, self.settings.line_item_page_size):
             for item in field(page, "items") or []:
                 if isinstance(item, dict):
                     yield item

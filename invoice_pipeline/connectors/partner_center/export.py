@@ -74,6 +74,12 @@ def run_export(
     root, sas = field(manifest, "rootDirectory"), str(field(manifest, "sasToken") or "").lstrip("?")
     if not root or not isinstance(blobs, list):
         raise ConnectorError(f"{what}: the manifest has no rootDirectory or no list of blobs")
+    announced = field(manifest, "blobCount")
+    if announced is not None and str(announced) != str(len(blobs)):
+        raise ConnectorError(
+            f"{what}: the manifest announces {announced} blobs but lists {len(blobs)}; nothing was imported, "
+            "the next sync asks again"
+        )
     for number, blob in enumerate(blobs):
         name = str(field(blob, "name") or "")
         if not name:
