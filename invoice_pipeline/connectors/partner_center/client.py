@@ -87,7 +87,7 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        return max(0.0, float(value))  # ok: seconds to wait, not money
     except ValueError:
         pass
     try:
@@ -188,7 +188,7 @@ class PartnerCenterClient:
         try:
             body = loads_exact(response.content)
             token = str(field(body, "access_token"))
-            lifetime = float(field(body, "expires_in") or 0)
+            lifetime = float(field(body, "expires_in") or 0)  # ok: seconds, not money
         except (ValueError, TypeError):
             raise self._failure(f"the token endpoint {url} answered without a usable access token") from None
         if not field(body, "access_token"):
