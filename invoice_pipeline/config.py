@@ -59,7 +59,7 @@ class PartnerCenterSettings(_Strict):
     backoff_max_seconds: float = Field(default=60, ge=0)
     max_retry_after_seconds: float = Field(default=300, ge=0)
     export_poll_seconds: float = Field(default=10, ge=0)
-    export_timeout_minutes: float = Field(default=60, gt=0)
+    export_timeout_minutes: float = Field(default=45, gt=0)  # two exports stay under the 120-minute stuck limit
     invoice_page_size: int = Field(default=200, ge=1, le=200)
     line_item_page_size: int = Field(default=2000, ge=1, le=2000)
 
