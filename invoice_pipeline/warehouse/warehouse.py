@@ -397,6 +397,32 @@ class Warehouse:
         self, key: InvoiceKey, *, actor: str, reason: str, values: dict[str, Any]
     ) -> InvoiceRecord:
         """Create a manual provider invoice record in Populating (a person sets it Active later)."""
+        with self.engine.begin() as conn:
+            self._insert_populating_record(
+                conn,
+                key,
+                message="Created by hand; activate it when its lines are complete",
+                reason=reason,
+                run_id=None,
+                actor=actor,
+                is_manual=True,
+                values=values,
+            )
+        return self.current_record(key)  # type: ignore[return-value]
+
+    def _insert_populating_record(
+        self,
+        conn: sa.Connection,
+        key: InvoiceKey,
+        *,
+        message: str,
+        reason: str,
+        run_id: str | None,
+        actor: str,
+        is_manual: bool,
+        values: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A new current record for the invoice, in Populating, with its first history entry."""
         now = _now()
         record = {
             "record_id": _new_id(),
@@ -404,16 +430,16 @@ class Warehouse:
             "invoice_id": key.invoice_id,
             "current_key": str(key),
             "status": Status.POPULATING.value,
-            "message": "Created by hand; activate it when its lines are complete",
-            "is_manual": True,
+            "message": message,
+            "is_manual": is_manual,
+            "run_id": run_id,
             "created_at": now,
             "updated_at": now,
-            **values,
+            **(values or {}),
         }
-        with self.engine.begin() as conn:
-            conn.execute(sa.insert(t.provider_invoices).values(**record))
-            self.write_history(conn, record, None, Status.POPULATING, reason, run_id=None, actor=actor, at=now)
-        return self.current_record(key)  # type: ignore[return-value]
+        conn.execute(sa.insert(t.provider_invoices).values(**record))
+        self.write_history(conn, record, None, Status.POPULATING, reason, run_id=run_id, actor=actor, at=now)
+        return record
 
     def start_import(
         self, key: InvoiceKey, *, run_id: str | None, actor: str, stuck_after: timedelta, is_manual: bool = False
@@ -442,24 +468,17 @@ class Warehouse:
                 .first()
             )
             if row is None:
-                now = _now()
-                values = {
-                    "record_id": _new_id(),
-                    "provider": key.provider,
-                    "invoice_id": key.invoice_id,
-                    "current_key": str(key),
-                    "status": Status.POPULATING.value,
-                    "message": "Import running",
-                    "is_manual": is_manual,
-                    "run_id": run_id,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                conn.execute(sa.insert(t.provider_invoices).values(**values))
-                self.write_history(
-                    conn, values, None, Status.POPULATING, "import started", run_id=run_id, actor=actor, at=now
+                return InvoiceRecord(
+                    self._insert_populating_record(
+                        conn,
+                        key,
+                        message="Import running",
+                        reason="import started",
+                        run_id=run_id,
+                        actor=actor,
+                        is_manual=is_manual,
+                    )
                 )
-                return InvoiceRecord(values)
             record = InvoiceRecord(dict(row))
             refusal = import_refusal(record, stuck_after)
             if refusal:
