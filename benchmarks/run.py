@@ -6,7 +6,8 @@
 For each size it generates the invoice (CSV), then measures, each in a fresh process:
 - the baseline: DuckDB alone, `SELECT count(*), sum(amount) FROM read_csv(...)` with explicit types;
 - the import: `invoice-pipeline sync --invoice bench-csp:BENCH-<N>` (the whole CLI path, through Dagster);
-and prints wall time, peak resident memory, rows per second and the ratio to the baseline. With
+and prints wall time, peak resident memory, rows per second and the ratio to the baseline, and the time of
+the import step alone as Dagster recorded it (the CLI's time without Python, Dagster and the run around it). With
 `--warehouse-url` the lines land in that warehouse (e.g. an empty PostgreSQL database, migrated first).
 Timings are ratios against a baseline measured on the same machine in the same run, never absolute asserts.
 """
@@ -34,6 +35,14 @@ con.execute("SET threads = 2")
 con.execute("SET enable_progress_bar = false")
 query = "SELECT count(*), sum(TRY_CAST(amount AS DECIMAL(28, 10))) FROM read_csv($p, header = true, columns = $t)"
 print(con.sql(query, params={"p": sys.argv[1], "t": types}).fetchall())
+"""
+
+
+STEP_SECONDS = """
+import dagster as dg
+instance = dg.DagsterInstance.get()
+run = instance.get_run_records(limit=1)[0].dagster_run
+print(sum(s.end_time - s.start_time for s in instance.get_run_step_stats(run.run_id) if s.start_time and s.end_time))
 """
 
 
@@ -85,6 +94,8 @@ def run(sizes: list[int], bad_share: float, work: Path, warehouse_url: str | Non
         if scan.returncode != 0:
             raise SystemExit(f"the baseline scan failed: {scan.output}")
         imported = measure([cli, "sync", "--invoice", f"bench-csp:BENCH-{size}"], env, folder)
+        step = subprocess.run([sys.executable, "-c", STEP_SECONDS], env=env, cwd=folder, capture_output=True, text=True)
+        step_s = float(step.stdout.strip().splitlines()[-1]) if step.returncode == 0 and step.stdout.strip() else None
         rows.append(
             {
                 "lines": size,
@@ -95,6 +106,8 @@ def run(sizes: list[int], bad_share: float, work: Path, warehouse_url: str | Non
                 "import_mb": imported.peak_mb,
                 "rows_per_s": size / imported.seconds,
                 "ratio": imported.seconds / scan.seconds,
+                "step_s": step_s,
+                "step_ratio": step_s / scan.seconds if step_s else None,
                 "outcome": imported.output[:140],
                 "exit": imported.returncode,
             }
@@ -107,7 +120,8 @@ def _format(row: dict[str, object]) -> str:
     return (
         f"{row['lines']:>10,} lines {row['file_mb']:>7.0f} MB | scan {row['scan_s']:6.2f} s {row['scan_mb']:6.0f} MB"
         f" | import {row['import_s']:6.2f} s {row['import_mb']:6.0f} MB {row['rows_per_s']:>10,.0f} rows/s"
-        f" | ratio {row['ratio']:5.1f}x | exit {row['exit']} | {row['outcome']}"
+        f" | ratio {row['ratio']:5.1f}x | import step {row['step_s'] or float('nan'):6.2f} s"
+        f" ({row['step_ratio'] or float('nan'):4.1f}x) | exit {row['exit']} | {row['outcome']}"
     )
 
 

@@ -7,9 +7,11 @@ invoice in Error has no line summaries; an import that dies half way leaves the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -28,6 +30,7 @@ from invoice_pipeline.importing.provider_files import (
     ProviderFileError,
     quote_identifier,
     read_header,
+    reading,
     stage_line_file,
 )
 from invoice_pipeline.schemas.line_summaries import (
@@ -37,14 +40,18 @@ from invoice_pipeline.schemas.line_summaries import (
     USAGE_COLUMNS,
 )
 from invoice_pipeline.validation.checksum import ChecksumResult, check_checksum
-from invoice_pipeline.validation.line_schema import SchemaFailure, validate_staged_lines
+from invoice_pipeline.validation.line_schema import SchemaFailure, StagedLinesVerdict, validate_staged_lines
 from invoice_pipeline.validation.notes import Note, csv_text
 from invoice_pipeline.validation.reference_data import ReferenceDataError, load_reference_data, register_reference_data
 from invoice_pipeline.validation.references import (
+    REFERENCE_FLAGS,
     MissingReference,
+    create_resolved_lines,
     find_missing_references,
     missing_references_message,
     missing_references_notes,
+    register_invoice_context,
+    with_reference_flags,
 )
 from invoice_pipeline.warehouse.warehouse import FinishedImport, ImportRefused, InvoiceRecord, Warehouse
 
@@ -52,6 +59,8 @@ SCHEMA_CHECK = "line_summaries_match_schema"
 REFERENCES_CHECK = "references_resolved"
 CHECKSUM_CHECK = "checksum_matches"
 MAX_MESSAGE_PARTS = 6
+AMOUNT_VALUE = "amount_value"  # the checked view's amount as DECIMAL, summed for the checksum
+DISTINCT_LINE_IDS = "distinct_line_id_hashes"
 
 
 @dataclass(frozen=True)
@@ -186,7 +195,7 @@ def _validate_and_finish(
     """Validate and store the outcome; an activation (a person's reason given) refuses instead of storing Error."""
     provider = config.provider(key.provider)
     with warehouse.staging() as staging:
-        result = _import_into(staging.duckdb, config, provider, key, record, override_maximum)
+        result, files_unchanged = _import_into(staging.duckdb, config, provider, key, record, override_maximum)
         finished = result.to_finished()
         if activation_reason is not None:
             if result.status != Status.ACTIVE:
@@ -194,7 +203,7 @@ def _validate_and_finish(
                 reasons = result.message.replace("; see the Missing References note", "")
                 raise ImportRefused(f"{key} cannot be activated: {reasons}")
             finished = replace(finished, history_reason=f"activated by hand: {activation_reason} ({result.message})")
-        warehouse.finish_import(staging, record, finished, run_id=run_id, actor=actor)
+        warehouse.finish_import(staging, record, finished, run_id=run_id, actor=actor, before_commit=files_unchanged)
     return result
 
 
@@ -205,16 +214,23 @@ def _import_into(
     key: InvoiceKey,
     record: InvoiceRecord,
     override_maximum: Decimal | None = None,
-) -> ImportResult:
+) -> tuple[ImportResult, Callable[[], None]]:
+    """Validate the invoice into `staging`; returns the result and a check that its files were not replaced
+    meanwhile (they are read again when the lines are published)."""
     checks: dict[str, CheckOutcome] = {}
     header_values: dict[str, Any] = {}
+    files_unchanged: Callable[[], None] = _no_files_read
     try:
         reference = load_reference_data(config.reference_data)
         files = connector_for(provider, config).fetch_invoice(key.invoice_id)
+        files_unchanged = _unchanged_check(files)
         header = read_header(files.header_path, key.invoice_id)
         minor_units = reference.minor_units(header.currency)
         header_values = _header_values(header, minor_units, provider)
-        counts = _stage_and_validate(staging, files)
+        register_reference_data(staging, reference)
+        register_invoice_context(staging, key.provider, header.currency)
+        staged = _stage_and_validate(staging, files)
+        counts = staged.counts
         checks[SCHEMA_CHECK] = CheckOutcome(True, "Header and line summaries match their schemas", dict(counts))
     except (_InvoiceRejected, ProviderFileError, ConnectorError, ReferenceDataError) as rejection:
         check = getattr(rejection, "check", SCHEMA_CHECK)
@@ -224,10 +240,11 @@ def _import_into(
         if isinstance(rejection, ReferenceDataError):
             message = f"Reference data problem: {message}"
         notes = getattr(rejection, "notes", [])
-        return ImportResult(key, record.record_id, Status.ERROR, message, checks, header=header_values, notes=notes)
+        result = ImportResult(key, record.record_id, Status.ERROR, message, checks, header=header_values, notes=notes)
+        return result, files_unchanged
 
-    register_reference_data(staging, reference)
-    missing = find_missing_references(staging, key.provider, header.currency, minor_units is not None)
+    create_resolved_lines(staging)
+    missing = find_missing_references(staging, header.currency, minor_units is not None, staged.lines_breaking)
     _create_published_views(staging)
     errors = [m for m in missing if m.blocking]
     notes = missing_references_notes(missing) if missing else []
@@ -246,7 +263,7 @@ def _import_into(
     if minor_units is None:
         checks[CHECKSUM_CHECK] = CheckOutcome(False, f"Not evaluated: currency {header.currency} is not set up")
     else:
-        usage_total, license_total = (_amount_total(staging, kind) for kind in LINE_FILE_STEMS)
+        usage_total, license_total = (staged.totals[kind] for kind in LINE_FILE_STEMS)
         checksum = check_checksum(
             header_total=header.total_amount,
             usage_total=usage_total,
@@ -279,7 +296,7 @@ def _import_into(
         if accepted:
             details.append(f"accepted checksum difference {decimal_text(abs(accepted), minor_units)} {header.currency}")
         message = "Imported" + (" with " + " and ".join(details) if details else "")
-    return ImportResult(
+    result = ImportResult(
         key,
         record.record_id,
         status,
@@ -292,6 +309,41 @@ def _import_into(
         header=header_values,
         notes=notes,
     )
+    return result, files_unchanged
+
+
+def _no_files_read() -> None:
+    """No provider file was read, so none can have changed."""
+
+
+class ProviderFileChanged(Exception):
+    """A provider file was replaced while it was being imported; nothing was stored."""
+
+
+def _unchanged_check(files: InvoiceFiles) -> Callable[[], None]:
+    """A check that raises ProviderFileChanged when a line file's size or modification time differs from now."""
+
+    def fingerprints() -> dict[Path, tuple[int, int] | None]:
+        found: dict[Path, tuple[int, int] | None] = {}
+        for path in files.line_files.values():
+            try:
+                stat = path.stat()
+                found[path] = (stat.st_size, stat.st_mtime_ns)
+            except FileNotFoundError:
+                found[path] = None
+        return found
+
+    before = fingerprints()
+
+    def check() -> None:
+        changed = [path.name for path, seen in fingerprints().items() if seen != before[path]]
+        if changed:
+            raise ProviderFileChanged(
+                f"{', '.join(changed)} changed while the invoice was being imported; nothing was stored, "
+                "run it again once the provider's files are complete"
+            )
+
+    return check
 
 
 def _not_evaluated(checks: dict[str, CheckOutcome]) -> None:
@@ -311,16 +363,36 @@ def _header_values(header: InvoiceHeader, minor_units: int | None, provider: Pro
     }
 
 
-def _stage_and_validate(staging: duckdb.DuckDBPyConnection, files: InvoiceFiles) -> dict[str, int]:
-    """Stage both kinds of line summaries, validate them, and build the typed `lines_<kind>` views."""
+@dataclass(frozen=True)
+class _StagedLines:
+    """What the one validation pass over each file found, for the steps after it."""
+
+    counts: dict[str, int]  # `usage_line_count`, `license_line_count`
+    totals: dict[str, Decimal]  # amount total per kind
+    lines_breaking: list[int]  # per reference rule, lines (of both kinds) that break it
+
+
+def _stage_and_validate(staging: duckdb.DuckDBPyConnection, files: InvoiceFiles) -> _StagedLines:
+    """Stage both kinds of line summaries, validate them, and build the typed `lines_<kind>` views.
+
+    One pass over each file does the schema checks, the line count, the amount total, the reference
+    checks and a first look for duplicate line ids; the lines are never copied into the database.
+    """
     backend = ibis.duckdb.from_connection(staging)
     failures: list[SchemaFailure] = []
+    verdicts: dict[str, StagedLinesVerdict] = {}
     for kind in LINE_FILE_STEMS:
         path = files.line_files.get(kind)
+        file_name = path.name if path else f"{kind} (no file)"
         stage_line_file(staging, kind, path)
-        failures += validate_staged_lines(
-            backend, RAW_TABLE.format(kind=kind), kind, path.name if path else f"{kind} (no file)"
-        )
+        table = backend.table(_create_checked_lines(staging, kind), database="temp")
+        tallies = {flag: table[flag].cast("int64").sum() for flag in REFERENCE_FLAGS} | {
+            AMOUNT_VALUE: table[AMOUNT_VALUE].sum(),
+            DISTINCT_LINE_IDS: table.line_id.hash().nunique(),
+        }
+        with reading(file_name):
+            verdicts[kind] = validate_staged_lines(table, kind, file_name, tallies)
+        failures += verdicts[kind].failures
     if failures:
         raise _InvoiceRejected(
             "Schema validation failed: "
@@ -336,6 +408,45 @@ def _stage_and_validate(staging: duckdb.DuckDBPyConnection, files: InvoiceFiles)
         "CREATE OR REPLACE TEMP VIEW all_lines AS "
         + " UNION ALL BY NAME ".join(f"SELECT '{kind}' AS kind, * FROM lines_{kind}" for kind in LINE_FILE_STEMS)
     )
+    if _may_repeat_line_ids(staging, verdicts):
+        _refuse_duplicate_line_ids(staging)
+    return _StagedLines(
+        counts={f"{kind}_line_count": verdict.line_count for kind, verdict in verdicts.items()},
+        totals={kind: Decimal(v.tallies[AMOUNT_VALUE] or 0) for kind, v in verdicts.items()},
+        lines_breaking=[sum(int(v.tallies[flag] or 0) for v in verdicts.values()) for flag in REFERENCE_FLAGS],
+    )
+
+
+def _create_checked_lines(staging: duckdb.DuckDBPyConnection, kind: str) -> str:
+    """The view the validation pass reads: the staged text columns of the schema, one flag per reference
+    rule, and the amount as DECIMAL (meaningful once the amounts passed their schema)."""
+    raw = RAW_TABLE.format(kind=kind)
+    present = {c for (c,) in staging.execute(f"SELECT column_name FROM (DESCRIBE {raw})").fetchall()}
+    columns = [c for c in (*COMMON_COLUMNS, *USAGE_COLUMNS) if c in present]
+    view = f"checked_{kind}_summaries"
+    staging.execute(
+        f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT *, TRY_CAST(amount AS {MONEY_SQL_TYPE}) AS {AMOUNT_VALUE} "
+        f"FROM ({with_reference_flags(raw, columns)})"
+    )
+    return view
+
+
+def _may_repeat_line_ids(staging: duckdb.DuckDBPyConnection, verdicts: dict[str, StagedLinesVerdict]) -> bool:
+    """Whether a line id may appear twice: fewer distinct hashes than lines in a file, or a hash shared by
+    both files. Distinct hashes prove distinct ids, so the exact (costlier) check runs only on suspicion."""
+    if any(v.tallies[DISTINCT_LINE_IDS] < v.line_count for v in verdicts.values()):
+        return True
+    if not all(v.line_count for v in verdicts.values()):
+        return False
+    smaller, larger = sorted(LINE_FILE_STEMS, key=lambda kind: verdicts[kind].line_count)
+    shared = staging.execute(
+        f"SELECT count(*) FROM {RAW_TABLE.format(kind=larger)} "
+        f"WHERE hash(line_id) IN (SELECT hash(line_id) FROM {RAW_TABLE.format(kind=smaller)})"
+    ).fetchall()[0][0]
+    return shared > 0
+
+
+def _refuse_duplicate_line_ids(staging: duckdb.DuckDBPyConnection) -> None:
     duplicates = staging.execute(
         "SELECT line_id, count(*) FROM all_lines GROUP BY 1 HAVING count(*) > 1 ORDER BY 2 DESC, 1"
     ).fetchall()
@@ -348,10 +459,6 @@ def _stage_and_validate(staging: duckdb.DuckDBPyConnection, files: InvoiceFiles)
             [Note("Schema Failures", "duplicate_line_ids.csv", csv_text(("line_id", "occurrences"), duplicates))],
             {"duplicate_line_ids": len(duplicates)},
         )
-    return {
-        f"{kind}_line_count": staging.execute(f"SELECT count(*) FROM lines_{kind}").fetchall()[0][0]
-        for kind in LINE_FILE_STEMS
-    }
 
 
 def _build_typed_lines(staging: duckdb.DuckDBPyConnection, kind: str) -> None:
@@ -393,11 +500,6 @@ def _create_published_views(staging: duckdb.DuckDBPyConnection) -> None:
             "subscription_id, billing_contract_id, product_id, charge_start_date, charge_end_date, quantity, "
             f"unit_price, amount, currency{usage_columns}, extra FROM resolved_lines WHERE kind = '{kind}'"
         )
-
-
-def _amount_total(staging: duckdb.DuckDBPyConnection, kind: str) -> Decimal:
-    total = staging.execute(f"SELECT sum(amount) FROM lines_{kind}").fetchall()[0][0]
-    return Decimal(total) if total is not None else Decimal(0)
 
 
 def _checksum_metadata(checksum: ChecksumResult) -> dict[str, Any]:

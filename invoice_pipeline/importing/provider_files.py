@@ -1,7 +1,9 @@
 """Reading a provider invoice's files: the header (JSON) and the line summary files (CSV or Parquet).
 
-Line files are loaded into DuckDB as text columns, so that the schemas judge every value exactly as
-the provider wrote it, and so that nothing is auto-detected as a float on the money path.
+Line files are staged in DuckDB as views with every column as text, so that the schemas judge every
+value exactly as the provider wrote it, and so that nothing is auto-detected as a float on the money
+path. A view, not a copy: each pass over the lines (validation, publishing) reads the file where it
+lies, streaming, so memory stays flat and the lines are never materialised once more.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import csv
 import gzip
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -206,14 +210,15 @@ def _check_columns(file_name: str, columns: list[str]) -> None:
 
 
 def stage_line_file(con: duckdb.DuckDBPyConnection, kind: str, path: Path | None) -> None:
-    """Load one line summary file into the temp table `raw_<kind>_summaries`, every column as text.
+    """Stage one line summary file as the temp view `raw_<kind>_summaries`, every column as text.
 
-    An absent file means no lines of that kind: the table is created empty.
+    The file itself is read by the queries over the view (run them inside `reading(file_name)`); here
+    only its columns are checked. An absent file means no lines of that kind: the view is empty.
     """
-    table = RAW_TABLE.format(kind=kind)
+    view = RAW_TABLE.format(kind=kind)
     if path is None:
-        columns = ", ".join(f"{quote_identifier(c)} VARCHAR" for c in COMMON_COLUMNS)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} ({columns})")
+        columns = ", ".join(f"CAST(NULL AS VARCHAR) AS {quote_identifier(c)}" for c in COMMON_COLUMNS)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {columns} WHERE false")
         return
     file_name = path.name
     if path.stat().st_size == 0:
@@ -224,13 +229,33 @@ def stage_line_file(con: duckdb.DuckDBPyConnection, kind: str, path: Path | None
     names, reader = _file_columns(path)
     if names:
         _check_columns(file_name, names)
-    try:
-        if not names:
+    else:
+        with reading(file_name):
             names = con.sql(f"SELECT * FROM {reader} LIMIT 0").columns
-            _check_columns(file_name, names)
-        casts = ", ".join(f"CAST({quote_identifier(c)} AS VARCHAR) AS {quote_identifier(c)}" for c in names)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {casts} FROM {reader}")
+        _check_columns(file_name, names)
+    casts = ", ".join(f"CAST({quote_identifier(c)} AS VARCHAR) AS {quote_identifier(c)}" for c in names)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {casts} FROM {reader}")
+
+
+# Errors in the SQL itself (a bug here), never caused by what a file holds.
+_NOT_THE_FILES_FAULT = (
+    duckdb.BinderException,
+    duckdb.CatalogException,
+    duckdb.ParserException,
+    duckdb.SyntaxException,
+    duckdb.InternalError,
+)
+
+
+@contextmanager
+def reading(file_name: str) -> Iterator[None]:
+    """Queries that read a staged provider file: a file DuckDB cannot read is a ProviderFileError naming it.
+
+    Not this machine's problems (memory, spill space) nor errors in our own SQL: those stay crashes.
+    """
+    try:
+        yield
     except duckdb.Error as error:
-        if _is_resource_problem(error):
-            raise  # this machine's problem, not the file's: the import crashes, is recorded and retried
+        if _is_resource_problem(error) or isinstance(error, _NOT_THE_FILES_FAULT):
+            raise
         raise ProviderFileError(_explain_read_error(file_name, error)) from None

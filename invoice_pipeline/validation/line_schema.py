@@ -1,12 +1,14 @@
 """Validating staged line summaries with their Pandera schemas, inside DuckDB, and reporting failures.
 
-Pandera (Ibis backend) decides which checks fail; the failing rows of each check are then counted
-and sampled in the database, so the report stays bounded whatever the size of the file.
+Every check of the Pandera schema (Ibis backend) is counted in one pass over the lines, together with
+whatever else the import needs from that pass (line count, totals, reference checks); the failing rows
+of each check are then sampled in the database, so the report stays bounded whatever the size of the file.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
@@ -131,17 +133,25 @@ def _check_expressions(table: ir.Table, schema: pa.DataFrameSchema) -> dict[str,
     return found
 
 
-def _count_failures(table: ir.Table, expressions: dict[str, _CheckExpression]) -> dict[str, int]:
-    names = list(expressions)
-    aggregates = {f"c{i}": expressions[n].failing.cast("int64").sum() for i, n in enumerate(names)}
-    counts = table.aggregate(**aggregates).execute()
-    return {name: int(counts[f"c{i}"].iloc[0] or 0) for i, name in enumerate(names)}
+def _one_pass(table: ir.Table, aggregates: dict[str, ir.Scalar]) -> dict[str, Any]:
+    """Every aggregate over `table` in one query, as exact Python values (decimals stay Decimal)."""
+    return table.aggregate(**aggregates).to_pyarrow().to_pylist()[0]
+
+
+def _failure_aggregates(expressions: dict[str, _CheckExpression]) -> dict[str, ir.Scalar]:
+    return {f"failing_{i}": e.failing.cast("int64").sum() for i, e in enumerate(expressions.values())}
+
+
+def _failure_counts(expressions: dict[str, _CheckExpression], values: dict[str, Any]) -> dict[str, int]:
+    return {name: int(values[f"failing_{i}"] or 0) for i, name in enumerate(expressions)}
 
 
 def schema_failure_counts(table: ir.Table, schema: pa.DataFrameSchema) -> dict[str, int] | None:
     """Failing rows per check of `schema`, all counted in ONE pass over the table (None: not supported)."""
     expressions = _check_expressions(table, schema)
-    return None if expressions is None else _count_failures(table, expressions)
+    if expressions is None:
+        return None
+    return _failure_counts(expressions, _one_pass(table, _failure_aggregates(expressions)))
 
 
 def _report(table: ir.Table, expression: _CheckExpression, count: int, file_name: str) -> SchemaFailure:
@@ -161,21 +171,39 @@ def _report(table: ir.Table, expression: _CheckExpression, count: int, file_name
     )
 
 
-def validate_staged_lines(backend: ibis.BaseBackend, table_name: str, kind: str, file_name: str) -> list[SchemaFailure]:
-    """Validate the staged text table of one kind of line summaries; an empty list means every row passed.
+@dataclass(frozen=True)
+class StagedLinesVerdict:
+    """What validating one file's staged lines found: the failed checks, the line count, and the tallies."""
 
-    Every check of the Pandera schema is counted in one pass; the failing ones are then sampled in the
-    database (bounded, whatever the number of bad rows). A schema with a check the fast path does not
-    know is validated by Pandera itself.
+    failures: list[SchemaFailure]
+    line_count: int
+    tallies: dict[str, Any] = field(default_factory=dict)
+
+
+def validate_staged_lines(
+    table: ir.Table, kind: str, file_name: str, tallies: dict[str, ir.Scalar] | None = None
+) -> StagedLinesVerdict:
+    """Validate the staged text lines of one kind; no failures means every row passed.
+
+    Every check of the Pandera schema, the line count and the caller's `tallies` (aggregates over the
+    same table) are computed in ONE pass; failing checks are then sampled in the database (bounded,
+    whatever the number of bad rows). A schema with a check the fast path does not know is validated
+    by Pandera itself.
     """
-    table = backend.table(table_name, database="temp")
-    if table.count().execute() == 0:
-        return []  # a header-only file: no lines of this kind (its columns were checked when staged)
     schema = LINE_SCHEMAS[kind].to_schema()
     expressions = _check_expressions(table, schema)
+    aggregates = {"line_count": table.count(), **(tallies or {})}
     if expressions is not None:
-        counts = _count_failures(table, expressions)
-        return [_report(table, expressions[k], n, file_name) for k, n in counts.items() if n]
+        values = _one_pass(table, aggregates | _failure_aggregates(expressions))
+        counts = _failure_counts(expressions, values)
+        failures = [_report(table, expressions[k], n, file_name) for k, n in counts.items() if n]
+    else:
+        values = _one_pass(table, aggregates)
+        failures = _pandera_failures(table, kind, file_name) if values["line_count"] else []
+    return StagedLinesVerdict(failures, int(values["line_count"]), {name: values[name] for name in tallies or {}})
+
+
+def _pandera_failures(table: ir.Table, kind: str, file_name: str) -> list[SchemaFailure]:
     try:
         LINE_SCHEMAS[kind].validate(table, lazy=True)
     except pa.errors.SchemaErrors as errors:

@@ -2,11 +2,14 @@
 
 Blocking errors: customer not mapped for the provider, subscription not found for the provider,
 currency not set up, line currency different from the header's. Warnings (not blocking): a
-subscription with no product, a product that is not known. Evaluated in SQL over the staged lines.
+subscription with no product, a product that is not known. Evaluated in SQL over the staged lines:
+each rule is a flag on every line, counted in the validation's one pass (`REFERENCE_FLAGS`); only a
+rule that some lines break is then looked at in detail (which references, which lines).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -38,7 +41,7 @@ class _Rule:
     blocking: bool
 
 
-# Each condition is evaluated over `resolved_lines` (lines left-joined to their references).
+# Each condition is evaluated over lines left-joined to their references (`_RESOLVED_COLUMNS`).
 _RULES = (
     _Rule(
         "customer",
@@ -84,12 +87,12 @@ _RULES = (
     ),
 )
 
-RESOLVED_LINES_SQL = """
-CREATE OR REPLACE TEMP VIEW resolved_lines AS
-SELECT l.*, a.account_id, s.billing_contract_id, s.product_id AS subscription_product_id,
+REFERENCE_FLAGS = tuple(f"breaks_reference_rule_{i}" for i in range(len(_RULES)))
+
+_RESOLVED_COLUMNS = """a.account_id, s.billing_contract_id, s.product_id AS subscription_product_id,
        coalesce(l.product_id, s.product_id) AS resolved_product_id, p.name AS product_name,
-       c.minor_units AS currency_minor_units
-FROM all_lines l
+       c.minor_units AS currency_minor_units"""
+_REFERENCE_JOINS = """
 LEFT JOIN (SELECT * FROM ref_provider_accounts WHERE provider = (SELECT provider FROM invoice_context)) a
        ON a.provider_account_id = l.customer_id
 LEFT JOIN (SELECT * FROM ref_subscriptions WHERE provider = (SELECT provider FROM invoice_context)) s
@@ -99,17 +102,49 @@ LEFT JOIN ref_currencies c ON c.code = l.currency
 """
 
 
-def find_missing_references(
-    con: duckdb.DuckDBPyConnection, provider: str, header_currency: str, header_currency_known: bool
-) -> list[MissingReference]:
-    """All missing references of the staged lines (view `all_lines`), errors first."""
+def register_invoice_context(con: duckdb.DuckDBPyConnection, provider: str, header_currency: str) -> None:
+    """The invoice the lines belong to (its provider and header currency), which the rules refer to."""
     con.execute(
         "CREATE OR REPLACE TEMP TABLE invoice_context AS SELECT $1 AS provider, $2 AS currency",
         [provider, header_currency],
     )
-    con.execute(RESOLVED_LINES_SQL)
+
+
+def with_reference_flags(source: str, columns: Sequence[str]) -> str:
+    """A query over the lines in `source`, keeping `columns` (plain column names) and adding one boolean
+    per rule (`REFERENCE_FLAGS`), true on a line that breaks it. Needs `register_invoice_context` first."""
+    kept = ", ".join(columns)
+    flags = ", ".join(f"({rule.condition}) AS {flag}" for rule, flag in zip(_RULES, REFERENCE_FLAGS, strict=True))
+    picked = ", ".join(f"l.{c}" for c in columns)
+    return (
+        f"SELECT {kept}, {flags} FROM "
+        f"(SELECT {picked}, {_RESOLVED_COLUMNS} FROM {source} l {_REFERENCE_JOINS}) AS resolved"
+    )
+
+
+def create_resolved_lines(con: duckdb.DuckDBPyConnection) -> None:
+    """The view `resolved_lines`: the typed lines (`all_lines`) with what their references resolve to."""
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW resolved_lines AS SELECT l.*, {_RESOLVED_COLUMNS} FROM all_lines l "
+        + _REFERENCE_JOINS
+    )
+
+
+def find_missing_references(
+    con: duckdb.DuckDBPyConnection,
+    header_currency: str,
+    header_currency_known: bool,
+    lines_breaking: Sequence[int],
+) -> list[MissingReference]:
+    """All missing references of the lines in `resolved_lines`, errors first.
+
+    `lines_breaking` is, per rule, how many lines break it (counted with `REFERENCE_FLAGS`): a rule no
+    line breaks is not evaluated again.
+    """
     found: list[MissingReference] = []
-    for rule in _RULES:
+    for rule, breaking in zip(_RULES, lines_breaking, strict=True):
+        if not breaking:
+            continue
         groups = con.execute(
             f"SELECT {rule.id_column}, count(*) FROM resolved_lines WHERE {rule.condition} "
             "GROUP BY 1 ORDER BY 2 DESC, 1"

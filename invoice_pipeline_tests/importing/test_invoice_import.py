@@ -17,10 +17,11 @@ from invoice_pipeline.importing.invoice_import import (
     CHECKSUM_CHECK,
     REFERENCES_CHECK,
     SCHEMA_CHECK,
+    ProviderFileChanged,
     import_provider_invoice,
 )
-from invoice_pipeline.warehouse.warehouse import ImportRefused
-from invoice_pipeline_tests.builders import ADVENTURE_WORKS, license_line, usage_line
+from invoice_pipeline.warehouse.warehouse import ImportRefused, PublishedLinesDiffer, Warehouse
+from invoice_pipeline_tests.builders import ADVENTURE_WORKS, license_line, usage_line, write_csv
 
 KEY = InvoiceKey("contoso-csp", "G200000001")
 
@@ -315,3 +316,76 @@ def test_an_import_that_crashes_leaves_error_and_no_lines(workspace, warehouse, 
     assert record.status == "Error"
     assert "Import failed unexpectedly (OSError: disk full)" in record.message
     assert warehouse.line_totals(record.record_id)["usage"] == (0, None)
+
+
+def test_a_line_id_repeated_within_one_file_is_refused_with_its_count(workspace, warehouse):
+    workspace.add_invoice(
+        KEY.invoice_id, usage=[usage_line("U1"), usage_line("U2"), usage_line("U1"), usage_line("U1")]
+    )
+    result = _import(workspace, warehouse)
+    assert result.status == Status.ERROR
+    assert "1 line_id(s) appear more than once in the invoice, e.g. U1 (3x)" in result.message
+    assert warehouse.line_totals(result.record_id) == {"usage": (0, None), "license": (0, None)}
+
+
+@pytest.mark.parametrize("larger", ["usage", "license"])
+def test_a_line_id_shared_by_a_large_file_and_a_small_one_is_refused(workspace, warehouse, larger):
+    many = [f"X{i}" for i in range(40)]
+    usage = [usage_line(i) for i in (many if larger == "usage" else ["X7"])]
+    license = [license_line(i) for i in (many if larger == "license" else ["X7"])]
+    workspace.add_invoice(KEY.invoice_id, usage=usage, license=license)
+    result = _import(workspace, warehouse)
+    assert result.status == Status.ERROR
+    assert "1 line_id(s) appear more than once in the invoice, e.g. X7 (2x)" in result.message
+
+
+def _replace_usage_file_while_publishing(monkeypatch, folder, rows) -> None:
+    """The provider drops a new usage file after the lines were validated, while they are being published."""
+    publish = Warehouse._publish_lines
+
+    def publish_after_a_new_drop(self, conn, staging, table, view, record_id):
+        if table.name == "usage_summaries":
+            write_csv(folder / "usage_summaries.csv", rows)
+        return publish(self, conn, staging, table, view, record_id)
+
+    monkeypatch.setattr(Warehouse, "_publish_lines", publish_after_a_new_drop)
+
+
+def test_lines_written_that_differ_from_the_lines_validated_store_nothing(workspace, warehouse, monkeypatch):
+    folder = workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1", "10.00")])
+    _replace_usage_file_while_publishing(monkeypatch, folder, [usage_line("U1", "10.00"), usage_line("U2", "5.00")])
+    with pytest.raises(PublishedLinesDiffer):
+        _import(workspace, warehouse)
+    record = warehouse.current_record(KEY)
+    assert record.status == "Error"
+    assert record.message.startswith(
+        "Import failed unexpectedly (PublishedLinesDiffer: the usage lines written (2, total 15.00) are not the "
+        "lines validated (1, total 10.00); nothing was stored, run it again)"
+    )
+    assert warehouse.line_totals(record.record_id) == {"usage": (0, None), "license": (0, None)}
+
+
+def test_provider_file_replaced_during_the_import_with_the_same_totals_stores_nothing(
+    workspace, warehouse, monkeypatch
+):
+    folder = workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1", "10.00")])
+    unvalidated = [usage_line("U1", "10.00", customer_id=ADVENTURE_WORKS, subscription_id="SUB-AZ-1002")]
+    _replace_usage_file_while_publishing(monkeypatch, folder, unvalidated)
+    with pytest.raises(ProviderFileChanged):
+        _import(workspace, warehouse)
+    record = warehouse.current_record(KEY)
+    assert record.status == "Error"
+    assert "usage_summaries.csv changed while the invoice was being imported; nothing was stored" in record.message
+    assert warehouse.line_totals(record.record_id) == {"usage": (0, None), "license": (0, None)}
+    monkeypatch.undo()
+    workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1", "10.00")])
+    assert _import(workspace, warehouse).status == Status.ACTIVE  # the next sync imports the complete files
+
+
+@pytest.mark.parametrize("warehouse_engine", ["duckdb"], indirect=True)
+def test_the_join_setting_an_import_needs_is_restored_for_other_connections(workspace, warehouse):
+    workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1")])
+    with warehouse.engine.connect() as other:  # keeps the database open across the import
+        _import(workspace, warehouse)
+        setting = other.exec_driver_sql("SELECT current_setting('disabled_optimizers')").scalar()
+    assert setting == ""

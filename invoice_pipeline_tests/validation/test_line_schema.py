@@ -42,7 +42,8 @@ def _validate(con, tmp_path, rows, kind="usage", columns=None) -> list[SchemaFai
     columns = columns or (USAGE_COLUMNS if kind == "usage" else LINE_COLUMNS)
     path = _write(tmp_path / f"{kind}_summaries.csv", rows, columns)
     stage_line_file(con, kind, path)
-    return validate_staged_lines(ibis.duckdb.from_connection(con), f"raw_{kind}_summaries", kind, path.name)
+    table = ibis.duckdb.from_connection(con).table(f"raw_{kind}_summaries", database="temp")
+    return validate_staged_lines(table, kind, path.name).failures
 
 
 def _by_check(failures: list[SchemaFailure]) -> dict[tuple[str | None, str], SchemaFailure]:
@@ -65,17 +66,16 @@ def test_staged_values_are_text_exactly_as_written(con, tmp_path):
     assert staged == [("0010", "1.0100000000", "10.10", "00042", "2026-10-01")]
 
 
-def test_absent_file_stages_an_empty_table_with_the_common_columns(con):
+def test_absent_file_stages_an_empty_view_with_the_common_columns(con):
     stage_line_file(con, "license", None)
     columns = [c for (c,) in con.execute("SELECT column_name FROM (DESCRIBE raw_license_summaries)").fetchall()]
     assert columns == LINE_COLUMNS
-    assert (
-        validate_staged_lines(ibis.duckdb.from_connection(con), "raw_license_summaries", "license", "license (no file)")
-        == []
-    )
+    table = ibis.duckdb.from_connection(con).table("raw_license_summaries", database="temp")
+    verdict = validate_staged_lines(table, "license", "license (no file)")
+    assert (verdict.failures, verdict.line_count) == ([], 0)
 
 
-def test_staging_again_replaces_the_previous_table(con, tmp_path):
+def test_staging_again_replaces_the_previous_view(con, tmp_path):
     stage_line_file(con, "usage", _write(tmp_path / "a.csv", [usage_line("U1"), usage_line("U2")], USAGE_COLUMNS))
     stage_line_file(con, "usage", _write(tmp_path / "b.csv", [usage_line("U9")], USAGE_COLUMNS))
     assert con.execute("SELECT line_id FROM raw_usage_summaries").fetchall() == [("U9",)]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import csv
 import io
+import subprocess
+import sys
 
 import duckdb
 import ibis
@@ -113,3 +115,20 @@ def test_tricky_rows_are_what_a_provider_csv_would_carry():
     buffer = io.StringIO()
     csv.writer(buffer).writerow(_row(1, TRICKY["thousands separator"]))
     assert '"1,000.00"' in buffer.getvalue()
+
+
+@pytest.mark.parametrize("first", ["license", "usage"])
+def test_both_line_schemas_keep_their_check_names_whichever_is_built_first(first):
+    # Schemas are cached per process, so each order is tried in a fresh interpreter.
+    probe = (
+        "from invoice_pipeline.validation.line_schema import LINE_SCHEMAS\n"
+        f"for kind in ({first!r}, 'usage', 'license'):\n"
+        "    schema = LINE_SCHEMAS[kind].to_schema()\n"
+        "    print(kind, [c.name for c in schema.columns['quantity'].checks],"
+        " [c.name for c in schema.columns['charge_end_date'].checks], [c.name for c in schema.checks])\n"
+    )
+    output = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    for line in output.splitlines():
+        assert line.split(" ", 1)[1] == (
+            "['str_matches', 'not_negative'] ['str_matches', 'real_date_2000_to_2099'] ['charge_start_not_after_end']"
+        ), line
