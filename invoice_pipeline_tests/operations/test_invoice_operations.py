@@ -725,6 +725,26 @@ def test_billable_consumption_leaves_out_lines_already_invoiced(workspace, wareh
     ]
 
 
+def test_billable_consumption_of_one_invoice_before_and_after_some_of_its_lines_are_billed(workspace, warehouse):
+    record = _active_invoice(workspace, warehouse)
+    before = billable_consumption(warehouse, record.record_id)  # none of its lines billed yet
+    assert [(r["account_id"], r["line_count"], r["amount"]) for r in before] == [
+        ("ACC-1001", 2, Decimal("15.50")),
+        ("ACC-1002", 1, Decimal("7.25")),
+    ]
+    with warehouse.engine.begin() as conn:  # one of its lines billed by hand
+        conn.execute(
+            sa.insert(t.customer_invoice_lines).values(
+                customer_invoice_id="CI-1", record_id=record.record_id, line_id="U1", amount=Decimal("10.00")
+            )
+        )
+    after = billable_consumption(warehouse, record.record_id)
+    assert [(r["account_id"], r["line_count"], r["amount"]) for r in after] == [
+        ("ACC-1001", 1, Decimal("5.50")),
+        ("ACC-1002", 1, Decimal("7.25")),
+    ]
+
+
 def test_bill_customers_creates_one_customer_invoice_per_account_and_currency_linking_each_usage_line(
     workspace, warehouse
 ):
