@@ -61,6 +61,7 @@ CHECKSUM_CHECK = "checksum_matches"
 MAX_MESSAGE_PARTS = 6
 AMOUNT_VALUE = "amount_value"  # the checked view's amount as DECIMAL, summed for the checksum
 DISTINCT_LINE_IDS = "distinct_line_id_hashes"
+EXTRA_TEXT_LENGTH = "extra_text_length"  # read so the validation pass reads every column of the file
 
 
 @dataclass(frozen=True)
@@ -389,6 +390,7 @@ def _stage_and_validate(staging: duckdb.DuckDBPyConnection, files: InvoiceFiles)
         tallies = {flag: table[flag].cast("int64").sum() for flag in REFERENCE_FLAGS} | {
             AMOUNT_VALUE: table[AMOUNT_VALUE].sum(),
             DISTINCT_LINE_IDS: table.line_id.hash().nunique(),
+            EXTRA_TEXT_LENGTH: table[EXTRA_TEXT_LENGTH].sum(),
         }
         with reading(file_name):
             verdicts[kind] = validate_staged_lines(table, kind, file_name, tallies)
@@ -421,12 +423,16 @@ def _create_checked_lines(staging: duckdb.DuckDBPyConnection, kind: str) -> str:
     """The view the validation pass reads: the staged text columns of the schema, one flag per reference
     rule, and the amount as DECIMAL (meaningful once the amounts passed their schema)."""
     raw = RAW_TABLE.format(kind=kind)
-    present = {c for (c,) in staging.execute(f"SELECT column_name FROM (DESCRIBE {raw})").fetchall()}
+    present = [c for (c,) in staging.execute(f"SELECT column_name FROM (DESCRIBE {raw})").fetchall()]
     columns = [c for c in (*COMMON_COLUMNS, *USAGE_COLUMNS) if c in present]
+    # The provider's extra columns are read here too (their text length summed), so that a file DuckDB
+    # cannot read is found by this pass, which names the file, and not later while publishing.
+    extra = [f"coalesce(length({quote_identifier(c)}), 0)" for c in present if c not in columns]
+    lines = f"(SELECT {', '.join(columns)}, {' + '.join(extra) or '0'} AS {EXTRA_TEXT_LENGTH} FROM {raw})"
     view = f"checked_{kind}_summaries"
     staging.execute(
         f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT *, TRY_CAST(amount AS {MONEY_SQL_TYPE}) AS {AMOUNT_VALUE} "
-        f"FROM ({with_reference_flags(raw, columns)})"
+        f"FROM ({with_reference_flags(lines, [*columns, EXTRA_TEXT_LENGTH])})"
     )
     return view
 

@@ -198,9 +198,22 @@ def _file_columns(path: Path) -> tuple[list[str], str]:
 
 
 def _check_columns(file_name: str, columns: list[str]) -> None:
+    unnamed = [str(i) for i, c in enumerate(columns, start=1) if not c.strip()]
+    if unnamed:
+        raise ProviderFileError(
+            f"{file_name}: column(s) {', '.join(unnamed)} of the header row have no name "
+            "(a trailing comma?); name every column or remove the empty ones"
+        )
     duplicated = sorted({c for c in columns if columns.count(c) > 1})
     if duplicated:
         raise ProviderFileError(f"{file_name}: column(s) {', '.join(duplicated)} appear more than once")
+    lowered = [c.lower() for c in columns]
+    same_but_case = sorted({c for c in columns if lowered.count(c.lower()) > 1})
+    if same_but_case:
+        raise ProviderFileError(
+            f"{file_name}: column(s) {', '.join(same_but_case)} differ only by upper/lower case; "
+            "column names are not case-sensitive here, rename or remove one of them"
+        )
     missing = [c for c in COMMON_COLUMNS if c not in columns]
     if missing:
         hint = ""

@@ -577,3 +577,25 @@ def test_header_with_utf8_bom_is_accepted(workspace, warehouse):
     path = folder / "header.json"
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
     _accepted(workspace, warehouse)
+
+
+def test_bad_utf8_in_an_extra_column_near_the_end_is_refused_as_not_utf8(workspace, warehouse):
+    rows = [dict(usage_line(f"U{i}", "1.00"), note="ok") for i in range(3000)]
+    rows[-3]["note"] = "BAD"
+    folder = workspace.add_invoice(KEY.invoice_id, usage=rows)
+    path = folder / "usage_summaries.csv"
+    path.write_bytes(path.read_bytes().replace(b",BAD", b",\xff\xfe"))
+    _refused(workspace, warehouse, "usage_summaries.csv: cannot be read at line 2999: the file is not UTF-8 text")
+
+
+def test_header_with_a_trailing_comma_is_refused_naming_the_unnamed_column(workspace, warehouse):
+    folder = workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1")])
+    path = folder / "usage_summaries.csv"
+    path.write_text("".join(line + ",\n" for line in path.read_text().splitlines()))
+    _refused(workspace, warehouse, "usage_summaries.csv: column(s) 15 of the header row have no name")
+
+
+@pytest.mark.parametrize("column", ["Amount", "LINE_ID"])
+def test_column_names_equal_but_for_case_are_refused(workspace, warehouse, column):
+    workspace.add_invoice(KEY.invoice_id, usage=[dict(usage_line("U1"), **{column: "x"})])
+    _refused(workspace, warehouse, f"{column}, {column.lower()} differ only by upper/lower case")
