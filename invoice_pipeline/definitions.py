@@ -4,17 +4,19 @@ import dagster as dg
 
 from invoice_pipeline.dagster_defs.daily_operations import (
     daily_import_summary,
-    daily_provider_sync_job,
     daily_summary_sensor,
-    daily_sync_schedule,
     import_run_crash_sensor,
+    send_daily_summary_job,
+)
+from invoice_pipeline.dagster_defs.daily_sync import (
+    daily_provider_sync_job,
+    daily_sync_schedule,
     provider_invoice_offers,
     provider_invoice_sync_sensor,
-    send_daily_summary_job,
-    smtp_resource,
 )
 from invoice_pipeline.dagster_defs.invoice_assets import billable_usage, provider_invoice_import
 from invoice_pipeline.dagster_defs.jobs import import_provider_invoice_job, refresh_reference_data_job
+from invoice_pipeline.dagster_defs.mail import smtp_resource
 from invoice_pipeline.dagster_defs.operations import billable_consumption, customer_invoices, operation_jobs
 from invoice_pipeline.dagster_defs.reference_assets import reference_assets
 from invoice_pipeline.dagster_defs.resources import pipeline_resource

@@ -13,17 +13,11 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from invoice_pipeline.dagster_defs.daily_operations import (
-    SUMMARY_TAG,
-    SmtpResource,
-    daily_summary_sensor,
-    daily_sync_schedule,
-    import_run_crash_sensor,
-    provider_invoice_sync_sensor,
-    smtp_resource,
-)
+from invoice_pipeline.dagster_defs.daily_operations import SUMMARY_TAG, daily_summary_sensor, import_run_crash_sensor
+from invoice_pipeline.dagster_defs.daily_sync import daily_sync_schedule, provider_invoice_sync_sensor
 from invoice_pipeline.dagster_defs.invoice_assets import RUN_TAG_INVOICE, RUN_TAG_KEY, RUN_TAG_PROVIDER
 from invoice_pipeline.dagster_defs.jobs import IMPORT_JOB
+from invoice_pipeline.dagster_defs.mail import SmtpResource, smtp_resource
 from invoice_pipeline.dagster_defs.resources import pipeline_resource
 from invoice_pipeline.dagster_defs.runs import import_run_tags
 from invoice_pipeline.definitions import defs

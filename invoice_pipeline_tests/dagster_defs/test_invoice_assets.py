@@ -10,9 +10,9 @@ import pytest
 import sqlalchemy as sa
 
 from invoice_pipeline.config import DEMO_CONFIG_PATH
-from invoice_pipeline.dagster_defs.daily_operations import smtp_resource
 from invoice_pipeline.dagster_defs.invoice_assets import RUN_TAG_INVOICE, RUN_TAG_KEY, RUN_TAG_PROVIDER
 from invoice_pipeline.dagster_defs.jobs import IMPORT_JOB, REFERENCE_JOB
+from invoice_pipeline.dagster_defs.mail import smtp_resource
 from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource, pipeline_resource
 from invoice_pipeline.dagster_defs.runs import run_invoice_import, run_reference_refresh
 from invoice_pipeline.definitions import defs

@@ -10,8 +10,8 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from invoice_pipeline.dagster_defs.daily_operations import smtp_resource
 from invoice_pipeline.dagster_defs.jobs import IMPORT_JOB
+from invoice_pipeline.dagster_defs.mail import smtp_resource
 from invoice_pipeline.dagster_defs.resources import pipeline_resource
 from invoice_pipeline.dagster_defs.runs import run_invoice_import
 from invoice_pipeline.definitions import defs

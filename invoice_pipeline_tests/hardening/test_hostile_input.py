@@ -8,7 +8,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from invoice_pipeline.connectors.folder import FolderConnector
-from invoice_pipeline.dagster_defs.daily_operations import smtp_resource
+from invoice_pipeline.dagster_defs.mail import smtp_resource
 from invoice_pipeline.dagster_defs.resources import pipeline_resource
 from invoice_pipeline.definitions import defs
 from invoice_pipeline.domain.invoice_keys import InvoiceKey

@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from aiosmtpd.smtp import AuthResult
 from dagster._serdes import serialize_value
 
-from invoice_pipeline.dagster_defs.daily_operations import daily_import_summary, smtp_resource
+from invoice_pipeline.dagster_defs.daily_operations import daily_import_summary
+from invoice_pipeline.dagster_defs.mail import smtp_resource
 from invoice_pipeline.dagster_defs.resources import pipeline_resource
 from invoice_pipeline.notifications.mail import SmtpSettings
 from invoice_pipeline.notifications.summary import deliver_daily_summary
