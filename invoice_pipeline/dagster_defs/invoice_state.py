@@ -1,0 +1,127 @@
+"""What the Dagster UI shows of a provider invoice: its partition's state follows the invoice's status.
+
+Active is a materialization of `provider_invoice` (and of the line assets); Error is a failed run that did
+not materialize it; Populating is the run in progress. A deactivated or deleted invoice leaves the
+partitions list (its runs and events stay), so it is never shown as a successful materialization.
+"""
+
+from enum import StrEnum
+from typing import Any, NoReturn
+
+import dagster as dg
+from dagster._core.errors import DagsterUserCodeProcessError
+from dagster_shared.error import SerializableErrorInfo
+
+from invoice_pipeline.dagster_defs.partitions import provider_invoice_partitions
+from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.money import decimal_text, round_to_minor_units
+from invoice_pipeline.domain.statuses import DELETED, Status
+from invoice_pipeline.warehouse.warehouse import InvoiceRecord
+
+INVOICE_ASSET = dg.AssetKey("provider_invoice")
+LINE_ASSETS = {"usage": dg.AssetKey("usage_summaries"), "license": dg.AssetKey("license_summaries")}
+
+
+class OutcomeFailure(StrEnum):
+    """Why an import run failed without anything being broken; the run log shows the sentence alone."""
+
+    INVOICE_IN_ERROR = "ProviderInvoiceInError"
+    IMPORT_REFUSED = "ImportRefused"
+
+
+def fail_with_outcome(kind: OutcomeFailure, message: str) -> NoReturn:
+    """End the step as failed, showing `message` and no stack trace.
+
+    An invoice in Error or a refused import is an outcome, not a crash; but every raised exception,
+    `dg.Failure` included, is shown by Dagster with its stack trace. Dagster takes the error of a
+    `DagsterUserCodeProcessError` as it is given (it carries errors from other processes), so the
+    step failure shows exactly this sentence, and `kind` as its class name for `classify_failure`.
+    """
+    error = SerializableErrorInfo(message=message, stack=[], cls_name=kind.value)
+    raise DagsterUserCodeProcessError.from_error_info(error)
+
+
+def _money(record: InvoiceRecord, name: str) -> str:
+    amount = record.values.get(name)
+    if amount is None:
+        return ""
+    minor_units = record.minor_units
+    shown = round_to_minor_units(amount, minor_units) if minor_units is not None else amount
+    return decimal_text(shown, minor_units) or ""
+
+
+def invoice_metadata(record: InvoiceRecord) -> dict[str, Any]:
+    """What the UI shows for a provider invoice record: money in the currency's minor units, as the messages do."""
+    return {
+        "status": record.status,
+        "message": record.message or "",
+        "record_id": record.record_id,
+        "currency": record.currency or "",
+        "total_amount": _money(record, "total_amount"),
+        "usage_total": _money(record, "usage_total"),
+        "license_total": _money(record, "license_total"),
+        "difference (header - lines)": _money(record, "difference"),
+        "usage_line_count": record.usage_line_count or 0,
+        "license_line_count": record.license_line_count or 0,
+        "is_manual": bool(record.is_manual),
+    }
+
+
+def line_asset_metadata(record: InvoiceRecord, kind: str) -> dict[str, Any]:
+    """The metadata of one line asset's partition: how many lines the invoice stored, and their total."""
+    return {
+        "line_count": record.values[f"{kind}_line_count"] or 0,
+        "total": _money(record, f"{kind}_total"),
+        "currency": record.currency or "",
+    }
+
+
+def invoice_materializations(record: InvoiceRecord) -> list[dg.AssetMaterialization]:
+    """The materializations that show an Active invoice: its record and the line summaries it stored."""
+    key = str(record.key)
+    return [
+        dg.AssetMaterialization(asset_key=INVOICE_ASSET, partition=key, metadata=invoice_metadata(record)),
+        *(
+            dg.AssetMaterialization(asset_key=asset, partition=key, metadata=line_asset_metadata(record, kind))
+            for kind, asset in LINE_ASSETS.items()
+        ),
+    ]
+
+
+def status_observation(key: InvoiceKey, status: str, change: str, record: InvoiceRecord | None) -> dg.AssetObservation:
+    """An observation on the invoice's partition saying what changed, by whom and why, and the status after."""
+    metadata: dict[str, Any] = {"status": status, "change": change}
+    if record is not None:
+        metadata |= {"message": record.message or "", "record_id": record.record_id}
+    return dg.AssetObservation(asset_key=INVOICE_ASSET, partition=str(key), metadata=metadata)
+
+
+def add_invoice_partitions(instance: dg.DagsterInstance, keys: list[InvoiceKey]) -> None:
+    """Register provider invoices as dynamic partitions (those not registered yet)."""
+    name = provider_invoice_partitions.name
+    assert name is not None
+    known = set(instance.get_dynamic_partitions(name))
+    new = list(dict.fromkeys(str(k) for k in keys if str(k) not in known))
+    if new:
+        instance.add_dynamic_partitions(name, new)
+
+
+def show_invoice_change(
+    instance: dg.DagsterInstance, key: InvoiceKey, record: InvoiceRecord | None, change: str
+) -> None:
+    """Make the invoice's partition tell its status at once after a manual operation (not an import run).
+
+    Active: materialized (record and line summaries). Deactivated or deleted: an observation saying so,
+    then the partition leaves the list, so its earlier materialization no longer shows. Populating or
+    Error without a run: an observation with the status and message.
+    """
+    status = record.status if record is not None else DELETED
+    add_invoice_partitions(instance, [key])
+    instance.report_runless_asset_event(status_observation(key, status, change, record))
+    if record is not None and record.status == Status.ACTIVE:
+        for materialization in invoice_materializations(record):
+            instance.report_runless_asset_event(materialization)
+    elif record is None or record.status == Status.INACTIVE:
+        name = provider_invoice_partitions.name
+        assert name is not None
+        instance.delete_dynamic_partition(name, str(key))
