@@ -15,7 +15,7 @@ import dagster as dg
 import pytest
 import yaml
 
-from invoice_pipeline.dagster_defs.invoice_assets import RUN_TAG_INVOICE, RUN_TAG_KEY, RUN_TAG_PROVIDER
+from invoice_pipeline.dagster_defs.run_tags import RUN_TAG_INVOICE, RUN_TAG_KEY, RUN_TAG_PROVIDER
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline_tests.builders import license_line, make_workspace, postgres_warehouse_url, usage_line
 

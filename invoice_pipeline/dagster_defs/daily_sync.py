@@ -10,7 +10,7 @@ from invoice_pipeline.dagster_defs.metadata import table_metadata
 from invoice_pipeline.dagster_defs.partitions import provider_invoice_partitions
 from invoice_pipeline.dagster_defs.reference_assets import reference_assets
 from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource
-from invoice_pipeline.dagster_defs.runs import import_run_tags
+from invoice_pipeline.dagster_defs.run_tags import import_run_tags
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.importing.sync_plan import plan_sync
 from invoice_pipeline.notifications.provider_changes import notify_provider_changes

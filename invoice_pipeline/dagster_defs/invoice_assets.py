@@ -1,17 +1,26 @@
 """Provider invoice assets: one partition per provider invoice, imported all or nothing and checked."""
 
+import warnings
 from collections.abc import Iterator
-from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
+from invoice_pipeline.dagster_defs.invoice_state import (
+    LINE_ASSETS,
+    OutcomeFailure,
+    fail_with_outcome,
+    invoice_metadata,
+    line_asset_metadata,
+    status_observation,
+)
 from invoice_pipeline.dagster_defs.metadata import plain_metadata, table_metadata
 from invoice_pipeline.dagster_defs.partitions import provider_invoice_partitions
 from invoice_pipeline.dagster_defs.reference_assets import reference_assets
 from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource
+from invoice_pipeline.dagster_defs.run_tags import tag_invoice_run
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
-from invoice_pipeline.domain.money import decimal_text
+from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.invoice_import import (
     CHECKSUM_CHECK,
     REFERENCES_CHECK,
@@ -24,9 +33,6 @@ from invoice_pipeline.warehouse.warehouse import ImportRefused, InvoiceRecord
 
 GROUP = "provider_invoices"
 OWNERS = ["team:billing-data"]
-RUN_TAG_PROVIDER = "invoice_pipeline/provider"
-RUN_TAG_INVOICE = "invoice_pipeline/invoice_id"
-RUN_TAG_KEY = "invoice_pipeline/invoice"
 
 _CHECK_DESCRIPTIONS = {
     SCHEMA_CHECK: "The header and every usage and license summary row match their Pandera schemas; "
@@ -34,8 +40,24 @@ _CHECK_DESCRIPTIONS = {
     REFERENCES_CHECK: "Every line finds its customer, subscription and currency (warnings: subscription "
     "without product, unknown product). Failures list the missing references.",
     CHECKSUM_CHECK: "Header total equals usage total + license total, in decimal, rounded to the currency's "
-    "minor units, within the provider's tolerance.",
+    "minor units, within the provider's tolerance. The difference is header total minus lines total.",
 }
+
+
+def _invoice_check_specs() -> list[dg.AssetCheckSpec]:
+    """The three checks, one result per invoice partition (partitioned checks are a preview in Dagster 1.13)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return [
+            dg.AssetCheckSpec(
+                name,
+                asset="provider_invoice",
+                blocking=True,
+                description=description,
+                partitions_def=provider_invoice_partitions,
+            )
+            for name, description in _CHECK_DESCRIPTIONS.items()
+        ]
 
 
 class ProviderInvoiceImportConfig(dg.Config):
@@ -79,20 +101,23 @@ class ProviderInvoiceImportConfig(dg.Config):
             description="The invoice's license summaries (seats x unit price), stored when the invoice is Active.",
         ),
     ],
-    check_specs=[
-        dg.AssetCheckSpec(name, asset="provider_invoice", blocking=True, description=description)
-        for name, description in _CHECK_DESCRIPTIONS.items()
-    ],
+    check_specs=_invoice_check_specs(),
     partitions_def=provider_invoice_partitions,
 )
 def provider_invoice_import(
     context: dg.AssetExecutionContext, config: ProviderInvoiceImportConfig, invoice_pipeline: InvoicePipelineResource
-) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-    """Import one provider invoice: Populating, schema, references, checksum, then Active or Error."""
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult | dg.AssetObservation]:
+    """Import one provider invoice: Populating, schema, references, checksum, then Active or Error.
+
+    The partition tells the invoice's status: Active is materialized; Error fails the run with the
+    invoice's message (an outcome, shown without a stack trace) after recording the check results.
+    """
     key = InvoiceKey.parse(context.partition_key)
+    tag_invoice_run(context, key)
     pipeline_config = invoice_pipeline.load_config()
     run_id = context.run.run_id
     actor = config.requested_by or f"dagster run {run_id}"
+    refusal = None
     with invoice_pipeline.warehouse(pipeline_config) as warehouse:
         try:
             override_maximum = None
@@ -102,14 +127,15 @@ def provider_invoice_import(
             result = import_provider_invoice(
                 pipeline_config, warehouse, key, run_id=run_id, actor=actor, override_maximum=override_maximum
             )
-        except ImportRefused as refusal:
-            raise dg.Failure(description=str(refusal), allow_retries=False) from None
+        except ImportRefused as refused:
+            refusal = str(refused)
         record = warehouse.current_record(key)
+    if refusal is not None:
+        if record is not None and record.status == Status.ACTIVE:
+            yield from _active_invoice(record)  # refused, unchanged: the partition still tells it is Active
+        fail_with_outcome(OutcomeFailure.IMPORT_REFUSED, f"{key}: import refused: {refusal}")
     assert record is not None
     context.log.info(f"{key}: {result.status} - {result.message}")
-    yield dg.MaterializeResult(asset_key="provider_invoice", metadata=invoice_metadata(record))
-    yield dg.MaterializeResult(asset_key="usage_summaries", metadata={"line_count": record.usage_line_count or 0})
-    yield dg.MaterializeResult(asset_key="license_summaries", metadata={"line_count": record.license_line_count or 0})
     for name, outcome in result.checks.items():
         yield dg.AssetCheckResult(
             asset_key="provider_invoice",
@@ -119,22 +145,16 @@ def provider_invoice_import(
             description=outcome.description,
             metadata=plain_metadata(outcome.metadata),
         )
+    if result.status != Status.ACTIVE:
+        yield status_observation(key, result.status, f"imported by run {run_id}", record)
+        fail_with_outcome(OutcomeFailure.INVOICE_IN_ERROR, f"{key} is in {result.status}: {result.message}")
+    yield from _active_invoice(record)
 
 
-def invoice_metadata(record: InvoiceRecord) -> dict[str, Any]:
-    """What the UI shows for a provider invoice record."""
-    return {
-        "status": record.status,
-        "message": record.message or "",
-        "record_id": record.record_id,
-        "currency": record.currency or "",
-        "total_amount": decimal_text(record.total_amount, record.minor_units) or "",
-        "usage_total": decimal_text(record.usage_total, record.minor_units) or "",
-        "license_total": decimal_text(record.license_total, record.minor_units) or "",
-        "difference": decimal_text(record.difference, record.minor_units) or "",
-        "usage_line_count": record.usage_line_count or 0,
-        "license_line_count": record.license_line_count or 0,
-    }
+def _active_invoice(record: InvoiceRecord) -> Iterator[dg.MaterializeResult]:
+    yield dg.MaterializeResult(asset_key="provider_invoice", metadata=invoice_metadata(record))
+    for kind, asset in LINE_ASSETS.items():
+        yield dg.MaterializeResult(asset_key=asset, metadata=line_asset_metadata(record, kind))
 
 
 @dg.asset(

@@ -53,14 +53,14 @@ def _money(record: InvoiceRecord, name: str) -> str:
 def invoice_metadata(record: InvoiceRecord) -> dict[str, Any]:
     """What the UI shows for a provider invoice record: money in the currency's minor units, as the messages do."""
     return {
-        "status": record.status,
+        "status": str(record.status),
         "message": record.message or "",
         "record_id": record.record_id,
         "currency": record.currency or "",
         "total_amount": _money(record, "total_amount"),
         "usage_total": _money(record, "usage_total"),
         "license_total": _money(record, "license_total"),
-        "difference (header - lines)": _money(record, "difference"),
+        "difference": _money(record, "difference"),
         "usage_line_count": record.usage_line_count or 0,
         "license_line_count": record.license_line_count or 0,
         "is_manual": bool(record.is_manual),
@@ -90,7 +90,7 @@ def invoice_materializations(record: InvoiceRecord) -> list[dg.AssetMaterializat
 
 def status_observation(key: InvoiceKey, status: str, change: str, record: InvoiceRecord | None) -> dg.AssetObservation:
     """An observation on the invoice's partition saying what changed, by whom and why, and the status after."""
-    metadata: dict[str, Any] = {"status": status, "change": change}
+    metadata: dict[str, Any] = {"status": str(status), "change": change}
     if record is not None:
         metadata |= {"message": record.message or "", "record_id": record.record_id}
     return dg.AssetObservation(asset_key=INVOICE_ASSET, partition=str(key), metadata=metadata)

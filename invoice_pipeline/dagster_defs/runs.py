@@ -5,13 +5,11 @@ from dataclasses import dataclass
 import dagster as dg
 from dagster_shared.error import SerializableErrorInfo
 
-from invoice_pipeline.dagster_defs.invoice_assets import RUN_TAG_INVOICE, RUN_TAG_KEY, RUN_TAG_PROVIDER
+from invoice_pipeline.dagster_defs.invoice_state import OutcomeFailure, add_invoice_partitions
 from invoice_pipeline.dagster_defs.jobs import IMPORT_JOB, REFERENCE_JOB
-from invoice_pipeline.dagster_defs.partitions import provider_invoice_partitions
+from invoice_pipeline.dagster_defs.run_tags import import_run_tags
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 
-VALIDATION_FAILURE = "DagsterAssetCheckFailedError"
-REFUSAL = "Failure"  # the import asset raises dg.Failure when the invoice must not be imported now
 # The CLI prints its own one-line outcomes; the run's full log stays in the instance for the UI.
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
@@ -27,21 +25,6 @@ class RunOutcome:
     refused: bool = False
 
 
-def import_run_tags(key: InvoiceKey) -> dict[str, str]:
-    """Run tags that let the UI filter import runs by provider and invoice (and limit concurrency per invoice)."""
-    return {RUN_TAG_PROVIDER: key.provider, RUN_TAG_INVOICE: key.invoice_id, RUN_TAG_KEY: str(key)}
-
-
-def ensure_partitions(instance: dg.DagsterInstance, keys: list[InvoiceKey]) -> None:
-    """Register provider invoices as dynamic partitions (those not registered yet)."""
-    name = provider_invoice_partitions.name
-    assert name is not None
-    known = set(instance.get_dynamic_partitions(name))
-    new = [str(k) for k in keys if str(k) not in known]
-    if new:
-        instance.add_dynamic_partitions(name, new)
-
-
 def _root_cause(error: SerializableErrorInfo) -> SerializableErrorInfo:
     while error.cause is not None:
         error = error.cause
@@ -49,20 +32,20 @@ def _root_cause(error: SerializableErrorInfo) -> SerializableErrorInfo:
 
 
 def _describe(error: SerializableErrorInfo) -> str:
-    """The error's root cause in one line, e.g. `OSError: disk full`, or a refusal's own sentence."""
+    """The error's root cause in one line, e.g. `OSError: disk full`, or an outcome's own sentence."""
     root = _root_cause(error)
     lines = root.message.strip().splitlines()
     text = lines[0] if lines else root.cls_name
-    if root.cls_name == REFUSAL:
-        return text.split(": ", 1)[-1]
+    if root.cls_name in set(OutcomeFailure):
+        return text
     return text if text.startswith(f"{root.cls_name}:") else f"{root.cls_name}: {text}"
 
 
 def classify_failure(run_id: str, step_failures: list[dg.DagsterEvent]) -> RunOutcome:
-    """A failed run's outcome: validation failures are normal, refusals are refusals, the rest broke."""
+    """A failed run's outcome: an invoice in Error is normal, a refusal is a refusal, the rest broke."""
     errors = [e.step_failure_data.error for e in step_failures if e.step_failure_data.error is not None]
-    problems = [e for e in errors if e.cls_name != VALIDATION_FAILURE]
-    refused = bool(problems) and all(_root_cause(e).cls_name == REFUSAL for e in problems)
+    problems = [e for e in errors if _root_cause(e).cls_name != OutcomeFailure.INVOICE_IN_ERROR]
+    refused = bool(problems) and all(_root_cause(e).cls_name == OutcomeFailure.IMPORT_REFUSED for e in problems)
     broken = (bool(problems) or not errors) and not refused
     message = _describe(problems[0]) if problems else None
     return RunOutcome(run_id, False, broken, message, refused)
@@ -81,7 +64,7 @@ def run_invoice_import(
 
     `options` is the import's config (ProviderInvoiceImportConfig), e.g. a checksum override.
     """
-    ensure_partitions(instance, [key])
+    add_invoice_partitions(instance, [key])
     job = defs.resolve_job_def(IMPORT_JOB)
     run_config: dict[str, object] = dict(QUIET_RUN_CONFIG)
     if options:

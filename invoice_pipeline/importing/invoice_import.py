@@ -509,14 +509,19 @@ def _create_published_views(staging: duckdb.DuckDBPyConnection) -> None:
 
 
 def _checksum_metadata(checksum: ChecksumResult) -> dict[str, Any]:
+    """The checksum's figures as its message shows them: in the currency's minor units, difference = header - lines."""
+
+    def money(amount: Decimal) -> str | None:
+        return decimal_text(amount, checksum.minor_units)
+
     return {
         "currency": checksum.currency,
-        "header_total": str(checksum.header_total),
-        "usage_total": str(checksum.usage_total),
-        "license_total": str(checksum.license_total),
-        "lines_total": str(checksum.lines_total),
-        "difference": str(checksum.difference),
-        "tolerance": str(checksum.tolerance),
+        "header_total": money(checksum.header_total),
+        "usage_total": money(checksum.usage_total),
+        "license_total": money(checksum.license_total),
+        "lines_total": money(checksum.lines_total),
+        "difference": money(checksum.difference),
+        "tolerance": money(checksum.tolerance),
     }
 
 

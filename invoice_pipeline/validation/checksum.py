@@ -10,7 +10,10 @@ from invoice_pipeline.domain.money import decimal_text, format_money, round_to_m
 
 @dataclass(frozen=True)
 class ChecksumResult:
-    """The three totals (rounded to the currency's minor units), their difference and the verdict."""
+    """The three totals (rounded to the currency's minor units), their difference and the verdict.
+
+    The difference is always header total minus lines total: negative when the lines exceed the header.
+    """
 
     currency: str
     minor_units: int
@@ -36,7 +39,7 @@ class ChecksumResult:
         text = (
             f"{verdict}: header {self._money(self.header_total, True)}; usage {self._money(self.usage_total)}"
             f" + license {self._money(self.license_total)} = {self._money(self.lines_total)};"
-            f" difference {self._money(abs(self.difference), True)}"
+            f" difference {self._money(self.difference, True)}"
         )
         if self.tolerance:
             text += f" (tolerance {decimal_text(self.tolerance, self.minor_units)} {self.currency})"

@@ -10,10 +10,10 @@ import pytest
 import sqlalchemy as sa
 
 from invoice_pipeline.config import DEMO_CONFIG_PATH
-from invoice_pipeline.dagster_defs.invoice_assets import RUN_TAG_INVOICE, RUN_TAG_KEY, RUN_TAG_PROVIDER
 from invoice_pipeline.dagster_defs.jobs import IMPORT_JOB, REFERENCE_JOB
 from invoice_pipeline.dagster_defs.mail import smtp_resource
 from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource, pipeline_resource
+from invoice_pipeline.dagster_defs.run_tags import RUN_TAG_INVOICE, RUN_TAG_KEY, RUN_TAG_PROVIDER
 from invoice_pipeline.dagster_defs.runs import run_invoice_import, run_reference_refresh
 from invoice_pipeline.definitions import defs
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
@@ -63,6 +63,16 @@ def _materializations(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization
         found[materialization.asset_key.path[-1]] = {k: v.value for k, v in materialization.metadata.items()}
+    return found
+
+
+def _observations(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
+    """Observed asset (by its key's last part) -> its metadata values."""
+    found = {}
+    for event in result.all_events:
+        if event.is_asset_observation:
+            observation = event.asset_observation_data.asset_observation
+            found[observation.asset_key.path[-1]] = {k: v.value for k, v in observation.metadata.items()}
     return found
 
 
@@ -133,8 +143,8 @@ def test_clean_invoice_materializes_the_three_invoice_assets_with_status_totals_
     assert Decimal(invoice["license_total"]) == Decimal("36.00")
     assert Decimal(invoice["difference"]) == 0
     assert (invoice["usage_line_count"], invoice["license_line_count"]) == (3, 1)
-    assert materialized["usage_summaries"] == {"line_count": 3}
-    assert materialized["license_summaries"] == {"line_count": 1}
+    assert materialized["usage_summaries"] == {"line_count": 3, "total": "22.75", "currency": "USD"}
+    assert materialized["license_summaries"] == {"line_count": 1, "total": "36.00", "currency": "USD"}
     warehouse = workspace.warehouse()
     try:
         assert invoice["record_id"] == warehouse.current_record(KEY).record_id
@@ -215,11 +225,23 @@ def test_checksum_failure_fails_the_checksum_check_with_the_totals_and_the_diffe
     assert figures["lines_total"] == "9999.63"
     assert figures["difference"] == "0.37"
     assert figures["currency"] == "USD"
-    invoice = _materializations(result)["provider_invoice"]
+    assert _materializations(result) == {}  # an invoice in Error is a failed partition, not a materialized one
+    invoice = _observations(result)["provider_invoice"]
     assert invoice["status"] == "Error"
     assert invoice["message"].startswith("Checksum failed: header 10,000.00 USD")
-    assert Decimal(invoice["difference"]) == Decimal("0.37")
-    assert invoice["usage_line_count"] == 0 and invoice["license_line_count"] == 0
+    (failure,) = result.get_step_failure_events()
+    error = failure.step_failure_data.error
+    assert error.message == f"{KEY} is in Error: {invoice['message']}" and error.stack == []
+
+
+def test_a_checksum_difference_has_one_sign_and_the_currency_minor_units_in_message_and_figures(
+    workspace, workspace_defs, instance
+):
+    workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1", "10.004", unit_price="10.004")], adjust_total="-125")
+    checksum = _checks(_run_import(workspace_defs, instance))[CHECKSUM_CHECK]
+    figures = {k: v.value for k, v in checksum.metadata.items()}
+    assert (figures["usage_total"], figures["lines_total"], figures["difference"]) == ("10.00", "10.00", "-125.00")
+    assert checksum.description.endswith("difference -125.00 USD")
 
 
 def test_a_failed_blocking_check_stops_billable_usage_from_materializing(workspace, workspace_defs, instance):
@@ -230,7 +252,7 @@ def test_a_failed_blocking_check_stops_billable_usage_from_materializing(workspa
     assert instance.get_latest_materialization_event(dg.AssetKey("billable_usage")) is None
     failures = result.get_step_failure_events()
     assert [event.step_key for event in failures] == ["provider_invoice_import"]
-    assert failures[0].step_failure_data.error.cls_name == "DagsterAssetCheckFailedError"
+    assert failures[0].step_failure_data.error.cls_name == "ProviderInvoiceInError"
 
 
 def test_unresolved_references_fail_the_references_check_with_a_missing_references_table(
@@ -261,8 +283,8 @@ def test_unresolved_references_fail_the_references_check_with_a_missing_referenc
         "example_line_ids": "U2 U3",
     } in rows
     assert any(row["severity"] == "warning" and row["reference_id"] == "UNKNOWN-PRODUCT" for row in rows)
-    assert _materializations(result)["provider_invoice"]["status"] == "Error"
-    assert "billable_usage" not in _materializations(result)
+    assert _observations(result)["provider_invoice"]["status"] == "Error"
+    assert _materializations(result) == {}
 
 
 def test_schema_failure_fails_the_schema_check_and_leaves_the_other_checks_not_evaluated(
@@ -277,7 +299,7 @@ def test_schema_failure_fails_the_schema_check_and_leaves_the_other_checks_not_e
     assert checks[CHECKSUM_CHECK].description.startswith("Not evaluated")
 
 
-def test_running_an_active_invoice_again_fails_with_a_failure_saying_deactivate_or_delete(
+def test_running_an_active_invoice_again_is_refused_saying_deactivate_or_delete_and_it_stays_materialized(
     workspace, workspace_defs, instance
 ):
     _clean_invoice(workspace)
@@ -293,9 +315,9 @@ def test_running_an_active_invoice_again_fails_with_a_failure_saying_deactivate_
     assert not again.success
     (failure,) = again.get_step_failure_events()
     error = failure.step_failure_data.error
-    assert error.cls_name == "Failure"
+    assert (error.cls_name, error.stack) == ("ImportRefused", [])
     assert "is Active and cannot be downloaded again; deactivate it (recommended) or delete it first" in error.message
-    assert _materializations(again) == {}
+    assert _materializations(again)["provider_invoice"]["status"] == "Active"  # the partition keeps telling the truth
     assert _checks(again) == {}
     assert history_after == history_before and status == "Active"
 

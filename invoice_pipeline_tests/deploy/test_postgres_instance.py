@@ -18,8 +18,9 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
+from invoice_pipeline.dagster_defs.invoice_state import add_invoice_partitions
 from invoice_pipeline.dagster_defs.jobs import IMPORT_JOB
-from invoice_pipeline.dagster_defs.runs import ensure_partitions, import_run_tags
+from invoice_pipeline.dagster_defs.run_tags import import_run_tags
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.warehouse import tables as t
@@ -76,7 +77,7 @@ def test_the_daemon_runs_different_invoices_at_once_and_one_invoice_never_twice_
         # Every run is queued before the daemon starts: one for each invoice, and a second one for INV-1.
         submitted = [*INVOICES, INVOICES[0]]
         with dg.DagsterInstance.get() as instance:
-            ensure_partitions(instance, INVOICES)
+            add_invoice_partitions(instance, INVOICES)
         for key in submitted:
             tags = {**import_run_tags(key), "dagster/partition": str(key)}
             command = [

@@ -1,0 +1,26 @@
+"""The tags every run of one provider invoice carries, whoever launched it (sensor, CLI, UI)."""
+
+import dagster as dg
+
+from invoice_pipeline.domain.invoice_keys import InvoiceKey
+
+RUN_TAG_PROVIDER = "invoice_pipeline/provider"
+RUN_TAG_INVOICE = "invoice_pipeline/invoice_id"
+RUN_TAG_KEY = "invoice_pipeline/invoice"
+RUN_TAG_LAUNCHED_BY = "invoice_pipeline/launched_by"
+
+
+def import_run_tags(key: InvoiceKey) -> dict[str, str]:
+    """Run tags that let the Runs page filter import runs by provider and invoice."""
+    return {RUN_TAG_PROVIDER: key.provider, RUN_TAG_INVOICE: key.invoice_id, RUN_TAG_KEY: str(key)}
+
+
+def tag_invoice_run(context: dg.AssetExecutionContext, key: InvoiceKey) -> None:
+    """Add the invoice's tags to this run when its launcher did not (the UI's asset page, a backfill).
+
+    The one-run-per-invoice limit does not depend on these: it applies to Dagster's own
+    `dagster/partition` tag, which every launcher sets (see dagster.yaml).
+    """
+    missing = {name: value for name, value in import_run_tags(key).items() if context.run.tags.get(name) != value}
+    if missing:
+        context.instance.add_run_tags(context.run.run_id, missing)
