@@ -148,7 +148,7 @@ def test_instance_config_queues_one_import_per_invoice_like_the_local_instance(
 
     limits = coordinator_config(processed)["tag_concurrency_limits"]
     assert limits == local["tag_concurrency_limits"]
-    assert limits == [{"key": "invoice_pipeline/invoice", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}]
+    assert limits == [{"key": "dagster/partition", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}]
     assert coordinator_config(processed)["max_concurrent_runs"] > 1
 
 
