@@ -21,9 +21,7 @@ from invoice_pipeline.domain.invoice_keys import InvalidInvoiceKey, InvoiceKey
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.statuses import NOT_IMPORTED, parse_status
 from invoice_pipeline.importing.invoice_import import activate_manual_invoice
-from invoice_pipeline.importing.sync_plan import plan_sync
 from invoice_pipeline.notifications.mail import MailError, SmtpSettings
-from invoice_pipeline.notifications.provider_changes import notify_provider_changes
 from invoice_pipeline.notifications.summary import (
     build_daily_summary,
     deliver_daily_summary,
@@ -40,7 +38,6 @@ from invoice_pipeline.operations.invoice_operations import (
     offered_invoice_statuses,
     unlink_invoice,
 )
-from invoice_pipeline.warehouse.operations_log import OperationsLog
 from invoice_pipeline.warehouse.schema_migrations import WarehouseSchemaOutdated
 from invoice_pipeline.warehouse.warehouse import ImportRefused, Warehouse, WarehouseUnavailable, import_refusal
 
@@ -112,76 +109,81 @@ def sync(config: PipelineConfig, provider_id: str | None, invoice_key: str | Non
     non-zero only when the pipeline itself broke (3), or when a requested invoice is refused (1).
     """
 
-    warehouse = _open(config)
-    try:
-        if invoice_key:
-            key = InvoiceKey.parse(invoice_key)
-            config.provider(key.provider)
+    if invoice_key:
+        key = InvoiceKey.parse(invoice_key)
+        config.provider(key.provider)
+        warehouse = _open(config)
+        try:
             refusal = import_refusal(
                 warehouse.current_record(key), timedelta(minutes=config.stuck_populating_after_minutes)
             )
-            if refusal:
-                raise Refused(refusal)
-            targets = [key]
-        else:
-            if provider_id and config.provider(provider_id).sync != "automatic":
-                raise Refused(
-                    f"{provider_id} is a manual provider; sync one of its invoices with --invoice {provider_id}:ID"
-                )
-            plan = plan_sync(config, warehouse, [provider_id] if provider_id else None, actor=_actor())
-            for problem in plan.provider_errors:
-                click.echo(f"provider error\t{problem}", err=True)
-            for skipped in (c for c in plan.candidates if not c.eligible):
-                click.echo(f"{skipped.key}\tskipped\t{skipped.reason}")
-            for change in plan.new_changes:
-                click.echo(
-                    f"{change['provider']}:{change['invoice_id']}\tchanged at provider\t"
-                    f"imported {decimal_text(change['old_total'], change['minor_units'])}, "
-                    f"provider now {decimal_text(change['new_total'], change['minor_units'])} "
-                    f"{change['currency'] or ''}"
-                )
-            for error in notify_provider_changes(OperationsLog(warehouse), config.notifications, _smtp()):
-                click.echo(f"notification not sent (retried next sync)\t{error}", err=True)
-            targets = plan.eligible
-    except ConnectorError as error:
-        raise click.ClickException(str(error)) from None
-    finally:
-        warehouse.dispose()
-    broken, refused = _run_imports(config, targets, refresh_reference_data=not invoice_key)
+        finally:
+            warehouse.dispose()
+        if refusal:
+            raise Refused(refusal)
+        targets = [key]
+    else:
+        if provider_id and config.provider(provider_id).sync != "automatic":
+            raise Refused(
+                f"{provider_id} is a manual provider; sync one of its invoices with --invoice {provider_id}:ID"
+            )
+        targets = _daily_sync(provider_id)
+    broken, refused = _run_imports(targets)
     if broken:
         sys.exit(EXIT_BROKEN)
     if refused and invoice_key:
         sys.exit(EXIT_REFUSED)
 
 
-def _run_imports(
-    config: PipelineConfig,
-    targets: list[InvoiceKey],
-    options: dict[str, object] | None = None,
-    *,
-    refresh_reference_data: bool = False,
-) -> tuple[bool, bool]:
-    """Run the import job for each target through Dagster, printing one line each.
+def _daily_sync(provider_id: str | None) -> list[InvoiceKey]:
+    """Run the daily sync job through Dagster (reference data, then the offers), printing what it decided.
 
-    The full sync refreshes the reference data assets first; a single invoice does not need to (its
-    import reads the reference folder itself). Returns whether any run broke, and whether any import
-    was refused.
+    It is the run the schedule makes, so the UI shows the same history whichever started it; the
+    imports it finds eligible are returned for this command to run.
     """
     import dagster as dg
 
-    from invoice_pipeline.dagster_defs.runs import run_invoice_import, run_reference_refresh
+    from invoice_pipeline.dagster_defs.runs import run_daily_sync
+    from invoice_pipeline.definitions import defs
+
+    _dagster_home()
+    with dg.DagsterInstance.get() as instance:
+        plan = run_daily_sync(defs, instance, provider=provider_id, requested_by=_actor())
+    if not plan.outcome.success:
+        raise click.ClickException(
+            f"the daily sync failed: {plan.outcome.error or 'see the run in the Dagster UI'} "
+            f"(run {plan.outcome.run_id})"
+        )
+    for problem in plan.provider_errors:
+        click.echo(f"provider error\t{problem}", err=True)
+    for skipped in plan.skipped:
+        click.echo(f"{skipped['invoice']}\tskipped\t{skipped['reason']}")
+    for change in plan.changes:
+        click.echo(
+            f"{change['invoice']}\tchanged at provider\timported {change['imported_total']}, "
+            f"provider now {change['provider_total']} {change['currency']}"
+        )
+    for error in plan.notifications_not_sent:
+        click.echo(f"notification not sent (retried next sync)\t{error}", err=True)
+    return plan.eligible
+
+
+def _run_imports(targets: list[InvoiceKey], options: dict[str, object] | None = None) -> tuple[bool, bool]:
+    """Run the import job for each target through Dagster, printing one line each.
+
+    Returns whether any run broke, and whether any import was refused.
+    """
+    import dagster as dg
+
+    from invoice_pipeline.dagster_defs.runs import run_invoice_import
     from invoice_pipeline.definitions import defs
 
     _dagster_home()
     broken = refused = False
     with dg.DagsterInstance.get() as instance:
-        if refresh_reference_data:
-            reference = run_reference_refresh(defs, instance)
-            if not reference.success:
-                click.echo(f"reference data\tError\t{reference.error or 'see the run in the Dagster UI'}", err=True)
         for key in targets:
             outcome = run_invoice_import(defs, instance, key, options)
-            warehouse = _open(config)
+            warehouse = _open(load_config())
             try:
                 record = warehouse.current_record(key)
             finally:
@@ -311,6 +313,22 @@ def _operation(action: Callable[[Warehouse], str], config: PipelineConfig) -> No
         warehouse.dispose()
 
 
+def _show_in_dagster(config: PipelineConfig, key: InvoiceKey, change: str) -> None:
+    """Make the invoice's partition in the Dagster UI tell at once what this command did."""
+    import dagster as dg
+
+    from invoice_pipeline.dagster_defs.invoice_state import show_invoice_change
+
+    warehouse = _open(config)
+    try:
+        records = warehouse.records(key)
+    finally:
+        warehouse.dispose()
+    _dagster_home()
+    with dg.DagsterInstance.get() as instance:
+        show_invoice_change(instance, key, records[0] if records else None, change)
+
+
 REASON = click.option("--reason", required=True, help="Why; kept in the invoice's history.")
 
 
@@ -328,6 +346,7 @@ def deactivate(config: PipelineConfig, invoice_key: str, reason: str) -> None:
         ),
         config,
     )
+    _show_in_dagster(config, key, f"deactivated by {_actor()}: {reason}")
 
 
 @invoices.command("delete")
@@ -346,6 +365,7 @@ def delete(config: PipelineConfig, invoice_key: str, reason: str, yes: bool) -> 
         return f"{key}\tdeleted\tits history remains (`invoice-pipeline invoices show {key}`)"
 
     _operation(run, config)
+    _show_in_dagster(config, key, f"deleted by {_actor()}: {reason}")
 
 
 @invoices.command("unlink")
@@ -378,7 +398,7 @@ def override(config: PipelineConfig, invoice_key: str, reason: str) -> None:
         config,
     )
     broken, refused = _run_imports(
-        config, [key], {"accept_checksum_difference": True, "reason": reason, "requested_by": _actor()}
+        [key], {"accept_checksum_difference": True, "reason": reason, "requested_by": _actor()}
     )
     if broken:
         sys.exit(EXIT_BROKEN)
@@ -426,6 +446,7 @@ def create(
         ),
         config,
     )
+    _show_in_dagster(config, key, f"manual invoice created by {_actor()}: {reason}")
 
 
 @invoices.command("activate")
@@ -443,6 +464,7 @@ def activate(config: PipelineConfig, invoice_key: str, reason: str, accept_check
         return f"{key}\t{result.status}\t{result.message}"
 
     _operation(run, config)
+    _show_in_dagster(config, key, f"activated by {_actor()}: {reason}")
 
 
 @invoices.command("export")

@@ -114,7 +114,7 @@ def test_sync_prints_one_line_per_demo_invoice_and_exits_0_although_some_are_in_
     assert "customer '99999999-0000-4000-8000-000000000009' (1 line)" in outcomes["contoso-csp:G100000002"][1]
     assert outcomes["contoso-csp:G100000003"][1].startswith("Checksum failed:")
     assert outcomes["contoso-csp:G100000003"][1].endswith("difference 0.37 USD")
-    assert outcomes["contoso-csp:G100000004"][1].endswith("difference 125.00 USD")
+    assert outcomes["contoso-csp:G100000004"][1].endswith("difference -125.00 USD")  # header minus lines
     assert outcomes["contoso-csp:G100000005"][1] == "Imported"
 
 
@@ -224,10 +224,33 @@ def test_runs_made_by_the_cli_are_in_the_dagster_instance_with_provider_and_invo
         assert active.tags[RUN_TAG_INVOICE] == "G100000001"
         assert active.tags["dagster/partition"] == "contoso-csp:G100000001"
         assert active.job_name == "import_provider_invoice"
-        reference_runs = instance.get_runs(filters=dg.RunsFilter(job_name="refresh_reference_data"))
-        assert len(reference_runs) == 2
+        sync_runs = instance.get_runs(filters=dg.RunsFilter(job_name="daily_provider_sync"))
+        assert len(sync_runs) == 2 and {run.status for run in sync_runs} == {dg.DagsterRunStatus.SUCCESS}
+        offers = instance.fetch_materializations(dg.AssetKey("provider_invoice_offers"), limit=1).records[0]
+        plan = offers.asset_materialization.metadata
+        assert plan["imports_launched_by"].value == "the CLI"  # so the sync sensor does not import them twice
+        assert set(plan["eligible"].value) == {
+            "contoso-csp:G100000002",
+            "contoso-csp:G100000003",
+            "contoso-csp:G100000004",
+        }
         run_ids = {run.run_id for run in import_runs}
     assert {record["run_id"] for record in listed} <= run_ids
+
+
+def test_cli_sync_shows_in_dagster_as_the_daemon_would_offers_partitions_and_tagged_runs(demo):
+    with demo.instance() as instance:
+        assert instance.get_latest_materialization_event(dg.AssetKey("provider_invoice_offers")) is not None
+        for name in ("reference_currencies", "reference_subscriptions"):
+            assert instance.get_latest_materialization_event(dg.AssetKey(name)) is not None
+        partitions = instance.get_dynamic_partitions("provider_invoices")
+        assert {f"contoso-csp:G10000000{n}" for n in range(1, 7)} <= set(partitions)
+        failed_runs = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
+        assert {run.tags[RUN_TAG_KEY] for run in failed_runs} == {
+            "contoso-csp:G100000002",
+            "contoso-csp:G100000003",
+            "contoso-csp:G100000004",
+        }
 
 
 @pytest.mark.parametrize(

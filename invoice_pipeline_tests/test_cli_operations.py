@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from invoice_pipeline_tests.builders import (
@@ -59,7 +60,29 @@ class Cycle:
         (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
         self.env = _env(INVOICE_PIPELINE_CONFIG=str(self.workspace.config_path), DAGSTER_HOME=str(home))
         self.cwd = root
+        self.home = home
         self.steps: dict[str, subprocess.CompletedProcess] = {}
+        self.dagster: dict[str, dict[str, object]] = {}
+
+    def look_in_dagster(self, step: str, key: str) -> None:
+        """What the Dagster instance shows of one invoice after a step: partition, materialized, last observation."""
+        with dg.DagsterInstance.from_config(str(self.home)) as instance:
+            invoice = dg.AssetKey("provider_invoice")
+            observations = instance.fetch_observations(
+                dg.AssetRecordsFilter(asset_key=invoice, asset_partitions=[key]), limit=1
+            ).records
+            materializations = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=invoice, asset_partitions=[key]), limit=1
+            ).records
+            self.dagster[step] = {
+                "partition": instance.has_dynamic_partition("provider_invoices", key),
+                "observed": {k: v.value for k, v in observations[0].asset_observation.metadata.items()}
+                if observations
+                else {},
+                "materialized": {k: v.value for k, v in materializations[0].asset_materialization.metadata.items()}
+                if materializations
+                else {},
+            }
 
     def run(self, step: str, *args: str) -> subprocess.CompletedProcess:
         completed = subprocess.run(
@@ -107,7 +130,9 @@ def _run_cycle(c: Cycle) -> Cycle:
     c.run("deactivate refused", "invoices", "deactivate", G1, "--reason", "should be refused")
     c.run("unlink", "invoices", "unlink", G1, "--reason", WHY["unlink"])
     c.run("deactivate", "invoices", "deactivate", G1, "--reason", WHY["deactivate"])
+    c.look_in_dagster("deactivate", G1)
     c.run("sync again", "sync", "--invoice", G1)
+    c.look_in_dagster("sync again", G1)
     c.run("override", "invoices", "override", G2, "--reason", WHY["override"])
     c.run("override refused", "invoices", "override", G3, "--reason", "please accept 125")
     ws.add_invoice("G4", usage=[usage_line("U1", "1.00")])  # offered after the sync: not imported
@@ -130,6 +155,7 @@ def _run_cycle(c: Cycle) -> Cycle:
         "--total",
         "135.00",
     )
+    c.look_in_dagster("create", FAB)
     c.run("sync manual", "sync", "--invoice", FAB)
     c.run("activate refused", "invoices", "activate", FAB, "--reason", "too early")  # no lines: 0.00 vs 135.00
     fab_line = license_line(
@@ -143,6 +169,9 @@ def _run_cycle(c: Cycle) -> Cycle:
     )
     write_csv(ws.provider_folder("fabrikam-distribution") / "FAB-1" / "license_summaries.csv", [fab_line], LINE_COLUMNS)
     c.run("activate", "invoices", "activate", FAB, "--reason", WHY["activate"])
+    c.look_in_dagster("activate", FAB)
+    c.run("delete", "invoices", "delete", G3, "--reason", "provider cancelled G3", "--yes")
+    c.look_in_dagster("delete", G3)
     c.run("show G1", "invoices", "show", G1, "--json")
     c.run("show G2", "invoices", "show", G2, "--json")
     c.run("show FAB", "invoices", "show", FAB, "--json")
@@ -357,3 +386,42 @@ def test_billable_consumption_after_the_cycle_is_the_new_g1_record_and_g2_usage_
 def _ok_text(completed: subprocess.CompletedProcess) -> str:
     assert completed.returncode == 0, completed.stderr
     return completed.stdout
+
+
+# What the Dagster UI shows after each operation -------------------------------------------------------------
+
+
+def test_a_deactivated_invoice_leaves_the_partitions_with_an_observation_saying_who_and_why(cycle):
+    seen = cycle.dagster["deactivate"]
+    assert seen["partition"] is False  # no longer shown as a successful materialization
+    assert seen["observed"]["status"] == "Inactive"
+    assert seen["observed"]["change"] == f"deactivated by {WHO}: {WHY['deactivate']}"
+
+
+def test_importing_the_deactivated_invoice_again_brings_its_partition_back_materialized(cycle):
+    seen = cycle.dagster["sync again"]
+    assert seen["partition"] is True
+    assert seen["materialized"]["status"] == "Active"
+    assert seen["materialized"]["record_id"] == cycle.shown("show G1")["records"][0]["record_id"]
+
+
+def test_a_created_manual_invoice_is_a_partition_observed_populating(cycle):
+    seen = cycle.dagster["create"]
+    assert seen["partition"] is True and seen["materialized"] == {}
+    assert (seen["observed"]["status"], seen["observed"]["change"]) == (
+        "Populating",
+        f"manual invoice created by {WHO}: {WHY['create']}",
+    )
+
+
+def test_an_activated_manual_invoice_is_materialized_active_at_once(cycle):
+    seen = cycle.dagster["activate"]
+    assert (seen["materialized"]["status"], seen["materialized"]["is_manual"]) == ("Active", True)
+    assert seen["materialized"]["total_amount"] == "135.00"
+
+
+def test_a_deleted_invoice_leaves_the_partitions_and_its_observation_says_deleted(cycle):
+    _ok(cycle["delete"])
+    seen = cycle.dagster["delete"]
+    assert seen["partition"] is False
+    assert seen["observed"]["status"] == "Deleted"

@@ -1,7 +1,10 @@
 """The daily sync in Dagster: the schedule that asks every automatic provider for its invoices, and the
 sensor that turns each plan into dynamic partitions and one import run per eligible invoice."""
 
+from typing import Any
+
 import dagster as dg
+from pydantic import Field
 
 from invoice_pipeline.config import load_config
 from invoice_pipeline.dagster_defs.jobs import import_provider_invoice_job
@@ -12,6 +15,7 @@ from invoice_pipeline.dagster_defs.reference_assets import reference_assets
 from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource
 from invoice_pipeline.dagster_defs.run_tags import import_run_tags
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.importing.sync_plan import plan_sync
 from invoice_pipeline.notifications.provider_changes import notify_provider_changes
 from invoice_pipeline.warehouse.operations_log import OperationsLog
@@ -21,28 +25,55 @@ OWNERS = ["team:billing-data"]
 OFFERS_ASSET = dg.AssetKey("provider_invoice_offers")
 
 
+LAUNCHED_BY_SENSOR = "provider_invoice_sync_sensor"
+
+
+class ProviderInvoiceOffersConfig(dg.Config):
+    """Which providers to ask, and who launches the imports of the plan (leave the defaults in the UI)."""
+
+    provider: str = Field(default="", description="Only this automatic provider; empty: every automatic provider.")
+    requested_by: str = Field(default="", description="Who asks for this sync (kept in the invoices' history).")
+    imports_launched_by: str = Field(
+        default=LAUNCHED_BY_SENSOR,
+        description="Who imports the eligible invoices: the sync sensor, or the command line that ran this sync "
+        "(`invoice-pipeline sync` runs them itself, so the sensor leaves its plans alone).",
+    )
+
+
+def _change_row(change: dict[str, Any]) -> dict[str, Any]:
+    minor_units = change["minor_units"]
+    return {
+        "invoice": f"{change['provider']}:{change['invoice_id']}",
+        "imported_total": decimal_text(change["old_total"], minor_units),
+        "provider_total": decimal_text(change["new_total"], minor_units),
+        "currency": change["currency"] or "",
+    }
+
+
 @dg.asset(group_name=GROUP, kinds={"python"}, owners=OWNERS, deps=[a.key for a in reference_assets])
 def provider_invoice_offers(
-    context: dg.AssetExecutionContext, invoice_pipeline: InvoicePipelineResource, smtp: SmtpResource
+    context: dg.AssetExecutionContext,
+    config: ProviderInvoiceOffersConfig,
+    invoice_pipeline: InvoicePipelineResource,
+    smtp: SmtpResource,
 ) -> dg.MaterializeResult:
     """The invoices every automatic provider offers today, and which to import: new ones, those in Error
     (the next-day retry) and those stuck in Populating. Active invoices whose provider total changed are
     recorded in their history and notified by email at once; the imported invoice is never touched."""
-    config = invoice_pipeline.load_config()
-    with invoice_pipeline.warehouse(config) as warehouse:
-        plan = plan_sync(config, warehouse, actor=f"dagster run {context.run.run_id}")
-        mail_errors = notify_provider_changes(OperationsLog(warehouse), config.notifications, smtp.settings())
-    for change in plan.new_changes:
+    pipeline_config = invoice_pipeline.load_config()
+    providers = [config.provider] if config.provider else None
+    actor = config.requested_by or f"dagster run {context.run.run_id}"
+    with invoice_pipeline.warehouse(pipeline_config) as warehouse:
+        plan = plan_sync(pipeline_config, warehouse, providers, actor=actor)
+        mail_errors = notify_provider_changes(OperationsLog(warehouse), pipeline_config.notifications, smtp.settings())
+    changes = [_change_row(change) for change in plan.new_changes]
+    for change in changes:
+        figures = {name: value for name, value in change.items() if name != "invoice"}
         context.log_event(
             dg.AssetObservation(
                 asset_key="provider_invoice",
-                partition=f"{change['provider']}:{change['invoice_id']}",
-                metadata={
-                    "provider_change": "the provider's total differs from the imported invoice",
-                    "imported_total": f"{change['old_total'].normalize():f}",
-                    "provider_total": f"{change['new_total'].normalize():f}",
-                    "currency": change["currency"] or "",
-                },
+                partition=change["invoice"],
+                metadata={"provider_change": "the provider's total differs from the imported invoice", **figures},
             )
         )
     for error in plan.provider_errors + mail_errors:
@@ -50,13 +81,16 @@ def provider_invoice_offers(
     return dg.MaterializeResult(
         metadata={
             "eligible": dg.MetadataValue.json([str(k) for k in plan.eligible]),
+            "imports_launched_by": config.imports_launched_by,
             "offered_count": len(plan.candidates),
             "eligible_count": len(plan.eligible),
             "offers": table_metadata(
-                [{"invoice": str(c.key), "import": c.eligible, "reason": c.reason} for c in plan.candidates]
+                [{"invoice": str(c.key), "import": c.eligible, "reason": c.reason} for c in plan.candidates],
+                ["invoice", "import", "reason"],
             ),
-            "provider_changes": len(plan.new_changes),
-            "problems": dg.MetadataValue.json(plan.provider_errors + mail_errors),
+            "provider_changes": table_metadata(changes, ["invoice", "imported_total", "provider_total", "currency"]),
+            "provider_errors": dg.MetadataValue.json(plan.provider_errors),
+            "notifications_not_sent": dg.MetadataValue.json(mail_errors),
         }
     )
 
@@ -90,6 +124,11 @@ def provider_invoice_sync_sensor(context: dg.SensorEvaluationContext) -> dg.Sens
     latest = records[0]
     if context.cursor == str(latest.storage_id):
         return dg.SkipReason("no new daily sync plan")
+    launched_by = latest.asset_materialization.metadata.get("imports_launched_by")
+    if launched_by is not None and launched_by.value != LAUNCHED_BY_SENSOR:
+        return dg.SensorResult(
+            skip_reason=f"the latest plan's imports were run by {launched_by.value}", cursor=str(latest.storage_id)
+        )
     keys = list(latest.asset_materialization.metadata["eligible"].value)  # type: ignore[arg-type]
     name = provider_invoice_partitions.name
     assert name is not None

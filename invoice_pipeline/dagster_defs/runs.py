@@ -1,10 +1,12 @@
 """Launching the pipeline's jobs in this process, recorded in the Dagster instance (the CLI's run path)."""
 
 from dataclasses import dataclass
+from typing import Any
 
 import dagster as dg
 from dagster_shared.error import SerializableErrorInfo
 
+from invoice_pipeline.dagster_defs.daily_sync import OFFERS_ASSET, daily_provider_sync_job
 from invoice_pipeline.dagster_defs.invoice_state import OutcomeFailure, add_invoice_partitions
 from invoice_pipeline.dagster_defs.jobs import IMPORT_JOB, REFERENCE_JOB
 from invoice_pipeline.dagster_defs.run_tags import import_run_tags
@@ -85,3 +87,44 @@ def run_reference_refresh(defs: dg.Definitions, instance: dg.DagsterInstance) ->
         instance=instance, run_config=QUIET_RUN_CONFIG, raise_on_error=False
     )
     return _outcome(result)
+
+
+@dataclass(frozen=True)
+class DailySyncPlan:
+    """What a daily sync run decided, read back from its `provider_invoice_offers` materialization."""
+
+    outcome: RunOutcome
+    eligible: list[InvoiceKey]
+    skipped: list[dict[str, Any]]
+    changes: list[dict[str, Any]]
+    provider_errors: list[str]
+    notifications_not_sent: list[str]
+
+
+def run_daily_sync(
+    defs: dg.Definitions, instance: dg.DagsterInstance, *, provider: str | None, requested_by: str
+) -> DailySyncPlan:
+    """Run the daily sync job (reference data, then the offers) in this process, as the schedule would.
+
+    Its imports are left to the caller: the plan says so, and the sync sensor leaves it alone.
+    """
+    offers_config = {"provider": provider or "", "requested_by": requested_by, "imports_launched_by": "the CLI"}
+    result = defs.resolve_job_def(daily_provider_sync_job.name).execute_in_process(
+        instance=instance,
+        run_config={**QUIET_RUN_CONFIG, "ops": {"provider_invoice_offers": {"config": offers_config}}},
+        raise_on_error=False,
+    )
+    metadata: dict[str, Any] = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        if materialization.asset_key == OFFERS_ASSET:
+            metadata = {name: value.value for name, value in materialization.metadata.items()}
+    offers = [record.data for record in metadata["offers"].records] if metadata else []
+    return DailySyncPlan(
+        outcome=_outcome(result),
+        eligible=[InvoiceKey.parse(key) for key in metadata.get("eligible", [])],
+        skipped=[row for row in offers if not row["import"]],
+        changes=[record.data for record in metadata["provider_changes"].records] if metadata else [],
+        provider_errors=list(metadata.get("provider_errors", [])),
+        notifications_not_sent=list(metadata.get("notifications_not_sent", [])),
+    )
