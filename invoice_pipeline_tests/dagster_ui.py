@@ -132,3 +132,59 @@ def partition_statuses(server: DagsterWebserver, asset: str) -> dict[str, Any]:
         "missing": set(statuses["unmaterializedPartitions"]),
         "in_progress": set(statuses["materializingPartitions"]),
     }
+
+
+class DagsterDaemon:
+    """`dagster-daemon run -w workspace.yaml`: schedules, sensors, the run queue and backfills."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        with log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"],
+                cwd=PROJECT_ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def stop(self) -> None:
+        """Stop the daemon and the code server it started."""
+        if self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+
+RUNS = """
+query Runs($filter: RunsFilter) {
+  runsOrError(filter: $filter) {
+    ... on Runs { results { runId status startTime endTime jobName tags { key value } } }
+  }
+}
+"""
+
+
+def runs_of_partition(server: DagsterWebserver, partition: str) -> list[dict[str, Any]]:
+    """Every run of one partition, newest first, with its tags as a dict."""
+    data = server.graphql(RUNS, {"filter": {"tags": [{"key": "dagster/partition", "value": partition}]}})
+    runs = data["runsOrError"]["results"]
+    for run in runs:
+        run["tags"] = {tag["key"]: tag["value"] for tag in run["tags"]}
+    return runs
+
+
+def wait_for(condition: Any, timeout: float = 240, message: str = "condition") -> Any:
+    """Poll `condition()` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
