@@ -1,14 +1,27 @@
-"""Manual operations as Dagster jobs a data engineer launches from the UI (launchpad config), and billing."""
+"""Manual operations as Dagster jobs a data engineer launches from the UI (launchpad config), and billing.
+
+The Launchpad config is refused before any run exists when it cannot work (see `run_config`); after an
+operation, the invoice's partition shows its new state at once (see `invoice_state.show_invoice_change`).
+"""
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
+from typing import TypeVar
 
 import dagster as dg
 from pydantic import Field
 
+from invoice_pipeline.dagster_defs.invoice_state import show_invoice_change, status_observation
 from invoice_pipeline.dagster_defs.metadata import table_metadata
 from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource
-from invoice_pipeline.domain.invoice_keys import InvalidInvoiceKey, InvoiceKey
+from invoice_pipeline.dagster_defs.run_config import (
+    invoice_key_problems,
+    iso_date_problems,
+    refused_before_launch,
+    text_problems,
+)
+from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.importing.invoice_import import activate_manual_invoice
 from invoice_pipeline.operations import billing
 from invoice_pipeline.operations.invoice_operations import (
@@ -18,9 +31,11 @@ from invoice_pipeline.operations.invoice_operations import (
     header_fields,
     unlink_invoice,
 )
-from invoice_pipeline.warehouse.warehouse import ImportRefused, Warehouse
+from invoice_pipeline.warehouse.warehouse import ImportRefused, InvoiceRecord, Warehouse
 
 OPERATIONS_TAG = "invoice_pipeline/operation"
+HEADER_DATES = ("invoice_date", "billing_period_start", "billing_period_end")
+T = TypeVar("T")
 
 
 class InvoiceOperationConfig(dg.Config):
@@ -31,33 +46,71 @@ class InvoiceOperationConfig(dg.Config):
     requested_by: str = Field(description="Your name or email; kept in the invoice's history.")
 
     def key(self) -> InvoiceKey:
-        """The invoice key, or a Failure explaining how to write it."""
-        try:
-            return InvoiceKey.parse(self.invoice)
-        except InvalidInvoiceKey as error:
-            raise dg.Failure(description=str(error), allow_retries=False) from None
+        """The invoice key (checked when the run was launched)."""
+        return InvoiceKey.parse(self.invoice)
+
+    def launch_problems(self) -> list[str]:
+        """What must be fixed before this config can launch: a well-formed invoice key, a reason, a name."""
+        return invoice_key_problems(self.invoice) + text_problems(
+            reason=(self.reason, "why you do this (kept in the invoice's history)"),
+            requested_by=(self.requested_by, "your name or email (kept in the invoice's history)"),
+        )
 
 
-def _refusals_as_failures(action: Callable[[], str]) -> str:
+def _refusals_as_failures(action: Callable[[], T]) -> T:
     try:
         return action()
     except ImportRefused as refusal:
         raise dg.Failure(description=str(refusal), allow_retries=False) from None
 
 
+def _show(
+    context: dg.OpExecutionContext,
+    key: InvoiceKey,
+    change: str,
+    record: InvoiceRecord | None,
+    *,
+    status_changed: bool = True,
+) -> None:
+    """Make the invoice's partition show the operation at once (its new state, or an observation), and log it."""
+    if status_changed:
+        show_invoice_change(context.instance, key, record, change)
+    elif record is not None:
+        context.instance.report_runless_asset_event(status_observation(key, record.status, change, record))
+    context.log.info(f"{key}: {change}")
+
+
+@dataclass(frozen=True)
+class _Done:
+    """What an operation did, in a few words, the invoice's record after it (None once deleted), and whether
+    its status changed (unlink changes none)."""
+
+    what: str
+    record: InvoiceRecord | None
+    status_changed: bool = True
+
+
 def _invoice_operation_job(
-    name: str, description: str, operation: Callable[[Warehouse, InvoiceKey, str, str], str]
+    name: str, description: str, operation: Callable[[Warehouse, InvoiceKey, str, str], _Done]
 ) -> dg.JobDefinition:
-    @dg.op(name=f"{name}_op", description=description)
+    op_name = f"{name}_op"
+
+    @dg.op(name=op_name, description=description)
     def run_operation(
         context: dg.OpExecutionContext, config: InvoiceOperationConfig, invoice_pipeline: InvoicePipelineResource
     ) -> None:
         key = config.key()
         with invoice_pipeline.warehouse() as warehouse:
-            outcome = _refusals_as_failures(lambda: operation(warehouse, key, config.requested_by, config.reason))
-        context.log.info(f"{key}: {outcome}")
+            done = _refusals_as_failures(lambda: operation(warehouse, key, config.requested_by, config.reason))
+        change = f"{done.what} by {config.requested_by}: {config.reason}"
+        _show(context, key, change, done.record, status_changed=done.status_changed)
 
-    @dg.job(name=name, description=description, tags={OPERATIONS_TAG: name})
+    @dg.job(
+        name=name,
+        description=description,
+        tags={OPERATIONS_TAG: name},
+        config=refused_before_launch(name, op_name, InvoiceOperationConfig, InvoiceOperationConfig.launch_problems),
+    )
     def operation_job() -> None:
         """Run the operation on one provider invoice."""
         run_operation()
@@ -65,19 +118,19 @@ def _invoice_operation_job(
     return operation_job
 
 
-def _deactivate(warehouse: Warehouse, key: InvoiceKey, actor: str, reason: str) -> str:
-    deactivate_invoice(warehouse, key, actor=actor, reason=reason)
-    return "deactivated (Inactive); it can be synced again"
+def _deactivate(warehouse: Warehouse, key: InvoiceKey, actor: str, reason: str) -> _Done:
+    return _Done("deactivated", deactivate_invoice(warehouse, key, actor=actor, reason=reason))
 
 
-def _delete(warehouse: Warehouse, key: InvoiceKey, actor: str, reason: str) -> str:
+def _delete(warehouse: Warehouse, key: InvoiceKey, actor: str, reason: str) -> _Done:
     delete_invoice(warehouse, key, actor=actor, reason=reason)
-    return "deleted; its history remains"
+    return _Done("deleted (its history remains)", None)
 
 
-def _unlink(warehouse: Warehouse, key: InvoiceKey, actor: str, reason: str) -> str:
+def _unlink(warehouse: Warehouse, key: InvoiceKey, actor: str, reason: str) -> _Done:
     unlinked = unlink_invoice(warehouse, key, actor=actor, reason=reason)
-    return f"unlinked {unlinked.line_count} lines from {', '.join(unlinked.customer_invoice_ids)}"
+    what = f"unlinked {unlinked.line_count} lines from {', '.join(unlinked.customer_invoice_ids)}"
+    return _Done(what, warehouse.current_record(key), status_changed=False)
 
 
 deactivate_provider_invoice_job = _invoice_operation_job(
@@ -107,6 +160,31 @@ class ManualInvoiceConfig(InvoiceOperationConfig):
     currency: str = Field(default="", description="ISO 4217 code, e.g. USD")
     total_amount: str = Field(default="", description="Decimal text, e.g. 1234.50 (negative for a credit note)")
 
+    def header_fields_given(self) -> dict[str, str]:
+        """The header fields, or none when every one is empty (the invoice's folder holds its header.json)."""
+        fields = {
+            "invoice_date": self.invoice_date,
+            "billing_period_start": self.billing_period_start,
+            "billing_period_end": self.billing_period_end,
+            "currency": self.currency,
+            "total_amount": self.total_amount,
+        }
+        return fields if any(value.strip() for value in fields.values()) else {}
+
+    def launch_problems(self) -> list[str]:
+        """The operation's problems, and header fields given only in part or with dates not YYYY-MM-DD."""
+        problems = super().launch_problems()
+        given = self.header_fields_given()
+        missing = [name for name, value in given.items() if not value.strip()]
+        if missing:
+            problems.append(
+                f"{', '.join(missing)}: empty; give every header field, or leave them all empty to read "
+                "header.json from the invoice's folder"
+            )
+        return problems + iso_date_problems(
+            **{name: given[name] for name in HEADER_DATES if given.get(name, "").strip()}
+        )
+
 
 @dg.op(description="Create a manual provider invoice (status Populating).")
 def create_manual_provider_invoice_op(
@@ -115,30 +193,33 @@ def create_manual_provider_invoice_op(
     """Create the invoice from the launchpad's header fields, or from its folder when they are empty."""
     key = config.key()
     header = None
-    if config.invoice_date:
-        try:
-            header = header_fields(
-                invoice_date=date.fromisoformat(config.invoice_date),
-                billing_period_start=date.fromisoformat(config.billing_period_start),
-                billing_period_end=date.fromisoformat(config.billing_period_end),
-                currency=config.currency,
-                total_amount=config.total_amount,
-            )
-        except ValueError as error:
-            raise dg.Failure(description=f"header fields: {error}; dates are YYYY-MM-DD", allow_retries=False) from None
+    if config.header_fields_given():
+        header = header_fields(
+            invoice_date=date.fromisoformat(config.invoice_date),
+            billing_period_start=date.fromisoformat(config.billing_period_start),
+            billing_period_end=date.fromisoformat(config.billing_period_end),
+            currency=config.currency,
+            total_amount=config.total_amount,
+        )
     pipeline_config = invoice_pipeline.load_config()
     with invoice_pipeline.warehouse(pipeline_config) as warehouse:
         record = _refusals_as_failures(
-            lambda: (
-                create_manual_invoice(
-                    pipeline_config, warehouse, key, actor=config.requested_by, reason=config.reason, header=header
-                ).status
+            lambda: create_manual_invoice(
+                pipeline_config, warehouse, key, actor=config.requested_by, reason=config.reason, header=header
             )
         )
-    context.log.info(f"{key}: created, {record}")
+    _show(context, key, f"created by hand by {config.requested_by}: {config.reason}", record)
 
 
-@dg.job(description="Create a manual provider invoice (third-party vendor, distributor); it starts Populating.")
+@dg.job(
+    description="Create a manual provider invoice (third-party vendor, distributor); it starts Populating.",
+    config=refused_before_launch(
+        "create_manual_provider_invoice",
+        "create_manual_provider_invoice_op",
+        ManualInvoiceConfig,
+        ManualInvoiceConfig.launch_problems,
+    ),
+)
 def create_manual_provider_invoice() -> None:
     """Create a manual provider invoice."""
     create_manual_provider_invoice_op()
@@ -161,24 +242,31 @@ def activate_manual_provider_invoice_op(
     pipeline_config = invoice_pipeline.load_config()
     with invoice_pipeline.warehouse(pipeline_config) as warehouse:
         result = _refusals_as_failures(
-            lambda: (
-                activate_manual_invoice(
-                    pipeline_config,
-                    warehouse,
-                    key,
-                    run_id=context.run.run_id,
-                    actor=config.requested_by,
-                    reason=config.reason,
-                    override_maximum=pipeline_config.checksum_override_maximum
-                    if config.accept_checksum_difference
-                    else None,
-                ).message
+            lambda: activate_manual_invoice(
+                pipeline_config,
+                warehouse,
+                key,
+                run_id=context.run.run_id,
+                actor=config.requested_by,
+                reason=config.reason,
+                override_maximum=pipeline_config.checksum_override_maximum
+                if config.accept_checksum_difference
+                else None,
             )
         )
-    context.log.info(f"{key}: Active ({result})")
+        record = warehouse.current_record(key)
+    _show(context, key, f"activated by {config.requested_by}: {config.reason} ({result.message})", record)
 
 
-@dg.job(description="Set a manual provider invoice Active (refused, unchanged, when the import rules fail).")
+@dg.job(
+    description="Set a manual provider invoice Active (refused, unchanged, when the import rules fail).",
+    config=refused_before_launch(
+        "activate_manual_provider_invoice",
+        "activate_manual_provider_invoice_op",
+        ActivateManualInvoiceConfig,
+        ActivateManualInvoiceConfig.launch_problems,
+    ),
+)
 def activate_manual_provider_invoice() -> None:
     """Activate a manual provider invoice."""
     activate_manual_provider_invoice_op()

@@ -1,5 +1,6 @@
 """Manual operations as Dagster jobs (launchpad config), the import job's checksum override, and the
-bill_customers asset job, run in a test instance against a test workspace."""
+bill_customers asset job, run in a test instance against a test workspace; after each operation the
+instance shows the invoice's partition in its new state (what the UI reads)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 from invoice_pipeline.dagster_defs.jobs import IMPORT_JOB
 from invoice_pipeline.dagster_defs.mail import smtp_resource
 from invoice_pipeline.dagster_defs.resources import pipeline_resource
+from invoice_pipeline.dagster_defs.run_config import LaunchConfigRefused
 from invoice_pipeline.dagster_defs.runs import run_invoice_import
 from invoice_pipeline.definitions import defs
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
@@ -62,10 +64,8 @@ def _fab_line(line_id: str, amount: str = "135.00") -> dict:
 
 
 def _run(ops, instance, job: str, **config) -> dg.ExecuteInProcessResult:
-    """Launch an operation job as from the launchpad: its op's config only."""
-    return ops.resolve_job_def(job).execute_in_process(
-        instance=instance, run_config={"ops": {OPERATION_JOBS[job]: {"config": config}}}, raise_on_error=False
-    )
+    """Launch an operation job as from the launchpad: its config at the top level, as the user types it."""
+    return ops.resolve_job_def(job).execute_in_process(instance=instance, run_config=config, raise_on_error=False)
 
 
 def _operation(ops, instance, job: str, key: InvoiceKey = KEY, reason: str = "duplicate of G2", **extra):
@@ -115,6 +115,35 @@ def _op_config_fields(job: dg.JobDefinition, op_name: str) -> dict:
     return ops_type.fields[op_name].config_type.fields["config"].config_type.fields
 
 
+def _launchpad_fields(job: dg.JobDefinition) -> dict:
+    """The fields the Launchpad asks for: an operation job's config is its op's, at the top level."""
+    return job.run_config_schema.config_type.fields
+
+
+def _metadata(event: dg.AssetMaterialization | dg.AssetObservation) -> dict:
+    return {label: entry.value for label, entry in event.metadata.items()}
+
+
+def _latest_observation(instance, key: InvoiceKey = KEY) -> dict | None:
+    """The metadata of the last observation of the invoice's `provider_invoice` partition, if any."""
+    records = instance.fetch_observations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("provider_invoice"), asset_partitions=[str(key)]), limit=1
+    ).records
+    return _metadata(records[0].asset_observation) if records else None
+
+
+def _materializations(instance, asset: str, key: InvoiceKey = KEY) -> list[dict]:
+    """The metadata of the materializations of an asset's partition, newest first."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[str(key)]), limit=10
+    ).records
+    return [_metadata(record.asset_materialization) for record in records]
+
+
+def _partitions(instance) -> list[str]:
+    return instance.get_dynamic_partitions(PARTITIONS)
+
+
 # The definitions -----------------------------------------------------------------------------------
 
 
@@ -129,7 +158,7 @@ def test_definitions_hold_every_operation_job_and_the_bill_customers_job():
 def test_every_operation_jobs_launchpad_config_field_has_a_description(job_name):
     job = defs.resolve_job_def(job_name)
     assert job.description
-    fields = _op_config_fields(job, OPERATION_JOBS[job_name])
+    fields = _launchpad_fields(job)
     assert {"invoice", "reason", "requested_by"} <= set(fields)
     assert fields["invoice"].is_required and fields["reason"].is_required and fields["requested_by"].is_required
     undocumented = [name for name, field in fields.items() if not (field.description or "").strip()]
@@ -149,6 +178,7 @@ def test_the_import_jobs_override_options_are_optional_and_described():
 
 def test_deactivate_job_fails_with_the_refusal_sentence_while_lines_are_invoiced(workspace, ops, instance):
     ids = _active_and_billed(workspace)
+    instance.add_dynamic_partitions(PARTITIONS, [str(KEY)])
     _, _, history_before = _look(workspace)
 
     result = _operation(ops, instance, "deactivate_provider_invoice")
@@ -162,6 +192,7 @@ def test_deactivate_job_fails_with_the_refusal_sentence_while_lines_are_invoiced
     record, _, history = _look(workspace)
     assert record.status == "Active" and history == history_before
     assert instance.get_run_by_id(result.run_id).status == dg.DagsterRunStatus.FAILURE
+    assert _partitions(instance) == [str(KEY)] and _latest_observation(instance) is None
 
 
 def test_deactivate_job_succeeds_after_the_unlink_job_with_who_and_why_in_the_history(workspace, ops, instance):
@@ -170,6 +201,12 @@ def test_deactivate_job_succeeds_after_the_unlink_job_with_who_and_why_in_the_hi
     unlinked = _operation(ops, instance, "unlink_provider_invoice", reason="customers credited")
     assert unlinked.success
     assert _link_count(workspace) == 0
+    assert _latest_observation(instance) == {
+        "status": "Active",
+        "change": f"unlinked 3 lines from {', '.join(ids)} by {WHO}: customers credited",
+        "message": _look(workspace)[0].message,
+        "record_id": _look(workspace)[0].record_id,
+    }
     deactivated = _operation(ops, instance, "deactivate_provider_invoice", reason="provider reissued it")
     assert deactivated.success
 
@@ -189,6 +226,26 @@ def test_deactivate_job_succeeds_after_the_unlink_job_with_who_and_why_in_the_hi
     assert run.tags["invoice_pipeline/operation"] == "deactivate_provider_invoice"
 
 
+def test_deactivate_job_takes_the_partition_out_of_the_ui_with_an_observation_saying_who_and_why(
+    workspace, ops, instance
+):
+    _active_and_billed(workspace)
+    instance.add_dynamic_partitions(PARTITIONS, [str(KEY)])  # as the import made it
+    assert _operation(ops, instance, "unlink_provider_invoice", reason="customers credited").success
+    assert _partitions(instance) == [str(KEY)]
+
+    assert _operation(ops, instance, "deactivate_provider_invoice", reason="provider reissued it").success
+
+    _, (inactive,), _ = _look(workspace)
+    assert _partitions(instance) == []
+    assert _latest_observation(instance) == {
+        "status": "Inactive",
+        "change": f"deactivated by {WHO}: provider reissued it",
+        "message": inactive.message or "",
+        "record_id": inactive.record_id,
+    }
+
+
 def test_unlink_job_with_nothing_invoiced_fails_with_the_refusal(workspace, ops, instance):
     workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1")])
     warehouse = workspace.warehouse()
@@ -204,13 +261,20 @@ def test_unlink_job_with_nothing_invoiced_fails_with_the_refusal(workspace, ops,
 
 def test_delete_job_removes_the_invoice_and_keeps_its_history_with_a_deleted_entry(workspace, ops, instance):
     _active_and_billed(workspace)
+    instance.add_dynamic_partitions(PARTITIONS, [str(KEY)])
     refused = _operation(ops, instance, "delete_provider_invoice")
     assert "cannot be deleted: 3 of its lines are invoiced" in _failure(refused)[1]
     assert _operation(ops, instance, "unlink_provider_invoice").success
+    assert _partitions(instance) == [str(KEY)]
 
     result = _operation(ops, instance, "delete_provider_invoice", reason="imported by mistake")
 
     assert result.success
+    assert _partitions(instance) == []
+    assert _latest_observation(instance) == {
+        "status": "Deleted",
+        "change": f"deleted (its history remains) by {WHO}: imported by mistake",
+    }
     record, records, history = _look(workspace)
     assert record is None and records == []
     assert (history[-1]["to_status"], history[-1]["actor"], history[-1]["reason"]) == (
@@ -220,11 +284,28 @@ def test_delete_job_removes_the_invoice_and_keeps_its_history_with_a_deleted_ent
     )
 
 
-def test_an_operation_job_with_a_bad_invoice_key_fails_saying_how_to_write_it(workspace, ops, instance):
-    result = _run(ops, instance, "deactivate_provider_invoice", invoice="G1", reason="x", requested_by=WHO)
-    cls_name, description = _failure(result)
-    assert cls_name == "Failure"
-    assert "is not an invoice key; write PROVIDER:INVOICE_ID" in description
+def test_an_operation_job_with_a_bad_invoice_key_is_refused_before_any_run_saying_how_to_write_it(
+    workspace, ops, instance
+):
+    with pytest.raises(LaunchConfigRefused) as refused:
+        _run(ops, instance, "deactivate_provider_invoice", invoice="G1", reason="x", requested_by=WHO)
+    assert refused.value.problems == [
+        "invoice: 'G1' is not an invoice key; write PROVIDER:INVOICE_ID, e.g. contoso-csp:G000024130"
+    ]
+    assert instance.get_runs() == []
+
+
+@pytest.mark.parametrize("job_name", sorted(OPERATION_JOBS))
+def test_every_operation_job_refuses_an_empty_invoice_reason_or_name_before_any_run(job_name, ops, instance):
+    with pytest.raises(LaunchConfigRefused) as refused:
+        _run(ops, instance, job_name, invoice="", reason=" ", requested_by="")
+    assert refused.value.problems == [
+        "invoice: empty; write the provider invoice as PROVIDER:INVOICE_ID, e.g. contoso-csp:G000024130",
+        "reason: empty; write why you do this (kept in the invoice's history)",
+        "requested_by: empty; write your name or email (kept in the invoice's history)",
+    ]
+    assert str(refused.value).startswith(f"{job_name} was not launched (nothing changed); fix its config:\n- invoice")
+    assert instance.get_runs() == []
 
 
 # Manual invoices -----------------------------------------------------------------------------------------
@@ -247,6 +328,14 @@ def test_create_job_from_header_fields_then_activate_job_make_a_manual_invoice_a
     record, _, history = _look(workspace, MANUAL)
     assert (record.status, record.is_manual, record.total_amount) == ("Populating", True, Decimal("135.00"))
     assert (history[-1]["actor"], history[-1]["reason"]) == (WHO, "created by hand: vendor invoice received by post")
+    assert _partitions(instance) == [str(MANUAL)]
+    assert _latest_observation(instance, MANUAL) == {
+        "status": "Populating",
+        "change": f"created by hand by {WHO}: vendor invoice received by post",
+        "message": record.message or "",
+        "record_id": record.record_id,
+    }
+    assert _materializations(instance, "provider_invoice", MANUAL) == []
 
     workspace.add_invoice(MANUAL.invoice_id, license=[_fab_line("F1")], provider=MANUAL.provider)  # its lines
     activated = _operation(ops, instance, "activate_manual_provider_invoice", MANUAL, reason="lines checked")
@@ -260,6 +349,20 @@ def test_create_job_from_header_fields_then_activate_job_make_a_manual_invoice_a
         WHO,
     )
     assert history[-1]["run_id"] == activated.run_id
+    assert _partitions(instance) == [str(MANUAL)]
+    (shown,) = _materializations(instance, "provider_invoice", MANUAL)
+    assert (shown["status"], shown["record_id"], shown["license_line_count"], shown["total_amount"]) == (
+        "Active",
+        record.record_id,
+        1,
+        "135.00",
+    )
+    assert [m["line_count"] for m in _materializations(instance, "license_summaries", MANUAL)] == [1]
+    observed = _latest_observation(instance, MANUAL)
+    assert (observed["status"], observed["change"]) == (
+        "Active",
+        f"activated by {WHO}: lines checked ({record.message})",
+    )
 
 
 def test_create_job_with_empty_header_fields_reads_the_invoice_folder(workspace, ops, instance):
@@ -269,21 +372,31 @@ def test_create_job_with_empty_header_fields_reads_the_invoice_folder(workspace,
     assert (record.status, record.total_amount) == ("Populating", Decimal("135.00"))
 
 
-def test_create_job_with_a_date_not_written_yyyy_mm_dd_fails_saying_so(workspace, ops, instance):
-    result = _operation(
-        ops,
-        instance,
-        "create_manual_provider_invoice",
-        MANUAL,
-        invoice_date="05/11/2026",
-        billing_period_start="2026-10-01",
-        billing_period_end="2026-10-31",
-        currency="USD",
-        total_amount="135.00",
-    )
-    cls_name, description = _failure(result)
-    assert cls_name == "Failure" and description.endswith("dates are YYYY-MM-DD")
-    assert _look(workspace, MANUAL)[1] == []
+def test_create_job_with_a_date_not_written_yyyy_mm_dd_is_refused_before_any_run(workspace, ops, instance):
+    with pytest.raises(LaunchConfigRefused) as refused:
+        _operation(
+            ops,
+            instance,
+            "create_manual_provider_invoice",
+            MANUAL,
+            invoice_date="05/11/2026",
+            billing_period_start="2026-10-01",
+            billing_period_end="2026-10-31",
+            currency="USD",
+            total_amount="135.00",
+        )
+    assert refused.value.problems == ["invoice_date: '05/11/2026' is not a date; write YYYY-MM-DD, e.g. 2026-11-05"]
+    assert instance.get_runs() == [] and _look(workspace, MANUAL)[1] == []
+
+
+def test_create_job_with_only_some_header_fields_is_refused_before_any_run(workspace, ops, instance):
+    with pytest.raises(LaunchConfigRefused) as refused:
+        _operation(ops, instance, "create_manual_provider_invoice", MANUAL, currency="USD", total_amount="135.00")
+    assert refused.value.problems == [
+        "invoice_date, billing_period_start, billing_period_end: empty; give every header field, or leave them all "
+        "empty to read header.json from the invoice's folder"
+    ]
+    assert instance.get_runs() == []
 
 
 def test_create_job_for_an_automatic_provider_fails_with_the_refusal(workspace, ops, instance):
@@ -390,7 +503,8 @@ def test_import_job_with_an_override_of_a_large_difference_is_refused_and_change
     )
 
     assert outcome.refused and not outcome.broken and not outcome.success
-    assert outcome.error == (
+    assert outcome.error.startswith(f"{KEY}: ")
+    assert outcome.error.endswith(
         f"{KEY}: the checksum difference 125.00 USD is not below the override maximum 0.50 USD; contact the provider"
     )
     record, _, history = _look(workspace)
