@@ -52,6 +52,8 @@ setup(
             # Validates deploy/'s instance config against the K8s run launcher's own schema.
             "dagster-k8s==0.29.27",
             "jsonschema==4.26.0",
+            # Drives Debian's chromium (apt: chromium chromium-driver) in the browser smoke test.
+            "selenium==4.51.0",
         ],
     },
     entry_points={
