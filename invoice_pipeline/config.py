@@ -168,6 +168,8 @@ class NotificationsConfig(_Strict):
     )
     summary_time: str = Field(default="07:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
     send_when_nothing_new: bool = True
+    # After a failed summary send (relay down), the next attempt waits this long; 5 is the sensor's interval.
+    retry_failed_summary_minutes: int = Field(default=60, ge=5)
     text_template: Path | None = None
     html_template: Path | None = None
 

@@ -60,6 +60,14 @@ def test_valid_config_loads_with_its_providers(config_dir):
     assert contoso.connector == "folder"
 
 
+def test_a_failed_summary_is_retried_hourly_unless_notifications_retry_failed_summary_minutes_says_otherwise(
+    config_dir,
+):
+    assert load_config(_write(config_dir, _valid())).notifications.retry_failed_summary_minutes == 60
+    quarter = _with(lambda d: d.update(notifications={"retry_failed_summary_minutes": 15}))
+    assert load_config(_write(config_dir, quarter)).notifications.retry_failed_summary_minutes == 15
+
+
 def test_relative_paths_resolve_against_the_config_folder_not_the_working_directory(config_dir):
     config = load_config(_write(config_dir, _valid()))
     assert config.reference_data == config_dir / "reference"
@@ -191,6 +199,16 @@ def _with(change) -> dict:
             lambda d: d["providers"][0].update(checksum_tolerance="NaN"),
             "'providers.0.checksum_tolerance': checksum_tolerance must be a finite, non-negative decimal",
             id="nan_tolerance",
+        ),
+        pytest.param(
+            lambda d: d.update(notifications={"retry_failed_summary_minutes": 1}),
+            "'notifications.retry_failed_summary_minutes': Input should be greater than or equal to 5",
+            id="summary_retry_below_the_sensor_interval",
+        ),
+        pytest.param(
+            lambda d: d.update(notifications={"retry_failed_summary_minutes": "hourly"}),
+            "'notifications.retry_failed_summary_minutes': Input should be a valid integer",
+            id="summary_retry_not_a_number",
         ),
         pytest.param(
             lambda d: d.update(providers={"contoso-csp": {}}),

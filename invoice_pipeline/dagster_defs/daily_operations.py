@@ -5,13 +5,14 @@ from datetime import UTC, datetime
 import dagster as dg
 from pydantic import Field
 
-from invoice_pipeline.dagster_defs.invoice_assets import RUN_TAG_INVOICE, RUN_TAG_PROVIDER
 from invoice_pipeline.dagster_defs.jobs import import_provider_invoice_job
 from invoice_pipeline.dagster_defs.mail import SmtpResource
 from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource
+from invoice_pipeline.dagster_defs.run_tags import RUN_TAG_INVOICE, RUN_TAG_PROVIDER
 from invoice_pipeline.dagster_defs.runs import classify_failure
 from invoice_pipeline.domain.invoice_keys import InvalidInvoiceKey, InvoiceKey
-from invoice_pipeline.notifications.summary import DONE_STATUSES, deliver_daily_summary, due_summary_day
+from invoice_pipeline.notifications.mail import NO_RELAY
+from invoice_pipeline.notifications.summary import deliver_daily_summary, next_summary_attempt
 from invoice_pipeline.warehouse.operations_log import OperationsLog
 
 GROUP = "daily_operations"
@@ -52,7 +53,8 @@ def daily_import_summary(
     smtp: SmtpResource,
 ) -> dg.MaterializeResult:
     """The daily summary email: which provider invoices succeeded, failed (with their message), are still
-    Populating or changed at the provider. Sent once per day; a failed send fails this run and is retried."""
+    Populating or changed at the provider. Sent once per day; a failed send is recorded and fails this run,
+    and the sensor retries it after notifications.retry_failed_summary_minutes."""
     pipeline_config = invoice_pipeline.load_config()
     with invoice_pipeline.warehouse(pipeline_config) as warehouse:
         delivery = deliver_daily_summary(
@@ -71,22 +73,32 @@ send_daily_summary_job = dg.define_asset_job(
 )
 
 
+def utc_now() -> datetime:
+    """The summary sensor's clock (tests move it rather than sleep)."""
+    return datetime.now(UTC)
+
+
 @dg.sensor(job=send_daily_summary_job, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.RUNNING)
 def daily_summary_sensor(
-    context: dg.SensorEvaluationContext, invoice_pipeline: InvoicePipelineResource
+    context: dg.SensorEvaluationContext, invoice_pipeline: InvoicePipelineResource, smtp: SmtpResource
 ) -> dg.RunRequest | dg.SkipReason:
-    """Once the summary time has passed, requests the day's summary run until it has been sent (one per day)."""
+    """Once the summary time has passed, requests the day's summary run until it has been sent (one per day).
+
+    Skips without a configured relay (saying how to configure one), and after a failed send until
+    notifications.retry_failed_summary_minutes have passed (saying when, and the last error).
+    """
+    if not smtp.settings().configured:
+        return dg.SkipReason(NO_RELAY)
     config = invoice_pipeline.load_config()
-    day = due_summary_day(datetime.now(UTC), config.notifications.summary_time, config.daily_sync.timezone)
     with invoice_pipeline.warehouse(config) as warehouse:
-        delivery = OperationsLog(warehouse).delivery(day.isoformat())
-    if delivery and delivery["status"] in DONE_STATUSES:
-        return dg.SkipReason(f"the summary for {day} was already {delivery['status']}")
-    attempt = delivery["attempts"] if delivery else 0
-    if delivery:
-        context.log.warning(f"summary for {day} not sent yet: {delivery['last_error']}; trying again")
+        attempt = next_summary_attempt(warehouse, config, utc_now())
+    if not attempt.due:
+        return dg.SkipReason(attempt.reason)
+    if attempt.attempts:
+        context.log.warning(attempt.reason)
+    day = attempt.day.isoformat()
     return dg.RunRequest(
-        run_key=f"daily-summary:{day}:{attempt}",
-        run_config=dg.RunConfig(ops={"daily_import_summary": DailySummaryConfig(day=day.isoformat())}),
-        tags={SUMMARY_TAG: day.isoformat(), "invoice_pipeline/attempt": str(attempt + 1)},
+        run_key=f"daily-summary:{day}:{attempt.attempts}",
+        run_config=dg.RunConfig(ops={"daily_import_summary": DailySummaryConfig(day=day)}),
+        tags={SUMMARY_TAG: day, "invoice_pipeline/attempt": str(attempt.attempts + 1)},
     )

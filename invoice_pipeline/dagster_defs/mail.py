@@ -5,24 +5,27 @@ import os
 import dagster as dg
 from pydantic import Field
 
-from invoice_pipeline.notifications.mail import SMTP_ENV_VARS, SmtpSettings
+from invoice_pipeline.notifications.mail import SMTP_ENV_VARS, MailError, SmtpSettings
 
 
 class SmtpResource(dg.ConfigurableResource):
-    """The SMTP relay for notifications; every value comes from INVOICE_PIPELINE_SMTP_* variables."""
+    """The SMTP relay for notifications; every value comes from INVOICE_PIPELINE_SMTP_* variables.
 
-    host: str = Field(default="localhost", description="INVOICE_PIPELINE_SMTP_HOST")
-    port: int = Field(default=25, description="INVOICE_PIPELINE_SMTP_PORT")
+    Without a host no relay is configured: no mail is attempted.
+    """
+
+    host: str | None = Field(default=None, description="INVOICE_PIPELINE_SMTP_HOST; unset: no relay, no mail")
+    port: int | None = Field(default=None, description="INVOICE_PIPELINE_SMTP_PORT (default 25, 465 with ssl)")
     tls_mode: str = Field(default="none", description="INVOICE_PIPELINE_SMTP_TLS: none, starttls or ssl")
     user: str | None = Field(default=None, description="INVOICE_PIPELINE_SMTP_USER (optional)")
     password: str | None = Field(default=None, description="INVOICE_PIPELINE_SMTP_PASSWORD (optional)")
 
     def settings(self) -> SmtpSettings:
-        """The relay settings for the mail rules."""
-        tls_mode = self.tls_mode.lower()
-        if tls_mode not in ("none", "starttls", "ssl"):
-            raise dg.Failure(f"INVOICE_PIPELINE_SMTP_TLS must be none, starttls or ssl, not {self.tls_mode!r}")
-        return SmtpSettings(self.host, self.port, tls_mode, self.user or None, self.password or None)  # type: ignore[arg-type]
+        """The relay settings for the mail rules; a wrong value fails naming its variable."""
+        try:
+            return SmtpSettings.from_values(self.host, self.port, self.tls_mode, self.user, self.password)
+        except MailError as error:
+            raise dg.Failure(str(error)) from None
 
 
 def smtp_resource() -> SmtpResource:

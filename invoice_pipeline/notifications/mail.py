@@ -1,4 +1,7 @@
-"""Sending email through an SMTP relay (plain, STARTTLS or SSL; login optional)."""
+"""Sending email through an SMTP relay (plain, STARTTLS or SSL; login optional).
+
+A relay is configured when INVOICE_PIPELINE_SMTP_HOST is set; without one no mail is attempted.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +20,10 @@ SMTP_ENV_VARS = {
     "user": "INVOICE_PIPELINE_SMTP_USER",
     "password": "INVOICE_PIPELINE_SMTP_PASSWORD",
 }
+NO_RELAY = (
+    "no mail relay configured: set INVOICE_PIPELINE_SMTP_HOST (and INVOICE_PIPELINE_SMTP_PORT, _TLS, _USER, "
+    '_PASSWORD as the relay needs); see "The notification settings" in the README'
+)
 
 
 class MailError(Exception):
@@ -25,9 +32,9 @@ class MailError(Exception):
 
 @dataclass(frozen=True)
 class SmtpSettings:
-    """Where and how to hand mail over."""
+    """Where and how to hand mail over; without a host no relay is configured."""
 
-    host: str = "localhost"
+    host: str | None = None
     port: int = 25
     tls_mode: TlsMode = "none"
     user: str | None = None
@@ -37,23 +44,40 @@ class SmtpSettings:
     def __repr__(self) -> str:
         return f"SmtpSettings(host={self.host!r}, port={self.port}, tls_mode={self.tls_mode!r}, user={self.user!r})"
 
+    @property
+    def configured(self) -> bool:
+        """True when a relay host is set (INVOICE_PIPELINE_SMTP_HOST)."""
+        return bool(self.host)
+
+    @classmethod
+    def from_values(
+        cls,
+        host: str | None,
+        port: str | int | None = None,
+        tls_mode: str | None = None,
+        user: str | None = None,
+        password: str | None = None,
+    ) -> SmtpSettings:
+        """Validated settings; empty values count as unset (port: 25, or 465 with ssl). MailError names the
+        INVOICE_PIPELINE_SMTP_* variable of a wrong value."""
+        mode = (tls_mode or "none").lower()
+        if mode not in ("none", "starttls", "ssl"):
+            raise MailError(f"{SMTP_ENV_VARS['tls_mode']} must be none, starttls or ssl, not {mode!r}")
+        port_text = str(port or ("465" if mode == "ssl" else "25"))
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise MailError(f"{SMTP_ENV_VARS['port']} must be a port number such as 25, 465 or 587, not {port_text!r}")
+        return cls(
+            host=(host or "").strip() or None,
+            port=int(port_text),
+            tls_mode=mode,  # type: ignore[arg-type]
+            user=user or None,
+            password=password or None,
+        )
+
     @classmethod
     def from_environment(cls) -> SmtpSettings:
-        """Settings from the INVOICE_PIPELINE_SMTP_* environment variables (defaults: localhost:25, no TLS)."""
-        env = {field: os.environ.get(var) or None for field, var in SMTP_ENV_VARS.items()}
-        tls_mode = (env["tls_mode"] or "none").lower()
-        if tls_mode not in ("none", "starttls", "ssl"):
-            raise MailError(f"{SMTP_ENV_VARS['tls_mode']} must be none, starttls or ssl, not {tls_mode!r}")
-        port = env["port"] or ("465" if tls_mode == "ssl" else "25")
-        if not port.isdigit() or not 0 < int(port) < 65536:
-            raise MailError(f"{SMTP_ENV_VARS['port']} must be a port number such as 25, 465 or 587, not {port!r}")
-        return cls(
-            host=env["host"] or "localhost",
-            port=int(port),
-            tls_mode=tls_mode,  # type: ignore[arg-type]
-            user=env["user"],
-            password=env["password"],
-        )
+        """Settings from the INVOICE_PIPELINE_SMTP_* environment variables (no host: no relay configured)."""
+        return cls.from_values(**{field: os.environ.get(variable) for field, variable in SMTP_ENV_VARS.items()})
 
 
 def one_line(text: str) -> str:
@@ -74,7 +98,9 @@ def build_message(*, sender: str, recipients: list[str], subject: str, text: str
 
 
 def send_message(settings: SmtpSettings, message: EmailMessage) -> None:
-    """Hand the message to the relay; MailError says why it was not taken."""
+    """Hand the message to the relay; MailError says why it was not taken (or that no relay is configured)."""
+    if not settings.configured:
+        raise MailError(NO_RELAY)
     try:
         if settings.tls_mode == "ssl":
             client: smtplib.SMTP = smtplib.SMTP_SSL(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from invoice_pipeline.config import NotificationsConfig
 from invoice_pipeline.domain.money import decimal_text
-from invoice_pipeline.notifications.mail import MailError, SmtpSettings, build_message, send_message
+from invoice_pipeline.notifications.mail import NO_RELAY, MailError, SmtpSettings, build_message, send_message
 from invoice_pipeline.notifications.summary import TEMPLATES, render_subject, render_template
 from invoice_pipeline.warehouse.operations_log import OperationsLog
 
@@ -16,9 +16,15 @@ CHANGE_HTML_TEMPLATE: Path = TEMPLATES / "provider_change.html.j2"
 
 
 def notify_provider_changes(log: OperationsLog, settings: NotificationsConfig, smtp: SmtpSettings) -> list[str]:
-    """Email every change not notified yet; returns the send errors (those changes are retried next time)."""
+    """Email every change not notified yet; returns the send errors (those changes are retried next time).
+
+    Without a configured relay nothing is attempted: one error says how to configure one.
+    """
+    changes = log.unnotified_changes()
+    if changes and not smtp.configured:
+        return [NO_RELAY]
     errors = []
-    for change in log.unnotified_changes():
+    for change in changes:
         context = {
             "key": f"{change['provider']}:{change['invoice_id']}",
             "currency": change["currency"] or "",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,7 +13,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from invoice_pipeline.config import NotificationsConfig, PipelineConfig
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.statuses import Status
-from invoice_pipeline.notifications.mail import MailError, SmtpSettings, build_message, send_message
+from invoice_pipeline.notifications.mail import NO_RELAY, MailError, SmtpSettings, build_message, send_message
 from invoice_pipeline.warehouse.operations_log import OperationsLog
 from invoice_pipeline.warehouse.warehouse import Warehouse
 
@@ -168,14 +168,61 @@ class SummaryDelivery:
 DONE_STATUSES = ("sent", "skipped")
 
 
+@dataclass(frozen=True)
+class SummaryAttempt:
+    """Whether to try sending a day's summary now; `attempts` were made before, `reason` says why (not)."""
+
+    day: date
+    due: bool
+    attempts: int
+    reason: str
+
+
+def next_summary_attempt(warehouse: Warehouse, config: PipelineConfig, now: datetime) -> SummaryAttempt:
+    """The latest due day's summary: due unless it was sent or skipped, or unless it failed less than
+    `notifications.retry_failed_summary_minutes` ago (then the reason gives the next attempt and the last error)."""
+    settings, timezone = config.notifications, config.daily_sync.timezone
+    day = due_summary_day(now, settings.summary_time, timezone)
+    delivery = OperationsLog(warehouse).delivery(day.isoformat())
+    if delivery is None:
+        return SummaryAttempt(day, True, 0, f"the summary for {day} is due")
+    attempts = delivery["attempts"]
+    if delivery["status"] in DONE_STATUSES:
+        return SummaryAttempt(day, False, attempts, f"the summary for {day} was already {delivery['status']}")
+    failed_at = delivery["updated_at"].astimezone(UTC)  # elapsed time, not wall-clock time across a DST change
+    retry_at = failed_at + timedelta(minutes=settings.retry_failed_summary_minutes)
+    failure = (
+        f"the summary for {day} is not sent yet: attempt {attempts} failed at {_local_time(failed_at, timezone)} "
+        f"({delivery['last_error']})"
+    )
+    if now < retry_at:
+        return SummaryAttempt(
+            day,
+            False,
+            attempts,
+            f"{failure}; next attempt at {_local_time(retry_at, timezone)} "
+            f"(notifications.retry_failed_summary_minutes: {settings.retry_failed_summary_minutes})",
+        )
+    return SummaryAttempt(day, True, attempts, f"{failure}; trying again")
+
+
+def _local_time(moment: datetime, timezone: str) -> str:
+    return f"{moment.astimezone(ZoneInfo(timezone)):%Y-%m-%d %H:%M} {timezone}"
+
+
 def deliver_daily_summary(
     warehouse: Warehouse, config: PipelineConfig, smtp: SmtpSettings, day: date
 ) -> SummaryDelivery:
-    """Send the day's summary exactly once; a failed send is recorded and raised (MailError), to be retried."""
+    """Send the day's summary exactly once; a failed send is recorded and raised (MailError), to be retried.
+
+    Without a configured relay nothing is attempted or recorded: MailError says how to configure one.
+    """
     log = OperationsLog(warehouse)
     previous = log.delivery(day.isoformat())
     if previous and previous["status"] in DONE_STATUSES:
         return SummaryDelivery(day.isoformat(), False, f"already {previous['status']} for {day.isoformat()}")
+    if not smtp.configured:
+        raise MailError(NO_RELAY)
     settings = config.notifications
     summary = build_daily_summary(warehouse, day, settings.summary_time, config.daily_sync.timezone)
     mail = render_summary(summary, settings)

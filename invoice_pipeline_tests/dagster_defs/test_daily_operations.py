@@ -13,15 +13,16 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
+from invoice_pipeline.dagster_defs import daily_operations
 from invoice_pipeline.dagster_defs.daily_operations import SUMMARY_TAG, daily_summary_sensor, import_run_crash_sensor
 from invoice_pipeline.dagster_defs.daily_sync import daily_sync_schedule, provider_invoice_sync_sensor
-from invoice_pipeline.dagster_defs.invoice_assets import RUN_TAG_INVOICE, RUN_TAG_KEY, RUN_TAG_PROVIDER
 from invoice_pipeline.dagster_defs.jobs import IMPORT_JOB
 from invoice_pipeline.dagster_defs.mail import SmtpResource, smtp_resource
 from invoice_pipeline.dagster_defs.resources import pipeline_resource
-from invoice_pipeline.dagster_defs.runs import import_run_tags
+from invoice_pipeline.dagster_defs.run_tags import RUN_TAG_INVOICE, RUN_TAG_KEY, RUN_TAG_PROVIDER, import_run_tags
 from invoice_pipeline.definitions import defs
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.notifications.mail import NO_RELAY, SMTP_ENV_VARS
 from invoice_pipeline.notifications.summary import build_daily_summary, due_summary_day
 from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline.warehouse.operations_log import OperationsLog
@@ -187,6 +188,13 @@ def test_the_schedule_runs_at_the_configured_cron_and_time_zone_and_requests_the
     (request,) = schedule.evaluate_tick(tick).run_requests
     assert request.job_name in (None, SYNC_JOB)  # None: the schedule's own job
     assert request.partition_key is None
+
+
+def test_the_smtp_resource_without_a_host_is_no_relay_and_defaults_to_port_465_with_ssl():
+    assert not SmtpResource().settings().configured
+    assert not SmtpResource(host=" ", port=587).settings().configured
+    ssl = SmtpResource(host="relay.example.com", tls_mode="ssl").settings()
+    assert (ssl.configured, ssl.port) == (True, 465)
 
 
 def test_the_smtp_resource_refuses_an_unknown_tls_mode_and_maps_empty_credentials_to_none():
@@ -475,9 +483,40 @@ def test_the_crash_sensor_ignores_a_refused_import_of_an_active_invoice(ops, wor
 # The daily summary sensor -------------------------------------------------------------------------------
 
 
-def _summary_tick(instance):
-    context = dg.build_sensor_context(instance=instance, resources={"invoice_pipeline": pipeline_resource()})
-    return daily_summary_sensor(context)
+def _summary_tick(instance, smtp: SmtpResource | None = None):
+    """One evaluation of the summary sensor, mailing through `smtp` (default: the INVOICE_PIPELINE_SMTP_* relay)."""
+    resources = {"invoice_pipeline": pipeline_resource(), "smtp": smtp or smtp_resource()}
+    return daily_summary_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+
+
+def _clock_at(monkeypatch, moment: datetime) -> None:
+    """The summary sensor's clock reads `moment` (the run itself records its attempt at the real time)."""
+    monkeypatch.setattr(daily_operations, "utc_now", lambda: moment)
+
+
+def _summary_time_passed_two_hours_ago(workspace) -> None:
+    """The due day then stays the same for the next 22 hours, whatever the time of day the test runs."""
+    configure(workspace.config_path, notifications={"summary_time": f"{datetime.now(UTC) - timedelta(hours=2):%H:%M}"})
+
+
+def _delivery(workspace) -> dict | None:
+    return _with_log(workspace, lambda log: log.delivery(_due_day(workspace)))
+
+
+def _failed_attempt(workspace, instance, down: SmtpResource) -> tuple[dg.RunRequest, datetime]:
+    """The sensor's first request, run while the relay is down: the request and when the failure was recorded."""
+    _summary_time_passed_two_hours_ago(workspace)
+    first = _summary_tick(instance, down)
+    assert isinstance(first, dg.RunRequest)
+    assert first.run_key == f"daily-summary:{_due_day(workspace)}:0"
+    failed = _run_summary(_definitions(down), instance, first)
+    assert not failed.success
+    (failure,) = failed.get_step_failure_events()
+    assert "MailError" in failure.step_failure_data.error.to_string()
+    delivery = _delivery(workspace)
+    assert (delivery["status"], delivery["attempts"], delivery["sent_at"]) == ("failed", 1, None)
+    assert "ConnectionRefusedError" in delivery["last_error"]
+    return first, delivery["updated_at"]
 
 
 def _due_day(workspace) -> str:
@@ -525,29 +564,116 @@ def test_running_the_summary_job_again_for_a_sent_day_sends_nothing(ops, workspa
     assert event.asset_materialization.metadata["outcome"].value.startswith("already sent for ")
 
 
-def test_with_the_relay_down_the_summary_run_fails_is_recorded_and_the_next_tick_requests_a_new_run(
-    ops, workspace, instance, relay
+def test_with_the_relay_down_the_sensor_requests_no_new_attempt_for_an_hour_and_says_when_and_why(
+    ops, workspace, instance, relay, monkeypatch
 ):
-    day = _due_day(workspace)
-    first = _summary_tick(instance)
-    failed = _run_summary(_definitions(_relay_down()), instance, first)
-    assert not failed.success
-    (failure,) = failed.get_step_failure_events()
-    assert "MailError" in failure.step_failure_data.error.to_string()
-    delivery = _with_log(workspace, lambda log: log.delivery(day))
-    assert (delivery["status"], delivery["attempts"]) == ("failed", 1)
-    assert "ConnectionRefusedError" in delivery["last_error"]
+    down = _relay_down()
+    _, failed_at = _failed_attempt(workspace, instance, down)
+    retry_at = failed_at + timedelta(hours=1)
+    for moment in (failed_at, failed_at + timedelta(minutes=5), retry_at - timedelta(seconds=1)):
+        _clock_at(monkeypatch, moment)
+        waiting = _summary_tick(instance, down)
+        assert isinstance(waiting, dg.SkipReason), moment
+        message = waiting.skip_message
+        assert message.startswith(
+            f"the summary for {_due_day(workspace)} is not sent yet: "
+            f"attempt 1 failed at {failed_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC ("
+        )
+        assert "ConnectionRefusedError" in message
+        assert message.endswith(
+            f"; next attempt at {retry_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC "
+            "(notifications.retry_failed_summary_minutes: 60)"
+        )
+    assert _delivery(workspace)["attempts"] == 1
     assert relay.messages == []
 
-    second = _summary_tick(instance)
+
+def test_the_wait_after_a_failed_attempt_is_notifications_retry_failed_summary_minutes(
+    ops, workspace, instance, relay, monkeypatch
+):
+    enable_notifications(workspace.config_path, retry_failed_summary_minutes=15)
+    down = _relay_down()
+    first, failed_at = _failed_attempt(workspace, instance, down)
+    _clock_at(monkeypatch, failed_at + timedelta(minutes=15) - timedelta(seconds=1))
+    assert isinstance(_summary_tick(instance, down), dg.SkipReason)
+    _clock_at(monkeypatch, failed_at + timedelta(minutes=15))
+    second = _summary_tick(instance, down)
     assert isinstance(second, dg.RunRequest)
-    assert second.run_key == f"daily-summary:{day}:1" != first.run_key
+    assert second.run_key == f"daily-summary:{_due_day(workspace)}:1" != first.run_key
     assert second.tags["invoice_pipeline/attempt"] == "2"
+
+
+def test_once_the_relay_is_back_the_next_attempt_sends_the_days_summary_once_and_later_ticks_skip(
+    ops, workspace, instance, relay, monkeypatch
+):
+    day = _due_day(workspace)
+    _, failed_at = _failed_attempt(workspace, instance, _relay_down())
+    retry_at = failed_at + timedelta(hours=1)
+    _clock_at(monkeypatch, retry_at)
+    second = _summary_tick(instance)  # the relay of INVOICE_PIPELINE_SMTP_*, up
+    assert isinstance(second, dg.RunRequest)
+    assert second.run_key == f"daily-summary:{day}:1"
     assert _run_summary(ops, instance, second).success
+    (mail,) = relay.messages
+    assert mail.subject.startswith(f"Provider invoices {day}: ")
+    delivery = _delivery(workspace)
+    assert (delivery["status"], delivery["attempts"], delivery["last_error"]) == ("sent", 2, None)
+
+    for later in (retry_at, retry_at + timedelta(minutes=5), retry_at + timedelta(hours=2)):
+        _clock_at(monkeypatch, later)
+        skipped = _summary_tick(instance)
+        assert isinstance(skipped, dg.SkipReason)
+        assert skipped.skip_message == f"the summary for {day} was already sent"
+    assert _run_summary(ops, instance, second).success  # the same request run again sends nothing
     assert len(relay.messages) == 1
-    assert isinstance(_summary_tick(instance), dg.SkipReason)
-    delivery = _with_log(workspace, lambda log: log.delivery(day))
-    assert (delivery["status"], delivery["attempts"]) == ("sent", 2)
+
+
+@pytest.fixture
+def no_relay(workspace, monkeypatch) -> dg.Definitions:
+    """Definitions for a workspace with recipients but no INVOICE_PIPELINE_SMTP_* variable set."""
+    for variable in SMTP_ENV_VARS.values():
+        monkeypatch.delenv(variable, raising=False)
+    enable_notifications(workspace.config_path)
+    return _definitions(smtp_resource())
+
+
+def test_without_a_relay_the_summary_sensor_skips_naming_the_variables_to_set_and_requests_no_run(
+    no_relay, workspace, instance
+):
+    sensor = no_relay.resolve_sensor_def("daily_summary_sensor")
+    resources = {"invoice_pipeline": pipeline_resource(), "smtp": smtp_resource()}
+    for _ in range(3):
+        with dg.build_sensor_context(instance=instance, resources=resources) as context:
+            tick = sensor.evaluate_tick(context)  # what the sensor daemon does every 5 minutes
+        assert tick.run_requests == []
+        assert tick.skip_message == NO_RELAY
+    assert "set INVOICE_PIPELINE_SMTP_HOST" in NO_RELAY and '"The notification settings" in the README' in NO_RELAY
+    assert instance.get_runs() == []
+    assert _delivery(workspace) is None
+
+
+def test_without_a_relay_a_summary_run_launched_by_hand_fails_saying_how_to_configure_one_and_records_nothing(
+    no_relay, workspace, instance
+):
+    day = _due_day(workspace)
+    result = no_relay.resolve_job_def(SUMMARY_JOB).execute_in_process(
+        instance=instance, run_config={"ops": {"daily_import_summary": {"config": {"day": day}}}}, raise_on_error=False
+    )
+    assert not result.success
+    (failure,) = result.get_step_failure_events()
+    assert NO_RELAY in failure.step_failure_data.error.to_string()
+    assert _delivery(workspace) is None
+
+
+def test_without_a_relay_the_daily_sync_sends_no_change_email_and_says_how_to_configure_one(
+    no_relay, workspace, instance
+):
+    _import_g1(no_relay, workspace, instance)
+    workspace.add_invoice("G1", total="47.50")
+    offers = _offers(_daily_sync(no_relay, instance))
+    assert len(offers["provider_changes"].records) == 1
+    assert offers["notifications_not_sent"] == [NO_RELAY]
+    assert len(_with_log(workspace, lambda log: log.unnotified_changes())) == 1  # sent once a relay is set
 
 
 def test_with_nothing_new_and_send_when_nothing_new_off_the_summary_sensor_skips_after_one_run(

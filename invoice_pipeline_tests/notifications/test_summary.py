@@ -12,18 +12,28 @@ import sqlalchemy as sa
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
 from invoice_pipeline.importing.sync_plan import plan_sync
-from invoice_pipeline.notifications.mail import MailError, SmtpSettings
+from invoice_pipeline.notifications.mail import NO_RELAY, MailError, SmtpSettings
 from invoice_pipeline.notifications.summary import (
+    SummaryAttempt,
     build_daily_summary,
     deliver_daily_summary,
     due_summary_day,
+    next_summary_attempt,
     render_summary,
     summary_period,
 )
 from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline.warehouse.operations_log import OperationsLog
 from invoice_pipeline_tests.builders import license_line, usage_line
-from invoice_pipeline_tests.smtp_relay import HOST, RECIPIENTS, SENDER, SmtpRelay, enable_notifications, free_port
+from invoice_pipeline_tests.smtp_relay import (
+    HOST,
+    RECIPIENTS,
+    SENDER,
+    SmtpRelay,
+    configure,
+    enable_notifications,
+    free_port,
+)
 
 HOSTILE = "<script>alert('pwned')</script>"
 
@@ -280,6 +290,17 @@ def test_when_the_relay_is_down_the_failure_is_recorded_and_raised_then_sent_onc
     assert (sent["status"], sent["attempts"], sent["last_error"]) == ("sent", 2, None)
 
 
+def test_without_a_relay_delivery_is_a_mail_error_saying_how_to_configure_one_and_records_nothing(
+    busy_day, warehouse, relay
+):
+    day = _current_day(busy_day.config())
+    with pytest.raises(MailError) as raised:
+        deliver_daily_summary(warehouse, busy_day.config(), SmtpSettings(), day)
+    assert str(raised.value) == NO_RELAY
+    assert OperationsLog(warehouse).delivery(day.isoformat()) is None
+    assert relay.messages == []
+
+
 def test_without_recipients_delivery_fails_with_a_mail_error_naming_the_setting(workspace, warehouse, relay, smtp):
     with pytest.raises(MailError, match="notifications.recipients"):
         deliver_daily_summary(warehouse, workspace.config(), smtp, date(2026, 11, 25))
@@ -319,6 +340,50 @@ def test_with_send_when_nothing_new_off_a_day_with_imports_is_still_sent(busy_da
     config = busy_day.config()
     assert deliver_daily_summary(warehouse, config, smtp, _current_day(config)).sent
     assert len(relay.messages) == 1
+
+
+# When to attempt a day's summary -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def paris(notifying):
+    """Summaries in Paris time, whose summary time passed two hours ago (the due day stays for 22 hours)."""
+    two_hours_ago = datetime.now(ZoneInfo("Europe/Paris")) - timedelta(hours=2)
+    configure(notifying.config_path, daily_sync={"timezone": "Europe/Paris"})
+    enable_notifications(notifying.config_path, summary_time=f"{two_hours_ago:%H:%M}")
+    return notifying
+
+
+def test_a_day_without_an_attempt_is_due_and_a_sent_or_skipped_one_is_not(paris, warehouse):
+    config, now = paris.config(), datetime.now(UTC)
+    day = due_summary_day(now, config.notifications.summary_time, "Europe/Paris")
+    assert next_summary_attempt(warehouse, config, now) == SummaryAttempt(day, True, 0, f"the summary for {day} is due")
+    for status in ("skipped", "sent"):
+        OperationsLog(warehouse).record_delivery(day.isoformat(), sent=status == "sent", subject="s", status=status)
+        attempt = next_summary_attempt(warehouse, config, now + timedelta(hours=3))
+        assert (attempt.due, attempt.reason) == (False, f"the summary for {day} was already {status}")
+
+
+def test_after_a_failed_attempt_the_next_is_due_once_the_retry_interval_passed_and_the_reason_tells_when_in_local_time(
+    paris, warehouse
+):
+    config = paris.config()
+    day = due_summary_day(datetime.now(UTC), config.notifications.summary_time, "Europe/Paris")
+    OperationsLog(warehouse).record_delivery(day.isoformat(), sent=False, subject="s", error="relay said 421")
+    failed_at = OperationsLog(warehouse).delivery(day.isoformat())["updated_at"]
+    local = failed_at.astimezone(ZoneInfo("Europe/Paris"))
+    retry_local = (failed_at.astimezone(UTC) + timedelta(hours=1)).astimezone(ZoneInfo("Europe/Paris"))
+
+    waiting = next_summary_attempt(warehouse, config, failed_at + timedelta(minutes=59, seconds=59))
+    assert (waiting.day, waiting.due, waiting.attempts) == (day, False, 1)
+    assert waiting.reason == (
+        f"the summary for {day} is not sent yet: attempt 1 failed at {local:%Y-%m-%d %H:%M} Europe/Paris "
+        f"(relay said 421); next attempt at {retry_local:%Y-%m-%d %H:%M} Europe/Paris "
+        "(notifications.retry_failed_summary_minutes: 60)"
+    )
+    due = next_summary_attempt(warehouse, config, failed_at + timedelta(hours=1))
+    assert (due.day, due.due, due.attempts) == (day, True, 1)
+    assert due.reason.endswith("(relay said 421); trying again")
 
 
 # The summary period -----------------------------------------------------------------------------------
