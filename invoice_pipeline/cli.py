@@ -397,9 +397,7 @@ def override(config: PipelineConfig, invoice_key: str, reason: str) -> None:
         ),
         config,
     )
-    broken, refused = _run_imports(
-        [key], {"accept_checksum_difference": True, "reason": reason, "requested_by": _actor()}
-    )
+    broken, refused = _run_imports([key], {"checksum_override": {"reason": reason}, "requested_by": _actor()})
     if broken:
         sys.exit(EXIT_BROKEN)
     if refused:

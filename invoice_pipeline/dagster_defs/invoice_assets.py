@@ -60,15 +60,21 @@ def _invoice_check_specs() -> list[dg.AssetCheckSpec]:
         ]
 
 
-class ProviderInvoiceImportConfig(dg.Config):
-    """Options of one import; leave them empty for a normal import."""
+class ChecksumOverride(dg.Config):
+    """Accept a small checksum difference, saying why."""
 
-    accept_checksum_difference: bool = Field(
-        default=False,
+    reason: str = Field(description="Why the difference is acceptable; kept in the invoice's history (required).")
+
+
+class ProviderInvoiceImportConfig(dg.Config):
+    """Options of one import; leave them out for a normal import."""
+
+    checksum_override: ChecksumOverride | None = Field(
+        default=None,
         description="Checksum override: import an invoice in Error because of its checksum as Active when the "
-        "difference is below checksum_override_maximum (default 0.50); larger differences are refused.",
+        "difference is below checksum_override_maximum (default 0.50); larger differences are refused. "
+        "Give it a reason: `checksum_override: {reason: ...}`.",
     )
-    reason: str = Field(default="", description="Why (kept in the invoice's history); needed for an override.")
     requested_by: str = Field(default="", description="Who asks for it (kept in the invoice's history).")
 
 
@@ -121,8 +127,9 @@ def provider_invoice_import(
     with invoice_pipeline.warehouse(pipeline_config) as warehouse:
         try:
             override_maximum = None
-            if config.accept_checksum_difference:
-                request_checksum_override(pipeline_config, warehouse, key, actor=actor, reason=config.reason)
+            if config.checksum_override is not None:
+                reason = config.checksum_override.reason
+                request_checksum_override(pipeline_config, warehouse, key, actor=actor, reason=reason)
                 override_maximum = pipeline_config.checksum_override_maximum
             result = import_provider_invoice(
                 pipeline_config, warehouse, key, run_id=run_id, actor=actor, override_maximum=override_maximum
@@ -133,7 +140,7 @@ def provider_invoice_import(
     if refusal is not None:
         if record is not None and record.status == Status.ACTIVE:
             yield from _active_invoice(record)  # refused, unchanged: the partition still tells it is Active
-        fail_with_outcome(OutcomeFailure.IMPORT_REFUSED, f"{key}: import refused: {refusal}")
+        fail_with_outcome(OutcomeFailure.IMPORT_REFUSED, f"Import refused: {refusal}")
     assert record is not None
     context.log.info(f"{key}: {result.status} - {result.message}")
     for name, outcome in result.checks.items():

@@ -220,9 +220,9 @@ def test_the_launchpad_asks_for_each_operation_field_at_the_top_level_with_its_d
 def test_the_launchpad_shows_the_import_jobs_override_options_with_their_descriptions(launchpad):
     fields = launchpad.config_fields(IMPORT_JOB, "ops", "provider_invoice_import", "config")
 
-    assert {"accept_checksum_difference", "reason", "requested_by"} <= set(fields)
+    assert {"checksum_override", "requested_by"} <= set(fields)
     assert all((field["description"] or "").strip() for field in fields.values())
-    assert "checksum_override_maximum" in fields["accept_checksum_difference"]["description"]
+    assert "checksum_override_maximum" in fields["checksum_override"]["description"]
 
 
 # Refused before any run exists -------------------------------------------------------------------------------------

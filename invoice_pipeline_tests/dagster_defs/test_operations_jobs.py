@@ -167,10 +167,10 @@ def test_every_operation_jobs_launchpad_config_field_has_a_description(job_name)
 
 def test_the_import_jobs_override_options_are_optional_and_described():
     fields = _op_config_fields(defs.resolve_job_def(IMPORT_JOB), "provider_invoice_import")
-    assert set(fields) == {"accept_checksum_difference", "reason", "requested_by"}
+    assert set(fields) == {"checksum_override", "requested_by"}
     assert not any(field.is_required for field in fields.values())
     assert all((field.description or "").strip() for field in fields.values())
-    assert "checksum_override_maximum" in fields["accept_checksum_difference"].description
+    assert "checksum_override_maximum" in fields["checksum_override"].description
 
 
 # Deactivate, unlink, delete -------------------------------------------------------------------------
@@ -457,11 +457,7 @@ def _checksum_error(workspace, total: str) -> None:
 
 def _override_run_config(reason: str = "rounding at the provider") -> dict:
     return {
-        "ops": {
-            "provider_invoice_import": {
-                "config": {"accept_checksum_difference": True, "reason": reason, "requested_by": WHO}
-            }
-        }
+        "ops": {"provider_invoice_import": {"config": {"checksum_override": {"reason": reason}, "requested_by": WHO}}}
     }
 
 
@@ -498,14 +494,12 @@ def test_import_job_with_an_override_of_a_large_difference_is_refused_and_change
     _checksum_error(workspace, "10124.63")  # difference 125.00
     _, _, history_before = _look(workspace)
 
-    outcome = run_invoice_import(
-        ops, instance, KEY, {"accept_checksum_difference": True, "reason": "please", "requested_by": WHO}
-    )
+    outcome = run_invoice_import(ops, instance, KEY, {"checksum_override": {"reason": "please"}, "requested_by": WHO})
 
     assert outcome.refused and not outcome.broken and not outcome.success
-    assert outcome.error.startswith(f"{KEY}: ")
-    assert outcome.error.endswith(
-        f"{KEY}: the checksum difference 125.00 USD is not below the override maximum 0.50 USD; contact the provider"
+    assert outcome.error == (
+        f"Import refused: {KEY}: the checksum difference 125.00 USD is not below the override maximum 0.50 USD; "
+        "contact the provider"
     )
     record, _, history = _look(workspace)
     assert record.status == "Error" and history == history_before
@@ -513,7 +507,7 @@ def test_import_job_with_an_override_of_a_large_difference_is_refused_and_change
 
 def test_import_job_override_without_a_reason_is_refused(workspace, ops, instance):
     _checksum_error(workspace, "10000.00")
-    outcome = run_invoice_import(ops, instance, KEY, {"accept_checksum_difference": True, "requested_by": WHO})
+    outcome = run_invoice_import(ops, instance, KEY, {"checksum_override": {"reason": " "}, "requested_by": WHO})
     assert outcome.refused
     assert "needs a reason" in outcome.error
     assert _look(workspace)[0].status == "Error"
