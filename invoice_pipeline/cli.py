@@ -21,7 +21,7 @@ from invoice_pipeline.domain.invoice_keys import InvalidInvoiceKey, InvoiceKey
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.statuses import NOT_IMPORTED, parse_status
 from invoice_pipeline.importing.invoice_import import activate_manual_invoice
-from invoice_pipeline.notifications.mail import MailError, SmtpSettings
+from invoice_pipeline.notifications.mail import NO_RELAY, MailError, SmtpSettings
 from invoice_pipeline.notifications.summary import (
     build_daily_summary,
     deliver_daily_summary,
@@ -591,6 +591,9 @@ def notify(config: PipelineConfig, preview: bool, show_html: bool, day_text: str
         )
     except ValueError:
         raise click.BadParameter(f"{day_text!r} is not a date written YYYY-MM-DD", param_hint="--day") from None
+    if not preview and not _smtp().configured:
+        click.echo(f"invoice-pipeline: {NO_RELAY}", err=True)
+        sys.exit(EXIT_USAGE)
     warehouse = _open(config)
     try:
         if preview:

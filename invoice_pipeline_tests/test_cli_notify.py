@@ -203,6 +203,15 @@ def test_notify_with_the_relay_down_exits_1_with_one_line_and_a_later_notify_sen
     assert (imported.delivery(day)["status"], imported.delivery(day)["attempts"]) == ("sent", 2)
 
 
+def test_notify_without_a_relay_exits_2_with_one_line_saying_how_to_configure_one(imported):
+    day = imported.today().isoformat()
+    completed = imported.run("notify", "--day", day, INVOICE_PIPELINE_SMTP_HOST="")
+    assert completed.returncode == 2
+    (line,) = completed.stderr.strip().splitlines()
+    assert "INVOICE_PIPELINE_SMTP_HOST" in line and "The notification settings" in line
+    assert imported.delivery(day) is None and imported.relay.messages == []
+
+
 def test_notify_with_an_unknown_tls_mode_exits_with_one_line_naming_the_variable(imported):
     completed = imported.run("notify", "--day", "2026-03-01", INVOICE_PIPELINE_SMTP_TLS="tls")
     assert completed.returncode == 1

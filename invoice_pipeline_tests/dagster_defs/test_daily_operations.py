@@ -355,7 +355,7 @@ def test_a_provider_change_is_emailed_once_and_not_again_by_the_next_days_sync(o
     workspace.add_invoice("G1", total="47.50")
 
     changed = _daily_sync(ops, instance)
-    assert _offers(changed)["provider_changes"] == 1
+    assert len(_offers(changed)["provider_changes"].records) == 1
     (mail,) = relay.messages
     assert mail.rcpt_tos == RECIPIENTS
     assert mail.subject == "Provider invoice contoso-csp:G1 changed at the provider: 46.00 -> 47.50 USD"
@@ -372,7 +372,7 @@ def test_a_provider_change_is_emailed_once_and_not_again_by_the_next_days_sync(o
     assert _with_log(workspace, lambda log: log.unnotified_changes()) == []
 
     next_day = _daily_sync(ops, instance)
-    assert _offers(next_day)["provider_changes"] == 0
+    assert _offers(next_day)["provider_changes"].records == []
     assert len(relay.messages) == 1
 
 
@@ -380,7 +380,7 @@ def test_a_provider_change_whose_email_failed_is_emailed_by_the_next_sync(ops, w
     _import_g1(ops, workspace, instance)
     workspace.add_invoice("G1", total="47.50")
     down = _daily_sync(_definitions(_relay_down()), instance)
-    problems = _offers(down)["problems"]
+    problems = _offers(down)["notifications_not_sent"]
     assert len(problems) == 1 and "ConnectionRefusedError" in problems[0]
     assert relay.messages == []
     _daily_sync(ops, instance)
@@ -449,9 +449,10 @@ def test_the_crash_sensor_records_a_crashed_import_run_once_and_the_summary_list
 def test_the_crash_sensor_names_the_invoice_of_a_crashed_run_launched_from_the_ui_without_pipeline_tags(
     ops, workspace, instance, monkeypatch
 ):
-    # Materializing a partition in the Dagster UI tags the run with dagster/partition only.
+    # Materializing a partition in the Dagster UI tags the run with dagster/partition only; the import adds
+    # the pipeline's tags when it starts, so a crash before that leaves only Dagster's partition tag.
     workspace.add_invoice("G1", usage=[usage_line("U1")])
-    monkeypatch.setattr("invoice_pipeline.importing.invoice_import.find_missing_references", _explode)
+    monkeypatch.setattr("invoice_pipeline.dagster_defs.invoice_assets.tag_invoice_run", _explode)
     instance.add_dynamic_partitions(PARTITIONS, ["contoso-csp:G1"])
     crashed = ops.resolve_job_def(IMPORT_JOB).execute_in_process(
         instance=instance, partition_key="contoso-csp:G1", raise_on_error=False

@@ -117,7 +117,8 @@ def test_provider_text_never_reaches_the_ui_as_markdown(workspace):
             if event.event_specific_data is not None
             for holder in (
                 getattr(event.event_specific_data, "materialization", None),
-                getattr(event.event_specific_data, "asset_check_evaluation", None),
+                getattr(event.event_specific_data, "asset_observation", None),
+                event.event_specific_data if isinstance(event.event_specific_data, dg.AssetCheckEvaluation) else None,
             )
             if holder is not None
             for value in holder.metadata.values()
