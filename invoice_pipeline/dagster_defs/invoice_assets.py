@@ -153,7 +153,8 @@ def provider_invoice_import(
             metadata=plain_metadata(outcome.metadata),
         )
     if result.status != Status.ACTIVE:
-        yield status_observation(key, result.status, f"imported by run {run_id}", record)
+        notes = [f"{note.title} {note.file_name}" for note in result.notes]
+        yield status_observation(key, result.status, f"imported by run {run_id}", record, notes)
         fail_with_outcome(OutcomeFailure.INVOICE_IN_ERROR, f"{key} is in {result.status}: {result.message}")
     yield from _active_invoice(record)
 

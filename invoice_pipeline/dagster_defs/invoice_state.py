@@ -88,11 +88,18 @@ def invoice_materializations(record: InvoiceRecord) -> list[dg.AssetMaterializat
     ]
 
 
-def status_observation(key: InvoiceKey, status: str, change: str, record: InvoiceRecord | None) -> dg.AssetObservation:
-    """An observation on the invoice's partition saying what changed, by whom and why, and the status after."""
+def status_observation(
+    key: InvoiceKey, status: str, change: str, record: InvoiceRecord | None, notes: list[str] | None = None
+) -> dg.AssetObservation:
+    """An observation on the invoice's partition saying what changed, by whom and why, and the status after.
+
+    `notes` are the file names of the invoice's notes (Missing References, Checksum, Schema Failures).
+    """
     metadata: dict[str, Any] = {"status": str(status), "change": change}
     if record is not None:
         metadata |= {"message": record.message or "", "record_id": record.record_id}
+    if notes:
+        metadata["notes"] = f"{', '.join(notes)}: `invoice-pipeline invoices notes {key} --out DIR` writes them"
     return dg.AssetObservation(asset_key=INVOICE_ASSET, partition=str(key), metadata=metadata)
 
 

@@ -229,6 +229,9 @@ def test_checksum_failure_fails_the_checksum_check_with_the_totals_and_the_diffe
     invoice = _observations(result)["provider_invoice"]
     assert invoice["status"] == "Error"
     assert invoice["message"].startswith("Checksum failed: header 10,000.00 USD")
+    assert (
+        invoice["notes"] == f"Checksum line_totals.csv: `invoice-pipeline invoices notes {KEY} --out DIR` writes them"
+    )
     (failure,) = result.get_step_failure_events()
     error = failure.step_failure_data.error
     assert error.message == f"{KEY} is in Error: {invoice['message']}" and error.stack == []
