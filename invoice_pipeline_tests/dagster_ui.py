@@ -36,22 +36,40 @@ def dagster_env(dagster_home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-class DagsterWebserver:
-    """`dagster-webserver -w workspace.yaml` in a process group of its own (it starts a code server)."""
+class _DagsterProcess:
+    """A Dagster command on `workspace.yaml` in a process group of its own (it starts a code server)."""
+
+    def __init__(self, command: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        with log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    def log(self) -> str:
+        """The end of the process's output."""
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        """Stop the process and the code server it started."""
+        if self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+
+class DagsterWebserver(_DagsterProcess):
+    """`dagster-webserver -w workspace.yaml` on a free loopback port, up when constructed."""
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        with log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [str(BIN / "dagster-webserver"), "-w", "workspace.yaml", "-p", str(self.port), "-h", "127.0.0.1"],
-                cwd=PROJECT_ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        command = [str(BIN / "dagster-webserver"), "-w", "workspace.yaml", "-p", str(self.port), "-h", "127.0.0.1"]
+        super().__init__(command, env, log_path)
         self._wait_until_up()
 
     def _wait_until_up(self) -> None:
@@ -69,10 +87,6 @@ class DagsterWebserver:
         self.stop()
         raise RuntimeError(f"dagster-webserver not up after {STARTUP_TIMEOUT_SECONDS}s:\n{self.log()}")
 
-    def log(self) -> str:
-        """The end of the webserver's output."""
-        return self.log_path.read_text(errors="replace")[-4000:]
-
     def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """The `data` of a GraphQL query, as the UI receives it; GraphQL errors fail loudly."""
         request = urllib.request.Request(
@@ -86,21 +100,6 @@ class DagsterWebserver:
         if "errors" in body:
             raise AssertionError(body["errors"])
         return body["data"]
-
-    def reload_workspace(self) -> None:
-        """Reload the code location (as the UI's reload button does)."""
-        self.graphql("mutation { reloadWorkspace { __typename } }")
-
-    def stop(self) -> None:
-        """Stop the webserver and the code server it started."""
-        if self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=30)
 
 
 PARTITION_STATUSES = """
@@ -134,31 +133,11 @@ def partition_statuses(server: DagsterWebserver, asset: str) -> dict[str, Any]:
     }
 
 
-class DagsterDaemon:
+class DagsterDaemon(_DagsterProcess):
     """`dagster-daemon run -w workspace.yaml`: schedules, sensors, the run queue and backfills."""
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.log_path = log_path
-        with log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"],
-                cwd=PROJECT_ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def stop(self) -> None:
-        """Stop the daemon and the code server it started."""
-        if self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=30)
+        super().__init__([str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"], env, log_path)
 
 
 RUNS = """

@@ -9,9 +9,8 @@ from enum import StrEnum
 from typing import Any, NoReturn
 
 import dagster as dg
-from dagster._core.errors import DagsterUserCodeProcessError
-from dagster_shared.error import SerializableErrorInfo
 
+from invoice_pipeline.dagster_defs.errors import PlainError
 from invoice_pipeline.dagster_defs.partitions import provider_invoice_partitions
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.money import decimal_text, round_to_minor_units
@@ -30,15 +29,8 @@ class OutcomeFailure(StrEnum):
 
 
 def fail_with_outcome(kind: OutcomeFailure, message: str) -> NoReturn:
-    """End the step as failed, showing `message` and no stack trace.
-
-    An invoice in Error or a refused import is an outcome, not a crash; but every raised exception,
-    `dg.Failure` included, is shown by Dagster with its stack trace. Dagster takes the error of a
-    `DagsterUserCodeProcessError` as it is given (it carries errors from other processes), so the
-    step failure shows exactly this sentence, and `kind` as its class name for `classify_failure`.
-    """
-    error = SerializableErrorInfo(message=message, stack=[], cls_name=kind.value)
-    raise DagsterUserCodeProcessError.from_error_info(error)
+    """End the step as failed, showing `message` and no stack trace (`kind` names it for `classify_failure`)."""
+    raise PlainError(kind.value, message)
 
 
 def _money(record: InvoiceRecord, name: str) -> str:

@@ -12,6 +12,7 @@ from typing import TypeVar
 import dagster as dg
 from pydantic import Field
 
+from invoice_pipeline.dagster_defs.errors import PlainError
 from invoice_pipeline.dagster_defs.invoice_state import show_invoice_change, status_observation
 from invoice_pipeline.dagster_defs.metadata import table_metadata
 from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource
@@ -34,6 +35,7 @@ from invoice_pipeline.operations.invoice_operations import (
 from invoice_pipeline.warehouse.warehouse import ImportRefused, InvoiceRecord, Warehouse
 
 OPERATIONS_TAG = "invoice_pipeline/operation"
+OPERATION_REFUSED = "OperationRefused"  # a refusal is an outcome: the run log shows its sentence, no stack trace
 HEADER_DATES = ("invoice_date", "billing_period_start", "billing_period_end")
 T = TypeVar("T")
 
@@ -61,7 +63,7 @@ def _refusals_as_failures(action: Callable[[], T]) -> T:
     try:
         return action()
     except ImportRefused as refusal:
-        raise dg.Failure(description=str(refusal), allow_retries=False) from None
+        raise PlainError(OPERATION_REFUSED, str(refusal)) from None
 
 
 def _show(

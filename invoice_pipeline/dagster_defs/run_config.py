@@ -13,21 +13,19 @@ from datetime import date
 from typing import Any, TypeVar
 
 import dagster as dg
-from dagster._core.errors import DagsterUserCodeProcessError  # internal, as in invoice_state.fail_with_outcome
-from dagster_shared.error import SerializableErrorInfo
 
+from invoice_pipeline.dagster_defs.errors import PlainError
 from invoice_pipeline.domain.invoice_keys import InvalidInvoiceKey, InvoiceKey
 
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 C = TypeVar("C", bound=dg.Config)
 
 
-class LaunchConfigRefused(DagsterUserCodeProcessError):
+class LaunchConfigRefused(PlainError):
     """A launch refused for its config: no run was created, and the Launchpad shows the message alone.
 
-    Dagster shows the error of a `DagsterUserCodeProcessError` as given (it carries errors from other
-    processes); any other exception raised by a config mapping is shown as "The config mapping function
-    has thrown an unexpected error", with our sentence below a stack trace of Dagster's own frames.
+    Any other exception raised by a config mapping is shown as "The config mapping function has thrown
+    an unexpected error", with our sentence below a stack trace of Dagster's own frames.
     """
 
     def __init__(self, job_name: str, problems: list[str]) -> None:
@@ -35,8 +33,7 @@ class LaunchConfigRefused(DagsterUserCodeProcessError):
         message = f"{job_name} was not launched (nothing changed); fix its config:\n" + "\n".join(
             f"- {problem}" for problem in problems
         )
-        error = SerializableErrorInfo(message=message, stack=[], cls_name=type(self).__name__)
-        super().__init__(message, user_code_process_error_infos=[error])
+        super().__init__(type(self).__name__, message)
 
 
 def invoice_key_problems(invoice: str) -> list[str]:

@@ -12,7 +12,7 @@ from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.importing.sync_plan import plan_sync
 from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline_tests.connectors.partner_center_support import use_partner_center
-from invoice_pipeline_tests.dagster_defs.test_invoice_assets import _materializations, _run_import
+from invoice_pipeline_tests.dagster_defs.test_invoice_assets import _materializations, _observations, _run_import
 
 FIRST, SECOND = InvoiceKey("contoso-csp", "G200000001"), InvoiceKey("contoso-csp", "G200000002")
 
@@ -101,7 +101,8 @@ def test_a_provider_failure_ends_the_import_in_error_with_the_providers_answer_a
 
     result = _run_import(workspace_defs, instance, FIRST)
 
-    invoice = _materializations(result)["provider_invoice"]
+    assert _materializations(result) == {}  # the partition shows the Error as a failed run
+    invoice = _observations(result)["provider_invoice"]
     assert invoice["status"] == "Error"
     assert message in invoice["message"]
     record = _record(workspace, FIRST)

@@ -73,12 +73,12 @@ def _operation(ops, instance, job: str, key: InvoiceKey = KEY, reason: str = "du
 
 
 def _failure(result: dg.ExecuteInProcessResult) -> tuple[str, str]:
-    """The one failed step's error class and its Failure description."""
+    """The one failed step's error kind and its sentence, shown without a stack trace."""
     assert not result.success
     (event,) = result.get_step_failure_events()
-    data = event.step_failure_data
-    description = data.user_failure_data.description if data.user_failure_data else None
-    return data.error.cls_name, description
+    error = event.step_failure_data.error
+    assert error.stack == []
+    return error.cls_name, error.message
 
 
 def _active_and_billed(workspace) -> list[str]:
@@ -184,7 +184,7 @@ def test_deactivate_job_fails_with_the_refusal_sentence_while_lines_are_invoiced
     result = _operation(ops, instance, "deactivate_provider_invoice")
 
     cls_name, description = _failure(result)
-    assert cls_name == "Failure"
+    assert cls_name == "OperationRefused"
     assert description == (
         f"{KEY} cannot be deactivated: 3 of its lines are invoiced to customer invoice(s) {', '.join(ids)}; "
         f"remove those references first with `invoice-pipeline invoices unlink {KEY}`"
@@ -254,7 +254,7 @@ def test_unlink_job_with_nothing_invoiced_fails_with_the_refusal(workspace, ops,
     finally:
         warehouse.dispose()
     assert _failure(_operation(ops, instance, "unlink_provider_invoice")) == (
-        "Failure",
+        "OperationRefused",
         f"{KEY} has no lines invoiced to customers; nothing to unlink",
     )
 
@@ -402,7 +402,7 @@ def test_create_job_with_only_some_header_fields_is_refused_before_any_run(works
 def test_create_job_for_an_automatic_provider_fails_with_the_refusal(workspace, ops, instance):
     workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1")])
     cls_name, description = _failure(_operation(ops, instance, "create_manual_provider_invoice", KEY))
-    assert (cls_name, description.startswith("contoso-csp is an automatic provider")) == ("Failure", True)
+    assert (cls_name, description.startswith("contoso-csp is an automatic provider")) == ("OperationRefused", True)
 
 
 def test_activate_job_failing_the_import_rules_fails_with_the_imports_message_and_changes_nothing(
@@ -415,7 +415,7 @@ def test_activate_job_failing_the_import_rules_fails_with_the_imports_message_an
     refused = _operation(ops, instance, "activate_manual_provider_invoice", MANUAL)
 
     assert _failure(refused) == (
-        "Failure",
+        "OperationRefused",
         f"{MANUAL} cannot be activated: Checksum failed: header 135.37 USD; usage 0.00 + license 135.00 = 135.00; "
         "difference 0.37 USD",
     )
