@@ -493,7 +493,7 @@ def test_activation_refusal_carries_the_whole_import_message_with_every_failed_r
         activate_manual_invoice(workspace.config(), warehouse, MANUAL, actor=ACTOR, reason=REASON)
     assert str(refused.value) == (
         f"{MANUAL} cannot be activated: Unresolved references: customer 'FAB-CUST-UNKNOWN' (1 line) | "
-        "Checksum failed: header 150.00 USD; usage 0.00 + license 155.00 = 155.00; difference 5.00 USD"
+        "Checksum failed: header 150.00 USD; usage 0.00 + license 155.00 = 155.00; difference -5.00 USD"
     )
 
 

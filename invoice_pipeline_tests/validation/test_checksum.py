@@ -88,7 +88,7 @@ def test_three_minor_units_are_shown_in_the_message():
 
 def test_zero_minor_units_show_no_decimals():
     result = _check("1000", "1000.4", "0.2", minor_units=0, currency="JPY")
-    assert result.message == "Checksum failed: header 1,000 JPY; usage 1,000 + license 0 = 1,001; difference 1 JPY"
+    assert result.message == "Checksum failed: header 1,000 JPY; usage 1,000 + license 0 = 1,001; difference -1 JPY"
 
 
 @pytest.mark.parametrize(
@@ -120,11 +120,10 @@ def test_tolerance_boundary_is_judged_on_rounded_totals():
     assert not beyond.passed
 
 
-def test_difference_is_signed_header_minus_lines_but_shown_without_sign():
+def test_difference_is_header_minus_lines_with_the_same_sign_in_the_figures_and_the_message():
     result = _check("100.00", "80.00", "20.37")
     assert result.difference == Decimal("-0.37")
-    assert result.message.endswith("difference 0.37 USD")
-    assert "-0.37" not in result.message
+    assert result.message.endswith("difference -0.37 USD")
 
 
 def test_negative_totals_of_a_credit_note():
