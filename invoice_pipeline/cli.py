@@ -28,7 +28,7 @@ from invoice_pipeline.notifications.summary import (
     due_summary_day,
     render_summary,
 )
-from invoice_pipeline.operations.billing import bill_customers, billable_consumption
+from invoice_pipeline.operations.billing import bill_customers, billable_consumption, customer_invoice_text
 from invoice_pipeline.operations.invoice_operations import (
     checksum_override_difference,
     create_manual_invoice,
@@ -525,17 +525,18 @@ def consumption(config: PipelineConfig, as_json: bool) -> None:
 @billing.command("run")
 @click.pass_obj
 def bill(config: PipelineConfig) -> None:
-    """Create customer invoices for all billable consumption (links the lines they bill)."""
+    """Create customer invoices for all billable consumption (links the lines they bill); each total is rounded
+    once to the currency's minor units, with its rounding difference (rounded total minus the lines' sum)."""
     warehouse = _open(config)
     try:
         created = bill_customers(warehouse, actor=_actor())
     finally:
         warehouse.dispose()
-    for invoice in created:
+    for invoice in map(customer_invoice_text, created):
         click.echo(
             f"{invoice['customer_invoice_id']}\t{invoice['account_id']}\t"
-            f"{decimal_text(invoice['total_amount'], invoice['minor_units'])} {invoice['currency']}\t"
-            f"{invoice['line_count']} lines"
+            f"{invoice['total_amount']} {invoice['currency']}\t{invoice['line_count']} lines\t"
+            f"rounding difference {invoice['rounding_difference']} {invoice['currency']}"
         )
     if not created:
         click.echo("nothing to bill")

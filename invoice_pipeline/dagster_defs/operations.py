@@ -288,10 +288,12 @@ def customer_invoices(
     context: dg.AssetExecutionContext, invoice_pipeline: InvoicePipelineResource
 ) -> dg.MaterializeResult:
     """Bills the billable consumption: one customer invoice per account and currency, linking every usage line it
-    bills (those links block deactivating the provider invoice until they are unlinked)."""
+    bills (those links block deactivating the provider invoice until they are unlinked); each total is rounded once
+    to the currency's minor units, with its rounding difference."""
     with invoice_pipeline.warehouse() as warehouse:
         created = billing.bill_customers(warehouse, actor=f"dagster run {context.run.run_id}")
-    return dg.MaterializeResult(metadata={"created": len(created), "customer_invoices": table_metadata(created)})
+    shown = [billing.customer_invoice_text(invoice) for invoice in created]  # totals in the currency's minor units
+    return dg.MaterializeResult(metadata={"created": len(created), "customer_invoices": table_metadata(shown)})
 
 
 bill_customers_job = dg.define_asset_job(

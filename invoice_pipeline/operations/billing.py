@@ -1,7 +1,9 @@
 """Billable consumption and customer invoices: usage of Active provider invoices, billed once.
 
 Billing links each usage line it bills to a customer invoice (the "child records invoiced" that
-block deactivating or deleting the provider invoice until they are unlinked).
+block deactivating or deleting the provider invoice until they are unlinked). The lines keep their
+exact amounts; each customer invoice's total is rounded once to the currency's minor units, and the
+rounding difference (rounded total minus the lines' exact sum) is stored with it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from invoice_pipeline.domain.money import decimal_text, round_to_minor_units
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline.warehouse.warehouse import Warehouse
@@ -67,7 +70,8 @@ def billable_consumption(warehouse: Warehouse, record_id: str | None = None) -> 
 
 
 def bill_customers(warehouse: Warehouse, *, actor: str) -> list[dict[str, Any]]:
-    """Create one customer invoice per account and currency for all billable usage, linking the lines it bills."""
+    """Create one customer invoice per account and currency for all billable usage, linking the lines it bills;
+    its total is the lines' exact sum rounded once to the currency's minor units (banker's rounding)."""
     lines = _billable_lines().subquery()
     links, customer_invoices = t.customer_invoice_lines, t.customer_invoices
     now = datetime.now(UTC)
@@ -84,12 +88,14 @@ def bill_customers(warehouse: Warehouse, *, actor: str) -> list[dict[str, Any]]:
             .group_by(lines.c.account_id, lines.c.currency)
             .order_by(lines.c.account_id, lines.c.currency)
         ).all()
-        for account_id, currency, line_count, total, minor_units in groups:
+        for account_id, currency, line_count, lines_total, minor_units in groups:
+            total = round_to_minor_units(lines_total, minor_units)
             invoice = {
                 "customer_invoice_id": f"CI-{now:%Y%m%d}-{uuid.uuid4().hex[:10].upper()}",
                 "account_id": account_id,
                 "currency": currency,
                 "total_amount": total,
+                "rounding_difference": total - lines_total,
                 "line_count": line_count,
                 "created_at": now,
                 "created_by": actor,
@@ -110,3 +116,12 @@ def bill_customers(warehouse: Warehouse, *, actor: str) -> list[dict[str, Any]]:
             )
             created.append(invoice)
     return created
+
+
+def customer_invoice_text(invoice: dict[str, Any]) -> dict[str, Any]:
+    """A created customer invoice as people read it: the total in the currency's minor units, the rounding
+    difference exactly."""
+    return invoice | {
+        "total_amount": decimal_text(invoice["total_amount"], invoice["minor_units"]),
+        "rounding_difference": decimal_text(invoice["rounding_difference"]),
+    }

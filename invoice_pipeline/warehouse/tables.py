@@ -71,6 +71,9 @@ provider_invoices = sa.Table(
     sa.Column("run_id", sa.String(64)),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # What the provider's line files were when imported (see connectors/base.py `line_files_fingerprint`),
+    # to tell a line-level change at the provider that keeps the header total.
+    sa.Column("line_fingerprint", sa.String(64)),
 )
 
 invoice_status_history = sa.Table(
@@ -192,10 +195,13 @@ provider_invoice_changes = sa.Table(
     sa.Column("minor_units", sa.Integer),
     sa.Column("old_total", MONEY, nullable=False),
     sa.Column("new_total", MONEY, nullable=False),
+    # The lines' fingerprints, imported and the provider's now; NULL where the provider's cannot be had cheaply.
+    sa.Column("old_line_fingerprint", sa.String(64)),
+    sa.Column("new_line_fingerprint", sa.String(64)),
     sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("notified_at", sa.DateTime(timezone=True)),
-    # One row per record and provider total: the same difference is recorded and notified once.
-    sa.UniqueConstraint("record_id", "new_total", name="uq_provider_invoice_change"),
+    # One row per record and provider total and lines: the same change is recorded and notified once.
+    sa.UniqueConstraint("record_id", "new_total", "new_line_fingerprint", name="uq_provider_invoice_change"),
 )
 
 import_run_failures = sa.Table(
@@ -226,7 +232,9 @@ customer_invoices = sa.Table(
     sa.Column("customer_invoice_id", sa.String(64), primary_key=True),
     sa.Column("account_id", sa.String(200), nullable=False),
     sa.Column("currency", sa.String(3), nullable=False),
-    sa.Column("total_amount", MONEY, nullable=False),
+    sa.Column("total_amount", MONEY, nullable=False),  # rounded once to the currency's minor units
+    # total_amount minus the exact sum of its lines; NULL on invoices billed before totals were rounded.
+    sa.Column("rounding_difference", MONEY),
     sa.Column("line_count", sa.BigInteger, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("created_by", sa.String(200), nullable=False),

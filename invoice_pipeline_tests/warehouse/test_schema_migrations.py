@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -90,8 +90,9 @@ def test_a_duckdb_warehouse_made_before_migrations_is_recorded_at_the_baseline_a
     workspace = make_workspace(tmp_path / "workspace")
     (workspace.root / "data").mkdir()
     engine = sa.create_engine(workspace.config().warehouse_url)
-    t.metadata.create_all(engine)  # what the first version did, without a version table
-    with engine.begin() as conn:
+    schema_migrations.upgrade(engine, to=schema_migrations.BASELINE_REVISION)
+    with engine.begin() as conn:  # the first version's tables, without a version table
+        conn.exec_driver_sql("DROP TABLE alembic_version")
         conn.execute(sa.insert(t.reference_currencies).values(code="USD", minor_units=2))
     engine.dispose()
     warehouse = open_warehouse(workspace.config())
@@ -141,3 +142,56 @@ def test_a_warehouse_newer_than_the_code_is_refused(tmp_path):
         with pytest.raises(WarehouseSchemaOutdated, match="newer than this code"):
             schema_migrations.check_schema(engine, "under test")
         engine.dispose()
+
+
+def test_upgrading_from_0002_keeps_customer_invoices_and_provider_changes_and_then_holds_line_changes(
+    warehouse: Warehouse,
+):
+    engine = warehouse.engine
+    t.metadata.drop_all(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE alembic_version")
+    schema_migrations.upgrade(engine, to="0002")
+    now = datetime.now(UTC)
+    customer_invoice = {
+        "customer_invoice_id": "CI-1",
+        "account_id": "ACC-1001",
+        "currency": "USD",
+        "total_amount": Decimal("3346.684"),
+        "line_count": 2,
+        "created_at": now,
+        "created_by": "billing",
+    }
+    change = {
+        "change_id": "c1",
+        "record_id": "r1",
+        "provider": "contoso-csp",
+        "invoice_id": "G1",
+        "currency": "USD",
+        "minor_units": 2,
+        "old_total": Decimal("46.00"),
+        "new_total": Decimal("47.50"),
+        "seen_at": now,
+    }
+    with engine.begin() as conn:  # as revision 0002 stored them: without the columns 0003 adds
+        conn.execute(sa.text(_insert_sql("customer_invoices", customer_invoice)), customer_invoice)
+        conn.execute(sa.text(_insert_sql("provider_invoice_changes", change)), change)
+
+    assert schema_migrations.upgrade(engine) == ("0002", schema_migrations.head_revision())
+
+    changes, invoices = t.provider_invoice_changes, t.customer_invoices
+    with engine.begin() as conn:
+        kept = conn.execute(sa.select(invoices.c.total_amount, invoices.c.rounding_difference)).one()
+        assert tuple(kept) == (Decimal("3346.684"), None)  # billed before rounding: not rounded, no difference
+        assert conn.execute(sa.select(changes.c.change_id, changes.c.new_line_fingerprint)).all() == [("c1", None)]
+        for change_id, fingerprint in (("c2", "a" * 64), ("c3", "b" * 64)):  # the lines changed, the total did not
+            line_change = change | {"change_id": change_id, "new_total": Decimal("46.00")}
+            conn.execute(sa.insert(changes).values(**line_change, new_line_fingerprint=fingerprint))
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        conn.execute(
+            sa.insert(changes).values(**change | {"change_id": "c4", "new_total": 46, "new_line_fingerprint": "a" * 64})
+        )
+
+
+def _insert_sql(table: str, row: dict) -> str:
+    return f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join(f':{c}' for c in row)})"
