@@ -1,7 +1,8 @@
 """Reference resolution: every line must find its customer, subscription and currency.
 
 Blocking errors: customer not mapped for the provider, subscription not found for the provider,
-currency not set up, line currency different from the header's. Warnings (not blocking): a
+customer and subscription of different accounts (the line would bill the wrong customer), currency
+not set up, line currency different from the header's. Warnings (not blocking): a
 subscription with no product, a product that is not known. Evaluated in SQL over the staged lines:
 each rule is a flag on every line, counted in the validation's one pass (`REFERENCE_FLAGS`); only a
 rule that some lines break is then looked at in detail (which references, which lines).
@@ -35,7 +36,7 @@ class MissingReference:
 @dataclass(frozen=True)
 class _Rule:
     reference_type: str
-    id_column: str
+    reference_id: str  # SQL over the resolved line: what the note and the message name
     condition: str
     how_to_fix: str
     blocking: bool
@@ -55,6 +56,16 @@ _RULES = (
         "subscription_id",
         "billing_contract_id IS NULL",
         "add this subscription to subscriptions.csv for this provider, with its account and billing contract",
+        True,
+    ),
+    _Rule(
+        "customer/subscription mismatch",
+        "subscription_id || ' (account ' || subscription_account_id || ') for customer ' || customer_id "
+        "|| ' (account ' || account_id || ')'",
+        "account_id <> subscription_account_id",
+        "the customer and the subscription belong to different accounts: map the customer to the subscription's "
+        "account in provider_accounts.csv or correct the subscription's account in subscriptions.csv; if the "
+        "provider's line is wrong, ask the provider for a corrected file",
         True,
     ),
     _Rule(
@@ -89,7 +100,8 @@ _RULES = (
 
 REFERENCE_FLAGS = tuple(f"breaks_reference_rule_{i}" for i in range(len(_RULES)))
 
-_RESOLVED_COLUMNS = """a.account_id, s.billing_contract_id, s.product_id AS subscription_product_id,
+_RESOLVED_COLUMNS = """a.account_id, s.account_id AS subscription_account_id, s.billing_contract_id,
+       s.product_id AS subscription_product_id,
        coalesce(l.product_id, s.product_id) AS resolved_product_id, p.name AS product_name,
        c.minor_units AS currency_minor_units"""
 _REFERENCE_JOINS = """
@@ -146,7 +158,7 @@ def find_missing_references(
         if not breaking:
             continue
         groups = con.execute(
-            f"SELECT {rule.id_column}, count(*) FROM resolved_lines WHERE {rule.condition} "
+            f"SELECT {rule.reference_id}, count(*) FROM resolved_lines WHERE {rule.condition} "
             "GROUP BY 1 ORDER BY 2 DESC, 1"
         ).fetchall()
         examples = _example_line_ids(con, rule) if groups else {}
@@ -169,8 +181,8 @@ def find_missing_references(
 
 def _example_line_ids(con: duckdb.DuckDBPyConnection, rule: _Rule) -> dict[str, list[str]]:
     rows = con.execute(
-        f"SELECT {rule.id_column}, line_id FROM resolved_lines WHERE {rule.condition} "
-        f"QUALIFY row_number() OVER (PARTITION BY {rule.id_column} ORDER BY line_id) <= {EXAMPLE_LINE_IDS}"
+        f"SELECT {rule.reference_id}, line_id FROM resolved_lines WHERE {rule.condition} "
+        f"QUALIFY row_number() OVER (PARTITION BY {rule.reference_id} ORDER BY line_id) <= {EXAMPLE_LINE_IDS}"
     ).fetchall()
     examples: dict[str, list[str]] = {}
     for reference_id, line_id in rows:
