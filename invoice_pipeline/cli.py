@@ -16,16 +16,19 @@ import click
 
 from invoice_pipeline.config import CONFIG_ENV_VAR, ConfigError, PipelineConfig, load_config
 from invoice_pipeline.connectors.base import ConnectorError
-from invoice_pipeline.connectors.folder import LINE_FILE_STEMS, FolderConnector
+from invoice_pipeline.connectors.folder import LINE_FILE_STEMS, folders_not_read
 from invoice_pipeline.domain.invoice_keys import InvalidInvoiceKey, InvoiceKey
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.statuses import NOT_IMPORTED, parse_status
 from invoice_pipeline.importing.invoice_import import activate_manual_invoice
 from invoice_pipeline.notifications.mail import NO_RELAY, MailError, SmtpSettings
 from invoice_pipeline.notifications.summary import (
+    SummaryNotDue,
     build_daily_summary,
+    check_summary_due,
     deliver_daily_summary,
     due_summary_day,
+    next_summary_day,
     render_summary,
 )
 from invoice_pipeline.operations.billing import bill_customers, billable_consumption, customer_invoice_text
@@ -158,6 +161,8 @@ def _daily_sync(provider_id: str | None) -> list[InvoiceKey]:
         click.echo(f"provider error\t{problem}", err=True)
     for skipped in plan.skipped:
         click.echo(f"{skipped['invoice']}\tskipped\t{skipped['reason']}")
+    for folder in plan.folders_not_read:
+        click.echo(f"{folder['provider']}:{folder['folder']}\tnot read\t{folder['reason']}")
     for change in plan.changes:
         click.echo(
             f"{change['invoice']}\tchanged at provider\timported {change['imported_total']}, "
@@ -565,11 +570,8 @@ def provider_invoices(config: PipelineConfig, provider_id: str) -> None:
         for row in offered_invoice_statuses(config, warehouse, provider_id):
             total = f"{row['total_amount']} {row['currency']}" if row["total_amount"] is not None else "?"
             click.echo(f"{row['invoice_id']}\t{row['status']}\t{total}")
-        provider = config.provider(provider_id)
-        if provider.connector == "folder":
-            for name in FolderConnector(provider).invalid_folders():
-                shown = name.encode("unicode_escape").decode("ascii")[:80]
-                click.echo(f"ignored folder {shown!r}: not a valid invoice id; rename it to import it", err=True)
+        for folder in folders_not_read(config.provider(provider_id)):
+            click.echo(f"{folder['folder']}\tnot read\t{folder['reason']}")
     except ConnectorError as error:
         raise click.ClickException(str(error)) from None
     finally:
@@ -577,42 +579,59 @@ def provider_invoices(config: PipelineConfig, provider_id: str) -> None:
 
 
 @cli.command()
-@click.option("--preview", is_flag=True, help="Print the summary instead of sending it.")
+@click.option("--preview", is_flag=True, help="Print the summary instead of sending it (any day).")
 @click.option("--html", "show_html", is_flag=True, help="With --preview, print the HTML part too.")
-@click.option("--day", "day_text", help="YYYY-MM-DD (default: the latest day whose summary time has passed).")
+@click.option(
+    "--day",
+    "day_text",
+    help="YYYY-MM-DD (default: sending, the latest day whose summary time has passed; "
+    "--preview, the summary that will be sent next).",
+)
 @click.pass_obj
 def notify(config: PipelineConfig, preview: bool, show_html: bool, day_text: str | None) -> None:
-    """Send the daily summary email now (once per day), or print it with --preview."""
-    settings = config.notifications
+    """Send the daily summary email now (once per day, only once its summary time has passed), or print it
+    with --preview."""
     try:
-        day = (
-            date.fromisoformat(day_text)
-            if day_text
-            else due_summary_day(datetime.now(UTC), settings.summary_time, config.daily_sync.timezone)
-        )
+        day = date.fromisoformat(day_text) if day_text else None
     except ValueError:
         raise click.BadParameter(f"{day_text!r} is not a date written YYYY-MM-DD", param_hint="--day") from None
     if not preview and not _smtp().configured:
         click.echo(f"invoice-pipeline: {NO_RELAY}", err=True)
         sys.exit(EXIT_USAGE)
+    now = datetime.now(UTC)
     warehouse = _open(config)
     try:
         if preview:
-            mail = render_summary(
-                build_daily_summary(warehouse, day, settings.summary_time, config.daily_sync.timezone), settings
-            )
-            click.echo(f"To: {', '.join(settings.recipients) or '(no recipients configured)'}")
-            click.echo(f"Subject: {mail.subject}\n\n{mail.text}")
-            if show_html:
-                click.echo(mail.html)
+            _preview_summary(warehouse, config, day or next_summary_day(warehouse, config, now), now, show_html)
             return
+        day = day or due_summary_day(now, config.notifications.summary_time, config.daily_sync.timezone)
         try:
-            delivery = deliver_daily_summary(warehouse, config, _smtp(), day)
+            delivery = deliver_daily_summary(warehouse, config, _smtp(), day, now)
+        except SummaryNotDue as refusal:
+            raise Refused(str(refusal)) from None
         except MailError as error:
             raise click.ClickException(f"summary for {day} not sent: {error}; run notify again") from None
     finally:
         warehouse.dispose()
     click.echo(f"summary {delivery.day}: {delivery.reason}")
+
+
+def _preview_summary(warehouse: Warehouse, config: PipelineConfig, day: date, now: datetime, show_html: bool) -> None:
+    """Print the day's summary as it would be sent (the part a text reader sees; --html adds the HTML part);
+    a day not due yet is said on stderr (its window is not over)."""
+    settings = config.notifications
+    mail = render_summary(build_daily_summary(warehouse, config, day), settings)
+    try:
+        check_summary_due(config, day, now)
+    except SummaryNotDue as not_due:
+        click.echo(str(not_due), err=True)
+    click.echo(f"To: {', '.join(settings.recipients) or '(no recipients configured)'}")
+    click.echo(f"Subject: {mail.subject}\n\n{mail.first_part[1]}")
+    if show_html and mail.text is not None:
+        if mail.html is None:
+            click.echo("no HTML part: only notifications.text_template is set, so the mail is plain text", err=True)
+        else:
+            click.echo(mail.html)
 
 
 @cli.group("warehouse")

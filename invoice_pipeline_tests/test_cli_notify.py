@@ -1,5 +1,5 @@
-"""`invoice-pipeline notify` and the provider change lines of `sync`, run as real processes against a
-real SMTP relay on loopback (aiosmtpd)."""
+"""`invoice-pipeline notify`, the provider change lines of `sync`, and the folders no sync reads (in `sync` and
+`providers invoices`), run as real processes against a real SMTP relay on loopback (aiosmtpd)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
 from invoice_pipeline.notifications.summary import due_summary_day
+from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline.warehouse.operations_log import OperationsLog
 from invoice_pipeline_tests.builders import ProviderWorkspace, license_line, make_workspace, usage_line
 from invoice_pipeline_tests.smtp_relay import RECIPIENTS, SmtpRelay, enable_notifications, free_port
@@ -73,11 +75,31 @@ class Site:
         finally:
             warehouse.dispose()
 
-    def today(self) -> date:
-        """The summary day whose period contains now."""
+    def due_day(self) -> date:
+        """The latest day whose summary time has passed."""
         config = self.workspace.config()
-        now = datetime.now(UTC)
-        return due_summary_day(now, config.notifications.summary_time, config.daily_sync.timezone) + timedelta(days=1)
+        return due_summary_day(datetime.now(UTC), config.notifications.summary_time, config.daily_sync.timezone)
+
+    def today(self) -> date:
+        """The summary day whose period contains now (not due yet)."""
+        return self.due_day() + timedelta(days=1)
+
+    def age_history(self, days: int) -> None:
+        """Move every status change `days` back, as if the imports ran then."""
+        warehouse = self.workspace.warehouse()
+        h = t.invoice_status_history
+        try:
+            with warehouse.engine.begin() as conn:
+                conn.execute(sa.update(h).values(changed_at=h.c.changed_at - timedelta(days=days)))
+        finally:
+            warehouse.dispose()
+
+    def record_delivery(self, day: date) -> None:
+        warehouse = self.workspace.warehouse()
+        try:
+            OperationsLog(warehouse).record_delivery(day.isoformat(), sent=True, subject="sent earlier")
+        finally:
+            warehouse.dispose()
 
 
 def _make_site(root: Path, warehouse_url: str | None = None) -> Iterator[Site]:
@@ -106,6 +128,13 @@ def imported(site) -> Site:
     site.workspace.add_invoice("G2", usage=[usage_line("U1", customer_id="unknown-tenant")])
     assert (site.import_now("G1"), site.import_now("G2")) == ("Active", "Error")
     return site
+
+
+@pytest.fixture
+def imported_yesterday(imported) -> Site:
+    """G1 and G2 imported a day ago: in the window of the latest due day."""
+    imported.age_history(days=1)
+    return imported
 
 
 def _ok(completed: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
@@ -159,11 +188,50 @@ def test_notify_with_a_malformed_day_exits_2_naming_the_option(site):
     assert "Traceback" not in completed.stderr
 
 
+def test_notify_preview_without_day_shows_the_latest_due_day_until_its_summary_is_sent(imported):
+    completed = _ok(imported.run("notify", "--preview"))
+    assert f"Subject: Provider invoices {imported.due_day()}: 0 imported, 0 failed" in completed.stdout
+    assert completed.stderr == ""  # that window is over
+
+
+def test_notify_preview_without_day_shows_the_summary_sent_next_not_the_last_one_sent(imported):
+    imported.record_delivery(imported.due_day())
+    completed = _ok(imported.run("notify", "--preview"))
+    day = imported.today()
+    assert f"Subject: Provider invoices {day}: 1 imported, 1 failed" in completed.stdout
+    assert "  - contoso-csp:G1: 46.00 USD, 2 lines" in completed.stdout.splitlines()
+    (note,) = completed.stderr.strip().splitlines()
+    assert note.startswith(f"the summary for {day} is not due yet: its window ends at {day} ")
+    assert imported.relay.messages == [] and imported.delivery(day.isoformat()) is None
+
+
+def test_notify_preview_html_with_only_a_text_template_says_the_mail_has_no_html_part(site):
+    (site.workspace.root / "summary.txt.j2").write_text("{{ day }}: {{ failed | length }} failed\n", encoding="utf-8")
+    enable_notifications(site.workspace.config_path, text_template="summary.txt.j2")
+    completed = _ok(site.run("notify", "--preview", "--html", "--day", "2026-03-01"))
+    assert (
+        completed.stdout
+        == f"{TO_LINE}\nSubject: Provider invoices 2026-03-01: 0 imported, 0 failed\n\n2026-03-01: 0 failed\n\n"
+    )
+    assert "no HTML part" in completed.stderr
+
+
 # notify ---------------------------------------------------------------------------------------------------
 
 
-def test_notify_sends_the_summary_through_the_relay_and_a_second_notify_says_already_sent(imported):
-    day = imported.today().isoformat()
+def test_notify_for_a_day_not_yet_due_exits_1_saying_when_it_is_due_and_leaves_that_days_summary_unused(imported):
+    day = imported.today()
+    refused = imported.run("notify", "--day", day.isoformat())
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    (line,) = refused.stderr.strip().splitlines()
+    assert f"the summary for {day} is not due yet: its window ends at {day} " in line
+    assert line.endswith(f"preview it now with `invoice-pipeline notify --preview --day {day}`")
+    assert imported.relay.messages == [] and imported.delivery(day.isoformat()) is None
+
+
+def test_notify_sends_the_summary_through_the_relay_and_a_second_notify_says_already_sent(imported_yesterday):
+    imported = imported_yesterday
+    day = imported.due_day().isoformat()
     first = _ok(imported.run("notify", "--day", day))
     assert first.stdout.strip() == f"summary {day}: sent to {', '.join(RECIPIENTS)}"
     (mail,) = imported.relay.messages
@@ -178,8 +246,7 @@ def test_notify_sends_the_summary_through_the_relay_and_a_second_notify_says_alr
 
 
 def test_notify_without_day_sends_the_latest_due_days_summary(site):
-    config = site.workspace.config()
-    due = due_summary_day(datetime.now(UTC), config.notifications.summary_time, config.daily_sync.timezone)
+    due = site.due_day()
     out = _ok(site.run("notify")).stdout
     assert out.strip() == f"summary {due.isoformat()}: sent to {', '.join(RECIPIENTS)}"
     (mail,) = site.relay.messages
@@ -187,7 +254,7 @@ def test_notify_without_day_sends_the_latest_due_days_summary(site):
 
 
 def test_notify_with_the_relay_down_exits_1_with_one_line_and_a_later_notify_sends(imported):
-    day = imported.today().isoformat()
+    day = imported.due_day().isoformat()
     down = imported.run("notify", "--day", day, INVOICE_PIPELINE_SMTP_PORT=str(free_port()))
     assert down.returncode == 1
     assert "Traceback" not in down.stderr
@@ -204,7 +271,7 @@ def test_notify_with_the_relay_down_exits_1_with_one_line_and_a_later_notify_sen
 
 
 def test_notify_without_a_relay_exits_2_with_one_line_saying_how_to_configure_one(imported):
-    day = imported.today().isoformat()
+    day = imported.due_day().isoformat()
     completed = imported.run("notify", "--day", day, INVOICE_PIPELINE_SMTP_HOST="")
     assert completed.returncode == 2
     (line,) = completed.stderr.strip().splitlines()
@@ -239,6 +306,7 @@ def changed(tmp_path_factory) -> Iterator[Site]:
         site.workspace.add_invoice("G1", usage=[usage_line("U1", "10.00")], license=[license_line("L1", "36.00")])
         assert site.import_now("G1") == "Active"
         site.workspace.add_invoice("G1", total="47.50")
+        (site.workspace.provider_folder() / "G8 copy").mkdir()
         site.first_sync = site.run("sync")
         site.mails_after_first = list(site.relay.messages)
         site.second_sync = site.run("sync")
@@ -297,3 +365,26 @@ def test_sync_with_the_relay_down_still_prints_the_change_warns_and_the_next_syn
     assert "changed at provider" not in up.stdout
     (mail,) = site.relay.messages
     assert mail.subject == "Provider invoice contoso-csp:G1 changed at the provider: 10.00 -> 12.00 USD"
+
+
+# Folders not read -------------------------------------------------------------------------------------------
+
+NOT_READ_REASON = (
+    "invoice id 'G8 copy' is not allowed: use 1-100 ASCII letters, digits, '.', '_' or '-', starting with a letter "
+    "or digit, without '..'; rename the folder to its invoice id"
+)
+
+
+def test_sync_lists_a_folder_it_does_not_read_with_the_reason(changed):
+    rows = _lines(_ok(changed.first_sync).stdout, "contoso-csp:G8 copy")
+    assert rows == [["contoso-csp:G8 copy", "not read", NOT_READ_REASON]]
+
+
+def test_providers_invoices_lists_a_folder_it_does_not_read_with_the_reason_among_the_invoices(site):
+    site.workspace.add_invoice("G1", usage=[usage_line("U1", "10.00")])
+    (site.workspace.provider_folder() / "G8 copy").mkdir()
+    completed = _ok(site.run("providers", "invoices", "contoso-csp"))
+    lines = [line.split("\t") for line in completed.stdout.splitlines()]
+    assert ["G8 copy", "not read", NOT_READ_REASON] in lines
+    assert [line[0] for line in lines] == ["G1", "G8 copy"]
+    assert completed.stderr == ""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from invoice_pipeline.config import ProviderConfig
 from invoice_pipeline.connectors.base import ConnectorError, InvoiceFiles, OfferedInvoice
-from invoice_pipeline.domain.invoice_keys import INVOICE_ID_PATTERN, check_invoice_id
+from invoice_pipeline.domain.invoice_keys import INVOICE_ID_PATTERN, InvalidInvoiceKey, check_invoice_id
 
 LINE_FILE_STEMS = {"usage": "usage_summaries", "license": "license_summaries"}
 LINE_FILE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
@@ -42,9 +42,20 @@ class FolderConnector:
             offered.append(OfferedInvoice(folder.name, currency, total))
         return offered
 
-    def invalid_folders(self) -> list[str]:
-        """Folder names that cannot be invoice ids (listed so a person can rename them)."""
-        return sorted(f.name for f in self.root.iterdir() if f.is_dir() and not INVOICE_ID_PATTERN.fullmatch(f.name))
+    def invalid_folders(self) -> dict[str, str]:
+        """Folders that are never read, by name, each with why and how to fix it (a person renames or moves them)."""
+        refused = {}
+        for folder in sorted(self.root.iterdir()):
+            if not folder.is_dir():
+                continue
+            try:
+                check_invoice_id(folder.name)
+            except InvalidInvoiceKey as error:
+                refused[folder.name] = f"{error}; rename the folder to its invoice id"
+                continue
+            if folder.resolve().parent != self.root:
+                refused[folder.name] = f"a link to {folder.resolve()}, outside {self.root}; move the folder itself here"
+        return refused
 
     def fetch_invoice(self, invoice_id: str) -> InvoiceFiles:
         """The header and line files of one invoice folder."""
@@ -63,6 +74,23 @@ class FolderConnector:
             if found:
                 line_files[kind] = found[0]
         return InvoiceFiles(invoice_id=invoice_id, header_path=header, line_files=line_files)
+
+
+def folders_not_read(provider: ProviderConfig) -> list[dict[str, str]]:
+    """The folders of a folder provider that are never read: provider, folder (shown safely) and reason.
+
+    Other connectors have no folders: none. A provider folder that cannot be listed is one row saying why.
+    """
+    if provider.connector != "folder":
+        return []
+    try:
+        refused = FolderConnector(provider).invalid_folders()
+    except OSError as error:
+        refused = {str(provider.path): f"the provider folder cannot be listed ({error}); check providers.path"}
+    return [
+        {"provider": provider.id, "folder": name.encode("unicode_escape").decode("ascii")[:80], "reason": reason}
+        for name, reason in refused.items()
+    ]
 
 
 def _peek_total(header: Path) -> tuple[str | None, Decimal | None]:

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import dagster as dg
 from pydantic import Field
 
+from invoice_pipeline.dagster_defs.errors import PlainError
 from invoice_pipeline.dagster_defs.jobs import import_provider_invoice_job
 from invoice_pipeline.dagster_defs.mail import SmtpResource
 from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource
@@ -12,12 +13,13 @@ from invoice_pipeline.dagster_defs.run_tags import RUN_TAG_INVOICE, RUN_TAG_PROV
 from invoice_pipeline.dagster_defs.runs import classify_failure
 from invoice_pipeline.domain.invoice_keys import InvalidInvoiceKey, InvoiceKey
 from invoice_pipeline.notifications.mail import NO_RELAY
-from invoice_pipeline.notifications.summary import deliver_daily_summary, next_summary_attempt
+from invoice_pipeline.notifications.summary import SummaryNotDue, deliver_daily_summary, next_summary_attempt
 from invoice_pipeline.warehouse.operations_log import OperationsLog
 
 GROUP = "daily_operations"
 OWNERS = ["team:billing-data"]
 SUMMARY_TAG = "invoice_pipeline/summary_day"
+SUMMARY_NOT_DUE = "SummaryNotDue"  # a refusal is an outcome: the run log shows its sentence, no stack trace
 
 
 @dg.run_failure_sensor(monitored_jobs=[import_provider_invoice_job], default_status=dg.DefaultSensorStatus.RUNNING)
@@ -53,16 +55,20 @@ def daily_import_summary(
     smtp: SmtpResource,
 ) -> dg.MaterializeResult:
     """The daily summary email: which provider invoices succeeded, failed (with their message), are still
-    Populating or changed at the provider. Sent once per day; a failed send is recorded and fails this run,
-    and the sensor retries it after notifications.retry_failed_summary_minutes."""
+    Populating or changed at the provider, and the provider folders never read. Sent once per day, once the
+    day's summary time has passed (an earlier run is refused, sending and recording nothing); a failed send is
+    recorded and fails this run, and the sensor retries it after notifications.retry_failed_summary_minutes."""
     pipeline_config = invoice_pipeline.load_config()
+    day = datetime.strptime(config.day, "%Y-%m-%d").date()
     with invoice_pipeline.warehouse(pipeline_config) as warehouse:
-        delivery = deliver_daily_summary(
-            warehouse, pipeline_config, smtp.settings(), datetime.strptime(config.day, "%Y-%m-%d").date()
-        )
+        try:
+            delivery = deliver_daily_summary(warehouse, pipeline_config, smtp.settings(), day, utc_now())
+        except SummaryNotDue as refusal:
+            raise PlainError(SUMMARY_NOT_DUE, str(refusal)) from None
     metadata: dict[str, object] = {"day": delivery.day, "sent": delivery.sent, "outcome": delivery.reason}
     if delivery.mail:
-        metadata |= {"subject": delivery.mail.subject, "text": dg.MetadataValue.text(delivery.mail.text)}
+        part, body = delivery.mail.first_part
+        metadata |= {"subject": delivery.mail.subject, part: dg.MetadataValue.text(body)}
     return dg.MaterializeResult(metadata=metadata)
 
 

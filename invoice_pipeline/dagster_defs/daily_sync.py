@@ -59,7 +59,8 @@ def provider_invoice_offers(
 ) -> dg.MaterializeResult:
     """The invoices every automatic provider offers today, and which to import: new ones, those in Error
     (the next-day retry) and those stuck in Populating. Active invoices whose provider total changed are
-    recorded in their history and notified by email at once; the imported invoice is never touched."""
+    recorded in their history and notified by email at once; the imported invoice is never touched. Provider
+    folders that are never read (a name that is not an invoice id) are listed in `folders_not_read`."""
     pipeline_config = invoice_pipeline.load_config()
     providers = [config.provider] if config.provider else None
     actor = config.requested_by or f"dagster run {context.run.run_id}"
@@ -78,6 +79,8 @@ def provider_invoice_offers(
         )
     for error in plan.provider_errors + mail_errors:
         context.log.warning(error)
+    for folder in plan.folders_not_read:
+        context.log.warning(f"{folder['provider']}: folder {folder['folder']} not read: {folder['reason']}")
     return dg.MaterializeResult(
         metadata={
             "eligible": dg.MetadataValue.json([str(k) for k in plan.eligible]),
@@ -90,6 +93,7 @@ def provider_invoice_offers(
             ),
             "provider_changes": table_metadata(changes, ["invoice", "imported_total", "provider_total", "currency"]),
             "provider_errors": dg.MetadataValue.json(plan.provider_errors),
+            "folders_not_read": table_metadata(plan.folders_not_read, ["provider", "folder", "reason"]),
             "notifications_not_sent": dg.MetadataValue.json(mail_errors),
         }
     )

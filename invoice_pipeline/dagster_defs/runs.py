@@ -99,6 +99,7 @@ class DailySyncPlan:
     changes: list[dict[str, Any]]
     provider_errors: list[str]
     notifications_not_sent: list[str]
+    folders_not_read: list[dict[str, Any]]
 
 
 def run_daily_sync(
@@ -119,12 +120,16 @@ def run_daily_sync(
         materialization = event.step_materialization_data.materialization
         if materialization.asset_key == OFFERS_ASSET:
             metadata = {name: value.value for name, value in materialization.metadata.items()}
-    offers = [record.data for record in metadata["offers"].records] if metadata else []
+
+    def table(name: str) -> list[dict[str, Any]]:
+        return [record.data for record in metadata[name].records] if metadata else []
+
     return DailySyncPlan(
         outcome=_outcome(result),
         eligible=[InvoiceKey.parse(key) for key in metadata.get("eligible", [])],
-        skipped=[row for row in offers if not row["import"]],
-        changes=[record.data for record in metadata["provider_changes"].records] if metadata else [],
+        skipped=[row for row in table("offers") if not row["import"]],
+        changes=table("provider_changes"),
         provider_errors=list(metadata.get("provider_errors", [])),
         notifications_not_sent=list(metadata.get("notifications_not_sent", [])),
+        folders_not_read=table("folders_not_read"),
     )

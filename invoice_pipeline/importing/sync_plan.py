@@ -11,6 +11,7 @@ from typing import Any
 
 from invoice_pipeline.config import PipelineConfig
 from invoice_pipeline.connectors.base import ConnectorError
+from invoice_pipeline.connectors.folder import folders_not_read
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.eligibility import SyncCandidate, sync_candidate
@@ -26,6 +27,7 @@ class SyncPlan:
     candidates: list[SyncCandidate] = field(default_factory=list)
     new_changes: list[dict[str, Any]] = field(default_factory=list)
     provider_errors: list[str] = field(default_factory=list)
+    folders_not_read: list[dict[str, str]] = field(default_factory=list)  # provider, folder, reason
 
     @property
     def eligible(self) -> list[InvoiceKey]:
@@ -51,6 +53,7 @@ def plan_sync(
         except ConnectorError as error:
             plan.provider_errors.append(f"{provider.id}: {error}")
             continue
+        plan.folders_not_read.extend(folders_not_read(provider))
         for invoice in offered:
             key = InvoiceKey(provider.id, invoice.invoice_id)
             current = warehouse.current_record(key)

@@ -85,15 +85,21 @@ def one_line(text: str) -> str:
     return "".join(" " if ord(ch) < 32 or ord(ch) == 127 else ch for ch in text).strip()
 
 
-def build_message(*, sender: str, recipients: list[str], subject: str, text: str, html: str | None) -> EmailMessage:
-    """A multipart message (plain text, and HTML when given); the subject cannot inject headers."""
+def build_message(
+    *, sender: str, recipients: list[str], subject: str, text: str | None, html: str | None
+) -> EmailMessage:
+    """A message with the parts given (plain text, HTML, or both as alternatives); the subject cannot inject
+    headers."""
     message = EmailMessage()
     message["From"] = one_line(sender)
     message["To"] = ", ".join(one_line(r) for r in recipients)
     message["Subject"] = one_line(subject)
-    message.set_content(text)
-    if html is not None:
-        message.add_alternative(html, subtype="html")
+    (first, first_subtype), *alternatives = [
+        (body, kind) for body, kind in ((text, "plain"), (html, "html")) if body is not None
+    ]
+    message.set_content(first, subtype=first_subtype)
+    for body, subtype in alternatives:
+        message.add_alternative(body, subtype=subtype)
     return message
 
 

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from invoice_pipeline.config import NotificationsConfig, PipelineConfig
+from invoice_pipeline.connectors.folder import folders_not_read
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.notifications.mail import NO_RELAY, MailError, SmtpSettings, build_message, send_message
@@ -24,11 +25,16 @@ DEFAULT_HTML_TEMPLATE = TEMPLATES / "daily_summary.html.j2"
 
 @dataclass(frozen=True)
 class RenderedMail:
-    """A mail ready to send: subject, plain text and HTML parts."""
+    """A mail ready to send: subject, and its plain text and HTML parts (at least one of them)."""
 
     subject: str
-    text: str
-    html: str
+    text: str | None
+    html: str | None
+
+    @property
+    def first_part(self) -> tuple[str, str]:
+        """The part every mail client shows: ("text", the text), or ("html", the HTML) when it is the only part."""
+        return ("text", self.text) if self.text is not None else ("html", self.html or "")
 
 
 @dataclass(frozen=True)
@@ -43,11 +49,14 @@ class DailySummary:
     populating: list[dict[str, Any]] = field(default_factory=list)
     changed: list[dict[str, Any]] = field(default_factory=list)
     crashed: list[dict[str, Any]] = field(default_factory=list)
+    folders_not_read: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def nothing_new(self) -> bool:
         """True when there is nothing to report."""
-        return not (self.succeeded or self.failed or self.populating or self.changed or self.crashed)
+        return not (
+            self.succeeded or self.failed or self.populating or self.changed or self.crashed or self.folders_not_read
+        )
 
     def context(self) -> dict[str, Any]:
         """The values the templates see."""
@@ -60,6 +69,7 @@ class DailySummary:
             "populating": self.populating,
             "changed": self.changed,
             "crashed": self.crashed,
+            "folders_not_read": self.folders_not_read,
             "nothing_new": self.nothing_new,
         }
 
@@ -69,6 +79,27 @@ def summary_period(day: date, summary_time: str, timezone: str) -> tuple[datetim
     hour, minute = (int(part) for part in summary_time.split(":"))
     end = datetime.combine(day, time(hour, minute), tzinfo=ZoneInfo(timezone))
     return end - timedelta(days=1), end
+
+
+def summary_due_at(config: PipelineConfig, day: date) -> datetime:
+    """When `day`'s summary becomes due: its window ends at notifications.summary_time that day."""
+    return summary_period(day, config.notifications.summary_time, config.daily_sync.timezone)[1]
+
+
+class SummaryNotDue(Exception):
+    """A day's summary was asked for before its window is over; the message says when it is due."""
+
+
+def check_summary_due(config: PipelineConfig, day: date, now: datetime) -> None:
+    """Raise SummaryNotDue unless `day`'s summary time has passed at `now` (sending it earlier would use up the
+    day's one summary on a window that is not over)."""
+    due_at = summary_due_at(config, day)
+    if now < due_at:
+        raise SummaryNotDue(
+            f"the summary for {day} is not due yet: its window ends at {local_time(due_at, config.daily_sync.timezone)}"
+            " (notifications.summary_time), and it is sent once it is due; "
+            f"preview it now with `invoice-pipeline notify --preview --day {day}`"
+        )
 
 
 def due_summary_day(now: datetime, summary_time: str, timezone: str) -> date:
@@ -82,9 +113,11 @@ def _money(value: Any, minor_units: int | None) -> str:
     return decimal_text(value, minor_units) or ""
 
 
-def build_daily_summary(warehouse: Warehouse, day: date, summary_time: str, timezone: str) -> DailySummary:
-    """Collect the period's successes, failures, running imports, provider changes and crashed runs."""
-    start, end = summary_period(day, summary_time, timezone)
+def build_daily_summary(warehouse: Warehouse, config: PipelineConfig, day: date) -> DailySummary:
+    """Collect the period's successes, failures, running imports, provider changes and crashed runs, and the
+    provider folders that are never read (asked of the folder connectors now: they are there until fixed)."""
+    timezone = config.daily_sync.timezone
+    start, end = summary_period(day, config.notifications.summary_time, timezone)
     log = OperationsLog(warehouse)
     succeeded, failed = [], []
     for row in log.latest_outcomes_between(start, end):
@@ -122,7 +155,8 @@ def build_daily_summary(warehouse: Warehouse, day: date, summary_time: str, time
         }
         for f in log.run_failures_between(start, end)
     ]
-    return DailySummary(day.isoformat(), start, end, succeeded, failed, populating, changed, crashed)
+    refused = [row for provider in config.providers for row in folders_not_read(provider)]
+    return DailySummary(day.isoformat(), start, end, succeeded, failed, populating, changed, crashed, refused)
 
 
 def _environment(folder: Path, html: bool) -> Environment:
@@ -146,12 +180,16 @@ def render_subject(template: str, context: dict[str, Any]) -> str:
 
 
 def render_summary(summary: DailySummary, settings: NotificationsConfig) -> RenderedMail:
-    """The summary mail from the configured (or default) templates."""
+    """The summary mail: the parts of the configured templates alone, or both default parts when none is
+    configured (a mail never mixes a customized part with a default one)."""
     context = summary.context()
+    text_template, html_template = settings.text_template, settings.html_template
+    if text_template is None and html_template is None:
+        text_template, html_template = DEFAULT_TEXT_TEMPLATE, DEFAULT_HTML_TEMPLATE
     return RenderedMail(
         subject=render_subject(settings.subject, context),
-        text=render_template(settings.text_template or DEFAULT_TEXT_TEMPLATE, context, html=False),
-        html=render_template(settings.html_template or DEFAULT_HTML_TEMPLATE, context, html=True),
+        text=render_template(text_template, context, html=False) if text_template else None,
+        html=render_template(html_template, context, html=True) if html_template else None,
     )
 
 
@@ -178,6 +216,14 @@ class SummaryAttempt:
     reason: str
 
 
+def next_summary_day(warehouse: Warehouse, config: PipelineConfig, now: datetime) -> date:
+    """The day whose summary is sent next: the latest due day until it was sent or skipped, then the next day
+    (its window so far)."""
+    day = due_summary_day(now, config.notifications.summary_time, config.daily_sync.timezone)
+    delivery = OperationsLog(warehouse).delivery(day.isoformat())
+    return day + timedelta(days=1) if delivery and delivery["status"] in DONE_STATUSES else day
+
+
 def next_summary_attempt(warehouse: Warehouse, config: PipelineConfig, now: datetime) -> SummaryAttempt:
     """The latest due day's summary: due unless it was sent or skipped, or unless it failed less than
     `notifications.retry_failed_summary_minutes` ago (then the reason gives the next attempt and the last error)."""
@@ -192,7 +238,7 @@ def next_summary_attempt(warehouse: Warehouse, config: PipelineConfig, now: date
     failed_at = delivery["updated_at"].astimezone(UTC)  # elapsed time, not wall-clock time across a DST change
     retry_at = failed_at + timedelta(minutes=settings.retry_failed_summary_minutes)
     failure = (
-        f"the summary for {day} is not sent yet: attempt {attempts} failed at {_local_time(failed_at, timezone)} "
+        f"the summary for {day} is not sent yet: attempt {attempts} failed at {local_time(failed_at, timezone)} "
         f"({delivery['last_error']})"
     )
     if now < retry_at:
@@ -200,23 +246,26 @@ def next_summary_attempt(warehouse: Warehouse, config: PipelineConfig, now: date
             day,
             False,
             attempts,
-            f"{failure}; next attempt at {_local_time(retry_at, timezone)} "
+            f"{failure}; next attempt at {local_time(retry_at, timezone)} "
             f"(notifications.retry_failed_summary_minutes: {settings.retry_failed_summary_minutes})",
         )
     return SummaryAttempt(day, True, attempts, f"{failure}; trying again")
 
 
-def _local_time(moment: datetime, timezone: str) -> str:
+def local_time(moment: datetime, timezone: str) -> str:
+    """`moment` as the configured time zone's wall-clock time, naming the zone."""
     return f"{moment.astimezone(ZoneInfo(timezone)):%Y-%m-%d %H:%M} {timezone}"
 
 
 def deliver_daily_summary(
-    warehouse: Warehouse, config: PipelineConfig, smtp: SmtpSettings, day: date
+    warehouse: Warehouse, config: PipelineConfig, smtp: SmtpSettings, day: date, now: datetime | None = None
 ) -> SummaryDelivery:
     """Send the day's summary exactly once; a failed send is recorded and raised (MailError), to be retried.
 
-    Without a configured relay nothing is attempted or recorded: MailError says how to configure one.
+    A day not due at `now` (default: the current time) is refused with SummaryNotDue, and without a configured
+    relay MailError says how to configure one: in both cases nothing is attempted or recorded.
     """
+    check_summary_due(config, day, now or datetime.now(UTC))
     log = OperationsLog(warehouse)
     previous = log.delivery(day.isoformat())
     if previous and previous["status"] in DONE_STATUSES:
@@ -224,7 +273,7 @@ def deliver_daily_summary(
     if not smtp.configured:
         raise MailError(NO_RELAY)
     settings = config.notifications
-    summary = build_daily_summary(warehouse, day, settings.summary_time, config.daily_sync.timezone)
+    summary = build_daily_summary(warehouse, config, day)
     mail = render_summary(summary, settings)
     if summary.nothing_new and not settings.send_when_nothing_new:
         log.record_delivery(day.isoformat(), sent=False, subject=mail.subject, status="skipped")

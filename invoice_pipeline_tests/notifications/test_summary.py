@@ -15,10 +15,12 @@ from invoice_pipeline.importing.sync_plan import plan_sync
 from invoice_pipeline.notifications.mail import NO_RELAY, MailError, SmtpSettings
 from invoice_pipeline.notifications.summary import (
     SummaryAttempt,
+    SummaryNotDue,
     build_daily_summary,
     deliver_daily_summary,
     due_summary_day,
     next_summary_attempt,
+    next_summary_day,
     render_summary,
     summary_period,
 )
@@ -55,7 +57,17 @@ def _current_day(config) -> date:
 def _summary(workspace, warehouse, day: date | None = None):
     config = workspace.config()
     day = day or _current_day(config)
-    return build_daily_summary(warehouse, day, config.notifications.summary_time, config.daily_sync.timezone)
+    return build_daily_summary(warehouse, config, day)
+
+
+def _due_at(config, day: date) -> datetime:
+    """The moment `day`'s summary becomes due (its window is over)."""
+    return summary_period(day, config.notifications.summary_time, config.daily_sync.timezone)[1]
+
+
+def _deliver(warehouse, config, smtp, day: date):
+    """Deliver `day`'s summary at the moment it is due."""
+    return deliver_daily_summary(warehouse, config, smtp, day, now=_due_at(config, day))
 
 
 def _age_history(warehouse, invoice_id: str, days: int) -> None:
@@ -227,13 +239,29 @@ def test_editing_the_configured_text_template_changes_the_mail_that_is_sent(busy
     )
     enable_notifications(busy_day.config_path, text_template="templates/summary.txt.j2")  # relative to the config
     day = _current_day(busy_day.config())
-    deliver_daily_summary(warehouse, busy_day.config(), smtp, day)
+    _deliver(warehouse, busy_day.config(), smtp, day)
     template.write_text("EDITED {{ day }}: {{ failed | length }} failed\n", encoding="utf-8")
-    deliver_daily_summary(warehouse, busy_day.config(), smtp, day + timedelta(days=1))
+    _deliver(warehouse, busy_day.config(), smtp, day + timedelta(days=1))
     first, second = relay.messages
     assert first.part("text/plain") == f"Imports {day}: contoso-csp:G1=46.00 contoso-csp:G4=20.00\n"
     assert second.part("text/plain") == f"EDITED {day + timedelta(days=1)}: 0 failed\n"
-    assert "<li>contoso-csp:G1: 46.00 USD, 2 lines</li>" in first.part("text/html")  # HTML: default template
+    assert [part.get_content_type() for part in first.message.walk()] == ["text/plain"]  # no default HTML part
+
+
+def test_with_only_an_html_template_configured_the_mail_is_that_html_part_alone(busy_day, warehouse, relay, smtp):
+    (busy_day.root / "summary.html.j2").write_text("<p>{{ succeeded | length }} imported</p>\n", encoding="utf-8")
+    enable_notifications(busy_day.config_path, html_template="summary.html.j2")
+    mail = render_summary(_summary(busy_day, warehouse), busy_day.config().notifications)
+    assert (mail.text, mail.html) == (None, "<p>2 imported</p>\n")
+    _deliver(warehouse, busy_day.config(), smtp, _current_day(busy_day.config()))
+    (received,) = relay.messages
+    assert [part.get_content_type() for part in received.message.walk()] == ["text/html"]
+    assert received.part("text/html") == "<p>2 imported</p>\n"
+
+
+def test_without_templates_configured_the_mail_has_both_default_parts(busy_day, warehouse):
+    mail = render_summary(_summary(busy_day, warehouse), busy_day.config().notifications)
+    assert mail.text.startswith("Provider invoice imports, ") and mail.html.startswith("<!DOCTYPE html>")
 
 
 # Delivery ----------------------------------------------------------------------------------------------
@@ -244,8 +272,8 @@ def test_the_daily_summary_is_sent_once_per_day_and_a_second_delivery_says_alrea
 ):
     config = busy_day.config()
     day = _current_day(config)
-    first = deliver_daily_summary(warehouse, config, smtp, day)
-    second = deliver_daily_summary(warehouse, config, smtp, day)
+    first = _deliver(warehouse, config, smtp, day)
+    second = _deliver(warehouse, config, smtp, day)
     assert (first.sent, first.reason) == (True, f"sent to {', '.join(RECIPIENTS)}")
     assert (second.sent, second.reason) == (False, f"already sent for {day}")
     (received,) = relay.messages
@@ -261,8 +289,8 @@ def test_the_daily_summary_is_sent_once_per_day_and_a_second_delivery_says_alrea
 def test_the_next_day_gets_its_own_summary(busy_day, warehouse, relay, smtp):
     config = busy_day.config()
     day = _current_day(config)
-    assert deliver_daily_summary(warehouse, config, smtp, day).sent
-    assert deliver_daily_summary(warehouse, config, smtp, day + timedelta(days=1)).sent
+    assert _deliver(warehouse, config, smtp, day).sent
+    assert _deliver(warehouse, config, smtp, day + timedelta(days=1)).sent
     assert [m.subject.split(":")[0] for m in relay.messages] == [
         f"Provider invoices {day}",
         f"Provider invoices {day + timedelta(days=1)}",
@@ -276,18 +304,81 @@ def test_when_the_relay_is_down_the_failure_is_recorded_and_raised_then_sent_onc
     day = _current_day(config)
     down = SmtpSettings(HOST, free_port(), timeout_seconds=5)
     with pytest.raises(MailError, match="ConnectionRefusedError"):
-        deliver_daily_summary(warehouse, config, down, day)
+        _deliver(warehouse, config, down, day)
     log = OperationsLog(warehouse)
     failed = log.delivery(day.isoformat())
     assert (failed["status"], failed["attempts"], failed["sent_at"]) == ("failed", 1, None)
     assert "ConnectionRefusedError" in failed["last_error"]
     assert relay.messages == []
 
-    retried = deliver_daily_summary(warehouse, config, smtp, day)
+    retried = _deliver(warehouse, config, smtp, day)
     assert retried.sent
     assert len(relay.messages) == 1
     sent = log.delivery(day.isoformat())
     assert (sent["status"], sent["attempts"], sent["last_error"]) == ("sent", 2, None)
+
+
+def test_a_day_whose_summary_time_has_not_passed_is_refused_saying_when_it_is_due_and_nothing_is_recorded(
+    busy_day, warehouse, relay, smtp
+):
+    config = busy_day.config()
+    day = _current_day(config)
+    due_at = _due_at(config, day)
+    with pytest.raises(SummaryNotDue) as refused:
+        deliver_daily_summary(warehouse, config, smtp, day, now=due_at - timedelta(minutes=1))
+    assert str(refused.value) == (
+        f"the summary for {day} is not due yet: its window ends at {due_at:%Y-%m-%d %H:%M} UTC "
+        "(notifications.summary_time), and it is sent once it is due; "
+        f"preview it now with `invoice-pipeline notify --preview --day {day}`"
+    )
+    assert OperationsLog(warehouse).delivery(day.isoformat()) is None
+    assert relay.messages == []
+    assert deliver_daily_summary(warehouse, config, smtp, day, now=due_at).sent  # the day's one summary is intact
+
+
+def test_a_day_not_yet_due_is_refused_by_default_at_the_real_time(busy_day, warehouse, relay, smtp):
+    with pytest.raises(SummaryNotDue):
+        deliver_daily_summary(warehouse, busy_day.config(), smtp, _current_day(busy_day.config()))
+    assert relay.messages == []
+
+
+def test_the_next_summary_day_is_the_latest_due_day_until_it_is_sent_then_the_day_whose_window_is_running(
+    notifying, warehouse
+):
+    config, now = notifying.config(), datetime.now(UTC)
+    due = due_summary_day(now, config.notifications.summary_time, config.daily_sync.timezone)
+    assert next_summary_day(warehouse, config, now) == due
+    OperationsLog(warehouse).record_delivery(due.isoformat(), sent=False, subject="s", error="relay said 421")
+    assert next_summary_day(warehouse, config, now) == due
+    OperationsLog(warehouse).record_delivery(due.isoformat(), sent=True, subject="s")
+    assert next_summary_day(warehouse, config, now) == due + timedelta(days=1)
+
+
+# Folders not read ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def misnamed_folder(notifying):
+    """A provider folder named "G7 (copy)": not an invoice id, so never read."""
+    (notifying.provider_folder() / "G7 (copy)").mkdir()
+    return notifying
+
+
+def test_the_summary_lists_folders_not_read_with_the_reason_and_how_to_fix_it(misnamed_folder, warehouse):
+    summary = _summary(misnamed_folder, warehouse, date(2026, 3, 1))
+    (refused,) = summary.folders_not_read
+    assert (refused["provider"], refused["folder"]) == ("contoso-csp", "G7 (copy)")
+    assert "is not allowed" in refused["reason"] and "rename the folder to its invoice id" in refused["reason"]
+    assert not summary.nothing_new  # a folder nobody reads is news every day until it is fixed
+    mail = render_summary(summary, misnamed_folder.config().notifications)
+    assert f"Folders not read (1):\n  - contoso-csp: G7 (copy): {refused['reason']}\n" in mail.text
+    assert "Nothing new" not in mail.text
+    assert "<h3>Folders not read (1)</h3>" in mail.html and "<li>contoso-csp: G7 (copy): " in mail.html
+
+
+def test_a_quiet_day_without_folders_not_read_has_no_such_section(notifying, warehouse):
+    mail = render_summary(_summary(notifying, warehouse, date(2026, 3, 1)), notifying.config().notifications)
+    assert "Folders not read" not in mail.text and "Folders not read" not in mail.html
 
 
 def test_without_a_relay_delivery_is_a_mail_error_saying_how_to_configure_one_and_records_nothing(
@@ -295,7 +386,7 @@ def test_without_a_relay_delivery_is_a_mail_error_saying_how_to_configure_one_an
 ):
     day = _current_day(busy_day.config())
     with pytest.raises(MailError) as raised:
-        deliver_daily_summary(warehouse, busy_day.config(), SmtpSettings(), day)
+        _deliver(warehouse, busy_day.config(), SmtpSettings(), day)
     assert str(raised.value) == NO_RELAY
     assert OperationsLog(warehouse).delivery(day.isoformat()) is None
     assert relay.messages == []
@@ -338,7 +429,7 @@ def test_with_send_when_nothing_new_off_an_empty_day_is_skipped_and_nothing_is_s
 def test_with_send_when_nothing_new_off_a_day_with_imports_is_still_sent(busy_day, warehouse, relay, smtp):
     enable_notifications(busy_day.config_path, send_when_nothing_new=False)
     config = busy_day.config()
-    assert deliver_daily_summary(warehouse, config, smtp, _current_day(config)).sent
+    assert _deliver(warehouse, config, smtp, _current_day(config)).sent
     assert len(relay.messages) == 1
 
 
