@@ -29,9 +29,10 @@ from invoice_pipeline.importing.invoice_import import (
 )
 from invoice_pipeline.operations.billing import billable_consumption
 from invoice_pipeline.operations.invoice_operations import request_checksum_override
-from invoice_pipeline.warehouse.warehouse import ImportRefused, InvoiceRecord
+from invoice_pipeline.warehouse.warehouse import ImportRefused, InvoiceRecord, Warehouse
 
 GROUP = "provider_invoices"
+NO_INVOICE_IN_ERROR = "no_invoice_in_error"
 OWNERS = ["team:billing-data"]
 
 _CHECK_DESCRIPTIONS = {
@@ -45,10 +46,11 @@ _CHECK_DESCRIPTIONS = {
 
 
 def _invoice_check_specs() -> list[dg.AssetCheckSpec]:
-    """The three checks, one result per invoice partition (partitioned checks are a preview in Dagster 1.13)."""
+    """The three checks, one result per invoice partition (partitioned checks are a preview in Dagster 1.13),
+    and one over all invoices, so the asset's latest check results never read "passed" while one is in Error."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.PreviewWarning)
-        return [
+        per_invoice = [
             dg.AssetCheckSpec(
                 name,
                 asset="provider_invoice",
@@ -58,6 +60,26 @@ def _invoice_check_specs() -> list[dg.AssetCheckSpec]:
             )
             for name, description in _CHECK_DESCRIPTIONS.items()
         ]
+    every_invoice = dg.AssetCheckSpec(
+        NO_INVOICE_IN_ERROR,
+        asset="provider_invoice",
+        description="No provider invoice is in Error (all of them, not only this run's): a warning listing those "
+        "that are, evaluated by every import.",
+    )
+    return [*per_invoice, every_invoice]
+
+
+def _no_invoice_in_error(warehouse: Warehouse) -> dg.AssetCheckResult:
+    in_error = [r.summary() for r in warehouse.list_invoices(status=Status.ERROR)]
+    rows = [{"invoice": f"{r['provider']}:{r['invoice_id']}", "message": r["message"]} for r in in_error]
+    return dg.AssetCheckResult(
+        asset_key="provider_invoice",
+        check_name=NO_INVOICE_IN_ERROR,
+        passed=not rows,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"{len(rows)} provider invoice(s) in Error" if rows else "No provider invoice is in Error",
+        metadata={"in_error_count": len(rows), "in_error": table_metadata(rows[:100], ["invoice", "message"])},
+    )
 
 
 class ChecksumOverride(dg.Config):
@@ -118,6 +140,11 @@ def provider_invoice_import(
     The partition tells the invoice's status: Active is materialized; Error fails the run with the
     invoice's message (an outcome, shown without a stack trace) after recording the check results.
     """
+    if not context.has_partition_key:
+        fail_with_outcome(
+            OutcomeFailure.IMPORT_REFUSED,
+            "Import refused: no provider invoice chosen; pick its partition (provider:invoice_id) when you launch",
+        )
     key = InvoiceKey.parse(context.partition_key)
     tag_invoice_run(context, key)
     pipeline_config = invoice_pipeline.load_config()
@@ -137,14 +164,15 @@ def provider_invoice_import(
         except ImportRefused as refused:
             refusal = str(refused)
         record = warehouse.current_record(key)
+        every_invoice = _no_invoice_in_error(warehouse)
     if refusal is not None:
         if record is not None and record.status == Status.ACTIVE:
             yield from _active_invoice(record)  # refused, unchanged: the partition still tells it is Active
         fail_with_outcome(OutcomeFailure.IMPORT_REFUSED, f"Import refused: {refusal}")
     assert record is not None
     context.log.info(f"{key}: {result.status} - {result.message}")
-    for name, outcome in result.checks.items():
-        yield dg.AssetCheckResult(
+    checks = [
+        dg.AssetCheckResult(
             asset_key="provider_invoice",
             check_name=name,
             passed=outcome.passed,
@@ -152,11 +180,17 @@ def provider_invoice_import(
             description=outcome.description,
             metadata=plain_metadata(outcome.metadata),
         )
+        for name, outcome in result.checks.items()
+    ]
     if result.status != Status.ACTIVE:
+        yield from checks
+        yield every_invoice
         notes = [f"{note.title} {note.file_name}" for note in result.notes]
         yield status_observation(key, result.status, f"imported by run {run_id}", record, notes)
         fail_with_outcome(OutcomeFailure.INVOICE_IN_ERROR, f"{key} is in {result.status}: {result.message}")
-    yield from _active_invoice(record)
+    yield from _active_invoice(record)  # first, so the check results judge this materialization
+    yield from checks
+    yield every_invoice
 
 
 def _active_invoice(record: InvoiceRecord) -> Iterator[dg.MaterializeResult]:

@@ -250,6 +250,28 @@ def test_check_partition_statuses_never_say_passed_for_an_invoice_in_error(ui):
     assert CHECKSUM_ERROR in statuses["checksum_matches"]["failedPartitions"]
     assert REFERENCES_ERROR in statuses["references_resolved"]["failedPartitions"]
     assert CHECKSUM_ERROR not in statuses["checksum_matches"]["succeededPartitions"]
+    assert ACTIVE in statuses["checksum_matches"]["succeededPartitions"]  # judged its materialization
+
+
+LATEST_CHECK_RESULTS = """
+query Latest($path: [String!]!) {
+  assetNodeOrError(assetKey: {path: $path}) {
+    ... on AssetNode {
+      assetChecksOrError {
+        ... on AssetChecks { checks { name executionForLatestMaterialization { status partition } } }
+      }
+    }
+  }
+}
+"""
+
+
+def test_the_assets_latest_check_results_do_not_read_passed_while_invoices_are_in_error(ui):
+    node = ui.server.graphql(LATEST_CHECK_RESULTS, {"path": ["provider_invoice"]})["assetNodeOrError"]
+    latest = {c["name"]: c["executionForLatestMaterialization"] for c in node["assetChecksOrError"]["checks"]}
+    assert latest["no_invoice_in_error"]["status"] == "FAILED"  # the overview's summary shows it
+    every = _executions(ui, "no_invoice_in_error")
+    assert every, "the check over all invoices was never evaluated"
 
 
 # 7. CLI and UI share one history ------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from invoice_pipeline.config import DEMO_CONFIG_PATH
+from invoice_pipeline.dagster_defs.invoice_assets import NO_INVOICE_IN_ERROR
 from invoice_pipeline.dagster_defs.jobs import IMPORT_JOB, REFERENCE_JOB
 from invoice_pipeline.dagster_defs.mail import smtp_resource
 from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource, pipeline_resource
@@ -24,7 +25,8 @@ from invoice_pipeline_tests.builders import clean_invoice, license_line, usage_l
 
 KEY = InvoiceKey("contoso-csp", "G300000001")
 PARTITIONS = "provider_invoices"
-ALL_CHECKS = {SCHEMA_CHECK, REFERENCES_CHECK, CHECKSUM_CHECK}
+INVOICE_CHECKS = {SCHEMA_CHECK, REFERENCES_CHECK, CHECKSUM_CHECK}
+ALL_CHECKS = INVOICE_CHECKS | {NO_INVOICE_IN_ERROR}
 
 
 @pytest.fixture
@@ -91,7 +93,7 @@ def _clean_invoice(workspace):
 # The definitions ------------------------------------------------------------------------------
 
 
-def test_definitions_hold_the_import_job_over_the_invoice_assets_and_their_three_blocking_checks():
+def test_definitions_hold_the_import_job_over_the_invoice_assets_its_three_blocking_checks_and_a_warning():
     job = defs.resolve_job_def(IMPORT_JOB)
     assert job.partitions_def is not None and job.partitions_def.name == PARTITIONS
     asset_graph = defs.resolve_asset_graph()
@@ -101,7 +103,8 @@ def test_definitions_hold_the_import_job_over_the_invoice_assets_and_their_three
     checks = {(key.asset_key.to_user_string(), key.name) for key in asset_graph.asset_check_keys}
     assert checks == {("provider_invoice", name) for name in ALL_CHECKS}
     import_assets = defs.resolve_assets_def("provider_invoice")
-    assert all(spec.blocking for spec in import_assets.check_specs)
+    blocking = {spec.name: spec.blocking for spec in import_assets.check_specs}
+    assert blocking == {name: True for name in INVOICE_CHECKS} | {NO_INVOICE_IN_ERROR: False}
 
 
 def test_resource_follows_the_config_env_var_and_falls_back_to_the_bundled_demo(monkeypatch, tmp_path):
@@ -297,6 +300,7 @@ def test_schema_failure_fails_the_schema_check_and_leaves_the_other_checks_not_e
     checks = _checks(_run_import(workspace_defs, instance))
     assert set(checks) == ALL_CHECKS
     assert not any(evaluation.passed for evaluation in checks.values())
+    assert checks[NO_INVOICE_IN_ERROR].severity == dg.AssetCheckSeverity.WARN
     assert "column 'amount' must be a decimal number" in checks[SCHEMA_CHECK].description
     assert checks[SCHEMA_CHECK].metadata["failing_rows"].value == 1
     assert checks[CHECKSUM_CHECK].description.startswith("Not evaluated")
