@@ -53,6 +53,7 @@ def invoice_metadata(record: InvoiceRecord) -> dict[str, Any]:
         "usage_total": _money(record, "usage_total"),
         "license_total": _money(record, "license_total"),
         "difference": _money(record, "difference"),
+        "accepted_difference": _money(record, "accepted_difference"),
         "usage_line_count": record.usage_line_count or 0,
         "license_line_count": record.license_line_count or 0,
         "is_manual": bool(record.is_manual),

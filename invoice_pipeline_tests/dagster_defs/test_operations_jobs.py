@@ -484,10 +484,12 @@ def test_import_job_with_the_checksum_override_makes_the_invoice_active_with_the
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks["checksum_matches"] is True
     materialized = {
-        e.event_specific_data.materialization.asset_key.to_user_string()
+        e.event_specific_data.materialization.asset_key.to_user_string(): e.event_specific_data.materialization
         for e in result.get_asset_materialization_events()
     }
-    assert {"provider_invoice", "billable_usage"} <= materialized
+    assert {"provider_invoice", "billable_usage"} <= set(materialized)
+    shown = materialized["provider_invoice"].metadata
+    assert (shown["accepted_difference"].value, shown["difference"].value) == ("0.37", "0.37")
 
 
 def test_import_job_with_an_override_of_a_large_difference_is_refused_and_changes_nothing(workspace, ops, instance):
