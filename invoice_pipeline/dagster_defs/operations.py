@@ -22,6 +22,7 @@ from invoice_pipeline.dagster_defs.run_config import (
     refused_before_launch,
     text_problems,
 )
+from invoice_pipeline.dagster_defs.run_tags import tag_invoice_run
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.importing.invoice_import import activate_manual_invoice
 from invoice_pipeline.operations import billing
@@ -57,6 +58,13 @@ class InvoiceOperationConfig(dg.Config):
             reason=(self.reason, "why you do this (kept in the invoice's history)"),
             requested_by=(self.requested_by, "your name or email (kept in the invoice's history)"),
         )
+
+
+def _invoice_of(context: dg.OpExecutionContext, config: InvoiceOperationConfig) -> InvoiceKey:
+    """The operation's invoice; its run gets the invoice's tags, so *Runs* lists it beside the imports."""
+    key = config.key()
+    tag_invoice_run(context, key)
+    return key
 
 
 def _refusals_as_failures(action: Callable[[], T]) -> T:
@@ -101,7 +109,7 @@ def _invoice_operation_job(
     def run_operation(
         context: dg.OpExecutionContext, config: InvoiceOperationConfig, invoice_pipeline: InvoicePipelineResource
     ) -> None:
-        key = config.key()
+        key = _invoice_of(context, config)
         with invoice_pipeline.warehouse() as warehouse:
             done = _refusals_as_failures(lambda: operation(warehouse, key, config.requested_by, config.reason))
         change = f"{done.what} by {config.requested_by}: {config.reason}"
@@ -193,7 +201,7 @@ def create_manual_provider_invoice_op(
     context: dg.OpExecutionContext, config: ManualInvoiceConfig, invoice_pipeline: InvoicePipelineResource
 ) -> None:
     """Create the invoice from the launchpad's header fields, or from its folder when they are empty."""
-    key = config.key()
+    key = _invoice_of(context, config)
     header = None
     if config.header_fields_given():
         header = header_fields(
@@ -240,7 +248,7 @@ def activate_manual_provider_invoice_op(
     context: dg.OpExecutionContext, config: ActivateManualInvoiceConfig, invoice_pipeline: InvoicePipelineResource
 ) -> None:
     """Activate, or fail with the same message an import would give."""
-    key = config.key()
+    key = _invoice_of(context, config)
     pipeline_config = invoice_pipeline.load_config()
     with invoice_pipeline.warehouse(pipeline_config) as warehouse:
         result = _refusals_as_failures(

@@ -15,8 +15,8 @@ def import_run_tags(key: InvoiceKey) -> dict[str, str]:
     return {RUN_TAG_PROVIDER: key.provider, RUN_TAG_INVOICE: key.invoice_id, RUN_TAG_KEY: str(key)}
 
 
-def tag_invoice_run(context: dg.AssetExecutionContext, key: InvoiceKey) -> None:
-    """Add the invoice's tags to this run when its launcher did not (the UI's asset page, a backfill).
+def tag_invoice_run(context: dg.AssetExecutionContext | dg.OpExecutionContext, key: InvoiceKey) -> None:
+    """Add the invoice's tags to this run when its launcher did not (asset page, backfill, Launchpad).
 
     The one-run-per-invoice limit does not depend on these: it applies to Dagster's own
     `dagster/partition` tag, which every launcher sets (see dagster.yaml).

@@ -195,6 +195,13 @@ def test_deactivate_job_fails_with_the_refusal_sentence_while_lines_are_invoiced
     assert _partitions(instance) == [str(KEY)] and _latest_observation(instance) is None
 
 
+def test_an_operation_run_launched_without_tags_gets_the_invoices_tags_for_the_runs_filter(workspace, ops, instance):
+    _active_and_billed(workspace)
+    result = _operation(ops, instance, "deactivate_provider_invoice")  # refused, but a run of that invoice
+    tags = instance.get_run_by_id(result.run_id).tags
+    assert (tags["invoice_pipeline/invoice"], tags["invoice_pipeline/provider"]) == (str(KEY), KEY.provider)
+
+
 def test_deactivate_job_succeeds_after_the_unlink_job_with_who_and_why_in_the_history(workspace, ops, instance):
     ids = _active_and_billed(workspace)
 
