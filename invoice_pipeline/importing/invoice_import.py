@@ -22,8 +22,10 @@ from invoice_pipeline.connectors.base import ConnectorError, InvoiceFiles, Provi
 from invoice_pipeline.connectors.folder import LINE_FILE_STEMS, FolderConnector
 from invoice_pipeline.connectors.partner_center.connector import PartnerCenterConnector
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.lifecycle import Action, verdict
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.statuses import Status
+from invoice_pipeline.importing.eligibility import invoice_standing, standing_of
 from invoice_pipeline.importing.provider_files import (
     RAW_TABLE,
     InvoiceHeader,
@@ -59,6 +61,7 @@ SCHEMA_CHECK = "line_summaries_match_schema"
 REFERENCES_CHECK = "references_resolved"
 CHECKSUM_CHECK = "checksum_matches"
 MAX_MESSAGE_PARTS = 6
+MAX_IDS_SHOWN = 10  # offered invoice ids named in a refusal
 AMOUNT_VALUE = "amount_value"  # the checked view's amount as DECIMAL, summed for the checksum
 DISTINCT_LINE_IDS = "distinct_line_id_hashes"
 EXTRA_TEXT_LENGTH = "extra_text_length"  # read so the validation pass reads every column of the file
@@ -134,9 +137,8 @@ def import_provider_invoice(
 
     `override_maximum` is a checksum override: a difference strictly below it is accepted and stored.
     """
-    record = warehouse.start_import(
-        key, run_id=run_id, actor=actor, stuck_after=timedelta(minutes=config.stuck_populating_after_minutes)
-    )
+    refuse_import(config, warehouse, key)
+    record = warehouse.start_import(key, run_id=run_id, actor=actor, stuck_after=_stuck_after(config))
     try:
         return _validate_and_finish(
             config, warehouse, key, record, run_id=run_id, actor=actor, override_maximum=override_maximum
@@ -153,6 +155,34 @@ def import_provider_invoice(
         raise
 
 
+def _stuck_after(config: PipelineConfig) -> timedelta:
+    return timedelta(minutes=config.stuck_populating_after_minutes)
+
+
+def refuse_import(config: PipelineConfig, warehouse: Warehouse, key: InvoiceKey) -> None:
+    """ImportRefused, changing nothing, when the lifecycle forbids importing the invoice now (a manual
+    provider's invoice, an Active or running one) or when it would be a new record of an invoice the
+    provider does not offer (a typo must not leave an Error record behind)."""
+    provider = config.provider(key.provider)
+    standing = invoice_standing(warehouse, key, _stuck_after(config))
+    decided = verdict(Action.IMPORT, standing, manual_provider=provider.sync == "manual")
+    if not decided.allowed:
+        raise ImportRefused(decided.reason)
+    if standing.stage.has_current_record:
+        return
+    try:
+        offered = [invoice.invoice_id for invoice in connector_for(provider, config).list_invoices()]
+    except ConnectorError as error:
+        raise ImportRefused(f"{provider.id} could not list its invoices ({error}); nothing changed, retry") from None
+    if key.invoice_id not in offered:
+        shown = ", ".join(offered[:MAX_IDS_SHOWN]) or "none now"
+        more = f" and {len(offered) - MAX_IDS_SHOWN} more" if len(offered) > MAX_IDS_SHOWN else ""
+        raise ImportRefused(
+            f"{provider.id} does not offer invoice {key.invoice_id!r}; it offers {shown}{more} "
+            f"(list them with `invoice-pipeline providers invoices {provider.id}`)"
+        )
+
+
 def activate_manual_invoice(
     config: PipelineConfig,
     warehouse: Warehouse,
@@ -164,12 +194,16 @@ def activate_manual_invoice(
     override_maximum: Decimal | None = None,
 ) -> ImportResult:
     """Set a manual provider invoice (Populating) Active, after the same schema, reference and checksum rules
-    as an import; when they fail it is refused with the import's message and nothing changes."""
+    as an import. When they fail it is refused (ActivationRefused) and stays Populating, re-activatable: its
+    message says why and how to fix it, its notes and history are written as a failed import's."""
     record = warehouse.current_record(key)
-    if record is None or not record.is_manual:
-        raise ImportRefused(f"{key} is not a manual provider invoice; create it first with `invoices create`")
-    if record.status != Status.POPULATING:
-        raise ImportRefused(f"{key} is {record.status}; only a Populating manual invoice can be activated")
+    decided = verdict(
+        Action.ACTIVATE,
+        standing_of(warehouse, key, record, None),
+        manual_provider=config.provider(key.provider).sync == "manual",
+    )
+    if record is None or not decided.allowed:
+        raise ImportRefused(decided.reason)
     return _validate_and_finish(
         config,
         warehouse,
@@ -193,19 +227,45 @@ def _validate_and_finish(
     override_maximum: Decimal | None,
     activation_reason: str | None = None,
 ) -> ImportResult:
-    """Validate and store the outcome; an activation (a person's reason given) refuses instead of storing Error."""
+    """Validate and store the outcome; an activation (a person's reason given) that fails stays Populating,
+    with the failure's message and notes, and is refused (ActivationRefused)."""
     provider = config.provider(key.provider)
     with warehouse.staging() as staging:
         result, files_unchanged = _import_into(staging.duckdb, config, provider, key, record, override_maximum)
         finished = result.to_finished()
+        if activation_reason is not None and result.status != Status.ACTIVE:
+            why = _activation_refusal(config, provider, key, result)
+            refused = replace(
+                finished,
+                status=Status.POPULATING,
+                message=f"Activation refused: {why}",
+                history_reason=f"activation refused (asked: {activation_reason}): {result.message}",
+            )
+            warehouse.finish_import(staging, record, refused, run_id=run_id, actor=actor)
+            raise ActivationRefused(f"{key} cannot be activated: {why}")
         if activation_reason is not None:
-            if result.status != Status.ACTIVE:
-                # A refusal stores nothing, so it cannot point at notes: the reasons are all in the sentence.
-                reasons = result.message.replace("; see the Missing References note", "")
-                raise ImportRefused(f"{key} cannot be activated: {reasons}")
             finished = replace(finished, history_reason=f"activated by hand: {activation_reason} ({result.message})")
         warehouse.finish_import(staging, record, finished, run_id=run_id, actor=actor, before_commit=files_unchanged)
     return result
+
+
+class ActivationRefused(ImportRefused):
+    """An activation whose rules failed: the invoice stays Populating, its message, notes and history say why."""
+
+
+def _activation_refusal(config: PipelineConfig, provider: ProviderConfig, key: InvoiceKey, result: ImportResult) -> str:
+    """Why an activation was refused and how to fix it (the invoice's message and the refusal say it)."""
+    fixes = [f"fix its files in {provider.path / key.invoice_id} or the reference data"]
+    checksum = result.checks.get(CHECKSUM_CHECK)
+    if checksum is not None and not checksum.passed and result.checksum is not None:
+        maximum = decimal_text(config.checksum_override_maximum, result.checksum.minor_units)
+        currency = result.checksum.currency
+        fixes.append(f"accept a difference below {maximum} {currency} with --accept-checksum-difference")
+    notes = f"; its notes: `invoice-pipeline invoices notes {key} --out DIR`" if result.notes else ""
+    return (
+        f"{result.message}; it stays Populating: {' or '.join(fixes)}, "
+        f"then `invoice-pipeline invoices activate {key}` again{notes}"
+    )
 
 
 def _import_into(

@@ -14,7 +14,7 @@ from invoice_pipeline.connectors.base import ConnectorError
 from invoice_pipeline.connectors.folder import folders_not_read
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
-from invoice_pipeline.importing.eligibility import SyncCandidate, sync_candidate
+from invoice_pipeline.importing.eligibility import SyncCandidate, standing_of, sync_candidate
 from invoice_pipeline.importing.invoice_import import connector_for
 from invoice_pipeline.warehouse.operations_log import OperationsLog
 from invoice_pipeline.warehouse.warehouse import Warehouse
@@ -57,7 +57,8 @@ def plan_sync(
         for invoice in offered:
             key = InvoiceKey(provider.id, invoice.invoice_id)
             current = warehouse.current_record(key)
-            plan.candidates.append(sync_candidate(key, current, stuck_after))
+            standing = standing_of(warehouse, key, current, stuck_after)
+            plan.candidates.append(sync_candidate(standing, manual_provider=provider.sync == "manual"))
             if (
                 current is not None
                 and current.status == Status.ACTIVE
