@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class ConnectorError(Exception):
@@ -40,3 +41,23 @@ class ProviderConnector(Protocol):
     def fetch_invoice(self, invoice_id: str) -> InvoiceFiles:
         """The files of one invoice, or ConnectorError."""
         ...
+
+
+@runtime_checkable
+class LineFingerprints(Protocol):
+    """A connector that can tell cheaply, each day, whether an invoice's lines changed at the provider."""
+
+    def line_fingerprint(self, invoice_id: str) -> str:
+        """The fingerprint of the invoice's line files as the provider has them now, or ConnectorError."""
+        ...
+
+
+def line_files_fingerprint(files: InvoiceFiles) -> str:
+    """A SHA-256 over the invoice's line files as read (kind, file name and bytes of each): any change of a
+    line (amount, customer, subscription, a line added or removed) changes it; the header does not."""
+    fingerprint = hashlib.sha256()
+    for kind, path in sorted(files.line_files.items()):
+        with path.open("rb") as handle:
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        fingerprint.update(f"{kind}\t{path.name}\t{digest}\n".encode())
+    return fingerprint.hexdigest()

@@ -7,7 +7,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from invoice_pipeline.config import ProviderConfig
-from invoice_pipeline.connectors.base import ConnectorError, InvoiceFiles, OfferedInvoice
+from invoice_pipeline.connectors.base import ConnectorError, InvoiceFiles, OfferedInvoice, line_files_fingerprint
 from invoice_pipeline.domain.invoice_keys import INVOICE_ID_PATTERN, InvalidInvoiceKey, check_invoice_id
 
 LINE_FILE_STEMS = {"usage": "usage_summaries", "license": "license_summaries"}
@@ -74,6 +74,10 @@ class FolderConnector:
             if found:
                 line_files[kind] = found[0]
         return InvoiceFiles(invoice_id=invoice_id, header_path=header, line_files=line_files)
+
+    def line_fingerprint(self, invoice_id: str) -> str:
+        """The fingerprint of the invoice folder's line files now (hashing the files, nothing parsed)."""
+        return line_files_fingerprint(self.fetch_invoice(invoice_id))
 
 
 def folders_not_read(provider: ProviderConfig) -> list[dict[str, str]]:

@@ -18,7 +18,7 @@ import duckdb
 import ibis
 
 from invoice_pipeline.config import PipelineConfig, ProviderConfig
-from invoice_pipeline.connectors.base import ConnectorError, InvoiceFiles, ProviderConnector
+from invoice_pipeline.connectors.base import ConnectorError, InvoiceFiles, ProviderConnector, line_files_fingerprint
 from invoice_pipeline.connectors.folder import LINE_FILE_STEMS, FolderConnector
 from invoice_pipeline.connectors.partner_center.connector import PartnerCenterConnector
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
@@ -288,6 +288,7 @@ def _import_into(
         header = read_header(files.header_path, key.invoice_id)
         minor_units = reference.minor_units(header.currency)
         header_values = _header_values(header, minor_units, provider)
+        header_values["line_fingerprint"] = line_files_fingerprint(files)  # the lines as imported
         register_reference_data(staging, reference)
         register_invoice_context(staging, key.provider, header.currency)
         staged = _stage_and_validate(staging, files)

@@ -5,19 +5,20 @@ The same plan serves the Dagster daily sync and `invoice-pipeline sync`, so both
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from invoice_pipeline.config import PipelineConfig
-from invoice_pipeline.connectors.base import ConnectorError
+from invoice_pipeline.connectors.base import ConnectorError, LineFingerprints, OfferedInvoice, ProviderConnector
 from invoice_pipeline.connectors.folder import folders_not_read
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.eligibility import SyncCandidate, standing_of, sync_candidate
 from invoice_pipeline.importing.invoice_import import connector_for
 from invoice_pipeline.warehouse.operations_log import OperationsLog
-from invoice_pipeline.warehouse.warehouse import Warehouse
+from invoice_pipeline.warehouse.warehouse import InvoiceRecord, Warehouse
 
 
 @dataclass(frozen=True)
@@ -40,16 +41,17 @@ def plan_sync(
 ) -> SyncPlan:
     """Ask each automatic provider (or the given ones) for its invoices and decide what to import.
 
-    For Active invoices, a provider total that differs from the imported one is recorded as a change
-    (once per new total); the imported invoice itself is never touched.
+    For Active invoices, a provider total or lines that differ from the imported ones are recorded as a
+    change (once per new total and lines); the imported invoice itself is never touched.
     """
     providers = [config.provider(p) for p in provider_ids] if provider_ids is not None else config.automatic_providers
     stuck_after = timedelta(minutes=config.stuck_populating_after_minutes)
     log = OperationsLog(warehouse)
     plan = SyncPlan()
     for provider in providers:
+        connector = connector_for(provider, config)
         try:
-            offered = connector_for(provider, config).list_invoices()
+            offered = connector.list_invoices()
         except ConnectorError as error:
             plan.provider_errors.append(f"{provider.id}: {error}")
             continue
@@ -59,13 +61,24 @@ def plan_sync(
             current = warehouse.current_record(key)
             standing = standing_of(warehouse, key, current, stuck_after)
             plan.candidates.append(sync_candidate(standing, manual_provider=provider.sync == "manual"))
-            if (
-                current is not None
-                and current.status == Status.ACTIVE
-                and invoice.total_amount is not None
-                and invoice.total_amount != current.total_amount
-            ):
-                change = log.record_provider_change(current, invoice.total_amount, actor=actor)
+            if current is not None and current.status == Status.ACTIVE:
+                change = _record_provider_change(log, connector, invoice, current, actor=actor)
                 if change:
                     plan.new_changes.append(change)
     return plan
+
+
+def _record_provider_change(
+    log: OperationsLog, connector: ProviderConnector, offered: OfferedInvoice, current: InvoiceRecord, *, actor: str
+) -> dict[str, Any] | None:
+    """Record what changed at the provider since an Active invoice's import: its header total, and its lines
+    where the connector fingerprints them cheaply and the import stored a fingerprint (folder providers;
+    Partner Center's header total stays the check). None when nothing changed or it was recorded already."""
+    new_total = current.total_amount if offered.total_amount is None else offered.total_amount
+    new_fingerprint = None
+    if current.line_fingerprint is not None and isinstance(connector, LineFingerprints):
+        with suppress(ConnectorError):  # files unreadable now: their lines are compared again by the next sync
+            new_fingerprint = connector.line_fingerprint(offered.invoice_id)
+    if new_total == current.total_amount and new_fingerprint in (None, current.line_fingerprint):
+        return None
+    return log.record_provider_change(current, new_total, new_line_fingerprint=new_fingerprint, actor=actor)

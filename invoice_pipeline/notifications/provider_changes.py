@@ -1,4 +1,4 @@
-"""Provider change emails: sent at once when a provider's total differs from an imported invoice."""
+"""Provider change emails: sent at once when a provider's total or lines differ from an imported invoice."""
 
 from __future__ import annotations
 
@@ -8,9 +8,13 @@ from invoice_pipeline.config import NotificationsConfig
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.notifications.mail import NO_RELAY, MailError, SmtpSettings, build_message, send_message
 from invoice_pipeline.notifications.summary import TEMPLATES, render_subject, render_template
-from invoice_pipeline.warehouse.operations_log import OperationsLog
+from invoice_pipeline.warehouse.operations_log import OperationsLog, lines_changed
 
-CHANGE_SUBJECT = "Provider invoice {{ key }} changed at the provider: {{ old_total }} -> {{ new_total }} {{ currency }}"
+CHANGE_SUBJECT = (
+    "Provider invoice {{ key }} changed at the provider: {% if total_changed %}{{ old_total }} -> {{ new_total }} "
+    "{{ currency }}{% if lines_changed %}, lines changed{% endif %}"
+    "{% else %}lines changed, total {{ new_total }} {{ currency }}{% endif %}"
+)
 CHANGE_TEXT_TEMPLATE: Path = TEMPLATES / "provider_change.txt.j2"
 CHANGE_HTML_TEMPLATE: Path = TEMPLATES / "provider_change.html.j2"
 
@@ -31,6 +35,8 @@ def notify_provider_changes(log: OperationsLog, settings: NotificationsConfig, s
             "old_total": decimal_text(change["old_total"], change["minor_units"]),
             "new_total": decimal_text(change["new_total"], change["minor_units"]),
             "seen_at": change["seen_at"].strftime("%Y-%m-%d %H:%M UTC"),
+            "total_changed": change["old_total"] != change["new_total"],
+            "lines_changed": lines_changed(change),
         }
         message = build_message(
             sender=settings.sender,

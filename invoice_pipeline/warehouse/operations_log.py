@@ -15,6 +15,22 @@ from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline.warehouse.warehouse import InvoiceRecord, Warehouse
 
 
+def lines_changed(change: dict[str, Any]) -> bool:
+    """Whether a provider change is (also) a change of the invoice's lines since its import."""
+    old, new = change["old_line_fingerprint"], change["new_line_fingerprint"]
+    return old is not None and new is not None and old != new
+
+
+def _what_changed(change: dict[str, Any]) -> str:
+    """E.g. `provider changed the invoice total from 46.00 to 47.50 USD and its lines`."""
+    minor_units, currency = change["minor_units"], change["currency"] or ""
+    old, new = (decimal_text(change[total], minor_units) for total in ("old_total", "new_total"))
+    if change["old_total"] == change["new_total"]:
+        return f"provider changed the invoice's lines (total {new} {currency} unchanged)"
+    lines = " and its lines" if lines_changed(change) else ""
+    return f"provider changed the invoice total from {old} to {new} {currency}{lines}"
+
+
 class OperationsLog:
     """Daily-operations records kept in the warehouse, next to the invoices they are about."""
 
@@ -24,18 +40,23 @@ class OperationsLog:
 
     # Provider changes after import -------------------------------------------------------------
 
-    def record_provider_change(self, record: InvoiceRecord, new_total: Decimal, *, actor: str) -> dict[str, Any] | None:
-        """Record that the provider's total for an Active invoice is now `new_total`.
+    def record_provider_change(
+        self, record: InvoiceRecord, new_total: Decimal, *, new_line_fingerprint: str | None = None, actor: str
+    ) -> dict[str, Any] | None:
+        """Record that the provider's Active invoice now has `new_total` and, when known, lines with
+        `new_line_fingerprint` (differing from the imported ones: a line-level change).
 
         The imported invoice is not touched; its history gets an entry. Returns the new change, or
-        None when this same total was already recorded (so it is notified once).
+        None when this same total and lines were already recorded (so it is notified once).
         """
         changes = t.provider_invoice_changes
         now = datetime.now(UTC)
         with self.engine.begin() as conn:
             seen = conn.execute(
                 sa.select(changes.c.change_id).where(
-                    changes.c.record_id == record.record_id, changes.c.new_total == new_total
+                    changes.c.record_id == record.record_id,
+                    changes.c.new_total == new_total,
+                    changes.c.new_line_fingerprint.is_not_distinct_from(new_line_fingerprint),
                 )
             ).first()
             if seen:
@@ -49,18 +70,14 @@ class OperationsLog:
                 "minor_units": record.minor_units,
                 "old_total": record.total_amount,
                 "new_total": new_total,
+                "old_line_fingerprint": record.line_fingerprint,
+                "new_line_fingerprint": new_line_fingerprint,
                 "seen_at": now,
                 "notified_at": None,
             }
             conn.execute(sa.insert(changes).values(**change))
             self.warehouse.note_in_history(
-                conn,
-                record,
-                f"provider changed the invoice total from {decimal_text(record.total_amount, record.minor_units)} to "
-                f"{decimal_text(new_total, record.minor_units)} {record.currency or ''}; "
-                "the imported invoice was not changed",
-                actor=actor,
-                at=now,
+                conn, record, f"{_what_changed(change)}; the imported invoice was not changed", actor=actor, at=now
             )
         return change
 

@@ -13,7 +13,7 @@ from invoice_pipeline.importing.invoice_import import import_provider_invoice
 from invoice_pipeline.importing.sync_plan import plan_sync
 from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline.warehouse.operations_log import OperationsLog
-from invoice_pipeline_tests.builders import license_line, usage_line
+from invoice_pipeline_tests.builders import ADVENTURE_WORKS, license_line, usage_line
 
 
 def _key(invoice_id: str, provider: str = "contoso-csp") -> InvoiceKey:
@@ -185,4 +185,70 @@ def test_total_changes_of_invoices_that_are_not_active_are_not_recorded(imported
 def test_an_unreadable_provider_total_is_no_change(imported, warehouse):
     folder = imported.provider_folder() / "G1"
     (folder / "header.json").write_text("{not json", encoding="utf-8")
+    assert _plan(imported, warehouse).new_changes == []
+
+
+# Line-level provider changes that keep the header total ----------------------------------------------------
+
+
+def test_the_import_stores_the_fingerprint_of_the_provider_line_files_as_read(imported, warehouse):
+    fingerprint = warehouse.current_record(_key("G1")).line_fingerprint
+    assert len(fingerprint) == 64
+    imported.add_invoice("G1", usage=[usage_line("U1", "10.00")], license=[license_line("L1", "36.00")])
+    assert _plan(imported, warehouse).new_changes == []  # the same files written again: no change
+
+
+@pytest.mark.parametrize(
+    "usage, license",
+    [
+        ([usage_line("U1", "11.00")], [license_line("L1", "35.00")]),  # a line's amount changed
+        ([usage_line("U1", "10.00", customer_id=ADVENTURE_WORKS, subscription_id="SUB-AZ-1002")], None),  # moved
+    ],
+    ids=["amount changed", "line moved to another customer"],
+)
+def test_a_line_change_keeping_the_header_total_is_recorded_once_in_history_and_the_invoice_is_untouched(
+    imported, warehouse, usage, license
+):
+    before = warehouse.current_record(_key("G1"))
+    history_before = warehouse.history(_key("G1"))
+    imported.add_invoice("G1", usage=usage, license=license, total="46.00")
+
+    (change,) = _plan(imported, warehouse).new_changes
+
+    assert (change["old_total"], change["new_total"]) == (Decimal("46.00"), Decimal("46.00"))
+    assert change["old_line_fingerprint"] == before.line_fingerprint
+    assert change["new_line_fingerprint"] not in (None, before.line_fingerprint)
+    assert warehouse.current_record(_key("G1")).values == before.values
+    assert warehouse.line_totals(before.record_id)["usage"][0] == 1
+    (entry,) = warehouse.history(_key("G1"))[len(history_before) :]
+    assert entry["reason"] == (
+        "provider changed the invoice's lines (total 46.00 USD unchanged); the imported invoice was not changed"
+    )
+    assert _plan(imported, warehouse).new_changes == []  # seen again: not a new change
+    assert _change_count(warehouse) == 1
+
+
+def test_a_change_of_both_total_and_lines_is_one_change_saying_both(imported, warehouse):
+    imported.add_invoice("G1", usage=[usage_line("U1", "11.50")], license=[license_line("L1", "36.00")])
+    (change,) = _plan(imported, warehouse).new_changes
+    assert change["new_total"] == Decimal("47.50")
+    reason = warehouse.history(_key("G1"))[-1]["reason"]
+    assert reason == (
+        "provider changed the invoice total from 46.00 to 47.50 USD and its lines; the imported invoice was not changed"
+    )
+
+
+def test_lines_changed_again_are_a_further_change(imported, warehouse):
+    imported.add_invoice("G1", usage=[usage_line("U1", "11.00")], license=[license_line("L1", "35.00")], total="46.00")
+    _plan(imported, warehouse)
+    imported.add_invoice("G1", usage=[usage_line("U1", "12.00")], license=[license_line("L1", "34.00")], total="46.00")
+    assert len(_plan(imported, warehouse).new_changes) == 1
+    assert _change_count(warehouse) == 2
+
+
+def test_an_invoice_imported_without_a_line_fingerprint_is_compared_by_its_header_total_only(imported, warehouse):
+    pi = t.provider_invoices
+    with warehouse.engine.begin() as conn:  # imported before fingerprints existed
+        conn.execute(sa.update(pi).where(pi.c.current_key == str(_key("G1"))).values(line_fingerprint=None))
+    imported.add_invoice("G1", usage=[usage_line("U1", "11.00")], license=[license_line("L1", "35.00")], total="46.00")
     assert _plan(imported, warehouse).new_changes == []
