@@ -8,7 +8,7 @@ import os
 import sys
 import warnings
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,11 @@ from invoice_pipeline.config import CONFIG_ENV_VAR, ConfigError, PipelineConfig,
 from invoice_pipeline.connectors.base import ConnectorError
 from invoice_pipeline.connectors.folder import LINE_FILE_STEMS, folders_not_read
 from invoice_pipeline.domain.invoice_keys import InvalidInvoiceKey, InvoiceKey
+from invoice_pipeline.domain.lifecycle import Stage
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.statuses import NOT_IMPORTED, parse_status
-from invoice_pipeline.importing.invoice_import import activate_manual_invoice
+from invoice_pipeline.importing.eligibility import invoice_standing
+from invoice_pipeline.importing.invoice_import import activate_manual_invoice, refuse_import
 from invoice_pipeline.notifications.mail import NO_RELAY, MailError, SmtpSettings
 from invoice_pipeline.notifications.summary import (
     SummaryNotDue,
@@ -42,7 +44,7 @@ from invoice_pipeline.operations.invoice_operations import (
     unlink_invoice,
 )
 from invoice_pipeline.warehouse.schema_migrations import WarehouseSchemaOutdated
-from invoice_pipeline.warehouse.warehouse import ImportRefused, Warehouse, WarehouseUnavailable, import_refusal
+from invoice_pipeline.warehouse.warehouse import ImportRefused, Warehouse, WarehouseUnavailable
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
@@ -117,13 +119,11 @@ def sync(config: PipelineConfig, provider_id: str | None, invoice_key: str | Non
         config.provider(key.provider)
         warehouse = _open(config)
         try:
-            refusal = import_refusal(
-                warehouse.current_record(key), timedelta(minutes=config.stuck_populating_after_minutes)
-            )
+            refuse_import(config, warehouse, key)
+        except ImportRefused as refusal:
+            raise Refused(str(refusal)) from None
         finally:
             warehouse.dispose()
-        if refusal:
-            raise Refused(refusal)
         targets = [key]
     else:
         if provider_id and config.provider(provider_id).sync != "automatic":
@@ -252,24 +252,37 @@ def _key(text: str) -> InvoiceKey:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def show_invoice(config: PipelineConfig, invoice_key: str, as_json: bool) -> None:
-    """One invoice: its records (current first), status history and notes."""
+    """One invoice: its records (current first), status history and notes; who deactivated or deleted it, and why."""
     key = _key(invoice_key)
     warehouse = _open(config)
     try:
         records = warehouse.records(key)
-        if not records:
+        standing = invoice_standing(warehouse, key, None)
+        if standing.stage == Stage.NEVER_IMPORTED:
             raise Refused(f"{key} has never been imported; run `invoice-pipeline sync --invoice {key}`")
         details: dict[str, Any] = {
+            "standing": standing.stage.value,
+            "removed": None,
             "records": [r.summary() for r in records],
             "history": [{**h, "changed_at": h["changed_at"].isoformat()} for h in warehouse.history(key)],
-            "notes": [{"title": n.title, "file_name": n.file_name} for n in warehouse.notes(records[0].record_id)],
+            "notes": [{"title": n.title, "file_name": n.file_name} for n in warehouse.notes(records[0].record_id)]
+            if records
+            else [],
         }
     finally:
         warehouse.dispose()
+    if not standing.stage.has_current_record:
+        details["removed"] = {"by": standing.by, "at": standing.since.isoformat(), "why": standing.why}
     if as_json:
         click.echo(json.dumps(details, indent=2))
         return
-    for name, value in details["records"][0].items():
+    if details["removed"]:
+        how = "deleted (its record, lines and notes removed)" if standing.stage == Stage.DELETED else "deactivated"
+        click.echo(
+            f"{key} was {how} by {standing.by} on {standing.since:%Y-%m-%d %H:%M} UTC ({standing.why}); "
+            f"sync it again with `invoice-pipeline sync --invoice {key}`\n"
+        )
+    for name, value in (details["records"] or [{}])[0].items():
         click.echo(f"{name:20} {'' if value is None else value}")
     click.echo("\nhistory:")
     for h in details["history"]:
@@ -568,7 +581,9 @@ def provider_invoices(config: PipelineConfig, provider_id: str) -> None:
     warehouse = _open(config)
     try:
         for row in offered_invoice_statuses(config, warehouse, provider_id):
-            total = f"{row['total_amount']} {row['currency']}" if row["total_amount"] is not None else "?"
+            total = f"{row['total_amount'] or '-'} {row['currency'] or '-'}"
+            if row["header_problem"]:
+                total = f"header unreadable: {row['header_problem']}"
             click.echo(f"{row['invoice_id']}\t{row['status']}\t{total}")
         for folder in folders_not_read(config.provider(provider_id)):
             click.echo(f"{folder['folder']}\tnot read\t{folder['reason']}")

@@ -176,6 +176,14 @@ def _run_cycle(c: Cycle) -> Cycle:
     c.run("show G2", "invoices", "show", G2, "--json")
     c.run("show FAB", "invoices", "show", FAB, "--json")
     c.run("consumption", "billing", "consumption", "--json")
+    # After the cycle: what a deletion leaves, an automatic sync after it, a typo, an unreadable header.
+    c.run("show G3 deleted", "invoices", "show", G3)
+    c.run("show G3 deleted json", "invoices", "show", G3, "--json")
+    c.run("sync after delete", "sync")
+    c.run("sync typo", "sync", "--invoice", "contoso-csp:G33")
+    c.run("show typo", "invoices", "show", "contoso-csp:G33")
+    ws.add_invoice("G5", usage=[usage_line("U1", "1.00")], header={"currency": None})
+    c.run("offered after delete", "providers", "invoices", "contoso-csp")
     return c
 
 
@@ -340,18 +348,28 @@ def test_create_from_header_fields_starts_the_manual_invoice_populating(cycle):
     )
 
 
-def test_sync_of_a_manual_invoice_waiting_for_activation_is_refused_naming_activate(cycle):
+def test_sync_of_a_manual_providers_invoice_is_refused_naming_create_and_activate(cycle):
     assert _refused(cycle["sync manual"]) == (
-        f"invoice {FAB} is a manual invoice waiting to be activated; run `invoice-pipeline invoices activate {FAB}` "
-        "instead"
+        f"{FAB} is a manual provider's invoice: it becomes Active only through activation; create it with "
+        f"`invoice-pipeline invoices create {FAB} --reason ...`, then `invoice-pipeline invoices activate {FAB} "
+        "--reason ...`"
     )
 
 
-def test_activate_failing_the_checksum_is_refused_with_exit_1_and_the_imports_message(cycle):
+def test_activate_failing_the_checksum_is_refused_with_exit_1_the_imports_message_and_how_to_fix_it(cycle):
+    folder = cycle.workspace.provider_folder("fabrikam-distribution") / "FAB-1"
     assert _refused(cycle["activate refused"]) == (
         f"{FAB} cannot be activated: Checksum failed: header 135.00 USD; usage 0.00 + license 0.00 = 0.00; "
-        "difference 135.00 USD"
+        f"difference 135.00 USD; it stays Populating: fix its files in {folder} or the reference data or accept "
+        f"a difference below 0.50 USD with --accept-checksum-difference, then `invoice-pipeline invoices activate "
+        f"{FAB}` again; its notes: `invoice-pipeline invoices notes {FAB} --out DIR`"
     )
+
+
+def test_a_refused_activation_is_in_the_history_of_the_manual_invoice(cycle):
+    history = cycle.shown("show FAB")["history"]
+    refused = [h for h in history if h["reason"].startswith("activation refused (asked: too early): Checksum failed")]
+    assert [(h["from_status"], h["to_status"], h["actor"]) for h in refused] == [("Populating", "Populating", WHO)]
 
 
 def test_activate_with_its_lines_in_the_folder_sets_the_manual_invoice_active(cycle):
@@ -360,7 +378,7 @@ def test_activate_with_its_lines_in_the_folder_sets_the_manual_invoice_active(cy
     (record,) = shown["records"]
     assert (record["status"], record["is_manual"], record["license_line_count"]) == ("Active", True, 1)
     history = [(h["from_status"], h["to_status"], h["actor"]) for h in shown["history"]]
-    assert history == [(None, "Populating", WHO), ("Populating", "Active", WHO)]
+    assert history == [(None, "Populating", WHO), ("Populating", "Populating", WHO), ("Populating", "Active", WHO)]
     assert shown["history"][0]["reason"] == f"created by hand: {WHY['create']}"
 
 
@@ -425,3 +443,42 @@ def test_a_deleted_invoice_leaves_the_partitions_and_its_observation_says_delete
     seen = cycle.dagster["delete"]
     assert seen["partition"] is False
     assert seen["observed"]["status"] == "Deleted"
+
+
+# After a deletion, a typo, an unreadable header ---------------------------------------------------------------
+
+
+def test_invoices_show_of_a_deleted_invoice_says_who_deleted_it_and_why_and_prints_its_history(cycle):
+    lines = _ok(cycle["show G3 deleted"])
+    first = "\t".join(lines[0])
+    assert first.startswith(f"{G3} was deleted (its record, lines and notes removed) by {WHO} on ")
+    assert first.endswith(
+        f"(deleted: provider cancelled G3); sync it again with `invoice-pipeline sync --invoice {G3}`"
+    )
+    text = cycle["show G3 deleted"].stdout
+    assert "history:" in text and "-> Deleted  deleted: provider cancelled G3" in text
+    shown = cycle.shown("show G3 deleted json")
+    assert (shown["standing"], shown["records"], shown["removed"]["by"]) == ("Deleted", [], WHO)
+    assert shown["history"][-1]["to_status"] == "Deleted"
+
+
+def test_an_automatic_sync_never_reimports_a_deleted_invoice_and_says_how_to(cycle):
+    rows = {row[0]: row[1:] for row in _ok(cycle["sync after delete"])}
+    outcome, reason = rows[G3]
+    assert outcome == "skipped"
+    assert reason.startswith(f"deleted by {WHO} on ")
+    assert reason.endswith(f"; sync it explicitly with `invoice-pipeline sync --invoice {G3}` to import it again")
+
+
+def test_sync_of_an_invoice_the_provider_does_not_offer_is_refused_naming_what_it_offers_and_creates_nothing(cycle):
+    assert _refused(cycle["sync typo"]) == (
+        "contoso-csp does not offer invoice 'G33'; it offers G1, G2, G3, G4 "
+        "(list them with `invoice-pipeline providers invoices contoso-csp`)"
+    )
+    assert "has never been imported" in _refused(cycle["show typo"])
+
+
+def test_providers_invoices_tells_deleted_invoices_and_unreadable_headers(cycle):
+    rows = {row[0]: row[1:] for row in _ok(cycle["offered after delete"])}
+    assert rows["G3"] == ["Deleted", "135.00 USD"]
+    assert rows["G5"] == ["not imported", "header unreadable: header.json: missing field(s) currency"]

@@ -1,4 +1,8 @@
-"""Which offered invoices an automatic sync imports: new ones, Error ones (the next-day retry) and stuck ones."""
+"""Where an invoice stands here (read from the warehouse), and which offered invoices an automatic sync imports.
+
+The rules themselves are the lifecycle's (`domain/lifecycle.py`): new ones, Error ones (the next-day retry)
+and stuck ones are imported; Active, running, awaiting activation, deactivated and deleted ones never are.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
-from invoice_pipeline.domain.statuses import Status
-from invoice_pipeline.warehouse.warehouse import InvoiceRecord
+from invoice_pipeline.domain.lifecycle import (
+    Action,
+    Standing,
+    record_standing,
+    standing_without_record,
+    verdict,
+)
+from invoice_pipeline.warehouse.warehouse import InvoiceRecord, Warehouse
 
 
 @dataclass(frozen=True)
@@ -19,19 +29,25 @@ class SyncCandidate:
     reason: str
 
 
-def sync_candidate(
-    key: InvoiceKey, current: InvoiceRecord | None, stuck_after: timedelta, now: datetime | None = None
-) -> SyncCandidate:
-    """Decide for one invoice from its current record (None when it was never imported or is Inactive)."""
-    now = now or datetime.now(UTC)
-    if current is None:
-        return SyncCandidate(key, True, "new invoice")
-    if current.status == Status.ERROR:
-        return SyncCandidate(key, True, "retry after Error")
-    if current.status == Status.POPULATING:
-        if current.is_manual:
-            return SyncCandidate(key, False, "manual invoice waiting to be activated")
-        if current.updated_at <= now - stuck_after:
-            return SyncCandidate(key, True, "stuck in Populating")
-        return SyncCandidate(key, False, "import running")
-    return SyncCandidate(key, False, f"already {current.status}")
+def standing_of(
+    warehouse: Warehouse,
+    key: InvoiceKey,
+    current: InvoiceRecord | None,
+    stuck_after: timedelta | None,
+    now: datetime | None = None,
+) -> Standing:
+    """Where the invoice stands, from its current record, or else from its history (deactivated, deleted)."""
+    if current is not None:
+        return record_standing(current, stuck_after, now or datetime.now(UTC))
+    return standing_without_record(key, warehouse.history(key))
+
+
+def invoice_standing(warehouse: Warehouse, key: InvoiceKey, stuck_after: timedelta | None) -> Standing:
+    """Where the invoice stands now (`stuck_after` None: a Populating import counts as running)."""
+    return standing_of(warehouse, key, warehouse.current_record(key), stuck_after)
+
+
+def sync_candidate(standing: Standing, *, manual_provider: bool = False) -> SyncCandidate:
+    """Whether an automatic sync imports the invoice, and why (or why not)."""
+    decided = verdict(Action.AUTOMATIC_SYNC, standing, manual_provider=manual_provider)
+    return SyncCandidate(standing.key, decided.allowed, decided.reason)

@@ -14,12 +14,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from invoice_pipeline.config import PipelineConfig
+from invoice_pipeline.config import PipelineConfig, ProviderConfig
 from invoice_pipeline.connectors.base import ConnectorError
 from invoice_pipeline.connectors.folder import FolderConnector
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.lifecycle import Action, verdict
 from invoice_pipeline.domain.money import decimal_text
-from invoice_pipeline.domain.statuses import DELETED, NOT_IMPORTED, Status
+from invoice_pipeline.domain.statuses import DELETED, Status
+from invoice_pipeline.importing.eligibility import invoice_standing, standing_of
 from invoice_pipeline.importing.invoice_import import connector_for
 from invoice_pipeline.importing.provider_files import ProviderFileError, read_header
 from invoice_pipeline.validation.reference_data import ReferenceDataError, load_reference_data
@@ -39,12 +41,13 @@ class InvoicedLines:
     customer_invoice_ids: list[str]
 
 
-def _current(warehouse: Warehouse, key: InvoiceKey, action: str) -> InvoiceRecord:
+def _current(warehouse: Warehouse, key: InvoiceKey, action: Action, *, manual_provider: bool = False) -> InvoiceRecord:
+    """The invoice's current record when the lifecycle lets `action` happen to it, else OperationRefused saying
+    why (deactivate, delete and unlink do not depend on the provider's kind)."""
     record = warehouse.current_record(key)
-    if record is None:
-        raise OperationRefused(
-            f"{key} has no current record to {action}; list them with `invoice-pipeline invoices list`"
-        )
+    decided = verdict(action, standing_of(warehouse, key, record, None), manual_provider=manual_provider)
+    if record is None or not decided.allowed:
+        raise OperationRefused(decided.reason)
     return record
 
 
@@ -75,9 +78,7 @@ def _refuse_if_invoiced(warehouse: Warehouse, record: InvoiceRecord, action: str
 
 def deactivate_invoice(warehouse: Warehouse, key: InvoiceKey, *, actor: str, reason: str) -> InvoiceRecord:
     """Keep the record as Inactive (history, lines, notes kept) and free the invoice to be synced again."""
-    record = _current(warehouse, key, "deactivate")
-    if record.status == Status.POPULATING and not record.is_manual:
-        raise OperationRefused(f"{key} is being imported; wait for the import to finish, then deactivate it")
+    record = _current(warehouse, key, Action.DEACTIVATE)
     _refuse_if_invoiced(warehouse, record, "deactivated")
     with warehouse.engine.begin() as conn:
         warehouse.change_status(conn, record, Status.INACTIVE, f"deactivated: {reason}", run_id=None, actor=actor)
@@ -96,9 +97,7 @@ def _record_by_id(warehouse: Warehouse, record_id: str) -> InvoiceRecord:
 
 def delete_invoice(warehouse: Warehouse, key: InvoiceKey, *, actor: str, reason: str) -> None:
     """Remove the invoice's current record with its lines and notes; its history stays, with a Deleted entry."""
-    record = _current(warehouse, key, "delete")
-    if record.status == Status.POPULATING and not record.is_manual:
-        raise OperationRefused(f"{key} is being imported; wait for the import to finish, then delete it")
+    record = _current(warehouse, key, Action.DELETE)
     _refuse_if_invoiced(warehouse, record, "deleted")
     with warehouse.engine.begin() as conn:
         for table in (*t.LINE_SUMMARY_TABLES.values(), t.invoice_notes):
@@ -125,7 +124,7 @@ def delete_invoice(warehouse: Warehouse, key: InvoiceKey, *, actor: str, reason:
 
 def unlink_invoice(warehouse: Warehouse, key: InvoiceKey, *, actor: str, reason: str) -> InvoicedLines:
     """Remove the references from customer invoices to the invoice's lines (after which it can be deactivated)."""
-    record = _current(warehouse, key, "unlink")
+    record = _current(warehouse, key, Action.UNLINK)
     invoiced = invoiced_lines(warehouse, record.record_id)
     if not invoiced.line_count:
         raise OperationRefused(f"{key} has no lines invoiced to customers; nothing to unlink")
@@ -144,8 +143,8 @@ def unlink_invoice(warehouse: Warehouse, key: InvoiceKey, *, actor: str, reason:
 
 def checksum_override_difference(config: PipelineConfig, warehouse: Warehouse, key: InvoiceKey) -> Decimal:
     """The checksum difference an override would accept for this invoice, or OperationRefused saying why not."""
-    record = _current(warehouse, key, "override")
-    if record.status != Status.ERROR or not (record.message or "").startswith("Checksum failed"):
+    record = _current(warehouse, key, Action.OVERRIDE, manual_provider=config.provider(key.provider).sync == "manual")
+    if not (record.message or "").startswith("Checksum failed"):
         raise OperationRefused(
             f"{key} is not in Error because of its checksum ({record.status}: {(record.message or '')[:120]}); "
             "an override only accepts a checksum difference"
@@ -168,7 +167,7 @@ def request_checksum_override(
     if not reason.strip():
         raise OperationRefused(f"a checksum override of {key} needs a reason; say why the difference is acceptable")
     difference = checksum_override_difference(config, warehouse, key)
-    record = _current(warehouse, key, "override")
+    record = _current(warehouse, key, Action.OVERRIDE)
     with warehouse.engine.begin() as conn:
         warehouse.note_in_history(
             conn,
@@ -195,12 +194,9 @@ def create_manual_invoice(
     the same provider folder format; line files may be added there before activation.
     """
     provider = config.provider(key.provider)
-    if provider.sync != "manual":
-        raise OperationRefused(
-            f"{key.provider} is an automatic provider; its invoices come from the daily sync (or `sync --invoice`)"
-        )
-    if warehouse.current_record(key) is not None:
-        raise OperationRefused(f"{key} already exists; deactivate or delete it before creating it again")
+    decided = verdict(Action.CREATE, invoice_standing(warehouse, key, None), manual_provider=provider.sync == "manual")
+    if not decided.allowed:
+        raise OperationRefused(decided.reason)
     folder = provider.path / key.invoice_id
     if header is not None:
         if (folder / "header.json").exists():
@@ -251,17 +247,31 @@ def header_fields(
 
 
 def offered_invoice_statuses(config: PipelineConfig, warehouse: Warehouse, provider_id: str) -> list[dict[str, Any]]:
-    """The invoices a provider offers, each with its status here (`not imported` when it has no record)."""
+    """The invoices a provider offers, each with where it stands here (its status, `not imported`,
+    `Inactive (deactivated)` or `Deleted`) and, for a provider folder, why its header cannot be read."""
     provider = config.provider(provider_id)
     rows = []
     for offered in connector_for(provider, config).list_invoices():
-        record = warehouse.current_record(InvoiceKey(provider.id, offered.invoice_id))
+        key = InvoiceKey(provider.id, offered.invoice_id)
+        record = warehouse.current_record(key)
         rows.append(
             {
                 "invoice_id": offered.invoice_id,
-                "status": record.status if record else NOT_IMPORTED,
+                "status": record.status if record else standing_of(warehouse, key, None, None).stage.value,
                 "currency": offered.currency,
                 "total_amount": None if offered.total_amount is None else f"{offered.total_amount:f}",
+                "header_problem": _header_problem(provider, offered.invoice_id),
             }
         )
     return rows
+
+
+def _header_problem(provider: ProviderConfig, invoice_id: str) -> str | None:
+    """Why an offered invoice's header.json cannot be read (provider folders only), or None."""
+    if provider.connector != "folder":
+        return None
+    try:
+        read_header(provider.path / invoice_id / "header.json", invoice_id)
+    except ProviderFileError as error:
+        return str(error)
+    return None

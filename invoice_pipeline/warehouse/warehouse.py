@@ -25,6 +25,7 @@ import sqlalchemy as sa
 import tenacity
 
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.lifecycle import Action, Verdict, record_standing, verdict
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.validation.notes import Note
@@ -152,27 +153,9 @@ class FinishedImport:
     history_reason: str | None = None  # when the history should say more than the message (who asked, why)
 
 
-def import_refusal(record: InvoiceRecord | None, stuck_after: timedelta) -> str | None:
-    """Why an import of this invoice must not start now (its current record), or None when it may."""
-    if record is None:
-        return None
-    if record.status == Status.ACTIVE:
-        return (
-            f"invoice {record.key} is Active and cannot be downloaded again; deactivate it (recommended) "
-            "or delete it first, then sync it"
-        )
-    if record.status == Status.POPULATING and record.is_manual:
-        return (
-            f"invoice {record.key} is a manual invoice waiting to be activated; "
-            f"run `invoice-pipeline invoices activate {record.key}` instead"
-        )
-    if record.status == Status.POPULATING and record.updated_at > _now() - stuck_after:
-        return (
-            f"invoice {record.key} is being imported by run {record.run_id} "
-            f"since {record.updated_at:%Y-%m-%d %H:%M} UTC; "
-            f"wait for it to finish (it counts as stuck after {int(stuck_after.total_seconds() // 60)} minutes)"
-        )
-    return None
+def import_verdict(record: InvoiceRecord, stuck_after: timedelta) -> Verdict:
+    """Whether an import of the invoice may start from its current record, and why (the lifecycle's rule)."""
+    return verdict(Action.IMPORT, record_standing(record, stuck_after, _now()), manual_provider=False)
 
 
 class Warehouse:
@@ -461,15 +444,13 @@ class Warehouse:
         self.write_history(conn, record, None, Status.POPULATING, reason, run_id=run_id, actor=actor, at=now)
         return record
 
-    def start_import(
-        self, key: InvoiceKey, *, run_id: str | None, actor: str, stuck_after: timedelta, is_manual: bool = False
-    ) -> InvoiceRecord:
+    def start_import(self, key: InvoiceKey, *, run_id: str | None, actor: str, stuck_after: timedelta) -> InvoiceRecord:
         """Mark the invoice Populating (a new record, or its Error / stuck Populating record) and return it.
 
         Refused, changing nothing, when the invoice is Active or another import is still running.
         """
         try:
-            return self._start_import(key, run_id=run_id, actor=actor, stuck_after=stuck_after, is_manual=is_manual)
+            return self._start_import(key, run_id=run_id, actor=actor, stuck_after=stuck_after)
         except (sa.exc.IntegrityError, RecordChanged):
             # Another process created the invoice's record, or took its Error / stuck record, between our read
             # and our write.
@@ -479,7 +460,7 @@ class Warehouse:
             ) from None
 
     def _start_import(
-        self, key: InvoiceKey, *, run_id: str | None, actor: str, stuck_after: timedelta, is_manual: bool
+        self, key: InvoiceKey, *, run_id: str | None, actor: str, stuck_after: timedelta
     ) -> InvoiceRecord:
         with self.engine.begin() as conn:
             row = (
@@ -496,19 +477,18 @@ class Warehouse:
                         reason="import started",
                         run_id=run_id,
                         actor=actor,
-                        is_manual=is_manual,
+                        is_manual=False,
                     )
                 )
             record = InvoiceRecord(dict(row))
-            refusal = import_refusal(record, stuck_after)
-            if refusal:
-                raise ImportRefused(refusal)
-            reason = "retry after Error" if record.status == Status.ERROR else "retry of an import that did not finish"
+            decided = import_verdict(record, stuck_after)
+            if not decided.allowed:
+                raise ImportRefused(decided.reason)
             self.change_status(
                 conn,
                 record,
                 Status.POPULATING,
-                reason,
+                decided.reason,
                 run_id=run_id,
                 actor=actor,
                 values={"run_id": run_id, "message": "Import running"},

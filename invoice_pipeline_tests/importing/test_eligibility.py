@@ -1,10 +1,12 @@
-"""Which invoices an automatic sync imports: new, Error, stuck Populating; never Active or running ones."""
+"""Which invoices an automatic sync imports: new, Error, stuck Populating; never Active, running, deactivated
+or deleted ones (those only through an explicit sync)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.lifecycle import record_standing, standing_without_record
 from invoice_pipeline.importing.eligibility import sync_candidate
 from invoice_pipeline.warehouse.warehouse import InvoiceRecord
 
@@ -13,28 +15,62 @@ NOW = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
 STUCK_AFTER = timedelta(minutes=120)
 
 
-def _record(status: str, minutes_ago: int = 0, is_manual: bool = False) -> InvoiceRecord:
-    return InvoiceRecord({"status": status, "updated_at": NOW - timedelta(minutes=minutes_ago), "is_manual": is_manual})
+def _candidate(status: str, minutes_ago: int = 0, is_manual: bool = False):
+    record = InvoiceRecord(
+        {
+            "provider": KEY.provider,
+            "invoice_id": KEY.invoice_id,
+            "status": status,
+            "updated_at": NOW - timedelta(minutes=minutes_ago),
+            "is_manual": is_manual,
+            "run_id": "r1",
+        }
+    )
+    return sync_candidate(record_standing(record, STUCK_AFTER, NOW))
+
+
+def _removed(to_status: str):
+    history = [
+        {"to_status": "Populating", "changed_at": NOW - timedelta(days=3), "actor": "dagster run r1"},
+        {"to_status": "Active", "changed_at": NOW - timedelta(days=3), "actor": "dagster run r1"},
+        {"to_status": to_status, "changed_at": datetime(2026, 11, 24, 9, 30, tzinfo=UTC), "actor": "cli:alice"},
+    ]
+    return sync_candidate(standing_without_record(KEY, history))
 
 
 def test_a_new_invoice_is_imported():
-    assert sync_candidate(KEY, None, STUCK_AFTER, NOW).eligible
+    assert sync_candidate(standing_without_record(KEY, [])).eligible
 
 
 def test_an_error_invoice_is_retried():
-    candidate = sync_candidate(KEY, _record("Error"), STUCK_AFTER, NOW)
+    candidate = _candidate("Error")
     assert (candidate.eligible, candidate.reason) == (True, "retry after Error")
 
 
 def test_a_populating_invoice_is_left_alone_until_it_counts_as_stuck():
-    assert not sync_candidate(KEY, _record("Populating", 119), STUCK_AFTER, NOW).eligible
-    assert sync_candidate(KEY, _record("Populating", 120), STUCK_AFTER, NOW).eligible
+    assert not _candidate("Populating", 119).eligible
+    assert _candidate("Populating", 120).eligible
 
 
 def test_an_active_invoice_is_never_reimported():
-    candidate = sync_candidate(KEY, _record("Active", 10_000), STUCK_AFTER, NOW)
+    candidate = _candidate("Active", 10_000)
     assert (candidate.eligible, candidate.reason) == (False, "already Active")
 
 
 def test_a_manual_invoice_waiting_for_activation_is_not_synced():
-    assert not sync_candidate(KEY, _record("Populating", 10_000, is_manual=True), STUCK_AFTER, NOW).eligible
+    assert not _candidate("Populating", 10_000, is_manual=True).eligible
+
+
+def test_a_deactivated_invoice_is_skipped_saying_who_when_and_how_to_import_it_again():
+    candidate = _removed("Inactive")
+    assert (candidate.eligible, candidate.reason) == (
+        False,
+        "deactivated by cli:alice on 2026-11-24; sync it explicitly with "
+        "`invoice-pipeline sync --invoice contoso-csp:G1` to import it again",
+    )
+
+
+def test_a_deleted_invoice_is_skipped_too():
+    candidate = _removed("Deleted")
+    assert not candidate.eligible
+    assert candidate.reason.startswith("deleted by cli:alice on 2026-11-24; sync it explicitly with")

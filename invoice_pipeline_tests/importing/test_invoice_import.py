@@ -20,6 +20,7 @@ from invoice_pipeline.importing.invoice_import import (
     ProviderFileChanged,
     import_provider_invoice,
 )
+from invoice_pipeline.operations.invoice_operations import deactivate_invoice, delete_invoice
 from invoice_pipeline.warehouse.warehouse import ImportRefused, PublishedLinesDiffer, Warehouse
 from invoice_pipeline_tests.builders import ADVENTURE_WORKS, license_line, usage_line, write_csv
 
@@ -192,6 +193,46 @@ def test_active_invoice_cannot_be_imported_again(workspace, warehouse):
     with pytest.raises(ImportRefused, match="deactivate it \\(recommended\\) or delete it"):
         _import(workspace, warehouse)
     assert warehouse.history(KEY) == before
+
+
+def test_an_explicit_import_brings_back_a_deactivated_or_deleted_invoice_as_a_new_record(workspace, warehouse):
+    workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1")])
+    first = _import(workspace, warehouse)
+    deactivate_invoice(warehouse, KEY, actor="cli:alice", reason="re-issued")
+    second = _import(workspace, warehouse)
+    assert second.status == Status.ACTIVE and second.record_id != first.record_id
+    delete_invoice(warehouse, KEY, actor="cli:alice", reason="duplicate")
+    assert _import(workspace, warehouse).status == Status.ACTIVE
+    assert warehouse.history(KEY)[-2]["reason"] == "import started"
+
+
+def test_importing_a_manual_providers_invoice_is_refused_naming_create_and_activate(workspace, warehouse):
+    manual = InvoiceKey("fabrikam-distribution", "FAB-1")
+    workspace.add_invoice(
+        manual.invoice_id,
+        license=[license_line("F1", customer_id="FAB-CUST-77", subscription_id="FAB-SUB-1", product_id="BACKUP-TB")],
+        provider=manual.provider,
+    )
+    with pytest.raises(ImportRefused) as refused:
+        _import(workspace, warehouse, manual)
+    assert str(refused.value) == (
+        f"{manual} is a manual provider's invoice: it becomes Active only through activation; create it with "
+        f"`invoice-pipeline invoices create {manual} --reason ...`, then `invoice-pipeline invoices activate "
+        f"{manual} --reason ...`"
+    )
+    assert warehouse.records(manual) == [] and warehouse.history(manual) == []
+
+
+def test_importing_an_invoice_the_provider_does_not_offer_is_refused_and_creates_no_record(workspace, warehouse):
+    workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1")])
+    typo = InvoiceKey("contoso-csp", "G20000001")
+    with pytest.raises(ImportRefused) as refused:
+        _import(workspace, warehouse, typo)
+    assert str(refused.value) == (
+        "contoso-csp does not offer invoice 'G20000001'; it offers G200000001 "
+        "(list them with `invoice-pipeline providers invoices contoso-csp`)"
+    )
+    assert warehouse.records(typo) == [] and warehouse.history(typo) == []
 
 
 def test_error_invoice_is_retried_on_the_same_record_and_can_become_active(workspace, warehouse):

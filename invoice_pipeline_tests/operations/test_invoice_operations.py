@@ -28,7 +28,7 @@ from invoice_pipeline.operations.invoice_operations import (
     unlink_invoice,
 )
 from invoice_pipeline.warehouse import tables as t
-from invoice_pipeline.warehouse.warehouse import ImportRefused, import_refusal
+from invoice_pipeline.warehouse.warehouse import ImportRefused, import_verdict
 from invoice_pipeline_tests.builders import ADVENTURE_WORKS, license_line, usage_line
 
 KEY = InvoiceKey("contoso-csp", "G1")
@@ -468,44 +468,60 @@ def test_creating_a_manual_invoice_without_folder_or_header_fields_is_refused(wo
     ],
     ids=["references", "checksum", "schema"],
 )
-def test_activation_failing_the_import_rules_is_refused_with_the_imports_message_and_stays_populating_without_lines(
+def test_activation_failing_the_import_rules_is_refused_and_recorded_like_a_failed_import_and_stays_populating(
     workspace, warehouse, lines, total, expected
 ):
     _manual_folder(workspace, lines, total)
     record = _create(workspace, warehouse)
-    before = _state(warehouse, MANUAL)
 
     with pytest.raises(ImportRefused) as refused:
         activate_manual_invoice(workspace.config(), warehouse, MANUAL, actor=ACTOR, reason=REASON)
 
     assert str(refused.value).startswith(f"{MANUAL} cannot be activated: {expected}")
-    assert _state(warehouse, MANUAL) == before
+    assert f"then `invoice-pipeline invoices activate {MANUAL}` again" in str(refused.value)
     current = warehouse.current_record(MANUAL)
-    assert (current.status, current.record_id) == ("Populating", record.record_id)
+    assert (current.status, current.record_id, current.is_manual) == ("Populating", record.record_id, True)
+    assert current.message.startswith(f"Activation refused: {expected}")
     assert warehouse.line_totals(record.record_id) == {"usage": (0, None), "license": (0, None)}
-    assert warehouse.notes(record.record_id) == []
+    last = warehouse.history(MANUAL)[-1]
+    assert (last["from_status"], last["to_status"], last["actor"]) == ("Populating", "Populating", ACTOR)
+    assert last["reason"].startswith(f"activation refused (asked: {REASON}): {expected}")
 
 
-def test_activation_refusal_carries_the_whole_import_message_with_every_failed_rule(workspace, warehouse):
+def test_a_refused_activation_keeps_the_failures_notes_with_line_ids_and_how_to_fix(workspace, warehouse):
     _manual_folder(workspace, [fab_line("F1", customer_id="FAB-CUST-UNKNOWN"), fab_line("F2", "20.00")], "150.00")
-    _create(workspace, warehouse)
-    with pytest.raises(ImportRefused) as refused:
-        activate_manual_invoice(workspace.config(), warehouse, MANUAL, actor=ACTOR, reason=REASON)
-    assert str(refused.value) == (
-        f"{MANUAL} cannot be activated: Unresolved references: customer 'FAB-CUST-UNKNOWN' (1 line) | "
-        "Checksum failed: header 150.00 USD; usage 0.00 + license 155.00 = 155.00; difference -5.00 USD"
-    )
-
-
-def test_activation_refusal_does_not_point_to_a_note_it_did_not_store(workspace, warehouse):
-    # A refused activation changes nothing, so it stores no notes: its message must not send people to one
-    # (`invoice-pipeline invoices notes` answers "has no notes").
-    _manual_folder(workspace, [fab_line("F1", customer_id="FAB-CUST-UNKNOWN")])
     record = _create(workspace, warehouse)
     with pytest.raises(ImportRefused) as refused:
         activate_manual_invoice(workspace.config(), warehouse, MANUAL, actor=ACTOR, reason=REASON)
-    stored = {note.title for note in warehouse.notes(record.record_id)}
-    assert "Missing References" in stored or "Missing References note" not in str(refused.value), str(refused.value)
+    folder = workspace.provider_folder("fabrikam-distribution") / "FAB-1"
+    assert str(refused.value) == (
+        f"{MANUAL} cannot be activated: Unresolved references: customer 'FAB-CUST-UNKNOWN' (1 line); see the "
+        "Missing References note | Checksum failed: header 150.00 USD; usage 0.00 + license 155.00 = 155.00; "
+        f"difference -5.00 USD; it stays Populating: fix its files in {folder} or the reference data or accept a "
+        "difference below 0.50 USD with --accept-checksum-difference, then "
+        f"`invoice-pipeline invoices activate {MANUAL}` again; its notes: "
+        f"`invoice-pipeline invoices notes {MANUAL} --out DIR`"
+    )
+    notes = {(n.title, n.file_name): n.content for n in warehouse.notes(record.record_id)}
+    assert set(notes) == {
+        ("Missing References", "errors.csv"),
+        ("Missing References", "warnings.csv"),
+        ("Checksum", "line_totals.csv"),
+    }
+    assert "FAB-CUST-UNKNOWN" in notes["Missing References", "errors.csv"]
+    assert "F1" in notes["Missing References", "errors.csv"]  # the example line id
+    assert warehouse.current_record(MANUAL).difference == Decimal("-5.00")
+
+
+def test_a_refused_activation_can_be_activated_again_once_fixed(workspace, warehouse):
+    _manual_folder(workspace, [fab_line("F1")], "260.00")
+    record = _create(workspace, warehouse)
+    with pytest.raises(ImportRefused):
+        activate_manual_invoice(workspace.config(), warehouse, MANUAL, actor=ACTOR, reason=REASON)
+    _manual_folder(workspace, [fab_line("F1")], "135.00")
+    result = activate_manual_invoice(workspace.config(), warehouse, MANUAL, actor=ACTOR, reason=REASON)
+    assert (result.status, result.record_id) == (Status.ACTIVE, record.record_id)
+    assert {n.title for n in warehouse.notes(record.record_id)} <= {"Missing References"}
 
 
 def test_activation_passing_the_import_rules_sets_the_manual_invoice_active_with_its_lines(workspace, warehouse):
@@ -630,7 +646,11 @@ def test_the_daily_sync_plan_does_not_touch_manual_invoices(workspace, warehouse
     assert plan.eligible == [KEY]
     asked = plan_sync(workspace.config(), warehouse, ["fabrikam-distribution"], actor="test-sync")
     verdicts = {str(c.key): (c.eligible, c.reason) for c in asked.candidates}
-    assert verdicts[str(MANUAL)] == (False, "manual invoice waiting to be activated")
+    assert verdicts[str(MANUAL)] == (
+        False,
+        f"a manual provider's invoice, never synced automatically: `invoice-pipeline invoices create {MANUAL}`, "
+        f"then `invoice-pipeline invoices activate {MANUAL}`",
+    )
     assert _state(warehouse, MANUAL) == before
 
 
@@ -639,7 +659,7 @@ def test_importing_a_manual_invoice_waiting_for_activation_is_refused_naming_act
     _create(workspace, warehouse)
     _age(warehouse, MANUAL, days=3)
     record = warehouse.current_record(MANUAL)
-    refusal = import_refusal(record, timedelta(minutes=120))
+    refusal = import_verdict(record, timedelta(minutes=120)).reason
     assert refusal == (
         f"invoice {MANUAL} is a manual invoice waiting to be activated; "
         f"run `invoice-pipeline invoices activate {MANUAL}` instead"
@@ -656,8 +676,14 @@ def test_offered_invoice_statuses_show_not_imported_for_invoices_without_a_recor
     _manual_folder(workspace)
     _create(workspace, warehouse)
     assert offered_invoice_statuses(workspace.config(), warehouse, "contoso-csp") == [
-        {"invoice_id": "G1", "status": "Active", "currency": "USD", "total_amount": "58.75"},
-        {"invoice_id": "G2", "status": "not imported", "currency": "USD", "total_amount": "99.99"},
+        {"invoice_id": "G1", "status": "Active", "currency": "USD", "total_amount": "58.75", "header_problem": None},
+        {
+            "invoice_id": "G2",
+            "status": "not imported",
+            "currency": "USD",
+            "total_amount": "99.99",
+            "header_problem": None,
+        },
     ]
     assert [r["status"] for r in offered_invoice_statuses(workspace.config(), warehouse, "fabrikam-distribution")] == [
         "Populating"
@@ -820,3 +846,25 @@ def test_lines_of_a_deactivated_invoice_never_billed_before_are_not_billable(wor
     deactivate_invoice(warehouse, KEY, actor=ACTOR, reason=REASON)
     assert billable_consumption(warehouse) == []
     assert bill_customers(warehouse, actor="billing-test") == []
+
+
+def test_offered_invoice_statuses_tell_deactivated_and_deleted_invoices_and_unreadable_headers(workspace, warehouse):
+    _active_invoice(workspace, warehouse, "G1")
+    _active_invoice(workspace, warehouse, "G2")
+    deactivate_invoice(warehouse, KEY, actor=ACTOR, reason=REASON)
+    delete_invoice(warehouse, InvoiceKey("contoso-csp", "G2"), actor=ACTOR, reason=REASON)
+    workspace.add_invoice("G3", usage=[usage_line("U1")])
+    header = workspace.provider_folder() / "G3" / "header.json"
+    fields = json.loads(header.read_text())
+    del fields["currency"]
+    header.write_text(json.dumps(fields))
+
+    rows = {r["invoice_id"]: r for r in offered_invoice_statuses(workspace.config(), warehouse, "contoso-csp")}
+
+    assert {i: r["status"] for i, r in rows.items()} == {
+        "G1": "Inactive (deactivated)",
+        "G2": "Deleted",
+        "G3": "not imported",
+    }
+    assert rows["G3"]["header_problem"] == "header.json: missing field(s) currency"
+    assert rows["G1"]["header_problem"] is None

@@ -76,15 +76,15 @@ def test_a_run_that_crashes_after_being_taken_over_leaves_the_new_runs_record_al
 def test_two_runs_retrying_one_error_invoice_at_once_the_second_is_told_the_first_has_it(warehouse, monkeypatch):
     first = warehouse.start_import(KEY, run_id="r1", actor="tester", stuck_after=STUCK_AFTER)
     warehouse.mark_crashed(first, "Import failed unexpectedly (OSError: disk full)", run_id="r1", actor="tester")
-    decide = wh.import_refusal
+    decide = wh.import_verdict
 
     def another_run_starts_in_between(record, stuck_after):
         # r3 has read the Error record; r2 starts the retry on its own connection before r3 writes.
-        monkeypatch.setattr(wh, "import_refusal", decide)
+        monkeypatch.setattr(wh, "import_verdict", decide)
         warehouse.start_import(KEY, run_id="r2", actor="tester", stuck_after=STUCK_AFTER)
         return decide(record, stuck_after)
 
-    monkeypatch.setattr(wh, "import_refusal", another_run_starts_in_between)
+    monkeypatch.setattr(wh, "import_verdict", another_run_starts_in_between)
     with pytest.raises(ImportRefused, match="started by another run at the same moment; that run imports it"):
         warehouse.start_import(KEY, run_id="r3", actor="tester", stuck_after=STUCK_AFTER)
     current = warehouse.current_record(KEY)
