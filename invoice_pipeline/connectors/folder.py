@@ -83,14 +83,15 @@ class FolderConnector:
 def folders_not_read(provider: ProviderConfig) -> list[dict[str, str]]:
     """The folders of a folder provider that are never read: provider, folder (shown safely) and reason.
 
-    Other connectors have no folders: none. A provider folder that cannot be listed is one row saying why.
+    Other connectors have no folders: none. A provider folder that cannot be listed is one row, folder ".", saying
+    why.
     """
     if provider.connector != "folder":
         return []
     try:
         refused = FolderConnector(provider).invalid_folders()
     except OSError as error:
-        refused = {str(provider.path): f"the provider folder cannot be listed ({error}); check providers.path"}
+        return [{"provider": provider.id, "folder": ".", "reason": f"cannot be listed ({error}); check providers.path"}]
     return [
         {"provider": provider.id, "folder": name.encode("unicode_escape").decode("ascii")[:80], "reason": reason}
         for name, reason in refused.items()

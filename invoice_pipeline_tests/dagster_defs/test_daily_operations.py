@@ -227,6 +227,16 @@ def test_the_schedules_run_request_runs_the_daily_sync_which_records_todays_offe
     assert _status(workspace, "G1") is None  # the sync only decides; the sensor's runs import
 
 
+def test_the_daily_sync_lists_the_folders_it_does_not_read_in_the_offers_metadata(ops, workspace, instance):
+    workspace.add_invoice("G1", usage=[usage_line("U1")])
+    (workspace.provider_folder() / "G1 (old)").mkdir()
+    offers = _offers(_daily_sync(ops, instance))
+    (row,) = [record.data for record in offers["folders_not_read"].records]
+    assert (row["provider"], row["folder"]) == ("contoso-csp", "G1 (old)")
+    assert row["reason"].endswith("; rename the folder to its invoice id")
+    assert offers["eligible"] == ["contoso-csp:G1"]
+
+
 # The sync sensor -----------------------------------------------------------------------------------------
 
 
@@ -440,9 +450,7 @@ def test_the_crash_sensor_records_a_crashed_import_run_once_and_the_summary_list
     config = workspace.config()
     now = datetime.now(UTC)
     day = due_summary_day(now, config.notifications.summary_time, config.daily_sync.timezone) + timedelta(days=1)
-    summary = _with_log(
-        workspace, lambda log: build_daily_summary(log.warehouse, day, config.notifications.summary_time, "UTC")
-    )
+    summary = _with_log(workspace, lambda log: build_daily_summary(log.warehouse, config, day))
     assert [(c["key"], c["run_id"]) for c in summary.crashed] == [("contoso-csp:G1", crashed.run_id)]
 
 
@@ -627,6 +635,25 @@ def test_once_the_relay_is_back_the_next_attempt_sends_the_days_summary_once_and
         assert skipped.skip_message == f"the summary for {day} was already sent"
     assert _run_summary(ops, instance, second).success  # the same request run again sends nothing
     assert len(relay.messages) == 1
+
+
+def test_a_summary_run_for_a_day_not_yet_due_is_refused_without_sending_or_recording_anything(
+    ops, workspace, instance, relay
+):
+    day = (datetime.fromisoformat(_due_day(workspace)) + timedelta(days=1)).date()
+    result = ops.resolve_job_def(SUMMARY_JOB).execute_in_process(
+        instance=instance,
+        run_config={"ops": {"daily_import_summary": {"config": {"day": day.isoformat()}}}},
+        raise_on_error=False,
+    )
+    assert not result.success
+    (failure,) = result.get_step_failure_events()
+    error = failure.step_failure_data.error
+    assert error.cls_name == "SummaryNotDue" and error.stack == []
+    assert error.message.startswith(f"the summary for {day} is not due yet: its window ends at {day} ")
+    assert relay.messages == []
+    assert _with_log(workspace, lambda log: log.delivery(day.isoformat())) is None
+    assert instance.get_latest_materialization_event(dg.AssetKey("daily_import_summary")) is None
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import duckdb
 import pytest
 import sqlalchemy as sa
 
+from invoice_pipeline.connectors.folder import folders_not_read
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.invoice_import import SCHEMA_CHECK, import_provider_invoice
@@ -599,3 +600,36 @@ def test_header_with_a_trailing_comma_is_refused_naming_the_unnamed_column(works
 def test_column_names_equal_but_for_case_are_refused(workspace, warehouse, column):
     workspace.add_invoice(KEY.invoice_id, usage=[dict(usage_line("U1"), **{column: "x"})])
     _refused(workspace, warehouse, f"{column}, {column.lower()} differ only by upper/lower case")
+
+
+# Folders never read --------------------------------------------------------------------------------------
+
+
+def test_folders_not_read_name_each_folder_safely_with_why_and_how_to_fix_it(workspace, tmp_path):
+    root = workspace.provider_folder()
+    workspace.add_invoice("G1", usage=[usage_line("U1")])
+    for name in ("G2 copy", "bad\nname", "..G3"):
+        (root / name).mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (root / "G4").symlink_to(tmp_path / "elsewhere")
+    (root / "notes.txt").write_text("a file, not a folder")
+    rows = folders_not_read(workspace.config().provider("contoso-csp"))
+    by_folder = {row["folder"]: row["reason"] for row in rows}
+    assert sorted(by_folder) == ["..G3", "G2 copy", "G4", "bad\\nname"]  # the line break shown, never written
+    assert {row["provider"] for row in rows} == {"contoso-csp"}
+    assert by_folder["G2 copy"] == (
+        "invoice id 'G2 copy' is not allowed: use 1-100 ASCII letters, digits, '.', '_' or '-', starting with a "
+        "letter or digit, without '..'; rename the folder to its invoice id"
+    )
+    assert by_folder["G4"] == (
+        f"a link to {(tmp_path / 'elsewhere').resolve()}, outside {root.resolve()}; move the folder itself here"
+    )
+
+
+def test_a_provider_folder_that_cannot_be_listed_is_one_row_saying_why(workspace):
+    provider = workspace.config().provider("contoso-csp")
+    provider.path.rename(provider.path.with_name("moved-away"))
+    (row,) = folders_not_read(provider)
+    assert row["folder"] == "."
+    assert row["reason"].startswith("cannot be listed ([Errno 2] No such file or directory: ")
+    assert row["reason"].endswith("; check providers.path")
