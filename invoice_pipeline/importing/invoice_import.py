@@ -356,7 +356,7 @@ def _import_into(
         details = [f"{len(missing)} reference warning(s)"] if missing else []
         accepted = header_values.get("accepted_difference")
         if accepted:
-            details.append(f"accepted checksum difference {decimal_text(abs(accepted), minor_units)} {header.currency}")
+            details.append(f"accepted checksum difference {decimal_text(accepted, minor_units)} {header.currency}")
         message = "Imported" + (" with " + " and ".join(details) if details else "")
     result = ImportResult(
         key,

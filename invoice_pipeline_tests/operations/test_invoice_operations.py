@@ -568,6 +568,17 @@ def test_header_only_manual_invoice_is_activated_once_its_line_files_are_added_t
     )
 
 
+def test_an_accepted_difference_where_the_lines_exceed_the_header_keeps_its_sign_in_the_message(workspace, warehouse):
+    _checksum_error(workspace, warehouse, total="9999.50")  # header minus lines: -0.13
+    config = workspace.config()
+    request_checksum_override(config, warehouse, KEY, actor=ACTOR, reason="rounding at the provider")
+    result = import_provider_invoice(
+        config, warehouse, KEY, actor=ACTOR, override_maximum=config.checksum_override_maximum
+    )
+    assert result.message == "Imported with accepted checksum difference -0.13 USD"
+    assert warehouse.current_record(KEY).accepted_difference == Decimal("-0.13")
+
+
 def test_activation_accepting_a_checksum_difference_below_the_maximum_passes_and_stores_it(workspace, warehouse):
     _manual_folder(workspace, total="135.37")
     _create(workspace, warehouse)
