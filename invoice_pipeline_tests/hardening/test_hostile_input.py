@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 
 import dagster as dg
+import pytest
 import sqlalchemy as sa
 
-from invoice_pipeline.connectors.folder import FolderConnector
+from invoice_pipeline.connectors.folder import FolderConnector, folders_not_read
 from invoice_pipeline.dagster_defs.mail import smtp_resource
 from invoice_pipeline.dagster_defs.resources import pipeline_resource
 from invoice_pipeline.definitions import defs
@@ -15,6 +16,7 @@ from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
 from invoice_pipeline.warehouse import tables as t
+from invoice_pipeline.warehouse.warehouse import ImportRefused
 from invoice_pipeline_tests.builders import USAGE_COLUMNS, usage_line, write_csv
 
 SQL_LOOKING = "x'); DROP TABLE provider_invoices; --"
@@ -25,9 +27,11 @@ def test_an_invoice_folder_that_links_outside_the_provider_folder_is_never_read(
     outside.mkdir()
     (outside / "header.json").write_text('{"secret": "outside"}')
     os.symlink(outside, workspace.provider_folder() / "G-LINKED")
-    result = import_provider_invoice(workspace.config(), warehouse, InvoiceKey("contoso-csp", "G-LINKED"), run_id="t")
-    assert result.status == Status.ERROR
-    assert "points outside" in result.message
+    with pytest.raises(ImportRefused, match="contoso-csp does not offer invoice 'G-LINKED'"):
+        import_provider_invoice(workspace.config(), warehouse, InvoiceKey("contoso-csp", "G-LINKED"), run_id="t")
+    assert warehouse.records(InvoiceKey("contoso-csp", "G-LINKED")) == []  # refused: no record, nothing read
+    (listed,) = folders_not_read(workspace.config().provider("contoso-csp"))
+    assert (listed["folder"], "outside" in listed["reason"]) == ("G-LINKED", True)
     offered = FolderConnector(workspace.config().provider("contoso-csp")).list_invoices()
     assert [o.invoice_id for o in offered] == []
 
