@@ -12,7 +12,7 @@ from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource
 from invoice_pipeline.dagster_defs.run_tags import RUN_TAG_INVOICE, RUN_TAG_PROVIDER
 from invoice_pipeline.dagster_defs.runs import classify_failure
 from invoice_pipeline.domain.invoice_keys import InvalidInvoiceKey, InvoiceKey
-from invoice_pipeline.notifications.mail import NO_RELAY
+from invoice_pipeline.notifications.mail import NO_RELAY, MailError
 from invoice_pipeline.notifications.summary import SummaryNotDue, deliver_daily_summary, next_summary_attempt
 from invoice_pipeline.warehouse.operations_log import OperationsLog
 
@@ -20,6 +20,7 @@ GROUP = "daily_operations"
 OWNERS = ["team:billing-data"]
 SUMMARY_TAG = "invoice_pipeline/summary_day"
 SUMMARY_NOT_DUE = "SummaryNotDue"  # a refusal is an outcome: the run log shows its sentence, no stack trace
+SUMMARY_NOT_SENT = "SummaryNotSent"
 
 
 @dg.run_failure_sensor(monitored_jobs=[import_provider_invoice_job], default_status=dg.DefaultSensorStatus.RUNNING)
@@ -65,6 +66,8 @@ def daily_import_summary(
             delivery = deliver_daily_summary(warehouse, pipeline_config, smtp.settings(), day, utc_now())
         except SummaryNotDue as refusal:
             raise PlainError(SUMMARY_NOT_DUE, str(refusal)) from None
+        except MailError as error:  # recorded; the sensor tries again later: a fault met, said in one line
+            raise PlainError(SUMMARY_NOT_SENT, f"summary for {day} not sent: {error}") from None
     metadata: dict[str, object] = {"day": delivery.day, "sent": delivery.sent, "outcome": delivery.reason}
     if delivery.mail:
         part, body = delivery.mail.first_part

@@ -18,7 +18,7 @@ from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.importing.sync_plan import plan_sync
 from invoice_pipeline.notifications.provider_changes import notify_provider_changes
-from invoice_pipeline.warehouse.operations_log import OperationsLog
+from invoice_pipeline.warehouse.operations_log import OperationsLog, lines_changed
 
 GROUP = "daily_operations"
 OWNERS = ["team:billing-data"]
@@ -47,6 +47,7 @@ def _change_row(change: dict[str, Any]) -> dict[str, Any]:
         "imported_total": decimal_text(change["old_total"], minor_units),
         "provider_total": decimal_text(change["new_total"], minor_units),
         "currency": change["currency"] or "",
+        "lines_changed": lines_changed(change),
     }
 
 
@@ -91,7 +92,9 @@ def provider_invoice_offers(
                 [{"invoice": str(c.key), "import": c.eligible, "reason": c.reason} for c in plan.candidates],
                 ["invoice", "import", "reason"],
             ),
-            "provider_changes": table_metadata(changes, ["invoice", "imported_total", "provider_total", "currency"]),
+            "provider_changes": table_metadata(
+                changes, ["invoice", "imported_total", "provider_total", "currency", "lines_changed"]
+            ),
             "provider_errors": dg.MetadataValue.json(plan.provider_errors),
             "folders_not_read": table_metadata(plan.folders_not_read, ["provider", "folder", "reason"]),
             "notifications_not_sent": dg.MetadataValue.json(mail_errors),

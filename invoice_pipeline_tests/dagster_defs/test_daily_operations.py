@@ -378,6 +378,7 @@ def test_a_provider_change_is_emailed_once_and_not_again_by_the_next_days_sync(o
     metadata = observation.event_specific_data.asset_observation.metadata
     assert Decimal(metadata["imported_total"].value) == Decimal("46.00")
     assert Decimal(metadata["provider_total"].value) == Decimal("47.50")
+    assert metadata["lines_changed"].value is False  # only the header total changed
     assert _status(workspace, "G1") == "Active"
     assert _with_log(workspace, lambda log: log.unnotified_changes()) == []
 
@@ -521,7 +522,9 @@ def _failed_attempt(workspace, instance, down: SmtpResource) -> tuple[dg.RunRequ
     failed = _run_summary(_definitions(down), instance, first)
     assert not failed.success
     (failure,) = failed.get_step_failure_events()
-    assert "MailError" in failure.step_failure_data.error.to_string()
+    error = failure.step_failure_data.error  # a fault met, in one line: no stack trace in the run log
+    assert (error.cls_name, error.stack) == ("SummaryNotSent", [])
+    assert error.message.startswith(f"summary for {_due_day(workspace)} not sent: ")
     delivery = _delivery(workspace)
     assert (delivery["status"], delivery["attempts"], delivery["sent_at"]) == ("failed", 1, None)
     assert "ConnectionRefusedError" in delivery["last_error"]
