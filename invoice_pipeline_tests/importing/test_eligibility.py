@@ -30,10 +30,16 @@ def _candidate(status: str, minutes_ago: int = 0, is_manual: bool = False):
 
 
 def _removed(to_status: str):
+    imported = {"changed_at": NOW - timedelta(days=3), "actor": "dagster run r1", "reason": "Imported"}
     history = [
-        {"to_status": "Populating", "changed_at": NOW - timedelta(days=3), "actor": "dagster run r1"},
-        {"to_status": "Active", "changed_at": NOW - timedelta(days=3), "actor": "dagster run r1"},
-        {"to_status": to_status, "changed_at": datetime(2026, 11, 24, 9, 30, tzinfo=UTC), "actor": "cli:alice"},
+        {**imported, "to_status": "Populating"},
+        {**imported, "to_status": "Active"},
+        {
+            "to_status": to_status,
+            "changed_at": datetime(2026, 11, 24, 9, 30, tzinfo=UTC),
+            "actor": "cli:alice",
+            "reason": "re-issued",
+        },
     ]
     return sync_candidate(standing_without_record(KEY, history))
 
@@ -74,3 +80,10 @@ def test_a_deleted_invoice_is_skipped_too():
     candidate = _removed("Deleted")
     assert not candidate.eligible
     assert candidate.reason.startswith("deleted by cli:alice on 2026-11-24; sync it explicitly with")
+
+
+def test_the_last_removal_says_who_and_why():
+    standing = standing_without_record(
+        KEY, [{"to_status": "Deleted", "changed_at": NOW, "actor": "a", "reason": "dup"}]
+    )
+    assert (standing.by, standing.why) == ("a", "dup")
