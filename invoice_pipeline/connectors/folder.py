@@ -101,6 +101,7 @@ def folders_not_read(provider: ProviderConfig) -> list[dict[str, str]]:
 def _peek_total(header: Path) -> tuple[str | None, Decimal | None]:
     try:
         data = json.loads(header.read_text(encoding="utf-8-sig"), parse_float=Decimal)
-        return str(data.get("currency")), Decimal(str(data.get("total_amount")))
+        currency = data.get("currency")
+        return (str(currency) if currency is not None else None), Decimal(str(data.get("total_amount")))
     except (ValueError, InvalidOperation, AttributeError, TypeError, OSError):
         return None, None

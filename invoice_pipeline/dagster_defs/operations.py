@@ -24,7 +24,7 @@ from invoice_pipeline.dagster_defs.run_config import (
 )
 from invoice_pipeline.dagster_defs.run_tags import tag_invoice_run
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
-from invoice_pipeline.importing.invoice_import import activate_manual_invoice
+from invoice_pipeline.importing.invoice_import import ActivationRefused, activate_manual_invoice
 from invoice_pipeline.operations import billing
 from invoice_pipeline.operations.invoice_operations import (
     create_manual_invoice,
@@ -251,8 +251,8 @@ def activate_manual_provider_invoice_op(
     key = _invoice_of(context, config)
     pipeline_config = invoice_pipeline.load_config()
     with invoice_pipeline.warehouse(pipeline_config) as warehouse:
-        result = _refusals_as_failures(
-            lambda: activate_manual_invoice(
+        try:
+            result = activate_manual_invoice(
                 pipeline_config,
                 warehouse,
                 key,
@@ -263,7 +263,12 @@ def activate_manual_provider_invoice_op(
                 if config.accept_checksum_difference
                 else None,
             )
-        )
+        except ActivationRefused as refusal:  # recorded like a failed import: the partition shows it too
+            change = f"activation refused, asked by {config.requested_by}: {config.reason}"
+            _show(context, key, change, warehouse.current_record(key), status_changed=False)
+            raise PlainError(OPERATION_REFUSED, str(refusal)) from None
+        except ImportRefused as refusal:
+            raise PlainError(OPERATION_REFUSED, str(refusal)) from None
         record = warehouse.current_record(key)
     _show(context, key, f"activated by {config.requested_by}: {config.reason} ({result.message})", record)
 

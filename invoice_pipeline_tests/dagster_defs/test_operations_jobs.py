@@ -412,7 +412,7 @@ def test_create_job_for_an_automatic_provider_fails_with_the_refusal(workspace, 
     assert (cls_name, description.startswith("contoso-csp is an automatic provider")) == ("OperationRefused", True)
 
 
-def test_activate_job_failing_the_import_rules_fails_with_the_imports_message_and_changes_nothing(
+def test_activate_job_failing_the_import_rules_fails_with_the_imports_message_recorded_and_shown(
     workspace, ops, instance
 ):
     workspace.add_invoice(MANUAL.invoice_id, license=[_fab_line("F1")], provider=MANUAL.provider, total="135.37")
@@ -421,13 +421,19 @@ def test_activate_job_failing_the_import_rules_fails_with_the_imports_message_an
 
     refused = _operation(ops, instance, "activate_manual_provider_invoice", MANUAL)
 
-    assert _failure(refused) == (
-        "OperationRefused",
+    kind, message = _failure(refused)
+    assert kind == "OperationRefused"
+    assert message.startswith(
         f"{MANUAL} cannot be activated: Checksum failed: header 135.37 USD; usage 0.00 + license 135.00 = 135.00; "
-        "difference 0.37 USD",
+        "difference 0.37 USD; it stays Populating"
     )
     record, _, history = _look(workspace, MANUAL)
-    assert record.status == "Populating" and history == history_before
+    assert record.status == "Populating" and len(history) == len(history_before) + 1  # the refusal is recorded
+    observed = _latest_observation(instance, MANUAL)
+    assert (observed["status"], observed["change"]) == (
+        "Populating",
+        f"activation refused, asked by {WHO}: duplicate of G2",
+    )
 
     accepted = _operation(ops, instance, "activate_manual_provider_invoice", MANUAL, accept_checksum_difference=True)
     assert accepted.success
