@@ -167,6 +167,7 @@ def _daily_sync(provider_id: str | None) -> list[InvoiceKey]:
         click.echo(
             f"{change['invoice']}\tchanged at provider\timported {change['imported_total']}, "
             f"provider now {change['provider_total']} {change['currency']}"
+            + (", and its lines changed" if change.get("lines_changed") else "")
         )
     for error in plan.notifications_not_sent:
         click.echo(f"notification not sent (retried next sync)\t{error}", err=True)

@@ -13,9 +13,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from invoice_pipeline.config import NotificationsConfig, PipelineConfig
 from invoice_pipeline.connectors.folder import folders_not_read
 from invoice_pipeline.domain.money import decimal_text
-from invoice_pipeline.domain.statuses import Status
+from invoice_pipeline.domain.statuses import DELETED, Status
 from invoice_pipeline.notifications.mail import NO_RELAY, MailError, SmtpSettings, build_message, send_message
-from invoice_pipeline.warehouse.operations_log import OperationsLog
+from invoice_pipeline.warehouse.operations_log import OperationsLog, lines_changed
 from invoice_pipeline.warehouse.warehouse import Warehouse
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -50,10 +50,11 @@ class DailySummary:
     changed: list[dict[str, Any]] = field(default_factory=list)
     crashed: list[dict[str, Any]] = field(default_factory=list)
     folders_not_read: list[dict[str, str]] = field(default_factory=list)
+    set_aside: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def nothing_new(self) -> bool:
-        """True when there is nothing to report."""
+        """True when there is nothing to report (invoices set aside by a person are a standing list, not news)."""
         return not (
             self.succeeded or self.failed or self.populating or self.changed or self.crashed or self.folders_not_read
         )
@@ -69,6 +70,7 @@ class DailySummary:
             "populating": self.populating,
             "changed": self.changed,
             "crashed": self.crashed,
+            "set_aside": self.set_aside,
             "folders_not_read": self.folders_not_read,
             "nothing_new": self.nothing_new,
         }
@@ -144,8 +146,19 @@ def build_daily_summary(warehouse: Warehouse, config: PipelineConfig, day: date)
             "old_total": _money(c["old_total"], c["minor_units"]),
             "new_total": _money(c["new_total"], c["minor_units"]),
             "seen_at": c["seen_at"].astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M"),
+            "lines_changed": lines_changed(c),
         }
         for c in log.changes_seen_between(start, end)
+    ]
+    set_aside = [
+        {
+            "key": f"{h['provider']}:{h['invoice_id']}",
+            "status": "deleted" if h["to_status"] == DELETED else "deactivated",
+            "by": h["actor"],
+            "on": h["changed_at"].astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d"),
+            "reason": h["reason"],
+        }
+        for h in log.set_aside_by_a_person()
     ]
     crashed = [
         {
@@ -156,7 +169,9 @@ def build_daily_summary(warehouse: Warehouse, config: PipelineConfig, day: date)
         for f in log.run_failures_between(start, end)
     ]
     refused = [row for provider in config.providers for row in folders_not_read(provider)]
-    return DailySummary(day.isoformat(), start, end, succeeded, failed, populating, changed, crashed, refused)
+    return DailySummary(
+        day.isoformat(), start, end, succeeded, failed, populating, changed, crashed, refused, set_aside
+    )
 
 
 def _environment(folder: Path, html: bool) -> Environment:

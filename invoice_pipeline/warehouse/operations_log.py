@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.money import decimal_text
+from invoice_pipeline.domain.statuses import DELETED, Status
 from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline.warehouse.warehouse import InvoiceRecord, Warehouse
 
@@ -154,6 +155,29 @@ class OperationsLog:
             for row in conn.execute(query).mappings():
                 latest[row["record_id"]] = dict(row)
         return list(latest.values())
+
+    def set_aside_by_a_person(self) -> list[dict[str, Any]]:
+        """Invoices a person deactivated or deleted and nothing imported since: the automatic sync leaves them.
+
+        One row per invoice (provider, invoice_id, to_status Inactive or Deleted, changed_at, actor, reason), from
+        its latest history entry, when it has no current record.
+        """
+        history, invoices = t.invoice_status_history, t.provider_invoices
+        has_current_record = sa.exists().where(
+            invoices.c.provider == history.c.provider,
+            invoices.c.invoice_id == history.c.invoice_id,
+            invoices.c.current_key.is_not(None),
+        )
+        query = (
+            sa.select(history)
+            .where(~has_current_record)
+            .order_by(history.c.provider, history.c.invoice_id, history.c.changed_at)
+        )
+        latest: dict[tuple[str, str], dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(query).mappings():
+                latest[(row["provider"], row["invoice_id"])] = dict(row)
+        return [row for row in latest.values() if row["to_status"] in (Status.INACTIVE, DELETED)]
 
     # Daily summary deliveries --------------------------------------------------------------------
 

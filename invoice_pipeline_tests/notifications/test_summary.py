@@ -24,6 +24,7 @@ from invoice_pipeline.notifications.summary import (
     render_summary,
     summary_period,
 )
+from invoice_pipeline.operations.invoice_operations import deactivate_invoice, delete_invoice
 from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline.warehouse.operations_log import OperationsLog
 from invoice_pipeline_tests.builders import license_line, usage_line
@@ -374,6 +375,27 @@ def test_the_summary_lists_folders_not_read_with_the_reason_and_how_to_fix_it(mi
     assert f"Folders not read (1):\n  - contoso-csp: G7 (copy): {refused['reason']}\n" in mail.text
     assert "Nothing new" not in mail.text
     assert "<h3>Folders not read (1)</h3>" in mail.html and "<li>contoso-csp: G7 (copy): " in mail.html
+
+
+def test_invoices_a_person_deactivated_or_deleted_are_listed_as_set_aside_every_day_until_imported_again(
+    notifying, warehouse
+):
+    for invoice_id in ("G5", "G6", "G8"):
+        notifying.add_invoice(invoice_id, usage=[usage_line("U1")])
+        _import(notifying, warehouse, invoice_id)
+    deactivate_invoice(warehouse, _key("G5"), actor="alice", reason="provider reissued it")
+    delete_invoice(warehouse, _key("G6"), actor="bob", reason="duplicate")
+    deactivate_invoice(warehouse, _key("G8"), actor="alice", reason="wrong period")
+    _import(notifying, warehouse, "G8")  # imported again explicitly: no longer set aside
+
+    summary = _summary(notifying, warehouse)
+    assert [(s["key"], s["status"], s["by"], s["reason"]) for s in summary.set_aside] == [
+        ("contoso-csp:G5", "deactivated", "alice", "deactivated: provider reissued it"),
+        ("contoso-csp:G6", "deleted", "bob", "deleted: duplicate"),
+    ]
+    text = render_summary(summary, notifying.config().notifications).text
+    assert "Set aside by a person, never imported again automatically (2):" in text
+    assert "contoso-csp:G6: deleted: duplicate (by bob on " in text and "sync --invoice contoso-csp:G6" in text
 
 
 def test_a_quiet_day_without_folders_not_read_has_no_such_section(notifying, warehouse):
