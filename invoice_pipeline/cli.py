@@ -70,6 +70,16 @@ def _dagster_home() -> Path:
     return home
 
 
+def _import_hint(config: PipelineConfig, key: InvoiceKey) -> str:
+    """The command that imports this invoice (again): a sync for an automatic provider, create + activate else."""
+    if config.provider(key.provider).sync == "automatic":
+        return f"`invoice-pipeline sync --invoice {key}`"
+    return (
+        f"`invoice-pipeline invoices create {key} --reason ...`, then "
+        f"`invoice-pipeline invoices activate {key} --reason ...`"
+    )
+
+
 def _actor() -> str:
     """Who runs this command, for the invoices' history."""
     return f"cli:{getpass.getuser()}"
@@ -128,7 +138,8 @@ def sync(config: PipelineConfig, provider_id: str | None, invoice_key: str | Non
     else:
         if provider_id and config.provider(provider_id).sync != "automatic":
             raise Refused(
-                f"{provider_id} is a manual provider; sync one of its invoices with --invoice {provider_id}:ID"
+                f"{provider_id} is a manual provider: its invoices are never synced; create one with "
+                f"`invoice-pipeline invoices create {provider_id}:ID --reason ...`, then activate it"
             )
         targets = _daily_sync(provider_id)
     broken, refused = _run_imports(targets)
@@ -260,7 +271,10 @@ def show_invoice(config: PipelineConfig, invoice_key: str, as_json: bool) -> Non
         records = warehouse.records(key)
         standing = invoice_standing(warehouse, key, None)
         if standing.stage == Stage.NEVER_IMPORTED:
-            raise Refused(f"{key} has never been imported; run `invoice-pipeline sync --invoice {key}`")
+            raise Refused(
+                f"{key} has never been imported; the provider's invoices: "
+                f"`invoice-pipeline providers invoices {key.provider}`; then {_import_hint(config, key)}"
+            )
         details: dict[str, Any] = {
             "standing": standing.stage.value,
             "removed": None,
@@ -281,7 +295,7 @@ def show_invoice(config: PipelineConfig, invoice_key: str, as_json: bool) -> Non
         how = "deleted (its record, lines and notes removed)" if standing.stage == Stage.DELETED else "deactivated"
         click.echo(
             f"{key} was {how} by {standing.by} on {standing.since:%Y-%m-%d %H:%M} UTC ({standing.why}); "
-            f"sync it again with `invoice-pipeline sync --invoice {key}`\n"
+            f"to import it again: {_import_hint(config, key)}\n"
         )
     for name, value in (details["records"] or [{}])[0].items():
         click.echo(f"{name:20} {'' if value is None else value}")
@@ -360,8 +374,8 @@ def deactivate(config: PipelineConfig, invoice_key: str, reason: str) -> None:
     key = _key(invoice_key)
     _operation(
         lambda wh: (
-            f"{key}\t{deactivate_invoice(wh, key, actor=_actor(), reason=reason).status}\tsync it again with "
-            f"`invoice-pipeline sync --invoice {key}`"
+            f"{key}\t{deactivate_invoice(wh, key, actor=_actor(), reason=reason).status}\tto import it again: "
+            f"{_import_hint(config, key)}"
         ),
         config,
     )
@@ -459,7 +473,7 @@ def create(
     _operation(
         lambda wh: (
             f"{key}\t{create_manual_invoice(config, wh, key, actor=_actor(), reason=reason, header=header).status}"
-            f"\tadd its line files to its folder if any, then `invoice-pipeline invoices activate {key}`"
+            f"\tadd its line files to its folder if any, then `invoice-pipeline invoices activate {key} --reason ...`"
         ),
         config,
     )

@@ -247,7 +247,7 @@ def test_deactivate_of_a_billed_invoice_is_refused_with_exit_1_listing_the_custo
 def test_unlink_then_deactivate_succeed(cycle):
     ids = _customer_invoices(cycle)
     assert _ok(cycle["unlink"]) == [[G1, "unlinked 3 lines", f"from {', '.join(ids)}"]]
-    assert _ok(cycle["deactivate"]) == [[G1, "Inactive", f"sync it again with `invoice-pipeline sync --invoice {G1}`"]]
+    assert _ok(cycle["deactivate"]) == [[G1, "Inactive", f"to import it again: `invoice-pipeline sync --invoice {G1}`"]]
 
 
 def test_sync_of_the_deactivated_invoice_imports_it_again_as_a_new_record(cycle):
@@ -362,7 +362,7 @@ def test_activate_failing_the_checksum_is_refused_with_exit_1_the_imports_messag
         f"{FAB} cannot be activated: Checksum failed: header 135.00 USD; usage 0.00 + license 0.00 = 0.00; "
         f"difference 135.00 USD; it stays Populating: fix its files in {folder} or the reference data or accept "
         f"a difference below 0.50 USD with --accept-checksum-difference, then `invoice-pipeline invoices activate "
-        f"{FAB}` again; its notes: `invoice-pipeline invoices notes {FAB} --out DIR`"
+        f"{FAB} --reason ...` again; its notes: `invoice-pipeline invoices notes {FAB} --out DIR`"
     )
 
 
@@ -453,7 +453,7 @@ def test_invoices_show_of_a_deleted_invoice_says_who_deleted_it_and_why_and_prin
     first = "\t".join(lines[0])
     assert first.startswith(f"{G3} was deleted (its record, lines and notes removed) by {WHO} on ")
     assert first.endswith(
-        f"(deleted: provider cancelled G3); sync it again with `invoice-pipeline sync --invoice {G3}`"
+        f"(deleted: provider cancelled G3); to import it again: `invoice-pipeline sync --invoice {G3}`"
     )
     text = cycle["show G3 deleted"].stdout
     assert "history:" in text and "-> Deleted  deleted: provider cancelled G3" in text

@@ -160,7 +160,7 @@ RULES: dict[Action, dict[Stage, Verdict]] = {
         Stage.STUCK: _allow("retry of an import that did not finish"),
         Stage.AWAITING_ACTIVATION: _refuse(
             "invoice {key} is a manual invoice waiting to be activated; "
-            "run `invoice-pipeline invoices activate {key}` instead"
+            "run `invoice-pipeline invoices activate {key} --reason ...` instead"
         ),
         Stage.ACTIVE: _refuse(
             "invoice {key} is Active and cannot be downloaded again; deactivate it (recommended) "
@@ -172,7 +172,7 @@ RULES: dict[Action, dict[Stage, Verdict]] = {
     },
     Action.ACTIVATE: {
         Stage.NEVER_IMPORTED: _refuse(
-            "{key} has not been created; create it first with `invoice-pipeline invoices create {key}`"
+            "{key} has not been created; create it first with `invoice-pipeline invoices create {key} --reason ...`"
         ),
         Stage.IMPORTING: _NOT_AWAITING,
         Stage.STUCK: _NOT_AWAITING,
@@ -181,11 +181,11 @@ RULES: dict[Action, dict[Stage, Verdict]] = {
         Stage.ERROR: _NOT_AWAITING,
         Stage.DEACTIVATED: _refuse(
             "{key} was deactivated by {by} on {since:%Y-%m-%d}; create it again with "
-            "`invoice-pipeline invoices create {key}`, then activate it"
+            "`invoice-pipeline invoices create {key} --reason ...`, then activate it"
         ),
         Stage.DELETED: _refuse(
             "{key} was deleted by {by} on {since:%Y-%m-%d}; create it again with "
-            "`invoice-pipeline invoices create {key}`, then activate it"
+            "`invoice-pipeline invoices create {key} --reason ...`, then activate it"
         ),
     },
     **{
@@ -213,7 +213,7 @@ RULES: dict[Action, dict[Stage, Verdict]] = {
         Stage.STUCK: _NOT_CHECKSUM_ERROR,
         Stage.AWAITING_ACTIVATION: _refuse(
             "{key} is a manual invoice waiting to be activated; accept its checksum difference with "
-            "`invoice-pipeline invoices activate {key} --accept-checksum-difference`"
+            "`invoice-pipeline invoices activate {key} --reason ... --accept-checksum-difference`"
         ),
         Stage.ACTIVE: _NOT_CHECKSUM_ERROR,
         Stage.ERROR: _allow("checksum override"),
@@ -235,15 +235,17 @@ RULES: dict[Action, dict[Stage, Verdict]] = {
 _NOT_FOR_MANUAL_PROVIDERS = {
     Action.AUTOMATIC_SYNC: _refuse(
         "a manual provider's invoice, never synced automatically: "
-        "`invoice-pipeline invoices create {key}`, then `invoice-pipeline invoices activate {key}`"
+        "`invoice-pipeline invoices create {key} --reason ...`, then "
+        "`invoice-pipeline invoices activate {key} --reason ...`"
     ),
     Action.IMPORT: _refuse(_MANUAL_ACTIVATION),
     Action.OVERRIDE: _refuse(_MANUAL_ACTIVATION + " (`--accept-checksum-difference` accepts a small difference)"),
 }
 _NOT_FOR_AUTOMATIC_PROVIDERS = {
     Action.ACTIVATE: _refuse(
-        "{key} is not a manual provider invoice; create it first with `invoices create` (only a manual "
-        "provider's invoices are created and activated by hand; {provider}'s come from `invoice-pipeline sync`)"
+        "{key} is an automatic provider's invoice: it becomes Active through its import "
+        "(`invoice-pipeline sync --invoice {key}`), never by activation; only a manual provider's invoices are "
+        "created and activated by hand"
     ),
     Action.CREATE: _refuse(
         "{provider} is an automatic provider; its invoices come from the daily sync (or `sync --invoice`)"

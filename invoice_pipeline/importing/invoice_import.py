@@ -264,7 +264,7 @@ def _activation_refusal(config: PipelineConfig, provider: ProviderConfig, key: I
     notes = f"; its notes: `invoice-pipeline invoices notes {key} --out DIR`" if result.notes else ""
     return (
         f"{result.message}; it stays Populating: {' or '.join(fixes)}, "
-        f"then `invoice-pipeline invoices activate {key}` again{notes}"
+        f"then `invoice-pipeline invoices activate {key} --reason ...` again{notes}"
     )
 
 

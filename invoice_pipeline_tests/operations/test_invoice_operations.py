@@ -478,7 +478,7 @@ def test_activation_failing_the_import_rules_is_refused_and_recorded_like_a_fail
         activate_manual_invoice(workspace.config(), warehouse, MANUAL, actor=ACTOR, reason=REASON)
 
     assert str(refused.value).startswith(f"{MANUAL} cannot be activated: {expected}")
-    assert f"then `invoice-pipeline invoices activate {MANUAL}` again" in str(refused.value)
+    assert f"then `invoice-pipeline invoices activate {MANUAL} --reason ...` again" in str(refused.value)
     current = warehouse.current_record(MANUAL)
     assert (current.status, current.record_id, current.is_manual) == ("Populating", record.record_id, True)
     assert current.message.startswith(f"Activation refused: {expected}")
@@ -499,7 +499,7 @@ def test_a_refused_activation_keeps_the_failures_notes_with_line_ids_and_how_to_
         "Missing References note | Checksum failed: header 150.00 USD; usage 0.00 + license 155.00 = 155.00; "
         f"difference -5.00 USD; it stays Populating: fix its files in {folder} or the reference data or accept a "
         "difference below 0.50 USD with --accept-checksum-difference, then "
-        f"`invoice-pipeline invoices activate {MANUAL}` again; its notes: "
+        f"`invoice-pipeline invoices activate {MANUAL} --reason ...` again; its notes: "
         f"`invoice-pipeline invoices notes {MANUAL} --out DIR`"
     )
     notes = {(n.title, n.file_name): n.content for n in warehouse.notes(record.record_id)}
@@ -611,7 +611,7 @@ def test_activation_accepting_a_checksum_difference_does_not_accept_the_maximum_
 
 def test_activating_an_automatic_invoice_or_an_active_manual_one_is_refused(workspace, warehouse):
     _active_invoice(workspace, warehouse)
-    with pytest.raises(ImportRefused, match="is not a manual provider invoice; create it first"):
+    with pytest.raises(ImportRefused, match="is an automatic provider's invoice: it becomes Active through its import"):
         activate_manual_invoice(workspace.config(), warehouse, KEY, actor=ACTOR, reason=REASON)
     _manual_folder(workspace)
     _create(workspace, warehouse)
@@ -659,8 +659,8 @@ def test_the_daily_sync_plan_does_not_touch_manual_invoices(workspace, warehouse
     verdicts = {str(c.key): (c.eligible, c.reason) for c in asked.candidates}
     assert verdicts[str(MANUAL)] == (
         False,
-        f"a manual provider's invoice, never synced automatically: `invoice-pipeline invoices create {MANUAL}`, "
-        f"then `invoice-pipeline invoices activate {MANUAL}`",
+        f"a manual provider's invoice, never synced automatically: `invoice-pipeline invoices create {MANUAL} "
+        f"--reason ...`, then `invoice-pipeline invoices activate {MANUAL} --reason ...`",
     )
     assert _state(warehouse, MANUAL) == before
 
@@ -673,7 +673,7 @@ def test_importing_a_manual_invoice_waiting_for_activation_is_refused_naming_act
     refusal = import_verdict(record, timedelta(minutes=120)).reason
     assert refusal == (
         f"invoice {MANUAL} is a manual invoice waiting to be activated; "
-        f"run `invoice-pipeline invoices activate {MANUAL}` instead"
+        f"run `invoice-pipeline invoices activate {MANUAL} --reason ...` instead"
     )
     before = _state(warehouse, MANUAL)
     with pytest.raises(ImportRefused, match="invoices activate fabrikam-distribution:FAB-1"):
