@@ -14,6 +14,7 @@ from invoice_pipeline.importing.invoice_import import import_provider_invoice
 from invoice_pipeline.importing.sync_plan import plan_sync
 from invoice_pipeline.notifications.mail import NO_RELAY, MailError, SmtpSettings
 from invoice_pipeline.notifications.summary import (
+    DailySummary,
     SummaryAttempt,
     SummaryNotDue,
     build_daily_summary,
@@ -396,6 +397,17 @@ def test_invoices_a_person_deactivated_or_deleted_are_listed_as_set_aside_every_
     text = render_summary(summary, notifying.config().notifications).text
     assert "Set aside by a person, never imported again automatically (2):" in text
     assert "contoso-csp:G6: deleted: duplicate (by bob on " in text and "sync --invoice contoso-csp:G6" in text
+
+
+def test_a_change_of_the_lines_at_the_provider_says_so_in_both_parts_of_the_summary(notifying):
+    start = datetime(2026, 11, 29, 7, tzinfo=UTC)
+    change = {"key": "contoso-csp:G1", "currency": "USD", "old_total": "100.00", "new_total": "100.00"}
+    summary = DailySummary(
+        "2026-11-30", start, start + timedelta(days=1), changed=[{**change, "seen_at": "x", "lines_changed": True}]
+    )
+    mail = render_summary(summary, notifying.config().notifications)
+    assert "provider now says 100.00 USD, and its lines changed" in mail.text
+    assert "provider now says 100.00 USD, and its lines changed" in mail.html
 
 
 def test_a_quiet_day_without_folders_not_read_has_no_such_section(notifying, warehouse):
