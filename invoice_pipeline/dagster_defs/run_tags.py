@@ -7,7 +7,6 @@ from invoice_pipeline.domain.invoice_keys import InvoiceKey
 RUN_TAG_PROVIDER = "invoice_pipeline/provider"
 RUN_TAG_INVOICE = "invoice_pipeline/invoice_id"
 RUN_TAG_KEY = "invoice_pipeline/invoice"
-RUN_TAG_LAUNCHED_BY = "invoice_pipeline/launched_by"
 
 
 def import_run_tags(key: InvoiceKey) -> dict[str, str]:
