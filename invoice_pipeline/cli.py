@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import getpass
 import json
+import logging
 import os
 import sys
+import tempfile
+import traceback
 import warnings
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -43,12 +46,14 @@ from invoice_pipeline.operations.invoice_operations import (
     offered_invoice_statuses,
     unlink_invoice,
 )
+from invoice_pipeline.warehouse.engine_faults import WarehouseFault, WarehouseMisconfigured
 from invoice_pipeline.warehouse.schema_migrations import WarehouseSchemaOutdated
-from invoice_pipeline.warehouse.warehouse import ImportRefused, Warehouse, WarehouseUnavailable
+from invoice_pipeline.warehouse.warehouse import ImportRefused, Warehouse
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_BROKEN = 3
+DEBUG_ENV_VAR = "INVOICE_PIPELINE_DEBUG"
 
 
 class Refused(click.ClickException):
@@ -57,17 +62,47 @@ class Refused(click.ClickException):
     exit_code = EXIT_REFUSED
 
 
+class Misconfigured(click.ClickException):
+    """Configuration or setup a person must fix, in one sentence that says how."""
+
+    exit_code = EXIT_USAGE
+
+
+class Broken(click.ClickException):
+    """A fault the pipeline met (a run broke, a relay down), in one sentence that says what to do."""
+
+    exit_code = EXIT_BROKEN
+
+
 def _dagster_home() -> Path:
-    """DAGSTER_HOME, or this folder when it holds dagster.yaml, or <data dir>/dagster_home."""
+    """DAGSTER_HOME, or this folder when it holds dagster.yaml, or <data dir>/dagster_home; an instance a killed
+    process left half-created there is repaired first (see `instance_repair`)."""
+    from invoice_pipeline.dagster_defs.instance_repair import repair_instance
+
     if os.environ.get("DAGSTER_HOME"):
-        return Path(os.environ["DAGSTER_HOME"])
-    home = Path.cwd() if Path("dagster.yaml").is_file() else load_config().data_dir / "dagster_home"
-    home.mkdir(parents=True, exist_ok=True)
-    instance_config = home / "dagster.yaml"
-    if not instance_config.exists():
-        instance_config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
-    os.environ["DAGSTER_HOME"] = str(home.resolve())
+        home = Path(os.environ["DAGSTER_HOME"])
+    else:
+        home = Path.cwd() if Path("dagster.yaml").is_file() else load_config().data_dir / "dagster_home"
+        instance_config = home / "dagster.yaml"
+        try:
+            home.mkdir(parents=True, exist_ok=True)
+            if not instance_config.exists():
+                _write_whole(instance_config, "telemetry:\n  enabled: false\n")
+        except OSError as error:
+            raise Misconfigured(
+                f"the Dagster home {home} cannot be created ({error.strerror or error}); make its folder "
+                "writable, or set DAGSTER_HOME to a writable folder"
+            ) from None
+        os.environ["DAGSTER_HOME"] = str(home.resolve())
+    repair_instance(home)
     return home
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Write a file whole or not at all (a process killed meanwhile leaves no empty file behind)."""
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, encoding="utf-8") as part:
+        part.write(text)
+    os.replace(part.name, path)
 
 
 def _import_hint(config: PipelineConfig, key: InvoiceKey) -> str:
@@ -89,7 +124,7 @@ def _smtp() -> SmtpSettings:
     try:
         return SmtpSettings.from_environment()
     except MailError as error:
-        raise click.ClickException(str(error)) from None
+        raise Misconfigured(str(error)) from None
 
 
 def _open(config: PipelineConfig, *, check_schema: bool = True) -> Warehouse:
@@ -98,12 +133,30 @@ def _open(config: PipelineConfig, *, check_schema: bool = True) -> Warehouse:
     return open_warehouse(config, check_schema=check_schema)
 
 
+def _debug_asked(ctx: click.Context, param: click.Parameter, asked: bool) -> None:
+    if asked:
+        os.environ[DEBUG_ENV_VAR] = "1"
+
+
+def _debugging() -> bool:
+    """Whether a fault shows its traceback (--debug, or INVOICE_PIPELINE_DEBUG=1)."""
+    return os.environ.get(DEBUG_ENV_VAR, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",
     type=click.Path(dir_okay=False),
     help=f"Pipeline YAML configuration (default: ${CONFIG_ENV_VAR}, else the bundled demo).",
+)
+@click.option(
+    "--debug",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    callback=_debug_asked,
+    help=f"Show a fault's traceback after its one line (also ${DEBUG_ENV_VAR}=1).",
 )
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None) -> None:
@@ -141,6 +194,7 @@ def sync(config: PipelineConfig, provider_id: str | None, invoice_key: str | Non
                 f"{provider_id} is a manual provider: its invoices are never synced; create one with "
                 f"`invoice-pipeline invoices create {provider_id}:ID --reason ...`, then activate it"
             )
+        _open(config).dispose()  # a warehouse fault ends the command here, in one line, before any run
         targets = _daily_sync(provider_id)
     broken, refused = _run_imports(targets)
     if broken:
@@ -164,7 +218,7 @@ def _daily_sync(provider_id: str | None) -> list[InvoiceKey]:
     with dg.DagsterInstance.get() as instance:
         plan = run_daily_sync(defs, instance, provider=provider_id, requested_by=_actor())
     if not plan.outcome.success:
-        raise click.ClickException(
+        raise Broken(
             f"the daily sync failed: {plan.outcome.error or 'see the run in the Dagster UI'} "
             f"(run {plan.outcome.run_id})"
         )
@@ -192,19 +246,22 @@ def _run_imports(targets: list[InvoiceKey], options: dict[str, object] | None = 
     """
     import dagster as dg
 
+    from invoice_pipeline.dagster_defs.abandoned_runs import end_abandoned_import_runs
     from invoice_pipeline.dagster_defs.runs import run_invoice_import
     from invoice_pipeline.definitions import defs
 
     _dagster_home()
     broken = refused = False
     with dg.DagsterInstance.get() as instance:
+        config = load_config()
+        warehouse = _open(config)
+        try:
+            for run_id in end_abandoned_import_runs(instance, warehouse, settle=config.claim_lapse):
+                click.echo(f"import run {run_id} had stopped without ending: now shown as failed in Dagster", err=True)
+        finally:
+            warehouse.dispose()
         for key in targets:
             outcome = run_invoice_import(defs, instance, key, options)
-            warehouse = _open(load_config())
-            try:
-                record = warehouse.current_record(key)
-            finally:
-                warehouse.dispose()
             if outcome.refused:
                 refused = True
                 click.echo(f"{key}\trefused\t{outcome.error}")
@@ -212,6 +269,11 @@ def _run_imports(targets: list[InvoiceKey], options: dict[str, object] | None = 
                 broken = True
                 click.echo(f"{key}\tfailed\t{outcome.error or 'run failed'} (run {outcome.run_id})")
             else:
+                warehouse = _open(load_config())
+                try:
+                    record = warehouse.current_record(key)
+                finally:
+                    warehouse.dispose()
                 status = record.status if record else NOT_IMPORTED
                 message = (record.message if record else "") or ""
                 click.echo(f"{key}\t{status}\t{message}")
@@ -603,7 +665,7 @@ def provider_invoices(config: PipelineConfig, provider_id: str) -> None:
         for folder in folders_not_read(config.provider(provider_id)):
             click.echo(f"{folder['folder']}\tnot read\t{folder['reason']}")
     except ConnectorError as error:
-        raise click.ClickException(str(error)) from None
+        raise Broken(str(error)) from None
     finally:
         warehouse.dispose()
 
@@ -640,7 +702,7 @@ def notify(config: PipelineConfig, preview: bool, show_html: bool, day_text: str
         except SummaryNotDue as refusal:
             raise Refused(str(refusal)) from None
         except MailError as error:
-            raise click.ClickException(f"summary for {day} not sent: {error}; run notify again") from None
+            raise Broken(f"summary for {day} not sent: {error}; run notify again") from None
     finally:
         warehouse.dispose()
     click.echo(f"summary {delivery.day}: {delivery.reason}")
@@ -701,13 +763,37 @@ def warehouse_upgrade(config: PipelineConfig) -> None:
 
 
 def main() -> None:
-    """Console entry point: configuration and key problems end with one line, never a traceback."""
+    """Console entry point: a fault ends with one line on stderr and its exit status (1 refused, 2 usage,
+    configuration or setup to fix, 3 a fault the pipeline met), never a traceback unless asked for (--debug or
+    INVOICE_PIPELINE_DEBUG=1). The pipeline's warnings (a warehouse retry, an instance repaired) go to stderr,
+    one line each."""
+    from invoice_pipeline.dagster_defs.instance_repair import DagsterInstanceBroken
+
     warnings.filterwarnings("ignore", message=".*(beta|preview|experimental).*", category=Warning)
+    said = logging.StreamHandler()
+    said.setFormatter(logging.Formatter("invoice-pipeline: %(message)s"))
+    pipeline_log = logging.getLogger("invoice_pipeline")
+    pipeline_log.addHandler(said)
+    pipeline_log.setLevel(logging.WARNING)
+    pipeline_log.propagate = False
     try:
         cli.main(prog_name="invoice-pipeline")
-    except (ConfigError, InvalidInvoiceKey) as error:
-        click.echo(f"invoice-pipeline: {error}", err=True)
-        sys.exit(EXIT_USAGE)
-    except (WarehouseUnavailable, WarehouseSchemaOutdated) as error:
-        click.echo(f"invoice-pipeline: {error}", err=True)
-        sys.exit(EXIT_BROKEN)
+    except (ConfigError, InvalidInvoiceKey, WarehouseMisconfigured) as error:
+        _fail(error, EXIT_USAGE)
+    except (WarehouseFault, WarehouseSchemaOutdated, DagsterInstanceBroken) as error:
+        _fail(error, EXIT_BROKEN)
+    except Exception as error:
+        first_line = (str(error).strip().splitlines() or [""])[0][:300]
+        _fail(
+            error,
+            EXIT_BROKEN,
+            f"unexpected {type(error).__name__}: {first_line}; run it again with --debug for the traceback",
+        )
+
+
+def _fail(error: Exception, exit_code: int, line: str | None = None) -> NoReturn:
+    """End the command with the fault's one line (its traceback first when asked for)."""
+    if _debugging():
+        traceback.print_exception(error)
+    click.echo(f"invoice-pipeline: {line or error}", err=True)
+    sys.exit(exit_code)

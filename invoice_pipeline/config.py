@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal
@@ -189,6 +190,9 @@ class PipelineConfig(_Strict):
     reference_data: Path
     providers: list[ProviderConfig] = Field(default_factory=list)
     data_dir: Path
+    # An import's claim on its invoice lapses this long after its process stops renewing it (every sixth of it).
+    import_claim_lapse_seconds: float = Field(default=30, ge=3)
+    # Last resort: an import still Populating after this long is taken over even while its claim is renewed.
     stuck_populating_after_minutes: int = Field(default=120, ge=0)
     duckdb_memory_limit: str = "1GB"
     duckdb_threads: int = Field(default=2, ge=1)
@@ -218,6 +222,16 @@ class PipelineConfig(_Strict):
                 return provider
         known = ", ".join(p.id for p in self.providers) or "none"
         raise ConfigError(f"unknown provider {provider_id!r}; configured providers: {known}")
+
+    @property
+    def stuck_after(self) -> timedelta:
+        """The last-resort bound: an import still Populating after this long is taken over, claim or not."""
+        return timedelta(minutes=self.stuck_populating_after_minutes)
+
+    @property
+    def claim_lapse(self) -> timedelta:
+        """How long an import's claim on its invoice holds without being renewed."""
+        return timedelta(seconds=self.import_claim_lapse_seconds)
 
     @property
     def automatic_providers(self) -> list[ProviderConfig]:

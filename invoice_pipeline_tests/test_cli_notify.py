@@ -253,10 +253,10 @@ def test_notify_without_day_sends_the_latest_due_days_summary(site):
     assert mail.subject.startswith(f"Provider invoices {due.isoformat()}: ")
 
 
-def test_notify_with_the_relay_down_exits_1_with_one_line_and_a_later_notify_sends(imported):
+def test_notify_with_the_relay_down_exits_3_with_one_line_and_a_later_notify_sends(imported):
     day = imported.due_day().isoformat()
     down = imported.run("notify", "--day", day, INVOICE_PIPELINE_SMTP_PORT=str(free_port()))
-    assert down.returncode == 1
+    assert down.returncode == 3  # a fault the pipeline met; 1 is for refusals
     assert "Traceback" not in down.stderr
     (line,) = down.stderr.strip().splitlines()
     assert f"summary for {day} not sent: " in line and "ConnectionRefusedError" in line
@@ -281,7 +281,7 @@ def test_notify_without_a_relay_exits_2_with_one_line_saying_how_to_configure_on
 
 def test_notify_with_an_unknown_tls_mode_exits_with_one_line_naming_the_variable(imported):
     completed = imported.run("notify", "--day", "2026-03-01", INVOICE_PIPELINE_SMTP_TLS="tls")
-    assert completed.returncode == 1
+    assert completed.returncode == 2
     assert "INVOICE_PIPELINE_SMTP_TLS must be none, starttls or ssl" in completed.stderr
     assert "Traceback" not in completed.stderr
     assert imported.relay.messages == []
@@ -290,7 +290,7 @@ def test_notify_with_an_unknown_tls_mode_exits_with_one_line_naming_the_variable
 def test_notify_with_a_port_that_is_not_a_number_exits_with_one_line_naming_the_variable(imported):
     completed = imported.run("notify", "--day", "2026-03-01", INVOICE_PIPELINE_SMTP_PORT="smtp")
     assert "Traceback" not in completed.stderr
-    assert completed.returncode == 1
+    assert completed.returncode == 2
     (line,) = completed.stderr.strip().splitlines()
     assert "INVOICE_PIPELINE_SMTP_PORT" in line
     assert imported.relay.messages == []

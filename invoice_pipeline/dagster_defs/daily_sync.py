@@ -7,6 +7,7 @@ import dagster as dg
 from pydantic import Field
 
 from invoice_pipeline.config import load_config
+from invoice_pipeline.dagster_defs.abandoned_runs import end_abandoned_import_runs
 from invoice_pipeline.dagster_defs.jobs import import_provider_invoice_job
 from invoice_pipeline.dagster_defs.mail import SmtpResource
 from invoice_pipeline.dagster_defs.metadata import table_metadata
@@ -59,13 +60,17 @@ def provider_invoice_offers(
     smtp: SmtpResource,
 ) -> dg.MaterializeResult:
     """The invoices every automatic provider offers today, and which to import: new ones, those in Error
-    (the next-day retry) and those stuck in Populating. Active invoices whose provider total changed are
-    recorded in their history and notified by email at once; the imported invoice is never touched. Provider
-    folders that are never read (a name that is not an invoice id) are listed in `folders_not_read`."""
+    (the next-day retry) and those whose import stopped without finishing (recorded as Error first; their
+    runs, if Dagster still shows them in progress, are ended as failed). Active invoices whose provider total
+    changed are recorded in their history and notified by email at once; the imported invoice is never
+    touched. Provider folders that are never read (a name that is not an invoice id) are listed in
+    `folders_not_read`."""
     pipeline_config = invoice_pipeline.load_config()
     providers = [config.provider] if config.provider else None
     actor = config.requested_by or f"dagster run {context.run.run_id}"
     with invoice_pipeline.warehouse(pipeline_config) as warehouse:
+        for run_id in end_abandoned_import_runs(context.instance, warehouse, settle=pipeline_config.claim_lapse):
+            context.log.warning(f"import run {run_id} had stopped without ending; it is now shown as failed")
         plan = plan_sync(pipeline_config, warehouse, providers, actor=actor)
         mail_errors = notify_provider_changes(OperationsLog(warehouse), pipeline_config.notifications, smtp.settings())
     changes = [_change_row(change) for change in plan.new_changes]

@@ -25,6 +25,7 @@ from invoice_pipeline.importing.invoice_import import (
     CHECKSUM_CHECK,
     REFERENCES_CHECK,
     SCHEMA_CHECK,
+    ImportOutcomeUnrecorded,
     import_provider_invoice,
 )
 from invoice_pipeline.operations.billing import billable_consumption
@@ -163,6 +164,8 @@ def provider_invoice_import(
             )
         except ImportRefused as refused:
             refusal = str(refused)
+        except ImportOutcomeUnrecorded as unrecorded:
+            fail_with_outcome(OutcomeFailure.OUTCOME_UNRECORDED, f"Import failed: {unrecorded}")
         record = warehouse.current_record(key)
         every_invoice = _no_invoice_in_error(warehouse)
     if refusal is not None:

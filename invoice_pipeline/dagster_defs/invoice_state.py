@@ -22,10 +22,12 @@ LINE_ASSETS = {"usage": dg.AssetKey("usage_summaries"), "license": dg.AssetKey("
 
 
 class OutcomeFailure(StrEnum):
-    """Why an import run failed without anything being broken; the run log shows the sentence alone."""
+    """Why an import run failed, shown as the sentence alone: an invoice in Error and a refusal are outcomes
+    (nothing broke); an import whose Error could not be recorded broke, and says what takes it over."""
 
     INVOICE_IN_ERROR = "ProviderInvoiceInError"
     IMPORT_REFUSED = "ImportRefused"
+    OUTCOME_UNRECORDED = "ImportOutcomeUnrecorded"
 
 
 def fail_with_outcome(kind: OutcomeFailure, message: str) -> NoReturn:

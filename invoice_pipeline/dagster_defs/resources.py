@@ -10,6 +10,9 @@ import dagster as dg
 from pydantic import Field
 
 from invoice_pipeline.config import CONFIG_ENV_VAR, DEMO_CONFIG_PATH, PipelineConfig, load_config
+from invoice_pipeline.dagster_defs.errors import PlainError
+from invoice_pipeline.warehouse.engine_faults import WarehouseFault
+from invoice_pipeline.warehouse.schema_migrations import WarehouseSchemaOutdated
 from invoice_pipeline.warehouse.warehouse import Warehouse
 
 
@@ -24,13 +27,27 @@ class InvoicePipelineResource(dg.ConfigurableResource):
 
     @contextmanager
     def warehouse(self, config: PipelineConfig | None = None) -> Iterator[Warehouse]:
-        """The warehouse, schema ensured; its connections are released on exit (DuckDB's file lock too)."""
+        """The warehouse, schema ensured; its connections are released on exit (DuckDB's file lock too).
+
+        A warehouse fault, opening it or while it is used (unreachable, misconfigured, a full disk, a schema
+        behind), fails the step with its one line and no stack trace.
+        """
         config = config or self.load_config()
-        warehouse = open_warehouse(config)
-        try:
-            yield warehouse
-        finally:
-            warehouse.dispose()
+        with warehouse_faults_told_plainly():
+            warehouse = open_warehouse(config)
+            try:
+                yield warehouse
+            finally:
+                warehouse.dispose()
+
+
+@contextmanager
+def warehouse_faults_told_plainly() -> Iterator[None]:
+    """Raise a warehouse fault as a PlainError: the step fails with the fault's sentence alone."""
+    try:
+        yield
+    except (WarehouseFault, WarehouseSchemaOutdated) as fault:
+        raise PlainError(type(fault).__name__, str(fault)) from None
 
 
 def open_warehouse(config: PipelineConfig, *, check_schema: bool = True) -> Warehouse:
@@ -44,6 +61,8 @@ def open_warehouse(config: PipelineConfig, *, check_schema: bool = True) -> Ware
     )
     if check_schema:
         warehouse.create_schema()
+        # Whoever opens the warehouse next records an import that stopped without finishing (its claim lapsed).
+        warehouse.release_stopped_imports(config.stuck_after, actor="invoice-pipeline")
     return warehouse
 
 

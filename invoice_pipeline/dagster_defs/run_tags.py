@@ -7,6 +7,8 @@ from invoice_pipeline.domain.invoice_keys import InvoiceKey
 RUN_TAG_PROVIDER = "invoice_pipeline/provider"
 RUN_TAG_INVOICE = "invoice_pipeline/invoice_id"
 RUN_TAG_KEY = "invoice_pipeline/invoice"
+# The process a run executes in, when the launcher knows it (the CLI runs imports in its own process).
+RUN_TAG_PROCESS = "invoice_pipeline/process"
 
 
 def import_run_tags(key: InvoiceKey) -> dict[str, str]:

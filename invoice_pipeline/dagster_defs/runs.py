@@ -9,8 +9,9 @@ from dagster_shared.error import SerializableErrorInfo
 from invoice_pipeline.dagster_defs.daily_sync import OFFERS_ASSET, daily_provider_sync_job
 from invoice_pipeline.dagster_defs.invoice_state import OutcomeFailure, add_invoice_partitions
 from invoice_pipeline.dagster_defs.jobs import IMPORT_JOB, REFERENCE_JOB
-from invoice_pipeline.dagster_defs.run_tags import import_run_tags
+from invoice_pipeline.dagster_defs.run_tags import RUN_TAG_PROCESS, import_run_tags
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.warehouse.import_claims import ClaimHolder
 
 # The CLI prints its own one-line outcomes; the run's full log stays in the instance for the UI.
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -74,7 +75,7 @@ def run_invoice_import(
     result = job.execute_in_process(
         instance=instance,
         partition_key=str(key),
-        tags=import_run_tags(key),
+        tags={**import_run_tags(key), RUN_TAG_PROCESS: ClaimHolder.this_process().as_text()},
         run_config=run_config,
         raise_on_error=False,
     )

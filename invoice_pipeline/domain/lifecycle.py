@@ -22,7 +22,7 @@ class Stage(StrEnum):
 
     NEVER_IMPORTED = NOT_IMPORTED
     IMPORTING = "Populating (import running)"
-    STUCK = "Populating (import stuck)"
+    STUCK = "Populating (import stopped)"
     AWAITING_ACTIVATION = "Populating (manual, awaiting activation)"
     ACTIVE = Status.ACTIVE.value
     ERROR = Status.ERROR.value
@@ -57,6 +57,10 @@ class CurrentRecord(Protocol):
     updated_at: datetime
     run_id: str | None
 
+    def claim_lapsed(self, now: datetime) -> bool:
+        """Whether the claim of the process importing it lapsed (not renewed in time, or its process is gone)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Standing:
@@ -66,22 +70,26 @@ class Standing:
     stage: Stage
     since: datetime | None = None
     by: str | None = None
-    stuck_after: timedelta | None = None
     why: str | None = None  # the reason a person gave when deactivating or deleting it
 
 
 def record_standing(record: CurrentRecord, stuck_after: timedelta | None, now: datetime) -> Standing:
     """The standing of an invoice with a current record.
 
-    A Populating import counts as stuck once older than `stuck_after`; without it (an operation, which
-    treats both alike) it counts as running.
+    A Populating import counts as stopped once its claim lapsed, or, as a last resort, once older than
+    `stuck_after` (an import renewing its claim for longer, or one started by an earlier version, which
+    claimed nothing); without `stuck_after` (an operation, which treats both alike) it counts as running.
     """
     stage = Stage(record.status) if record.status != Status.POPULATING else Stage.IMPORTING
     if record.status == Status.POPULATING and record.is_manual:
         stage = Stage.AWAITING_ACTIVATION
-    elif stage == Stage.IMPORTING and stuck_after is not None and record.updated_at <= now - stuck_after:
+    elif (
+        stage == Stage.IMPORTING
+        and stuck_after is not None
+        and (record.claim_lapsed(now) or record.updated_at <= now - stuck_after)
+    ):
         stage = Stage.STUCK
-    return Standing(record.key, stage, record.updated_at, record.run_id, stuck_after)
+    return Standing(record.key, stage, record.updated_at, record.run_id)
 
 
 def standing_without_record(key: InvoiceKey, history: Iterable[Mapping[str, Any]]) -> Standing:
@@ -112,8 +120,9 @@ def _refuse(sentence: str) -> Verdict:
 
 
 _BEING_IMPORTED = _refuse(
-    "invoice {key} is being imported by run {by} since {since:%Y-%m-%d %H:%M} UTC; "
-    "wait for it to finish (it counts as stuck after {stuck_minutes} minutes)"
+    "invoice {key} is being imported by run {by} since {since:%Y-%m-%d %H:%M} UTC and its process renews its "
+    "claim; wait for it to finish (should that process stop, its claim lapses within seconds and the invoice "
+    "can be imported again)"
 )
 _IN_OPERATION = _refuse(
     "{key} is being imported; wait for the import to finish (one that died is retried by the next sync), "
@@ -147,7 +156,7 @@ RULES: dict[Action, dict[Stage, Verdict]] = {
     Action.AUTOMATIC_SYNC: {
         Stage.NEVER_IMPORTED: _allow("new invoice"),
         Stage.IMPORTING: _refuse("import running"),
-        Stage.STUCK: _allow("stuck in Populating"),
+        Stage.STUCK: _allow("its import stopped without finishing"),
         Stage.AWAITING_ACTIVATION: _refuse("manual invoice waiting to be activated"),
         Stage.ACTIVE: _refuse("already Active"),
         Stage.ERROR: _allow("retry after Error"),
@@ -257,7 +266,6 @@ def verdict(action: Action, standing: Standing, *, manual_provider: bool) -> Ver
     """Whether `action` may happen to the invoice where it stands; what its provider's kind forbids comes first."""
     forbidden = _NOT_FOR_MANUAL_PROVIDERS if manual_provider else _NOT_FOR_AUTOMATIC_PROVIDERS
     rule = forbidden.get(action) or RULES[action][standing.stage]
-    stuck_minutes = int(standing.stuck_after.total_seconds() // 60) if standing.stuck_after else None
     return Verdict(
         rule.allowed,
         rule.reason.format(
@@ -266,7 +274,6 @@ def verdict(action: Action, standing: Standing, *, manual_provider: bool) -> Ver
             stage=standing.stage,
             since=standing.since,
             by=standing.by,
-            stuck_minutes=stuck_minutes,
             action=action.value,
         ),
     )

@@ -1,15 +1,16 @@
 """The import of one provider invoice: Populating, validation, references, checksum, then Active or Error.
 
 All or nothing: the lines are published in the same transaction that sets the invoice Active; an
-invoice in Error has no line summaries; an import that dies half way leaves the invoice Populating
-(retried once stuck) and no lines. Running the same import again gives the same result.
+invoice in Error has no line summaries. The importing process holds a claim on the invoice and renews it
+while it works; an import that dies half way leaves the invoice Populating and no lines until its claim
+lapses, then the next command records it as Error and the next sync takes it over. Running the same
+import again gives the same result.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -138,25 +139,40 @@ def import_provider_invoice(
     `override_maximum` is a checksum override: a difference strictly below it is accepted and stored.
     """
     refuse_import(config, warehouse, key)
-    record = warehouse.start_import(key, run_id=run_id, actor=actor, stuck_after=_stuck_after(config))
+    lapse = config.claim_lapse
+    record = warehouse.start_import(key, run_id=run_id, actor=actor, stuck_after=config.stuck_after, lapse=lapse)
     try:
-        return _validate_and_finish(
-            config, warehouse, key, record, run_id=run_id, actor=actor, override_maximum=override_maximum
-        )
+        with warehouse.claim_renewed(record, lapse):
+            return _validate_and_finish(
+                config, warehouse, key, record, run_id=run_id, actor=actor, override_maximum=override_maximum
+            )
     except ImportRefused:
         raise  # another run took the invoice over meanwhile: its record is its own, leave it
     except Exception as error:
-        warehouse.mark_crashed(
-            record,
-            f"Import failed unexpectedly ({type(error).__name__}: {str(error)[:300]}); the next sync retries it",
-            run_id=run_id,
-            actor=actor,
-        )
+        failure = f"{type(error).__name__}: {_first_line(error)[:300]}"
+        try:
+            warehouse.mark_crashed(
+                record, f"Import failed unexpectedly ({failure}); the next sync retries it", run_id=run_id, actor=actor
+            )
+        except Exception as unrecorded:
+            raise ImportOutcomeUnrecorded(
+                f"import of {key} failed ({failure}) and its Error could not be recorded "
+                f"({type(unrecorded).__name__}: {_first_line(unrecorded)[:200]}); it shows Populating until its "
+                f"claim lapses, {lapse.total_seconds():g} s after this process stops at the latest, then "
+                f"the next sync, or `invoice-pipeline sync --invoice {key}`, imports it again"
+            ) from error
         raise
 
 
-def _stuck_after(config: PipelineConfig) -> timedelta:
-    return timedelta(minutes=config.stuck_populating_after_minutes)
+def _first_line(error: BaseException) -> str:
+    """An error's first line (a database error goes on with the statement it ran)."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else ""
+
+
+class ImportOutcomeUnrecorded(Exception):
+    """An import broke and could not record its Error either (the warehouse unreachable or full): the invoice
+    stays Populating until its claim lapses; the message says so and what takes it over."""
 
 
 def refuse_import(config: PipelineConfig, warehouse: Warehouse, key: InvoiceKey) -> None:
@@ -164,7 +180,7 @@ def refuse_import(config: PipelineConfig, warehouse: Warehouse, key: InvoiceKey)
     provider's invoice, an Active or running one) or when it would be a new record of an invoice the
     provider does not offer (a typo must not leave an Error record behind)."""
     provider = config.provider(key.provider)
-    standing = invoice_standing(warehouse, key, _stuck_after(config))
+    standing = invoice_standing(warehouse, key, config.stuck_after)
     decided = verdict(Action.IMPORT, standing, manual_provider=provider.sync == "manual")
     if not decided.allowed:
         raise ImportRefused(decided.reason)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from invoice_pipeline.config import PipelineConfig
@@ -45,8 +44,9 @@ def plan_sync(
     change (once per new total and lines); the imported invoice itself is never touched.
     """
     providers = [config.provider(p) for p in provider_ids] if provider_ids is not None else config.automatic_providers
-    stuck_after = timedelta(minutes=config.stuck_populating_after_minutes)
+    stuck_after = config.stuck_after
     log = OperationsLog(warehouse)
+    warehouse.release_stopped_imports(stuck_after, actor=actor)
     plan = SyncPlan()
     for provider in providers:
         connector = connector_for(provider, config)

@@ -76,6 +76,22 @@ provider_invoices = sa.Table(
     sa.Column("line_fingerprint", sa.String(64)),
 )
 
+# The claim of the process importing a Populating invoice: renewed while it works, it lapses when the
+# process stops (see warehouse/import_claims.py). One row per record; kept after the import as who held it.
+import_claims = sa.Table(
+    "import_claims",
+    metadata,
+    sa.Column("record_id", sa.String(32), primary_key=True),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("boot_id", sa.String(64), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("process_started", sa.BigInteger, nullable=False),
+    sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("renewed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 invoice_status_history = sa.Table(
     "invoice_status_history",
     metadata,

@@ -8,11 +8,12 @@ connection and publishes them in the same transaction that sets the invoice Acti
 from __future__ import annotations
 
 import csv
+import logging
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -20,34 +21,30 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import psycopg
 import sqlalchemy as sa
-import tenacity
 
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
-from invoice_pipeline.domain.lifecycle import Action, Verdict, record_standing, verdict
+from invoice_pipeline.domain.lifecycle import Action, Stage, Verdict, record_standing, verdict
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.validation.notes import Note
 from invoice_pipeline.warehouse import schema_migrations
 from invoice_pipeline.warehouse import tables as t
+from invoice_pipeline.warehouse.engine_faults import guard_engine, make_folder, masked_url, url_fault
+from invoice_pipeline.warehouse.import_claims import (
+    CLAIM_COLUMNS,
+    DEFAULT_LAPSE,
+    ImportClaim,
+    claim_from_values,
+    claim_renewed,
+    stopped_import_message,
+    write_claim,
+)
+
+log = logging.getLogger(__name__)
 
 EXPORT_PREFIX = "lines-for-copy-"
 STALE_EXPORT_SECONDS = 24 * 3600
-
-
-class WarehouseUnavailable(Exception):
-    """The warehouse could not be reached in time; nothing was written."""
-
-
-def _is_transient_connect_failure(error: BaseException) -> bool:
-    """A DuckDB file locked by another process, or a PostgreSQL server not answering (yet)."""
-    if isinstance(error, duckdb.IOException):
-        return "lock" in str(error).lower()
-    if isinstance(error, psycopg.OperationalError):
-        text = str(error).lower()
-        return any(sign in text for sign in ("connection refused", "timeout", "timed out", "starting up"))
-    return False
 
 
 class ImportRefused(Exception):
@@ -87,6 +84,16 @@ class InvoiceRecord:
         """The record's invoice key."""
         return InvoiceKey(self.values["provider"], self.values["invoice_id"])
 
+    @property
+    def claim(self) -> ImportClaim | None:
+        """The claim of the process that last imported the record (an import Populating it now renews it)."""
+        return claim_from_values(self.values)
+
+    def claim_lapsed(self, now: datetime) -> bool:
+        """Whether the record's import claim lapsed (False when it has none: an earlier version's import)."""
+        claim = self.claim
+        return claim is not None and claim.lapsed(now)
+
     def summary(self) -> dict[str, Any]:
         """The record as JSON-ready values: money as decimal strings, dates ISO."""
         v = self.values
@@ -112,7 +119,27 @@ class InvoiceRecord:
             "record_id": v["record_id"],
             "run_id": v["run_id"],
             **{name: v[name].isoformat() if v[name] is not None else None for name in dates},
+            "import_claim": self._claim_summary(),
         }
+
+    def _claim_summary(self) -> str | None:
+        """Who holds the claim of an import running now, and until when (None unless one is Populating)."""
+        claim = self.claim
+        if claim is None or self.values["status"] != Status.POPULATING or self.values["is_manual"]:
+            return None
+        return (
+            f"{claim.holder.describe()} (run {claim.run_id}), renewed {claim.renewed_at:%Y-%m-%d %H:%M:%S} UTC, "
+            f"lapses {claim.expires_at:%H:%M:%S} UTC unless renewed"
+        )
+
+
+def _records_query() -> sa.Select:
+    """Provider invoice records, each with its import claim's columns (`claim_*`, NULL without one)."""
+    pi = t.provider_invoices
+    claims = t.import_claims
+    return sa.select(pi, *(column.label(name) for name, column in CLAIM_COLUMNS.items())).select_from(
+        pi.outerjoin(claims, claims.c.record_id == pi.c.record_id)
+    )
 
 
 @contextmanager
@@ -179,46 +206,26 @@ class Warehouse:
             "temp_directory": str(self._duckdb_temp_dir),
         }
         # DuckDB spills here past its memory limit (the warehouse file's, or PostgreSQL's staging DuckDB).
-        self._duckdb_temp_dir.mkdir(parents=True, exist_ok=True)
+        make_folder(self._duckdb_temp_dir, "DuckDB's temporary files", "set data_dir to a writable folder")
         connect_args: dict[str, Any] = {}
         if self.is_duckdb:
             connect_args["config"] = self._duckdb_settings
             database = url.removeprefix("duckdb:///")
             if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = sa.create_engine(url, connect_args=connect_args, poolclass=sa.pool.NullPool)
-        self.lock_timeout_seconds = lock_timeout_seconds
-        sa.event.listen(self.engine, "do_connect", self._connect_waiting_while_locked)
-
-    def _connect_waiting_while_locked(
-        self, dialect: sa.Dialect, record: object, cargs: tuple[Any, ...], cparams: dict[str, Any]
-    ) -> Any:
-        """Open a connection; while the DuckDB file is locked by another process or PostgreSQL cannot be
-        reached, wait (with backoff) up to the timeout, then fail with a message saying what to do."""
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception(_is_transient_connect_failure),
-            wait=tenacity.wait_exponential_jitter(multiplier=0.2, max=5),
-            stop=tenacity.stop_after_delay(self.lock_timeout_seconds),
-            reraise=True,
-        )
+                make_folder(Path(database).parent, "the warehouse", "set warehouse_url to a file in a writable folder")
         try:
-            return retrying(dialect.connect, *cargs, **cparams)
-        except (duckdb.IOException, psycopg.OperationalError) as error:
-            if not _is_transient_connect_failure(error):
-                raise
-            why = "stayed locked by another process" if self.is_duckdb else "could not be reached"
-            raise WarehouseUnavailable(
-                f"the warehouse {self.location} {why} for {self.lock_timeout_seconds:g} s "
-                f"({str(error).strip().splitlines()[0][:200]}); nothing was changed, "
-                "run it again when it is available (the daily sync retries it)"
-            ) from None
+            self.engine = sa.create_engine(url, connect_args=connect_args, poolclass=sa.pool.NullPool)
+        except (sa.exc.ArgumentError, ValueError) as error:
+            raise url_fault(error, url) from error
+        self.lock_timeout_seconds = lock_timeout_seconds
+        guard_engine(
+            self.engine, url=url, location=self.location, timeout=lock_timeout_seconds, is_duckdb=self.is_duckdb
+        )
 
     @property
     def location(self) -> str:
         """The warehouse as shown in messages: its file, or its URL without the password."""
-        if self.is_duckdb:
-            return self.url.removeprefix("duckdb:///")
-        return sa.engine.make_url(self.url).render_as_string(hide_password=True)
+        return masked_url(self.url)
 
     @property
     def is_duckdb(self) -> bool:
@@ -259,18 +266,14 @@ class Warehouse:
     def current_record(self, key: InvoiceKey) -> InvoiceRecord | None:
         """The invoice's current record (not Inactive), if any."""
         with self.engine.connect() as conn:
-            row = (
-                conn.execute(sa.select(t.provider_invoices).where(t.provider_invoices.c.current_key == str(key)))
-                .mappings()
-                .first()
-            )
+            row = conn.execute(_records_query().where(t.provider_invoices.c.current_key == str(key))).mappings().first()
         return InvoiceRecord(dict(row)) if row else None
 
     def records(self, key: InvoiceKey) -> list[InvoiceRecord]:
         """Every record of the invoice, the current one first, then older (Inactive) ones newest first."""
         pi = t.provider_invoices
         query = (
-            sa.select(pi)
+            _records_query()
             .where(pi.c.provider == key.provider, pi.c.invoice_id == key.invoice_id)
             .order_by(pi.c.current_key.is_(None), pi.c.created_at.desc())
         )
@@ -280,7 +283,7 @@ class Warehouse:
     def list_invoices(self, provider: str | None = None, status: Status | None = None) -> list[InvoiceRecord]:
         """Current records and Inactive ones, filtered by provider and status, newest invoice dates first."""
         pi = t.provider_invoices
-        query = sa.select(pi).order_by(pi.c.provider, pi.c.invoice_id, pi.c.created_at)
+        query = _records_query().order_by(pi.c.provider, pi.c.invoice_id, pi.c.created_at)
         if provider:
             query = query.where(pi.c.provider == provider)
         if status:
@@ -333,8 +336,8 @@ class Warehouse:
         run_id: str | None,
         actor: str,
         values: dict[str, Any] | None = None,
-    ) -> None:
-        """Move a record to `to` if nobody changed it meanwhile, and write the history entry."""
+    ) -> InvoiceRecord:
+        """Move a record to `to` if nobody changed it meanwhile, write the history entry; returns the record now."""
         pi = t.provider_invoices
         now = _now()
         changes = {"status": to.value, "updated_at": now, **(values or {})}
@@ -359,6 +362,7 @@ class Warehouse:
         if result.rowcount != 1:
             raise changed
         self.write_history(conn, record.values, record.status, to, reason, run_id=run_id, actor=actor, at=now)
+        return InvoiceRecord(record.values | changes)
 
     @staticmethod
     def write_history(
@@ -444,15 +448,25 @@ class Warehouse:
         self.write_history(conn, record, None, Status.POPULATING, reason, run_id=run_id, actor=actor, at=now)
         return record
 
-    def start_import(self, key: InvoiceKey, *, run_id: str | None, actor: str, stuck_after: timedelta) -> InvoiceRecord:
-        """Mark the invoice Populating (a new record, or its Error / stuck Populating record) and return it.
+    def start_import(
+        self,
+        key: InvoiceKey,
+        *,
+        run_id: str | None,
+        actor: str,
+        stuck_after: timedelta,
+        lapse: timedelta = DEFAULT_LAPSE,
+    ) -> InvoiceRecord:
+        """Mark the invoice Populating (a new record, or its Error record, or one whose import stopped) and claim
+        it for this process for `lapse` (renewed with `claim_renewed` while the import works); returns it.
 
-        Refused, changing nothing, when the invoice is Active or another import is still running.
+        An import that stopped is first recorded as Error, saying what happened, then taken over. Refused,
+        changing nothing, when the invoice is Active or another import still holds its claim.
         """
         try:
-            return self._start_import(key, run_id=run_id, actor=actor, stuck_after=stuck_after)
+            return self._start_import(key, run_id=run_id, actor=actor, stuck_after=stuck_after, lapse=lapse)
         except (sa.exc.IntegrityError, RecordChanged):
-            # Another process created the invoice's record, or took its Error / stuck record, between our read
+            # Another process created the invoice's record, or took its Error / stopped record, between our read
             # and our write.
             raise ImportRefused(
                 f"invoice {key} was started by another run at the same moment; that run imports it, "
@@ -460,16 +474,12 @@ class Warehouse:
             ) from None
 
     def _start_import(
-        self, key: InvoiceKey, *, run_id: str | None, actor: str, stuck_after: timedelta
+        self, key: InvoiceKey, *, run_id: str | None, actor: str, stuck_after: timedelta, lapse: timedelta
     ) -> InvoiceRecord:
         with self.engine.begin() as conn:
-            row = (
-                conn.execute(sa.select(t.provider_invoices).where(t.provider_invoices.c.current_key == str(key)))
-                .mappings()
-                .first()
-            )
+            row = conn.execute(_records_query().where(t.provider_invoices.c.current_key == str(key))).mappings().first()
             if row is None:
-                return InvoiceRecord(
+                started = InvoiceRecord(
                     self._insert_populating_record(
                         conn,
                         key,
@@ -480,11 +490,15 @@ class Warehouse:
                         is_manual=False,
                     )
                 )
+                write_claim(conn, started.record_id, run_id, lapse, started.updated_at)
+                return started
             record = InvoiceRecord(dict(row))
             decided = import_verdict(record, stuck_after)
             if not decided.allowed:
                 raise ImportRefused(decided.reason)
-            self.change_status(
+            if record_standing(record, stuck_after, _now()).stage == Stage.STUCK:
+                record = self._record_stopped_import(conn, record, stuck_after, actor=actor)
+            started = self.change_status(
                 conn,
                 record,
                 Status.POPULATING,
@@ -493,7 +507,41 @@ class Warehouse:
                 actor=actor,
                 values={"run_id": run_id, "message": "Import running"},
             )
-        return self.current_record(key)  # type: ignore[return-value]
+            write_claim(conn, started.record_id, run_id, lapse, started.updated_at)
+        return started
+
+    def _record_stopped_import(
+        self, conn: sa.Connection, record: InvoiceRecord, stuck_after: timedelta, *, actor: str
+    ) -> InvoiceRecord:
+        """A Populating import that stopped (its claim lapsed, or past the last-resort bound) becomes Error."""
+        message = stopped_import_message(record.run_id, record.claim, stuck_after, _now())
+        # Not the stopped run's own change (its id is in the message): its history ends where it stopped.
+        return self.change_status(
+            conn, record, Status.ERROR, message, run_id=None, actor=actor, values={"message": message}
+        )
+
+    def release_stopped_imports(self, stuck_after: timedelta, *, actor: str) -> list[InvoiceRecord]:
+        """Turn Error every Populating import that stopped without finishing (its claim lapsed, or it ran past
+        the last-resort bound), each with a message saying what happened; returns them, now in Error."""
+        pi = t.provider_invoices
+        query = _records_query().where(
+            pi.c.current_key.is_not(None), pi.c.status == Status.POPULATING.value, pi.c.is_manual.is_(False)
+        )
+        released = []
+        with self.engine.connect() as conn:
+            populating = [InvoiceRecord(dict(row)) for row in conn.execute(query).mappings()]
+        now = _now()
+        for record in populating:
+            if record_standing(record, stuck_after, now).stage != Stage.STUCK:
+                continue
+            with suppress(RecordChanged), self.engine.begin() as conn:  # another process recorded it first
+                released.append(self._record_stopped_import(conn, record, stuck_after, actor=actor))
+                log.warning("%s is now Error: %s", record.key, released[-1].message)
+        return released
+
+    def claim_renewed(self, record: InvoiceRecord, lapse: timedelta = DEFAULT_LAPSE) -> AbstractContextManager[None]:
+        """Renew this process's claim on a record it imports, while the block runs (see `import_claims`)."""
+        return claim_renewed(self.engine, record.record_id, record.run_id, lapse)
 
     @contextmanager
     def staging(self) -> Iterator[LineStaging]:

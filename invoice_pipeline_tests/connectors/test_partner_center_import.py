@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+import yaml
 
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.lifecycle import Stage
+from invoice_pipeline.importing.eligibility import invoice_standing
+from invoice_pipeline.importing.invoice_import import import_provider_invoice
 from invoice_pipeline.importing.sync_plan import plan_sync
 from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline_tests.connectors.partner_center_support import use_partner_center
@@ -133,3 +139,22 @@ def test_a_provider_that_does_not_answer_is_reported_by_the_plan(workspace, part
 
     assert plan.candidates == []
     assert len(plan.provider_errors) == 1 and "500 Internal Server Error" in plan.provider_errors[0]
+
+
+def test_an_import_waiting_on_slow_exports_keeps_its_claim_and_is_not_taken_for_a_stopped_one(
+    workspace, fake, warehouse
+):
+    settings = yaml.safe_load(workspace.config_path.read_text())
+    settings["import_claim_lapse_seconds"] = 3
+    workspace.config_path.write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
+    use_partner_center(workspace, fake, max_retry_after_seconds=1)
+    fake.faults.running_polls, fake.faults.poll_retry_after = 6, "1"  # each export runs for about 6 s
+    config = workspace.config()
+    with ThreadPoolExecutor(1) as pool:
+        importing = pool.submit(import_provider_invoice, config, warehouse, FIRST, run_id="slow-export")
+        time.sleep(4.5)  # longer than the claim: only its renewals keep it
+        assert not importing.done(), "the exports did not keep the import waiting"
+        assert invoice_standing(warehouse, FIRST, config.stuck_after).stage == Stage.IMPORTING
+        assert warehouse.release_stopped_imports(config.stuck_after, actor="next command") == []
+        result = importing.result(timeout=120)
+    assert result.status == "Active", result.message

@@ -334,7 +334,7 @@ def test_the_next_days_plan_retries_error_and_stuck_invoices_imports_new_ones_an
     assert rows == {
         "contoso-csp:G1": (False, "already Active"),
         "contoso-csp:G2": (True, "retry after Error"),
-        "contoso-csp:G3": (True, "stuck in Populating"),
+        "contoso-csp:G3": (True, "retry after Error"),  # its stop recorded as Error first
         "contoso-csp:G4": (True, "new invoice"),
         "contoso-csp:G5": (False, "import running"),
     }

@@ -54,7 +54,7 @@ CASES = [
 
 
 def _standing(stage: Stage) -> Standing:
-    return Standing(KEY, stage, WHEN, "cli:alice" if not stage.has_current_record else "run-1", timedelta(minutes=120))
+    return Standing(KEY, stage, WHEN, "cli:alice" if not stage.has_current_record else "run-1")
 
 
 def test_the_table_covers_every_action_and_stage():
@@ -79,11 +79,12 @@ def test_automatic_sync_skips_a_deactivated_invoice_saying_who_when_and_how():
     )
 
 
-def test_an_import_while_another_runs_names_the_run_and_when_it_counts_as_stuck():
+def test_an_import_while_another_runs_names_the_run_and_says_its_claim_lapses_if_it_stops():
     decided = verdict(A.IMPORT, _standing(S.IMPORTING), manual_provider=False)
     assert decided.reason == (
-        "invoice contoso-csp:G1 is being imported by run run-1 since 2026-11-24 09:30 UTC; "
-        "wait for it to finish (it counts as stuck after 120 minutes)"
+        "invoice contoso-csp:G1 is being imported by run run-1 since 2026-11-24 09:30 UTC and its process renews "
+        "its claim; wait for it to finish (should that process stop, its claim lapses within seconds and the "
+        "invoice can be imported again)"
     )
 
 
@@ -91,21 +92,28 @@ class _Record:
     key = KEY
     run_id = "run-1"
 
-    def __init__(self, status: str, minutes_ago: int, is_manual: bool = False) -> None:
+    def __init__(self, status: str, minutes_ago: int, is_manual: bool = False, claim_lapsed: bool = False) -> None:
         self.status, self.is_manual = status, is_manual
         self.updated_at = WHEN - timedelta(minutes=minutes_ago)
+        self.lapsed = claim_lapsed
+
+    def claim_lapsed(self, now: datetime) -> bool:
+        return self.lapsed
 
 
 @pytest.mark.parametrize(
-    ("status", "minutes_ago", "is_manual", "stuck_after", "stage"),
+    ("status", "minutes_ago", "is_manual", "claim_lapsed", "stuck_after", "stage"),
     [
-        ("Populating", 119, False, timedelta(minutes=120), S.IMPORTING),
-        ("Populating", 120, False, timedelta(minutes=120), S.STUCK),
-        ("Populating", 10_000, False, None, S.IMPORTING),  # an operation does not ask: it treats both alike
-        ("Populating", 10_000, True, timedelta(minutes=120), S.AWAITING_ACTIVATION),
-        ("Active", 0, False, None, S.ACTIVE),
-        ("Error", 0, False, None, S.ERROR),
+        ("Populating", 0, False, False, timedelta(minutes=120), S.IMPORTING),
+        ("Populating", 0, False, True, timedelta(minutes=120), S.STUCK),  # its process stopped renewing
+        ("Populating", 119, False, False, timedelta(minutes=120), S.IMPORTING),
+        ("Populating", 120, False, False, timedelta(minutes=120), S.STUCK),  # the last-resort bound
+        ("Populating", 10_000, False, True, None, S.IMPORTING),  # an operation does not ask: it treats both alike
+        ("Populating", 10_000, True, True, timedelta(minutes=120), S.AWAITING_ACTIVATION),
+        ("Active", 0, False, True, None, S.ACTIVE),
+        ("Error", 0, False, False, None, S.ERROR),
     ],
 )
-def test_a_current_records_stage(status, minutes_ago, is_manual, stuck_after, stage):
-    assert record_standing(_Record(status, minutes_ago, is_manual), stuck_after, WHEN).stage == stage
+def test_a_current_records_stage(status, minutes_ago, is_manual, claim_lapsed, stuck_after, stage):
+    record = _Record(status, minutes_ago, is_manual, claim_lapsed)
+    assert record_standing(record, stuck_after, WHEN).stage == stage

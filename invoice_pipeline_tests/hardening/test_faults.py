@@ -13,7 +13,7 @@ import yaml
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
-from invoice_pipeline.warehouse.warehouse import WarehouseUnavailable
+from invoice_pipeline.warehouse.engine_faults import WarehouseUnavailable
 from invoice_pipeline_tests.builders import usage_line
 
 KEY = InvoiceKey("contoso-csp", "G-LOCK")

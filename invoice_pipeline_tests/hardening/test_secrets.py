@@ -64,7 +64,7 @@ def test_the_smtp_password_is_in_no_log_metadata_exception_table_or_output(works
         subprocess.run([cli, *args], capture_output=True, text=True, env=os.environ, timeout=180, cwd=workspace.root)
         for args in (["sync"], ["notify", "--day", "2026-11-25"], ["notify", "--preview", "--html"])
     ]
-    assert runs[1].returncode == 1 and "not sent" in runs[1].stderr  # the relay refused the login
+    assert runs[1].returncode == 3 and "not sent" in runs[1].stderr  # the relay refused the login
 
     with dg.instance_for_test() as instance:
         result = dg.materialize(

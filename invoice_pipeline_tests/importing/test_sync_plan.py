@@ -74,18 +74,21 @@ def test_new_error_and_stuck_populating_invoices_are_eligible_active_and_running
     assert _verdicts(plan) == {
         "contoso-csp:G1": (False, "already Active"),
         "contoso-csp:G2": (True, "retry after Error"),
-        "contoso-csp:G3": (True, "stuck in Populating"),
+        "contoso-csp:G3": (True, "retry after Error"),  # its stop recorded first (see below)
         "contoso-csp:G4": (False, "import running"),
         "contoso-csp:G5": (True, "new invoice"),
     }
     assert [str(k) for k in plan.eligible] == ["contoso-csp:G2", "contoso-csp:G3", "contoso-csp:G5"]
     assert plan.new_changes == [] and plan.provider_errors == []
+    stopped = warehouse.current_record(_key("G3"))
+    assert stopped.status == "Error"
+    assert stopped.message.startswith("Import stopped without finishing (run dead-run): it was still Populating")
 
 
 def test_the_stuck_threshold_comes_from_stuck_populating_after_minutes(imported, warehouse):
     config = imported.config_path.read_text(encoding="utf-8")
     imported.config_path.write_text(config + "stuck_populating_after_minutes: 3\n", encoding="utf-8")
-    assert _verdicts(_plan(imported, warehouse))["contoso-csp:G4"] == (True, "stuck in Populating")
+    assert _verdicts(_plan(imported, warehouse))["contoso-csp:G4"] == (True, "retry after Error")
 
 
 def test_an_inactive_invoice_counts_as_new(workspace, warehouse):
@@ -105,10 +108,12 @@ def test_only_automatic_providers_are_asked_unless_named(workspace, warehouse):
     assert list(_verdicts(named)) == ["fabrikam-distribution:FAB-1"]
 
 
-def test_planning_changes_no_invoice(imported, warehouse):
-    before = [r.values for r in warehouse.list_invoices()]
+def test_planning_changes_no_invoice_but_records_an_import_that_stopped_as_error(imported, warehouse):
+    before = {r.invoice_id: r.values for r in warehouse.list_invoices()}
     _plan(imported, warehouse)
-    assert [r.values for r in warehouse.list_invoices()] == before
+    after = {r.invoice_id: r.values for r in warehouse.list_invoices()}
+    assert (before.pop("G3")["status"], after.pop("G3")["status"]) == ("Populating", "Error")
+    assert after == before
 
 
 # Provider changes of Active invoices ---------------------------------------------------------------------
