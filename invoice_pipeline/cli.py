@@ -156,7 +156,7 @@ def _debugging() -> bool:
     is_eager=True,
     expose_value=False,
     callback=_debug_asked,
-    help=f"Show a fault's traceback after its one line (also ${DEBUG_ENV_VAR}=1).",
+    help=f"Show a fault's traceback, then its one line (also ${DEBUG_ENV_VAR}=1).",
 )
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None) -> None:
