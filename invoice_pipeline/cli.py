@@ -776,6 +776,9 @@ def main() -> None:
     pipeline_log.addHandler(said)
     pipeline_log.setLevel(logging.WARNING)
     pipeline_log.propagate = False
+    # Libraries' own warnings (a driver closing a broken connection) would reach stderr through Python's
+    # last-resort handler: the pipeline's one line says what happened; --debug shows theirs too.
+    logging.getLogger().addHandler(logging.StreamHandler() if _debugging() else logging.NullHandler())
     try:
         cli.main(prog_name="invoice-pipeline")
     except (ConfigError, InvalidInvoiceKey, WarehouseMisconfigured) as error:

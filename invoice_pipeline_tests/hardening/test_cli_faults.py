@@ -28,6 +28,7 @@ from invoice_pipeline.dagster_defs.resources import pipeline_resource
 from invoice_pipeline.warehouse.engine_faults import WarehouseUnavailable
 from invoice_pipeline.warehouse.warehouse import Warehouse
 from invoice_pipeline_tests.builders import TEST_POSTGRES_URL
+from invoice_pipeline_tests.hardening.small_disks import mounted_tmpfs
 
 CLI = Path(sys.executable).parent / "invoice-pipeline"
 PASSWORD = "s3cr3t-pw"
@@ -95,23 +96,11 @@ def site(tmp_path) -> Site:
     return Site(tmp_path)
 
 
-def _mounted_tmpfs(folder: Path, options: str) -> Iterator[Path]:
-    """A tmpfs at `folder` (root may mount one; the test is skipped, saying why, where it cannot)."""
-    folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.decode().strip()}); needs root")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
-
-
 @pytest.fixture
 def read_only_folder(tmp_path) -> Iterator[Path]:
     """A folder this user cannot write to: a read-only tmpfs for root (who may write anywhere else), else 0555."""
     if os.geteuid() == 0:
-        yield from _mounted_tmpfs(tmp_path / "read-only", "ro,size=1m")
+        yield from mounted_tmpfs(tmp_path / "read-only", "ro,size=1m")
         return
     folder = tmp_path / "read-only"
     folder.mkdir(mode=0o555)
@@ -122,7 +111,7 @@ def read_only_folder(tmp_path) -> Iterator[Path]:
 @pytest.fixture
 def full_disk(tmp_path) -> Iterator[Path]:
     """A 16 kB tmpfs: too small for a new warehouse's schema."""
-    yield from _mounted_tmpfs(tmp_path / "full-disk", "size=16k")
+    yield from mounted_tmpfs(tmp_path / "full-disk", "size=16k")
 
 
 def _postgresql(**parts: str) -> str:

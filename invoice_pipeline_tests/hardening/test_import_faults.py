@@ -28,6 +28,7 @@ from invoice_pipeline.config import load_config
 from invoice_pipeline.dagster_defs.jobs import IMPORT_JOB
 from invoice_pipeline.dagster_defs.resources import open_warehouse
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline_tests.hardening.small_disks import mounted_tmpfs
 
 CLI = Path(sys.executable).parent / "invoice-pipeline"
 SEED = 15
@@ -184,16 +185,8 @@ def test_imports_killed_at_random_moments_are_taken_over_by_the_next_sync_with_e
 
 @pytest.fixture
 def small_disk(tmp_path) -> Iterator[Path]:
-    """A 6 MB tmpfs (root may mount one; the test is skipped, saying why, where it cannot)."""
-    mount = tmp_path / "small-disk"
-    mount.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mount)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.decode().strip()}); needs root")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+    """A 6 MB disk: room for the warehouse's schema, not for the invoice's lines."""
+    yield from mounted_tmpfs(tmp_path / "small-disk", "size=6m")
 
 
 @pytest.mark.slow
@@ -302,6 +295,7 @@ def test_a_postgresql_server_stopped_during_copy_ends_the_import_and_the_next_sy
     [failed] = [line for line in stdout.splitlines() if line.startswith(str(key))]
     assert "\tfailed\t" in failed, failed
     assert "its Error could not be recorded" in failed and "then the next sync" in failed, failed
+    assert all(line.startswith("invoice-pipeline: ") for line in stderr.splitlines()), stderr  # no driver noise
     own_postgres.start()
     status, message = bench.status(key)
     assert status == "Error", message
