@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import dagster as dg
 from pydantic import Field
 
 from invoice_pipeline.config import CONFIG_ENV_VAR, DEMO_CONFIG_PATH, PipelineConfig, load_config
 from invoice_pipeline.dagster_defs.errors import PlainError
-from invoice_pipeline.warehouse.engine_faults import WarehouseFault
+from invoice_pipeline.warehouse.engine_faults import WarehouseFault, WarehouseWriteFailed
 from invoice_pipeline.warehouse.schema_migrations import WarehouseSchemaOutdated
 from invoice_pipeline.warehouse.warehouse import Warehouse
 
@@ -61,8 +61,10 @@ def open_warehouse(config: PipelineConfig, *, check_schema: bool = True) -> Ware
     )
     if check_schema:
         warehouse.create_schema()
-        # Whoever opens the warehouse next records an import that stopped without finishing (its claim lapsed).
-        warehouse.release_stopped_imports(config.stuck_after, actor="invoice-pipeline")
+        # Whoever opens the warehouse next records an import that stopped without finishing (its claim lapsed);
+        # a warehouse that cannot be written now (a full disk) still serves reads: a later command records it.
+        with suppress(WarehouseWriteFailed):
+            warehouse.release_stopped_imports(config.stuck_after, actor="invoice-pipeline")
     return warehouse
 
 

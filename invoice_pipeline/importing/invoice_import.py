@@ -157,7 +157,7 @@ def import_provider_invoice(
         except Exception as unrecorded:
             raise ImportOutcomeUnrecorded(
                 f"import of {key} failed ({failure}) and its Error could not be recorded "
-                f"({type(unrecorded).__name__}: {_first_line(unrecorded)[:200]}); it shows Populating until its "
+                f"({type(unrecorded).__name__}: {_first_line(unrecorded)}); it shows Populating until its "
                 f"claim lapses, {lapse.total_seconds():g} s after this process stops at the latest, then "
                 f"the next sync, or `invoice-pipeline sync --invoice {key}`, imports it again"
             ) from error

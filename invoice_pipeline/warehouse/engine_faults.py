@@ -42,31 +42,49 @@ class WarehouseMisconfigured(WarehouseFault):
     """The warehouse's URL, folder, file, database, role or SSL mode is wrong: a person must fix it."""
 
 
+class WarehouseWriteFailed(WarehouseFault):
+    """The warehouse could not be written (a full disk): what was being written was not stored."""
+
+
 class WarehouseUnavailable(WarehouseFault):
     """The warehouse could not be reached in time (locked by another process, or not answering); nothing was
     written."""
 
 
+# user:password@ up to the last @ (a password may hold a raw @; a host never does)
+_CREDENTIALS = re.compile(r"^(?P<scheme>[^:/]+://[^:/@]*:)(?P<password>.*)@(?P<rest>[^@]*)$")
+
+
 def masked_url(url: str) -> str:
     """The warehouse as shown in messages: its file for DuckDB, else its URL with the password masked, even when
-    the URL cannot be parsed."""
+    the URL cannot be parsed or its password holds a raw @."""
     if url.startswith("duckdb:///"):
         return url.removeprefix("duckdb:///")
-    try:
-        shown = sa.engine.make_url(url).render_as_string(hide_password=True)
-    except (sa.exc.ArgumentError, ValueError):
-        shown = re.sub(r"(://[^:/@]*:).*@", r"\1***@", url)
+    found = _CREDENTIALS.match(url)
+    shown = f"{found['scheme']}***@{found['rest']}" if found else url
     return re.sub(r"(?i)(password=)[^&]*", r"\1***", shown)
+
+
+def without_password(text: str, url: str) -> str:
+    """`text` (a driver's words about `url`) with every piece of the URL's password masked."""
+    found = _CREDENTIALS.match(url)
+    if not found or not found["password"]:
+        return text
+    pieces = sorted({found["password"], *found["password"].split("@")}, key=len, reverse=True)
+    for piece in pieces:
+        if len(piece) >= 3:
+            text = text.replace(piece, "***")
+    return text
 
 
 def url_fault(error: Exception, url: str) -> WarehouseMisconfigured:
     """The fault for a warehouse URL SQLAlchemy cannot use: malformed, or naming a database it has no driver for."""
-    if isinstance(error, sa.exc.NoSuchModuleError):
+    if isinstance(error, (sa.exc.NoSuchModuleError, ModuleNotFoundError)):
         what = "names a database this pipeline cannot use"
     else:
         what = "is not a valid URL"
     return WarehouseMisconfigured(
-        f"warehouse_url {masked_url(url)} {what} ({_first_line(error)}); use {SUPPORTED_URLS}"
+        f"warehouse_url {masked_url(url)} {what} ({without_password(_first_line(error), url)}); use {SUPPORTED_URLS}"
     )
 
 
@@ -92,7 +110,7 @@ def _first_line(error: BaseException) -> str:
 Remedy = tuple[tuple[str, ...], type[WarehouseFault], str]
 _DISK_FULL: Remedy = (
     ("no space left on device", "disk full", "could not extend file", "disk quota exceeded"),
-    WarehouseFault,
+    WarehouseWriteFailed,
     "free disk space where the warehouse lives, then run it again",
 )
 _UNWRITABLE_FILE: Remedy = (
@@ -139,7 +157,7 @@ _POSTGRESQL_REMEDIES: list[Remedy] = [
         "check the host name in warehouse_url",
     ),
     (
-        ("invalid connection option", "invalid dsn", "invalid integer value"),
+        ("invalid connection option", "invalid dsn", "invalid integer value", "invalid port number"),
         WarehouseMisconfigured,
         "fix warehouse_url",
     ),
@@ -169,13 +187,14 @@ def _transient_sign(error: BaseException, is_duckdb: bool) -> str | None:
     return next((sign for sign in (_LOCKED if is_duckdb else _NOT_ANSWERING) if sign in text), None)
 
 
-def fault(error: BaseException, location: str, *, is_duckdb: bool) -> WarehouseFault:
-    """The one-line fault for an error met while opening the warehouse."""
+def fault(error: BaseException, location: str, *, is_duckdb: bool, url: str = "") -> WarehouseFault:
+    """The one-line fault for an error met while opening the warehouse (at `url`, whose password is masked)."""
     text = str(error).lower()
+    said = without_password(_first_line(error), url)
     for signs, kind, remedy in _DUCKDB_REMEDIES if is_duckdb else _POSTGRESQL_REMEDIES:
         if any(sign in text for sign in signs):
-            return kind(f"the warehouse {location} could not be opened ({_first_line(error)}); {remedy}")
-    return WarehouseFault(f"the warehouse {location} could not be opened ({_first_line(error)}); run it again")
+            return kind(f"the warehouse {location} could not be opened ({said}); {remedy}")
+    return WarehouseFault(f"the warehouse {location} could not be opened ({said}); run it again")
 
 
 def environment_fault(error: BaseException, location: str, *, is_duckdb: bool) -> WarehouseFault | None:
@@ -241,13 +260,14 @@ def connect_within_bound(
         except errors as error:
             sign = _transient_sign(error, is_duckdb)
             if sign is None:
-                raise fault(error, location, is_duckdb=is_duckdb) from error
+                raise fault(error, location, is_duckdb=is_duckdb, url=url) from error
             left = OUTAGES.seconds_left(url, timeout, failed_since=attempted)
             if left <= 0:
                 gave_up = "stayed locked by another process" if is_duckdb else "could not be reached"
                 raise WarehouseUnavailable(
-                    f"the warehouse {location} {gave_up} for {timeout:g} s ({_first_line(error)}); nothing was "
-                    "changed, run it again when it is available (the daily sync retries it)"
+                    f"the warehouse {location} {gave_up} for {timeout:g} s "
+                    f"({without_password(_first_line(error), url)}); nothing was changed, run it again when it is "
+                    "available"
                 ) from error
             state = "locked by another process" if is_duckdb else f"not answering ({sign})"
             log.warning("warehouse %s %s; retrying for up to %d s more", location, state, math.ceil(left))

@@ -106,7 +106,10 @@ class ImportClaim:
     def why_lapsed(self, now: datetime) -> str:
         """What stopped the import, as far as this machine can tell."""
         if self.holder.is_gone():
-            return f"{self.holder.describe()} ended (killed, or its run stopped) without recording an outcome"
+            return (
+                f"{self.holder.describe()} ended without recording an outcome (killed, its run stopped, or it "
+                "could not write to the warehouse)"
+            )
         return (
             f"{self.holder.describe()} stopped renewing its claim at {self.renewed_at:%Y-%m-%d %H:%M:%S} UTC "
             "(the process was killed, its machine went away, or its run ended without recording an outcome)"

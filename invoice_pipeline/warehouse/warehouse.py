@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import psycopg
 import sqlalchemy as sa
 
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
@@ -61,6 +62,11 @@ class RecordChanged(ImportRefused):
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _utc(moment: datetime) -> datetime:
+    """A stored moment as UTC (a driver may hand it back without its zone)."""
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _new_id() -> str:
@@ -215,7 +221,7 @@ class Warehouse:
                 make_folder(Path(database).parent, "the warehouse", "set warehouse_url to a file in a writable folder")
         try:
             self.engine = sa.create_engine(url, connect_args=connect_args, poolclass=sa.pool.NullPool)
-        except (sa.exc.ArgumentError, ValueError) as error:
+        except (sa.exc.ArgumentError, ValueError, ModuleNotFoundError) as error:  # no such module: no driver
             raise url_fault(error, url) from error
         self.lock_timeout_seconds = lock_timeout_seconds
         guard_engine(
@@ -536,7 +542,8 @@ class Warehouse:
                 continue
             with suppress(RecordChanged), self.engine.begin() as conn:  # another process recorded it first
                 released.append(self._record_stopped_import(conn, record, stuck_after, actor=actor))
-                log.warning("%s is now Error: %s", record.key, released[-1].message)
+        for stopped in released:  # said once committed
+            log.warning("%s is now Error: %s", stopped.key, stopped.message)
         return released
 
     def claim_renewed(self, record: InvoiceRecord, lapse: timedelta = DEFAULT_LAPSE) -> AbstractContextManager[None]:
@@ -595,6 +602,42 @@ class Warehouse:
         values["license_line_count"] = finished.license_line_count
         if run_id:
             values["run_id"] = run_id
+        self._refuse_if_taken_over(record)
+        try:
+            self._store_outcome(
+                staging, record, finished, values, run_id=run_id, actor=actor, before_commit=before_commit
+            )
+        except (sa.exc.IntegrityError, psycopg.errors.IntegrityError):
+            # The COPY met lines a run that took the invoice over has committed meanwhile.
+            self._refuse_if_taken_over(record)
+            raise
+
+    def _refuse_if_taken_over(self, record: InvoiceRecord) -> None:
+        """ImportRefused when another run took the invoice over since this import started (its claim lapsed
+        while this process was stopped): this import stores nothing."""
+        current = self.current_record(record.key)
+        if current is None or (current.record_id, current.status, current.run_id, _utc(current.updated_at)) != (
+            record.record_id,
+            record.status,
+            record.run_id,
+            _utc(record.updated_at),
+        ):
+            raise ImportRefused(
+                f"invoice {record.key} was taken over by another run (this one had stopped renewing its claim, or "
+                "ran past stuck_populating_after_minutes); this run stored nothing"
+            )
+
+    def _store_outcome(
+        self,
+        staging: LineStaging,
+        record: InvoiceRecord,
+        finished: FinishedImport,
+        values: dict[str, Any],
+        *,
+        run_id: str | None,
+        actor: str,
+        before_commit: Callable[[], None] | None,
+    ) -> None:
         with self._publishing_connection(staging) as conn, conn.begin():
             for table in t.LINE_SUMMARY_TABLES.values():
                 conn.execute(sa.delete(table).where(table.c.record_id == record.record_id))

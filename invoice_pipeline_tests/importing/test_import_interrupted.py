@@ -114,8 +114,8 @@ def test_killed_import_leaves_no_partial_lines_and_the_next_run_imports_exactly(
             stopped = [entry["reason"] for entry in warehouse.history(KEY) if entry["to_status"] == "Error"]
             assert stopped == [
                 f"Import stopped without finishing (run child): process {record.claim.holder.pid} on "
-                f"{record.claim.holder.host} ended (killed, or its run stopped) without recording an outcome; "
-                "no line was stored, the next sync imports it again"
+                f"{record.claim.holder.host} ended without recording an outcome (killed, its run stopped, or it "
+                "could not write to the warehouse); no line was stored, the next sync imports it again"
             ]
         count, total = warehouse.line_totals(record.record_id)["usage"]
         record = warehouse.current_record(KEY)

@@ -20,7 +20,7 @@ from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.eligibility import invoice_standing
 from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline.warehouse.import_claims import ClaimHolder
-from invoice_pipeline.warehouse.warehouse import ImportRefused
+from invoice_pipeline.warehouse.warehouse import FinishedImport, ImportRefused
 
 KEY = InvoiceKey("contoso-csp", "G400000001")
 STUCK_AFTER = timedelta(minutes=120)
@@ -131,8 +131,8 @@ def test_an_import_whose_process_was_killed_is_taken_over_at_once(workspace, hol
         assert (stopped["to_status"], taken_over["to_status"]) == ("Error", "Populating")
         assert stopped["reason"] == (
             f"Import stopped without finishing (run holder-run): process {holder.pid} on {held.claim.holder.host} "
-            "ended (killed, or its run stopped) without recording an outcome; no line was stored, "
-            "the next sync imports it again"
+            "ended without recording an outcome (killed, its run stopped, or it could not write to the "
+            "warehouse); no line was stored, the next sync imports it again"
         )
         assert taken_over["reason"] == "retry of an import that did not finish"
         assert warehouse.current_record(KEY).claim.holder == ClaimHolder.this_process()
@@ -169,3 +169,19 @@ def test_an_import_past_the_last_resort_bound_is_taken_over_even_while_claimed(w
     assert invoice_standing(warehouse, KEY, timedelta(0)).stage == Stage.STUCK
     [stopped] = warehouse.release_stopped_imports(timedelta(0), actor="next command")
     assert "it was still Populating after 0 minutes, the longest an import may take" in stopped.message
+
+
+def test_a_stopped_run_that_wakes_up_after_a_takeover_stores_nothing(warehouse):
+    lapse = timedelta(seconds=0.2)
+    stopped = warehouse.start_import(KEY, run_id="r1", actor="tester", stuck_after=STUCK_AFTER, lapse=lapse)
+    time.sleep(0.3)  # r1 froze: its claim lapsed, r2 takes the invoice over
+    warehouse.start_import(KEY, run_id="r2", actor="tester", stuck_after=STUCK_AFTER)
+    woken = FinishedImport(status=Status.ERROR, message="r1's outcome", header={}, notes=[])
+    with warehouse.staging() as staging, pytest.raises(ImportRefused) as refused:
+        warehouse.finish_import(staging, stopped, woken, run_id="r1", actor="tester")
+    assert str(refused.value) == (
+        f"invoice {KEY} was taken over by another run (this one had stopped renewing its claim, or ran past "
+        "stuck_populating_after_minutes); this run stored nothing"
+    )
+    record = warehouse.current_record(KEY)
+    assert (record.status, record.run_id, record.message) == (Status.POPULATING, "r2", "Import running")

@@ -58,7 +58,7 @@ def test_finishing_an_import_that_was_taken_over_meanwhile_is_refused_and_change
     _age(warehouse, first.record_id, 121)
     warehouse.start_import(KEY, run_id="r2", actor="tester", stuck_after=STUCK_AFTER)
     finished = FinishedImport(Status.ERROR, "late", header={}, notes=[])
-    with warehouse.staging() as staging, pytest.raises(ImportRefused, match="changed while this run"):
+    with warehouse.staging() as staging, pytest.raises(ImportRefused, match="taken over by another run"):
         warehouse.finish_import(staging, first, finished, run_id="r1", actor="tester")
     current = warehouse.current_record(KEY)
     assert (current.status, current.run_id) == ("Populating", "r2")

@@ -1,0 +1,45 @@
+"""Warehouse URLs in messages never show their password; URLs a person must fix are told as such."""
+
+from __future__ import annotations
+
+import pytest
+
+from invoice_pipeline.warehouse.engine_faults import WarehouseMisconfigured, masked_url, without_password
+from invoice_pipeline.warehouse.warehouse import Warehouse
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql+psycopg://billing:s3cret@db:5432/invoices", "postgresql+psycopg://billing:***@db:5432/invoices"),
+        # A raw @ in the password: the host is after the last @.
+        ("postgresql+psycopg://billing:ab@cd@db:5432/invoices", "postgresql+psycopg://billing:***@db:5432/invoices"),
+        ("postgresql+psycopg://billing:s3cr@et:PW@db:99999/x", "postgresql+psycopg://billing:***@db:99999/x"),
+        (
+            "postgresql+psycopg://billing@db/invoices?password=s3cret",
+            "postgresql+psycopg://billing@db/invoices?password=***",
+        ),
+        ("duckdb:////data/warehouse.duckdb", "/data/warehouse.duckdb"),
+    ],
+)
+def test_a_urls_password_is_masked_even_when_it_holds_an_at_sign(url, shown):
+    assert masked_url(url) == shown
+
+
+def test_a_drivers_words_lose_every_piece_of_the_password():
+    url = "postgresql+psycopg://billing:s3cr@et:PW@db:5433/x"
+    said = "could not translate host name 'et:PW@db:5433' to address"
+    assert without_password(said, url) == "could not translate host name '***@db:5433' to address"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["mysql://billing:s3cret@db/invoices", "postgresql+psycopg://billing:s3cret@127.0.0.1:99999/invoices"],
+    ids=["a database without a driver here", "an impossible port"],
+)
+def test_a_url_a_person_must_fix_is_told_in_one_line_without_its_password(tmp_path, url):
+    with pytest.raises(WarehouseMisconfigured) as refused:
+        Warehouse(url, temp_dir=tmp_path, lock_timeout_seconds=1).create_schema()
+    message = str(refused.value)
+    assert "\n" not in message and "s3cret" not in message
+    assert "warehouse_url" in message
