@@ -618,8 +618,8 @@ def test_the_wait_after_a_failed_attempt_is_notifications_retry_failed_summary_m
 def test_once_the_relay_is_back_the_next_attempt_sends_the_days_summary_once_and_later_ticks_skip(
     ops, workspace, instance, relay, monkeypatch
 ):
-    day = _due_day(workspace)
     _, failed_at = _failed_attempt(workspace, instance, _relay_down())
+    day = _due_day(workspace)  # after the attempt, which sets the summary time: right at any time of day
     retry_at = failed_at + timedelta(hours=1)
     _clock_at(monkeypatch, retry_at)
     second = _summary_tick(instance)  # the relay of INVOICE_PIPELINE_SMTP_*, up
