@@ -103,7 +103,7 @@ class ImportClaim:
         """Whether the claim no longer holds: not renewed in time, or its process is gone."""
         return self.expires_at <= now or self.holder.is_gone()
 
-    def why_lapsed(self, now: datetime) -> str:
+    def why_lapsed(self) -> str:
         """What stopped the import, as far as this machine can tell."""
         if self.holder.is_gone():
             return (
@@ -151,7 +151,7 @@ def _utc(moment: datetime) -> datetime:
 def stopped_import_message(run_id: str | None, claim: ImportClaim | None, longest: timedelta, now: datetime) -> str:
     """The Error message of an import that stopped without finishing: what happened, as far as is known."""
     if claim is not None and claim.lapsed(now):
-        what = claim.why_lapsed(now)
+        what = claim.why_lapsed()
     else:
         minutes = int(longest.total_seconds() // 60)
         what = (
