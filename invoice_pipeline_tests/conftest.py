@@ -1,8 +1,9 @@
 """Shared fixtures: a fresh provider workspace (config, reference data, warehouse) per test.
 
-Every test that uses the `workspace` fixture runs twice: on an embedded DuckDB warehouse and on a
-PostgreSQL warehouse of its own (a fresh schema in the local test database). `-m "not postgresql"`
-runs the DuckDB half only.
+A test that uses the `workspace` fixture runs on an embedded DuckDB warehouse. The engine contract (tests
+marked `engine_contract`: what the warehouse stores and refuses) runs twice: on DuckDB and on a PostgreSQL
+warehouse of its own (a fresh schema in the local test database). `-m "not postgresql"` runs the DuckDB
+half only.
 """
 
 from __future__ import annotations
@@ -14,10 +15,22 @@ import pytest
 from invoice_pipeline.warehouse.warehouse import Warehouse
 from invoice_pipeline_tests.builders import ProviderWorkspace, make_workspace, postgres_warehouse_url
 
+ENGINES = ["duckdb", pytest.param("postgresql", marks=pytest.mark.postgresql)]
 
-@pytest.fixture(params=["duckdb", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run engine-contract tests on both engines, every other workspace test on DuckDB alone."""
+    if "warehouse_engine" in metafunc.fixturenames and not any(
+        "warehouse_engine" in getattr(mark, "args", ("",))[0]
+        for mark in metafunc.definition.iter_markers("parametrize")
+    ):
+        engines = ENGINES if metafunc.definition.get_closest_marker("engine_contract") else ["duckdb"]
+        metafunc.parametrize("warehouse_engine", engines)
+
+
+@pytest.fixture
 def warehouse_engine(request) -> str:
-    """The warehouse engine a test runs on."""
+    """The warehouse engine a test runs on (parametrized by `pytest_generate_tests`)."""
     return request.param
 
 

@@ -19,6 +19,8 @@ from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
 
+pytestmark = pytest.mark.engine_contract
+
 LINES = 50_000
 KEY = InvoiceKey("bench-csp", f"BENCH-{LINES}")
 

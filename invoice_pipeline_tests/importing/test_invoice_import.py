@@ -24,6 +24,8 @@ from invoice_pipeline.operations.invoice_operations import deactivate_invoice, d
 from invoice_pipeline.warehouse.warehouse import ImportRefused, PublishedLinesDiffer, Warehouse
 from invoice_pipeline_tests.builders import ADVENTURE_WORKS, license_line, usage_line, write_csv
 
+pytestmark = pytest.mark.engine_contract
+
 KEY = InvoiceKey("contoso-csp", "G200000001")
 
 

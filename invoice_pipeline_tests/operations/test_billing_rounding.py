@@ -17,6 +17,8 @@ from invoice_pipeline.operations.billing import bill_customers
 from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline_tests.builders import usage_line
 
+pytestmark = pytest.mark.engine_contract
+
 # Per currency: minor units, the usage lines' exact amounts, the rounded total, the rounding difference.
 CURRENCIES = {
     "JPY": (0, ("10000.45", "4999.45"), "15000", "0.1"),

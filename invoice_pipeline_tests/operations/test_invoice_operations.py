@@ -31,6 +31,8 @@ from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline.warehouse.warehouse import ImportRefused, import_verdict
 from invoice_pipeline_tests.builders import ADVENTURE_WORKS, license_line, usage_line
 
+pytestmark = pytest.mark.engine_contract
+
 KEY = InvoiceKey("contoso-csp", "G1")
 MANUAL = InvoiceKey("fabrikam-distribution", "FAB-1")
 ACTOR = "ops:alice@example.com"

@@ -22,6 +22,8 @@ from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline.warehouse.import_claims import ClaimHolder
 from invoice_pipeline.warehouse.warehouse import FinishedImport, ImportRefused
 
+pytestmark = pytest.mark.engine_contract
+
 KEY = InvoiceKey("contoso-csp", "G400000001")
 STUCK_AFTER = timedelta(minutes=120)
 

@@ -13,6 +13,8 @@ from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline.warehouse.warehouse import FinishedImport, ImportRefused
 
+pytestmark = pytest.mark.engine_contract
+
 KEY = InvoiceKey("contoso-csp", "G300000001")
 STUCK_AFTER = timedelta(minutes=120)
 
