@@ -49,6 +49,10 @@ setup(
             "hypothesis==6.170.15",
             "psutil>=6,<8",
             "ruff==0.17.5",
+            # The type checker CI runs (mypy.ini), with the stubs of the untyped libraries the package uses.
+            "mypy==2.4.1",
+            "pandas-stubs==2.3.3.260113",
+            "types-PyYAML==6.0.12.20261122",
             # Validates deploy/'s instance config against the K8s run launcher's own schema.
             "dagster-k8s==0.29.27",
             "jsonschema==4.26.0",
