@@ -134,6 +134,13 @@ class ProviderConfig(_Strict):
                 raise ValueError("a partner_center provider must be sync: automatic (manual providers use folders)")
         return self
 
+    @property
+    def folder(self) -> Path:
+        """The folder a folder provider's invoices are read from (every manual provider has one)."""
+        if self.path is None:
+            raise ValueError(f"provider {self.id} has no folder: its invoices come from the Partner Center API")
+        return self.path
+
 
 class DailySyncConfig(_Strict):
     """When the daily sync runs (a cron in a time zone)."""

@@ -19,7 +19,7 @@ class FolderConnector:
 
     def __init__(self, provider: ProviderConfig) -> None:
         self.provider = provider
-        self.root = provider.path.resolve()
+        self.root = provider.folder.resolve()
 
     def _invoice_folder(self, invoice_id: str) -> Path:
         check_invoice_id(invoice_id)

@@ -131,17 +131,20 @@ def daily_sync_schedule() -> dg.ScheduleDefinition:
 def provider_invoice_sync_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
     """Turns each new plan of the daily sync into dynamic partitions and one import run per eligible invoice."""
     records = context.instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=OFFERS_ASSET), limit=1).records
-    if not records or records[0].asset_materialization is None:
+    plan = records[0].asset_materialization if records else None
+    if plan is None:
         return dg.SkipReason("the daily sync has not decided what to import yet")
     latest = records[0]
     if context.cursor == str(latest.storage_id):
         return dg.SkipReason("no new daily sync plan")
-    launched_by = latest.asset_materialization.metadata.get("imports_launched_by")
+    launched_by = plan.metadata.get("imports_launched_by")
     if launched_by is not None and launched_by.value != LAUNCHED_BY_SENSOR:
         return dg.SensorResult(
             skip_reason=f"the latest plan's imports were run by {launched_by.value}", cursor=str(latest.storage_id)
         )
-    keys = list(latest.asset_materialization.metadata["eligible"].value)  # type: ignore[arg-type]
+    eligible = plan.metadata["eligible"]
+    assert isinstance(eligible, dg.JsonMetadataValue) and isinstance(eligible.value, list)  # written as a JSON list
+    keys = [str(key) for key in eligible.value]
     name = provider_invoice_partitions.name
     assert name is not None
     known = set(context.instance.get_dynamic_partitions(name))

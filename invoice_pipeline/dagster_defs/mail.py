@@ -30,8 +30,16 @@ class SmtpResource(dg.ConfigurableResource):
 
 def smtp_resource() -> SmtpResource:
     """The SMTP resource with an EnvVar for each INVOICE_PIPELINE_SMTP_* variable that is set."""
-    values: dict[str, object] = {}
-    for field, variable in SMTP_ENV_VARS.items():
-        if os.environ.get(variable):
-            values[field] = dg.EnvVar.int(variable) if field == "port" else dg.EnvVar(variable)
-    return SmtpResource(**values)
+
+    def env(field: str) -> dg.EnvVar | None:
+        name = SMTP_ENV_VARS[field]
+        return dg.EnvVar(name) if os.environ.get(name) else None
+
+    port = SMTP_ENV_VARS["port"]
+    return SmtpResource(
+        host=env("host"),
+        port=dg.EnvVar.int(port) if os.environ.get(port) else None,
+        tls_mode=env("tls_mode") or "none",
+        user=env("user"),
+        password=env("password"),
+    )

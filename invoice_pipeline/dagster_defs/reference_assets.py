@@ -1,6 +1,7 @@
 """Reference data assets: the records every import must find, validated and published to the warehouse."""
 
 import warnings
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -27,6 +28,14 @@ def _pandera_type(name: str) -> dg.DagsterType:
         return pandera_schema_to_dagster_type(REFERENCE_SCHEMAS[name])
 
 
+def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The frame's rows by column name, a missing value as None (NULL in the warehouse)."""
+    return [
+        {str(column): None if pd.isna(value) else value for column, value in row.items()}
+        for row in frame.to_dict("records")
+    ]
+
+
 def _reference_asset(name: str) -> dg.AssetsDefinition:
     @dg.asset(
         name=f"reference_{name}",
@@ -39,11 +48,10 @@ def _reference_asset(name: str) -> dg.AssetsDefinition:
     def reference_table(context: dg.AssetExecutionContext, invoice_pipeline: InvoicePipelineResource) -> pd.DataFrame:
         config = invoice_pipeline.load_config()
         frame = load_reference_table(config.reference_data, name)
+        rows = _rows(frame)
         with invoice_pipeline.warehouse(config) as warehouse:
-            warehouse.replace_reference_table(name, frame.astype(object).where(frame.notna(), None).to_dict("records"))
-        context.add_output_metadata(
-            {"row_count": len(frame), "preview": table_metadata(frame.head(20).to_dict("records"))}
-        )
+            warehouse.replace_reference_table(name, rows)
+        context.add_output_metadata({"row_count": len(frame), "preview": table_metadata(rows[:20])})
         return frame
 
     return reference_table

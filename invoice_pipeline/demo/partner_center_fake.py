@@ -130,7 +130,7 @@ class PartnerCenterFake:
     @property
     def base_url(self) -> str:
         """http://host:port of the running fake."""
-        host, port = self.server.server_address[:2]
+        host, port = self.server.socket.getsockname()[:2]  # an IPv4 socket: (host text, port)
         return f"http://{host}:{port}"
 
     def settings(self, **overrides: Any) -> dict[str, Any]:
@@ -339,7 +339,7 @@ class _FakeHandler(BaseHTTPRequestHandler):
         if provider == "office":  # offset paging
             offset = int(self.query.get("offset") or 0)
             page, more = items[offset : offset + size], offset + size < len(items)
-            link = {"uri": f"{base}&size={size}&offset={offset + size}", "method": "GET", "headers": []}
+            link: dict[str, Any] = {"uri": f"{base}&size={size}&offset={offset + size}", "method": "GET", "headers": []}
             return self._collection(page, len(page), link if more and self.fake.faults.line_item_next_links else None)
         # Seek paging: the position travels in the MS-ContinuationToken header of links.next.
         if self.query.get("seekOperation") == "Next":

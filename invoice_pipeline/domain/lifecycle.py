@@ -49,13 +49,32 @@ class Action(StrEnum):
 
 
 class CurrentRecord(Protocol):
-    """What the lifecycle reads from an invoice's current record."""
+    """What the lifecycle reads from an invoice's current record (read-only)."""
 
-    key: InvoiceKey
-    status: str
-    is_manual: bool
-    updated_at: datetime
-    run_id: str | None
+    @property
+    def key(self) -> InvoiceKey:
+        """The provider invoice."""
+        ...
+
+    @property
+    def status(self) -> str:
+        """Its status (Populating, Active, Error, Inactive)."""
+        ...
+
+    @property
+    def is_manual(self) -> bool:
+        """Whether a person created it (a manual provider's invoice)."""
+        ...
+
+    @property
+    def updated_at(self) -> datetime:
+        """When it last changed."""
+        ...
+
+    @property
+    def run_id(self) -> str | None:
+        """The run that imports or imported it."""
+        ...
 
     def claim_lapsed(self, now: datetime) -> bool:
         """Whether the claim of the process importing it lapsed (not renewed in time, or its process is gone)."""

@@ -21,7 +21,9 @@ def decimal_text(amount: Decimal | None, minor_units: int | None = None) -> str 
     minor units, more only where the amount has more significant digits. None stays None."""
     if amount is None:
         return None
-    significant = amount.normalize()
-    places = max(-significant.as_tuple().exponent, minor_units or 0, 0)  # type: ignore[operator]
+    exponent = amount.normalize().as_tuple().exponent
+    if not isinstance(exponent, int):  # NaN or infinity
+        raise ValueError(f"{amount} is not an amount")
+    places = max(-exponent, minor_units or 0, 0)
     text = f"{amount:.{places}f}"
     return text[1:] if text.startswith("-") and not amount else text

@@ -132,7 +132,7 @@ def _csv_header(path: Path) -> list[str]:
     """The header row of a CSV (or .csv.gz) file, read with Python's csv module."""
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     try:
-        with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:  # type: ignore[operator]
+        with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
             row = next(csv.reader(handle), None)
     except gzip.BadGzipFile:
         raise ProviderFileError(

@@ -13,6 +13,7 @@ from email.message import EmailMessage
 from typing import Literal
 
 TlsMode = Literal["none", "starttls", "ssl"]
+TLS_MODES: tuple[TlsMode, ...] = ("none", "starttls", "ssl")
 SMTP_ENV_VARS = {
     "host": "INVOICE_PIPELINE_SMTP_HOST",
     "port": "INVOICE_PIPELINE_SMTP_PORT",
@@ -60,16 +61,17 @@ class SmtpSettings:
     ) -> SmtpSettings:
         """Validated settings; empty values count as unset (port: 25, or 465 with ssl). MailError names the
         INVOICE_PIPELINE_SMTP_* variable of a wrong value."""
-        mode = (tls_mode or "none").lower()
-        if mode not in ("none", "starttls", "ssl"):
-            raise MailError(f"{SMTP_ENV_VARS['tls_mode']} must be none, starttls or ssl, not {mode!r}")
+        asked = (tls_mode or "none").lower()
+        mode = next((known for known in TLS_MODES if known == asked), None)
+        if mode is None:
+            raise MailError(f"{SMTP_ENV_VARS['tls_mode']} must be none, starttls or ssl, not {asked!r}")
         port_text = str(port or ("465" if mode == "ssl" else "25"))
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
             raise MailError(f"{SMTP_ENV_VARS['port']} must be a port number such as 25, 465 or 587, not {port_text!r}")
         return cls(
             host=(host or "").strip() or None,
             port=int(port_text),
-            tls_mode=mode,  # type: ignore[arg-type]
+            tls_mode=mode,
             user=user or None,
             password=password or None,
         )
@@ -105,15 +107,16 @@ def build_message(
 
 def send_message(settings: SmtpSettings, message: EmailMessage) -> None:
     """Hand the message to the relay; MailError says why it was not taken (or that no relay is configured)."""
-    if not settings.configured:
+    host = settings.host
+    if not host:  # not configured
         raise MailError(NO_RELAY)
     try:
         if settings.tls_mode == "ssl":
             client: smtplib.SMTP = smtplib.SMTP_SSL(
-                settings.host, settings.port, timeout=settings.timeout_seconds, context=ssl.create_default_context()
+                host, settings.port, timeout=settings.timeout_seconds, context=ssl.create_default_context()
             )
         else:
-            client = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout_seconds)
+            client = smtplib.SMTP(host, settings.port, timeout=settings.timeout_seconds)
         with client:
             if settings.tls_mode == "starttls":
                 client.starttls(context=ssl.create_default_context())

@@ -80,7 +80,7 @@ LICENSE_BASED = LineItemKind(
     summary="license",
     line_id_prefix="LB",
     canonical=_canonical("offerId", "subtotal", "currency"),
-    provider_fields=[
+    provider_fields=(
         "partnerId",
         "customerName",
         "orderId",
@@ -94,7 +94,7 @@ LICENSE_BASED = LineItemKind(
         "totalOtherDiscount",
         "tax",
         "totalForCustomer",
-    ],
+    ),
 )
 
 ONE_TIME = LineItemKind(
@@ -102,7 +102,7 @@ ONE_TIME = LineItemKind(
     summary="license",
     line_id_prefix="OT",
     canonical=_canonical("productId", "subtotal", "currency"),
-    provider_fields=[
+    provider_fields=(
         "partnerId",
         "customerName",
         "customerDomainName",
@@ -132,7 +132,7 @@ ONE_TIME = LineItemKind(
         "reservationOrderId",
         "creditReasonCode",
         "referenceId",
-    ],
+    ),
 )
 
 DAILY_RATED = LineItemKind(
@@ -148,7 +148,7 @@ DAILY_RATED = LineItemKind(
         meter_name="meterName",
         unit="unitOfMeasure",
     ),
-    provider_fields=[
+    provider_fields=(
         "partnerId",
         "customerName",
         "invoiceNumber",
@@ -177,7 +177,7 @@ DAILY_RATED = LineItemKind(
         "rateOfPartnerEarnedCredit",
         "rateOfCredit",
         "creditType",
-    ],
+    ),
 )
 
 LINE_ITEM_KINDS = (LICENSE_BASED, ONE_TIME, DAILY_RATED)
