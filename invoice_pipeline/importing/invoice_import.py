@@ -22,6 +22,7 @@ from invoice_pipeline.config import PipelineConfig, ProviderConfig
 from invoice_pipeline.connectors.base import ConnectorError, InvoiceFiles, ProviderConnector, line_files_fingerprint
 from invoice_pipeline.connectors.folder import LINE_FILE_STEMS, FolderConnector
 from invoice_pipeline.connectors.partner_center.connector import PartnerCenterConnector
+from invoice_pipeline.domain.import_failures import ImportFailure
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.lifecycle import Action, verdict
 from invoice_pipeline.domain.money import decimal_text
@@ -92,6 +93,7 @@ class ImportResult:
     missing_references: list[MissingReference] = field(default_factory=list)
     header: dict[str, Any] = field(default_factory=dict)
     notes: list[Note] = field(default_factory=list)
+    failures: tuple[ImportFailure, ...] = ()  # why it is not Active, in the order the message says it
 
     def to_finished(self) -> FinishedImport:
         """What the warehouse stores with the record (line counts only for an Active invoice)."""
@@ -107,15 +109,13 @@ class ImportResult:
 
 
 class _InvoiceRejected(Exception):
-    """Validation stopped early: the invoice goes to Error with this message and these notes."""
+    """Validation stopped early: the invoice's files broke their schemas; it goes to Error with this message,
+    these notes and the figures of its schema check."""
 
-    def __init__(
-        self, message: str, check: str, notes: list[Note] | None = None, metadata: dict[str, Any] | None = None
-    ):
+    def __init__(self, message: str, notes: list[Note], metadata: dict[str, Any]):
         super().__init__(message)
-        self.check = check
-        self.notes = notes or []
-        self.metadata = metadata or {}
+        self.notes = notes
+        self.metadata = metadata
 
 
 def connector_for(provider: ProviderConfig, config: PipelineConfig) -> ProviderConnector:
@@ -271,9 +271,8 @@ class ActivationRefused(ImportRefused):
 
 def _activation_refusal(config: PipelineConfig, provider: ProviderConfig, key: InvoiceKey, result: ImportResult) -> str:
     """Why an activation was refused and how to fix it (the invoice's message and the refusal say it)."""
-    fixes = [f"fix its files in {provider.path / key.invoice_id} or the reference data"]
-    checksum = result.checks.get(CHECKSUM_CHECK)
-    if checksum is not None and not checksum.passed and result.checksum is not None:
+    fixes = [f"fix its files in {provider.folder / key.invoice_id} or the reference data"]
+    if ImportFailure.CHECKSUM in result.failures and result.checksum is not None:
         maximum = decimal_text(config.checksum_override_maximum, result.checksum.minor_units)
         currency = result.checksum.currency
         fixes.append(f"accept a difference below {maximum} {currency} with --accept-checksum-difference")
@@ -311,14 +310,24 @@ def _import_into(
         counts = staged.counts
         checks[SCHEMA_CHECK] = CheckOutcome(True, "Header and line summaries match their schemas", dict(counts))
     except (_InvoiceRejected, ProviderFileError, ConnectorError, ReferenceDataError) as rejection:
-        check = getattr(rejection, "check", SCHEMA_CHECK)
-        checks[check] = CheckOutcome(False, str(rejection), getattr(rejection, "metadata", {}))
+        schema_notes: list[Note] = rejection.notes if isinstance(rejection, _InvoiceRejected) else []
+        figures: dict[str, Any] = rejection.metadata if isinstance(rejection, _InvoiceRejected) else {}
+        checks[SCHEMA_CHECK] = CheckOutcome(False, str(rejection), figures)
         _not_evaluated(checks)
-        message = str(rejection)
         if isinstance(rejection, ReferenceDataError):
-            message = f"Reference data problem: {message}"
-        notes = getattr(rejection, "notes", [])
-        result = ImportResult(key, record.record_id, Status.ERROR, message, checks, header=header_values, notes=notes)
+            failure, message = ImportFailure.REFERENCE_DATA, f"Reference data problem: {rejection}"
+        else:
+            failure, message = ImportFailure.FILES, str(rejection)
+        result = ImportResult(
+            key,
+            record.record_id,
+            Status.ERROR,
+            message,
+            checks,
+            header=header_values,
+            notes=schema_notes,
+            failures=(failure,),
+        )
         return result, files_unchanged
 
     create_resolved_lines(staging)
@@ -335,6 +344,7 @@ def _import_into(
             "missing_references": _reference_table(missing),
         },
     )
+    failures = [ImportFailure.REFERENCES] if errors else []
     messages = [missing_references_message(missing)] if errors else []
 
     checksum = None
@@ -362,10 +372,11 @@ def _import_into(
             checksum.passed or overridden, description, _checksum_metadata(checksum) | {"overridden": overridden}
         )
         if not (checksum.passed or overridden):
+            failures.append(ImportFailure.CHECKSUM)
             messages.append(checksum.message)
             notes.append(_checksum_note(staging))
 
-    status = Status.ACTIVE if not messages else Status.ERROR
+    status = Status.ACTIVE if not failures else Status.ERROR
     if status == Status.ERROR:
         message = " | ".join(messages)
     else:
@@ -386,6 +397,7 @@ def _import_into(
         missing_references=missing,
         header=header_values,
         notes=notes,
+        failures=tuple(failures),
     )
     return result, files_unchanged
 
@@ -477,7 +489,6 @@ def _stage_and_validate(staging: duckdb.DuckDBPyConnection, files: InvoiceFiles)
             "Schema validation failed: "
             + "; ".join(f.describe() for f in failures[:MAX_MESSAGE_PARTS])
             + (f"; and {len(failures) - MAX_MESSAGE_PARTS} more checks" if len(failures) > MAX_MESSAGE_PARTS else ""),
-            SCHEMA_CHECK,
             [_schema_failures_note(failures)],
             {"failed_checks": len(failures), "failing_rows": sum(f.failing_rows for f in failures)},
         )
@@ -538,7 +549,6 @@ def _refuse_duplicate_line_ids(staging: duckdb.DuckDBPyConnection) -> None:
         raise _InvoiceRejected(
             f"Schema validation failed: {len(duplicates)} line_id(s) appear more than once in the invoice, "
             f"e.g. {shown}",
-            SCHEMA_CHECK,
             [Note("Schema Failures", "duplicate_line_ids.csv", csv_text(("line_id", "occurrences"), duplicates))],
             {"duplicate_line_ids": len(duplicates)},
         )

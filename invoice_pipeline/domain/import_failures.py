@@ -1,0 +1,17 @@
+"""Why an import did not make its invoice Active, as a type: decisions read it, never the invoice's message."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ImportFailure(StrEnum):
+    """One rule an import's invoice broke; an invoice in Error (or an activation refused) has one or more.
+
+    The message says the same to a person; the message's words may change, these may not.
+    """
+
+    FILES = "files"  # the provider's files could not be fetched or did not pass their schemas
+    REFERENCE_DATA = "reference_data"  # the reference data could not be loaded, nothing was checked
+    REFERENCES = "references"  # a line names a customer, product, ... the reference data does not know
+    CHECKSUM = "checksum"  # the header's total differs from the lines' total beyond the tolerance
