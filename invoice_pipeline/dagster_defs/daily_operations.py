@@ -19,7 +19,7 @@ from invoice_pipeline.warehouse.operations_log import OperationsLog
 GROUP = "daily_operations"
 OWNERS = ["team:billing-data"]
 SUMMARY_TAG = "invoice_pipeline/summary_day"
-SUMMARY_NOT_DUE = "SummaryNotDue"  # a refusal is an outcome: the run log shows its sentence, no stack trace
+SUMMARY_NOT_DUE = SummaryNotDue.__name__  # a refusal is an outcome: the run log shows its sentence, no stack trace
 SUMMARY_NOT_SENT = "SummaryNotSent"
 
 
@@ -68,10 +68,14 @@ def daily_import_summary(
             raise PlainError(SUMMARY_NOT_DUE, str(refusal)) from None
         except MailError as error:  # recorded; the sensor tries again later: a fault met, said in one line
             raise PlainError(SUMMARY_NOT_SENT, f"summary for {day} not sent: {error}") from None
-    metadata: dict[str, object] = {"day": delivery.day, "sent": delivery.sent, "outcome": delivery.reason}
+    metadata: dict[str, dg.MetadataValue] = {
+        "day": dg.MetadataValue.text(delivery.day),
+        "sent": dg.MetadataValue.bool(delivery.sent),
+        "outcome": dg.MetadataValue.text(delivery.reason),
+    }
     if delivery.mail:
         part, body = delivery.mail.first_part
-        metadata |= {"subject": delivery.mail.subject, part: dg.MetadataValue.text(body)}
+        metadata |= {"subject": dg.MetadataValue.text(delivery.mail.subject), part: dg.MetadataValue.text(body)}
     return dg.MaterializeResult(metadata=metadata)
 
 

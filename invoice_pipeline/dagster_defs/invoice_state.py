@@ -9,25 +9,44 @@ from enum import StrEnum
 from typing import Any, NoReturn
 
 import dagster as dg
+from dagster_shared.error import SerializableErrorInfo
 
 from invoice_pipeline.dagster_defs.errors import PlainError
 from invoice_pipeline.dagster_defs.partitions import provider_invoice_partitions
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.money import decimal_text, round_to_minor_units
 from invoice_pipeline.domain.statuses import DELETED, Status
-from invoice_pipeline.warehouse.warehouse import InvoiceRecord
+from invoice_pipeline.importing.invoice_import import ImportOutcomeUnrecorded
+from invoice_pipeline.warehouse.warehouse import ImportRefused, InvoiceRecord
 
 INVOICE_ASSET = dg.AssetKey("provider_invoice")
 LINE_ASSETS = {"usage": dg.AssetKey("usage_summaries"), "license": dg.AssetKey("license_summaries")}
 
 
+def root_cause(error: SerializableErrorInfo) -> SerializableErrorInfo:
+    """The error a failed step's error was caused by, at the end of its chain."""
+    while error.cause is not None:
+        error = error.cause
+    return error
+
+
 class OutcomeFailure(StrEnum):
     """Why an import run failed, shown as the sentence alone: an invoice in Error and a refusal are outcomes
-    (nothing broke); an import whose Error could not be recorded broke, and says what takes it over."""
+    (nothing broke); an import whose Error could not be recorded broke, and says what takes it over.
 
-    INVOICE_IN_ERROR = "ProviderInvoiceInError"
-    IMPORT_REFUSED = "ImportRefused"
-    OUTCOME_UNRECORDED = "ImportOutcomeUnrecorded"
+    Dagster keeps only a failed step's error class name (`SerializableErrorInfo.cls_name`), so each value is
+    that name, taken from our exception type where there is one: a renamed exception renames its outcome.
+    """
+
+    INVOICE_IN_ERROR = "ProviderInvoiceInError"  # no exception: the invoice's recorded status is the outcome
+    IMPORT_REFUSED = ImportRefused.__name__
+    OUTCOME_UNRECORDED = ImportOutcomeUnrecorded.__name__
+
+    @classmethod
+    def of(cls, error: SerializableErrorInfo) -> "OutcomeFailure | None":
+        """The outcome a failed step's error stands for (its root cause's class), None when it is a crash."""
+        name = root_cause(error).cls_name
+        return next((failure for failure in cls if failure.value == name), None)
 
 
 def fail_with_outcome(kind: OutcomeFailure, message: str) -> NoReturn:

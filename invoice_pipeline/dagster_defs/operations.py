@@ -27,6 +27,7 @@ from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.importing.invoice_import import ActivationRefused, activate_manual_invoice
 from invoice_pipeline.operations import billing
 from invoice_pipeline.operations.invoice_operations import (
+    OperationRefused,
     create_manual_invoice,
     deactivate_invoice,
     delete_invoice,
@@ -36,7 +37,7 @@ from invoice_pipeline.operations.invoice_operations import (
 from invoice_pipeline.warehouse.warehouse import ImportRefused, InvoiceRecord, Warehouse
 
 OPERATIONS_TAG = "invoice_pipeline/operation"
-OPERATION_REFUSED = "OperationRefused"  # a refusal is an outcome: the run log shows its sentence, no stack trace
+OPERATION_REFUSED = OperationRefused.__name__  # a refusal is an outcome: the run log shows its sentence, no stack trace
 HEADER_DATES = ("invoice_date", "billing_period_start", "billing_period_end")
 T = TypeVar("T")
 

@@ -1,5 +1,6 @@
 """Launching the pipeline's jobs in this process, recorded in the Dagster instance (the CLI's run path)."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -7,7 +8,7 @@ import dagster as dg
 from dagster_shared.error import SerializableErrorInfo
 
 from invoice_pipeline.dagster_defs.daily_sync import OFFERS_ASSET, daily_provider_sync_job
-from invoice_pipeline.dagster_defs.invoice_state import OutcomeFailure, add_invoice_partitions
+from invoice_pipeline.dagster_defs.invoice_state import OutcomeFailure, add_invoice_partitions, root_cause
 from invoice_pipeline.dagster_defs.jobs import IMPORT_JOB, REFERENCE_JOB
 from invoice_pipeline.dagster_defs.run_tags import RUN_TAG_PROCESS, import_run_tags
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
@@ -28,27 +29,27 @@ class RunOutcome:
     refused: bool = False
 
 
-def _root_cause(error: SerializableErrorInfo) -> SerializableErrorInfo:
-    while error.cause is not None:
-        error = error.cause
-    return error
-
-
 def _describe(error: SerializableErrorInfo) -> str:
     """The error's root cause in one line, e.g. `OSError: disk full`, or an outcome's own sentence."""
-    root = _root_cause(error)
+    root = root_cause(error)
+    name = root.cls_name or "Error"
     lines = root.message.strip().splitlines()
-    text = lines[0] if lines else root.cls_name
-    if root.cls_name in set(OutcomeFailure):
+    text = lines[0] if lines else name
+    if OutcomeFailure.of(root) is not None:
         return text
-    return text if text.startswith(f"{root.cls_name}:") else f"{root.cls_name}: {text}"
+    # Display only: Dagster writes a raised exception's message as Python does (`OSError: disk full`), and
+    # a PlainError's as its sentence alone; the class is named once either way.
+    return text if text.startswith(f"{name}:") else f"{name}: {text}"
 
 
-def classify_failure(run_id: str, step_failures: list[dg.DagsterEvent]) -> RunOutcome:
-    """A failed run's outcome: an invoice in Error is normal, a refusal is a refusal, the rest broke."""
+def classify_failure(run_id: str, step_failures: Sequence[dg.DagsterEvent]) -> RunOutcome:
+    """A failed run's outcome: an invoice in Error is normal, a refusal is a refusal, the rest broke.
+
+    Decided on each error's OutcomeFailure (its class), never on its message.
+    """
     errors = [e.step_failure_data.error for e in step_failures if e.step_failure_data.error is not None]
-    problems = [e for e in errors if _root_cause(e).cls_name != OutcomeFailure.INVOICE_IN_ERROR]
-    refused = bool(problems) and all(_root_cause(e).cls_name == OutcomeFailure.IMPORT_REFUSED for e in problems)
+    problems = [e for e in errors if OutcomeFailure.of(e) is not OutcomeFailure.INVOICE_IN_ERROR]
+    refused = bool(problems) and all(OutcomeFailure.of(e) is OutcomeFailure.IMPORT_REFUSED for e in problems)
     broken = (bool(problems) or not errors) and not refused
     message = _describe(problems[0]) if problems else None
     return RunOutcome(run_id, False, broken, message, refused)
