@@ -11,6 +11,8 @@ import os
 import sys
 import traceback
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
@@ -59,7 +61,57 @@ def debugging() -> bool:
     return os.environ.get(DEBUG_ENV_VAR, "").strip().lower() in ("1", "true", "yes", "on")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _PipelineGroup(click.Group):
+    """The command group that ends every fault with one line on stderr and its exit status (1 refused, 2 usage,
+    configuration or setup to fix, 3 a fault the pipeline met), never a traceback unless asked for (--debug or
+    INVOICE_PIPELINE_DEBUG=1). The pipeline's warnings (a warehouse retry, an instance repaired) go to stderr,
+    one line each, while the command runs; so the same holds for the console script and click's test runner."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        with _pipeline_warnings_said():
+            try:
+                return super().invoke(ctx)
+            except (click.ClickException, click.exceptions.Exit, click.Abort):
+                raise
+            except (ConfigError, InvalidInvoiceKey, WarehouseMisconfigured) as error:
+                _fail(error, EXIT_USAGE)
+            except (WarehouseFault, WarehouseSchemaOutdated, InstanceUnusable) as error:
+                _fail(error, EXIT_BROKEN)
+            except Exception as error:
+                first_line = (str(error).strip().splitlines() or [""])[0][:300]
+                _fail(
+                    error,
+                    EXIT_BROKEN,
+                    f"unexpected {type(error).__name__}: {first_line}; run it again with --debug for the traceback",
+                )
+
+
+@contextmanager
+def _pipeline_warnings_said() -> Iterator[None]:
+    """While a command runs: the pipeline's warnings one line each on stderr, libraries' only when debugging."""
+    said = logging.StreamHandler()
+    said.setFormatter(logging.Formatter("invoice-pipeline: %(message)s"))
+    pipeline_log = logging.getLogger("invoice_pipeline")
+    before = (pipeline_log.level, pipeline_log.propagate)
+    pipeline_log.addHandler(said)
+    pipeline_log.setLevel(logging.WARNING)
+    pipeline_log.propagate = False
+    # Libraries' own warnings (a driver closing a broken connection) would reach stderr through Python's
+    # last-resort handler: the pipeline's one line says what happened; --debug shows theirs too.
+    theirs = logging.StreamHandler() if debugging() else logging.NullHandler()
+    logging.getLogger().addHandler(theirs)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*(beta|preview|experimental).*", category=Warning)
+            yield
+    finally:
+        logging.getLogger().removeHandler(theirs)
+        pipeline_log.removeHandler(said)
+        pipeline_log.setLevel(before[0])
+        pipeline_log.propagate = before[1]
+
+
+@click.group(cls=_PipelineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",
@@ -83,33 +135,8 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 
 
 def main() -> None:
-    """Console entry point: a fault ends with one line on stderr and its exit status (1 refused, 2 usage,
-    configuration or setup to fix, 3 a fault the pipeline met), never a traceback unless asked for (--debug or
-    INVOICE_PIPELINE_DEBUG=1). The pipeline's warnings (a warehouse retry, an instance repaired) go to stderr,
-    one line each."""
-    warnings.filterwarnings("ignore", message=".*(beta|preview|experimental).*", category=Warning)
-    said = logging.StreamHandler()
-    said.setFormatter(logging.Formatter("invoice-pipeline: %(message)s"))
-    pipeline_log = logging.getLogger("invoice_pipeline")
-    pipeline_log.addHandler(said)
-    pipeline_log.setLevel(logging.WARNING)
-    pipeline_log.propagate = False
-    # Libraries' own warnings (a driver closing a broken connection) would reach stderr through Python's
-    # last-resort handler: the pipeline's one line says what happened; --debug shows theirs too.
-    logging.getLogger().addHandler(logging.StreamHandler() if debugging() else logging.NullHandler())
-    try:
-        cli.main(prog_name="invoice-pipeline")
-    except (ConfigError, InvalidInvoiceKey, WarehouseMisconfigured) as error:
-        _fail(error, EXIT_USAGE)
-    except (WarehouseFault, WarehouseSchemaOutdated, InstanceUnusable) as error:
-        _fail(error, EXIT_BROKEN)
-    except Exception as error:
-        first_line = (str(error).strip().splitlines() or [""])[0][:300]
-        _fail(
-            error,
-            EXIT_BROKEN,
-            f"unexpected {type(error).__name__}: {first_line}; run it again with --debug for the traceback",
-        )
+    """Console entry point (see `_PipelineGroup` for how a fault ends)."""
+    cli.main(prog_name="invoice-pipeline")
 
 
 def _fail(error: Exception, exit_code: int, line: str | None = None) -> NoReturn:

@@ -1,6 +1,9 @@
 """`invoice-pipeline invoices deactivate|delete|unlink|override|create|activate`: the operations that change an
 invoice. Each refusal ends with exit 1 and one sentence, having changed nothing; each change is shown in the
-invoice's partition in the Dagster UI at once."""
+invoice's partition in the Dagster UI at once.
+
+The rules they call load Pandera and Ibis, Dagster shows their changes: both are imported by the command that
+runs, so `invoice-pipeline --help` and the reading commands start without them."""
 
 from __future__ import annotations
 
@@ -14,14 +17,6 @@ from invoice_pipeline.cli.common import REASON, actor, import_hint, invoice_key_
 from invoice_pipeline.composition import opened_warehouse
 from invoice_pipeline.config import PipelineConfig
 from invoice_pipeline.domain.money import decimal_text
-from invoice_pipeline.operations.invoice_operations import (
-    checksum_override_difference,
-    create_manual_invoice,
-    deactivate_invoice,
-    delete_invoice,
-    header_fields,
-    unlink_invoice,
-)
 
 
 @click.command("deactivate")
@@ -31,6 +26,7 @@ from invoice_pipeline.operations.invoice_operations import (
 def deactivate(config: PipelineConfig, invoice_key: str, reason: str) -> None:
     """Deactivate an invoice: kept as Inactive, free to be synced again (refused while lines are invoiced)."""
     from invoice_pipeline.cli.dagster_runs import show_in_dagster
+    from invoice_pipeline.operations.invoice_operations import deactivate_invoice
 
     key = invoice_key_of(invoice_key)
     with refusals_refused(), opened_warehouse(config) as warehouse:
@@ -47,6 +43,7 @@ def deactivate(config: PipelineConfig, invoice_key: str, reason: str) -> None:
 def delete(config: PipelineConfig, invoice_key: str, reason: str, yes: bool) -> None:
     """Delete an invoice and its lines (its history remains). Refused while lines are invoiced."""
     from invoice_pipeline.cli.dagster_runs import show_in_dagster
+    from invoice_pipeline.operations.invoice_operations import delete_invoice
 
     key = invoice_key_of(invoice_key)
     if not yes and not click.confirm(f"Delete {key} and its lines? Deactivating keeps them (recommended)."):
@@ -63,6 +60,8 @@ def delete(config: PipelineConfig, invoice_key: str, reason: str, yes: bool) -> 
 @click.pass_obj
 def unlink(config: PipelineConfig, invoice_key: str, reason: str) -> None:
     """Remove the references from customer invoices to the invoice's lines (then it can be deactivated)."""
+    from invoice_pipeline.operations.invoice_operations import unlink_invoice
+
     key = invoice_key_of(invoice_key)
     with refusals_refused(), opened_warehouse(config) as warehouse:
         unlinked = unlink_invoice(warehouse, key, actor=actor(), reason=reason)
@@ -76,6 +75,7 @@ def unlink(config: PipelineConfig, invoice_key: str, reason: str) -> None:
 def override(config: PipelineConfig, invoice_key: str, reason: str) -> None:
     """Import an invoice in Error because of its checksum as Active, when the difference is below the maximum."""
     from invoice_pipeline.cli.dagster_runs import run_imports
+    from invoice_pipeline.operations.invoice_operations import checksum_override_difference
 
     key = invoice_key_of(invoice_key)
     with refusals_refused(), opened_warehouse(config) as warehouse:
@@ -109,6 +109,7 @@ def create(
 ) -> None:
     """Create a manual provider invoice (status Populating) from its folder or from header fields."""
     from invoice_pipeline.cli.dagster_runs import show_in_dagster
+    from invoice_pipeline.operations.invoice_operations import create_manual_invoice, header_fields
 
     key = invoice_key_of(invoice_key)
     header = None
