@@ -1,7 +1,8 @@
 """The `invoice-pipeline` command line: sync provider invoices through Dagster and inspect them.
 
-This package holds the group, the exit codes and the faults' one-line endings; each command group lives in a
-module of its own and imports Dagster only in the commands that run it, so listing and inspecting start fast.
+This package holds the group and `main`, and ends every fault in one line with its exit status (`errors`); each
+command group lives in a module of its own and imports Dagster only in the commands that run it, so listing and
+inspecting start fast.
 """
 
 from __future__ import annotations
@@ -18,37 +19,25 @@ from typing import NoReturn
 
 import click
 
+from invoice_pipeline.cli import (
+    billing_commands,
+    invoice_commands,
+    notify_commands,
+    operation_commands,
+    provider_commands,
+    sync_commands,
+    warehouse_commands,
+)
+from invoice_pipeline.cli.errors import (
+    DEBUG_ENV_VAR,
+    EXIT_BROKEN,
+    EXIT_USAGE,
+    InstanceUnusable,
+)
 from invoice_pipeline.config import CONFIG_ENV_VAR, ConfigError, load_config
 from invoice_pipeline.domain.invoice_keys import InvalidInvoiceKey
 from invoice_pipeline.warehouse.engine_faults import WarehouseFault, WarehouseMisconfigured
 from invoice_pipeline.warehouse.schema_migrations import WarehouseSchemaOutdated
-
-EXIT_REFUSED = 1
-EXIT_USAGE = 2
-EXIT_BROKEN = 3
-DEBUG_ENV_VAR = "INVOICE_PIPELINE_DEBUG"
-
-
-class Refused(click.ClickException):
-    """An operation refused: one sentence on why and what to do instead; nothing was changed."""
-
-    exit_code = EXIT_REFUSED
-
-
-class Misconfigured(click.ClickException):
-    """Configuration or setup a person must fix, in one sentence that says how."""
-
-    exit_code = EXIT_USAGE
-
-
-class Broken(click.ClickException):
-    """A fault the pipeline met (a run broke, a relay down), in one sentence that says what to do."""
-
-    exit_code = EXIT_BROKEN
-
-
-class InstanceUnusable(Exception):
-    """The Dagster instance cannot be used and could not be repaired: `main` ends with its line and exit 3."""
 
 
 def _debug_asked(ctx: click.Context, param: click.Parameter, asked: bool) -> None:
@@ -146,17 +135,6 @@ def _fail(error: Exception, exit_code: int, line: str | None = None) -> NoReturn
     click.echo(f"invoice-pipeline: {line or error}", err=True)
     sys.exit(exit_code)
 
-
-# The command modules use the names above, so they are imported last and added to the group here.
-from invoice_pipeline.cli import (  # noqa: E402
-    billing_commands,
-    invoice_commands,
-    notify_commands,
-    operation_commands,
-    provider_commands,
-    sync_commands,
-    warehouse_commands,
-)
 
 for command in operation_commands.COMMANDS:
     invoice_commands.invoices.add_command(command)

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import click
 
-from invoice_pipeline.cli import Misconfigured, Refused
+from invoice_pipeline.cli.errors import Misconfigured, Refused
 from invoice_pipeline.config import PipelineConfig
 from invoice_pipeline.domain.invoice_keys import InvalidInvoiceKey, InvoiceKey
 from invoice_pipeline.notifications.mail import MailError, SmtpSettings

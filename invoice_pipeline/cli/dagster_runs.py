@@ -12,8 +12,8 @@ from pathlib import Path
 import click
 import dagster as dg
 
-from invoice_pipeline.cli import InstanceUnusable, Misconfigured
 from invoice_pipeline.cli.common import actor
+from invoice_pipeline.cli.errors import InstanceUnusable, Misconfigured
 from invoice_pipeline.composition import opened_warehouse
 from invoice_pipeline.config import PipelineConfig, load_config
 from invoice_pipeline.dagster_defs.abandoned_runs import end_abandoned_import_runs

@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-from invoice_pipeline.cli import Refused
 from invoice_pipeline.cli.common import import_hint, invoice_key_of
+from invoice_pipeline.cli.errors import Refused
 from invoice_pipeline.composition import opened_warehouse
 from invoice_pipeline.config import PipelineConfig
 from invoice_pipeline.connectors.folder import LINE_FILE_STEMS

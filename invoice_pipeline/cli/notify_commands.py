@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime
 
 import click
 
-from invoice_pipeline.cli import EXIT_USAGE, Broken, Refused
 from invoice_pipeline.cli.common import smtp
+from invoice_pipeline.cli.errors import EXIT_USAGE, Broken, Refused
 from invoice_pipeline.composition import opened_warehouse
 from invoice_pipeline.config import PipelineConfig
 from invoice_pipeline.notifications.mail import NO_RELAY, MailError

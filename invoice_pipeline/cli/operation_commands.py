@@ -12,8 +12,8 @@ from datetime import datetime
 
 import click
 
-from invoice_pipeline.cli import EXIT_BROKEN, EXIT_REFUSED, Refused
 from invoice_pipeline.cli.common import REASON, actor, import_hint, invoice_key_of, refusals_refused
+from invoice_pipeline.cli.errors import EXIT_BROKEN, EXIT_REFUSED, Refused
 from invoice_pipeline.composition import opened_warehouse
 from invoice_pipeline.config import PipelineConfig
 from invoice_pipeline.domain.money import decimal_text

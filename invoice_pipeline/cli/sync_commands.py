@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from invoice_pipeline.cli import EXIT_BROKEN, EXIT_REFUSED, Broken, Refused
 from invoice_pipeline.cli.common import refusals_refused
+from invoice_pipeline.cli.errors import EXIT_BROKEN, EXIT_REFUSED, Broken, Refused
 from invoice_pipeline.composition import open_warehouse, opened_warehouse
 from invoice_pipeline.config import PipelineConfig
 from invoice_pipeline.domain.invoice_keys import InvoiceKey

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from invoice_pipeline.cli import Refused
+from invoice_pipeline.cli.errors import Refused
 from invoice_pipeline.composition import opened_warehouse
 from invoice_pipeline.config import PipelineConfig
 

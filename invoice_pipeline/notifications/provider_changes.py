@@ -27,8 +27,8 @@ class ProviderChange:
     the currency's minor units, as the sync shows it (the CLI's line, the Dagster run's table and observation)."""
 
     invoice: str
-    imported_total: str
-    provider_total: str
+    imported_total: str | None
+    provider_total: str | None
     currency: str
     lines_changed: bool
 
