@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import getpass
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import click
 
@@ -15,6 +16,19 @@ from invoice_pipeline.notifications.mail import MailError, SmtpSettings
 from invoice_pipeline.warehouse.warehouse import ImportRefused
 
 REASON = click.option("--reason", required=True, help="Why; kept in the invoice's history.")
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def invoice_operation(name: str, *options: Decorator) -> Callable[[Callable[..., None]], click.Command]:
+    """A command that changes one invoice: INVOICE_KEY, --reason, then `options`; called with the configuration."""
+
+    def command(function: Callable[..., None]) -> click.Command:
+        function = click.pass_obj(function)
+        for option in reversed(options):
+            function = option(function)
+        return click.command(name)(click.argument("invoice_key")(REASON(function)))
+
+    return command
 
 
 def actor() -> str:

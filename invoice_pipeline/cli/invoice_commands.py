@@ -72,7 +72,7 @@ def show_invoice(config: PipelineConfig, invoice_key: str, as_json: bool) -> Non
             if records
             else [],
         }
-    if not standing.stage.has_current_record:
+    if not standing.stage.has_current_record and standing.since is not None:  # deactivated or deleted, and when
         details["removed"] = {"by": standing.by, "at": standing.since.isoformat(), "why": standing.why}
     if as_json:
         click.echo(json.dumps(details, indent=2))

@@ -12,17 +12,14 @@ from datetime import datetime
 
 import click
 
-from invoice_pipeline.cli.common import REASON, actor, import_hint, invoice_key_of, refusals_refused
+from invoice_pipeline.cli.common import actor, import_hint, invoice_key_of, invoice_operation, refusals_refused
 from invoice_pipeline.cli.errors import EXIT_BROKEN, EXIT_REFUSED, Refused
 from invoice_pipeline.composition import opened_warehouse
 from invoice_pipeline.config import PipelineConfig
 from invoice_pipeline.domain.money import decimal_text
 
 
-@click.command("deactivate")
-@click.argument("invoice_key")
-@REASON
-@click.pass_obj
+@invoice_operation("deactivate")
 def deactivate(config: PipelineConfig, invoice_key: str, reason: str) -> None:
     """Deactivate an invoice: kept as Inactive, free to be synced again (refused while lines are invoiced)."""
     from invoice_pipeline.cli.dagster_runs import show_in_dagster
@@ -35,11 +32,7 @@ def deactivate(config: PipelineConfig, invoice_key: str, reason: str) -> None:
     show_in_dagster(config, key, f"deactivated by {actor()}: {reason}")
 
 
-@click.command("delete")
-@click.argument("invoice_key")
-@REASON
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.pass_obj
+@invoice_operation("delete", click.option("--yes", is_flag=True, help="Do not ask for confirmation."))
 def delete(config: PipelineConfig, invoice_key: str, reason: str, yes: bool) -> None:
     """Delete an invoice and its lines (its history remains). Refused while lines are invoiced."""
     from invoice_pipeline.cli.dagster_runs import show_in_dagster
@@ -54,10 +47,7 @@ def delete(config: PipelineConfig, invoice_key: str, reason: str, yes: bool) -> 
     show_in_dagster(config, key, f"deleted by {actor()}: {reason}")
 
 
-@click.command("unlink")
-@click.argument("invoice_key")
-@REASON
-@click.pass_obj
+@invoice_operation("unlink")
 def unlink(config: PipelineConfig, invoice_key: str, reason: str) -> None:
     """Remove the references from customer invoices to the invoice's lines (then it can be deactivated)."""
     from invoice_pipeline.operations.invoice_operations import unlink_invoice
@@ -68,10 +58,7 @@ def unlink(config: PipelineConfig, invoice_key: str, reason: str) -> None:
         click.echo(f"{key}\tunlinked {unlinked.line_count} lines\tfrom {', '.join(unlinked.customer_invoice_ids)}")
 
 
-@click.command("override")
-@click.argument("invoice_key")
-@REASON
-@click.pass_obj
+@invoice_operation("override")
 def override(config: PipelineConfig, invoice_key: str, reason: str) -> None:
     """Import an invoice in Error because of its checksum as Active, when the difference is below the maximum."""
     from invoice_pipeline.cli.dagster_runs import run_imports
@@ -88,15 +75,14 @@ def override(config: PipelineConfig, invoice_key: str, reason: str) -> None:
         sys.exit(EXIT_REFUSED)
 
 
-@click.command("create")
-@click.argument("invoice_key")
-@REASON
-@click.option("--invoice-date", type=click.DateTime(["%Y-%m-%d"]), help="Header field; omit all to use the folder.")
-@click.option("--period-start", type=click.DateTime(["%Y-%m-%d"]), help="Billing period start.")
-@click.option("--period-end", type=click.DateTime(["%Y-%m-%d"]), help="Billing period end.")
-@click.option("--currency", help="ISO 4217 code.")
-@click.option("--total", "total_amount", help="Header total, decimal text (negative for a credit note).")
-@click.pass_obj
+@invoice_operation(
+    "create",
+    click.option("--invoice-date", type=click.DateTime(["%Y-%m-%d"]), help="Header field; omit all to use the folder."),
+    click.option("--period-start", type=click.DateTime(["%Y-%m-%d"]), help="Billing period start."),
+    click.option("--period-end", type=click.DateTime(["%Y-%m-%d"]), help="Billing period end."),
+    click.option("--currency", help="ISO 4217 code."),
+    click.option("--total", "total_amount", help="Header total, decimal text (negative for a credit note)."),
+)
 def create(
     config: PipelineConfig,
     invoice_key: str,
@@ -132,11 +118,10 @@ def create(
     show_in_dagster(config, key, f"manual invoice created by {actor()}: {reason}")
 
 
-@click.command("activate")
-@click.argument("invoice_key")
-@REASON
-@click.option("--accept-checksum-difference", is_flag=True, help="Accept a difference below the override maximum.")
-@click.pass_obj
+@invoice_operation(
+    "activate",
+    click.option("--accept-checksum-difference", is_flag=True, help="Accept a difference below the override maximum."),
+)
 def activate(config: PipelineConfig, invoice_key: str, reason: str, accept_checksum_difference: bool) -> None:
     """Set a manual provider invoice Active; refused with the import's message when its rules fail."""
     from invoice_pipeline.cli.dagster_runs import show_in_dagster
