@@ -18,8 +18,8 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from invoice_pipeline.composition import open_warehouse
 from invoice_pipeline.config import DEMO_CONFIG_PATH, PipelineConfig, load_config
-from invoice_pipeline.dagster_defs.resources import open_warehouse
 from invoice_pipeline.schemas.line_summaries import COMMON_COLUMNS
 from invoice_pipeline.schemas.line_summaries import USAGE_COLUMNS as USAGE_ONLY_COLUMNS
 from invoice_pipeline.warehouse import schema_migrations

@@ -1,11 +1,11 @@
-"""The `invoice-pipeline` command, run as a real process: sync through Dagster, list, show, notes, errors."""
+"""The `invoice-pipeline` command: sync through Dagster, list, show, notes, errors; in this process through
+click's runner, and as the installed console script for a sync, a refusal and --help."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -18,8 +18,8 @@ import yaml
 from invoice_pipeline.dagster_defs.run_tags import RUN_TAG_INVOICE, RUN_TAG_KEY, RUN_TAG_PROVIDER
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline_tests.builders import license_line, make_workspace, postgres_warehouse_url, usage_line
+from invoice_pipeline_tests.cli_runner import Completed, run_cli, run_process
 
-CLI = Path(sys.executable).parent / "invoice-pipeline"
 DEMO_INVOICES = [f"contoso-csp:G10000000{n}" for n in range(1, 7)]
 MONEY_FIELDS = ("total_amount", "usage_total", "license_total", "difference")
 
@@ -35,10 +35,6 @@ def _env(**values: str | None) -> dict[str, str]:
     return env
 
 
-def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([str(CLI), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
-
-
 def _outcomes(stdout: str) -> dict[str, tuple[str, str]]:
     """`sync` output: invoice key -> (outcome, message), one line per invoice."""
     lines = stdout.strip().splitlines()
@@ -51,7 +47,7 @@ def _outcomes(stdout: str) -> dict[str, tuple[str, str]]:
     return parsed
 
 
-def _no_traceback(completed: subprocess.CompletedProcess) -> None:
+def _no_traceback(completed: Completed | subprocess.CompletedProcess) -> None:
     assert "Traceback" not in completed.stderr + completed.stdout, completed.stderr
 
 
@@ -70,8 +66,13 @@ class Demo:
             INVOICE_PIPELINE_WAREHOUSE_URL=warehouse_url,
         )
 
-    def run(self, *args: str) -> subprocess.CompletedProcess:
+    def run(self, *args: str) -> Completed:
+        """Run the command in this process."""
         return run_cli(*args, env=self.env, cwd=self.root)
+
+    def run_process(self, *args: str) -> subprocess.CompletedProcess:
+        """Run the installed console script."""
+        return run_process(*args, env=self.env, cwd=self.root)
 
     def instance(self) -> dg.DagsterInstance:
         return dg.DagsterInstance.from_config(str(self.dagster_home))
@@ -90,7 +91,7 @@ def demo(request, tmp_path_factory) -> Iterator[Demo]:
 
 
 def _synced_twice(demo: Demo) -> Demo:
-    demo.first_sync = demo.run("sync")
+    demo.first_sync = demo.run_process("sync")  # the installed console script, end to end
     demo.second_sync = demo.run("sync")
     return demo
 
@@ -272,6 +273,24 @@ def test_a_refused_sync_exits_1_with_one_line_saying_why_and_runs_nothing(demo, 
     assert refused.stdout == ""
     with demo.instance() as instance:
         assert len(instance.get_runs()) == runs_before
+
+
+def test_the_console_script_ends_a_refusal_with_exit_1_and_one_line_on_stderr(demo):
+    refused = demo.run_process("sync", "--provider", "fabrikam-distribution")
+    assert refused.returncode == 1
+    _no_traceback(refused)
+    assert refused.stderr.strip().splitlines() == [
+        "Error: fabrikam-distribution is a manual provider: its invoices are never synced; create one with "
+        "`invoice-pipeline invoices create fabrikam-distribution:ID --reason ...`, then activate it"
+    ]
+    assert refused.stdout == ""
+
+
+def test_the_console_script_help_lists_every_command_group(tmp_path):
+    helped = run_process("--help", env=_env(), cwd=tmp_path)
+    assert helped.returncode == 0, helped.stderr
+    commands = helped.stdout.split("Commands:\n")[1].split()
+    assert {"billing", "invoices", "notify", "providers", "sync", "warehouse"} <= set(commands)
 
 
 @pytest.mark.parametrize("bad_key", ["contoso-csp", "contoso-csp:../G100000001"])

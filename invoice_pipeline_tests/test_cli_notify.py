@@ -1,11 +1,10 @@
 """`invoice-pipeline notify`, the provider change lines of `sync`, and the folders no sync reads (in `sync` and
-`providers invoices`), run as real processes against a real SMTP relay on loopback (aiosmtpd)."""
+`providers invoices`), run in this process through click's runner against a real SMTP relay on loopback
+(aiosmtpd)."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -20,9 +19,9 @@ from invoice_pipeline.notifications.summary import due_summary_day
 from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline.warehouse.operations_log import OperationsLog
 from invoice_pipeline_tests.builders import ProviderWorkspace, license_line, make_workspace, usage_line
+from invoice_pipeline_tests.cli_runner import Completed, run_cli
 from invoice_pipeline_tests.smtp_relay import RECIPIENTS, SmtpRelay, enable_notifications, free_port
 
-CLI = Path(sys.executable).parent / "invoice-pipeline"
 TO_LINE = f"To: {', '.join(RECIPIENTS)}"
 
 
@@ -54,10 +53,8 @@ class Site:
             **self.relay.env(),
         )
 
-    def run(self, *args: str, **env: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [str(CLI), *args], env={**self.env, **env}, cwd=self.root, capture_output=True, text=True, timeout=600
-        )
+    def run(self, *args: str, **env: str) -> Completed:
+        return run_cli(*args, env={**self.env, **env}, cwd=self.root)
 
     def import_now(self, invoice_id: str) -> str:
         """Import an invoice in this process (quicker than a sync); returns its status."""
@@ -137,7 +134,7 @@ def imported_yesterday(imported) -> Site:
     return imported
 
 
-def _ok(completed: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+def _ok(completed: Completed) -> Completed:
     assert completed.returncode == 0, (completed.stdout, completed.stderr)
     assert "Traceback" not in completed.stdout + completed.stderr
     return completed

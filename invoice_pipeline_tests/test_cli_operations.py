@@ -1,4 +1,5 @@
-"""Manual operations through the `invoice-pipeline` command, run as real processes over one workspace:
+"""Manual operations through the `invoice-pipeline` command, run in this process through click's runner over
+one workspace:
 sync, bill, deactivate (refused, then after unlink), sync again, checksum override, offered invoices,
 and a manual invoice created and activated; each operation's history says who and why."""
 
@@ -7,8 +8,6 @@ from __future__ import annotations
 import getpass
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -26,8 +25,8 @@ from invoice_pipeline_tests.builders import (
     usage_line,
     write_csv,
 )
+from invoice_pipeline_tests.cli_runner import Completed, run_cli
 
-CLI = Path(sys.executable).parent / "invoice-pipeline"
 G1, G2, G3 = "contoso-csp:G1", "contoso-csp:G2", "contoso-csp:G3"
 FAB = "fabrikam-distribution:FAB-1"
 WHO = f"cli:{getpass.getuser()}"
@@ -61,7 +60,7 @@ class Cycle:
         self.env = _env(INVOICE_PIPELINE_CONFIG=str(self.workspace.config_path), DAGSTER_HOME=str(home))
         self.cwd = root
         self.home = home
-        self.steps: dict[str, subprocess.CompletedProcess] = {}
+        self.steps: dict[str, Completed] = {}
         self.dagster: dict[str, dict[str, object]] = {}
 
     def look_in_dagster(self, step: str, key: str) -> None:
@@ -84,14 +83,12 @@ class Cycle:
                 else {},
             }
 
-    def run(self, step: str, *args: str) -> subprocess.CompletedProcess:
-        completed = subprocess.run(
-            [str(CLI), *args], env=self.env, cwd=self.cwd, capture_output=True, text=True, timeout=600
-        )
+    def run(self, step: str, *args: str) -> Completed:
+        completed = run_cli(*args, env=self.env, cwd=self.cwd)
         self.steps[step] = completed
         return completed
 
-    def __getitem__(self, step: str) -> subprocess.CompletedProcess:
+    def __getitem__(self, step: str) -> Completed:
         return self.steps[step]
 
     def shown(self, step: str) -> dict:
@@ -187,13 +184,13 @@ def _run_cycle(c: Cycle) -> Cycle:
     return c
 
 
-def _ok(completed: subprocess.CompletedProcess) -> list[list[str]]:
+def _ok(completed: Completed) -> list[list[str]]:
     assert completed.returncode == 0, (completed.returncode, completed.stdout, completed.stderr)
     assert "Traceback" not in completed.stderr
     return [line.split("\t") for line in completed.stdout.strip().splitlines()]
 
 
-def _refused(completed: subprocess.CompletedProcess) -> str:
+def _refused(completed: Completed) -> str:
     """A refusal: exit 1, nothing on stdout, one sentence on stderr; returns the sentence."""
     assert completed.returncode == 1, (completed.returncode, completed.stdout, completed.stderr)
     assert "Traceback" not in completed.stderr
@@ -401,7 +398,7 @@ def test_billable_consumption_after_the_cycle_is_the_new_g1_record_and_g2_usage_
     ]
 
 
-def _ok_text(completed: subprocess.CompletedProcess) -> str:
+def _ok_text(completed: Completed) -> str:
     assert completed.returncode == 0, completed.stderr
     return completed.stdout
 

@@ -1,8 +1,6 @@
 """The daily sync in Dagster: the schedule that asks every automatic provider for its invoices, and the
 sensor that turns each plan into dynamic partitions and one import run per eligible invoice."""
 
-from typing import Any
-
 import dagster as dg
 from pydantic import Field
 
@@ -16,10 +14,9 @@ from invoice_pipeline.dagster_defs.reference_assets import reference_assets
 from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource
 from invoice_pipeline.dagster_defs.run_tags import import_run_tags
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
-from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.importing.sync_plan import plan_sync
-from invoice_pipeline.notifications.provider_changes import notify_provider_changes
-from invoice_pipeline.warehouse.operations_log import OperationsLog, lines_changed
+from invoice_pipeline.notifications.provider_changes import ProviderChange, notify_provider_changes
+from invoice_pipeline.warehouse.operations_log import OperationsLog
 
 GROUP = "daily_operations"
 OWNERS = ["team:billing-data"]
@@ -39,17 +36,6 @@ class ProviderInvoiceOffersConfig(dg.Config):
         description="Who imports the eligible invoices: the sync sensor, or the command line that ran this sync "
         "(`invoice-pipeline sync` runs them itself, so the sensor leaves its plans alone).",
     )
-
-
-def _change_row(change: dict[str, Any]) -> dict[str, Any]:
-    minor_units = change["minor_units"]
-    return {
-        "invoice": f"{change['provider']}:{change['invoice_id']}",
-        "imported_total": decimal_text(change["old_total"], minor_units),
-        "provider_total": decimal_text(change["new_total"], minor_units),
-        "currency": change["currency"] or "",
-        "lines_changed": lines_changed(change),
-    }
 
 
 @dg.asset(group_name=GROUP, kinds={"python"}, owners=OWNERS, deps=[a.key for a in reference_assets])
@@ -73,13 +59,14 @@ def provider_invoice_offers(
             context.log.warning(f"import run {run_id} had stopped without ending; it is now shown as failed")
         plan = plan_sync(pipeline_config, warehouse, providers, actor=actor)
         mail_errors = notify_provider_changes(OperationsLog(warehouse), pipeline_config.notifications, smtp.settings())
-    changes = [_change_row(change) for change in plan.new_changes]
+    changes = [ProviderChange.from_log(change) for change in plan.new_changes]
     for change in changes:
-        figures = {name: value for name, value in change.items() if name != "invoice"}
+        figures = {name: value for name, value in change.as_row().items() if name != "invoice"}
+        context.log.info(f"{change.invoice}: changed at provider, {change.text()}")
         context.log_event(
             dg.AssetObservation(
                 asset_key="provider_invoice",
-                partition=change["invoice"],
+                partition=change.invoice,
                 metadata={"provider_change": "the provider's total differs from the imported invoice", **figures},
             )
         )
@@ -98,7 +85,8 @@ def provider_invoice_offers(
                 ["invoice", "import", "reason"],
             ),
             "provider_changes": table_metadata(
-                changes, ["invoice", "imported_total", "provider_total", "currency", "lines_changed"]
+                [change.as_row() for change in changes],
+                ["invoice", "imported_total", "provider_total", "currency", "lines_changed"],
             ),
             "provider_errors": dg.MetadataValue.json(plan.provider_errors),
             "folders_not_read": table_metadata(plan.folders_not_read, ["provider", "folder", "reason"]),

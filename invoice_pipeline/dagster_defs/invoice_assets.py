@@ -26,10 +26,9 @@ from invoice_pipeline.importing.invoice_import import (
     REFERENCES_CHECK,
     SCHEMA_CHECK,
     ImportOutcomeUnrecorded,
-    import_provider_invoice,
 )
 from invoice_pipeline.operations.billing import billable_consumption
-from invoice_pipeline.operations.invoice_operations import request_checksum_override
+from invoice_pipeline.use_cases import import_invoice
 from invoice_pipeline.warehouse.warehouse import ImportRefused, InvoiceRecord, Warehouse
 
 GROUP = "provider_invoices"
@@ -154,13 +153,14 @@ def provider_invoice_import(
     refusal = None
     with invoice_pipeline.warehouse(pipeline_config) as warehouse:
         try:
-            override_maximum = None
-            if config.checksum_override is not None:
-                reason = config.checksum_override.reason
-                request_checksum_override(pipeline_config, warehouse, key, actor=actor, reason=reason)
-                override_maximum = pipeline_config.checksum_override_maximum
-            result = import_provider_invoice(
-                pipeline_config, warehouse, key, run_id=run_id, actor=actor, override_maximum=override_maximum
+            override = config.checksum_override
+            result = import_invoice(
+                pipeline_config,
+                warehouse,
+                key,
+                run_id=run_id,
+                actor=actor,
+                checksum_override_reason=override.reason if override is not None else None,
             )
         except ImportRefused as refused:
             refusal = str(refused)

@@ -24,7 +24,7 @@ from invoice_pipeline.dagster_defs.run_config import (
 )
 from invoice_pipeline.dagster_defs.run_tags import tag_invoice_run
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
-from invoice_pipeline.importing.invoice_import import ActivationRefused, activate_manual_invoice
+from invoice_pipeline.importing.invoice_import import ActivationRefused
 from invoice_pipeline.operations import billing
 from invoice_pipeline.operations.invoice_operations import (
     OperationRefused,
@@ -34,6 +34,7 @@ from invoice_pipeline.operations.invoice_operations import (
     header_fields,
     unlink_invoice,
 )
+from invoice_pipeline.use_cases import activate_invoice
 from invoice_pipeline.warehouse.warehouse import ImportRefused, InvoiceRecord, Warehouse
 
 OPERATIONS_TAG = "invoice_pipeline/operation"
@@ -253,16 +254,14 @@ def activate_manual_provider_invoice_op(
     pipeline_config = invoice_pipeline.load_config()
     with invoice_pipeline.warehouse(pipeline_config) as warehouse:
         try:
-            result = activate_manual_invoice(
+            result = activate_invoice(
                 pipeline_config,
                 warehouse,
                 key,
                 run_id=context.run.run_id,
                 actor=config.requested_by,
                 reason=config.reason,
-                override_maximum=pipeline_config.checksum_override_maximum
-                if config.accept_checksum_difference
-                else None,
+                accept_checksum_difference=config.accept_checksum_difference,
             )
         except ActivationRefused as refusal:  # recorded like a failed import: the partition shows it too
             change = f"activation refused, asked by {config.requested_by}: {config.reason}"

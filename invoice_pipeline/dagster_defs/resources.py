@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
+from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
 
+from invoice_pipeline.composition import open_warehouse
 from invoice_pipeline.config import CONFIG_ENV_VAR, DEMO_CONFIG_PATH, PipelineConfig, load_config
 from invoice_pipeline.dagster_defs.errors import PlainError
-from invoice_pipeline.warehouse.engine_faults import WarehouseFault, WarehouseWriteFailed
+from invoice_pipeline.warehouse.engine_faults import WarehouseFault
 from invoice_pipeline.warehouse.schema_migrations import WarehouseSchemaOutdated
 from invoice_pipeline.warehouse.warehouse import Warehouse
 
@@ -19,11 +21,20 @@ from invoice_pipeline.warehouse.warehouse import Warehouse
 class InvoicePipelineResource(dg.ConfigurableResource):
     """The invoice pipeline's configuration file, and the warehouse it names."""
 
-    config_path: str = Field(description="Path of the pipeline's YAML configuration (INVOICE_PIPELINE_CONFIG).")
+    config_path: str | None = Field(
+        default=None,
+        description=f"Path of the pipeline's YAML configuration; unset: ${CONFIG_ENV_VAR} as the run finds it, "
+        "else the bundled demo.",
+    )
+
+    def config_file(self) -> Path:
+        """The configuration file this resource reads now: its own path, else $INVOICE_PIPELINE_CONFIG, else the
+        bundled demo (the variable is read when the resource is used, never when the definitions are loaded)."""
+        return Path(self.config_path or os.environ.get(CONFIG_ENV_VAR) or DEMO_CONFIG_PATH)
 
     def load_config(self) -> PipelineConfig:
         """The validated configuration."""
-        return load_config(self.config_path)
+        return load_config(self.config_file())
 
     @contextmanager
     def warehouse(self, config: PipelineConfig | None = None) -> Iterator[Warehouse]:
@@ -50,26 +61,8 @@ def warehouse_faults_told_plainly() -> Iterator[None]:
         raise PlainError(type(fault).__name__, str(fault)) from None
 
 
-def open_warehouse(config: PipelineConfig, *, check_schema: bool = True) -> Warehouse:
-    """A warehouse for this configuration, its schema checked to be this code's (see `Warehouse.create_schema`)."""
-    warehouse = Warehouse(
-        config.warehouse_url,
-        temp_dir=config.data_dir / "duckdb_tmp",
-        memory_limit=config.duckdb_memory_limit,
-        threads=config.duckdb_threads,
-        lock_timeout_seconds=config.warehouse_lock_timeout_seconds,
-    )
-    if check_schema:
-        warehouse.create_schema()
-        # Whoever opens the warehouse next records an import that stopped without finishing (its claim lapsed);
-        # a warehouse that cannot be written now (a full disk) still serves reads: a later command records it.
-        with suppress(WarehouseWriteFailed):
-            warehouse.release_stopped_imports(config.stuck_after, actor="invoice-pipeline")
-    return warehouse
-
-
 def pipeline_resource() -> InvoicePipelineResource:
-    """The resource as the definitions use it: the config from INVOICE_PIPELINE_CONFIG, else the bundled demo."""
-    if os.environ.get(CONFIG_ENV_VAR):
-        return InvoicePipelineResource(config_path=dg.EnvVar(CONFIG_ENV_VAR))
-    return InvoicePipelineResource(config_path=str(DEMO_CONFIG_PATH))
+    """The resource as the definitions use it: no path of its own, so each run reads INVOICE_PIPELINE_CONFIG
+    (else the bundled demo) when it starts. Not a `dg.EnvVar`: Dagster fails every run whose EnvVar is unset,
+    and the demo runs without the variable."""
+    return InvoicePipelineResource()

@@ -12,6 +12,7 @@ from invoice_pipeline.dagster_defs.invoice_state import OutcomeFailure, add_invo
 from invoice_pipeline.dagster_defs.jobs import IMPORT_JOB, REFERENCE_JOB
 from invoice_pipeline.dagster_defs.run_tags import RUN_TAG_PROCESS, import_run_tags
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.notifications.provider_changes import ProviderChange
 from invoice_pipeline.warehouse.import_claims import ClaimHolder
 
 # The CLI prints its own one-line outcomes; the run's full log stays in the instance for the UI.
@@ -98,7 +99,7 @@ class DailySyncPlan:
     outcome: RunOutcome
     eligible: list[InvoiceKey]
     skipped: list[dict[str, Any]]
-    changes: list[dict[str, Any]]
+    changes: list[ProviderChange]
     provider_errors: list[str]
     notifications_not_sent: list[str]
     folders_not_read: list[dict[str, Any]]
@@ -130,7 +131,7 @@ def run_daily_sync(
         outcome=_outcome(result),
         eligible=[InvoiceKey.parse(key) for key in metadata.get("eligible", [])],
         skipped=[row for row in table("offers") if not row["import"]],
-        changes=table("provider_changes"),
+        changes=[ProviderChange(**row) for row in table("provider_changes")],
         provider_errors=list(metadata.get("provider_errors", [])),
         notifications_not_sent=list(metadata.get("notifications_not_sent", [])),
         folders_not_read=table("folders_not_read"),

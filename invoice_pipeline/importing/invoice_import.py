@@ -18,10 +18,10 @@ from typing import Any
 import duckdb
 import ibis
 
+from invoice_pipeline.composition import connector_for
 from invoice_pipeline.config import PipelineConfig, ProviderConfig
-from invoice_pipeline.connectors.base import ConnectorError, InvoiceFiles, ProviderConnector, line_files_fingerprint
-from invoice_pipeline.connectors.folder import LINE_FILE_STEMS, FolderConnector
-from invoice_pipeline.connectors.partner_center.connector import PartnerCenterConnector
+from invoice_pipeline.connectors.base import ConnectorError, InvoiceFiles, line_files_fingerprint
+from invoice_pipeline.connectors.folder import LINE_FILE_STEMS
 from invoice_pipeline.domain.import_failures import ImportFailure
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.lifecycle import Action, verdict
@@ -116,13 +116,6 @@ class _InvoiceRejected(Exception):
         super().__init__(message)
         self.notes = notes
         self.metadata = metadata
-
-
-def connector_for(provider: ProviderConfig, config: PipelineConfig) -> ProviderConnector:
-    """The connector that reaches this provider's invoices (Partner Center downloads to `<data_dir>/downloads/`)."""
-    if provider.connector == "partner_center":
-        return PartnerCenterConnector(provider, config.data_dir / "downloads" / provider.id)
-    return FolderConnector(provider)
 
 
 def import_provider_invoice(

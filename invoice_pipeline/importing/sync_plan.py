@@ -9,13 +9,13 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
+from invoice_pipeline.composition import connector_for
 from invoice_pipeline.config import PipelineConfig
 from invoice_pipeline.connectors.base import ConnectorError, LineFingerprints, OfferedInvoice, ProviderConnector
 from invoice_pipeline.connectors.folder import folders_not_read
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.eligibility import SyncCandidate, standing_of, sync_candidate
-from invoice_pipeline.importing.invoice_import import connector_for
 from invoice_pipeline.warehouse.operations_log import OperationsLog
 from invoice_pipeline.warehouse.warehouse import InvoiceRecord, Warehouse
 

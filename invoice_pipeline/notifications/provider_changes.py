@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from invoice_pipeline.config import NotificationsConfig
 from invoice_pipeline.domain.money import decimal_text
@@ -17,6 +19,39 @@ CHANGE_SUBJECT = (
 )
 CHANGE_TEXT_TEMPLATE: Path = TEMPLATES / "provider_change.txt.j2"
 CHANGE_HTML_TEMPLATE: Path = TEMPLATES / "provider_change.html.j2"
+
+
+@dataclass(frozen=True)
+class ProviderChange:
+    """An Active invoice whose provider total or lines now differ from the imported ones, its totals written in
+    the currency's minor units, as the sync shows it (the CLI's line, the Dagster run's table and observation)."""
+
+    invoice: str
+    imported_total: str | None
+    provider_total: str | None
+    currency: str
+    lines_changed: bool
+
+    @classmethod
+    def from_log(cls, change: dict[str, Any]) -> ProviderChange:
+        """The change as the operations log recorded it (see `OperationsLog.record_provider_change`)."""
+        minor_units = change["minor_units"]
+        return cls(
+            invoice=f"{change['provider']}:{change['invoice_id']}",
+            imported_total=decimal_text(change["old_total"], minor_units),
+            provider_total=decimal_text(change["new_total"], minor_units),
+            currency=change["currency"] or "",
+            lines_changed=lines_changed(change),
+        )
+
+    def as_row(self) -> dict[str, Any]:
+        """The change as a table row (Dagster metadata), read back with `ProviderChange(**row)`."""
+        return asdict(self)
+
+    def text(self) -> str:
+        """E.g. `imported 46.00, provider now 47.50 USD, and its lines changed`."""
+        lines = ", and its lines changed" if self.lines_changed else ""
+        return f"imported {self.imported_total}, provider now {self.provider_total} {self.currency}{lines}"
 
 
 def notify_provider_changes(log: OperationsLog, settings: NotificationsConfig, smtp: SmtpSettings) -> list[str]:

@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from invoice_pipeline.composition import connector_for
 from invoice_pipeline.config import PipelineConfig, ProviderConfig
 from invoice_pipeline.connectors.base import ConnectorError
 from invoice_pipeline.connectors.folder import FolderConnector
@@ -22,7 +23,6 @@ from invoice_pipeline.domain.lifecycle import Action, verdict
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.statuses import DELETED, Status
 from invoice_pipeline.importing.eligibility import invoice_standing, standing_of
-from invoice_pipeline.importing.invoice_import import connector_for
 from invoice_pipeline.importing.provider_files import ProviderFileError, read_header
 from invoice_pipeline.validation.reference_data import ReferenceDataError, load_reference_data
 from invoice_pipeline.warehouse import tables as t

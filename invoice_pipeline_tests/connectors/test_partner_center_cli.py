@@ -1,4 +1,5 @@
-"""The bundled Partner Center demo config, run from the command line against the fake Partner Center."""
+"""The bundled Partner Center demo config, run from the command line (in this process) against the fake Partner
+Center."""
 
 from __future__ import annotations
 

@@ -116,13 +116,13 @@ def test_resource_follows_the_config_env_var_and_falls_back_to_the_bundled_demo(
 
     @dg.asset
     def which_config(invoice_pipeline: InvoicePipelineResource) -> str:
-        return invoice_pipeline.config_path
+        return str(invoice_pipeline.config_file())
 
     result = dg.materialize([which_config], resources={"invoice_pipeline": bound})
     assert result.output_for_node("which_config") == str(tmp_path / "other.yaml")
 
     monkeypatch.delenv("INVOICE_PIPELINE_CONFIG")
-    assert pipeline_resource().config_path == str(DEMO_CONFIG_PATH)
+    assert pipeline_resource().config_file() == DEMO_CONFIG_PATH
 
 
 # A clean invoice --------------------------------------------------------------------------------

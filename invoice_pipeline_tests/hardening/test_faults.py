@@ -107,7 +107,7 @@ def test_the_cli_reports_an_unreachable_postgresql_warehouse_in_one_line_without
 IMPORTER = """
 import sys
 from invoice_pipeline.config import load_config
-from invoice_pipeline.dagster_defs.resources import open_warehouse
+from invoice_pipeline.composition import open_warehouse
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
 from invoice_pipeline.warehouse.warehouse import ImportRefused

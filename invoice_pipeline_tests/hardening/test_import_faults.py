@@ -24,9 +24,9 @@ import sqlalchemy as sa
 import yaml
 
 from benchmarks.generate import PROVIDER, generate, write_config
+from invoice_pipeline.composition import open_warehouse
 from invoice_pipeline.config import load_config
 from invoice_pipeline.dagster_defs.jobs import IMPORT_JOB
-from invoice_pipeline.dagster_defs.resources import open_warehouse
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline_tests.hardening.small_disks import mounted_tmpfs
 

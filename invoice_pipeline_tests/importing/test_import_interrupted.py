@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from benchmarks.generate import generate, write_config
+from invoice_pipeline.composition import open_warehouse
 from invoice_pipeline.config import load_config
-from invoice_pipeline.dagster_defs.resources import open_warehouse
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
@@ -29,7 +29,7 @@ CHILD = textwrap.dedent(
     """
     import sys, time
     from invoice_pipeline.config import load_config
-    from invoice_pipeline.dagster_defs.resources import open_warehouse
+    from invoice_pipeline.composition import open_warehouse
     from invoice_pipeline.domain.invoice_keys import InvoiceKey
     from invoice_pipeline.importing import invoice_import
     from invoice_pipeline.warehouse import warehouse as wh

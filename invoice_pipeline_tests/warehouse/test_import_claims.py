@@ -33,7 +33,7 @@ HOLDER = textwrap.dedent(
     import sys, time
     from datetime import timedelta
     from invoice_pipeline.config import load_config
-    from invoice_pipeline.dagster_defs.resources import open_warehouse
+    from invoice_pipeline.composition import open_warehouse
     from invoice_pipeline.domain.invoice_keys import InvoiceKey
 
     warehouse = open_warehouse(load_config(sys.argv[1]))

@@ -1,0 +1,149 @@
+"""The `invoice-pipeline` command line: sync provider invoices through Dagster and inspect them.
+
+This package holds the group and `main`, and ends every fault in one line with its exit status (`errors`); each
+command group lives in a module of its own and imports Dagster only in the commands that run it, so listing and
+inspecting start fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from invoice_pipeline.cli import (
+    billing_commands,
+    invoice_commands,
+    notify_commands,
+    operation_commands,
+    provider_commands,
+    sync_commands,
+    warehouse_commands,
+)
+from invoice_pipeline.cli.errors import (
+    DEBUG_ENV_VAR,
+    EXIT_BROKEN,
+    EXIT_USAGE,
+    InstanceUnusable,
+)
+from invoice_pipeline.config import CONFIG_ENV_VAR, ConfigError, load_config
+from invoice_pipeline.domain.invoice_keys import InvalidInvoiceKey
+from invoice_pipeline.warehouse.engine_faults import WarehouseFault, WarehouseMisconfigured
+from invoice_pipeline.warehouse.schema_migrations import WarehouseSchemaOutdated
+
+
+def _debug_asked(ctx: click.Context, param: click.Parameter, asked: bool) -> None:
+    if asked:
+        os.environ[DEBUG_ENV_VAR] = "1"
+
+
+def debugging() -> bool:
+    """Whether a fault shows its traceback (--debug, or INVOICE_PIPELINE_DEBUG=1)."""
+    return os.environ.get(DEBUG_ENV_VAR, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+class _PipelineGroup(click.Group):
+    """The command group that ends every fault with one line on stderr and its exit status (1 refused, 2 usage,
+    configuration or setup to fix, 3 a fault the pipeline met), never a traceback unless asked for (--debug or
+    INVOICE_PIPELINE_DEBUG=1). The pipeline's warnings (a warehouse retry, an instance repaired) go to stderr,
+    one line each, while the command runs; so the same holds for the console script and click's test runner."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        with _pipeline_warnings_said():
+            try:
+                return super().invoke(ctx)
+            except (click.ClickException, click.exceptions.Exit, click.Abort):
+                raise
+            except (ConfigError, InvalidInvoiceKey, WarehouseMisconfigured) as error:
+                _fail(error, EXIT_USAGE)
+            except (WarehouseFault, WarehouseSchemaOutdated, InstanceUnusable) as error:
+                _fail(error, EXIT_BROKEN)
+            except Exception as error:
+                first_line = (str(error).strip().splitlines() or [""])[0][:300]
+                _fail(
+                    error,
+                    EXIT_BROKEN,
+                    f"unexpected {type(error).__name__}: {first_line}; run it again with --debug for the traceback",
+                )
+
+
+@contextmanager
+def _pipeline_warnings_said() -> Iterator[None]:
+    """While a command runs: the pipeline's warnings one line each on stderr, libraries' only when debugging."""
+    said = logging.StreamHandler()
+    said.setFormatter(logging.Formatter("invoice-pipeline: %(message)s"))
+    pipeline_log = logging.getLogger("invoice_pipeline")
+    before = (pipeline_log.level, pipeline_log.propagate)
+    pipeline_log.addHandler(said)
+    pipeline_log.setLevel(logging.WARNING)
+    pipeline_log.propagate = False
+    # Libraries' own warnings (a driver closing a broken connection) would reach stderr through Python's
+    # last-resort handler: the pipeline's one line says what happened; --debug shows theirs too.
+    theirs = logging.StreamHandler() if debugging() else logging.NullHandler()
+    logging.getLogger().addHandler(theirs)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*(beta|preview|experimental).*", category=Warning)
+            yield
+    finally:
+        logging.getLogger().removeHandler(theirs)
+        pipeline_log.removeHandler(said)
+        pipeline_log.setLevel(before[0])
+        pipeline_log.propagate = before[1]
+
+
+@click.group(cls=_PipelineGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help=f"Pipeline YAML configuration (default: ${CONFIG_ENV_VAR}, else the bundled demo).",
+)
+@click.option(
+    "--debug",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    callback=_debug_asked,
+    help=f"Show a fault's traceback, then its one line (also ${DEBUG_ENV_VAR}=1).",
+)
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None) -> None:
+    """Import and validate provider invoices (Partner Center, distributors, vendors) with Dagster."""
+    if config_path:
+        os.environ[CONFIG_ENV_VAR] = str(Path(config_path).resolve())
+    ctx.obj = load_config()
+
+
+def main() -> None:
+    """Console entry point (see `_PipelineGroup` for how a fault ends)."""
+    cli.main(prog_name="invoice-pipeline")
+
+
+def _fail(error: Exception, exit_code: int, line: str | None = None) -> NoReturn:
+    """End the command with the fault's one line (its traceback first when asked for)."""
+    if debugging():
+        traceback.print_exception(error)
+    click.echo(f"invoice-pipeline: {line or error}", err=True)
+    sys.exit(exit_code)
+
+
+for command in operation_commands.COMMANDS:
+    invoice_commands.invoices.add_command(command)
+for command in (
+    sync_commands.sync,
+    invoice_commands.invoices,
+    billing_commands.billing,
+    provider_commands.providers,
+    notify_commands.notify,
+    warehouse_commands.warehouse_group,
+):
+    cli.add_command(command)

@@ -1,0 +1,136 @@
+"""`invoice-pipeline invoices list|show|notes|export`: read the provider invoices (the operations that change
+them are in `operation_commands`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from invoice_pipeline.cli.common import import_hint, invoice_key_of
+from invoice_pipeline.cli.errors import Refused
+from invoice_pipeline.composition import opened_warehouse
+from invoice_pipeline.config import PipelineConfig
+from invoice_pipeline.connectors.folder import LINE_FILE_STEMS
+from invoice_pipeline.domain.lifecycle import Stage
+from invoice_pipeline.domain.statuses import parse_status
+from invoice_pipeline.importing.eligibility import invoice_standing
+
+
+@click.group()
+def invoices() -> None:
+    """List and inspect provider invoices."""
+
+
+@invoices.command("list")
+@click.option("--provider", "provider_id", help="Only this provider.")
+@click.option("--status", "status_name", help="Only this status: Populating, Active, Error or Inactive.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@click.pass_obj
+def list_invoices(config: PipelineConfig, provider_id: str | None, status_name: str | None, as_json: bool) -> None:
+    """Provider invoice records with status, totals and line counts."""
+    try:
+        status = parse_status(status_name) if status_name else None
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--status") from None
+    with opened_warehouse(config) as warehouse:
+        records = [r.summary() for r in warehouse.list_invoices(provider_id, status)]
+    if as_json:
+        click.echo(json.dumps(records, indent=2))
+        return
+    for r in records:
+        lines = (r["usage_line_count"] or 0) + (r["license_line_count"] or 0)
+        total = f"{r['total_amount'] or '-'} {r['currency'] or ''}".strip()
+        click.echo(f"{r['provider']}:{r['invoice_id']}\t{r['status']}\t{total}\t{lines} lines\t{r['message'] or ''}")
+    if not records:
+        click.echo("no provider invoices")
+
+
+@invoices.command("show")
+@click.argument("invoice_key")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def show_invoice(config: PipelineConfig, invoice_key: str, as_json: bool) -> None:
+    """One invoice: its records (current first), status history and notes; who deactivated or deleted it, and why."""
+    key = invoice_key_of(invoice_key)
+    with opened_warehouse(config) as warehouse:
+        records = warehouse.records(key)
+        standing = invoice_standing(warehouse, key, None)
+        if standing.stage == Stage.NEVER_IMPORTED:
+            raise Refused(
+                f"{key} has never been imported; the provider's invoices: "
+                f"`invoice-pipeline providers invoices {key.provider}`; then {import_hint(config, key)}"
+            )
+        details: dict[str, Any] = {
+            "standing": standing.stage.value,
+            "removed": None,
+            "records": [r.summary() for r in records],
+            "history": [{**h, "changed_at": h["changed_at"].isoformat()} for h in warehouse.history(key)],
+            "notes": [{"title": n.title, "file_name": n.file_name} for n in warehouse.notes(records[0].record_id)]
+            if records
+            else [],
+        }
+    if not standing.stage.has_current_record and standing.since is not None:  # deactivated or deleted, and when
+        details["removed"] = {"by": standing.by, "at": standing.since.isoformat(), "why": standing.why}
+    if as_json:
+        click.echo(json.dumps(details, indent=2))
+        return
+    if details["removed"]:
+        how = "deleted (its record, lines and notes removed)" if standing.stage == Stage.DELETED else "deactivated"
+        click.echo(
+            f"{key} was {how} by {standing.by} on {standing.since:%Y-%m-%d %H:%M} UTC ({standing.why}); "
+            f"to import it again: {import_hint(config, key)}\n"
+        )
+    for name, value in (details["records"] or [{}])[0].items():
+        click.echo(f"{name:20} {'' if value is None else value}")
+    click.echo("\nhistory:")
+    for h in details["history"]:
+        click.echo(f"  {h['changed_at']}  {h['from_status'] or '-'} -> {h['to_status']}  {h['reason']}  ({h['actor']})")
+    click.echo("\nnotes:" + ("" if details["notes"] else " none"))
+    for n in details["notes"]:
+        click.echo(f"  {n['title']}: {n['file_name']}")
+    for older in details["records"][1:]:
+        click.echo(f"\nearlier record {older['record_id']}: {older['status']} {older['message'] or ''}")
+
+
+@invoices.command("notes")
+@click.argument("invoice_key")
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write the note files to."
+)
+@click.pass_obj
+def write_notes(config: PipelineConfig, invoice_key: str, out_dir: str) -> None:
+    """Write the invoice's note files (e.g. Missing References errors.csv and warnings.csv) to a folder."""
+    key = invoice_key_of(invoice_key)
+    with opened_warehouse(config) as warehouse:
+        records = warehouse.records(key)
+        notes = warehouse.notes(records[0].record_id) if records else []
+    if not notes:
+        click.echo(f"{key} has no notes")
+        return
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    for note in notes:
+        path = folder / note.file_name
+        path.write_text(note.content, encoding="utf-8")
+        click.echo(f"{note.title}: {path}")
+
+
+@invoices.command("export")
+@click.argument("invoice_key")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write the CSVs to.")
+@click.pass_obj
+def export(config: PipelineConfig, invoice_key: str, out_dir: str) -> None:
+    """Write the stored line summaries of the invoice's current record as CSV (exact decimals)."""
+    key = invoice_key_of(invoice_key)
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    with opened_warehouse(config) as warehouse:
+        record = warehouse.current_record(key)
+        if record is None:
+            raise Refused(f"{key} has no current record; list them with `invoice-pipeline invoices list`")
+        for kind, stem in LINE_FILE_STEMS.items():
+            count = warehouse.export_lines(record.record_id, kind, folder / f"{stem}.csv")
+            click.echo(f"{folder / f'{stem}.csv'}\t{count} lines")

@@ -1,0 +1,144 @@
+"""`invoice-pipeline invoices deactivate|delete|unlink|override|create|activate`: the operations that change an
+invoice. Each refusal ends with exit 1 and one sentence, having changed nothing; each change is shown in the
+invoice's partition in the Dagster UI at once.
+
+The rules they call load Pandera and Ibis, Dagster shows their changes: both are imported by the command that
+runs, so `invoice-pipeline --help` and the reading commands start without them."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+
+import click
+
+from invoice_pipeline.cli.common import actor, import_hint, invoice_key_of, invoice_operation, refusals_refused
+from invoice_pipeline.cli.errors import EXIT_BROKEN, EXIT_REFUSED, Refused
+from invoice_pipeline.composition import opened_warehouse
+from invoice_pipeline.config import PipelineConfig
+from invoice_pipeline.domain.money import decimal_text
+
+
+@invoice_operation("deactivate")
+def deactivate(config: PipelineConfig, invoice_key: str, reason: str) -> None:
+    """Deactivate an invoice: kept as Inactive, free to be synced again (refused while lines are invoiced)."""
+    from invoice_pipeline.cli.dagster_runs import show_in_dagster
+    from invoice_pipeline.operations.invoice_operations import deactivate_invoice
+
+    key = invoice_key_of(invoice_key)
+    with refusals_refused(), opened_warehouse(config) as warehouse:
+        record = deactivate_invoice(warehouse, key, actor=actor(), reason=reason)
+        click.echo(f"{key}\t{record.status}\tto import it again: {import_hint(config, key)}")
+    show_in_dagster(config, key, f"deactivated by {actor()}: {reason}")
+
+
+@invoice_operation("delete", click.option("--yes", is_flag=True, help="Do not ask for confirmation."))
+def delete(config: PipelineConfig, invoice_key: str, reason: str, yes: bool) -> None:
+    """Delete an invoice and its lines (its history remains). Refused while lines are invoiced."""
+    from invoice_pipeline.cli.dagster_runs import show_in_dagster
+    from invoice_pipeline.operations.invoice_operations import delete_invoice
+
+    key = invoice_key_of(invoice_key)
+    if not yes and not click.confirm(f"Delete {key} and its lines? Deactivating keeps them (recommended)."):
+        raise Refused("nothing deleted; deactivate the invoice instead, or pass --yes")
+    with refusals_refused(), opened_warehouse(config) as warehouse:
+        delete_invoice(warehouse, key, actor=actor(), reason=reason)
+        click.echo(f"{key}\tdeleted\tits history remains (`invoice-pipeline invoices show {key}`)")
+    show_in_dagster(config, key, f"deleted by {actor()}: {reason}")
+
+
+@invoice_operation("unlink")
+def unlink(config: PipelineConfig, invoice_key: str, reason: str) -> None:
+    """Remove the references from customer invoices to the invoice's lines (then it can be deactivated)."""
+    from invoice_pipeline.operations.invoice_operations import unlink_invoice
+
+    key = invoice_key_of(invoice_key)
+    with refusals_refused(), opened_warehouse(config) as warehouse:
+        unlinked = unlink_invoice(warehouse, key, actor=actor(), reason=reason)
+        click.echo(f"{key}\tunlinked {unlinked.line_count} lines\tfrom {', '.join(unlinked.customer_invoice_ids)}")
+
+
+@invoice_operation("override")
+def override(config: PipelineConfig, invoice_key: str, reason: str) -> None:
+    """Import an invoice in Error because of its checksum as Active, when the difference is below the maximum."""
+    from invoice_pipeline.cli.dagster_runs import run_imports
+    from invoice_pipeline.operations.invoice_operations import checksum_override_difference
+
+    key = invoice_key_of(invoice_key)
+    with refusals_refused(), opened_warehouse(config) as warehouse:
+        difference = checksum_override_difference(config, warehouse, key)
+        click.echo(f"{key}\tchecksum override\taccepting a difference of {decimal_text(difference)}")
+    broken, refused = run_imports([key], {"checksum_override": {"reason": reason}, "requested_by": actor()})
+    if broken:
+        sys.exit(EXIT_BROKEN)
+    if refused:
+        sys.exit(EXIT_REFUSED)
+
+
+@invoice_operation(
+    "create",
+    click.option("--invoice-date", type=click.DateTime(["%Y-%m-%d"]), help="Header field; omit all to use the folder."),
+    click.option("--period-start", type=click.DateTime(["%Y-%m-%d"]), help="Billing period start."),
+    click.option("--period-end", type=click.DateTime(["%Y-%m-%d"]), help="Billing period end."),
+    click.option("--currency", help="ISO 4217 code."),
+    click.option("--total", "total_amount", help="Header total, decimal text (negative for a credit note)."),
+)
+def create(
+    config: PipelineConfig,
+    invoice_key: str,
+    reason: str,
+    invoice_date: datetime | None,
+    period_start: datetime | None,
+    period_end: datetime | None,
+    currency: str | None,
+    total_amount: str | None,
+) -> None:
+    """Create a manual provider invoice (status Populating) from its folder or from header fields."""
+    from invoice_pipeline.cli.dagster_runs import show_in_dagster
+    from invoice_pipeline.operations.invoice_operations import create_manual_invoice, header_fields
+
+    key = invoice_key_of(invoice_key)
+    header = None
+    if invoice_date or period_start or period_end or currency or total_amount:
+        if not (invoice_date and period_start and period_end and currency and total_amount):
+            raise click.UsageError("give all of --invoice-date, --period-start, --period-end, --currency, --total")
+        header = header_fields(
+            invoice_date=invoice_date.date(),
+            billing_period_start=period_start.date(),
+            billing_period_end=period_end.date(),
+            currency=currency,
+            total_amount=total_amount,
+        )
+    with refusals_refused(), opened_warehouse(config) as warehouse:
+        record = create_manual_invoice(config, warehouse, key, actor=actor(), reason=reason, header=header)
+        click.echo(
+            f"{key}\t{record.status}\tadd its line files to its folder if any, then "
+            f"`invoice-pipeline invoices activate {key} --reason ...`"
+        )
+    show_in_dagster(config, key, f"manual invoice created by {actor()}: {reason}")
+
+
+@invoice_operation(
+    "activate",
+    click.option("--accept-checksum-difference", is_flag=True, help="Accept a difference below the override maximum."),
+)
+def activate(config: PipelineConfig, invoice_key: str, reason: str, accept_checksum_difference: bool) -> None:
+    """Set a manual provider invoice Active; refused with the import's message when its rules fail."""
+    from invoice_pipeline.cli.dagster_runs import show_in_dagster
+    from invoice_pipeline.use_cases import activate_invoice
+
+    key = invoice_key_of(invoice_key)
+    with refusals_refused(), opened_warehouse(config) as warehouse:
+        result = activate_invoice(
+            config,
+            warehouse,
+            key,
+            actor=actor(),
+            reason=reason,
+            accept_checksum_difference=accept_checksum_difference,
+        )
+        click.echo(f"{key}\t{result.status}\t{result.message}")
+    show_in_dagster(config, key, f"activated by {actor()}: {reason}")
+
+
+COMMANDS = (deactivate, delete, unlink, override, create, activate)

@@ -1,0 +1,61 @@
+"""The composition root: what a configuration builds (its warehouse, its providers' connectors).
+
+Plain Python, no Dagster: the CLI, the Dagster resource and the tests all build their parts here. The
+connectors are imported when one is built, so a command that reaches no provider loads none of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING
+
+from invoice_pipeline.warehouse.engine_faults import WarehouseWriteFailed
+from invoice_pipeline.warehouse.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from invoice_pipeline.config import PipelineConfig, ProviderConfig
+    from invoice_pipeline.connectors.base import ProviderConnector
+
+
+def open_warehouse(config: PipelineConfig, *, check_schema: bool = True) -> Warehouse:
+    """A warehouse for this configuration, its schema checked to be this code's (see `Warehouse.create_schema`).
+
+    With the schema checked, imports that stopped without finishing (their claim lapsed) are recorded as such.
+    """
+    warehouse = Warehouse(
+        config.warehouse_url,
+        temp_dir=config.data_dir / "duckdb_tmp",
+        memory_limit=config.duckdb_memory_limit,
+        threads=config.duckdb_threads,
+        lock_timeout_seconds=config.warehouse_lock_timeout_seconds,
+    )
+    if check_schema:
+        warehouse.create_schema()
+        # Whoever opens the warehouse next records an import that stopped without finishing (its claim lapsed);
+        # a warehouse that cannot be written now (a full disk) still serves reads: a later command records it.
+        with suppress(WarehouseWriteFailed):
+            warehouse.release_stopped_imports(config.stuck_after, actor="invoice-pipeline")
+    return warehouse
+
+
+@contextmanager
+def opened_warehouse(config: PipelineConfig, *, check_schema: bool = True) -> Iterator[Warehouse]:
+    """`open_warehouse` for the length of a `with` block: its connections (DuckDB's file lock too) are released
+    on leaving it, whatever happened inside."""
+    warehouse = open_warehouse(config, check_schema=check_schema)
+    try:
+        yield warehouse
+    finally:
+        warehouse.dispose()
+
+
+def connector_for(provider: ProviderConfig, config: PipelineConfig) -> ProviderConnector:
+    """The connector that reaches this provider's invoices (Partner Center downloads to `<data_dir>/downloads/`)."""
+    if provider.connector == "partner_center":
+        from invoice_pipeline.connectors.partner_center.connector import PartnerCenterConnector
+
+        return PartnerCenterConnector(provider, config.data_dir / "downloads" / provider.id)
+    from invoice_pipeline.connectors.folder import FolderConnector
+
+    return FolderConnector(provider)
