@@ -315,7 +315,7 @@ bill_customers_job = dg.define_asset_job(
     description="Compute billable consumption and create customer invoices for it.",
 )
 
-operation_jobs = [
+operation_jobs: list[dg.JobDefinition | dg.UnresolvedAssetJobDefinition] = [
     deactivate_provider_invoice_job,
     delete_provider_invoice_job,
     unlink_provider_invoice_job,
