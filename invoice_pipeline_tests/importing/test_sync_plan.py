@@ -112,7 +112,7 @@ def test_planning_changes_no_invoice_but_records_an_import_that_stopped_as_error
     before = {r.invoice_id: r for r in warehouse.list_invoices()}
     _plan(imported, warehouse)
     after = {r.invoice_id: r for r in warehouse.list_invoices()}
-    assert (before.pop("G3")["status"], after.pop("G3")["status"]) == ("Populating", "Error")
+    assert (before.pop("G3").status, after.pop("G3").status) == ("Populating", "Error")
     assert after == before
 
 
