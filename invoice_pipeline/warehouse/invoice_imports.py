@@ -21,13 +21,12 @@ from invoice_pipeline.warehouse.invoice_records import (
     ImportRefused,
     InvoiceRecord,
     RecordChanged,
-    change_status,
     current_record,
-    insert_populating_record,
     populating_imports,
     record_by_id,
     utc_now,
 )
+from invoice_pipeline.warehouse.record_changes import change_status, insert_populating_record
 
 log = logging.getLogger(__name__)
 

@@ -1,20 +1,17 @@
-"""Provider invoice records as stored: reading them, their history and notes, and changing their status.
+"""Provider invoice records as stored, and reading them, their history, notes and line totals.
 
-Every status change is conditional on the record being as the caller read it, and writes a history entry
-in the same transaction.
+Changing them is `record_changes`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-import duckdb
 import sqlalchemy as sa
 
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
@@ -48,7 +45,7 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-_RECORD_COLUMNS = tuple(column.name for column in t.provider_invoices.columns)
+RECORD_COLUMNS = tuple(column.name for column in t.provider_invoices.columns)
 _MONEY_FIELDS = ("total_amount", "usage_total", "license_total", "difference", "checksum_tolerance")
 _DATE_FIELDS = ("invoice_date", "billing_period_start", "billing_period_end", "created_at", "updated_at")
 
@@ -86,7 +83,7 @@ class InvoiceRecord:
     @classmethod
     def from_row(cls, row: sa.RowMapping) -> InvoiceRecord:
         """The record a row of `records_query` holds (its `claim_*` columns make the claim)."""
-        columns = {name: row[name] for name in _RECORD_COLUMNS}
+        columns = {name: row[name] for name in RECORD_COLUMNS}
         columns["status"] = Status(columns["status"])
         columns["is_manual"] = bool(columns["is_manual"])
         return cls(**columns, claim=claim_from_values(row))
@@ -256,142 +253,3 @@ def line_totals(conn: sa.Connection, record_id: str) -> dict[str, LineTotal]:
         ).one()
         totals[kind] = LineTotal(count, total)
     return totals
-
-
-def change_status(
-    conn: sa.Connection,
-    record: InvoiceRecord,
-    to: Status,
-    reason: str,
-    *,
-    run_id: str | None,
-    actor: str,
-    values: Mapping[str, Any] | None = None,
-) -> InvoiceRecord:
-    """Move a record to `to` if nobody changed it meanwhile, write the history entry; returns the record now.
-
-    `values` are other columns of the record to set with it (the message, an import's outcome).
-    """
-    pi = t.provider_invoices
-    now = utc_now()
-    changes: dict[str, Any] = {"updated_at": now, **(values or {})}
-    if to == Status.INACTIVE:
-        changes["current_key"] = None
-    changed = RecordChanged(f"invoice {record.key} changed while this run was working on it; run it again")
-    try:
-        result = conn.execute(
-            sa.update(pi)
-            .where(
-                pi.c.record_id == record.record_id,
-                pi.c.status == record.status.value,
-                pi.c.updated_at == record.updated_at,
-            )
-            .values(status=to.value, **changes)
-        )
-    except sa.exc.OperationalError as error:
-        # DuckDB reports a concurrent change of the same row as a conflict instead of matching no row.
-        if isinstance(error.orig, duckdb.TransactionException):
-            raise changed from None
-        raise
-    if result.rowcount != 1:
-        raise changed
-    write_history(conn, record, record.status, to, reason, run_id=run_id, actor=actor, at=now)
-    return dataclasses.replace(record, status=to, **changes)
-
-
-def write_history(
-    conn: sa.Connection,
-    record: InvoiceRecord,
-    from_status: str | None,
-    to: str,
-    reason: str,
-    *,
-    run_id: str | None,
-    actor: str,
-    at: datetime,
-) -> None:
-    """Append an entry to the invoice's status history (`to` may also be an action such as Deleted)."""
-    conn.execute(
-        sa.insert(t.invoice_status_history).values(
-            entry_id=new_id(),
-            record_id=record.record_id,
-            provider=record.provider,
-            invoice_id=record.invoice_id,
-            changed_at=at,
-            from_status=None if from_status is None else str(from_status),
-            to_status=str(to),
-            reason=reason,
-            run_id=run_id,
-            actor=actor,
-        )
-    )
-
-
-def note_in_history(
-    conn: sa.Connection, record: InvoiceRecord, reason: str, *, actor: str, at: datetime | None = None
-) -> None:
-    """An entry in the invoice's history that leaves its status as it is (an operation, a change seen)."""
-    write_history(conn, record, record.status, record.status, reason, run_id=None, actor=actor, at=at or utc_now())
-
-
-def insert_populating_record(
-    conn: sa.Connection,
-    key: InvoiceKey,
-    *,
-    message: str,
-    reason: str,
-    run_id: str | None,
-    actor: str,
-    is_manual: bool,
-    values: Mapping[str, Any] | None = None,
-) -> InvoiceRecord:
-    """A new current record for the invoice, in Populating, with its first history entry."""
-    now = utc_now()
-    record = InvoiceRecord(
-        record_id=new_id(),
-        provider=key.provider,
-        invoice_id=key.invoice_id,
-        current_key=str(key),
-        status=Status.POPULATING,
-        message=message,
-        is_manual=is_manual,
-        run_id=run_id,
-        created_at=now,
-        updated_at=now,
-        **(values or {}),
-    )
-    columns = {name: getattr(record, name) for name in _RECORD_COLUMNS}
-    conn.execute(sa.insert(t.provider_invoices).values(**columns | {"status": record.status.value}))
-    write_history(conn, record, None, Status.POPULATING, reason, run_id=run_id, actor=actor, at=now)
-    return record
-
-
-def replace_notes(conn: sa.Connection, record_id: str, notes: list[Note]) -> None:
-    """The record's notes become `notes` (an import's latest findings)."""
-    conn.execute(sa.delete(t.invoice_notes).where(t.invoice_notes.c.record_id == record_id))
-    now = utc_now()
-    for note in notes:
-        conn.execute(
-            sa.insert(t.invoice_notes).values(
-                note_id=new_id(),
-                record_id=record_id,
-                title=note.title,
-                file_name=note.file_name,
-                content=note.content,
-                created_at=now,
-            )
-        )
-
-
-def delete_record(conn: sa.Connection, record: InvoiceRecord) -> bool:
-    """Remove the record with its lines and notes if nobody changed it meanwhile (its history stays);
-    whether it was removed."""
-    for table in (*t.LINE_SUMMARY_TABLES.values(), t.invoice_notes):
-        conn.execute(sa.delete(table).where(table.c.record_id == record.record_id))
-    deleted = conn.execute(
-        sa.delete(t.provider_invoices).where(
-            t.provider_invoices.c.record_id == record.record_id,
-            t.provider_invoices.c.updated_at == record.updated_at,
-        )
-    )
-    return deleted.rowcount == 1

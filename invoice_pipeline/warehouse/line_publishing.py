@@ -29,12 +29,11 @@ from invoice_pipeline.warehouse.invoice_records import (
     ImportRefused,
     InvoiceRecord,
     as_utc,
-    change_status,
     current_record,
     line_totals,
     new_id,
-    replace_notes,
 )
+from invoice_pipeline.warehouse.record_changes import change_status, replace_notes
 
 EXPORT_PREFIX = "lines-for-copy-"
 STALE_EXPORT_SECONDS = 24 * 3600

@@ -13,7 +13,8 @@ from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.statuses import DELETED, Status
 from invoice_pipeline.warehouse import tables as t
-from invoice_pipeline.warehouse.invoice_records import InvoiceRecord, note_in_history
+from invoice_pipeline.warehouse.invoice_records import InvoiceRecord
+from invoice_pipeline.warehouse.record_changes import note_in_history
 from invoice_pipeline.warehouse.warehouse import Warehouse
 
 

@@ -1,8 +1,8 @@
 """The warehouse: provider invoice records, their status history, notes, line summaries and billing.
 
 `Warehouse` holds the engine and is the one way into the warehouse's tables; the work is done by the
-modules beside it: `engine` (connecting, the schema gate), `invoice_records` (records, history, notes,
-status changes), `invoice_imports` (starting an import, recording a stopped or broken one),
+modules beside it: `engine` (connecting, the schema gate), `invoice_records` (records, history, notes),
+`record_changes` (status changes), `invoice_imports` (starting an import, recording a stopped or broken one),
 `line_publishing` (staging lines and storing an import's outcome), `billing_tables`, `reference_tables`
 and `line_exports`.
 """
@@ -24,6 +24,7 @@ from invoice_pipeline.warehouse import (
     invoice_imports,
     invoice_records,
     line_publishing,
+    record_changes,
     schema_migrations,
 )
 from invoice_pipeline.warehouse.billing_tables import BillableGroup, InvoicedLines
@@ -150,21 +151,21 @@ class Warehouse:
     def set_status(self, record: InvoiceRecord, to: Status, reason: str, *, actor: str) -> InvoiceRecord:
         """A person's status change of a record (RecordChanged if it changed meanwhile); returns it as stored."""
         with self.engine.begin() as conn:
-            invoice_records.change_status(conn, record, to, reason, run_id=None, actor=actor)
+            record_changes.change_status(conn, record, to, reason, run_id=None, actor=actor)
         return self.record_by_id(record.record_id)
 
     def note_in_history(self, record: InvoiceRecord, reason: str, *, actor: str) -> None:
         """An entry in the invoice's history that leaves its status as it is (an operation asked for)."""
         with self.engine.begin() as conn:
-            invoice_records.note_in_history(conn, record, reason, actor=actor)
+            record_changes.note_in_history(conn, record, reason, actor=actor)
 
     def delete_record(self, record: InvoiceRecord, reason: str, *, actor: str) -> bool:
         """Remove the record with its lines and notes, with a Deleted entry in its history, unless it changed
         since it was read (then nothing is removed); whether it was removed."""
         with self.engine.begin() as conn:
-            if not invoice_records.delete_record(conn, record):
+            if not record_changes.delete_record(conn, record):
                 return False
-            invoice_records.write_history(
+            record_changes.write_history(
                 conn, record, record.status, DELETED, reason, run_id=None, actor=actor, at=utc_now()
             )
         return True
@@ -243,7 +244,7 @@ class Warehouse:
         """Remove the links from customer invoices to the record's lines, saying so in its history."""
         with self.engine.begin() as conn:
             billing_tables.unlink_lines(conn, record.record_id)
-            invoice_records.note_in_history(conn, record, reason, actor=actor)
+            record_changes.note_in_history(conn, record, reason, actor=actor)
 
     def billable_consumption(self, record_id: str | None = None) -> list[dict[str, Any]]:
         """Billable usage per account, subscription and charge period (see `billing_tables`)."""
