@@ -67,7 +67,7 @@ def show_invoice(config: PipelineConfig, invoice_key: str, as_json: bool) -> Non
             "standing": standing.stage.value,
             "removed": None,
             "records": [r.summary() for r in records],
-            "history": [{**h, "changed_at": h["changed_at"].isoformat()} for h in warehouse.history(key)],
+            "history": [h.summary() for h in warehouse.history(key)],
             "notes": [{"title": n.title, "file_name": n.file_name} for n in warehouse.notes(records[0].record_id)]
             if records
             else [],

@@ -62,9 +62,9 @@ def _import_over(
     now: datetime,
 ) -> bool:
     """Whether the run's import is over: recorded as stopped, taken over, or ended more than `settle` ago."""
-    entries = [entry for entry in warehouse.history(key) if entry["run_id"] == run.run_id]
+    entries = [entry for entry in warehouse.history(key) if entry.run_id == run.run_id]
     if not entries:
         return False  # its import has not started: nothing here tells whether the run still lives
     if current is not None and current.run_id == run.run_id and current.status == Status.POPULATING:
         return current.claim_lapsed(now)
-    return entries[-1]["to_status"] == Status.POPULATING or now - entries[-1]["changed_at"] >= settle
+    return entries[-1].to_status == Status.POPULATING or now - entries[-1].changed_at >= settle

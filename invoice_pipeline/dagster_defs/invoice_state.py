@@ -5,6 +5,7 @@ not materialize it; Populating is the run in progress. A deactivated or deleted 
 partitions list (its runs and events stay), so it is never shown as a successful materialization.
 """
 
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, NoReturn
 
@@ -54,8 +55,7 @@ def fail_with_outcome(kind: OutcomeFailure, message: str) -> NoReturn:
     raise PlainError(kind.value, message)
 
 
-def _money(record: InvoiceRecord, name: str) -> str:
-    amount = record.values.get(name)
+def _money(record: InvoiceRecord, amount: Decimal | None) -> str:
     if amount is None:
         return ""
     minor_units = record.minor_units
@@ -70,11 +70,11 @@ def invoice_metadata(record: InvoiceRecord) -> dict[str, Any]:
         "message": record.message or "",
         "record_id": record.record_id,
         "currency": record.currency or "",
-        "total_amount": _money(record, "total_amount"),
-        "usage_total": _money(record, "usage_total"),
-        "license_total": _money(record, "license_total"),
-        "difference": _money(record, "difference"),
-        "accepted_difference": _money(record, "accepted_difference"),
+        "total_amount": _money(record, record.total_amount),
+        "usage_total": _money(record, record.usage_total),
+        "license_total": _money(record, record.license_total),
+        "difference": _money(record, record.difference),
+        "accepted_difference": _money(record, record.accepted_difference),
         "usage_line_count": record.usage_line_count or 0,
         "license_line_count": record.license_line_count or 0,
         "is_manual": bool(record.is_manual),
@@ -84,8 +84,8 @@ def invoice_metadata(record: InvoiceRecord) -> dict[str, Any]:
 def line_asset_metadata(record: InvoiceRecord, kind: str) -> dict[str, Any]:
     """The metadata of one line asset's partition: how many lines the invoice stored, and their total."""
     return {
-        "line_count": record.values[f"{kind}_line_count"] or 0,
-        "total": _money(record, f"{kind}_total"),
+        "line_count": record.line_count(kind) or 0,
+        "total": _money(record, record.line_total(kind)),
         "currency": record.currency or "",
     }
 

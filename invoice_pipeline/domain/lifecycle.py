@@ -7,11 +7,11 @@ words on why (shown in the sync plan), or refuses it with one sentence saying wh
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import DELETED, NOT_IMPORTED, Status
@@ -81,6 +81,26 @@ class CurrentRecord(Protocol):
         ...
 
 
+class HistoryStep(Protocol):
+    """What the lifecycle reads from an entry of an invoice's history."""
+
+    @property
+    def to_status(self) -> str:
+        """The status (or action) the entry records."""
+
+    @property
+    def changed_at(self) -> datetime:
+        """When it happened."""
+
+    @property
+    def actor(self) -> str:
+        """Who did it."""
+
+    @property
+    def reason(self) -> str:
+        """Why."""
+
+
 @dataclass(frozen=True)
 class Standing:
     """Where an invoice stands, with what its verdicts tell: since when, by whom (or which run)."""
@@ -111,14 +131,14 @@ def record_standing(record: CurrentRecord, stuck_after: timedelta | None, now: d
     return Standing(record.key, stage, record.updated_at, record.run_id)
 
 
-def standing_without_record(key: InvoiceKey, history: Iterable[Mapping[str, Any]]) -> Standing:
+def standing_without_record(key: InvoiceKey, history: Iterable[HistoryStep]) -> Standing:
     """The standing of an invoice with no current record, from its history (oldest first): deactivated or
     deleted by the last person who did either, or never imported."""
     removals = {Status.INACTIVE.value: Stage.DEACTIVATED, DELETED: Stage.DELETED}
     for entry in reversed(list(history)):
-        if entry["to_status"] in removals:
-            stage = removals[entry["to_status"]]
-            return Standing(key, stage, entry["changed_at"], entry["actor"], why=entry["reason"])
+        if entry.to_status in removals:
+            stage = removals[entry.to_status]
+            return Standing(key, stage, entry.changed_at, entry.actor, why=entry.reason)
     return Standing(key, Stage.NEVER_IMPORTED)
 
 

@@ -57,6 +57,7 @@ from invoice_pipeline.validation.references import (
     register_invoice_context,
     with_reference_flags,
 )
+from invoice_pipeline.warehouse.line_publishing import ImportTotals, InvoiceHeaderValues
 from invoice_pipeline.warehouse.warehouse import FinishedImport, ImportRefused, InvoiceRecord, Warehouse
 
 SCHEMA_CHECK = "line_summaries_match_schema"
@@ -91,7 +92,8 @@ class ImportResult:
     license_line_count: int = 0
     checksum: ChecksumResult | None = None
     missing_references: list[MissingReference] = field(default_factory=list)
-    header: dict[str, Any] = field(default_factory=dict)
+    header: InvoiceHeaderValues | None = None
+    totals: ImportTotals | None = None
     notes: list[Note] = field(default_factory=list)
     failures: tuple[ImportFailure, ...] = ()  # why it is not Active, in the order the message says it
 
@@ -102,6 +104,7 @@ class ImportResult:
             status=self.status,
             message=self.message,
             header=self.header,
+            totals=self.totals,
             notes=self.notes,
             usage_line_count=self.usage_line_count if active else None,
             license_line_count=self.license_line_count if active else None,
@@ -287,7 +290,7 @@ def _import_into(
     """Validate the invoice into `staging`; returns the result and a check that its files were not replaced
     meanwhile (they are read again when the lines are published)."""
     checks: dict[str, CheckOutcome] = {}
-    header_values: dict[str, Any] = {}
+    header_values: InvoiceHeaderValues | None = None
     files_unchanged: Callable[[], None] = _no_files_read
     try:
         reference = load_reference_data(config.reference_data)
@@ -295,8 +298,7 @@ def _import_into(
         files_unchanged = _unchanged_check(files)
         header = read_header(files.header_path, key.invoice_id)
         minor_units = reference.minor_units(header.currency)
-        header_values = _header_values(header, minor_units, provider)
-        header_values["line_fingerprint"] = line_files_fingerprint(files)  # the lines as imported
+        header_values = _header_values(header, minor_units, provider, line_files_fingerprint(files))
         register_reference_data(staging, reference)
         register_invoice_context(staging, key.provider, header.currency)
         staged = _stage_and_validate(staging, files)
@@ -341,6 +343,7 @@ def _import_into(
     messages = [missing_references_message(missing)] if errors else []
 
     checksum = None
+    totals = None
     if minor_units is None:
         checks[CHECKSUM_CHECK] = CheckOutcome(False, f"Not evaluated: currency {header.currency} is not set up")
     else:
@@ -353,13 +356,17 @@ def _import_into(
             minor_units=minor_units,
             tolerance=provider.checksum_tolerance,
         )
-        header_values |= {"usage_total": usage_total, "license_total": license_total, "difference": checksum.difference}
         overridden = (
             not checksum.passed and override_maximum is not None and abs(checksum.difference) < override_maximum
         )
+        totals = ImportTotals(
+            usage_total,
+            license_total,
+            checksum.difference,
+            accepted_difference=checksum.difference if overridden else None,
+        )
         description = checksum.message
         if overridden:
-            header_values["accepted_difference"] = checksum.difference
             description += f"; accepted by a checksum override (maximum {decimal_text(override_maximum, minor_units)})"
         checks[CHECKSUM_CHECK] = CheckOutcome(
             checksum.passed or overridden, description, _checksum_metadata(checksum) | {"overridden": overridden}
@@ -374,7 +381,7 @@ def _import_into(
         message = " | ".join(messages)
     else:
         details = [f"{len(missing)} reference warning(s)"] if missing else []
-        accepted = header_values.get("accepted_difference")
+        accepted = totals.accepted_difference if totals is not None else None
         if accepted:
             details.append(f"accepted checksum difference {decimal_text(accepted, minor_units)} {header.currency}")
         message = "Imported" + (" with " + " and ".join(details) if details else "")
@@ -389,6 +396,7 @@ def _import_into(
         checksum=checksum,
         missing_references=missing,
         header=header_values,
+        totals=totals,
         notes=notes,
         failures=tuple(failures),
     )
@@ -434,16 +442,20 @@ def _not_evaluated(checks: dict[str, CheckOutcome]) -> None:
         checks.setdefault(name, CheckOutcome(False, "Not evaluated: the invoice's files did not pass their schemas"))
 
 
-def _header_values(header: InvoiceHeader, minor_units: int | None, provider: ProviderConfig) -> dict[str, Any]:
-    return {
-        "invoice_date": header.invoice_date,
-        "billing_period_start": header.billing_period_start,
-        "billing_period_end": header.billing_period_end,
-        "currency": header.currency,
-        "minor_units": minor_units,
-        "total_amount": header.total_amount,
-        "checksum_tolerance": provider.checksum_tolerance,
-    }
+def _header_values(
+    header: InvoiceHeader, minor_units: int | None, provider: ProviderConfig, line_fingerprint: str
+) -> InvoiceHeaderValues:
+    """The header as stored with the record, and the lines' fingerprint as imported."""
+    return InvoiceHeaderValues(
+        invoice_date=header.invoice_date,
+        billing_period_start=header.billing_period_start,
+        billing_period_end=header.billing_period_end,
+        currency=header.currency,
+        minor_units=minor_units,
+        total_amount=header.total_amount,
+        checksum_tolerance=provider.checksum_tolerance,
+        line_fingerprint=line_fingerprint,
+    )
 
 
 @dataclass(frozen=True)

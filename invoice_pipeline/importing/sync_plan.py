@@ -75,6 +75,8 @@ def _record_provider_change(
     where the connector fingerprints them cheaply and the import stored a fingerprint (folder providers;
     Partner Center's header total stays the check). None when nothing changed or it was recorded already."""
     new_total = current.total_amount if offered.total_amount is None else offered.total_amount
+    if new_total is None:  # an Active invoice always has its header total; nothing to compare without one
+        return None
     new_fingerprint = None
     if current.line_fingerprint is not None and isinstance(connector, LineFingerprints):
         with suppress(ConnectorError):  # files unreadable now: their lines are compared again by the next sync

@@ -7,12 +7,9 @@ why and what to do instead; a refusal changes nothing.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
-
-import sqlalchemy as sa
 
 from invoice_pipeline.composition import connector_for
 from invoice_pipeline.config import PipelineConfig, ProviderConfig
@@ -21,24 +18,16 @@ from invoice_pipeline.connectors.folder import FolderConnector
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.lifecycle import Action, verdict
 from invoice_pipeline.domain.money import decimal_text
-from invoice_pipeline.domain.statuses import DELETED, Status
+from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.eligibility import invoice_standing, standing_of
 from invoice_pipeline.importing.provider_files import ProviderFileError, read_header
 from invoice_pipeline.validation.reference_data import ReferenceDataError, load_reference_data
-from invoice_pipeline.warehouse import tables as t
+from invoice_pipeline.warehouse.billing_tables import InvoicedLines
 from invoice_pipeline.warehouse.warehouse import ImportRefused, InvoiceRecord, Warehouse
 
 
 class OperationRefused(ImportRefused):
     """An operation that must not happen now; the message says why and what to do instead."""
-
-
-@dataclass(frozen=True)
-class InvoicedLines:
-    """Lines of a provider invoice that were billed to customers, and on which customer invoices."""
-
-    line_count: int
-    customer_invoice_ids: list[str]
 
 
 def _current(warehouse: Warehouse, key: InvoiceKey, action: Action, *, manual_provider: bool = False) -> InvoiceRecord:
@@ -51,22 +40,8 @@ def _current(warehouse: Warehouse, key: InvoiceKey, action: Action, *, manual_pr
     return record
 
 
-def invoiced_lines(warehouse: Warehouse, record_id: str) -> InvoicedLines:
-    """How many of the record's lines are linked to customer invoices, and which customer invoices."""
-    links = t.customer_invoice_lines
-    with warehouse.engine.connect() as conn:
-        count = conn.execute(sa.select(sa.func.count()).where(links.c.record_id == record_id)).scalar_one()
-        ids = conn.execute(
-            sa.select(links.c.customer_invoice_id)
-            .where(links.c.record_id == record_id)
-            .distinct()
-            .order_by(links.c.customer_invoice_id)
-        ).scalars()
-        return InvoicedLines(count, list(ids))
-
-
 def _refuse_if_invoiced(warehouse: Warehouse, record: InvoiceRecord, action: str) -> None:
-    invoiced = invoiced_lines(warehouse, record.record_id)
+    invoiced = warehouse.invoiced_lines(record.record_id)
     if invoiced.line_count:
         shown = ", ".join(invoiced.customer_invoice_ids[:10])
         more = f" and {len(invoiced.customer_invoice_ids) - 10} more" if len(invoiced.customer_invoice_ids) > 10 else ""
@@ -80,71 +55,36 @@ def deactivate_invoice(warehouse: Warehouse, key: InvoiceKey, *, actor: str, rea
     """Keep the record as Inactive (history, lines, notes kept) and free the invoice to be synced again."""
     record = _current(warehouse, key, Action.DEACTIVATE)
     _refuse_if_invoiced(warehouse, record, "deactivated")
-    with warehouse.engine.begin() as conn:
-        warehouse.change_status(conn, record, Status.INACTIVE, f"deactivated: {reason}", run_id=None, actor=actor)
-    return _record_by_id(warehouse, record.record_id)
-
-
-def _record_by_id(warehouse: Warehouse, record_id: str) -> InvoiceRecord:
-    with warehouse.engine.connect() as conn:
-        row = (
-            conn.execute(sa.select(t.provider_invoices).where(t.provider_invoices.c.record_id == record_id))
-            .mappings()
-            .one()
-        )
-    return InvoiceRecord(dict(row))
+    return warehouse.set_status(record, Status.INACTIVE, f"deactivated: {reason}", actor=actor)
 
 
 def delete_invoice(warehouse: Warehouse, key: InvoiceKey, *, actor: str, reason: str) -> None:
     """Remove the invoice's current record with its lines and notes; its history stays, with a Deleted entry."""
     record = _current(warehouse, key, Action.DELETE)
     _refuse_if_invoiced(warehouse, record, "deleted")
-    with warehouse.engine.begin() as conn:
-        for table in (*t.LINE_SUMMARY_TABLES.values(), t.invoice_notes):
-            conn.execute(sa.delete(table).where(table.c.record_id == record.record_id))
-        deleted = conn.execute(
-            sa.delete(t.provider_invoices).where(
-                t.provider_invoices.c.record_id == record.record_id,
-                t.provider_invoices.c.updated_at == record.updated_at,
-            )
-        )
-        if deleted.rowcount != 1:
-            raise OperationRefused(f"{key} changed while it was being deleted; look at it again, then retry")
-        warehouse.write_history(
-            conn,
-            record.values,
-            record.status,
-            DELETED,
-            f"deleted: {reason}",
-            run_id=None,
-            actor=actor,
-            at=datetime.now(UTC),
-        )
+    if not warehouse.delete_record(record, f"deleted: {reason}", actor=actor):
+        raise OperationRefused(f"{key} changed while it was being deleted; look at it again, then retry")
 
 
 def unlink_invoice(warehouse: Warehouse, key: InvoiceKey, *, actor: str, reason: str) -> InvoicedLines:
     """Remove the references from customer invoices to the invoice's lines (after which it can be deactivated)."""
     record = _current(warehouse, key, Action.UNLINK)
-    invoiced = invoiced_lines(warehouse, record.record_id)
+    invoiced = warehouse.invoiced_lines(record.record_id)
     if not invoiced.line_count:
         raise OperationRefused(f"{key} has no lines invoiced to customers; nothing to unlink")
-    links = t.customer_invoice_lines
-    with warehouse.engine.begin() as conn:
-        conn.execute(sa.delete(links).where(links.c.record_id == record.record_id))
-        warehouse.note_in_history(
-            conn,
-            record,
-            f"unlinked {invoiced.line_count} lines from customer invoice(s) "
-            f"{', '.join(invoiced.customer_invoice_ids)}: {reason}",
-            actor=actor,
-        )
+    warehouse.unlink_lines(
+        record,
+        f"unlinked {invoiced.line_count} lines from customer invoice(s) "
+        f"{', '.join(invoiced.customer_invoice_ids)}: {reason}",
+        actor=actor,
+    )
     return invoiced
 
 
 def checksum_override_difference(config: PipelineConfig, warehouse: Warehouse, key: InvoiceKey) -> Decimal:
     """The checksum difference an override would accept for this invoice, or OperationRefused saying why not."""
     record = _current(warehouse, key, Action.OVERRIDE, manual_provider=config.provider(key.provider).sync == "manual")
-    if not (record.message or "").startswith("Checksum failed"):
+    if record.difference is None or not (record.message or "").startswith("Checksum failed"):
         raise OperationRefused(
             f"{key} is not in Error because of its checksum ({record.status}: {(record.message or '')[:120]}); "
             "an override only accepts a checksum difference"
@@ -168,14 +108,12 @@ def request_checksum_override(
         raise OperationRefused(f"a checksum override of {key} needs a reason; say why the difference is acceptable")
     difference = checksum_override_difference(config, warehouse, key)
     record = _current(warehouse, key, Action.OVERRIDE)
-    with warehouse.engine.begin() as conn:
-        warehouse.note_in_history(
-            conn,
-            record,
-            f"checksum override requested for a difference of {decimal_text(difference, record.minor_units)} "
-            f"{record.currency}: {reason}",
-            actor=actor,
-        )
+    warehouse.note_in_history(
+        record,
+        f"checksum override requested for a difference of {decimal_text(difference, record.minor_units)} "
+        f"{record.currency}: {reason}",
+        actor=actor,
+    )
     return difference
 
 
@@ -197,6 +135,8 @@ def create_manual_invoice(
     decided = verdict(Action.CREATE, invoice_standing(warehouse, key, None), manual_provider=provider.sync == "manual")
     if not decided.allowed:
         raise OperationRefused(decided.reason)
+    if provider.path is None:
+        raise OperationRefused(f"{key} cannot be created by hand: provider {key.provider} has no provider folder")
     folder = provider.path / key.invoice_id
     if header is not None:
         if (folder / "header.json").exists():
@@ -268,7 +208,7 @@ def offered_invoice_statuses(config: PipelineConfig, warehouse: Warehouse, provi
 
 def _header_problem(provider: ProviderConfig, invoice_id: str) -> str | None:
     """Why an offered invoice's header.json cannot be read (provider folders only), or None."""
-    if provider.connector != "folder":
+    if provider.connector != "folder" or provider.path is None:
         return None
     try:
         read_header(provider.path / invoice_id / "header.json", invoice_id)

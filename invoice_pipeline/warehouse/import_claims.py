@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -128,7 +127,7 @@ CLAIM_COLUMNS = {
 }
 
 
-def claim_from_values(values: dict[str, Any]) -> ImportClaim | None:
+def claim_from_values(values: sa.RowMapping) -> ImportClaim | None:
     """The claim read beside a record (the `claim_*` columns of a record query), if it has one."""
     if values.get("claim_host") is None:
         return None

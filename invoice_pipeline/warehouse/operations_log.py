@@ -13,7 +13,9 @@ from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.statuses import DELETED, Status
 from invoice_pipeline.warehouse import tables as t
-from invoice_pipeline.warehouse.warehouse import InvoiceRecord, Warehouse
+from invoice_pipeline.warehouse.invoice_records import InvoiceRecord
+from invoice_pipeline.warehouse.record_changes import note_in_history
+from invoice_pipeline.warehouse.warehouse import Warehouse
 
 
 def lines_changed(change: dict[str, Any]) -> bool:
@@ -77,7 +79,7 @@ class OperationsLog:
                 "notified_at": None,
             }
             conn.execute(sa.insert(changes).values(**change))
-            self.warehouse.note_in_history(
+            note_in_history(
                 conn, record, f"{_what_changed(change)}; the imported invoice was not changed", actor=actor, at=now
             )
         return change

@@ -220,11 +220,11 @@ def test_deactivate_job_succeeds_after_the_unlink_job_with_who_and_why_in_the_hi
     record, records, history = _look(workspace)
     assert record is None and [r.status for r in records] == ["Inactive"]
     unlink_entry, deactivate_entry = history[-2:]
-    assert (unlink_entry["actor"], unlink_entry["reason"]) == (
+    assert (unlink_entry.actor, unlink_entry.reason) == (
         WHO,
         f"unlinked 3 lines from customer invoice(s) {', '.join(ids)}: customers credited",
     )
-    assert (deactivate_entry["to_status"], deactivate_entry["actor"], deactivate_entry["reason"]) == (
+    assert (deactivate_entry.to_status, deactivate_entry.actor, deactivate_entry.reason) == (
         "Inactive",
         WHO,
         "deactivated: provider reissued it",
@@ -284,7 +284,7 @@ def test_delete_job_removes_the_invoice_and_keeps_its_history_with_a_deleted_ent
     }
     record, records, history = _look(workspace)
     assert record is None and records == []
-    assert (history[-1]["to_status"], history[-1]["actor"], history[-1]["reason"]) == (
+    assert (history[-1].to_status, history[-1].actor, history[-1].reason) == (
         "Deleted",
         WHO,
         "deleted: imported by mistake",
@@ -334,7 +334,7 @@ def test_create_job_from_header_fields_then_activate_job_make_a_manual_invoice_a
     assert created.success
     record, _, history = _look(workspace, MANUAL)
     assert (record.status, record.is_manual, record.total_amount) == ("Populating", True, Decimal("135.00"))
-    assert (history[-1]["actor"], history[-1]["reason"]) == (WHO, "created by hand: vendor invoice received by post")
+    assert (history[-1].actor, history[-1].reason) == (WHO, "created by hand: vendor invoice received by post")
     assert _partitions(instance) == [str(MANUAL)]
     assert _latest_observation(instance, MANUAL) == {
         "status": "Populating",
@@ -350,12 +350,12 @@ def test_create_job_from_header_fields_then_activate_job_make_a_manual_invoice_a
     assert activated.success
     record, _, history = _look(workspace, MANUAL)
     assert (record.status, record.license_line_count) == ("Active", 1)
-    assert (history[-1]["from_status"], history[-1]["to_status"], history[-1]["actor"]) == (
+    assert (history[-1].from_status, history[-1].to_status, history[-1].actor) == (
         "Populating",
         "Active",
         WHO,
     )
-    assert history[-1]["run_id"] == activated.run_id
+    assert history[-1].run_id == activated.run_id
     assert _partitions(instance) == [str(MANUAL)]
     (shown,) = _materializations(instance, "provider_invoice", MANUAL)
     assert (shown["status"], shown["record_id"], shown["license_line_count"], shown["total_amount"]) == (
@@ -450,8 +450,8 @@ def test_activate_job_keeps_the_requested_reason_in_the_history(workspace, ops, 
     ).success
     _, _, history = _look(workspace, MANUAL)
     activation = history[-1]
-    assert activation["to_status"] == "Active"
-    assert "lines checked against the PDF" in activation["reason"], activation["reason"]
+    assert activation.to_status == "Active"
+    assert "lines checked against the PDF" in activation.reason, activation.reason
 
 
 # Checksum override through the import job ------------------------------------------------------------------
@@ -489,11 +489,11 @@ def test_import_job_with_the_checksum_override_makes_the_invoice_active_with_the
     assert (record.status, record.accepted_difference) == ("Active", Decimal("0.37"))
     assert record.message == "Imported with accepted checksum difference 0.37 USD"
     assert record.run_id == result.run_id
-    override = [h for h in history if h["reason"].startswith("checksum override requested")]
-    assert [(h["actor"], h["reason"]) for h in override] == [
+    override = [h for h in history if h.reason.startswith("checksum override requested")]
+    assert [(h.actor, h.reason) for h in override] == [
         (WHO, "checksum override requested for a difference of 0.37 USD: rounding at the provider")
     ]
-    assert (history[-1]["to_status"], history[-1]["actor"]) == ("Active", WHO)
+    assert (history[-1].to_status, history[-1].actor) == ("Active", WHO)
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks["checksum_matches"] is True
     materialized = {

@@ -151,7 +151,7 @@ def test_processes_importing_several_invoices_each_twice_at_once_import_each_onc
             ), loser
             [record] = warehouse.records(key)
             assert warehouse.line_totals(record.record_id)["usage"] == (20_000, 25_000)
-            started = [h for h in warehouse.history(key) if h["to_status"] == "Populating"]
+            started = [h for h in warehouse.history(key) if h.to_status == "Populating"]
             assert len(started) == 1
     finally:
         warehouse.dispose()

@@ -95,8 +95,8 @@ class Bench:
             history = warehouse.history(key)
         finally:
             warehouse.dispose()
-        started = [e["changed_at"] for e in history if e["to_status"] == "Populating"][-1]
-        ended = history[-1]["changed_at"]
+        started = [e.changed_at for e in history if e.to_status == "Populating"][-1]
+        ended = history[-1].changed_at
         return ((started - since).total_seconds(), (ended - since).total_seconds())
 
     def import_runs(self) -> dict[str, list[dg.DagsterRun]]:

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.lifecycle import record_standing, standing_without_record
+from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.eligibility import sync_candidate
-from invoice_pipeline.warehouse.warehouse import InvoiceRecord
+from invoice_pipeline.warehouse.warehouse import HistoryEntry, InvoiceRecord
 
 KEY = InvoiceKey("contoso-csp", "G1")
 NOW = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
@@ -17,21 +18,25 @@ STUCK_AFTER = timedelta(minutes=120)
 
 def _candidate(status: str, minutes_ago: int = 0, is_manual: bool = False):
     record = InvoiceRecord(
-        {
-            "provider": KEY.provider,
-            "invoice_id": KEY.invoice_id,
-            "status": status,
-            "updated_at": NOW - timedelta(minutes=minutes_ago),
-            "is_manual": is_manual,
-            "run_id": "r1",
-        }
+        record_id="rec1",
+        provider=KEY.provider,
+        invoice_id=KEY.invoice_id,
+        status=Status(status),
+        is_manual=is_manual,
+        created_at=NOW - timedelta(days=1),
+        updated_at=NOW - timedelta(minutes=minutes_ago),
+        run_id="r1",
     )
     return sync_candidate(record_standing(record, STUCK_AFTER, NOW))
 
 
+def _entry(to_status: str, changed_at: datetime, actor: str, reason: str) -> HistoryEntry:
+    return HistoryEntry("e1", "rec1", KEY.provider, KEY.invoice_id, changed_at, None, to_status, reason, None, actor)
+
+
 def _removed(to_status: str):
     imported = {"changed_at": NOW - timedelta(days=3), "actor": "dagster run r1", "reason": "Imported"}
-    history = [
+    steps = [
         {**imported, "to_status": "Populating"},
         {**imported, "to_status": "Active"},
         {
@@ -41,6 +46,7 @@ def _removed(to_status: str):
             "reason": "re-issued",
         },
     ]
+    history = [_entry(**step) for step in steps]
     return sync_candidate(standing_without_record(KEY, history))
 
 
@@ -83,7 +89,5 @@ def test_a_deleted_invoice_is_skipped_too():
 
 
 def test_the_last_removal_says_who_and_why():
-    standing = standing_without_record(
-        KEY, [{"to_status": "Deleted", "changed_at": NOW, "actor": "a", "reason": "dup"}]
-    )
+    standing = standing_without_record(KEY, [_entry(to_status="Deleted", changed_at=NOW, actor="a", reason="dup")])
     assert (standing.by, standing.why) == ("a", "dup")

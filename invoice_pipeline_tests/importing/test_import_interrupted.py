@@ -32,7 +32,7 @@ CHILD = textwrap.dedent(
     from invoice_pipeline.composition import open_warehouse
     from invoice_pipeline.domain.invoice_keys import InvoiceKey
     from invoice_pipeline.importing import invoice_import
-    from invoice_pipeline.warehouse import warehouse as wh
+    from invoice_pipeline.warehouse import line_publishing
 
     def announce(step, original):
         def wrapper(*args, **kwargs):
@@ -46,9 +46,9 @@ CHILD = textwrap.dedent(
 
     invoice_import._stage_and_validate = announce("validating", invoice_import._stage_and_validate)
     invoice_import.find_missing_references = announce("resolving", invoice_import.find_missing_references)
-    wh.Warehouse.finish_import = announce("publishing", wh.Warehouse.finish_import)
+    line_publishing.finish_import = announce("publishing", line_publishing.finish_import)
     # Called inside the publishing transaction, after the lines are inserted and before the commit.
-    wh.Warehouse.change_status = announce("lines inserted, status not yet set", wh.Warehouse.change_status)
+    line_publishing.change_status = announce("lines inserted, status not yet set", line_publishing.change_status)
     config = load_config(sys.argv[1])
     warehouse = open_warehouse(config)
     invoice_import.import_provider_invoice(config, warehouse, InvoiceKey.parse(sys.argv[2]), run_id="child")
@@ -113,7 +113,7 @@ def test_killed_import_leaves_no_partial_lines_and_the_next_run_imports_exactly(
             assert count == 0, "a killed import left lines behind"
             result = import_provider_invoice(config, warehouse, KEY, run_id="after-kill")  # at once: no wait
             assert result.status == Status.ACTIVE, result.message
-            stopped = [entry["reason"] for entry in warehouse.history(KEY) if entry["to_status"] == "Error"]
+            stopped = [entry.reason for entry in warehouse.history(KEY) if entry.to_status == "Error"]
             assert stopped == [
                 f"Import stopped without finishing (run child): process {record.claim.holder.pid} on "
                 f"{record.claim.holder.host} ended without recording an outcome (killed, its run stopped, or it "

@@ -21,7 +21,8 @@ from invoice_pipeline.importing.invoice_import import (
     import_provider_invoice,
 )
 from invoice_pipeline.operations.invoice_operations import deactivate_invoice, delete_invoice
-from invoice_pipeline.warehouse.warehouse import ImportRefused, PublishedLinesDiffer, Warehouse
+from invoice_pipeline.warehouse import line_publishing
+from invoice_pipeline.warehouse.warehouse import ImportRefused, PublishedLinesDiffer
 from invoice_pipeline_tests.builders import ADVENTURE_WORKS, license_line, usage_line, write_csv
 
 pytestmark = pytest.mark.engine_contract
@@ -60,8 +61,8 @@ def test_every_status_change_is_in_the_history(workspace, warehouse):
     workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1")])
     _import(workspace, warehouse)
     history = warehouse.history(KEY)
-    assert [(h["from_status"], h["to_status"]) for h in history] == [(None, "Populating"), ("Populating", "Active")]
-    assert all(h["run_id"] == "test-run" for h in history)
+    assert [(h.from_status, h.to_status) for h in history] == [(None, "Populating"), ("Populating", "Active")]
+    assert all(h.run_id == "test-run" for h in history)
 
 
 def test_checksum_failure_gives_error_with_three_totals_and_no_lines(workspace, warehouse):
@@ -205,7 +206,7 @@ def test_an_explicit_import_brings_back_a_deactivated_or_deleted_invoice_as_a_ne
     assert second.status == Status.ACTIVE and second.record_id != first.record_id
     delete_invoice(warehouse, KEY, actor="cli:alice", reason="duplicate")
     assert _import(workspace, warehouse).status == Status.ACTIVE
-    assert warehouse.history(KEY)[-2]["reason"] == "import started"
+    assert warehouse.history(KEY)[-2].reason == "import started"
 
 
 def test_importing_a_manual_providers_invoice_is_refused_naming_create_and_activate(workspace, warehouse):
@@ -245,7 +246,7 @@ def test_error_invoice_is_retried_on_the_same_record_and_can_become_active(works
     assert folder.exists()
     second = _import(workspace, warehouse)
     assert second.status == Status.ACTIVE and second.record_id == first.record_id
-    assert [h["to_status"] for h in warehouse.history(KEY)] == ["Populating", "Error", "Populating", "Active"]
+    assert [h.to_status for h in warehouse.history(KEY)] == ["Populating", "Error", "Populating", "Active"]
     assert warehouse.notes(second.record_id) == []
 
 
@@ -384,14 +385,14 @@ def test_a_line_id_shared_by_a_large_file_and_a_small_one_is_refused(workspace, 
 
 def _replace_usage_file_while_publishing(monkeypatch, folder, rows) -> None:
     """The provider drops a new usage file after the lines were validated, while they are being published."""
-    publish = Warehouse._publish_lines
+    publish = line_publishing._publish_lines
 
-    def publish_after_a_new_drop(self, conn, staging, table, view, record_id):
+    def publish_after_a_new_drop(conn, staged, settings, table, view, record_id):
         if table.name == "usage_summaries":
             write_csv(folder / "usage_summaries.csv", rows)
-        return publish(self, conn, staging, table, view, record_id)
+        return publish(conn, staged, settings, table, view, record_id)
 
-    monkeypatch.setattr(Warehouse, "_publish_lines", publish_after_a_new_drop)
+    monkeypatch.setattr(line_publishing, "_publish_lines", publish_after_a_new_drop)
 
 
 def test_lines_written_that_differ_from_the_lines_validated_store_nothing(workspace, warehouse, monkeypatch):

@@ -109,10 +109,10 @@ def test_only_automatic_providers_are_asked_unless_named(workspace, warehouse):
 
 
 def test_planning_changes_no_invoice_but_records_an_import_that_stopped_as_error(imported, warehouse):
-    before = {r.invoice_id: r.values for r in warehouse.list_invoices()}
+    before = {r.invoice_id: r for r in warehouse.list_invoices()}
     _plan(imported, warehouse)
-    after = {r.invoice_id: r.values for r in warehouse.list_invoices()}
-    assert (before.pop("G3")["status"], after.pop("G3")["status"]) == ("Populating", "Error")
+    after = {r.invoice_id: r for r in warehouse.list_invoices()}
+    assert (before.pop("G3").status, after.pop("G3").status) == ("Populating", "Error")
     assert after == before
 
 
@@ -134,18 +134,18 @@ def test_a_changed_provider_total_of_an_active_invoice_is_recorded_once_in_histo
     assert _verdicts(plan)["contoso-csp:G1"] == (False, "already Active")  # not re-imported
 
     after = warehouse.current_record(_key("G1"))
-    assert after.values == before.values  # total, status, message, updated_at: all unchanged
+    assert after == before  # total, status, message, updated_at: all unchanged
     history = warehouse.history(_key("G1"))
     assert history[: len(history_before)] == history_before
     (entry,) = history[len(history_before) :]
-    assert (entry["from_status"], entry["to_status"], entry["actor"], entry["run_id"]) == (
+    assert (entry.from_status, entry.to_status, entry.actor, entry.run_id) == (
         "Active",
         "Active",
         "test-sync",
         None,
     )
-    assert "provider changed the invoice total from 46.00 to 47.50 USD" in entry["reason"]
-    assert "the imported invoice was not changed" in entry["reason"]
+    assert "provider changed the invoice total from 46.00 to 47.50 USD" in entry.reason
+    assert "the imported invoice was not changed" in entry.reason
     assert warehouse.line_totals(before.record_id)["usage"][0] == 1  # the published lines stay
 
 
@@ -167,7 +167,7 @@ def test_a_further_change_of_the_provider_total_is_recorded_again(imported, ware
     (change,) = _plan(imported, warehouse).new_changes
     assert (change["old_total"], change["new_total"]) == (Decimal("46.00"), Decimal("48.25"))
     assert _change_count(warehouse) == 2
-    reasons = [h["reason"] for h in warehouse.history(_key("G1")) if h["reason"].startswith("provider changed")]
+    reasons = [h.reason for h in warehouse.history(_key("G1")) if h.reason.startswith("provider changed")]
     assert len(reasons) == 2 and "to 48.25 USD" in reasons[1]
     assert warehouse.current_record(_key("G1")).total_amount == Decimal("46.00")
 
@@ -223,10 +223,10 @@ def test_a_line_change_keeping_the_header_total_is_recorded_once_in_history_and_
     assert (change["old_total"], change["new_total"]) == (Decimal("46.00"), Decimal("46.00"))
     assert change["old_line_fingerprint"] == before.line_fingerprint
     assert change["new_line_fingerprint"] not in (None, before.line_fingerprint)
-    assert warehouse.current_record(_key("G1")).values == before.values
+    assert warehouse.current_record(_key("G1")) == before
     assert warehouse.line_totals(before.record_id)["usage"][0] == 1
     (entry,) = warehouse.history(_key("G1"))[len(history_before) :]
-    assert entry["reason"] == (
+    assert entry.reason == (
         "provider changed the invoice's lines (total 46.00 USD unchanged); the imported invoice was not changed"
     )
     assert _plan(imported, warehouse).new_changes == []  # seen again: not a new change
@@ -237,7 +237,7 @@ def test_a_change_of_both_total_and_lines_is_one_change_saying_both(imported, wa
     imported.add_invoice("G1", usage=[usage_line("U1", "11.50")], license=[license_line("L1", "36.00")])
     (change,) = _plan(imported, warehouse).new_changes
     assert change["new_total"] == Decimal("47.50")
-    reason = warehouse.history(_key("G1"))[-1]["reason"]
+    reason = warehouse.history(_key("G1"))[-1].reason
     assert reason == (
         "provider changed the invoice total from 46.00 to 47.50 USD and its lines; the imported invoice was not changed"
     )

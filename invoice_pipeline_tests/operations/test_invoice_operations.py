@@ -22,7 +22,6 @@ from invoice_pipeline.operations.invoice_operations import (
     deactivate_invoice,
     delete_invoice,
     header_fields,
-    invoiced_lines,
     offered_invoice_statuses,
     request_checksum_override,
     unlink_invoice,
@@ -98,7 +97,7 @@ def _state(warehouse, key=KEY):
     """Everything an operation may change about an invoice: records, history, lines, notes, links."""
     records = warehouse.records(key)
     return (
-        [r.values for r in records],
+        records,
         warehouse.history(key),
         {r.record_id: warehouse.line_totals(r.record_id) for r in records},
         {r.record_id: warehouse.notes(r.record_id) for r in records},
@@ -125,12 +124,12 @@ def test_deactivate_keeps_the_record_inactive_with_its_history_lines_and_notes(w
     assert warehouse.line_totals(record.record_id) == lines_before
     assert warehouse.notes(record.record_id) == notes_before
     history = warehouse.history(KEY)
-    assert [(h["from_status"], h["to_status"]) for h in history] == [
+    assert [(h.from_status, h.to_status) for h in history] == [
         (None, "Populating"),
         ("Populating", "Active"),
         ("Active", "Inactive"),
     ]
-    assert (history[-1]["actor"], history[-1]["reason"]) == (ACTOR, f"deactivated: {REASON}")
+    assert (history[-1].actor, history[-1].reason) == (ACTOR, f"deactivated: {REASON}")
 
 
 def test_deactivated_invoice_is_imported_again_as_a_new_record_and_the_old_one_stays_as_history(workspace, warehouse):
@@ -146,9 +145,9 @@ def test_deactivated_invoice_is_imported_again_as_a_new_record_and_the_old_one_s
     assert warehouse.line_totals(old.record_id)["usage"][0] == 3  # the old lines stay with the old record
     assert warehouse.line_totals(again.record_id)["usage"][0] == 3
     history = warehouse.history(KEY)
-    assert [h["to_status"] for h in history] == ["Populating", "Active", "Inactive", "Populating", "Active"]
-    assert {h["record_id"] for h in history[:3]} == {old.record_id}
-    assert {h["record_id"] for h in history[3:]} == {again.record_id}
+    assert [h.to_status for h in history] == ["Populating", "Active", "Inactive", "Populating", "Active"]
+    assert {h.record_id for h in history[:3]} == {old.record_id}
+    assert {h.record_id for h in history[3:]} == {again.record_id}
 
 
 def test_deactivating_an_invoice_without_a_current_record_is_refused(workspace, warehouse):
@@ -179,13 +178,13 @@ def test_delete_removes_the_record_its_lines_and_notes_but_the_history_remains_w
     for table in (t.provider_invoices, t.usage_summaries, t.license_summaries, t.invoice_notes):
         assert _count(warehouse, table, record.record_id) == 0, table.name
     history = warehouse.history(KEY)
-    assert [(h["from_status"], h["to_status"]) for h in history] == [
+    assert [(h.from_status, h.to_status) for h in history] == [
         (None, "Populating"),
         ("Populating", "Active"),
         ("Active", "Deleted"),
     ]
-    assert history[-1]["record_id"] == record.record_id
-    assert (history[-1]["actor"], history[-1]["reason"]) == (ACTOR, f"deleted: {REASON}")
+    assert history[-1].record_id == record.record_id
+    assert (history[-1].actor, history[-1].reason) == (ACTOR, f"deleted: {REASON}")
 
 
 def test_deleted_invoice_can_be_imported_again(workspace, warehouse):
@@ -234,11 +233,11 @@ def test_unlink_removes_the_links_and_writes_a_history_entry_after_which_deactiv
 
     assert (unlinked.line_count, unlinked.customer_invoice_ids) == (3, ids)
     assert _links(warehouse) == []
-    assert invoiced_lines(warehouse, record.record_id).line_count == 0
+    assert warehouse.invoiced_lines(record.record_id).line_count == 0
     assert _customer_invoice_count(warehouse) == 2  # the customer invoices themselves stay
     entry = warehouse.history(KEY)[-1]
-    assert (entry["from_status"], entry["to_status"], entry["actor"]) == ("Active", "Active", ACTOR)
-    assert entry["reason"] == (
+    assert (entry.from_status, entry.to_status, entry.actor) == ("Active", "Active", ACTOR)
+    assert entry.reason == (
         f"unlinked 3 lines from customer invoice(s) {', '.join(ids)}: credit note issued to the customers"
     )
     assert warehouse.current_record(KEY).status == "Active"
@@ -260,7 +259,7 @@ def test_unlink_only_removes_the_links_of_that_invoice(workspace, warehouse):
     bill_customers(warehouse, actor="billing-test")
     unlink_invoice(warehouse, KEY, actor=ACTOR, reason=REASON)
     assert {record_id for _, record_id, _ in _links(warehouse)} == {other.record_id}
-    assert invoiced_lines(warehouse, other.record_id).line_count == 3
+    assert warehouse.invoiced_lines(other.record_id).line_count == 3
 
 
 # Checksum override -----------------------------------------------------------------------------------
@@ -303,13 +302,11 @@ def test_checksum_override_below_the_maximum_makes_the_invoice_active_with_the_a
         "usage": (1, Decimal("6000.00")),
         "license": (1, Decimal("3999.63")),
     }
-    requested = [h for h in warehouse.history(KEY) if h["reason"].startswith("checksum override requested")]
+    requested = [h for h in warehouse.history(KEY) if h.reason.startswith("checksum override requested")]
     assert len(requested) == 1
-    assert requested[0]["actor"] == ACTOR
-    assert requested[0]["reason"] == (
-        "checksum override requested for a difference of 0.37 USD: rounding at the provider"
-    )
-    assert warehouse.history(KEY)[-1]["actor"] == ACTOR
+    assert requested[0].actor == ACTOR
+    assert requested[0].reason == ("checksum override requested for a difference of 0.37 USD: rounding at the provider")
+    assert warehouse.history(KEY)[-1].actor == ACTOR
 
 
 def test_an_import_without_override_stores_no_accepted_difference(workspace, warehouse):
@@ -394,8 +391,8 @@ def test_manual_invoice_from_its_folder_starts_populating_marked_manual_without_
     assert record.summary()["is_manual"] is True
     assert warehouse.line_totals(record.record_id) == {"usage": (0, None), "license": (0, None)}
     (entry,) = warehouse.history(MANUAL)
-    assert (entry["from_status"], entry["to_status"], entry["actor"]) == (None, "Populating", ACTOR)
-    assert entry["reason"] == f"created by hand: {REASON}"
+    assert (entry.from_status, entry.to_status, entry.actor) == (None, "Populating", ACTOR)
+    assert entry.reason == f"created by hand: {REASON}"
 
 
 def test_manual_invoice_from_header_fields_alone_writes_its_header_and_starts_populating(workspace, warehouse):
@@ -486,8 +483,8 @@ def test_activation_failing_the_import_rules_is_refused_and_recorded_like_a_fail
     assert current.message.startswith(f"Activation refused: {expected}")
     assert warehouse.line_totals(record.record_id) == {"usage": (0, None), "license": (0, None)}
     last = warehouse.history(MANUAL)[-1]
-    assert (last["from_status"], last["to_status"], last["actor"]) == ("Populating", "Populating", ACTOR)
-    assert last["reason"].startswith(f"activation refused (asked: {REASON}): {expected}")
+    assert (last.from_status, last.to_status, last.actor) == ("Populating", "Populating", ACTOR)
+    assert last.reason.startswith(f"activation refused (asked: {REASON}): {expected}")
 
 
 def test_a_refused_activation_keeps_the_failures_notes_with_line_ids_and_how_to_fix(workspace, warehouse):
@@ -544,7 +541,7 @@ def test_activation_passing_the_import_rules_sets_the_manual_invoice_active_with
     )
     assert warehouse.line_totals(record.record_id)["license"] == (2, Decimal("135.00"))
     entry = warehouse.history(MANUAL)[-1]
-    assert (entry["from_status"], entry["to_status"], entry["actor"], entry["run_id"]) == (
+    assert (entry.from_status, entry.to_status, entry.actor, entry.run_id) == (
         "Populating",
         "Active",
         ACTOR,
@@ -629,7 +626,7 @@ def test_a_manual_invoice_can_be_deactivated_or_deleted_before_activation(worksp
     second = _create(workspace, warehouse)
     delete_invoice(warehouse, MANUAL, actor=ACTOR, reason=REASON)
     assert [r.status for r in warehouse.records(MANUAL)] == ["Inactive"]
-    assert warehouse.history(MANUAL)[-1]["record_id"] == second.record_id
+    assert warehouse.history(MANUAL)[-1].record_id == second.record_id
 
 
 # The daily sync and manual invoices ------------------------------------------------------------------------

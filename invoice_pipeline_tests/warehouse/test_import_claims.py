@@ -113,7 +113,7 @@ def test_a_claim_not_renewed_lapses_and_the_next_command_records_the_import_as_s
         "no line was stored, the next sync imports it again"
     )
     last = warehouse.history(KEY)[-1]
-    assert (last["from_status"], last["to_status"], last["actor"]) == ("Populating", "Error", "next command")
+    assert (last.from_status, last.to_status, last.actor) == ("Populating", "Error", "next command")
     assert warehouse.release_stopped_imports(STUCK_AFTER, actor="next command") == []  # recorded once
 
 
@@ -130,13 +130,13 @@ def test_an_import_whose_process_was_killed_is_taken_over_at_once(workspace, hol
         record = warehouse.start_import(KEY, run_id="r2", actor="tester", stuck_after=STUCK_AFTER)
         assert (record.status, record.run_id) == (Status.POPULATING, "r2")
         stopped, taken_over = warehouse.history(KEY)[-2:]
-        assert (stopped["to_status"], taken_over["to_status"]) == ("Error", "Populating")
-        assert stopped["reason"] == (
+        assert (stopped.to_status, taken_over.to_status) == ("Error", "Populating")
+        assert stopped.reason == (
             f"Import stopped without finishing (run holder-run): process {holder.pid} on {held.claim.holder.host} "
             "ended without recording an outcome (killed, its run stopped, or it could not write to the "
             "warehouse); no line was stored, the next sync imports it again"
         )
-        assert taken_over["reason"] == "retry of an import that did not finish"
+        assert taken_over.reason == "retry of an import that did not finish"
         assert warehouse.current_record(KEY).claim.holder == ClaimHolder.this_process()
     finally:
         warehouse.dispose()
@@ -178,7 +178,7 @@ def test_a_stopped_run_that_wakes_up_after_a_takeover_stores_nothing(warehouse):
     stopped = warehouse.start_import(KEY, run_id="r1", actor="tester", stuck_after=STUCK_AFTER, lapse=lapse)
     time.sleep(0.3)  # r1 froze: its claim lapsed, r2 takes the invoice over
     warehouse.start_import(KEY, run_id="r2", actor="tester", stuck_after=STUCK_AFTER)
-    woken = FinishedImport(status=Status.ERROR, message="r1's outcome", header={}, notes=[])
+    woken = FinishedImport(status=Status.ERROR, message="r1's outcome")
     with warehouse.staging() as staging, pytest.raises(ImportRefused) as refused:
         warehouse.finish_import(staging, stopped, woken, run_id="r1", actor="tester")
     assert str(refused.value) == (

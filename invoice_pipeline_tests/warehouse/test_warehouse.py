@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-import invoice_pipeline.warehouse.warehouse as wh
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
+from invoice_pipeline.warehouse import invoice_imports
 from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline.warehouse.warehouse import FinishedImport, ImportRefused
 
@@ -32,7 +32,7 @@ def test_starting_an_import_creates_a_populating_record_and_its_history(warehous
     record = warehouse.start_import(KEY, run_id="r1", actor="tester", stuck_after=STUCK_AFTER)
     assert record.status == Status.POPULATING and record.current_key == str(KEY)
     [entry] = warehouse.history(KEY)
-    assert (entry["from_status"], entry["to_status"], entry["run_id"], entry["actor"]) == (
+    assert (entry.from_status, entry.to_status, entry.run_id, entry.actor) == (
         None,
         "Populating",
         "r1",
@@ -52,14 +52,14 @@ def test_a_stuck_populating_import_can_be_taken_over(warehouse):
     _age(warehouse, first.record_id, 121)
     second = warehouse.start_import(KEY, run_id="r2", actor="tester", stuck_after=STUCK_AFTER)
     assert second.record_id == first.record_id and second.run_id == "r2"
-    assert warehouse.history(KEY)[-1]["reason"] == "retry of an import that did not finish"
+    assert warehouse.history(KEY)[-1].reason == "retry of an import that did not finish"
 
 
 def test_finishing_an_import_that_was_taken_over_meanwhile_is_refused_and_changes_nothing(warehouse):
     first = warehouse.start_import(KEY, run_id="r1", actor="tester", stuck_after=STUCK_AFTER)
     _age(warehouse, first.record_id, 121)
     warehouse.start_import(KEY, run_id="r2", actor="tester", stuck_after=STUCK_AFTER)
-    finished = FinishedImport(Status.ERROR, "late", header={}, notes=[])
+    finished = FinishedImport(Status.ERROR, "late")
     with warehouse.staging() as staging, pytest.raises(ImportRefused, match="taken over by another run"):
         warehouse.finish_import(staging, first, finished, run_id="r1", actor="tester")
     current = warehouse.current_record(KEY)
@@ -78,15 +78,15 @@ def test_a_run_that_crashes_after_being_taken_over_leaves_the_new_runs_record_al
 def test_two_runs_retrying_one_error_invoice_at_once_the_second_is_told_the_first_has_it(warehouse, monkeypatch):
     first = warehouse.start_import(KEY, run_id="r1", actor="tester", stuck_after=STUCK_AFTER)
     warehouse.mark_crashed(first, "Import failed unexpectedly (OSError: disk full)", run_id="r1", actor="tester")
-    decide = wh.import_verdict
+    decide = invoice_imports.import_verdict
 
     def another_run_starts_in_between(record, stuck_after):
         # r3 has read the Error record; r2 starts the retry on its own connection before r3 writes.
-        monkeypatch.setattr(wh, "import_verdict", decide)
+        monkeypatch.setattr(invoice_imports, "import_verdict", decide)
         warehouse.start_import(KEY, run_id="r2", actor="tester", stuck_after=STUCK_AFTER)
         return decide(record, stuck_after)
 
-    monkeypatch.setattr(wh, "import_verdict", another_run_starts_in_between)
+    monkeypatch.setattr(invoice_imports, "import_verdict", another_run_starts_in_between)
     with pytest.raises(ImportRefused, match="started by another run at the same moment; that run imports it"):
         warehouse.start_import(KEY, run_id="r3", actor="tester", stuck_after=STUCK_AFTER)
     current = warehouse.current_record(KEY)

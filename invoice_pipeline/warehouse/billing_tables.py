@@ -1,0 +1,140 @@
+"""Customer invoices and the provider invoice lines they bill (the "child records invoiced").
+
+Which usage is billable: lines of Active provider invoices that no customer invoice bills yet. How a
+customer invoice's total is made from its lines is the billing rule's (`operations/billing.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+from invoice_pipeline.domain.statuses import Status
+from invoice_pipeline.warehouse import tables as t
+
+
+@dataclass(frozen=True)
+class InvoicedLines:
+    """Lines of a provider invoice that were billed to customers, and on which customer invoices."""
+
+    line_count: int
+    customer_invoice_ids: list[str]
+
+
+@dataclass(frozen=True)
+class BillableGroup:
+    """The billable usage of one account in one currency: what one customer invoice bills."""
+
+    account_id: str
+    currency: str
+    line_count: int
+    lines_total: Decimal  # the lines' exact sum
+    minor_units: int  # an Active invoice's currency is set up in the reference data
+
+
+def invoiced_lines(conn: sa.Connection, record_id: str) -> InvoicedLines:
+    """How many of the record's lines are linked to customer invoices, and which customer invoices."""
+    links = t.customer_invoice_lines
+    count = conn.execute(sa.select(sa.func.count()).where(links.c.record_id == record_id)).scalar_one()
+    ids = conn.execute(
+        sa.select(links.c.customer_invoice_id)
+        .where(links.c.record_id == record_id)
+        .distinct()
+        .order_by(links.c.customer_invoice_id)
+    ).scalars()
+    return InvoicedLines(count, list(ids))
+
+
+def unlink_lines(conn: sa.Connection, record_id: str) -> None:
+    """Remove the links from customer invoices to the record's lines."""
+    links = t.customer_invoice_lines
+    conn.execute(sa.delete(links).where(links.c.record_id == record_id))
+
+
+def _billable_lines(*, any_billed: bool = True) -> sa.Select[Any]:
+    """Usage lines of Active provider invoices that no customer invoice bills yet.
+
+    `any_billed=False` when no line of the invoices asked for is linked to a customer invoice: the same
+    lines without looking each one up among the billed ones (10M lines: 0.3 s instead of 4.5 s).
+    """
+    usage, invoices, links = t.usage_summaries, t.provider_invoices, t.customer_invoice_lines
+    query = (
+        sa.select(usage, invoices.c.minor_units)
+        .join(invoices, invoices.c.record_id == usage.c.record_id)
+        .where(invoices.c.status == Status.ACTIVE.value)
+    )
+    if not any_billed:
+        return query
+    return query.where(~sa.exists().where(links.c.record_id == usage.c.record_id, links.c.line_id == usage.c.line_id))
+
+
+def billable_consumption(conn: sa.Connection, record_id: str | None = None) -> list[dict[str, Any]]:
+    """Billable usage per account, subscription and charge period (line count, exact amount, minor units);
+    of one provider invoice record when `record_id` is given."""
+    links = t.customer_invoice_lines
+    any_billed = record_id is None or bool(
+        conn.execute(sa.select(sa.exists().where(links.c.record_id == record_id))).scalar()
+    )
+    billable = _billable_lines(any_billed=any_billed)
+    if record_id is not None:
+        billable = billable.where(t.usage_summaries.c.record_id == record_id)
+    lines = billable.subquery()
+    groups = (
+        lines.c.account_id,
+        lines.c.subscription_id,
+        lines.c.charge_start_date,
+        lines.c.charge_end_date,
+        lines.c.currency,
+    )
+    query = (
+        sa.select(
+            *groups,
+            sa.func.count().label("line_count"),
+            sa.func.sum(lines.c.amount).label("amount"),
+            sa.func.max(lines.c.minor_units).label("minor_units"),
+        )
+        .group_by(*groups)
+        .order_by(lines.c.account_id, lines.c.subscription_id, lines.c.charge_start_date, lines.c.currency)
+    )
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def bill_usage(engine: sa.Engine, customer_invoice: Callable[[BillableGroup], dict[str, Any]]) -> list[dict[str, Any]]:
+    """In one transaction: one customer invoice per account and currency of billable usage, made by
+    `customer_invoice` (its columns of `customer_invoices`), linking the lines it bills; returns them."""
+    lines = _billable_lines().subquery()
+    links = t.customer_invoice_lines
+    created = []
+    with engine.begin() as conn:
+        groups = conn.execute(
+            sa.select(
+                lines.c.account_id,
+                lines.c.currency,
+                sa.func.count(),
+                sa.func.sum(lines.c.amount),
+                sa.func.max(lines.c.minor_units),
+            )
+            .group_by(lines.c.account_id, lines.c.currency)
+            .order_by(lines.c.account_id, lines.c.currency)
+        ).all()
+        for account_id, currency, line_count, lines_total, minor_units in groups:
+            invoice = customer_invoice(BillableGroup(account_id, currency, line_count, lines_total, minor_units))
+            conn.execute(sa.insert(t.customer_invoices).values(**invoice))
+            group_lines = _billable_lines().subquery()
+            conn.execute(
+                sa.insert(links).from_select(
+                    ["customer_invoice_id", "record_id", "line_id", "amount"],
+                    sa.select(
+                        sa.literal(invoice["customer_invoice_id"]),
+                        group_lines.c.record_id,
+                        group_lines.c.line_id,
+                        group_lines.c.amount,
+                    ).where(group_lines.c.account_id == account_id, group_lines.c.currency == currency),
+                )
+            )
+            created.append(invoice | {"minor_units": minor_units})
+    return created
