@@ -15,3 +15,13 @@ class ImportFailure(StrEnum):
     REFERENCE_DATA = "reference_data"  # the reference data could not be loaded, nothing was checked
     REFERENCES = "references"  # a line names a customer, product, ... the reference data does not know
     CHECKSUM = "checksum"  # the header's total differs from the lines' total beyond the tolerance
+
+
+def failures_text(failures: tuple[ImportFailure, ...]) -> str | None:
+    """The failures as the warehouse stores them: their values, comma-separated; None when there are none."""
+    return ",".join(failures) or None
+
+
+def failures_from_text(text: str | None) -> tuple[ImportFailure, ...]:
+    """The failures a stored text names (see `failures_text`); none for NULL (none, or not known)."""
+    return tuple(ImportFailure(value) for value in text.split(",")) if text else ()

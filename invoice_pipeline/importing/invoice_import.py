@@ -108,6 +108,7 @@ class ImportResult:
             notes=self.notes,
             usage_line_count=self.usage_line_count if active else None,
             license_line_count=self.license_line_count if active else None,
+            failures=self.failures,
         )
 
 

@@ -15,6 +15,7 @@ from invoice_pipeline.composition import connector_for
 from invoice_pipeline.config import PipelineConfig, ProviderConfig
 from invoice_pipeline.connectors.base import ConnectorError
 from invoice_pipeline.connectors.folder import FolderConnector
+from invoice_pipeline.domain.import_failures import ImportFailure
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.lifecycle import Action, verdict
 from invoice_pipeline.domain.money import decimal_text
@@ -84,7 +85,7 @@ def unlink_invoice(warehouse: Warehouse, key: InvoiceKey, *, actor: str, reason:
 def checksum_override_difference(config: PipelineConfig, warehouse: Warehouse, key: InvoiceKey) -> Decimal:
     """The checksum difference an override would accept for this invoice, or OperationRefused saying why not."""
     record = _current(warehouse, key, Action.OVERRIDE, manual_provider=config.provider(key.provider).sync == "manual")
-    if record.difference is None or not (record.message or "").startswith("Checksum failed"):
+    if record.difference is None or record.failures != (ImportFailure.CHECKSUM,):
         raise OperationRefused(
             f"{key} is not in Error because of its checksum ({record.status}: {(record.message or '')[:120]}); "
             "an override only accepts a checksum difference"

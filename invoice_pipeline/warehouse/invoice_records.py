@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
+from invoice_pipeline.domain.import_failures import ImportFailure, failures_from_text
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.statuses import Status
@@ -78,6 +79,7 @@ class InvoiceRecord:
     usage_line_count: int | None = None
     license_line_count: int | None = None
     line_fingerprint: str | None = None
+    failures: tuple[ImportFailure, ...] = ()  # why it is not Active, as the import found it (see ImportFailure)
     claim: ImportClaim | None = None  # of the process that last imported it (an import Populating it renews it)
 
     @classmethod
@@ -86,6 +88,7 @@ class InvoiceRecord:
         columns = {name: row[name] for name in RECORD_COLUMNS}
         columns["status"] = Status(columns["status"])
         columns["is_manual"] = bool(columns["is_manual"])
+        columns["failures"] = failures_from_text(columns["failures"])
         return cls(**columns, claim=claim_from_values(row))
 
     @property

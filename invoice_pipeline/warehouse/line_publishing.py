@@ -20,6 +20,7 @@ import duckdb
 import psycopg
 import sqlalchemy as sa
 
+from invoice_pipeline.domain.import_failures import ImportFailure, failures_text
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.validation.notes import Note
@@ -83,11 +84,13 @@ class FinishedImport:
     usage_line_count: int | None = None
     license_line_count: int | None = None
     history_reason: str | None = None  # when the history should say more than the message (who asked, why)
+    failures: tuple[ImportFailure, ...] = ()  # why it is not Active (stored for decisions, see ImportFailure)
 
     def record_values(self, run_id: str | None) -> dict[str, Any]:
         """The record's columns this outcome sets (an accepted difference only when there is one)."""
         values: dict[str, Any] = {
             "message": self.message,
+            "failures": failures_text(self.failures),
             "usage_line_count": self.usage_line_count,
             "license_line_count": self.license_line_count,
         }

@@ -14,6 +14,7 @@ from typing import Any
 import duckdb
 import sqlalchemy as sa
 
+from invoice_pipeline.domain.import_failures import failures_text
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.validation.notes import Note
@@ -37,7 +38,8 @@ def change_status(
     """
     pi = t.provider_invoices
     now = utc_now()
-    changes: dict[str, Any] = {"updated_at": now, **(values or {})}
+    # A status change clears the failures of the status left, unless the outcome stored with it names its own.
+    changes: dict[str, Any] = {"updated_at": now, "failures": None, **(values or {})}
     if to == Status.INACTIVE:
         changes["current_key"] = None
     changed = RecordChanged(f"invoice {record.key} changed while this run was working on it; run it again")
@@ -123,7 +125,7 @@ def insert_populating_record(
         updated_at=now,
         **(values or {}),
     )
-    columns = {name: getattr(record, name) for name in RECORD_COLUMNS}
+    columns = {name: getattr(record, name) for name in RECORD_COLUMNS} | {"failures": failures_text(record.failures)}
     conn.execute(sa.insert(t.provider_invoices).values(**columns | {"status": record.status.value}))
     write_history(conn, record, None, Status.POPULATING, reason, run_id=run_id, actor=actor, at=now)
     return record

@@ -54,6 +54,9 @@ provider_invoices = sa.Table(
     sa.Column("current_key", sa.String(170), unique=True),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("message", sa.Text),
+    # Why the invoice is not Active, as `ImportFailure` values (comma-separated): decisions read these, never
+    # the message. NULL when none, or not known (a crashed import, a record from before 0005).
+    sa.Column("failures", sa.String(100)),
     sa.Column("is_manual", sa.Boolean, nullable=False, default=False),
     sa.Column("invoice_date", sa.Date),
     sa.Column("billing_period_start", sa.Date),

@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
+from invoice_pipeline.domain.import_failures import ImportFailure
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.invoice_import import activate_manual_invoice, import_provider_invoice
@@ -341,6 +342,38 @@ def test_checksum_override_of_an_invoice_in_error_for_its_references_is_refused(
     with pytest.raises(OperationRefused, match="is not in Error because of its checksum .*only accepts a checksum"):
         request_checksum_override(workspace.config(), warehouse, KEY, actor=ACTOR, reason=REASON)
     assert _state(warehouse) == before
+
+
+def test_the_checksum_override_is_decided_by_the_stored_failure_not_by_the_message_words(workspace, warehouse):
+    _checksum_error(workspace, warehouse)
+    record = warehouse.current_record(KEY)
+    assert record.failures == (ImportFailure.CHECKSUM,)
+    with warehouse.engine.begin() as conn:  # the words change (a new wording, a translation): the decision does not
+        conn.execute(sa.update(t.provider_invoices).values(message="Totals differ: header 10000.00 USD"))
+    assert checksum_override_difference(workspace.config(), warehouse, KEY) == Decimal("0.37")
+
+    with warehouse.engine.begin() as conn:  # worded like a checksum failure, failed for something else: refused
+        conn.execute(
+            sa.update(t.provider_invoices).values(message="Checksum failed: header 10000.00 USD", failures="references")
+        )
+    with pytest.raises(OperationRefused, match="only accepts a checksum difference"):
+        checksum_override_difference(workspace.config(), warehouse, KEY)
+
+
+def test_an_import_that_fails_its_references_and_its_checksum_stores_both_and_refuses_the_override(
+    workspace, warehouse
+):
+    workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1", customer_id="unknown-tenant")], adjust_total="0.37")
+    _import(workspace, warehouse)
+    assert warehouse.current_record(KEY).failures == (ImportFailure.REFERENCES, ImportFailure.CHECKSUM)
+    with pytest.raises(OperationRefused, match="only accepts a checksum difference"):
+        checksum_override_difference(workspace.config(), warehouse, KEY)
+
+
+def test_a_status_change_clears_the_failures_of_the_status_it_leaves(workspace, warehouse):
+    _checksum_error(workspace, warehouse)
+    deactivate_invoice(warehouse, KEY, actor=ACTOR, reason=REASON)
+    assert warehouse.records(KEY)[0].failures == ()
 
 
 def test_checksum_override_of_an_active_invoice_is_refused(workspace, warehouse):

@@ -11,6 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from invoice_pipeline.composition import open_warehouse
+from invoice_pipeline.domain.import_failures import ImportFailure
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
@@ -195,3 +196,43 @@ def test_upgrading_from_0002_keeps_customer_invoices_and_provider_changes_and_th
 
 def _insert_sql(table: str, row: dict) -> str:
     return f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join(f':{c}' for c in row)})"
+
+
+def test_upgrading_from_0004_keeps_the_checksum_override_of_invoices_in_error_for_their_checksum(
+    warehouse: Warehouse,
+):
+    engine = warehouse.engine
+    t.metadata.drop_all(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE alembic_version")
+    schema_migrations.upgrade(engine, to="0004")
+    now = datetime.now(UTC)
+    stored = {
+        "checksum": ("Error", "Checksum failed: header 10000.00 USD, lines 9999.63 USD", Decimal("0.37")),
+        "references": ("Error", "Unresolved references: 1 line names unknown customer", Decimal("0.37")),
+        "active": ("Active", "Imported with accepted checksum difference 0.37 USD", Decimal("0.37")),
+    }
+    with engine.begin() as conn:  # as revision 0004 stored them: without `failures`
+        for record_id, (status, message, difference) in stored.items():
+            row = {
+                "record_id": record_id,
+                "provider": "contoso-csp",
+                "invoice_id": record_id,
+                "current_key": f"contoso-csp:{record_id}",
+                "status": status,
+                "message": message,
+                "is_manual": False,
+                "difference": difference,
+                "created_at": now,
+                "updated_at": now,
+            }
+            conn.execute(sa.text(_insert_sql("provider_invoices", row)), row)
+
+    assert schema_migrations.upgrade(engine) == ("0004", schema_migrations.head_revision())
+
+    records = {key: warehouse.current_record(InvoiceKey("contoso-csp", key)) for key in stored}
+    assert {key: record.failures if record else None for key, record in records.items()} == {
+        "checksum": (ImportFailure.CHECKSUM,),
+        "references": (),
+        "active": (),
+    }
