@@ -48,7 +48,7 @@ def test_the_migrations_leave_nothing_for_alembic_to_generate_on_postgresql():
 
 def test_upgrading_from_the_first_revision_keeps_stored_lines_and_then_holds_finer_quantities(warehouse: Warehouse):
     engine = warehouse.engine
-    _rebuild_at_first_revision(engine)
+    _rebuild_at(engine, schema_migrations.BASELINE_REVISION)
     line = {
         "record_id": "r1",
         "line_id": "U1",
@@ -79,12 +79,12 @@ def test_upgrading_from_the_first_revision_keeps_stored_lines_and_then_holds_fin
     ]
 
 
-def _rebuild_at_first_revision(engine: sa.Engine) -> None:
-    """Drop every table and migrate to revision 0001 only, as a warehouse of the first version was."""
+def _rebuild_at(engine: sa.Engine, revision: str) -> None:
+    """Drop every table and migrate to `revision` only, as a warehouse of that version was."""
     t.metadata.drop_all(engine)
     with engine.begin() as conn:
         conn.exec_driver_sql("DROP TABLE alembic_version")
-    schema_migrations.upgrade(engine, to=schema_migrations.BASELINE_REVISION)
+    schema_migrations.upgrade(engine, to=revision)
 
 
 def test_a_duckdb_warehouse_made_before_migrations_is_recorded_at_the_baseline_and_keeps_its_data(tmp_path):
@@ -149,10 +149,7 @@ def test_upgrading_from_0002_keeps_customer_invoices_and_provider_changes_and_th
     warehouse: Warehouse,
 ):
     engine = warehouse.engine
-    t.metadata.drop_all(engine)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP TABLE alembic_version")
-    schema_migrations.upgrade(engine, to="0002")
+    _rebuild_at(engine, "0002")
     now = datetime.now(UTC)
     customer_invoice = {
         "customer_invoice_id": "CI-1",
@@ -202,10 +199,7 @@ def test_upgrading_from_0004_keeps_the_checksum_override_of_invoices_in_error_fo
     warehouse: Warehouse,
 ):
     engine = warehouse.engine
-    t.metadata.drop_all(engine)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP TABLE alembic_version")
-    schema_migrations.upgrade(engine, to="0004")
+    _rebuild_at(engine, "0004")
     now = datetime.now(UTC)
     stored = {
         "checksum": ("Error", "Checksum failed: header 10000.00 USD, lines 9999.63 USD", Decimal("0.37")),
