@@ -9,11 +9,17 @@ half only.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from invoice_pipeline.warehouse.warehouse import Warehouse
-from invoice_pipeline_tests.builders import ProviderWorkspace, make_workspace, postgres_warehouse_url
+from invoice_pipeline_tests.builders import (
+    ProviderWorkspace,
+    make_workspace,
+    migrate_duckdb,
+    postgres_warehouse_url,
+)
 
 ENGINES = ["duckdb", pytest.param("postgresql", marks=pytest.mark.postgresql)]
 
@@ -44,10 +50,16 @@ def warehouse_url(warehouse_engine: str) -> Iterator[str | None]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def migrated_duckdb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One DuckDB warehouse migrated per test process (each xdist worker has its own), copied by every workspace."""
+    return migrate_duckdb(tmp_path_factory.mktemp("migrated") / "warehouse.duckdb")
+
+
 @pytest.fixture
-def workspace(tmp_path, monkeypatch, warehouse_url: str | None) -> ProviderWorkspace:
+def workspace(tmp_path, monkeypatch, warehouse_url: str | None, migrated_duckdb: Path) -> ProviderWorkspace:
     """A workspace whose config is also the one `INVOICE_PIPELINE_CONFIG` points at."""
-    ws = make_workspace(tmp_path / "workspace", warehouse_url)
+    ws = make_workspace(tmp_path / "workspace", warehouse_url, migrated_duckdb=migrated_duckdb)
     monkeypatch.setenv("INVOICE_PIPELINE_CONFIG", str(ws.config_path))
     monkeypatch.setenv("INVOICE_PIPELINE_DATA_DIR", str(ws.root / "data"))
     return ws
