@@ -9,6 +9,7 @@ half only.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,29 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     ):
         engines = ENGINES if metafunc.definition.get_closest_marker("engine_contract") else ["duckdb"]
         metafunc.parametrize("warehouse_engine", engines)
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, which `-p no:xdist` leaves out
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`--dist loadscope` (pytest.ini), but only where it pays: a module whose tests share a module-scoped fixture
+    (a webserver, a browser, a CLI workspace) goes to one worker so it is built once; every other test goes
+    alone to whichever worker is free, so a module of slow tests is spread over both."""
+    if config.getoption("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedFixturesTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if _shares_module_fixtures(config.rootpath / module) else nodeid
+
+    return SharedFixturesTogether(config, log)
+
+
+@cache
+def _shares_module_fixtures(path: Path) -> bool:
+    # The controller does not collect: it reads the module's source for a module-scoped fixture.
+    return path.is_file() and 'scope="module"' in path.read_text(encoding="utf-8")
 
 
 @pytest.fixture
