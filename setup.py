@@ -45,6 +45,8 @@ setup(
     extras_require={
         "test": [
             "pytest>=8,<10",
+            # Runs the suite on two workers (pytest.ini's addopts).
+            "pytest-xdist==3.8.0",
             "aiosmtpd==1.4.6",
             "hypothesis==6.170.15",
             "psutil>=6,<8",

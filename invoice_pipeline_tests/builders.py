@@ -221,9 +221,26 @@ def clean_invoice(workspace: ProviderWorkspace, invoice_id: str) -> Path:
     )
 
 
-def make_workspace(root: Path, warehouse_url: str | None = None) -> ProviderWorkspace:
-    """Lay out a fresh workspace under `root`, with the demo's reference data (and a DuckDB warehouse by default)."""
+def migrate_duckdb(path: Path) -> Path:
+    """A DuckDB warehouse file at `path` migrated to the code's head revision, as opening it the first time leaves it."""
+    engine = sa.create_engine(f"duckdb:///{path}", poolclass=sa.pool.NullPool)
+    schema_migrations.upgrade(engine)
+    engine.dispose()
+    return path
+
+
+def make_workspace(
+    root: Path, warehouse_url: str | None = None, *, migrated_duckdb: Path | None = None
+) -> ProviderWorkspace:
+    """Lay out a fresh workspace under `root`, with the demo's reference data (and a DuckDB warehouse by default).
+
+    `migrated_duckdb` (a file made by `migrate_duckdb`) is copied as the workspace's DuckDB warehouse, which saves
+    migrating a new one per test; without it the warehouse is created when first opened.
+    """
     root.mkdir(parents=True, exist_ok=True)
+    if migrated_duckdb is not None and warehouse_url is None:
+        (root / "data").mkdir()
+        shutil.copyfile(migrated_duckdb, root / "data" / "warehouse.duckdb")
     shutil.copytree(DEMO_CONFIG_PATH.parent / "reference", root / "reference")
     for provider in ("contoso-csp", "fabrikam-distribution"):
         (root / "providers" / provider).mkdir(parents=True)

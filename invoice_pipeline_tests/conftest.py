@@ -9,11 +9,18 @@ half only.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
 
 import pytest
 
 from invoice_pipeline.warehouse.warehouse import Warehouse
-from invoice_pipeline_tests.builders import ProviderWorkspace, make_workspace, postgres_warehouse_url
+from invoice_pipeline_tests.builders import (
+    ProviderWorkspace,
+    make_workspace,
+    migrate_duckdb,
+    postgres_warehouse_url,
+)
 
 ENGINES = ["duckdb", pytest.param("postgresql", marks=pytest.mark.postgresql)]
 
@@ -26,6 +33,29 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     ):
         engines = ENGINES if metafunc.definition.get_closest_marker("engine_contract") else ["duckdb"]
         metafunc.parametrize("warehouse_engine", engines)
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, which `-p no:xdist` leaves out
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`--dist loadscope` (pytest.ini), but only where it pays: a module whose tests share a module-scoped fixture
+    (a webserver, a browser, a CLI workspace) goes to one worker so it is built once; every other test goes
+    alone to whichever worker is free, so a module of slow tests is spread over both."""
+    if config.getoption("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedFixturesTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if _shares_module_fixtures(config.rootpath / module) else nodeid
+
+    return SharedFixturesTogether(config, log)
+
+
+@cache
+def _shares_module_fixtures(path: Path) -> bool:
+    # The controller does not collect: it reads the module's source for a module-scoped fixture.
+    return path.is_file() and 'scope="module"' in path.read_text(encoding="utf-8")
 
 
 @pytest.fixture
@@ -44,10 +74,16 @@ def warehouse_url(warehouse_engine: str) -> Iterator[str | None]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def migrated_duckdb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One DuckDB warehouse migrated per test process (each xdist worker has its own), copied by every workspace."""
+    return migrate_duckdb(tmp_path_factory.mktemp("migrated") / "warehouse.duckdb")
+
+
 @pytest.fixture
-def workspace(tmp_path, monkeypatch, warehouse_url: str | None) -> ProviderWorkspace:
+def workspace(tmp_path, monkeypatch, warehouse_url: str | None, migrated_duckdb: Path) -> ProviderWorkspace:
     """A workspace whose config is also the one `INVOICE_PIPELINE_CONFIG` points at."""
-    ws = make_workspace(tmp_path / "workspace", warehouse_url)
+    ws = make_workspace(tmp_path / "workspace", warehouse_url, migrated_duckdb=migrated_duckdb)
     monkeypatch.setenv("INVOICE_PIPELINE_CONFIG", str(ws.config_path))
     monkeypatch.setenv("INVOICE_PIPELINE_DATA_DIR", str(ws.root / "data"))
     return ws

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 
 import dagster as dg
@@ -21,7 +23,7 @@ from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.importing.invoice_import import CHECKSUM_CHECK, REFERENCES_CHECK, SCHEMA_CHECK
 from invoice_pipeline.schemas.reference_data import REFERENCE_SCHEMAS
 from invoice_pipeline.warehouse import tables as t
-from invoice_pipeline_tests.builders import clean_invoice, license_line, usage_line
+from invoice_pipeline_tests.builders import ProviderWorkspace, clean_invoice, license_line, make_workspace, usage_line
 
 KEY = InvoiceKey("contoso-csp", "G300000001")
 PARTITIONS = "provider_invoices"
@@ -35,8 +37,7 @@ def instance():
         yield test_instance
 
 
-@pytest.fixture
-def workspace_defs(workspace) -> dg.Definitions:
+def _workspace_definitions() -> dg.Definitions:
     """The real assets and jobs, with the resource as the definitions build it (INVOICE_PIPELINE_CONFIG is set).
 
     `invoice_pipeline.definitions.defs` bound its resource when it was first imported (possibly before the
@@ -47,6 +48,12 @@ def workspace_defs(workspace) -> dg.Definitions:
     return dg.Definitions(
         assets=defs.assets, jobs=defs.jobs, resources={"invoice_pipeline": resource, "smtp": smtp_resource()}
     )
+
+
+@pytest.fixture
+def workspace_defs(workspace) -> dg.Definitions:
+    """The definitions bound to the test's workspace."""
+    return _workspace_definitions()
 
 
 def _run_import(
@@ -90,6 +97,28 @@ def _clean_invoice(workspace):
     clean_invoice(workspace, KEY.invoice_id)
 
 
+@dataclass
+class CleanRun:
+    """One end-to-end import of a clean invoice: its workspace, its instance and the run's result."""
+
+    workspace: ProviderWorkspace
+    instance: dg.DagsterInstance
+    result: dg.ExecuteInProcessResult
+
+
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory, migrated_duckdb) -> Iterator[CleanRun]:
+    """The clean invoice imported once for the module; each test below reads one side of the same run."""
+    workspace = make_workspace(tmp_path_factory.mktemp("clean_run"), migrated_duckdb=migrated_duckdb)
+    _clean_invoice(workspace)
+    with dg.instance_for_test() as instance:
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("INVOICE_PIPELINE_CONFIG", str(workspace.config_path))
+            env.setenv("INVOICE_PIPELINE_DATA_DIR", str(workspace.root / "data"))
+            result = _run_import(_workspace_definitions(), instance)
+        yield CleanRun(workspace, instance, result)
+
+
 # The definitions ------------------------------------------------------------------------------
 
 
@@ -128,11 +157,8 @@ def test_resource_follows_the_config_env_var_and_falls_back_to_the_bundled_demo(
 # A clean invoice --------------------------------------------------------------------------------
 
 
-def test_clean_invoice_materializes_the_three_invoice_assets_with_status_totals_and_line_counts(
-    workspace, workspace_defs, instance
-):
-    _clean_invoice(workspace)
-    result = _run_import(workspace_defs, instance)
+def test_clean_invoice_materializes_the_three_invoice_assets_with_status_totals_and_line_counts(clean_run):
+    workspace, result = clean_run.workspace, clean_run.result
     assert result.success
     materialized = _materializations(result)
     invoice = materialized["provider_invoice"]
@@ -155,12 +181,9 @@ def test_clean_invoice_materializes_the_three_invoice_assets_with_status_totals_
         warehouse.dispose()
 
 
-def test_invoice_metadata_shows_money_with_the_currencys_minor_units_like_the_cli_and_the_checksum_check(
-    workspace, workspace_defs, instance
-):
+def test_invoice_metadata_shows_money_with_the_currencys_minor_units_like_the_cli_and_the_checksum_check(clean_run):
     # USD has 2 minor units: the CLI (`invoices list --json`) and the checksum check both say "36.00" and "0.00".
-    _clean_invoice(workspace)
-    result = _run_import(workspace_defs, instance)
+    workspace, result = clean_run.workspace, clean_run.result
     invoice = _materializations(result)["provider_invoice"]
     warehouse = workspace.warehouse()
     try:
@@ -172,9 +195,8 @@ def test_invoice_metadata_shows_money_with_the_currencys_minor_units_like_the_cl
     assert shown == {name: summary[name] for name in shown}
 
 
-def test_clean_invoice_passes_all_three_checks_with_their_figures(workspace, workspace_defs, instance):
-    _clean_invoice(workspace)
-    checks = _checks(_run_import(workspace_defs, instance))
+def test_clean_invoice_passes_all_three_checks_with_their_figures(clean_run):
+    checks = _checks(clean_run.result)
     assert set(checks) == ALL_CHECKS
     assert all(evaluation.passed for evaluation in checks.values())
     assert all(evaluation.asset_key == dg.AssetKey("provider_invoice") for evaluation in checks.values())
@@ -189,11 +211,8 @@ def test_clean_invoice_passes_all_three_checks_with_their_figures(workspace, wor
     assert _table_rows(references["missing_references"]) == []
 
 
-def test_billable_usage_of_an_active_invoice_is_materialized_per_account_and_subscription(
-    workspace, workspace_defs, instance
-):
-    _clean_invoice(workspace)
-    result = _run_import(workspace_defs, instance)
+def test_billable_usage_of_an_active_invoice_is_materialized_per_account_and_subscription(clean_run):
+    result, instance = clean_run.result, clean_run.instance
     billable = _materializations(result)["billable_usage"]
     assert billable["row_count"] == 2
     rows = _table_rows(billable["billable_usage"])

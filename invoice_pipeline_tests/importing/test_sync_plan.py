@@ -15,6 +15,9 @@ from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline.warehouse.operations_log import OperationsLog
 from invoice_pipeline_tests.builders import ADVENTURE_WORKS, license_line, usage_line
 
+# Planning reads records and writes changes and fingerprints through warehouse SQL: run on both engines.
+pytestmark = pytest.mark.engine_contract
+
 
 def _key(invoice_id: str, provider: str = "contoso-csp") -> InvoiceKey:
     return InvoiceKey(provider, invoice_id)

@@ -16,6 +16,8 @@ from invoice_pipeline.warehouse.operations_log import OperationsLog
 from invoice_pipeline_tests.builders import license_line, usage_line
 from invoice_pipeline_tests.smtp_relay import RECIPIENTS, SENDER, SmtpRelay
 
+# Provider changes are kept in the warehouse's operations log: run on both engines.
+pytestmark = pytest.mark.engine_contract
 KEY = InvoiceKey("contoso-csp", "G1")
 
 

@@ -39,6 +39,8 @@ from invoice_pipeline_tests.smtp_relay import (
     free_port,
 )
 
+# The operations log (outcomes, changes, deliveries by time window) is warehouse SQL: run on both engines.
+pytestmark = pytest.mark.engine_contract
 HOSTILE = "<script>alert('pwned')</script>"
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import csv
-import io
 import subprocess
 import sys
 
@@ -13,8 +11,10 @@ import ibis
 import pandera.ibis as pa
 import pytest
 
+from invoice_pipeline.importing.provider_files import RAW_TABLE, reading, stage_line_file
 from invoice_pipeline.schemas.line_summaries import COMMON_COLUMNS, USAGE_COLUMNS
 from invoice_pipeline.validation.line_schema import LINE_SCHEMAS, _describe_error, schema_failure_counts
+from invoice_pipeline_tests.builders import write_csv
 
 COLUMNS = [*COMMON_COLUMNS, *USAGE_COLUMNS]
 GOOD = ["L0", "c", "s", "p", "2026-10-01", "2026-10-31", "1", "2.50", "2.50", "USD", "2026-10-02", "m", "VM", "h"]
@@ -110,11 +110,15 @@ def test_fast_path_steps_aside_for_a_check_it_does_not_know():
     assert schema_failure_counts(backend.table(name, database="temp"), schema) is None
 
 
-def test_tricky_rows_are_what_a_provider_csv_would_carry():
-    # The CSV reader keeps every value as text, so these are the values the schemas see.
-    buffer = io.StringIO()
-    csv.writer(buffer).writerow(_row(1, TRICKY["thousands separator"]))
-    assert '"1,000.00"' in buffer.getvalue()
+def test_tricky_rows_are_what_the_schemas_see_once_a_provider_csv_is_staged(tmp_path):
+    # The staged view keeps every value of the provider's file as text: the rows above are what the schemas see.
+    rows = [_row(i, changes) for i, changes in enumerate(TRICKY.values())]
+    path = write_csv(tmp_path / "usage_summaries.csv", [dict(zip(COLUMNS, row, strict=True)) for row in rows], COLUMNS)
+    con = duckdb.connect()
+    stage_line_file(con, "usage", path)
+    with reading(path.name):
+        staged = con.sql(f"SELECT {', '.join(COLUMNS)} FROM {RAW_TABLE.format(kind='usage')}").fetchall()
+    assert sorted(staged, key=lambda row: row[0]) == sorted((tuple(row) for row in rows), key=lambda row: row[0])
 
 
 @pytest.mark.parametrize("first", ["license", "usage"])
