@@ -17,7 +17,12 @@ from invoice_pipeline.dagster_defs.daily_sync import (
 from invoice_pipeline.dagster_defs.invoice_assets import billable_usage, provider_invoice_import
 from invoice_pipeline.dagster_defs.jobs import import_provider_invoice_job, refresh_reference_data_job
 from invoice_pipeline.dagster_defs.mail import smtp_resource
-from invoice_pipeline.dagster_defs.operations import billable_consumption, customer_invoices, operation_jobs
+from invoice_pipeline.dagster_defs.operations import (
+    bill_customers_job,
+    billable_consumption,
+    customer_invoices,
+    operation_jobs,
+)
 from invoice_pipeline.dagster_defs.reference_assets import reference_assets
 from invoice_pipeline.dagster_defs.resources import pipeline_resource
 
@@ -37,6 +42,7 @@ defs = dg.Definitions(
         daily_provider_sync_job,
         send_daily_summary_job,
         *operation_jobs,
+        bill_customers_job,
     ],
     schedules=[daily_sync_schedule()],
     sensors=[provider_invoice_sync_sensor, import_run_crash_sensor, daily_summary_sensor],

@@ -315,11 +315,10 @@ bill_customers_job = dg.define_asset_job(
     description="Compute billable consumption and create customer invoices for it.",
 )
 
-operation_jobs: list[dg.JobDefinition | dg.UnresolvedAssetJobDefinition] = [
+operation_jobs: list[dg.JobDefinition] = [
     deactivate_provider_invoice_job,
     delete_provider_invoice_job,
     unlink_provider_invoice_job,
     create_manual_provider_invoice,
     activate_manual_provider_invoice,
-    bill_customers_job,
 ]
