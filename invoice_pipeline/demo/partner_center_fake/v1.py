@@ -1,0 +1,82 @@
+"""The Partner Center v1 API: the invoice collection, one invoice, and its line items (offset and seek paging)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from invoice_pipeline.demo.partner_center_fake.handler import FakeRequestHandler
+from invoice_pipeline.demo.partner_center_fake.invoices import FakeInvoice
+
+
+class PartnerCenterRoutes(FakeRequestHandler):
+    """The `/v1/...` routes."""
+
+    def _v1(self, method: str, path: str) -> None:
+        parts = path.strip("/").split("/")
+        if method != "GET" or parts[0] != "invoices" or len(parts) > 3:
+            return self._error(404, f"no route {path}")
+        if len(parts) == 1:
+            return self._invoice_collection()
+        invoice = self.fake.invoices.get(parts[1])
+        if parts[1] in self.fake.faults.forbidden:
+            return self._error(403, "Forbidden: the partner is not authorized to read billing data")
+        if invoice is None:
+            return self._error(404, f"Invoice {parts[1]} was not found")
+        if len(parts) == 2:
+            return self._json(200, invoice.invoice)
+        if parts[2] != "lineitems":
+            return self._error(404, f"no route {path}")
+        return self._line_items(invoice)
+
+    def _page_size(self, asked: str | None) -> int:
+        return max(1, min(int(asked or 200), self.fake.faults.page_size))
+
+    def _collection(self, items: list[Any], total: int, next_link: dict[str, Any] | None, token: str = "") -> None:
+        body: dict[str, Any] = {"totalCount": total, "items": items, "attributes": {"objectType": "Collection"}}
+        if token:
+            body["continuationToken"] = token
+        body["links"] = {"self": {"uri": self.path.removeprefix("/v1"), "method": "GET", "headers": []}}
+        if next_link:
+            body["links"]["next"] = next_link
+        self._json(200, body)
+
+    def _invoice_collection(self) -> None:
+        invoices = [i.invoice for i in self.fake.invoices.values()]
+        size, offset = self._page_size(self.query.get("size")), int(self.query.get("offset") or 0)
+        page = invoices[offset : offset + size]
+        more = offset + size < len(invoices)
+        link = {"uri": f"/invoices?size={size}&offset={offset + size}", "method": "GET", "headers": []}
+        self._collection(page, len(page), link if more and self.fake.faults.invoice_next_links else None)
+
+    def _line_items(self, invoice: FakeInvoice) -> None:
+        provider, item_type = self.query.get("provider", "").lower(), self.query.get("invoicelineitemtype", "").lower()
+        items = {
+            ("office", "billinglineitems"): invoice.license_based,
+            ("onetime", "billinglineitems"): invoice.one_time,
+            ("onetime", "usagelineitems"): invoice.daily_rated,
+        }.get((provider, item_type))
+        if items is None:
+            return self._error(400, f"provider={provider} with invoicelineitemtype={item_type} is not supported")
+        size = self._page_size(self.query.get("size"))
+        base = f"/invoices/{invoice.invoice_id}/lineitems?provider={provider}&invoicelineitemtype={item_type}"
+        if provider == "office":  # offset paging
+            offset = int(self.query.get("offset") or 0)
+            page, more = items[offset : offset + size], offset + size < len(items)
+            link: dict[str, Any] = {"uri": f"{base}&size={size}&offset={offset + size}", "method": "GET", "headers": []}
+            return self._collection(page, len(page), link if more and self.fake.faults.line_item_next_links else None)
+        # Seek paging: the position travels in the MS-ContinuationToken header of links.next.
+        if self.query.get("seekOperation") == "Next":
+            token = self.headers.get("MS-ContinuationToken", "")
+            if not token.startswith("seek-"):
+                return self._error(400, "seekOperation=Next needs the MS-ContinuationToken header")
+            offset = int(token.removeprefix("seek-"))
+        else:
+            offset = 0
+        page, more = items[offset : offset + size], offset + size < len(items)
+        token = f"seek-{offset + size}"
+        link = {
+            "uri": f"{base}&size={size}&seekOperation=Next",
+            "method": "GET",
+            "headers": [{"key": "MS-ContinuationToken", "value": token}],
+        }
+        self._collection(page, len(page), link if more else None, token if more else "")
