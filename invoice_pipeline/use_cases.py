@@ -10,7 +10,8 @@ from decimal import Decimal
 
 from invoice_pipeline.config import PipelineConfig
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
-from invoice_pipeline.importing.invoice_import import ImportResult, activate_manual_invoice, import_provider_invoice
+from invoice_pipeline.importing.import_results import ImportResult
+from invoice_pipeline.importing.invoice_import import activate_manual_invoice, import_provider_invoice
 from invoice_pipeline.operations.invoice_operations import request_checksum_override
 from invoice_pipeline.warehouse.warehouse import Warehouse
 

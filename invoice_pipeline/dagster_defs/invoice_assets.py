@@ -21,12 +21,8 @@ from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource
 from invoice_pipeline.dagster_defs.run_tags import tag_invoice_run
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
-from invoice_pipeline.importing.invoice_import import (
-    CHECKSUM_CHECK,
-    REFERENCES_CHECK,
-    SCHEMA_CHECK,
-    ImportOutcomeUnrecorded,
-)
+from invoice_pipeline.importing.import_results import CHECKSUM_CHECK, REFERENCES_CHECK, SCHEMA_CHECK
+from invoice_pipeline.importing.invoice_import import ImportOutcomeUnrecorded
 from invoice_pipeline.operations.billing import billable_consumption
 from invoice_pipeline.use_cases import import_invoice
 from invoice_pipeline.warehouse.warehouse import ImportRefused, InvoiceRecord, Warehouse

@@ -10,13 +10,12 @@ import again gives the same result.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import ibis
 
 from invoice_pipeline.composition import connector_for
 from invoice_pipeline.config import PipelineConfig, ProviderConfig
@@ -28,98 +27,34 @@ from invoice_pipeline.domain.lifecycle import Action, verdict
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.eligibility import invoice_standing, standing_of
-from invoice_pipeline.importing.provider_files import (
-    RAW_TABLE,
-    InvoiceHeader,
-    ProviderFileError,
-    quote_identifier,
-    read_header,
-    reading,
-    stage_line_file,
+from invoice_pipeline.importing.import_results import (
+    CHECKSUM_CHECK,
+    REFERENCES_CHECK,
+    SCHEMA_CHECK,
+    CheckOutcome,
+    ImportResult,
+    checksum_metadata,
+    checksum_note,
+    not_evaluated,
+    reference_table,
+    stored_header,
 )
-from invoice_pipeline.schemas.line_summaries import (
-    COMMON_COLUMNS,
-    MONEY_SQL_TYPE,
-    QUANTITY_PRICE_SQL_TYPE,
-    USAGE_COLUMNS,
-)
-from invoice_pipeline.validation.checksum import ChecksumResult, check_checksum
-from invoice_pipeline.validation.line_schema import SchemaFailure, StagedLinesVerdict, validate_staged_lines
-from invoice_pipeline.validation.notes import Note, csv_text
+from invoice_pipeline.importing.line_staging import InvoiceRejected, create_published_views, stage_and_validate
+from invoice_pipeline.importing.provider_files import ProviderFileError, read_header
+from invoice_pipeline.validation.checksum import check_checksum
+from invoice_pipeline.validation.notes import Note
 from invoice_pipeline.validation.reference_data import ReferenceDataError, load_reference_data, register_reference_data
 from invoice_pipeline.validation.references import (
-    REFERENCE_FLAGS,
-    MissingReference,
     create_resolved_lines,
     find_missing_references,
     missing_references_message,
     missing_references_notes,
     register_invoice_context,
-    with_reference_flags,
 )
 from invoice_pipeline.warehouse.line_publishing import ImportTotals, InvoiceHeaderValues
-from invoice_pipeline.warehouse.warehouse import FinishedImport, ImportRefused, InvoiceRecord, Warehouse
+from invoice_pipeline.warehouse.warehouse import ImportRefused, InvoiceRecord, Warehouse
 
-SCHEMA_CHECK = "line_summaries_match_schema"
-REFERENCES_CHECK = "references_resolved"
-CHECKSUM_CHECK = "checksum_matches"
-MAX_MESSAGE_PARTS = 6
 MAX_IDS_SHOWN = 10  # offered invoice ids named in a refusal
-AMOUNT_VALUE = "amount_value"  # the checked view's amount as DECIMAL, summed for the checksum
-DISTINCT_LINE_IDS = "distinct_line_id_hashes"
-EXTRA_TEXT_LENGTH = "extra_text_length"  # read so the validation pass reads every column of the file
-
-
-@dataclass(frozen=True)
-class CheckOutcome:
-    """The verdict of one validation step, with the figures to show next to it."""
-
-    passed: bool
-    description: str
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ImportResult:
-    """What one import ended with."""
-
-    key: InvoiceKey
-    record_id: str
-    status: Status
-    message: str
-    checks: dict[str, CheckOutcome]
-    usage_line_count: int = 0
-    license_line_count: int = 0
-    checksum: ChecksumResult | None = None
-    missing_references: list[MissingReference] = field(default_factory=list)
-    header: InvoiceHeaderValues | None = None
-    totals: ImportTotals | None = None
-    notes: list[Note] = field(default_factory=list)
-    failures: tuple[ImportFailure, ...] = ()  # why it is not Active, in the order the message says it
-
-    def to_finished(self) -> FinishedImport:
-        """What the warehouse stores with the record (line counts only for an Active invoice)."""
-        active = self.status == Status.ACTIVE
-        return FinishedImport(
-            status=self.status,
-            message=self.message,
-            header=self.header,
-            totals=self.totals,
-            notes=self.notes,
-            usage_line_count=self.usage_line_count if active else None,
-            license_line_count=self.license_line_count if active else None,
-            failures=self.failures,
-        )
-
-
-class _InvoiceRejected(Exception):
-    """Validation stopped early: the invoice's files broke their schemas; it goes to Error with this message,
-    these notes and the figures of its schema check."""
-
-    def __init__(self, message: str, notes: list[Note], metadata: dict[str, Any]):
-        super().__init__(message)
-        self.notes = notes
-        self.metadata = metadata
 
 
 def import_provider_invoice(
@@ -299,17 +234,17 @@ def _import_into(
         files_unchanged = _unchanged_check(files)
         header = read_header(files.header_path, key.invoice_id)
         minor_units = reference.minor_units(header.currency)
-        header_values = _header_values(header, minor_units, provider, line_files_fingerprint(files))
+        header_values = stored_header(header, minor_units, provider, line_files_fingerprint(files))
         register_reference_data(staging, reference)
         register_invoice_context(staging, key.provider, header.currency)
-        staged = _stage_and_validate(staging, files)
+        staged = stage_and_validate(staging, files)
         counts = staged.counts
         checks[SCHEMA_CHECK] = CheckOutcome(True, "Header and line summaries match their schemas", dict(counts))
-    except (_InvoiceRejected, ProviderFileError, ConnectorError, ReferenceDataError) as rejection:
-        schema_notes: list[Note] = rejection.notes if isinstance(rejection, _InvoiceRejected) else []
-        figures: dict[str, Any] = rejection.metadata if isinstance(rejection, _InvoiceRejected) else {}
+    except (InvoiceRejected, ProviderFileError, ConnectorError, ReferenceDataError) as rejection:
+        schema_notes: list[Note] = rejection.notes if isinstance(rejection, InvoiceRejected) else []
+        figures: dict[str, Any] = rejection.metadata if isinstance(rejection, InvoiceRejected) else {}
         checks[SCHEMA_CHECK] = CheckOutcome(False, str(rejection), figures)
-        _not_evaluated(checks)
+        not_evaluated(checks)
         if isinstance(rejection, ReferenceDataError):
             failure, message = ImportFailure.REFERENCE_DATA, f"Reference data problem: {rejection}"
         else:
@@ -328,7 +263,7 @@ def _import_into(
 
     create_resolved_lines(staging)
     missing = find_missing_references(staging, header.currency, minor_units is not None, staged.lines_breaking)
-    _create_published_views(staging)
+    create_published_views(staging)
     errors = [m for m in missing if m.blocking]
     notes = missing_references_notes(missing) if missing else []
     checks[REFERENCES_CHECK] = CheckOutcome(
@@ -337,7 +272,7 @@ def _import_into(
         {
             "errors": len(errors),
             "warnings": len(missing) - len(errors),
-            "missing_references": _reference_table(missing),
+            "missing_references": reference_table(missing),
         },
     )
     failures = [ImportFailure.REFERENCES] if errors else []
@@ -370,12 +305,12 @@ def _import_into(
         if overridden:
             description += f"; accepted by a checksum override (maximum {decimal_text(override_maximum, minor_units)})"
         checks[CHECKSUM_CHECK] = CheckOutcome(
-            checksum.passed or overridden, description, _checksum_metadata(checksum) | {"overridden": overridden}
+            checksum.passed or overridden, description, checksum_metadata(checksum) | {"overridden": overridden}
         )
         if not (checksum.passed or overridden):
             failures.append(ImportFailure.CHECKSUM)
             messages.append(checksum.message)
-            notes.append(_checksum_note(staging))
+            notes.append(checksum_note(staging))
 
     status = Status.ACTIVE if not failures else Status.ERROR
     if status == Status.ERROR:
@@ -436,216 +371,3 @@ def _unchanged_check(files: InvoiceFiles) -> Callable[[], None]:
             )
 
     return check
-
-
-def _not_evaluated(checks: dict[str, CheckOutcome]) -> None:
-    for name in (SCHEMA_CHECK, REFERENCES_CHECK, CHECKSUM_CHECK):
-        checks.setdefault(name, CheckOutcome(False, "Not evaluated: the invoice's files did not pass their schemas"))
-
-
-def _header_values(
-    header: InvoiceHeader, minor_units: int | None, provider: ProviderConfig, line_fingerprint: str
-) -> InvoiceHeaderValues:
-    """The header as stored with the record, and the lines' fingerprint as imported."""
-    return InvoiceHeaderValues(
-        invoice_date=header.invoice_date,
-        billing_period_start=header.billing_period_start,
-        billing_period_end=header.billing_period_end,
-        currency=header.currency,
-        minor_units=minor_units,
-        total_amount=header.total_amount,
-        checksum_tolerance=provider.checksum_tolerance,
-        line_fingerprint=line_fingerprint,
-    )
-
-
-@dataclass(frozen=True)
-class _StagedLines:
-    """What the one validation pass over each file found, for the steps after it."""
-
-    counts: dict[str, int]  # `usage_line_count`, `license_line_count`
-    totals: dict[str, Decimal]  # amount total per kind
-    lines_breaking: list[int]  # per reference rule, lines (of both kinds) that break it
-
-
-def _stage_and_validate(staging: duckdb.DuckDBPyConnection, files: InvoiceFiles) -> _StagedLines:
-    """Stage both kinds of line summaries, validate them, and build the typed `lines_<kind>` views.
-
-    One pass over each file does the schema checks, the line count, the amount total, the reference
-    checks and a first look for duplicate line ids; the lines are never copied into the database.
-    """
-    backend = ibis.duckdb.from_connection(staging)
-    failures: list[SchemaFailure] = []
-    verdicts: dict[str, StagedLinesVerdict] = {}
-    for kind in LINE_FILE_STEMS:
-        path = files.line_files.get(kind)
-        file_name = path.name if path else f"{kind} (no file)"
-        stage_line_file(staging, kind, path)
-        table = backend.table(_create_checked_lines(staging, kind), database="temp")
-        tallies = {flag: table[flag].cast("int64").sum() for flag in REFERENCE_FLAGS} | {
-            AMOUNT_VALUE: table[AMOUNT_VALUE].sum(),
-            DISTINCT_LINE_IDS: table.line_id.hash().nunique(),
-            EXTRA_TEXT_LENGTH: table[EXTRA_TEXT_LENGTH].sum(),
-        }
-        with reading(file_name):
-            verdicts[kind] = validate_staged_lines(table, kind, file_name, tallies)
-        failures += verdicts[kind].failures
-    if failures:
-        raise _InvoiceRejected(
-            "Schema validation failed: "
-            + "; ".join(f.describe() for f in failures[:MAX_MESSAGE_PARTS])
-            + (f"; and {len(failures) - MAX_MESSAGE_PARTS} more checks" if len(failures) > MAX_MESSAGE_PARTS else ""),
-            [_schema_failures_note(failures)],
-            {"failed_checks": len(failures), "failing_rows": sum(f.failing_rows for f in failures)},
-        )
-    for kind in LINE_FILE_STEMS:
-        _build_typed_lines(staging, kind)
-    staging.execute(
-        "CREATE OR REPLACE TEMP VIEW all_lines AS "
-        + " UNION ALL BY NAME ".join(f"SELECT '{kind}' AS kind, * FROM lines_{kind}" for kind in LINE_FILE_STEMS)
-    )
-    if _may_repeat_line_ids(staging, verdicts):
-        _refuse_duplicate_line_ids(staging)
-    return _StagedLines(
-        counts={f"{kind}_line_count": verdict.line_count for kind, verdict in verdicts.items()},
-        totals={kind: Decimal(v.tallies[AMOUNT_VALUE] or 0) for kind, v in verdicts.items()},
-        lines_breaking=[sum(int(v.tallies[flag] or 0) for v in verdicts.values()) for flag in REFERENCE_FLAGS],
-    )
-
-
-def _create_checked_lines(staging: duckdb.DuckDBPyConnection, kind: str) -> str:
-    """The view the validation pass reads: the staged text columns of the schema, one flag per reference
-    rule, and the amount as DECIMAL (meaningful once the amounts passed their schema)."""
-    raw = RAW_TABLE.format(kind=kind)
-    present = [c for (c,) in staging.execute(f"SELECT column_name FROM (DESCRIBE {raw})").fetchall()]
-    columns = [c for c in (*COMMON_COLUMNS, *USAGE_COLUMNS) if c in present]
-    # The provider's extra columns are read here too (their text length summed), so that a file DuckDB
-    # cannot read is found by this pass, which names the file, and not later while publishing.
-    extra = [f"coalesce(length({quote_identifier(c)}), 0)" for c in present if c not in columns]
-    lines = f"(SELECT {', '.join(columns)}, {' + '.join(extra) or '0'} AS {EXTRA_TEXT_LENGTH} FROM {raw})"
-    view = f"checked_{kind}_summaries"
-    staging.execute(
-        f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT *, TRY_CAST(amount AS {MONEY_SQL_TYPE}) AS {AMOUNT_VALUE} "
-        f"FROM ({with_reference_flags(lines, [*columns, EXTRA_TEXT_LENGTH])})"
-    )
-    return view
-
-
-def _may_repeat_line_ids(staging: duckdb.DuckDBPyConnection, verdicts: dict[str, StagedLinesVerdict]) -> bool:
-    """Whether a line id may appear twice: fewer distinct hashes than lines in a file, or a hash shared by
-    both files. Distinct hashes prove distinct ids, so the exact (costlier) check runs only on suspicion."""
-    if any(v.tallies[DISTINCT_LINE_IDS] < v.line_count for v in verdicts.values()):
-        return True
-    if not all(v.line_count for v in verdicts.values()):
-        return False
-    smaller, larger = sorted(LINE_FILE_STEMS, key=lambda kind: verdicts[kind].line_count)
-    shared = staging.execute(
-        f"SELECT count(*) FROM {RAW_TABLE.format(kind=larger)} "
-        f"WHERE hash(line_id) IN (SELECT hash(line_id) FROM {RAW_TABLE.format(kind=smaller)})"
-    ).fetchall()[0][0]
-    return shared > 0
-
-
-def _refuse_duplicate_line_ids(staging: duckdb.DuckDBPyConnection) -> None:
-    duplicates = staging.execute(
-        "SELECT line_id, count(*) FROM all_lines GROUP BY 1 HAVING count(*) > 1 ORDER BY 2 DESC, 1"
-    ).fetchall()
-    if duplicates:
-        shown = ", ".join(f"{line_id} ({n}x)" for line_id, n in duplicates[:5])
-        raise _InvoiceRejected(
-            f"Schema validation failed: {len(duplicates)} line_id(s) appear more than once in the invoice, "
-            f"e.g. {shown}",
-            [Note("Schema Failures", "duplicate_line_ids.csv", csv_text(("line_id", "occurrences"), duplicates))],
-            {"duplicate_line_ids": len(duplicates)},
-        )
-
-
-def _build_typed_lines(staging: duckdb.DuckDBPyConnection, kind: str) -> None:
-    """A view casting the validated text columns to their types; extra provider columns are kept as JSON.
-
-    A view, not a table: the casts run inside the passes that need them (totals, publishing), so the
-    lines are never copied once more in memory.
-    """
-    raw = RAW_TABLE.format(kind=kind)
-    present = [c for (c,) in staging.execute(f"SELECT column_name FROM (DESCRIBE {raw})").fetchall()]
-    typed = {
-        "charge_start_date": "DATE",
-        "charge_end_date": "DATE",
-        "quantity": QUANTITY_PRICE_SQL_TYPE,
-        "unit_price": QUANTITY_PRICE_SQL_TYPE,
-        "amount": MONEY_SQL_TYPE,
-        "usage_date": "DATE",
-    }
-    wanted = list(COMMON_COLUMNS) + (list(USAGE_COLUMNS) if kind == "usage" else [])
-    selects = []
-    for column in wanted:
-        source = quote_identifier(column) if column in present else "NULL"
-        selects.append(f"CAST({source} AS {typed.get(column, 'VARCHAR')}) AS {column}")
-    extra = [c for c in present if c not in wanted]
-    if extra:
-        pairs = ", ".join(f"'{c.replace(chr(39), chr(39) * 2)}', {quote_identifier(c)}" for c in extra)
-        selects.append(f"CAST(json_object({pairs}) AS VARCHAR) AS extra")
-    else:
-        selects.append("CAST(NULL AS VARCHAR) AS extra")
-    staging.execute(f"CREATE OR REPLACE TEMP VIEW lines_{kind} AS SELECT {', '.join(selects)} FROM {raw}")
-
-
-def _create_published_views(staging: duckdb.DuckDBPyConnection) -> None:
-    """`published_<kind>_summaries`: the resolved lines, column for column as the warehouse stores them."""
-    for kind in LINE_FILE_STEMS:
-        usage_columns = ", usage_date, meter_id, meter_name, unit" if kind == "usage" else ""
-        staging.execute(
-            f"CREATE OR REPLACE TEMP VIEW published_{kind}_summaries AS SELECT line_id, customer_id, account_id, "
-            "subscription_id, billing_contract_id, product_id, charge_start_date, charge_end_date, quantity, "
-            f"unit_price, amount, currency{usage_columns}, extra FROM resolved_lines WHERE kind = '{kind}'"
-        )
-
-
-def _checksum_metadata(checksum: ChecksumResult) -> dict[str, Any]:
-    """The checksum's figures as its message shows them: in the currency's minor units, difference = header - lines."""
-
-    def money(amount: Decimal) -> str | None:
-        return decimal_text(amount, checksum.minor_units)
-
-    return {
-        "currency": checksum.currency,
-        "header_total": money(checksum.header_total),
-        "usage_total": money(checksum.usage_total),
-        "license_total": money(checksum.license_total),
-        "lines_total": money(checksum.lines_total),
-        "difference": money(checksum.difference),
-        "tolerance": money(checksum.tolerance),
-    }
-
-
-def _checksum_note(staging: duckdb.DuckDBPyConnection) -> Note:
-    """The lines' totals per customer and subscription, largest first, to find what is missing or extra."""
-    rows = staging.execute(
-        """
-        SELECT customer_id, subscription_id,
-               sum(amount) FILTER (WHERE kind = 'usage') AS usage_amount,
-               sum(amount) FILTER (WHERE kind = 'license') AS license_amount,
-               sum(amount) AS total_amount, count(*) AS line_count
-        FROM all_lines GROUP BY 1, 2 ORDER BY abs(sum(amount)) DESC, 1, 2
-        """
-    ).fetchall()
-    columns = ("customer_id", "subscription_id", "usage_amount", "license_amount", "total_amount", "line_count")
-    return Note("Checksum", "line_totals.csv", csv_text(columns, rows))
-
-
-def _schema_failures_note(failures: list[SchemaFailure]) -> Note:
-    rows = [(f.file_name, f.column or "", f.check, line_id, value) for f in failures for line_id, value in f.note_rows]
-    return Note("Schema Failures", "failure_cases.csv", csv_text(("file", "column", "check", "line_id", "value"), rows))
-
-
-def _reference_table(missing: list[MissingReference]) -> list[dict[str, Any]]:
-    return [
-        {
-            "severity": "error" if m.blocking else "warning",
-            "reference_type": m.reference_type,
-            "reference_id": m.reference_id,
-            "line_count": m.line_count,
-            "example_line_ids": " ".join(m.example_line_ids),
-        }
-        for m in missing
-    ]

@@ -20,7 +20,7 @@ from invoice_pipeline.dagster_defs.run_tags import RUN_TAG_INVOICE, RUN_TAG_KEY,
 from invoice_pipeline.dagster_defs.runs import run_invoice_import, run_reference_refresh
 from invoice_pipeline.definitions import defs
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
-from invoice_pipeline.importing.invoice_import import CHECKSUM_CHECK, REFERENCES_CHECK, SCHEMA_CHECK
+from invoice_pipeline.importing.import_results import CHECKSUM_CHECK, REFERENCES_CHECK, SCHEMA_CHECK
 from invoice_pipeline.schemas.reference_data import REFERENCE_SCHEMAS
 from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline_tests.builders import ProviderWorkspace, clean_invoice, license_line, make_workspace, usage_line

@@ -44,7 +44,7 @@ CHILD = textwrap.dedent(
             return result
         return wrapper
 
-    invoice_import._stage_and_validate = announce("validating", invoice_import._stage_and_validate)
+    invoice_import.stage_and_validate = announce("validating", invoice_import.stage_and_validate)
     invoice_import.find_missing_references = announce("resolving", invoice_import.find_missing_references)
     line_publishing.finish_import = announce("publishing", line_publishing.finish_import)
     # Called inside the publishing transaction, after the lines are inserted and before the commit.

@@ -13,13 +13,8 @@ from invoice_pipeline.composition import open_warehouse
 from invoice_pipeline.config import load_config
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
-from invoice_pipeline.importing.invoice_import import (
-    CHECKSUM_CHECK,
-    REFERENCES_CHECK,
-    SCHEMA_CHECK,
-    ProviderFileChanged,
-    import_provider_invoice,
-)
+from invoice_pipeline.importing.import_results import CHECKSUM_CHECK, REFERENCES_CHECK, SCHEMA_CHECK
+from invoice_pipeline.importing.invoice_import import ProviderFileChanged, import_provider_invoice
 from invoice_pipeline.operations.invoice_operations import deactivate_invoice, delete_invoice
 from invoice_pipeline.warehouse import line_publishing
 from invoice_pipeline.warehouse.warehouse import ImportRefused, PublishedLinesDiffer

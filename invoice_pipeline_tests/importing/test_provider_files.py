@@ -20,7 +20,8 @@ import sqlalchemy as sa
 from invoice_pipeline.connectors.folder import folders_not_read
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
-from invoice_pipeline.importing.invoice_import import SCHEMA_CHECK, import_provider_invoice
+from invoice_pipeline.importing.import_results import SCHEMA_CHECK
+from invoice_pipeline.importing.invoice_import import import_provider_invoice
 from invoice_pipeline_tests.builders import USAGE_COLUMNS, license_line, usage_line, write_csv
 
 KEY = InvoiceKey("contoso-csp", "G300000001")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
-from invoice_pipeline.importing.invoice_import import REFERENCES_CHECK, import_provider_invoice
+from invoice_pipeline.importing.import_results import REFERENCES_CHECK
+from invoice_pipeline.importing.invoice_import import import_provider_invoice
 from invoice_pipeline_tests.builders import ADVENTURE_WORKS, NORTHWIND, license_line, usage_line
 
 KEY = InvoiceKey("contoso-csp", "G1")
