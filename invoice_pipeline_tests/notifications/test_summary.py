@@ -126,7 +126,7 @@ def busy_day(notifying, warehouse):
     warehouse.start_import(_key("G3"), run_id="run-still-going", actor="test", stuck_after=timedelta(hours=2))
     ws.add_invoice("G4", total="25.50")  # the provider's header now says 25.50
     plan = plan_sync(ws.config(), warehouse, actor="test")
-    assert [c["invoice_id"] for c in plan.new_changes] == ["G4"]
+    assert [c.invoice_id for c in plan.new_changes] == ["G4"]
     OperationsLog(warehouse).record_run_failure("run-crashed-1", _key("G5"), "OSError: disk full")
     return ws
 
@@ -286,8 +286,8 @@ def test_the_daily_summary_is_sent_once_per_day_and_a_second_delivery_says_alrea
     assert "contoso-csp:G1: 46.00 USD, 2 lines" in received.part("text/plain")
     assert "<li>contoso-csp:G1: 46.00 USD, 2 lines</li>" in received.part("text/html")
     delivery = OperationsLog(warehouse).delivery(day.isoformat())
-    assert (delivery["status"], delivery["attempts"], delivery["last_error"]) == ("sent", 1, None)
-    assert delivery["sent_at"] is not None
+    assert (delivery.status, delivery.attempts, delivery.last_error) == ("sent", 1, None)
+    assert delivery.sent_at is not None
 
 
 def test_the_next_day_gets_its_own_summary(busy_day, warehouse, relay, smtp):
@@ -311,15 +311,15 @@ def test_when_the_relay_is_down_the_failure_is_recorded_and_raised_then_sent_onc
         _deliver(warehouse, config, down, day)
     log = OperationsLog(warehouse)
     failed = log.delivery(day.isoformat())
-    assert (failed["status"], failed["attempts"], failed["sent_at"]) == ("failed", 1, None)
-    assert "ConnectionRefusedError" in failed["last_error"]
+    assert (failed.status, failed.attempts, failed.sent_at) == ("failed", 1, None)
+    assert "ConnectionRefusedError" in failed.last_error
     assert relay.messages == []
 
     retried = _deliver(warehouse, config, smtp, day)
     assert retried.sent
     assert len(relay.messages) == 1
     sent = log.delivery(day.isoformat())
-    assert (sent["status"], sent["attempts"], sent["last_error"]) == ("sent", 2, None)
+    assert (sent.status, sent.attempts, sent.last_error) == ("sent", 2, None)
 
 
 def test_a_day_whose_summary_time_has_not_passed_is_refused_saying_when_it_is_due_and_nothing_is_recorded(
@@ -431,7 +431,7 @@ def test_without_a_relay_delivery_is_a_mail_error_saying_how_to_configure_one_an
 def test_without_recipients_delivery_fails_with_a_mail_error_naming_the_setting(workspace, warehouse, relay, smtp):
     with pytest.raises(MailError, match="notifications.recipients"):
         deliver_daily_summary(warehouse, workspace.config(), smtp, date(2026, 11, 25))
-    assert OperationsLog(warehouse).delivery("2026-11-25")["status"] == "failed"
+    assert OperationsLog(warehouse).delivery("2026-11-25").status == "failed"
     assert relay.messages == []
 
 
@@ -456,7 +456,7 @@ def test_with_send_when_nothing_new_off_an_empty_day_is_skipped_and_nothing_is_s
     skipped = deliver_daily_summary(warehouse, config, smtp, date(2026, 3, 1))
     assert (skipped.sent, skipped.reason) == (False, "nothing new, and send_when_nothing_new is off")
     assert relay.messages == []
-    assert OperationsLog(warehouse).delivery("2026-03-01")["status"] == "skipped"
+    assert OperationsLog(warehouse).delivery("2026-03-01").status == "skipped"
     again = deliver_daily_summary(warehouse, config, smtp, date(2026, 3, 1))
     assert (again.sent, again.reason) == (False, "already skipped for 2026-03-01")
     assert relay.messages == []
@@ -497,7 +497,7 @@ def test_after_a_failed_attempt_the_next_is_due_once_the_retry_interval_passed_a
     config = paris.config()
     day = due_summary_day(datetime.now(UTC), config.notifications.summary_time, "Europe/Paris")
     OperationsLog(warehouse).record_delivery(day.isoformat(), sent=False, subject="s", error="relay said 421")
-    failed_at = OperationsLog(warehouse).delivery(day.isoformat())["updated_at"]
+    failed_at = OperationsLog(warehouse).delivery(day.isoformat()).updated_at
     local = failed_at.astimezone(ZoneInfo("Europe/Paris"))
     retry_local = (failed_at.astimezone(UTC) + timedelta(hours=1)).astimezone(ZoneInfo("Europe/Paris"))
 
