@@ -38,19 +38,71 @@ class RenderedMail:
 
 
 @dataclass(frozen=True)
+class ImportOutcome:
+    """An invoice that became Active or stayed in Error in the period: its total in the currency's minor units."""
+
+    key: str
+    currency: str
+    total_amount: str
+    line_count: int
+    message: str
+    accepted_difference: str  # empty unless a checksum difference was accepted
+
+
+@dataclass(frozen=True)
+class StillPopulating:
+    """An import running now, and since when (local time)."""
+
+    key: str
+    since: str
+
+
+@dataclass(frozen=True)
+class ChangeSeen:
+    """A provider change seen in the period: the totals in the currency's minor units, when (local time)."""
+
+    key: str
+    currency: str
+    old_total: str
+    new_total: str
+    seen_at: str
+    lines_changed: bool
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """An invoice a person deactivated or deleted (`status`), by whom, on which day and why."""
+
+    key: str
+    status: str
+    by: str
+    on: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CrashedRun:
+    """An import run that crashed, the invoice it imported (`?` when unknown) and its error."""
+
+    key: str
+    run_id: str
+    error: str
+
+
+@dataclass(frozen=True)
 class DailySummary:
     """What happened to provider invoices in one summary period."""
 
     day: str
     period_start: datetime
     period_end: datetime
-    succeeded: list[dict[str, Any]] = field(default_factory=list)
-    failed: list[dict[str, Any]] = field(default_factory=list)
-    populating: list[dict[str, Any]] = field(default_factory=list)
-    changed: list[dict[str, Any]] = field(default_factory=list)
-    crashed: list[dict[str, Any]] = field(default_factory=list)
-    folders_not_read: list[dict[str, str]] = field(default_factory=list)
-    set_aside: list[dict[str, Any]] = field(default_factory=list)
+    succeeded: list[ImportOutcome] = field(default_factory=list)
+    failed: list[ImportOutcome] = field(default_factory=list)
+    populating: list[StillPopulating] = field(default_factory=list)
+    changed: list[ChangeSeen] = field(default_factory=list)
+    crashed: list[CrashedRun] = field(default_factory=list)
+    folders_not_read: list[dict[str, str]] = field(default_factory=list)  # provider, folder, reason
+    set_aside: list[SetAside] = field(default_factory=list)
 
     @property
     def nothing_new(self) -> bool:
@@ -121,48 +173,49 @@ def build_daily_summary(warehouse: Warehouse, config: PipelineConfig, day: date)
     timezone = config.daily_sync.timezone
     start, end = summary_period(day, config.notifications.summary_time, timezone)
     log = OperationsLog(warehouse)
-    succeeded, failed = [], []
+    succeeded: list[ImportOutcome] = []
+    failed: list[ImportOutcome] = []
     for outcome in log.latest_outcomes_between(start, end):
         record = outcome.record
-        entry = {
-            "key": str(record.key),
-            "currency": record.currency or "",
-            "total_amount": _money(record.total_amount, record.minor_units),
-            "line_count": (record.usage_line_count or 0) + (record.license_line_count or 0),
-            "message": record.message or "",
-            "accepted_difference": _money(record.accepted_difference, record.minor_units),
-        }
+        entry = ImportOutcome(
+            key=str(record.key),
+            currency=record.currency or "",
+            total_amount=_money(record.total_amount, record.minor_units),
+            line_count=(record.usage_line_count or 0) + (record.license_line_count or 0),
+            message=record.message or "",
+            accepted_difference=_money(record.accepted_difference, record.minor_units),
+        )
         if record.status == Status.ACTIVE and outcome.to_status == Status.ACTIVE:
             succeeded.append(entry)
         elif record.status == Status.ERROR and outcome.to_status == Status.ERROR:
             failed.append(entry)
     populating = [
-        {"key": str(r.key), "since": r.updated_at.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")}
+        StillPopulating(str(r.key), r.updated_at.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M"))
         for r in warehouse.list_invoices(status=Status.POPULATING)
     ]
     changed = [
-        {
-            "key": str(c.key),
-            "currency": c.currency or "",
-            "old_total": _money(c.old_total, c.minor_units),
-            "new_total": _money(c.new_total, c.minor_units),
-            "seen_at": c.seen_at.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M"),
-            "lines_changed": c.lines_changed,
-        }
+        ChangeSeen(
+            key=str(c.key),
+            currency=c.currency or "",
+            old_total=_money(c.old_total, c.minor_units),
+            new_total=_money(c.new_total, c.minor_units),
+            seen_at=c.seen_at.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M"),
+            lines_changed=c.lines_changed,
+        )
         for c in log.changes_seen_between(start, end)
     ]
     set_aside = [
-        {
-            "key": f"{h.provider}:{h.invoice_id}",
-            "status": "deleted" if h.to_status == DELETED else "deactivated",
-            "by": h.actor,
-            "on": h.changed_at.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d"),
-            "reason": h.reason,
-        }
+        SetAside(
+            key=f"{h.provider}:{h.invoice_id}",
+            status="deleted" if h.to_status == DELETED else "deactivated",
+            by=h.actor,
+            on=h.changed_at.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d"),
+            reason=h.reason,
+        )
         for h in log.set_aside_by_a_person()
     ]
     crashed = [
-        {"key": f"{f.provider}:{f.invoice_id}" if f.provider else "?", "run_id": f.run_id, "error": f.error}
+        CrashedRun(f"{f.provider}:{f.invoice_id}" if f.provider else "?", f.run_id, f.error)
         for f in log.run_failures_between(start, end)
     ]
     refused = [row for provider in config.providers for row in folders_not_read(provider)]

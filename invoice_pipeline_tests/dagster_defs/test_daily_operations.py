@@ -452,7 +452,7 @@ def test_the_crash_sensor_records_a_crashed_import_run_once_and_the_summary_list
     now = datetime.now(UTC)
     day = due_summary_day(now, config.notifications.summary_time, config.daily_sync.timezone) + timedelta(days=1)
     summary = _with_log(workspace, lambda log: build_daily_summary(log.warehouse, config, day))
-    assert [(c["key"], c["run_id"]) for c in summary.crashed] == [("contoso-csp:G1", crashed.run_id)]
+    assert [(c.key, c.run_id) for c in summary.crashed] == [("contoso-csp:G1", crashed.run_id)]
 
 
 def test_the_crash_sensor_names_the_invoice_of_a_crashed_run_launched_from_the_ui_without_pipeline_tags(

@@ -14,6 +14,8 @@ from invoice_pipeline.importing.invoice_import import import_provider_invoice
 from invoice_pipeline.importing.sync_plan import plan_sync
 from invoice_pipeline.notifications.mail import NO_RELAY, MailError, SmtpSettings
 from invoice_pipeline.notifications.summary import (
+    ChangeSeen,
+    CrashedRun,
     DailySummary,
     SummaryAttempt,
     SummaryNotDue,
@@ -136,25 +138,25 @@ def busy_day(notifying, warehouse):
 
 def test_summary_lists_succeeded_failed_with_message_populating_changed_and_crashed(busy_day, warehouse):
     summary = _summary(busy_day, warehouse)
-    assert [(i["key"], i["total_amount"], i["currency"], i["line_count"]) for i in summary.succeeded] == [
+    assert [(i.key, i.total_amount, i.currency, i.line_count) for i in summary.succeeded] == [
         ("contoso-csp:G1", "46.00", "USD", 2),
         ("contoso-csp:G4", "20.00", "USD", 1),
     ]
     (failed,) = summary.failed
-    assert failed["key"] == "contoso-csp:G2"
-    assert failed["message"].startswith("Unresolved references: customer 'unknown-tenant' (1 line)")
-    assert [p["key"] for p in summary.populating] == ["contoso-csp:G3"]
-    assert [(c["key"], c["old_total"], c["new_total"], c["currency"]) for c in summary.changed] == [
+    assert failed.key == "contoso-csp:G2"
+    assert failed.message.startswith("Unresolved references: customer 'unknown-tenant' (1 line)")
+    assert [p.key for p in summary.populating] == ["contoso-csp:G3"]
+    assert [(c.key, c.old_total, c.new_total, c.currency) for c in summary.changed] == [
         ("contoso-csp:G4", "20.00", "25.50", "USD")
     ]
-    assert summary.crashed == [{"key": "contoso-csp:G5", "run_id": "run-crashed-1", "error": "OSError: disk full"}]
+    assert summary.crashed == [CrashedRun("contoso-csp:G5", "run-crashed-1", "OSError: disk full")]
     assert not summary.nothing_new
 
 
 def test_summary_of_another_day_does_not_list_todays_imports(busy_day, warehouse):
     summary = _summary(busy_day, warehouse, _current_day(busy_day.config()) - timedelta(days=2))
     assert (summary.succeeded, summary.failed, summary.changed, summary.crashed) == ([], [], [], [])
-    assert [p["key"] for p in summary.populating] == ["contoso-csp:G3"]  # still running, whatever the day
+    assert [p.key for p in summary.populating] == ["contoso-csp:G3"]  # still running, whatever the day
 
 
 def test_an_invoice_imported_on_an_earlier_day_that_changed_at_the_provider_today_is_not_listed_as_imported(
@@ -166,7 +168,7 @@ def test_an_invoice_imported_on_an_earlier_day_that_changed_at_the_provider_toda
     notifying.add_invoice("G1", total="12.00")
     plan_sync(notifying.config(), warehouse, actor="test")
     summary = _summary(notifying, warehouse)
-    assert [c["key"] for c in summary.changed] == ["contoso-csp:G1"]
+    assert [c.key for c in summary.changed] == ["contoso-csp:G1"]
     # The provider change writes an Active -> Active history entry; it is not an import.
     assert summary.succeeded == []
     assert render_summary(summary, notifying.config().notifications).subject.endswith(
@@ -214,7 +216,7 @@ def test_html_escapes_hostile_values_from_a_crashed_import_and_the_text_part_kee
     OperationsLog(warehouse).record_run_failure("run-<b>x</b>", _key("G6"), f"OSError: {HOSTILE}")
     summary = _summary(notifying, warehouse)
     (failed,) = summary.failed
-    assert HOSTILE in failed["message"]  # the real message, as the import stored it
+    assert HOSTILE in failed.message  # the real message, as the import stored it
     mail = render_summary(summary, notifying.config().notifications)
     assert "<script>" not in mail.html and "<b>x</b>" not in mail.html
     assert "&lt;script&gt;alert(&#39;pwned&#39;)&lt;/script&gt;" in mail.html
@@ -392,7 +394,7 @@ def test_invoices_a_person_deactivated_or_deleted_are_listed_as_set_aside_every_
     _import(notifying, warehouse, "G8")  # imported again explicitly: no longer set aside
 
     summary = _summary(notifying, warehouse)
-    assert [(s["key"], s["status"], s["by"], s["reason"]) for s in summary.set_aside] == [
+    assert [(s.key, s.status, s.by, s.reason) for s in summary.set_aside] == [
         ("contoso-csp:G5", "deactivated", "alice", "deactivated: provider reissued it"),
         ("contoso-csp:G6", "deleted", "bob", "deleted: duplicate"),
     ]
@@ -403,10 +405,8 @@ def test_invoices_a_person_deactivated_or_deleted_are_listed_as_set_aside_every_
 
 def test_a_change_of_the_lines_at_the_provider_says_so_in_both_parts_of_the_summary(notifying):
     start = datetime(2026, 11, 29, 7, tzinfo=UTC)
-    change = {"key": "contoso-csp:G1", "currency": "USD", "old_total": "100.00", "new_total": "100.00"}
-    summary = DailySummary(
-        "2026-11-30", start, start + timedelta(days=1), changed=[{**change, "seen_at": "x", "lines_changed": True}]
-    )
+    change = ChangeSeen("contoso-csp:G1", "USD", "100.00", "100.00", seen_at="x", lines_changed=True)
+    summary = DailySummary("2026-11-30", start, start + timedelta(days=1), changed=[change])
     mail = render_summary(summary, notifying.config().notifications)
     assert "provider now says 100.00 USD, and its lines changed" in mail.text
     assert "provider now says 100.00 USD, and its lines changed" in mail.html
