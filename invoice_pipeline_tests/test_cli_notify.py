@@ -17,7 +17,7 @@ from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
 from invoice_pipeline.notifications.summary import due_summary_day
 from invoice_pipeline.warehouse import tables as t
-from invoice_pipeline.warehouse.operations_log import OperationsLog
+from invoice_pipeline.warehouse.operations_log import OperationsLog, SummaryDeliveryAttempts
 from invoice_pipeline_tests.builders import ProviderWorkspace, license_line, make_workspace, usage_line
 from invoice_pipeline_tests.cli_runner import Completed, run_cli
 from invoice_pipeline_tests.smtp_relay import RECIPIENTS, SmtpRelay, enable_notifications, free_port
@@ -65,7 +65,7 @@ class Site:
         finally:
             warehouse.dispose()
 
-    def delivery(self, day: str) -> dict | None:
+    def delivery(self, day: str) -> SummaryDeliveryAttempts | None:
         warehouse = self.workspace.warehouse()
         try:
             return OperationsLog(warehouse).delivery(day)
@@ -259,12 +259,12 @@ def test_notify_with_the_relay_down_exits_3_with_one_line_and_a_later_notify_sen
     assert f"summary for {day} not sent: " in line and "ConnectionRefusedError" in line
     assert line.endswith("run notify again")
     assert imported.relay.messages == []
-    assert imported.delivery(day)["status"] == "failed"
+    assert imported.delivery(day).status == "failed"
 
     again = _ok(imported.run("notify", "--day", day))
     assert "sent to" in again.stdout
     assert len(imported.relay.messages) == 1
-    assert (imported.delivery(day)["status"], imported.delivery(day)["attempts"]) == ("sent", 2)
+    assert (imported.delivery(day).status, imported.delivery(day).attempts) == ("sent", 2)
 
 
 def test_notify_without_a_relay_exits_2_with_one_line_saying_how_to_configure_one(imported):

@@ -9,8 +9,7 @@ import click
 from invoice_pipeline.cli.common import actor
 from invoice_pipeline.composition import opened_warehouse
 from invoice_pipeline.config import PipelineConfig
-from invoice_pipeline.domain.money import decimal_text
-from invoice_pipeline.operations.billing import bill_customers, billable_consumption, customer_invoice_text
+from invoice_pipeline.operations.billing import bill_customers, billable_consumption
 
 
 @click.group()
@@ -25,15 +24,7 @@ def consumption(config: PipelineConfig, as_json: bool) -> None:
     """Usage that can be billed: Active invoices only, not yet invoiced, per account, subscription and period."""
     with opened_warehouse(config) as warehouse:
         rows = billable_consumption(warehouse)
-    records = [
-        {
-            **r,
-            "charge_start_date": r["charge_start_date"].isoformat(),
-            "charge_end_date": r["charge_end_date"].isoformat(),
-            "amount": decimal_text(r["amount"], r["minor_units"]),
-        }
-        for r in rows
-    ]
+    records = [row.as_row() for row in rows]
     if as_json:
         click.echo(json.dumps(records, indent=2))
         return
@@ -53,7 +44,7 @@ def bill(config: PipelineConfig) -> None:
     once to the currency's minor units, with its rounding difference (rounded total minus the lines' sum)."""
     with opened_warehouse(config) as warehouse:
         created = bill_customers(warehouse, actor=actor())
-    for invoice in map(customer_invoice_text, created):
+    for invoice in (created_invoice.as_row() for created_invoice in created):
         click.echo(
             f"{invoice['customer_invoice_id']}\t{invoice['account_id']}\t"
             f"{invoice['total_amount']} {invoice['currency']}\t{invoice['line_count']} lines\t"

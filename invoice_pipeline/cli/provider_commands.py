@@ -33,11 +33,8 @@ def provider_invoices(config: PipelineConfig, provider_id: str) -> None:
 
     with opened_warehouse(config) as warehouse:
         try:
-            for row in offered_invoice_statuses(config, warehouse, provider_id):
-                total = f"{row['total_amount'] or '-'} {row['currency'] or '-'}"
-                if row["header_problem"]:
-                    total = f"header unreadable: {row['header_problem']}"
-                click.echo(f"{row['invoice_id']}\t{row['status']}\t{total}")
+            for offered in offered_invoice_statuses(config, warehouse, provider_id):
+                click.echo(offered.text())
             for folder in folders_not_read(config.provider(provider_id)):
                 click.echo(f"{folder['folder']}\tnot read\t{folder['reason']}")
         except ConnectorError as error:

@@ -213,7 +213,7 @@ def billable_usage(
     key = InvoiceKey.parse(context.partition_key)
     with invoice_pipeline.warehouse() as warehouse:
         record = warehouse.current_record(key)
-        rows = billable_consumption(warehouse, record.record_id) if record else []
+        rows = [row.as_row() for row in billable_consumption(warehouse, record.record_id)] if record else []
     return dg.MaterializeResult(
         metadata={"row_count": len(rows), "billable_usage": table_metadata(rows)},
     )

@@ -292,7 +292,7 @@ def billable_consumption(invoice_pipeline: InvoicePipelineResource) -> dg.Materi
     """Usage that can be billed to customers: usage summaries of Active provider invoices only, not yet
     invoiced, per account, subscription and charge period."""
     with invoice_pipeline.warehouse() as warehouse:
-        rows = billing.billable_consumption(warehouse)
+        rows = [row.as_row() for row in billing.billable_consumption(warehouse)]  # as `billing consumption` shows them
     return dg.MaterializeResult(metadata={"row_count": len(rows), "billable": table_metadata(rows)})
 
 
@@ -305,7 +305,7 @@ def customer_invoices(
     to the currency's minor units, with its rounding difference."""
     with invoice_pipeline.warehouse() as warehouse:
         created = billing.bill_customers(warehouse, actor=f"dagster run {context.run.run_id}")
-    shown = [billing.customer_invoice_text(invoice) for invoice in created]  # totals in the currency's minor units
+    shown = [invoice.as_row() for invoice in created]  # totals in the currency's minor units
     return dg.MaterializeResult(metadata={"created": len(created), "customer_invoices": table_metadata(shown)})
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import Any
 
 from invoice_pipeline.composition import connector_for
 from invoice_pipeline.config import PipelineConfig
@@ -16,7 +15,7 @@ from invoice_pipeline.connectors.folder import folders_not_read
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.eligibility import SyncCandidate, standing_of, sync_candidate
-from invoice_pipeline.warehouse.operations_log import OperationsLog
+from invoice_pipeline.warehouse.operations_log import OperationsLog, ProviderInvoiceChange
 from invoice_pipeline.warehouse.warehouse import InvoiceRecord, Warehouse
 
 
@@ -25,7 +24,7 @@ class SyncPlan:
     """Every offered invoice with its verdict, the provider changes found, and providers that failed to answer."""
 
     candidates: list[SyncCandidate] = field(default_factory=list)
-    new_changes: list[dict[str, Any]] = field(default_factory=list)
+    new_changes: list[ProviderInvoiceChange] = field(default_factory=list)
     provider_errors: list[str] = field(default_factory=list)
     folders_not_read: list[dict[str, str]] = field(default_factory=list)  # provider, folder, reason
 
@@ -70,7 +69,7 @@ def plan_sync(
 
 def _record_provider_change(
     log: OperationsLog, connector: ProviderConnector, offered: OfferedInvoice, current: InvoiceRecord, *, actor: str
-) -> dict[str, Any] | None:
+) -> ProviderInvoiceChange | None:
     """Record what changed at the provider since an Active invoice's import: its header total, and its lines
     where the connector fingerprints them cheaply and the import stored a fingerprint (folder providers;
     Partner Center's header total stays the check). None when nothing changed or it was recorded already."""

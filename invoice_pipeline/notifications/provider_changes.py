@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from invoice_pipeline.config import NotificationsConfig
-from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.notifications.mail import NO_RELAY, MailError, SmtpSettings, build_message, send_message
 from invoice_pipeline.notifications.summary import TEMPLATES, render_subject, render_template
-from invoice_pipeline.warehouse.operations_log import OperationsLog, lines_changed
+from invoice_pipeline.warehouse.operations_log import OperationsLog, ProviderInvoiceChange
 
 CHANGE_SUBJECT = (
     "Provider invoice {{ key }} changed at the provider: {% if total_changed %}{{ old_total }} -> {{ new_total }} "
@@ -33,15 +32,15 @@ class ProviderChange:
     lines_changed: bool
 
     @classmethod
-    def from_log(cls, change: dict[str, Any]) -> ProviderChange:
+    def from_log(cls, change: ProviderInvoiceChange) -> ProviderChange:
         """The change as the operations log recorded it (see `OperationsLog.record_provider_change`)."""
-        minor_units = change["minor_units"]
+        imported_total, provider_total = change.totals_text()
         return cls(
-            invoice=f"{change['provider']}:{change['invoice_id']}",
-            imported_total=decimal_text(change["old_total"], minor_units),
-            provider_total=decimal_text(change["new_total"], minor_units),
-            currency=change["currency"] or "",
-            lines_changed=lines_changed(change),
+            invoice=str(change.key),
+            imported_total=imported_total,
+            provider_total=provider_total,
+            currency=change.currency or "",
+            lines_changed=change.lines_changed,
         )
 
     def as_row(self) -> dict[str, Any]:
@@ -64,14 +63,15 @@ def notify_provider_changes(log: OperationsLog, settings: NotificationsConfig, s
         return [NO_RELAY]
     errors = []
     for change in changes:
+        old_total, new_total = change.totals_text()
         context = {
-            "key": f"{change['provider']}:{change['invoice_id']}",
-            "currency": change["currency"] or "",
-            "old_total": decimal_text(change["old_total"], change["minor_units"]),
-            "new_total": decimal_text(change["new_total"], change["minor_units"]),
-            "seen_at": change["seen_at"].strftime("%Y-%m-%d %H:%M UTC"),
-            "total_changed": change["old_total"] != change["new_total"],
-            "lines_changed": lines_changed(change),
+            "key": str(change.key),
+            "currency": change.currency or "",
+            "old_total": old_total,
+            "new_total": new_total,
+            "seen_at": change.seen_at.strftime("%Y-%m-%d %H:%M UTC"),
+            "total_changed": change.total_changed,
+            "lines_changed": change.lines_changed,
         }
         message = build_message(
             sender=settings.sender,
@@ -88,5 +88,5 @@ def notify_provider_changes(log: OperationsLog, settings: NotificationsConfig, s
         except MailError as error:
             errors.append(str(error))
             continue
-        log.mark_change_notified(change["change_id"])
+        log.mark_change_notified(change.change_id)
     return errors

@@ -15,7 +15,7 @@ from invoice_pipeline.connectors.folder import folders_not_read
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.statuses import DELETED, Status
 from invoice_pipeline.notifications.mail import NO_RELAY, MailError, SmtpSettings, build_message, send_message
-from invoice_pipeline.warehouse.operations_log import OperationsLog, lines_changed
+from invoice_pipeline.warehouse.operations_log import OperationsLog
 from invoice_pipeline.warehouse.warehouse import Warehouse
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -38,19 +38,71 @@ class RenderedMail:
 
 
 @dataclass(frozen=True)
+class ImportOutcome:
+    """An invoice that became Active or stayed in Error in the period: its total in the currency's minor units."""
+
+    key: str
+    currency: str
+    total_amount: str
+    line_count: int
+    message: str
+    accepted_difference: str  # empty unless a checksum difference was accepted
+
+
+@dataclass(frozen=True)
+class StillPopulating:
+    """An import running now, and since when (local time)."""
+
+    key: str
+    since: str
+
+
+@dataclass(frozen=True)
+class ChangeSeen:
+    """A provider change seen in the period: the totals in the currency's minor units, when (local time)."""
+
+    key: str
+    currency: str
+    old_total: str
+    new_total: str
+    seen_at: str
+    lines_changed: bool
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """An invoice a person deactivated or deleted (`status`), by whom, on which day and why."""
+
+    key: str
+    status: str
+    by: str
+    on: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CrashedRun:
+    """An import run that crashed, the invoice it imported (`?` when unknown) and its error."""
+
+    key: str
+    run_id: str
+    error: str
+
+
+@dataclass(frozen=True)
 class DailySummary:
     """What happened to provider invoices in one summary period."""
 
     day: str
     period_start: datetime
     period_end: datetime
-    succeeded: list[dict[str, Any]] = field(default_factory=list)
-    failed: list[dict[str, Any]] = field(default_factory=list)
-    populating: list[dict[str, Any]] = field(default_factory=list)
-    changed: list[dict[str, Any]] = field(default_factory=list)
-    crashed: list[dict[str, Any]] = field(default_factory=list)
-    folders_not_read: list[dict[str, str]] = field(default_factory=list)
-    set_aside: list[dict[str, Any]] = field(default_factory=list)
+    succeeded: list[ImportOutcome] = field(default_factory=list)
+    failed: list[ImportOutcome] = field(default_factory=list)
+    populating: list[StillPopulating] = field(default_factory=list)
+    changed: list[ChangeSeen] = field(default_factory=list)
+    crashed: list[CrashedRun] = field(default_factory=list)
+    folders_not_read: list[dict[str, str]] = field(default_factory=list)  # provider, folder, reason
+    set_aside: list[SetAside] = field(default_factory=list)
 
     @property
     def nothing_new(self) -> bool:
@@ -121,51 +173,49 @@ def build_daily_summary(warehouse: Warehouse, config: PipelineConfig, day: date)
     timezone = config.daily_sync.timezone
     start, end = summary_period(day, config.notifications.summary_time, timezone)
     log = OperationsLog(warehouse)
-    succeeded, failed = [], []
-    for row in log.latest_outcomes_between(start, end):
-        entry = {
-            "key": f"{row['provider']}:{row['invoice_id']}",
-            "currency": row["currency"] or "",
-            "total_amount": _money(row["total_amount"], row["minor_units"]),
-            "line_count": (row["usage_line_count"] or 0) + (row["license_line_count"] or 0),
-            "message": row["message"] or "",
-            "accepted_difference": _money(row.get("accepted_difference"), row["minor_units"]),
-        }
-        if row["status"] == Status.ACTIVE and row["to_status"] == Status.ACTIVE:
+    succeeded: list[ImportOutcome] = []
+    failed: list[ImportOutcome] = []
+    for outcome in log.latest_outcomes_between(start, end):
+        record = outcome.record
+        entry = ImportOutcome(
+            key=str(record.key),
+            currency=record.currency or "",
+            total_amount=_money(record.total_amount, record.minor_units),
+            line_count=(record.usage_line_count or 0) + (record.license_line_count or 0),
+            message=record.message or "",
+            accepted_difference=_money(record.accepted_difference, record.minor_units),
+        )
+        if record.status == Status.ACTIVE and outcome.to_status == Status.ACTIVE:
             succeeded.append(entry)
-        elif row["status"] == Status.ERROR and row["to_status"] == Status.ERROR:
+        elif record.status == Status.ERROR and outcome.to_status == Status.ERROR:
             failed.append(entry)
     populating = [
-        {"key": str(r.key), "since": r.updated_at.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")}
+        StillPopulating(str(r.key), r.updated_at.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M"))
         for r in warehouse.list_invoices(status=Status.POPULATING)
     ]
     changed = [
-        {
-            "key": f"{c['provider']}:{c['invoice_id']}",
-            "currency": c["currency"] or "",
-            "old_total": _money(c["old_total"], c["minor_units"]),
-            "new_total": _money(c["new_total"], c["minor_units"]),
-            "seen_at": c["seen_at"].astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M"),
-            "lines_changed": lines_changed(c),
-        }
+        ChangeSeen(
+            key=str(c.key),
+            currency=c.currency or "",
+            old_total=_money(c.old_total, c.minor_units),
+            new_total=_money(c.new_total, c.minor_units),
+            seen_at=c.seen_at.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M"),
+            lines_changed=c.lines_changed,
+        )
         for c in log.changes_seen_between(start, end)
     ]
     set_aside = [
-        {
-            "key": f"{h['provider']}:{h['invoice_id']}",
-            "status": "deleted" if h["to_status"] == DELETED else "deactivated",
-            "by": h["actor"],
-            "on": h["changed_at"].astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d"),
-            "reason": h["reason"],
-        }
+        SetAside(
+            key=f"{h.provider}:{h.invoice_id}",
+            status="deleted" if h.to_status == DELETED else "deactivated",
+            by=h.actor,
+            on=h.changed_at.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d"),
+            reason=h.reason,
+        )
         for h in log.set_aside_by_a_person()
     ]
     crashed = [
-        {
-            "key": f"{f['provider']}:{f['invoice_id']}" if f["provider"] else "?",
-            "run_id": f["run_id"],
-            "error": f["error"],
-        }
+        CrashedRun(f"{f.provider}:{f.invoice_id}" if f.provider else "?", f.run_id, f.error)
         for f in log.run_failures_between(start, end)
     ]
     refused = [row for provider in config.providers for row in folders_not_read(provider)]
@@ -236,7 +286,7 @@ def next_summary_day(warehouse: Warehouse, config: PipelineConfig, now: datetime
     (its window so far)."""
     day = due_summary_day(now, config.notifications.summary_time, config.daily_sync.timezone)
     delivery = OperationsLog(warehouse).delivery(day.isoformat())
-    return day + timedelta(days=1) if delivery and delivery["status"] in DONE_STATUSES else day
+    return day + timedelta(days=1) if delivery and delivery.status in DONE_STATUSES else day
 
 
 def next_summary_attempt(warehouse: Warehouse, config: PipelineConfig, now: datetime) -> SummaryAttempt:
@@ -247,14 +297,14 @@ def next_summary_attempt(warehouse: Warehouse, config: PipelineConfig, now: date
     delivery = OperationsLog(warehouse).delivery(day.isoformat())
     if delivery is None:
         return SummaryAttempt(day, True, 0, f"the summary for {day} is due")
-    attempts = delivery["attempts"]
-    if delivery["status"] in DONE_STATUSES:
-        return SummaryAttempt(day, False, attempts, f"the summary for {day} was already {delivery['status']}")
-    failed_at = delivery["updated_at"].astimezone(UTC)  # elapsed time, not wall-clock time across a DST change
+    attempts = delivery.attempts
+    if delivery.status in DONE_STATUSES:
+        return SummaryAttempt(day, False, attempts, f"the summary for {day} was already {delivery.status}")
+    failed_at = delivery.updated_at.astimezone(UTC)  # elapsed time, not wall-clock time across a DST change
     retry_at = failed_at + timedelta(minutes=settings.retry_failed_summary_minutes)
     failure = (
         f"the summary for {day} is not sent yet: attempt {attempts} failed at {local_time(failed_at, timezone)} "
-        f"({delivery['last_error']})"
+        f"({delivery.last_error})"
     )
     if now < retry_at:
         return SummaryAttempt(
@@ -283,8 +333,8 @@ def deliver_daily_summary(
     check_summary_due(config, day, now or datetime.now(UTC))
     log = OperationsLog(warehouse)
     previous = log.delivery(day.isoformat())
-    if previous and previous["status"] in DONE_STATUSES:
-        return SummaryDelivery(day.isoformat(), False, f"already {previous['status']} for {day.isoformat()}")
+    if previous and previous.status in DONE_STATUSES:
+        return SummaryDelivery(day.isoformat(), False, f"already {previous.status} for {day.isoformat()}")
     if not smtp.configured:
         raise MailError(NO_RELAY)
     settings = config.notifications

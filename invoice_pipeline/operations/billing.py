@@ -10,44 +10,35 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
-from invoice_pipeline.domain.money import decimal_text, round_to_minor_units
-from invoice_pipeline.warehouse.billing_tables import BillableGroup
+from invoice_pipeline.domain.money import round_to_minor_units
+from invoice_pipeline.warehouse.billing_tables import BillableConsumption, BillableGroup, CustomerInvoice
 from invoice_pipeline.warehouse.warehouse import Warehouse
 
 
-def billable_consumption(warehouse: Warehouse, record_id: str | None = None) -> list[dict[str, Any]]:
+def billable_consumption(warehouse: Warehouse, record_id: str | None = None) -> list[BillableConsumption]:
     """Billable usage per account, subscription and charge period (Active invoices only, not yet invoiced);
     of one provider invoice record when `record_id` is given."""
     return warehouse.billable_consumption(record_id)
 
 
-def bill_customers(warehouse: Warehouse, *, actor: str) -> list[dict[str, Any]]:
+def bill_customers(warehouse: Warehouse, *, actor: str) -> list[CustomerInvoice]:
     """Create one customer invoice per account and currency for all billable usage, linking the lines it bills;
     its total is the lines' exact sum rounded once to the currency's minor units (banker's rounding)."""
     now = datetime.now(UTC)
 
-    def customer_invoice(group: BillableGroup) -> dict[str, Any]:
+    def customer_invoice(group: BillableGroup) -> CustomerInvoice:
         total = round_to_minor_units(group.lines_total, group.minor_units)
-        return {
-            "customer_invoice_id": f"CI-{now:%Y%m%d}-{uuid.uuid4().hex[:10].upper()}",
-            "account_id": group.account_id,
-            "currency": group.currency,
-            "total_amount": total,
-            "rounding_difference": total - group.lines_total,
-            "line_count": group.line_count,
-            "created_at": now,
-            "created_by": actor,
-        }
+        return CustomerInvoice(
+            customer_invoice_id=f"CI-{now:%Y%m%d}-{uuid.uuid4().hex[:10].upper()}",
+            account_id=group.account_id,
+            currency=group.currency,
+            total_amount=total,
+            rounding_difference=total - group.lines_total,
+            line_count=group.line_count,
+            created_at=now,
+            created_by=actor,
+            minor_units=group.minor_units,
+        )
 
     return warehouse.bill_usage(customer_invoice)
-
-
-def customer_invoice_text(invoice: dict[str, Any]) -> dict[str, Any]:
-    """A created customer invoice as people read it: the total in the currency's minor units, the rounding
-    difference exactly."""
-    return invoice | {
-        "total_amount": decimal_text(invoice["total_amount"], invoice["minor_units"]),
-        "rounding_difference": decimal_text(invoice["rounding_difference"]),
-    }

@@ -7,9 +7,9 @@ why and what to do instead; a refusal changes nothing.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
 
 from invoice_pipeline.composition import connector_for
 from invoice_pipeline.config import PipelineConfig, ProviderConfig
@@ -187,7 +187,27 @@ def header_fields(
     }
 
 
-def offered_invoice_statuses(config: PipelineConfig, warehouse: Warehouse, provider_id: str) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class OfferedInvoiceStatus:
+    """An invoice a provider offers, its header total as offered, and where it stands here."""
+
+    invoice_id: str
+    status: str  # its record's status, `not imported`, `Inactive (deactivated)` or `Deleted`
+    currency: str | None
+    total_amount: Decimal | None  # as the provider writes it ("46.00" keeps its minor units)
+    header_problem: str | None  # why its header.json cannot be read (provider folders only)
+
+    def text(self) -> str:
+        """The invoice as `providers invoices` lists it: id, status, and its total or why its header is unreadable."""
+        total = f"{'-' if self.total_amount is None else f'{self.total_amount:f}'} {self.currency or '-'}"
+        if self.header_problem:
+            total = f"header unreadable: {self.header_problem}"
+        return f"{self.invoice_id}\t{self.status}\t{total}"
+
+
+def offered_invoice_statuses(
+    config: PipelineConfig, warehouse: Warehouse, provider_id: str
+) -> list[OfferedInvoiceStatus]:
     """The invoices a provider offers, each with where it stands here (its status, `not imported`,
     `Inactive (deactivated)` or `Deleted`) and, for a provider folder, why its header cannot be read."""
     provider = config.provider(provider_id)
@@ -196,13 +216,13 @@ def offered_invoice_statuses(config: PipelineConfig, warehouse: Warehouse, provi
         key = InvoiceKey(provider.id, offered.invoice_id)
         record = warehouse.current_record(key)
         rows.append(
-            {
-                "invoice_id": offered.invoice_id,
-                "status": record.status if record else standing_of(warehouse, key, None, None).stage.value,
-                "currency": offered.currency,
-                "total_amount": None if offered.total_amount is None else f"{offered.total_amount:f}",
-                "header_problem": _header_problem(provider, offered.invoice_id),
-            }
+            OfferedInvoiceStatus(
+                invoice_id=offered.invoice_id,
+                status=record.status if record else standing_of(warehouse, key, None, None).stage.value,
+                currency=offered.currency,
+                total_amount=offered.total_amount,
+                header_problem=_header_problem(provider, offered.invoice_id),
+            )
         )
     return rows
 

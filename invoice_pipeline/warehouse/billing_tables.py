@@ -6,13 +6,16 @@ customer invoice's total is made from its lines is the billing rule's (`operatio
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 
+from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.warehouse import tables as t
 
@@ -34,6 +37,50 @@ class BillableGroup:
     line_count: int
     lines_total: Decimal  # the lines' exact sum
     minor_units: int  # an Active invoice's currency is set up in the reference data
+
+
+@dataclass(frozen=True)
+class BillableConsumption:
+    """Billable usage of one account, subscription, charge period and currency: its line count and exact amount."""
+
+    account_id: str
+    subscription_id: str
+    charge_start_date: date
+    charge_end_date: date
+    currency: str
+    line_count: int
+    amount: Decimal  # the lines' exact sum
+    minor_units: int
+
+    def as_row(self) -> dict[str, Any]:
+        """As the CLI's JSON and Dagster's table show it: dates ISO, the amount in the currency's minor units."""
+        return dataclasses.asdict(self) | {
+            "charge_start_date": self.charge_start_date.isoformat(),
+            "charge_end_date": self.charge_end_date.isoformat(),
+            "amount": decimal_text(self.amount, self.minor_units),
+        }
+
+
+@dataclass(frozen=True)
+class CustomerInvoice:
+    """A customer invoice (a `customer_invoices` row) with its currency's minor units (not stored with it)."""
+
+    customer_invoice_id: str
+    account_id: str
+    currency: str
+    total_amount: Decimal  # rounded once to the currency's minor units
+    rounding_difference: Decimal  # total_amount minus the exact sum of its lines
+    line_count: int
+    created_at: datetime
+    created_by: str
+    minor_units: int
+
+    def as_row(self) -> dict[str, Any]:
+        """As the CLI and Dagster show it: the total in the currency's minor units, the rounding difference exactly."""
+        return dataclasses.asdict(self) | {
+            "total_amount": decimal_text(self.total_amount, self.minor_units),
+            "rounding_difference": decimal_text(self.rounding_difference),
+        }
 
 
 def invoiced_lines(conn: sa.Connection, record_id: str) -> InvoicedLines:
@@ -72,7 +119,7 @@ def _billable_lines(*, any_billed: bool = True) -> sa.Select[Any]:
     return query.where(~sa.exists().where(links.c.record_id == usage.c.record_id, links.c.line_id == usage.c.line_id))
 
 
-def billable_consumption(conn: sa.Connection, record_id: str | None = None) -> list[dict[str, Any]]:
+def billable_consumption(conn: sa.Connection, record_id: str | None = None) -> list[BillableConsumption]:
     """Billable usage per account, subscription and charge period (line count, exact amount, minor units);
     of one provider invoice record when `record_id` is given."""
     links = t.customer_invoice_lines
@@ -100,12 +147,14 @@ def billable_consumption(conn: sa.Connection, record_id: str | None = None) -> l
         .group_by(*groups)
         .order_by(lines.c.account_id, lines.c.subscription_id, lines.c.charge_start_date, lines.c.currency)
     )
-    return [dict(r) for r in conn.execute(query).mappings()]
+    return [BillableConsumption(**r) for r in conn.execute(query).mappings()]
 
 
-def bill_usage(engine: sa.Engine, customer_invoice: Callable[[BillableGroup], dict[str, Any]]) -> list[dict[str, Any]]:
+def bill_usage(
+    engine: sa.Engine, customer_invoice: Callable[[BillableGroup], CustomerInvoice]
+) -> list[CustomerInvoice]:
     """In one transaction: one customer invoice per account and currency of billable usage, made by
-    `customer_invoice` (its columns of `customer_invoices`), linking the lines it bills; returns them."""
+    `customer_invoice`, linking the lines it bills; returns them."""
     lines = _billable_lines().subquery()
     links = t.customer_invoice_lines
     created = []
@@ -123,18 +172,19 @@ def bill_usage(engine: sa.Engine, customer_invoice: Callable[[BillableGroup], di
         ).all()
         for account_id, currency, line_count, lines_total, minor_units in groups:
             invoice = customer_invoice(BillableGroup(account_id, currency, line_count, lines_total, minor_units))
-            conn.execute(sa.insert(t.customer_invoices).values(**invoice))
+            invoices = t.customer_invoices
+            conn.execute(sa.insert(invoices).values({c.name: getattr(invoice, c.name) for c in invoices.columns}))
             group_lines = _billable_lines().subquery()
             conn.execute(
                 sa.insert(links).from_select(
                     ["customer_invoice_id", "record_id", "line_id", "amount"],
                     sa.select(
-                        sa.literal(invoice["customer_invoice_id"]),
+                        sa.literal(invoice.customer_invoice_id),
                         group_lines.c.record_id,
                         group_lines.c.line_id,
                         group_lines.c.amount,
                     ).where(group_lines.c.account_id == account_id, group_lines.c.currency == currency),
                 )
             )
-            created.append(invoice | {"minor_units": minor_units})
+            created.append(invoice)
     return created

@@ -27,7 +27,7 @@ from invoice_pipeline.warehouse import (
     record_changes,
     schema_migrations,
 )
-from invoice_pipeline.warehouse.billing_tables import BillableGroup, InvoicedLines
+from invoice_pipeline.warehouse.billing_tables import BillableConsumption, BillableGroup, CustomerInvoice, InvoicedLines
 from invoice_pipeline.warehouse.engine import SCHEMAS_CHECKED, DuckDBSettings, create_warehouse_engine, is_duckdb_url
 from invoice_pipeline.warehouse.engine_faults import masked_url
 from invoice_pipeline.warehouse.import_claims import DEFAULT_LAPSE, claim_renewed
@@ -246,12 +246,12 @@ class Warehouse:
             billing_tables.unlink_lines(conn, record.record_id)
             record_changes.note_in_history(conn, record, reason, actor=actor)
 
-    def billable_consumption(self, record_id: str | None = None) -> list[dict[str, Any]]:
+    def billable_consumption(self, record_id: str | None = None) -> list[BillableConsumption]:
         """Billable usage per account, subscription and charge period (see `billing_tables`)."""
         with self.engine.connect() as conn:
             return billing_tables.billable_consumption(conn, record_id)
 
-    def bill_usage(self, customer_invoice: Callable[[BillableGroup], dict[str, Any]]) -> list[dict[str, Any]]:
+    def bill_usage(self, customer_invoice: Callable[[BillableGroup], CustomerInvoice]) -> list[CustomerInvoice]:
         """One customer invoice per account and currency of billable usage, linking its lines (one transaction)."""
         return billing_tables.bill_usage(self.engine, customer_invoice)
 

@@ -127,7 +127,7 @@ def test_the_daily_change_check_gets_partner_centers_header_totals_through_the_c
     partner_center.invoices["G200000001"].invoice["totalCharges"] = Decimal("1500.10")
     plan = plan_sync(workspace.config(), warehouse, actor="test")
 
-    assert [(c["old_total"], c["new_total"]) for c in plan.new_changes] == [(Decimal("1486.46"), Decimal("1500.10"))]
+    assert [(c.old_total, c.new_total) for c in plan.new_changes] == [(Decimal("1486.46"), Decimal("1500.10"))]
     assert _record(workspace, FIRST).status == "Active"
 
 

@@ -25,7 +25,7 @@ from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.notifications.mail import NO_RELAY, SMTP_ENV_VARS
 from invoice_pipeline.notifications.summary import build_daily_summary, due_summary_day
 from invoice_pipeline.warehouse import tables as t
-from invoice_pipeline.warehouse.operations_log import OperationsLog
+from invoice_pipeline.warehouse.operations_log import ImportRunFailure, OperationsLog, SummaryDeliveryAttempts
 from invoice_pipeline_tests.builders import license_line, usage_line
 from invoice_pipeline_tests.smtp_relay import (
     HOST,
@@ -424,7 +424,7 @@ def _crash_sensor(instance, result: dg.ExecuteInProcessResult) -> None:
     import_run_crash_sensor(context)
 
 
-def _recorded_failures(workspace) -> list[dict]:
+def _recorded_failures(workspace) -> list[ImportRunFailure]:
     now = datetime.now(UTC)
     return _with_log(
         workspace, lambda log: log.run_failures_between(now - timedelta(hours=1), now + timedelta(hours=1))
@@ -445,14 +445,14 @@ def test_the_crash_sensor_records_a_crashed_import_run_once_and_the_summary_list
     _crash_sensor(instance, crashed)
     _crash_sensor(instance, crashed)  # the same run seen twice is recorded once
     (failure,) = _recorded_failures(workspace)
-    assert (failure["run_id"], failure["provider"], failure["invoice_id"]) == (crashed.run_id, "contoso-csp", "G1")
-    assert "OSError: disk full" in failure["error"]
+    assert (failure.run_id, failure.provider, failure.invoice_id) == (crashed.run_id, "contoso-csp", "G1")
+    assert "OSError: disk full" in failure.error
 
     config = workspace.config()
     now = datetime.now(UTC)
     day = due_summary_day(now, config.notifications.summary_time, config.daily_sync.timezone) + timedelta(days=1)
     summary = _with_log(workspace, lambda log: build_daily_summary(log.warehouse, config, day))
-    assert [(c["key"], c["run_id"]) for c in summary.crashed] == [("contoso-csp:G1", crashed.run_id)]
+    assert [(c.key, c.run_id) for c in summary.crashed] == [("contoso-csp:G1", crashed.run_id)]
 
 
 def test_the_crash_sensor_names_the_invoice_of_a_crashed_run_launched_from_the_ui_without_pipeline_tags(
@@ -469,7 +469,7 @@ def test_the_crash_sensor_names_the_invoice_of_a_crashed_run_launched_from_the_u
     assert not crashed.success and RUN_TAG_PROVIDER not in crashed.dagster_run.tags
     _crash_sensor(instance, crashed)
     (failure,) = _recorded_failures(workspace)
-    assert (failure["provider"], failure["invoice_id"]) == ("contoso-csp", "G1")
+    assert (failure.provider, failure.invoice_id) == ("contoso-csp", "G1")
 
 
 def test_the_crash_sensor_ignores_an_import_that_failed_validation(ops, workspace, instance):
@@ -509,7 +509,7 @@ def _summary_time_passed_two_hours_ago(workspace) -> None:
     configure(workspace.config_path, notifications={"summary_time": f"{datetime.now(UTC) - timedelta(hours=2):%H:%M}"})
 
 
-def _delivery(workspace) -> dict | None:
+def _delivery(workspace) -> SummaryDeliveryAttempts | None:
     return _with_log(workspace, lambda log: log.delivery(_due_day(workspace)))
 
 
@@ -526,9 +526,9 @@ def _failed_attempt(workspace, instance, down: SmtpResource) -> tuple[dg.RunRequ
     assert (error.cls_name, error.stack) == ("SummaryNotSent", [])
     assert error.message.startswith(f"summary for {_due_day(workspace)} not sent: ")
     delivery = _delivery(workspace)
-    assert (delivery["status"], delivery["attempts"], delivery["sent_at"]) == ("failed", 1, None)
-    assert "ConnectionRefusedError" in delivery["last_error"]
-    return first, delivery["updated_at"]
+    assert (delivery.status, delivery.attempts, delivery.sent_at) == ("failed", 1, None)
+    assert "ConnectionRefusedError" in delivery.last_error
+    return first, delivery.updated_at
 
 
 def _due_day(workspace) -> str:
@@ -596,7 +596,7 @@ def test_with_the_relay_down_the_sensor_requests_no_new_attempt_for_an_hour_and_
             f"; next attempt at {retry_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC "
             "(notifications.retry_failed_summary_minutes: 60)"
         )
-    assert _delivery(workspace)["attempts"] == 1
+    assert _delivery(workspace).attempts == 1
     assert relay.messages == []
 
 
@@ -629,7 +629,7 @@ def test_once_the_relay_is_back_the_next_attempt_sends_the_days_summary_once_and
     (mail,) = relay.messages
     assert mail.subject.startswith(f"Provider invoices {day}: ")
     delivery = _delivery(workspace)
-    assert (delivery["status"], delivery["attempts"], delivery["last_error"]) == ("sent", 2, None)
+    assert (delivery.status, delivery.attempts, delivery.last_error) == ("sent", 2, None)
 
     for later in (retry_at, retry_at + timedelta(minutes=5), retry_at + timedelta(hours=2)):
         _clock_at(monkeypatch, later)

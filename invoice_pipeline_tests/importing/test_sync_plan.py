@@ -131,9 +131,9 @@ def test_a_changed_provider_total_of_an_active_invoice_is_recorded_once_in_histo
 
     plan = _plan(imported, warehouse)
     (change,) = plan.new_changes
-    assert (change["provider"], change["invoice_id"], change["currency"]) == ("contoso-csp", "G1", "USD")
-    assert (change["old_total"], change["new_total"]) == (Decimal("46.00"), Decimal("47.50"))
-    assert change["record_id"] == before.record_id and change["notified_at"] is None
+    assert (change.provider, change.invoice_id, change.currency) == ("contoso-csp", "G1", "USD")
+    assert (change.old_total, change.new_total) == (Decimal("46.00"), Decimal("47.50"))
+    assert change.record_id == before.record_id and change.notified_at is None
     assert _verdicts(plan)["contoso-csp:G1"] == (False, "already Active")  # not re-imported
 
     after = warehouse.current_record(_key("G1"))
@@ -168,7 +168,7 @@ def test_a_further_change_of_the_provider_total_is_recorded_again(imported, ware
     _plan(imported, warehouse)
     imported.add_invoice("G1", total="48.25")
     (change,) = _plan(imported, warehouse).new_changes
-    assert (change["old_total"], change["new_total"]) == (Decimal("46.00"), Decimal("48.25"))
+    assert (change.old_total, change.new_total) == (Decimal("46.00"), Decimal("48.25"))
     assert _change_count(warehouse) == 2
     reasons = [h.reason for h in warehouse.history(_key("G1")) if h.reason.startswith("provider changed")]
     assert len(reasons) == 2 and "to 48.25 USD" in reasons[1]
@@ -223,9 +223,9 @@ def test_a_line_change_keeping_the_header_total_is_recorded_once_in_history_and_
 
     (change,) = _plan(imported, warehouse).new_changes
 
-    assert (change["old_total"], change["new_total"]) == (Decimal("46.00"), Decimal("46.00"))
-    assert change["old_line_fingerprint"] == before.line_fingerprint
-    assert change["new_line_fingerprint"] not in (None, before.line_fingerprint)
+    assert (change.old_total, change.new_total) == (Decimal("46.00"), Decimal("46.00"))
+    assert change.old_line_fingerprint == before.line_fingerprint
+    assert change.new_line_fingerprint not in (None, before.line_fingerprint)
     assert warehouse.current_record(_key("G1")) == before
     assert warehouse.line_totals(before.record_id)["usage"][0] == 1
     (entry,) = warehouse.history(_key("G1"))[len(history_before) :]
@@ -239,7 +239,7 @@ def test_a_line_change_keeping_the_header_total_is_recorded_once_in_history_and_
 def test_a_change_of_both_total_and_lines_is_one_change_saying_both(imported, warehouse):
     imported.add_invoice("G1", usage=[usage_line("U1", "11.50")], license=[license_line("L1", "36.00")])
     (change,) = _plan(imported, warehouse).new_changes
-    assert change["new_total"] == Decimal("47.50")
+    assert change.new_total == Decimal("47.50")
     reason = warehouse.history(_key("G1"))[-1].reason
     assert reason == (
         "provider changed the invoice total from 46.00 to 47.50 USD and its lines; the imported invoice was not changed"

@@ -14,6 +14,8 @@ from invoice_pipeline.importing.invoice_import import import_provider_invoice
 from invoice_pipeline.importing.sync_plan import plan_sync
 from invoice_pipeline.notifications.mail import NO_RELAY, MailError, SmtpSettings
 from invoice_pipeline.notifications.summary import (
+    ChangeSeen,
+    CrashedRun,
     DailySummary,
     SummaryAttempt,
     SummaryNotDue,
@@ -126,7 +128,7 @@ def busy_day(notifying, warehouse):
     warehouse.start_import(_key("G3"), run_id="run-still-going", actor="test", stuck_after=timedelta(hours=2))
     ws.add_invoice("G4", total="25.50")  # the provider's header now says 25.50
     plan = plan_sync(ws.config(), warehouse, actor="test")
-    assert [c["invoice_id"] for c in plan.new_changes] == ["G4"]
+    assert [c.invoice_id for c in plan.new_changes] == ["G4"]
     OperationsLog(warehouse).record_run_failure("run-crashed-1", _key("G5"), "OSError: disk full")
     return ws
 
@@ -136,25 +138,25 @@ def busy_day(notifying, warehouse):
 
 def test_summary_lists_succeeded_failed_with_message_populating_changed_and_crashed(busy_day, warehouse):
     summary = _summary(busy_day, warehouse)
-    assert [(i["key"], i["total_amount"], i["currency"], i["line_count"]) for i in summary.succeeded] == [
+    assert [(i.key, i.total_amount, i.currency, i.line_count) for i in summary.succeeded] == [
         ("contoso-csp:G1", "46.00", "USD", 2),
         ("contoso-csp:G4", "20.00", "USD", 1),
     ]
     (failed,) = summary.failed
-    assert failed["key"] == "contoso-csp:G2"
-    assert failed["message"].startswith("Unresolved references: customer 'unknown-tenant' (1 line)")
-    assert [p["key"] for p in summary.populating] == ["contoso-csp:G3"]
-    assert [(c["key"], c["old_total"], c["new_total"], c["currency"]) for c in summary.changed] == [
+    assert failed.key == "contoso-csp:G2"
+    assert failed.message.startswith("Unresolved references: customer 'unknown-tenant' (1 line)")
+    assert [p.key for p in summary.populating] == ["contoso-csp:G3"]
+    assert [(c.key, c.old_total, c.new_total, c.currency) for c in summary.changed] == [
         ("contoso-csp:G4", "20.00", "25.50", "USD")
     ]
-    assert summary.crashed == [{"key": "contoso-csp:G5", "run_id": "run-crashed-1", "error": "OSError: disk full"}]
+    assert summary.crashed == [CrashedRun("contoso-csp:G5", "run-crashed-1", "OSError: disk full")]
     assert not summary.nothing_new
 
 
 def test_summary_of_another_day_does_not_list_todays_imports(busy_day, warehouse):
     summary = _summary(busy_day, warehouse, _current_day(busy_day.config()) - timedelta(days=2))
     assert (summary.succeeded, summary.failed, summary.changed, summary.crashed) == ([], [], [], [])
-    assert [p["key"] for p in summary.populating] == ["contoso-csp:G3"]  # still running, whatever the day
+    assert [p.key for p in summary.populating] == ["contoso-csp:G3"]  # still running, whatever the day
 
 
 def test_an_invoice_imported_on_an_earlier_day_that_changed_at_the_provider_today_is_not_listed_as_imported(
@@ -166,7 +168,7 @@ def test_an_invoice_imported_on_an_earlier_day_that_changed_at_the_provider_toda
     notifying.add_invoice("G1", total="12.00")
     plan_sync(notifying.config(), warehouse, actor="test")
     summary = _summary(notifying, warehouse)
-    assert [c["key"] for c in summary.changed] == ["contoso-csp:G1"]
+    assert [c.key for c in summary.changed] == ["contoso-csp:G1"]
     # The provider change writes an Active -> Active history entry; it is not an import.
     assert summary.succeeded == []
     assert render_summary(summary, notifying.config().notifications).subject.endswith(
@@ -214,7 +216,7 @@ def test_html_escapes_hostile_values_from_a_crashed_import_and_the_text_part_kee
     OperationsLog(warehouse).record_run_failure("run-<b>x</b>", _key("G6"), f"OSError: {HOSTILE}")
     summary = _summary(notifying, warehouse)
     (failed,) = summary.failed
-    assert HOSTILE in failed["message"]  # the real message, as the import stored it
+    assert HOSTILE in failed.message  # the real message, as the import stored it
     mail = render_summary(summary, notifying.config().notifications)
     assert "<script>" not in mail.html and "<b>x</b>" not in mail.html
     assert "&lt;script&gt;alert(&#39;pwned&#39;)&lt;/script&gt;" in mail.html
@@ -286,8 +288,8 @@ def test_the_daily_summary_is_sent_once_per_day_and_a_second_delivery_says_alrea
     assert "contoso-csp:G1: 46.00 USD, 2 lines" in received.part("text/plain")
     assert "<li>contoso-csp:G1: 46.00 USD, 2 lines</li>" in received.part("text/html")
     delivery = OperationsLog(warehouse).delivery(day.isoformat())
-    assert (delivery["status"], delivery["attempts"], delivery["last_error"]) == ("sent", 1, None)
-    assert delivery["sent_at"] is not None
+    assert (delivery.status, delivery.attempts, delivery.last_error) == ("sent", 1, None)
+    assert delivery.sent_at is not None
 
 
 def test_the_next_day_gets_its_own_summary(busy_day, warehouse, relay, smtp):
@@ -311,15 +313,15 @@ def test_when_the_relay_is_down_the_failure_is_recorded_and_raised_then_sent_onc
         _deliver(warehouse, config, down, day)
     log = OperationsLog(warehouse)
     failed = log.delivery(day.isoformat())
-    assert (failed["status"], failed["attempts"], failed["sent_at"]) == ("failed", 1, None)
-    assert "ConnectionRefusedError" in failed["last_error"]
+    assert (failed.status, failed.attempts, failed.sent_at) == ("failed", 1, None)
+    assert "ConnectionRefusedError" in failed.last_error
     assert relay.messages == []
 
     retried = _deliver(warehouse, config, smtp, day)
     assert retried.sent
     assert len(relay.messages) == 1
     sent = log.delivery(day.isoformat())
-    assert (sent["status"], sent["attempts"], sent["last_error"]) == ("sent", 2, None)
+    assert (sent.status, sent.attempts, sent.last_error) == ("sent", 2, None)
 
 
 def test_a_day_whose_summary_time_has_not_passed_is_refused_saying_when_it_is_due_and_nothing_is_recorded(
@@ -392,7 +394,7 @@ def test_invoices_a_person_deactivated_or_deleted_are_listed_as_set_aside_every_
     _import(notifying, warehouse, "G8")  # imported again explicitly: no longer set aside
 
     summary = _summary(notifying, warehouse)
-    assert [(s["key"], s["status"], s["by"], s["reason"]) for s in summary.set_aside] == [
+    assert [(s.key, s.status, s.by, s.reason) for s in summary.set_aside] == [
         ("contoso-csp:G5", "deactivated", "alice", "deactivated: provider reissued it"),
         ("contoso-csp:G6", "deleted", "bob", "deleted: duplicate"),
     ]
@@ -403,10 +405,8 @@ def test_invoices_a_person_deactivated_or_deleted_are_listed_as_set_aside_every_
 
 def test_a_change_of_the_lines_at_the_provider_says_so_in_both_parts_of_the_summary(notifying):
     start = datetime(2026, 11, 29, 7, tzinfo=UTC)
-    change = {"key": "contoso-csp:G1", "currency": "USD", "old_total": "100.00", "new_total": "100.00"}
-    summary = DailySummary(
-        "2026-11-30", start, start + timedelta(days=1), changed=[{**change, "seen_at": "x", "lines_changed": True}]
-    )
+    change = ChangeSeen("contoso-csp:G1", "USD", "100.00", "100.00", seen_at="x", lines_changed=True)
+    summary = DailySummary("2026-11-30", start, start + timedelta(days=1), changed=[change])
     mail = render_summary(summary, notifying.config().notifications)
     assert "provider now says 100.00 USD, and its lines changed" in mail.text
     assert "provider now says 100.00 USD, and its lines changed" in mail.html
@@ -431,7 +431,7 @@ def test_without_a_relay_delivery_is_a_mail_error_saying_how_to_configure_one_an
 def test_without_recipients_delivery_fails_with_a_mail_error_naming_the_setting(workspace, warehouse, relay, smtp):
     with pytest.raises(MailError, match="notifications.recipients"):
         deliver_daily_summary(warehouse, workspace.config(), smtp, date(2026, 11, 25))
-    assert OperationsLog(warehouse).delivery("2026-11-25")["status"] == "failed"
+    assert OperationsLog(warehouse).delivery("2026-11-25").status == "failed"
     assert relay.messages == []
 
 
@@ -456,7 +456,7 @@ def test_with_send_when_nothing_new_off_an_empty_day_is_skipped_and_nothing_is_s
     skipped = deliver_daily_summary(warehouse, config, smtp, date(2026, 3, 1))
     assert (skipped.sent, skipped.reason) == (False, "nothing new, and send_when_nothing_new is off")
     assert relay.messages == []
-    assert OperationsLog(warehouse).delivery("2026-03-01")["status"] == "skipped"
+    assert OperationsLog(warehouse).delivery("2026-03-01").status == "skipped"
     again = deliver_daily_summary(warehouse, config, smtp, date(2026, 3, 1))
     assert (again.sent, again.reason) == (False, "already skipped for 2026-03-01")
     assert relay.messages == []
@@ -497,7 +497,7 @@ def test_after_a_failed_attempt_the_next_is_due_once_the_retry_interval_passed_a
     config = paris.config()
     day = due_summary_day(datetime.now(UTC), config.notifications.summary_time, "Europe/Paris")
     OperationsLog(warehouse).record_delivery(day.isoformat(), sent=False, subject="s", error="relay said 421")
-    failed_at = OperationsLog(warehouse).delivery(day.isoformat())["updated_at"]
+    failed_at = OperationsLog(warehouse).delivery(day.isoformat()).updated_at
     local = failed_at.astimezone(ZoneInfo("Europe/Paris"))
     retry_local = (failed_at.astimezone(UTC) + timedelta(hours=1)).astimezone(ZoneInfo("Europe/Paris"))
 

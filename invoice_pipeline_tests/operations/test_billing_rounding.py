@@ -35,17 +35,17 @@ def billed(workspace, warehouse) -> dict[str, dict]:
         workspace.add_invoice(f"G-{currency}", usage=lines, currency=currency, total=total)
         key = InvoiceKey("contoso-csp", f"G-{currency}")
         assert import_provider_invoice(workspace.config(), warehouse, key, actor="test").status == Status.ACTIVE
-    return {c["currency"]: c for c in bill_customers(warehouse, actor="billing-test")}
+    return {c.currency: c for c in bill_customers(warehouse, actor="billing-test")}
 
 
 @pytest.mark.parametrize("currency", CURRENCIES)
 def test_each_customer_invoice_total_is_rounded_once_to_the_currencys_minor_units(billed, currency):
     minor_units, amounts, total, difference = CURRENCIES[currency]
     invoice = billed[currency]
-    assert invoice["total_amount"] == Decimal(total)
-    assert invoice["total_amount"].as_tuple().exponent == -minor_units
-    assert invoice["rounding_difference"] == Decimal(difference)
-    assert invoice["total_amount"] - invoice["rounding_difference"] == sum(map(Decimal, amounts))
+    assert invoice.total_amount == Decimal(total)
+    assert invoice.total_amount.as_tuple().exponent == -minor_units
+    assert invoice.rounding_difference == Decimal(difference)
+    assert invoice.total_amount - invoice.rounding_difference == sum(map(Decimal, amounts))
 
 
 def test_the_rounded_total_and_the_rounding_difference_are_stored_and_the_lines_keep_their_exact_amounts(
@@ -57,7 +57,7 @@ def test_the_rounded_total_and_the_rounding_difference_are_stored_and_the_lines_
         lines = conn.execute(sa.select(links.c.customer_invoice_id, links.c.amount)).all()
     assert sorted(stored) == sorted((c, Decimal(total), Decimal(diff)) for c, (_, _, total, diff) in CURRENCIES.items())
     exact = {currency: sorted(map(Decimal, amounts)) for currency, (_, amounts, _, _) in CURRENCIES.items()}
-    by_invoice = {invoice["customer_invoice_id"]: currency for currency, invoice in billed.items()}
+    by_invoice = {invoice.customer_invoice_id: currency for currency, invoice in billed.items()}
     assert {c: sorted(a for i, a in lines if by_invoice[i] == c) for c in CURRENCIES} == exact
 
 

@@ -17,6 +17,7 @@ from invoice_pipeline.importing.invoice_import import activate_manual_invoice, i
 from invoice_pipeline.importing.sync_plan import plan_sync
 from invoice_pipeline.operations.billing import bill_customers, billable_consumption
 from invoice_pipeline.operations.invoice_operations import (
+    OfferedInvoiceStatus,
     OperationRefused,
     checksum_override_difference,
     create_manual_invoice,
@@ -209,7 +210,7 @@ def test_deactivate_and_delete_are_refused_while_lines_are_invoiced_naming_count
 ):
     _active_invoice(workspace, warehouse)
     created = bill_customers(warehouse, actor="billing-test")
-    ids = sorted(c["customer_invoice_id"] for c in created)
+    ids = sorted(c.customer_invoice_id for c in created)
     assert len(ids) == 2
     before = _state(warehouse)
 
@@ -228,7 +229,7 @@ def test_deactivate_and_delete_are_refused_while_lines_are_invoiced_naming_count
 
 def test_unlink_removes_the_links_and_writes_a_history_entry_after_which_deactivation_works(workspace, warehouse):
     record = _active_invoice(workspace, warehouse)
-    ids = sorted(c["customer_invoice_id"] for c in bill_customers(warehouse, actor="billing-test"))
+    ids = sorted(c.customer_invoice_id for c in bill_customers(warehouse, actor="billing-test"))
 
     unlinked = unlink_invoice(warehouse, KEY, actor=ACTOR, reason="credit note issued to the customers")
 
@@ -718,17 +719,13 @@ def test_offered_invoice_statuses_show_not_imported_for_invoices_without_a_recor
     workspace.add_invoice("G2", usage=[usage_line("U1")], total="99.99")
     _manual_folder(workspace)
     _create(workspace, warehouse)
-    assert offered_invoice_statuses(workspace.config(), warehouse, "contoso-csp") == [
-        {"invoice_id": "G1", "status": "Active", "currency": "USD", "total_amount": "58.75", "header_problem": None},
-        {
-            "invoice_id": "G2",
-            "status": "not imported",
-            "currency": "USD",
-            "total_amount": "99.99",
-            "header_problem": None,
-        },
+    offered = offered_invoice_statuses(workspace.config(), warehouse, "contoso-csp")
+    assert offered == [
+        OfferedInvoiceStatus("G1", "Active", "USD", Decimal("58.75"), None),
+        OfferedInvoiceStatus("G2", "not imported", "USD", Decimal("99.99"), None),
     ]
-    assert [r["status"] for r in offered_invoice_statuses(workspace.config(), warehouse, "fabrikam-distribution")] == [
+    assert [o.text() for o in offered] == ["G1\tActive\t58.75 USD", "G2\tnot imported\t99.99 USD"]
+    assert [r.status for r in offered_invoice_statuses(workspace.config(), warehouse, "fabrikam-distribution")] == [
         "Populating"
     ]
 
@@ -737,8 +734,9 @@ def test_offered_invoice_totals_keep_the_currencys_minor_units(workspace, wareho
     # header.json totals "46.00" and "-224.00" are shown so (as `providers invoices` did before), not "46" / "-224".
     workspace.add_invoice("G1", usage=[usage_line("U1", "10.00")], license=[license_line("L1", "36.00")])
     workspace.add_invoice("G2", license=[license_line("L1", "-224.00")])
-    totals = [r["total_amount"] for r in offered_invoice_statuses(workspace.config(), warehouse, "contoso-csp")]
-    assert totals == ["46.00", "-224.00"]
+    offered = offered_invoice_statuses(workspace.config(), warehouse, "contoso-csp")
+    assert [str(r.total_amount) for r in offered] == ["46.00", "-224.00"]
+    assert [r.text() for r in offered] == ["G1\tnot imported\t46.00 USD", "G2\tnot imported\t-224.00 USD"]
 
 
 # Billing ------------------------------------------------------------------------------------------------
@@ -767,20 +765,17 @@ def test_billable_consumption_is_usage_of_active_invoices_not_yet_invoiced_per_a
 
     rows = billable_consumption(warehouse)
 
-    assert [
-        (r["account_id"], r["subscription_id"], r["charge_start_date"], r["charge_end_date"], r["currency"])
-        for r in rows
-    ] == [
+    assert [(r.account_id, r.subscription_id, r.charge_start_date, r.charge_end_date, r.currency) for r in rows] == [
         ("ACC-1001", "SUB-AZ-1001", date(2026, 9, 1), date(2026, 9, 30), "USD"),
         ("ACC-1001", "SUB-AZ-1001", date(2026, 10, 1), date(2026, 10, 31), "USD"),
         ("ACC-1002", "SUB-AZ-1002", date(2026, 10, 1), date(2026, 10, 31), "USD"),
     ]
-    assert [(r["line_count"], r["amount"]) for r in rows] == [
+    assert [(r.line_count, r.amount) for r in rows] == [
         (1, Decimal("1.00")),
         (2, Decimal("15.50")),
         (1, Decimal("7.25")),
     ]
-    assert all(isinstance(r["amount"], Decimal) for r in rows)
+    assert all(isinstance(r.amount, Decimal) for r in rows)
 
 
 def test_billable_consumption_leaves_out_lines_already_invoiced(workspace, warehouse):
@@ -788,7 +783,7 @@ def test_billable_consumption_leaves_out_lines_already_invoiced(workspace, wareh
     bill_customers(warehouse, actor="billing-test")
     _active_invoice(workspace, warehouse, "G2")
     rows = billable_consumption(warehouse)
-    assert [(r["account_id"], r["line_count"], r["amount"]) for r in rows] == [
+    assert [(r.account_id, r.line_count, r.amount) for r in rows] == [
         ("ACC-1001", 2, Decimal("15.50")),
         ("ACC-1002", 1, Decimal("7.25")),
     ]
@@ -797,7 +792,7 @@ def test_billable_consumption_leaves_out_lines_already_invoiced(workspace, wareh
 def test_billable_consumption_of_one_invoice_before_and_after_some_of_its_lines_are_billed(workspace, warehouse):
     record = _active_invoice(workspace, warehouse)
     before = billable_consumption(warehouse, record.record_id)  # none of its lines billed yet
-    assert [(r["account_id"], r["line_count"], r["amount"]) for r in before] == [
+    assert [(r.account_id, r.line_count, r.amount) for r in before] == [
         ("ACC-1001", 2, Decimal("15.50")),
         ("ACC-1002", 1, Decimal("7.25")),
     ]
@@ -808,7 +803,7 @@ def test_billable_consumption_of_one_invoice_before_and_after_some_of_its_lines_
             )
         )
     after = billable_consumption(warehouse, record.record_id)
-    assert [(r["account_id"], r["line_count"], r["amount"]) for r in after] == [
+    assert [(r.account_id, r.line_count, r.amount) for r in after] == [
         ("ACC-1001", 1, Decimal("5.50")),
         ("ACC-1002", 1, Decimal("7.25")),
     ]
@@ -821,13 +816,13 @@ def test_bill_customers_creates_one_customer_invoice_per_account_and_currency_li
 
     created = bill_customers(warehouse, actor="billing-test")
 
-    assert [(c["account_id"], c["currency"], c["total_amount"], c["line_count"]) for c in created] == [
+    assert [(c.account_id, c.currency, c.total_amount, c.line_count) for c in created] == [
         ("ACC-1001", "USD", Decimal("15.50"), 2),
         ("ACC-1002", "USD", Decimal("7.25"), 1),
     ]
-    assert {c["created_by"] for c in created} == {"billing-test"}
-    assert len({c["customer_invoice_id"] for c in created}) == 2
-    by_account = {c["account_id"]: c["customer_invoice_id"] for c in created}
+    assert {c.created_by for c in created} == {"billing-test"}
+    assert len({c.customer_invoice_id for c in created}) == 2
+    by_account = {c.account_id: c.customer_invoice_id for c in created}
     assert _links(warehouse) == sorted(
         [
             (by_account["ACC-1001"], record.record_id, "U1"),
@@ -839,7 +834,7 @@ def test_bill_customers_creates_one_customer_invoice_per_account_and_currency_li
         stored = conn.execute(
             sa.select(t.customer_invoices.c.customer_invoice_id, t.customer_invoices.c.total_amount)
         ).all()
-    assert sorted(stored) == sorted((c["customer_invoice_id"], c["total_amount"]) for c in created)
+    assert sorted(stored) == sorted((c.customer_invoice_id, c.total_amount) for c in created)
     assert billable_consumption(warehouse) == []
 
 
@@ -849,7 +844,7 @@ def test_bill_customers_bills_each_currency_of_an_account_on_its_own_customer_in
     for invoice_id in ("G1", "G2"):
         assert _import(workspace, warehouse, InvoiceKey("contoso-csp", invoice_id)).status == Status.ACTIVE
     created = bill_customers(warehouse, actor="billing-test")
-    assert sorted((c["account_id"], c["currency"], c["total_amount"]) for c in created) == [
+    assert sorted((c.account_id, c.currency, c.total_amount) for c in created) == [
         ("ACC-1001", "EUR", Decimal("20.00")),
         ("ACC-1001", "USD", Decimal("10.00")),
     ]
@@ -878,7 +873,7 @@ def test_lines_of_a_deactivated_invoice_are_never_billed_again(workspace, wareho
     # Synced again: only the new record's lines are billable, once.
     again = _import(workspace, warehouse)
     rows = billable_consumption(warehouse)
-    assert sum(r["line_count"] for r in rows) == 3
+    assert sum(r.line_count for r in rows) == 3
     bill_customers(warehouse, actor="billing-test")
     assert {record_id for _, record_id, _ in _links(warehouse)} == {again.record_id}
     assert old.record_id != again.record_id
@@ -902,12 +897,13 @@ def test_offered_invoice_statuses_tell_deactivated_and_deleted_invoices_and_unre
     del fields["currency"]
     header.write_text(json.dumps(fields))
 
-    rows = {r["invoice_id"]: r for r in offered_invoice_statuses(workspace.config(), warehouse, "contoso-csp")}
+    rows = {r.invoice_id: r for r in offered_invoice_statuses(workspace.config(), warehouse, "contoso-csp")}
 
-    assert {i: r["status"] for i, r in rows.items()} == {
+    assert {i: r.status for i, r in rows.items()} == {
         "G1": "Inactive (deactivated)",
         "G2": "Deleted",
         "G3": "not imported",
     }
-    assert rows["G3"]["header_problem"] == "header.json: missing field(s) currency"
-    assert rows["G1"]["header_problem"] is None
+    assert rows["G3"].header_problem == "header.json: missing field(s) currency"
+    assert rows["G3"].text() == "G3\tnot imported\theader unreadable: header.json: missing field(s) currency"
+    assert rows["G1"].header_problem is None
