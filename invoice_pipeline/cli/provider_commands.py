@@ -36,6 +36,6 @@ def provider_invoices(config: PipelineConfig, provider_id: str) -> None:
             for offered in offered_invoice_statuses(config, warehouse, provider_id):
                 click.echo(offered.text())
             for folder in folders_not_read(config.provider(provider_id)):
-                click.echo(f"{folder['folder']}\tnot read\t{folder['reason']}")
+                click.echo(f"{folder.folder}\tnot read\t{folder.reason}")
         except ConnectorError as error:
             raise Broken(str(error)) from None

@@ -60,9 +60,9 @@ def _daily_sync(provider_id: str | None) -> list[InvoiceKey]:
     for problem in plan.provider_errors:
         click.echo(f"provider error\t{problem}", err=True)
     for skipped in plan.skipped:
-        click.echo(f"{skipped['invoice']}\tskipped\t{skipped['reason']}")
+        click.echo(f"{skipped.invoice}\tskipped\t{skipped.reason}")
     for folder in plan.folders_not_read:
-        click.echo(f"{folder['provider']}:{folder['folder']}\tnot read\t{folder['reason']}")
+        click.echo(f"{folder.provider}:{folder.folder}\tnot read\t{folder.reason}")
     for change in plan.changes:
         click.echo(f"{change.invoice}\tchanged at provider\t{change.text()}")
     for error in plan.notifications_not_sent:

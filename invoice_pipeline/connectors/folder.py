@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -80,7 +81,20 @@ class FolderConnector:
         return line_files_fingerprint(self.fetch_invoice(invoice_id))
 
 
-def folders_not_read(provider: ProviderConfig) -> list[dict[str, str]]:
+@dataclass(frozen=True)
+class FolderNotRead:
+    """A folder of a folder provider that is never read (a name that is not an invoice id, a link outside)."""
+
+    provider: str
+    folder: str  # shown safely: escaped, at most 80 characters
+    reason: str  # why, and how to fix it
+
+    def as_row(self) -> dict[str, str]:
+        """The folder as a table row (the daily sync's metadata)."""
+        return {"provider": self.provider, "folder": self.folder, "reason": self.reason}
+
+
+def folders_not_read(provider: ProviderConfig) -> list[FolderNotRead]:
     """The folders of a folder provider that are never read: provider, folder (shown safely) and reason.
 
     Other connectors have no folders: none. A provider folder that cannot be listed is one row, folder ".", saying
@@ -91,9 +105,9 @@ def folders_not_read(provider: ProviderConfig) -> list[dict[str, str]]:
     try:
         refused = FolderConnector(provider).invalid_folders()
     except OSError as error:
-        return [{"provider": provider.id, "folder": ".", "reason": f"cannot be listed ({error}); check providers.path"}]
+        return [FolderNotRead(provider.id, ".", f"cannot be listed ({error}); check providers.path")]
     return [
-        {"provider": provider.id, "folder": name.encode("unicode_escape").decode("ascii")[:80], "reason": reason}
+        FolderNotRead(provider.id, name.encode("unicode_escape").decode("ascii")[:80], reason)
         for name, reason in refused.items()
     ]
 

@@ -73,7 +73,7 @@ def provider_invoice_offers(
     for error in plan.provider_errors + mail_errors:
         context.log.warning(error)
     for folder in plan.folders_not_read:
-        context.log.warning(f"{folder['provider']}: folder {folder['folder']} not read: {folder['reason']}")
+        context.log.warning(f"{folder.provider}: folder {folder.folder} not read: {folder.reason}")
     return dg.MaterializeResult(
         metadata={
             "eligible": dg.MetadataValue.json([str(k) for k in plan.eligible]),
@@ -89,7 +89,9 @@ def provider_invoice_offers(
                 ["invoice", "imported_total", "provider_total", "currency", "lines_changed"],
             ),
             "provider_errors": dg.MetadataValue.json(plan.provider_errors),
-            "folders_not_read": table_metadata(plan.folders_not_read, ["provider", "folder", "reason"]),
+            "folders_not_read": table_metadata(
+                [folder.as_row() for folder in plan.folders_not_read], ["provider", "folder", "reason"]
+            ),
             "notifications_not_sent": dg.MetadataValue.json(mail_errors),
         }
     )

@@ -7,6 +7,7 @@ from typing import Any
 import dagster as dg
 from dagster_shared.error import SerializableErrorInfo
 
+from invoice_pipeline.connectors.folder import FolderNotRead
 from invoice_pipeline.dagster_defs.daily_sync import OFFERS_ASSET, daily_provider_sync_job
 from invoice_pipeline.dagster_defs.invoice_state import OutcomeFailure, add_invoice_partitions, root_cause
 from invoice_pipeline.dagster_defs.jobs import IMPORT_JOB, REFERENCE_JOB
@@ -93,16 +94,24 @@ def run_reference_refresh(defs: dg.Definitions, instance: dg.DagsterInstance) ->
 
 
 @dataclass(frozen=True)
+class SkippedInvoice:
+    """An offered invoice the daily sync leaves alone, and why."""
+
+    invoice: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class DailySyncPlan:
     """What a daily sync run decided, read back from its `provider_invoice_offers` materialization."""
 
     outcome: RunOutcome
     eligible: list[InvoiceKey]
-    skipped: list[dict[str, Any]]
+    skipped: list[SkippedInvoice]
     changes: list[ProviderChange]
     provider_errors: list[str]
     notifications_not_sent: list[str]
-    folders_not_read: list[dict[str, Any]]
+    folders_not_read: list[FolderNotRead]
 
 
 def run_daily_sync(
@@ -130,9 +139,9 @@ def run_daily_sync(
     return DailySyncPlan(
         outcome=_outcome(result),
         eligible=[InvoiceKey.parse(key) for key in metadata.get("eligible", [])],
-        skipped=[row for row in table("offers") if not row["import"]],
+        skipped=[SkippedInvoice(row["invoice"], row["reason"]) for row in table("offers") if not row["import"]],
         changes=[ProviderChange(**row) for row in table("provider_changes")],
         provider_errors=list(metadata.get("provider_errors", [])),
         notifications_not_sent=list(metadata.get("notifications_not_sent", [])),
-        folders_not_read=table("folders_not_read"),
+        folders_not_read=[FolderNotRead(**row) for row in table("folders_not_read")],
     )

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from invoice_pipeline.composition import connector_for
 from invoice_pipeline.config import PipelineConfig
 from invoice_pipeline.connectors.base import ConnectorError, LineFingerprints, OfferedInvoice, ProviderConnector
-from invoice_pipeline.connectors.folder import folders_not_read
+from invoice_pipeline.connectors.folder import FolderNotRead, folders_not_read
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.eligibility import SyncCandidate, standing_of, sync_candidate
@@ -26,7 +26,7 @@ class SyncPlan:
     candidates: list[SyncCandidate] = field(default_factory=list)
     new_changes: list[ProviderInvoiceChange] = field(default_factory=list)
     provider_errors: list[str] = field(default_factory=list)
-    folders_not_read: list[dict[str, str]] = field(default_factory=list)  # provider, folder, reason
+    folders_not_read: list[FolderNotRead] = field(default_factory=list)
 
     @property
     def eligible(self) -> list[InvoiceKey]:

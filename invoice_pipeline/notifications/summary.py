@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from invoice_pipeline.config import NotificationsConfig, PipelineConfig
-from invoice_pipeline.connectors.folder import folders_not_read
+from invoice_pipeline.connectors.folder import FolderNotRead, folders_not_read
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.statuses import DELETED, Status
 from invoice_pipeline.notifications.mail import NO_RELAY, MailError, SmtpSettings, build_message, send_message
@@ -101,7 +101,7 @@ class DailySummary:
     populating: list[StillPopulating] = field(default_factory=list)
     changed: list[ChangeSeen] = field(default_factory=list)
     crashed: list[CrashedRun] = field(default_factory=list)
-    folders_not_read: list[dict[str, str]] = field(default_factory=list)  # provider, folder, reason
+    folders_not_read: list[FolderNotRead] = field(default_factory=list)
     set_aside: list[SetAside] = field(default_factory=list)
 
     @property

@@ -33,7 +33,7 @@ def test_an_invoice_folder_that_links_outside_the_provider_folder_is_never_read(
         import_provider_invoice(workspace.config(), warehouse, InvoiceKey("contoso-csp", "G-LINKED"), run_id="t")
     assert warehouse.records(InvoiceKey("contoso-csp", "G-LINKED")) == []  # refused: no record, nothing read
     (listed,) = folders_not_read(workspace.config().provider("contoso-csp"))
-    assert (listed["folder"], "outside" in listed["reason"]) == ("G-LINKED", True)
+    assert (listed.folder, "outside" in listed.reason) == ("G-LINKED", True)
     offered = FolderConnector(workspace.config().provider("contoso-csp")).list_invoices()
     assert [o.invoice_id for o in offered] == []
 

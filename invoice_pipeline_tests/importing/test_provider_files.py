@@ -615,9 +615,9 @@ def test_folders_not_read_name_each_folder_safely_with_why_and_how_to_fix_it(wor
     (root / "G4").symlink_to(tmp_path / "elsewhere")
     (root / "notes.txt").write_text("a file, not a folder")
     rows = folders_not_read(workspace.config().provider("contoso-csp"))
-    by_folder = {row["folder"]: row["reason"] for row in rows}
+    by_folder = {row.folder: row.reason for row in rows}
     assert sorted(by_folder) == ["..G3", "G2 copy", "G4", "bad\\nname"]  # the line break shown, never written
-    assert {row["provider"] for row in rows} == {"contoso-csp"}
+    assert {row.provider for row in rows} == {"contoso-csp"}
     assert by_folder["G2 copy"] == (
         "invoice id 'G2 copy' is not allowed: use 1-100 ASCII letters, digits, '.', '_' or '-', starting with a "
         "letter or digit, without '..'; rename the folder to its invoice id"
@@ -631,6 +631,6 @@ def test_a_provider_folder_that_cannot_be_listed_is_one_row_saying_why(workspace
     provider = workspace.config().provider("contoso-csp")
     provider.path.rename(provider.path.with_name("moved-away"))
     (row,) = folders_not_read(provider)
-    assert row["folder"] == "."
-    assert row["reason"].startswith("cannot be listed ([Errno 2] No such file or directory: ")
-    assert row["reason"].endswith("; check providers.path")
+    assert row.folder == "."
+    assert row.reason.startswith("cannot be listed ([Errno 2] No such file or directory: ")
+    assert row.reason.endswith("; check providers.path")

@@ -373,11 +373,11 @@ def misnamed_folder(notifying):
 def test_the_summary_lists_folders_not_read_with_the_reason_and_how_to_fix_it(misnamed_folder, warehouse):
     summary = _summary(misnamed_folder, warehouse, date(2026, 3, 1))
     (refused,) = summary.folders_not_read
-    assert (refused["provider"], refused["folder"]) == ("contoso-csp", "G7 (copy)")
-    assert "is not allowed" in refused["reason"] and "rename the folder to its invoice id" in refused["reason"]
+    assert (refused.provider, refused.folder) == ("contoso-csp", "G7 (copy)")
+    assert "is not allowed" in refused.reason and "rename the folder to its invoice id" in refused.reason
     assert not summary.nothing_new  # a folder nobody reads is news every day until it is fixed
     mail = render_summary(summary, misnamed_folder.config().notifications)
-    assert f"Folders not read (1):\n  - contoso-csp: G7 (copy): {refused['reason']}\n" in mail.text
+    assert f"Folders not read (1):\n  - contoso-csp: G7 (copy): {refused.reason}\n" in mail.text
     assert "Nothing new" not in mail.text
     assert "<h3>Folders not read (1)</h3>" in mail.html and "<li>contoso-csp: G7 (copy): " in mail.html
 
