@@ -35,6 +35,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("warehouse_engine", engines)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first (stable otherwise): the workers start the longest at once instead of one of them ending
+    the run alone with a fault suite."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, which `-p no:xdist` leaves out
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
     """`--dist loadscope` (pytest.ini), but only where it pays: a module whose tests share a module-scoped fixture

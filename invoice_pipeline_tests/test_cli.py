@@ -18,7 +18,7 @@ import yaml
 from invoice_pipeline.dagster_defs.run_tags import RUN_TAG_INVOICE, RUN_TAG_KEY, RUN_TAG_PROVIDER
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline_tests.builders import license_line, make_workspace, postgres_warehouse_url, usage_line
-from invoice_pipeline_tests.cli_runner import Completed, run_cli, run_process
+from invoice_pipeline_tests.cli_runner import CLI, Completed, run_cli, run_process
 
 DEMO_INVOICES = [f"contoso-csp:G10000000{n}" for n in range(1, 7)]
 MONEY_FIELDS = ("total_amount", "usage_total", "license_total", "difference")
@@ -395,3 +395,17 @@ def test_sync_of_a_requested_invoice_still_being_imported_is_refused_with_exit_1
     _no_traceback(refused)
     assert "is being imported by run other-run" in refused.stdout + refused.stderr
     assert refused.returncode == 1, (refused.returncode, refused.stdout, refused.stderr)
+
+
+def test_output_into_a_closed_pipe_ends_quietly_with_exit_1(demo):
+    # `invoice-pipeline providers list | head -0`: the reader is gone before the first line is written.
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        closed = subprocess.run(
+            [str(CLI), "providers", "list"], env=demo.env, cwd=demo.root, stdout=writer, stderr=subprocess.PIPE,
+            text=True, timeout=600,
+        )  # fmt: skip
+    finally:
+        os.close(writer)
+    assert (closed.returncode, closed.stderr) == (1, "")

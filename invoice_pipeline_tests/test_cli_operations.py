@@ -126,6 +126,7 @@ def _run_cycle(c: Cycle) -> Cycle:
     c.run("bill", "billing", "run")
     c.run("deactivate refused", "invoices", "deactivate", G1, "--reason", "should be refused")
     c.run("unlink", "invoices", "unlink", G1, "--reason", WHY["unlink"])
+    c.look_in_dagster("unlink", G1)
     c.run("deactivate", "invoices", "deactivate", G1, "--reason", WHY["deactivate"])
     c.look_in_dagster("deactivate", G1)
     c.run("sync again", "sync", "--invoice", G1)
@@ -280,7 +281,7 @@ def test_the_refused_deactivation_left_no_trace_and_every_operation_on_g1_says_w
 def test_override_of_a_0_37_difference_imports_the_invoice_as_active(cycle):
     rows = _ok(cycle["override"])
     assert rows == [
-        [G2, "checksum override", "accepting a difference of 0.37"],
+        [G2, "checksum override", "accepting a difference of 0.37 USD"],
         [G2, "Active", "Imported with accepted checksum difference 0.37 USD"],
     ]
     (record,) = cycle.shown("show G2")["records"]
@@ -411,6 +412,13 @@ def test_a_deactivated_invoice_leaves_the_partitions_with_an_observation_saying_
     assert seen["partition"] is False  # no longer shown as a successful materialization
     assert seen["observed"]["status"] == "Inactive"
     assert seen["observed"]["change"] == f"deactivated by {WHO}: {WHY['deactivate']}"
+
+
+def test_an_unlinked_invoice_stays_materialized_and_its_observation_says_who_and_why(cycle):
+    seen = cycle.dagster["unlink"]
+    assert seen["partition"] is True  # still Active: only its customer invoice references went
+    assert seen["observed"]["status"] == "Active"
+    assert seen["observed"]["change"] == f"unlinked by {WHO}: {WHY['unlink']}"
 
 
 def test_importing_the_deactivated_invoice_again_brings_its_partition_back_materialized(cycle):

@@ -60,8 +60,8 @@ class _PipelineGroup(click.Group):
         with _pipeline_warnings_said():
             try:
                 return super().invoke(ctx)
-            except (click.ClickException, click.exceptions.Exit, click.Abort):
-                raise
+            except (click.ClickException, click.exceptions.Exit, click.Abort, BrokenPipeError):
+                raise  # click ends these itself: a closed pipe (`| head`) quietly, exit 1
             except (ConfigError, InvalidInvoiceKey, WarehouseMisconfigured) as error:
                 _fail(error, EXIT_USAGE)
             except (WarehouseFault, WarehouseSchemaOutdated, InstanceUnusable) as error:

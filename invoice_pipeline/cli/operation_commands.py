@@ -50,12 +50,14 @@ def delete(config: PipelineConfig, invoice_key: str, reason: str, yes: bool) -> 
 @invoice_operation("unlink")
 def unlink(config: PipelineConfig, invoice_key: str, reason: str) -> None:
     """Remove the references from customer invoices to the invoice's lines (then it can be deactivated)."""
+    from invoice_pipeline.cli.dagster_runs import show_in_dagster
     from invoice_pipeline.operations.invoice_operations import unlink_invoice
 
     key = invoice_key_of(invoice_key)
     with refusals_refused(), opened_warehouse(config) as warehouse:
         unlinked = unlink_invoice(warehouse, key, actor=actor(), reason=reason)
         click.echo(f"{key}\tunlinked {unlinked.line_count} lines\tfrom {', '.join(unlinked.customer_invoice_ids)}")
+    show_in_dagster(config, key, f"unlinked by {actor()}: {reason}")
 
 
 @invoice_operation("override")
@@ -67,7 +69,11 @@ def override(config: PipelineConfig, invoice_key: str, reason: str) -> None:
     key = invoice_key_of(invoice_key)
     with refusals_refused(), opened_warehouse(config) as warehouse:
         difference = checksum_override_difference(config, warehouse, key)
-        click.echo(f"{key}\tchecksum override\taccepting a difference of {decimal_text(difference)}")
+        record = warehouse.current_record(key)
+        shown = (
+            f"{decimal_text(difference, record.minor_units)} {record.currency}" if record else decimal_text(difference)
+        )
+        click.echo(f"{key}\tchecksum override\taccepting a difference of {shown}")
     broken, refused = run_imports([key], {"checksum_override": {"reason": reason}, "requested_by": actor()})
     if broken:
         sys.exit(EXIT_BROKEN)

@@ -22,6 +22,8 @@ from invoice_pipeline.warehouse.warehouse import Warehouse
 from invoice_pipeline_tests.builders import clean_invoice, make_workspace, postgres_warehouse_url
 from invoice_pipeline_tests.test_cli import _env, run_cli
 
+pytestmark = pytest.mark.engine_contract  # a team's `warehouse upgrade` runs on PostgreSQL
+
 KEY = InvoiceKey("contoso-csp", "INV-1")
 
 
