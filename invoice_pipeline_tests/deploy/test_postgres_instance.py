@@ -53,6 +53,12 @@ def _overlap(a: dg.RunRecord, b: dg.RunRecord) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.postgresql
+def _failure(instance: dg.DagsterInstance, record: dg.RunRecord) -> str:
+    """Why a run failed, as its failure event says (for the assertion's message)."""
+    failures = instance.all_logs(record.dagster_run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+    return failures[0].message if failures else ""
+
+
 def test_the_daemon_runs_different_invoices_at_once_and_one_invoice_never_twice_at_once(tmp_path, monkeypatch):
     with dagster_database() as database, postgres_warehouse_url() as warehouse_url:
         workspace = make_workspace(tmp_path / "workspace", warehouse_url)
@@ -109,6 +115,7 @@ def test_the_daemon_runs_different_invoices_at_once_and_one_invoice_never_twice_
                         break
                     time.sleep(2)
                 records = instance.get_run_records(dg.RunsFilter(job_name=IMPORT_JOB))
+                failures = {r.dagster_run.run_id: _failure(instance, r) for r in records}
         finally:
             daemon.terminate()
             daemon.wait(timeout=60)
@@ -129,7 +136,10 @@ def test_the_daemon_runs_different_invoices_at_once_and_one_invoice_never_twice_
         ]
         assert any(_overlap(a, b) for a, b in different), "different invoices never ran at the same time"
         statuses = sorted(r.dagster_run.status.value for r in records)
-        assert statuses == ["FAILURE", "SUCCESS", "SUCCESS", "SUCCESS"]  # the second INV-1 run is refused
+        assert statuses == ["FAILURE", "SUCCESS", "SUCCESS", "SUCCESS"], [  # the second INV-1 run is refused
+            (r.dagster_run.tags["invoice_pipeline/invoice"], r.dagster_run.status.value, failures[r.dagster_run.run_id])
+            for r in records
+        ]
 
         _assert_each_invoice_stored_once_with_every_line(warehouse_url)
 
