@@ -8,6 +8,7 @@ runs, so `invoice-pipeline --help` and the reading commands start without them."
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import datetime
 
 import click
@@ -16,48 +17,63 @@ from invoice_pipeline.cli.common import actor, import_hint, invoice_key_of, invo
 from invoice_pipeline.cli.errors import EXIT_BROKEN, EXIT_REFUSED, Refused
 from invoice_pipeline.composition import opened_warehouse
 from invoice_pipeline.config import PipelineConfig
+from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.money import decimal_text
+from invoice_pipeline.warehouse.warehouse import Warehouse
+
+
+def _change_shown(config: PipelineConfig, key: InvoiceKey, done: str, change: Callable[[Warehouse], str]) -> None:
+    """Make one change to an invoice (a refusal ends with exit 1, nothing changed), print its line, and show it on
+    the invoice's partition in the Dagster UI as `done` (e.g. "deactivated by cli:alice: re-issued")."""
+    from invoice_pipeline.cli.dagster_runs import show_in_dagster
+
+    with refusals_refused(), opened_warehouse(config) as warehouse:
+        click.echo(change(warehouse))
+    show_in_dagster(config, key, done)
 
 
 @invoice_operation("deactivate")
 def deactivate(config: PipelineConfig, invoice_key: str, reason: str) -> None:
     """Deactivate an invoice: kept as Inactive, free to be synced again (refused while lines are invoiced)."""
-    from invoice_pipeline.cli.dagster_runs import show_in_dagster
     from invoice_pipeline.operations.invoice_operations import deactivate_invoice
 
     key = invoice_key_of(invoice_key)
-    with refusals_refused(), opened_warehouse(config) as warehouse:
+
+    def deactivated(warehouse: Warehouse) -> str:
         record = deactivate_invoice(warehouse, key, actor=actor(), reason=reason)
-        click.echo(f"{key}\t{record.status}\tto import it again: {import_hint(config, key)}")
-    show_in_dagster(config, key, f"deactivated by {actor()}: {reason}")
+        return f"{key}\t{record.status}\tto import it again: {import_hint(config, key)}"
+
+    _change_shown(config, key, f"deactivated by {actor()}: {reason}", deactivated)
 
 
 @invoice_operation("delete", click.option("--yes", is_flag=True, help="Do not ask for confirmation."))
 def delete(config: PipelineConfig, invoice_key: str, reason: str, yes: bool) -> None:
     """Delete an invoice and its lines (its history remains). Refused while lines are invoiced."""
-    from invoice_pipeline.cli.dagster_runs import show_in_dagster
     from invoice_pipeline.operations.invoice_operations import delete_invoice
 
     key = invoice_key_of(invoice_key)
     if not yes and not click.confirm(f"Delete {key} and its lines? Deactivating keeps them (recommended)."):
         raise Refused("nothing deleted; deactivate the invoice instead, or pass --yes")
-    with refusals_refused(), opened_warehouse(config) as warehouse:
+
+    def deleted(warehouse: Warehouse) -> str:
         delete_invoice(warehouse, key, actor=actor(), reason=reason)
-        click.echo(f"{key}\tdeleted\tits history remains (`invoice-pipeline invoices show {key}`)")
-    show_in_dagster(config, key, f"deleted by {actor()}: {reason}")
+        return f"{key}\tdeleted\tits history remains (`invoice-pipeline invoices show {key}`)"
+
+    _change_shown(config, key, f"deleted by {actor()}: {reason}", deleted)
 
 
 @invoice_operation("unlink")
 def unlink(config: PipelineConfig, invoice_key: str, reason: str) -> None:
     """Remove the references from customer invoices to the invoice's lines (then it can be deactivated)."""
-    from invoice_pipeline.cli.dagster_runs import show_in_dagster
     from invoice_pipeline.operations.invoice_operations import unlink_invoice
 
     key = invoice_key_of(invoice_key)
-    with refusals_refused(), opened_warehouse(config) as warehouse:
-        unlinked = unlink_invoice(warehouse, key, actor=actor(), reason=reason)
-        click.echo(f"{key}\tunlinked {unlinked.line_count} lines\tfrom {', '.join(unlinked.customer_invoice_ids)}")
-    show_in_dagster(config, key, f"unlinked by {actor()}: {reason}")
+
+    def unlinked(warehouse: Warehouse) -> str:
+        lines = unlink_invoice(warehouse, key, actor=actor(), reason=reason)
+        return f"{key}\tunlinked {lines.line_count} lines\tfrom {', '.join(lines.customer_invoice_ids)}"
+
+    _change_shown(config, key, f"unlinked by {actor()}: {reason}", unlinked)
 
 
 @invoice_operation("override")
