@@ -73,7 +73,9 @@ def browser(tmp_path_factory) -> Iterator[WebDriver]:
         f"--user-data-dir={profile}",
     ):
         options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    # Its own session: the browser's processes are stopped with it and never signal the test processes.
+    service = Service(str(CHROMEDRIVER), popen_kw={"start_new_session": True})
+    driver = webdriver.Chrome(service=service, options=options)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     try:
         yield driver

@@ -4,13 +4,15 @@ run coordinator of a running dagster-daemon, and a PostgreSQL warehouse, with se
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from decimal import Decimal
 from pathlib import Path
 
@@ -105,6 +107,7 @@ def test_the_daemon_runs_different_invoices_at_once_and_one_invoice_never_twice_
             cwd=tmp_path,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its code server and runs are stopped with it, and never signal the tests
         )  # its sensors run too (the daily summary may start a run of its own: only import runs count here)
         try:
             with dg.DagsterInstance.get() as instance:
@@ -119,6 +122,8 @@ def test_the_daemon_runs_different_invoices_at_once_and_one_invoice_never_twice_
         finally:
             daemon.terminate()
             daemon.wait(timeout=60)
+            with suppress(ProcessLookupError):  # its code server outlives it otherwise
+                os.killpg(daemon.pid, signal.SIGKILL)
 
         assert [r.dagster_run.is_finished for r in records] == [True] * len(submitted), [
             (r.dagster_run.tags.get("invoice_pipeline/invoice"), r.dagster_run.status) for r in records
