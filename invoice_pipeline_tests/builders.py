@@ -106,6 +106,12 @@ class ProviderWorkspace:
         """The warehouse, schema in place (call dispose() when done)."""
         return open_warehouse(self.config())
 
+    def quiet_daily_schedule(self) -> None:
+        """Move the daily sync to 29 February, so a daemon a test runs never starts it mid-test (at 06:00 UTC)."""
+        data = yaml.safe_load(self.config_path.read_text())
+        data["daily_sync"] = {"cron": "0 6 29 2 *", "timezone": "UTC"}
+        self.config_path.write_text(yaml.safe_dump(data))
+
     def set_tolerance(self, provider: str, tolerance: str) -> None:
         """Change a provider's checksum tolerance in the config file."""
         data = yaml.safe_load(self.config_path.read_text())

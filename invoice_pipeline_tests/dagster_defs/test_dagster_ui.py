@@ -54,6 +54,7 @@ class Ui:
 def ui(tmp_path_factory) -> Iterator[Ui]:
     root = tmp_path_factory.mktemp("ui")
     workspace = make_workspace(root / "workspace")
+    workspace.quiet_daily_schedule()  # its daemon runs for minutes: the 06:00 UTC sync would retry G2 and G3
     clean_invoice(workspace, "G1")
     workspace.add_invoice(
         "G2", usage=[usage_line("U1", "6000.00")], license=[license_line("L1", "3999.63")], total="10000.00"
