@@ -14,7 +14,7 @@ from invoice_pipeline.dagster_defs.invoice_state import (
     line_asset_metadata,
     status_observation,
 )
-from invoice_pipeline.dagster_defs.metadata import plain_metadata, table_metadata
+from invoice_pipeline.dagster_defs.metadata import billable_summary_metadata, plain_metadata, table_metadata
 from invoice_pipeline.dagster_defs.partitions import provider_invoice_partitions
 from invoice_pipeline.dagster_defs.reference_assets import reference_assets
 from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource
@@ -23,8 +23,9 @@ from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.import_results import CHECKSUM_CHECK, REFERENCES_CHECK, SCHEMA_CHECK
 from invoice_pipeline.importing.invoice_import import ImportOutcomeUnrecorded
-from invoice_pipeline.operations.billing import billable_consumption
+from invoice_pipeline.operations.billing import billable_usage_summary
 from invoice_pipeline.use_cases import import_invoice
+from invoice_pipeline.warehouse.billing_tables import BillableSummary
 from invoice_pipeline.warehouse.warehouse import ImportRefused, InvoiceRecord, Warehouse
 
 GROUP = "provider_invoices"
@@ -209,11 +210,10 @@ def billable_usage(
     context: dg.AssetExecutionContext, invoice_pipeline: InvoicePipelineResource
 ) -> dg.MaterializeResult:
     """Usage of this invoice that can be billed to customers: its usage summaries, only when it is Active
-    and not yet invoiced, per account, subscription and charge period."""
+    and not yet invoiced, per account, subscription and charge period. Shown bounded at any size: the totals
+    per currency and the 20 largest rows (`invoice-pipeline billing consumption` lists every row)."""
     key = InvoiceKey.parse(context.partition_key)
     with invoice_pipeline.warehouse() as warehouse:
         record = warehouse.current_record(key)
-        rows = [row.as_row() for row in billable_consumption(warehouse, record.record_id)] if record else []
-    return dg.MaterializeResult(
-        metadata={"row_count": len(rows), "billable_usage": table_metadata(rows)},
-    )
+        summary = billable_usage_summary(warehouse, record.record_id) if record else BillableSummary([], [])
+    return dg.MaterializeResult(metadata=billable_summary_metadata(summary))

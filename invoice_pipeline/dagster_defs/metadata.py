@@ -7,6 +7,8 @@ from typing import Any
 
 import dagster as dg
 
+from invoice_pipeline.warehouse.billing_tables import BillableSummary
+
 
 def _cell(value: Any) -> str | int | bool | None:
     if value is None or isinstance(value, bool | int):
@@ -33,3 +35,16 @@ def plain_metadata(values: dict[str, Any]) -> dict[str, Any]:
         else:
             result[key] = str(value)
     return result
+
+
+def billable_summary_metadata(summary: BillableSummary) -> dict[str, Any]:
+    """Billable usage as the UI shows it, bounded at any size: how many rows and lines, the totals per currency and
+    the largest rows (amounts in the currency's minor units)."""
+    return {
+        "row_count": summary.row_count,
+        "line_count": summary.line_count,
+        "totals_by_currency": table_metadata(
+            [total.as_row() for total in summary.totals], ["currency", "row_count", "line_count", "amount"]
+        ),
+        "largest_rows": table_metadata([row.as_row() for row in summary.largest]),
+    }

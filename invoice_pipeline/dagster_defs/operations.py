@@ -14,7 +14,7 @@ from pydantic import Field
 
 from invoice_pipeline.dagster_defs.errors import PlainError
 from invoice_pipeline.dagster_defs.invoice_state import show_invoice_change, status_observation
-from invoice_pipeline.dagster_defs.metadata import table_metadata
+from invoice_pipeline.dagster_defs.metadata import billable_summary_metadata, table_metadata
 from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource
 from invoice_pipeline.dagster_defs.run_config import (
     invoice_key_problems,
@@ -290,10 +290,11 @@ def activate_manual_provider_invoice() -> None:
 @dg.asset(group_name="billing", kinds={"duckdb"}, owners=["team:billing-data"], deps=["usage_summaries"])
 def billable_consumption(invoice_pipeline: InvoicePipelineResource) -> dg.MaterializeResult:
     """Usage that can be billed to customers: usage summaries of Active provider invoices only, not yet
-    invoiced, per account, subscription and charge period."""
+    invoiced, per account, subscription and charge period. Shown bounded: the totals per currency and the 20
+    largest rows (`invoice-pipeline billing consumption` lists every row)."""
     with invoice_pipeline.warehouse() as warehouse:
-        rows = [row.as_row() for row in billing.billable_consumption(warehouse)]  # as `billing consumption` shows them
-    return dg.MaterializeResult(metadata={"row_count": len(rows), "billable": table_metadata(rows)})
+        summary = billing.billable_usage_summary(warehouse)
+    return dg.MaterializeResult(metadata=billable_summary_metadata(summary))
 
 
 @dg.asset(group_name="billing", kinds={"duckdb"}, owners=["team:billing-data"], deps=[billable_consumption])
@@ -302,11 +303,12 @@ def customer_invoices(
 ) -> dg.MaterializeResult:
     """Bills the billable consumption: one customer invoice per account and currency, linking every usage line it
     bills (those links block deactivating the provider invoice until they are unlinked); each total is rounded once
-    to the currency's minor units, with its rounding difference."""
+    to the currency's minor units, with its rounding difference. Shown: how many were created and the 20 largest."""
     with invoice_pipeline.warehouse() as warehouse:
         created = billing.bill_customers(warehouse, actor=f"dagster run {context.run.run_id}")
-    shown = [invoice.as_row() for invoice in created]  # totals in the currency's minor units
-    return dg.MaterializeResult(metadata={"created": len(created), "customer_invoices": table_metadata(shown)})
+    largest = sorted(created, key=lambda invoice: (-invoice.total_amount, invoice.account_id))[: billing.LARGEST_SHOWN]
+    shown = [invoice.as_row() for invoice in largest]  # totals in the currency's minor units
+    return dg.MaterializeResult(metadata={"created": len(created), "largest_customer_invoices": table_metadata(shown)})
 
 
 bill_customers_job = dg.define_asset_job(

@@ -128,8 +128,12 @@ def schema_failures_note(failures: list[SchemaFailure]) -> Note:
     return Note("Schema Failures", "failure_cases.csv", csv_text(("file", "column", "check", "line_id", "value"), rows))
 
 
+REFERENCES_SHOWN = 20  # rows of the references check's table; the Missing References note lists them all
+
+
 def reference_table(missing: list[MissingReference]) -> list[dict[str, Any]]:
-    """The missing references as the references check shows them: one row each, errors and warnings."""
+    """The missing references as the references check shows them, errors first and most lines first: the first
+    `REFERENCES_SHOWN` (the counts beside the table say how many there are)."""
     return [
         {
             "severity": "error" if m.blocking else "warning",
@@ -138,5 +142,5 @@ def reference_table(missing: list[MissingReference]) -> list[dict[str, Any]]:
             "line_count": m.line_count,
             "example_line_ids": " ".join(m.example_line_ids),
         }
-        for m in missing
+        for m in missing[:REFERENCES_SHOWN]
     ]

@@ -12,7 +12,12 @@ import uuid
 from datetime import UTC, datetime
 
 from invoice_pipeline.domain.money import round_to_minor_units
-from invoice_pipeline.warehouse.billing_tables import BillableConsumption, BillableGroup, CustomerInvoice
+from invoice_pipeline.warehouse.billing_tables import (
+    BillableConsumption,
+    BillableGroup,
+    BillableSummary,
+    CustomerInvoice,
+)
 from invoice_pipeline.warehouse.warehouse import Warehouse
 
 
@@ -20,6 +25,15 @@ def billable_consumption(warehouse: Warehouse, record_id: str | None = None) -> 
     """Billable usage per account, subscription and charge period (Active invoices only, not yet invoiced);
     of one provider invoice record when `record_id` is given."""
     return warehouse.billable_consumption(record_id)
+
+
+def billable_usage_summary(warehouse: Warehouse, record_id: str | None = None) -> BillableSummary:
+    """The same usage as `billable_consumption`, bounded for a screen whatever the invoice's size: totals per
+    currency and the 20 largest rows by amount."""
+    return warehouse.billable_usage_summary(record_id, LARGEST_SHOWN)
+
+
+LARGEST_SHOWN = 20  # rows a screen shows of a table that grows with the invoices
 
 
 def bill_customers(warehouse: Warehouse, *, actor: str) -> list[CustomerInvoice]:

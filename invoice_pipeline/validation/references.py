@@ -18,6 +18,7 @@ import duckdb
 from invoice_pipeline.validation.notes import Note, csv_text
 
 EXAMPLE_LINE_IDS = 5
+NAMED_IN_MESSAGE = 10  # missing references a message names; the note lists every one
 NOTE_TITLE = "Missing References"
 
 
@@ -191,11 +192,15 @@ def _example_line_ids(con: duckdb.DuckDBPyConnection, rule: _Rule) -> dict[str, 
 
 
 def missing_references_message(missing: list[MissingReference]) -> str:
-    """E.g. `Unresolved references: customer 'T-9' (3 lines); subscription 'S-4' (1 line)`."""
+    """E.g. `Unresolved references: customer 'T-9' (3 lines); subscription 'S-4' (1 line)`: the
+    `NAMED_IN_MESSAGE` with the most lines, then how many more (the note lists them all)."""
+    errors = [m for m in missing if m.blocking]
     parts = []
-    for ref in (m for m in missing if m.blocking):
+    for ref in errors[:NAMED_IN_MESSAGE]:
         lines = f"{ref.line_count} line{'s' if ref.line_count != 1 else ''}" if ref.line_count else "invoice header"
         parts.append(f"{ref.reference_type} '{ref.reference_id}' ({lines})")
+    if len(errors) > NAMED_IN_MESSAGE:
+        parts.append(f"and {len(errors) - NAMED_IN_MESSAGE:,} more")
     return "Unresolved references: " + "; ".join(parts) + "; see the Missing References note"
 
 

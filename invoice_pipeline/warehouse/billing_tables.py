@@ -83,6 +83,39 @@ class CustomerInvoice:
         }
 
 
+@dataclass(frozen=True)
+class CurrencyTotal:
+    """Rows (account, subscription, charge period), lines and their exact sum in one currency."""
+
+    currency: str
+    row_count: int
+    line_count: int
+    amount: Decimal
+    minor_units: int
+
+    def as_row(self) -> dict[str, Any]:
+        """As Dagster shows it: the amount in the currency's minor units."""
+        return dataclasses.asdict(self) | {"amount": decimal_text(self.amount, self.minor_units)}
+
+
+@dataclass(frozen=True)
+class BillableSummary:
+    """Billable usage as a screen shows it, bounded: totals per currency and the largest rows."""
+
+    totals: list[CurrencyTotal]
+    largest: list[BillableConsumption]
+
+    @property
+    def row_count(self) -> int:
+        """Account, subscription and charge period rows, all currencies."""
+        return sum(total.row_count for total in self.totals)
+
+    @property
+    def line_count(self) -> int:
+        """Usage lines, all currencies."""
+        return sum(total.line_count for total in self.totals)
+
+
 def invoiced_lines(conn: sa.Connection, record_id: str) -> InvoicedLines:
     """How many of the record's lines are linked to customer invoices, and which customer invoices."""
     links = t.customer_invoice_lines
@@ -119,9 +152,9 @@ def _billable_lines(*, any_billed: bool = True) -> sa.Select[Any]:
     return query.where(~sa.exists().where(links.c.record_id == usage.c.record_id, links.c.line_id == usage.c.line_id))
 
 
-def billable_consumption(conn: sa.Connection, record_id: str | None = None) -> list[BillableConsumption]:
-    """Billable usage per account, subscription and charge period (line count, exact amount, minor units);
-    of one provider invoice record when `record_id` is given."""
+def _billable_groups(conn: sa.Connection, record_id: str | None) -> sa.Subquery:
+    """Billable usage grouped per account, subscription, charge period and currency (line count, exact amount,
+    minor units); of one provider invoice record when `record_id` is given."""
     links = t.customer_invoice_lines
     any_billed = record_id is None or bool(
         conn.execute(sa.select(sa.exists().where(links.c.record_id == record_id))).scalar()
@@ -130,24 +163,51 @@ def billable_consumption(conn: sa.Connection, record_id: str | None = None) -> l
     if record_id is not None:
         billable = billable.where(t.usage_summaries.c.record_id == record_id)
     lines = billable.subquery()
-    groups = (
-        lines.c.account_id,
-        lines.c.subscription_id,
-        lines.c.charge_start_date,
-        lines.c.charge_end_date,
-        lines.c.currency,
-    )
-    query = (
+    keys = [lines.c[name] for name in GROUP_KEYS]
+    return (
         sa.select(
-            *groups,
+            *keys,
             sa.func.count().label("line_count"),
             sa.func.sum(lines.c.amount).label("amount"),
             sa.func.max(lines.c.minor_units).label("minor_units"),
         )
-        .group_by(*groups)
-        .order_by(lines.c.account_id, lines.c.subscription_id, lines.c.charge_start_date, lines.c.currency)
+        .group_by(*keys)
+        .subquery()
     )
-    return [BillableConsumption(**r) for r in conn.execute(query).mappings()]
+
+
+GROUP_KEYS = ("account_id", "subscription_id", "charge_start_date", "charge_end_date", "currency")
+
+
+def billable_consumption(conn: sa.Connection, record_id: str | None = None) -> list[BillableConsumption]:
+    """Billable usage per account, subscription and charge period (line count, exact amount, minor units);
+    of one provider invoice record when `record_id` is given. Every row: for the CLI and exports."""
+    groups = _billable_groups(conn, record_id)
+    order = [groups.c.account_id, groups.c.subscription_id, groups.c.charge_start_date, groups.c.currency]
+    return [BillableConsumption(**r) for r in conn.execute(sa.select(groups).order_by(*order)).mappings()]
+
+
+def billable_usage_summary(conn: sa.Connection, record_id: str | None = None, largest: int = 20) -> BillableSummary:
+    """What a screen shows of billable usage, bounded whatever its size: totals per currency (rows, lines,
+    exact amount) and the `largest` rows by amount."""
+    groups = _billable_groups(conn, record_id)
+    totals = conn.execute(
+        sa.select(
+            groups.c.currency,
+            sa.func.count().label("row_count"),
+            sa.func.sum(groups.c.line_count).label("line_count"),
+            sa.func.sum(groups.c.amount).label("amount"),
+            sa.func.max(groups.c.minor_units).label("minor_units"),
+        )
+        .group_by(groups.c.currency)
+        .order_by(groups.c.currency)
+    ).mappings()
+    by_currency = [CurrencyTotal(**{**r, "line_count": int(r["line_count"])}) for r in totals]
+    top = sa.select(groups).order_by(
+        groups.c.amount.desc(), groups.c.account_id, groups.c.subscription_id, groups.c.charge_start_date
+    )
+    rows = [BillableConsumption(**r) for r in conn.execute(top.limit(largest)).mappings()]
+    return BillableSummary(by_currency, rows)
 
 
 def bill_usage(

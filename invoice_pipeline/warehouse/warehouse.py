@@ -27,7 +27,13 @@ from invoice_pipeline.warehouse import (
     record_changes,
     schema_migrations,
 )
-from invoice_pipeline.warehouse.billing_tables import BillableConsumption, BillableGroup, CustomerInvoice, InvoicedLines
+from invoice_pipeline.warehouse.billing_tables import (
+    BillableConsumption,
+    BillableGroup,
+    BillableSummary,
+    CustomerInvoice,
+    InvoicedLines,
+)
 from invoice_pipeline.warehouse.engine import SCHEMAS_CHECKED, DuckDBSettings, create_warehouse_engine, is_duckdb_url
 from invoice_pipeline.warehouse.engine_faults import masked_url
 from invoice_pipeline.warehouse.import_claims import DEFAULT_LAPSE, claim_renewed
@@ -250,6 +256,11 @@ class Warehouse:
         """Billable usage per account, subscription and charge period (see `billing_tables`)."""
         with self.engine.connect() as conn:
             return billing_tables.billable_consumption(conn, record_id)
+
+    def billable_usage_summary(self, record_id: str | None = None, largest: int = 20) -> BillableSummary:
+        """Billable usage bounded for a screen: totals per currency and the largest rows (see `billing_tables`)."""
+        with self.engine.connect() as conn:
+            return billing_tables.billable_usage_summary(conn, record_id, largest)
 
     def bill_usage(self, customer_invoice: Callable[[BillableGroup], CustomerInvoice]) -> list[CustomerInvoice]:
         """One customer invoice per account and currency of billable usage, linking its lines (one transaction)."""

@@ -214,13 +214,16 @@ def test_clean_invoice_passes_all_three_checks_with_their_figures(clean_run):
 def test_billable_usage_of_an_active_invoice_is_materialized_per_account_and_subscription(clean_run):
     result, instance = clean_run.result, clean_run.instance
     billable = _materializations(result)["billable_usage"]
-    assert billable["row_count"] == 2
-    rows = _table_rows(billable["billable_usage"])
-    by_account = {(row["account_id"], row["subscription_id"]): row for row in rows}
-    assert set(by_account) == {("ACC-1001", "SUB-AZ-1001"), ("ACC-1002", "SUB-AZ-1002")}
-    assert Decimal(by_account[("ACC-1001", "SUB-AZ-1001")]["amount"]) == Decimal("15.50")
-    assert by_account[("ACC-1001", "SUB-AZ-1001")]["line_count"] == 2
-    assert Decimal(by_account[("ACC-1002", "SUB-AZ-1002")]["amount"]) == Decimal("7.25")
+    assert (billable["row_count"], billable["line_count"]) == (2, 3)
+    assert _table_rows(billable["totals_by_currency"]) == [
+        {"currency": "USD", "row_count": 2, "line_count": 3, "amount": "22.75"}
+    ]
+    rows = _table_rows(billable["largest_rows"])  # largest first
+    assert [(row["account_id"], row["subscription_id"]) for row in rows] == [
+        ("ACC-1001", "SUB-AZ-1001"),
+        ("ACC-1002", "SUB-AZ-1002"),
+    ]
+    assert (rows[0]["amount"], rows[0]["line_count"], rows[1]["amount"]) == ("15.50", 2, "7.25")
     # The materialization is recorded against the invoice's partition in the instance.
     event = instance.get_latest_materialization_event(dg.AssetKey("billable_usage"))
     assert event is not None and event.dagster_event.partition == str(KEY)

@@ -560,13 +560,13 @@ def test_bill_customers_job_materializes_billable_consumption_and_customer_invoi
     materialized = _materialized(first)
     assert set(materialized) == {"billable_consumption", "customer_invoices"}
     assert materialized["billable_consumption"]["row_count"].value == 2
-    billable = [r.data for r in materialized["billable_consumption"]["billable"].records]
-    assert sorted((r["account_id"], r["amount"]) for r in billable) == [  # as `billing consumption` prints them
+    billable = [r.data for r in materialized["billable_consumption"]["largest_rows"].records]
+    assert [(r["account_id"], r["amount"]) for r in billable] == [  # as `billing consumption` prints them
         ("ACC-1001", "15.50"),
         ("ACC-1002", "7.25"),
     ]
     assert materialized["customer_invoices"]["created"].value == 2
-    invoices = [r.data for r in materialized["customer_invoices"]["customer_invoices"].records]
+    invoices = [r.data for r in materialized["customer_invoices"]["largest_customer_invoices"].records]
     assert {r["created_by"] for r in invoices} == {f"dagster run {first.run_id}"}
     assert _link_count(workspace) == 3
 

@@ -15,7 +15,7 @@ from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.invoice_import import activate_manual_invoice, import_provider_invoice
 from invoice_pipeline.importing.sync_plan import plan_sync
-from invoice_pipeline.operations.billing import bill_customers, billable_consumption
+from invoice_pipeline.operations.billing import bill_customers, billable_consumption, billable_usage_summary
 from invoice_pipeline.operations.invoice_operations import (
     OfferedInvoiceStatus,
     OperationRefused,
@@ -807,6 +807,30 @@ def test_billable_consumption_of_one_invoice_before_and_after_some_of_its_lines_
         ("ACC-1001", 1, Decimal("5.50")),
         ("ACC-1002", 1, Decimal("7.25")),
     ]
+
+
+def test_the_billable_summary_totals_every_row_exactly_and_shows_only_the_20_largest(workspace, warehouse):
+    periods = [(date(2024 + m // 12, m % 12 + 1, 1), date(2024 + m // 12, m % 12 + 1, 28)) for m in range(30)]
+    usage = [  # 30 charge periods of one subscription (30 rows), amounts with more places than cents
+        usage_line(f"U{m}", f"{m + 1}.{m:02d}5", charge_start_date=str(start), charge_end_date=str(end))
+        for m, (start, end) in enumerate(periods)
+    ]
+    usage.append(usage_line("U99", "0.10", customer_id=ADVENTURE_WORKS, subscription_id="SUB-AZ-1002"))
+    workspace.add_invoice("G1", usage=usage)
+    record = _import(workspace, warehouse, InvoiceKey("contoso-csp", "G1"))
+    assert record.status == Status.ACTIVE
+
+    every_row = billable_consumption(warehouse, record.record_id)
+    summary = billable_usage_summary(warehouse, record.record_id)
+
+    assert (summary.row_count, summary.line_count) == (31, 31) == (len(every_row), len(usage))
+    [usd] = summary.totals
+    assert (usd.currency, usd.amount) == ("USD", sum(row.amount for row in every_row))
+    assert usd.as_row()["amount"] == "469.60"
+    largest = sorted(every_row, key=lambda row: row.amount, reverse=True)[:20]
+    assert summary.largest == largest
+    assert summary.largest[0].as_row()["amount"] == "30.295"  # exact: more places than the currency's cents
+    assert billable_usage_summary(warehouse).totals == summary.totals  # all invoices: the only Active one
 
 
 def test_bill_customers_creates_one_customer_invoice_per_account_and_currency_linking_each_usage_line(

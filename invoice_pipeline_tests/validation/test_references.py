@@ -55,3 +55,28 @@ def test_a_line_with_an_unmapped_customer_or_an_unknown_subscription_is_no_misma
     )
     result = import_provider_invoice(workspace.config(), warehouse, KEY, actor="test")
     assert [m.reference_type for m in result.missing_references] == ["customer", "subscription"]
+
+
+def test_thousands_of_missing_references_are_named_ten_in_the_message_twenty_in_the_check_and_all_in_the_note(
+    workspace, warehouse
+):
+    unknown = [f"tenant-{n:04d}" for n in range(1_000)]  # most lines first: tenant-0000 has the most
+    usage = [
+        usage_line(f"U{n}-{k}", customer_id=tenant)
+        for n, tenant in enumerate(unknown)
+        for k in range(3 if n < 5 else 1)
+    ]
+    workspace.add_invoice(KEY.invoice_id, usage=usage)
+
+    result = import_provider_invoice(workspace.config(), warehouse, KEY, actor="test")
+
+    assert result.status == Status.ERROR
+    assert result.message.startswith("Unresolved references: customer 'tenant-0000' (3 lines); ")
+    assert result.message.endswith("; and 990 more; see the Missing References note")
+    assert result.message.count("customer '") == 10
+    check = result.checks[REFERENCES_CHECK]
+    assert check.metadata["errors"] == 1_000
+    shown = check.metadata["missing_references"]
+    assert [row["reference_id"] for row in shown] == unknown[:20]
+    errors_csv = {n.file_name: n.content for n in warehouse.notes(result.record_id)}["errors.csv"]
+    assert len(errors_csv.splitlines()) == 1 + 1_000  # a header and every missing reference
