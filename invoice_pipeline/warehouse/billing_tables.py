@@ -177,6 +177,7 @@ def _billable_groups(conn: sa.Connection, record_id: str | None) -> sa.Subquery:
 
 
 GROUP_KEYS = ("account_id", "subscription_id", "charge_start_date", "charge_end_date", "currency")
+BILLABLE_FIELDS = (*GROUP_KEYS, "line_count", "amount", "minor_units")
 
 
 def billable_consumption(conn: sa.Connection, record_id: str | None = None) -> list[BillableConsumption]:
@@ -189,25 +190,34 @@ def billable_consumption(conn: sa.Connection, record_id: str | None = None) -> l
 
 def billable_usage_summary(conn: sa.Connection, record_id: str | None = None, largest: int = 20) -> BillableSummary:
     """What a screen shows of billable usage, bounded whatever its size: totals per currency (rows, lines,
-    exact amount) and the `largest` rows by amount."""
+    exact amount) and the `largest` rows by amount. One pass over the lines: the totals are windows over
+    the grouped rows, kept on the largest rows and on the largest row of each currency."""
     groups = _billable_groups(conn, record_id)
-    totals = conn.execute(
-        sa.select(
-            groups.c.currency,
-            sa.func.count().label("row_count"),
-            sa.func.sum(groups.c.line_count).label("line_count"),
-            sa.func.sum(groups.c.amount).label("amount"),
-            sa.func.max(groups.c.minor_units).label("minor_units"),
-        )
-        .group_by(groups.c.currency)
-        .order_by(groups.c.currency)
+    currency = groups.c.currency
+    ranked = sa.select(
+        groups,
+        sa.func.count().over(partition_by=currency).label("currency_rows"),
+        sa.func.sum(groups.c.line_count).over(partition_by=currency).label("currency_lines"),
+        sa.func.sum(groups.c.amount).over(partition_by=currency).label("currency_amount"),
+        sa.func.row_number().over(order_by=_largest_first(groups)).label("rank"),
+        sa.func.row_number().over(partition_by=currency, order_by=_largest_first(groups)).label("currency_rank"),
+    ).subquery()
+    kept = conn.execute(
+        sa.select(ranked).where(sa.or_(ranked.c.rank <= largest, ranked.c.currency_rank == 1)).order_by(ranked.c.rank)
     ).mappings()
-    by_currency = [CurrencyTotal(**{**r, "line_count": int(r["line_count"])}) for r in totals]
-    top = sa.select(groups).order_by(
-        groups.c.amount.desc(), groups.c.account_id, groups.c.subscription_id, groups.c.charge_start_date
-    )
-    rows = [BillableConsumption(**r) for r in conn.execute(top.limit(largest)).mappings()]
-    return BillableSummary(by_currency, rows)
+    totals: dict[str, CurrencyTotal] = {}
+    rows = []
+    for row in kept:
+        code, lines = row["currency"], int(row["currency_lines"])
+        totals[code] = CurrencyTotal(code, row["currency_rows"], lines, row["currency_amount"], row["minor_units"])
+        if row["rank"] <= largest:
+            rows.append(BillableConsumption(**{name: row[name] for name in BILLABLE_FIELDS}))
+    return BillableSummary(sorted(totals.values(), key=lambda total: total.currency), rows)
+
+
+def _largest_first(groups: sa.Subquery) -> list[sa.ColumnElement[Any]]:
+    """Largest amount first; ties in a stable order."""
+    return [groups.c.amount.desc(), groups.c.account_id, groups.c.subscription_id, groups.c.charge_start_date]
 
 
 def bill_usage(

@@ -830,7 +830,15 @@ def test_the_billable_summary_totals_every_row_exactly_and_shows_only_the_20_lar
     largest = sorted(every_row, key=lambda row: row.amount, reverse=True)[:20]
     assert summary.largest == largest
     assert summary.largest[0].as_row()["amount"] == "30.295"  # exact: more places than the currency's cents
-    assert billable_usage_summary(warehouse).totals == summary.totals  # all invoices: the only Active one
+
+    workspace.add_invoice("G2", usage=[usage_line("E1", "0.50", currency="EUR")], currency="EUR")
+    assert _import(workspace, warehouse, InvoiceKey("contoso-csp", "G2")).status == Status.ACTIVE
+    every_invoice = billable_usage_summary(warehouse)  # currencies kept apart, each totalled
+    assert [(t.currency, t.row_count, t.line_count, t.amount) for t in every_invoice.totals] == [
+        ("EUR", 1, 1, Decimal("0.50")),
+        ("USD", 31, 31, usd.amount),
+    ]
+    assert every_invoice.largest == largest  # the EUR row is not among the 20 largest
 
 
 def test_bill_customers_creates_one_customer_invoice_per_account_and_currency_linking_each_usage_line(
