@@ -229,7 +229,7 @@ def _import_into(
     header_values: InvoiceHeaderValues | None = None
     files_unchanged: Callable[[], None] = _no_files_read
     try:
-        reference = load_reference_data(config.reference_data)
+        reference = load_reference_data(config.reference_data, config.data_dir)
         files = connector_for(provider, config).fetch_invoice(key.invoice_id)
         files_unchanged = _unchanged_check(files)
         header = read_header(files.header_path, key.invoice_id)

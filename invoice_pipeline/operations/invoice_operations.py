@@ -169,7 +169,7 @@ def create_manual_invoice(
 
 def _minor_units(config: PipelineConfig, currency: str) -> int | None:
     try:
-        return load_reference_data(config.reference_data).minor_units(currency)
+        return load_reference_data(config.reference_data, config.data_dir).minor_units(currency)
     except ReferenceDataError:
         return None  # activation reports the reference data problem
 
