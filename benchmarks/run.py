@@ -1,29 +1,41 @@
-"""Benchmark the import of one large invoice against DuckDB's raw scan of the same file, in the same run.
+"""Benchmark the import of one invoice against a hand-written anchor and DuckDB's raw scan, in the same run.
 
-    python -m benchmarks.run --sizes 100000 1000000 10000000 --bad-share 0.01 --work /tmp/invoice-bench
-    python -m benchmarks.run --sizes 1000000 --warehouse-url postgresql+psycopg://postgres@127.0.0.1/bench
+    python -m benchmarks.run --sizes 100000 1000000 --shapes small realistic --engines duckdb postgresql
+    python -m benchmarks.run --sizes 1000000 --bad-share 0.01 --work /tmp/invoice-bench-bad
+    python -m benchmarks.run --small-invoice --engines duckdb
 
-For each size it generates the invoice (CSV), then measures, each in a fresh process:
-- the baseline: DuckDB alone, `SELECT count(*), sum(amount) FROM read_csv(...)` with explicit types;
-- the import: `invoice-pipeline sync --invoice bench-csp:BENCH-<N>` (the whole CLI path, through Dagster);
-and prints wall time, peak resident memory, rows per second and the ratio to the baseline, and the time of
-the import step alone as Dagster recorded it (the CLI's time without Python, Dagster and the run around it). With
-`--warehouse-url` the lines land in that warehouse (e.g. an empty PostgreSQL database, migrated first).
-Timings are ratios against a baseline measured on the same machine in the same run, never absolute asserts.
+For each shape and size it generates the invoice (CSV), then measures, each in a fresh process (wall time, and the
+peak resident memory from `os.wait4`):
+- `scan`: DuckDB alone, `SELECT count(*), sum(amount) FROM read_csv(...)`;
+- `anchor`: `benchmarks/anchor.py` into a fresh DuckDB file, the least an import must do (the yardstick of both
+  engines; DuckDB only);
+- per engine, `cli`: `invoice-pipeline sync --invoice bench-csp:BENCH-<N>` (the whole CLI path, through Dagster) into
+  a fresh warehouse (a DuckDB file, or a PostgreSQL database created for it and migrated), then, from the run's
+  Dagster instance, the seconds of the import step and of the `billable_usage` step;
+and marks each figure against its target: whole CLI within 1.3x the anchor, import step within 1.0x, peak RSS at
+most 1.5 GB. `--small-invoice` measures a 100-line invoice against the realistic reference data instead: the whole
+CLI against a trivial one-asset Dagster materialize (target 1.2x), and the start time of commands that need no
+Dagster (under 1.5 s each). Rows print as they complete; a markdown table at the end; `<work>/results.json`.
+Timings are ratios against baselines measured on the same machine in the same run, never absolute asserts.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
-from benchmarks.generate import generate, write_config
+from benchmarks.generate import PROVIDER, SHAPES, generate, write_config
 
 SCAN = """
 import duckdb, sys
@@ -37,13 +49,38 @@ query = "SELECT count(*), sum(TRY_CAST(amount AS DECIMAL(28, 10))) FROM read_csv
 print(con.sql(query, params={"p": sys.argv[1], "t": types}).fetchall())
 """
 
-
+# Every step of every run in the (fresh) instance: {step key: seconds}, summed over runs.
 STEP_SECONDS = """
+import json
 import dagster as dg
 instance = dg.DagsterInstance.get()
-run = instance.get_run_records(limit=1)[0].dagster_run
-print(sum(s.end_time - s.start_time for s in instance.get_run_step_stats(run.run_id) if s.start_time and s.end_time))
+steps = {}
+for record in instance.get_run_records():
+    for s in instance.get_run_step_stats(record.dagster_run.run_id):
+        if s.start_time and s.end_time:
+            steps[s.step_key] = steps.get(s.step_key, 0.0) + s.end_time - s.start_time
+print(json.dumps(steps))
 """
+
+TRIVIAL_MATERIALIZE = """
+import dagster as dg
+@dg.asset
+def one():
+    return 1
+dg.materialize([one], instance=dg.DagsterInstance.get())
+"""
+
+ANCHOR = Path(__file__).resolve().parent / "anchor.py"
+IMPORT_STEP = "provider_invoice_import"
+BILLABLE_STEP = "billable_usage"
+CLI_PER_ANCHOR = 1.3
+STEP_PER_ANCHOR = 1.0
+PEAK_MB = 1536.0
+SMALL_CLI_PER_TRIVIAL = 1.2
+START_SECONDS = 1.5
+NO_DAGSTER_COMMANDS = (["--help"], ["providers", "list"], ["invoices", "list"])
+
+Row = dict[str, object]
 
 
 @dataclass(frozen=True)
@@ -58,70 +95,293 @@ class Measure:
 
 def measure(command: list[str], env: dict[str, str], cwd: Path) -> Measure:
     """Run a command and measure its wall time and peak RSS (its own and its waited-for children)."""
-    start = time.perf_counter()
-    process = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - start
-    output = process.stdout.read() if process.stdout else ""
-    lines = [line for line in output.strip().splitlines() if line.strip()]
+    log = cwd / "last-measure.log"  # a file, not a pipe: a chatty process never blocks on a full pipe
+    with log.open("w", encoding="utf-8") as out:
+        start = time.perf_counter()
+        process = subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, text=True)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - start
+    lines = [line for line in log.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
     return Measure(seconds, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), lines[-1] if lines else "")
 
 
-def run(sizes: list[int], bad_share: float, work: Path, warehouse_url: str | None = None) -> list[dict[str, object]]:
-    """Generate, measure and return one row per size (into `warehouse_url` when given, else a DuckDB file)."""
-    cli = str(Path(sys.executable).parent / "invoice-pipeline")
-    rows = []
-    for size in sizes:
-        folder = work / f"n{size}"
-        if folder.exists():
-            shutil.rmtree(folder)
-        invoice = generate(folder, size, bad_share, "csv")
-        config = write_config(folder)
-        csv_path = invoice / "usage_summaries.csv"
-        env = {
-            **os.environ,
-            "INVOICE_PIPELINE_CONFIG": str(config),
-            "INVOICE_PIPELINE_DATA_DIR": str(folder / "data"),
-            "DAGSTER_HOME": str(folder / "dagster_home"),
-            "PYTHONWARNINGS": "ignore",
-            **({"INVOICE_PIPELINE_WAREHOUSE_URL": warehouse_url} if warehouse_url else {}),
-        }
-        (folder / "dagster_home").mkdir()
-        (folder / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
-        if warehouse_url:
-            subprocess.run([cli, "warehouse", "upgrade"], env=env, cwd=folder, check=True, capture_output=True)
-        scan = measure([sys.executable, "-c", SCAN, str(csv_path)], env, folder)
-        if scan.returncode != 0:
-            raise SystemExit(f"the baseline scan failed: {scan.output}")
-        imported = measure([cli, "sync", "--invoice", f"bench-csp:BENCH-{size}"], env, folder)
-        step = subprocess.run([sys.executable, "-c", STEP_SECONDS], env=env, cwd=folder, capture_output=True, text=True)
-        step_s = float(step.stdout.strip().splitlines()[-1]) if step.returncode == 0 and step.stdout.strip() else None
-        rows.append(
-            {
-                "lines": size,
-                "file_mb": csv_path.stat().st_size / 1e6,
-                "scan_s": scan.seconds,
-                "scan_mb": scan.peak_mb,
-                "import_s": imported.seconds,
-                "import_mb": imported.peak_mb,
-                "rows_per_s": size / imported.seconds,
-                "ratio": imported.seconds / scan.seconds,
-                "step_s": step_s,
-                "step_ratio": step_s / scan.seconds if step_s else None,
-                "outcome": imported.output[:140],
-                "exit": imported.returncode,
-            }
-        )
-        print(_format(rows[-1]), flush=True)
+def mark(value: float | None, target: float, *, strict: bool = False) -> str:
+    """`ok` when the value meets its target (at most it, or below it with `strict`), `OVER` when not."""
+    if value is None:
+        return "n/a"
+    return "ok" if (value < target if strict else value <= target) else "OVER"
+
+
+def cli_path() -> str:
+    """The `invoice-pipeline` console script of this interpreter's environment."""
+    return str(Path(sys.executable).parent / "invoice-pipeline")
+
+
+def fresh_environment(folder: Path, config: Path, warehouse_url: str | None) -> dict[str, str]:
+    """The CLI's environment: a fresh (emptied) data folder and Dagster home under `folder`, this warehouse."""
+    for sub in ("data", "dagster_home"):
+        shutil.rmtree(folder / sub, ignore_errors=True)
+    (folder / "dagster_home").mkdir(parents=True)
+    (folder / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    return {
+        **os.environ,
+        "INVOICE_PIPELINE_CONFIG": str(config),
+        "INVOICE_PIPELINE_DATA_DIR": str(folder / "data"),
+        "DAGSTER_HOME": str(folder / "dagster_home"),
+        "PYTHONWARNINGS": "ignore",
+        **({"INVOICE_PIPELINE_WAREHOUSE_URL": warehouse_url} if warehouse_url else {}),
+    }
+
+
+def _recreate_database(url: str, *, create: bool) -> None:
+    import sqlalchemy as sa
+
+    target = sa.make_url(url)
+    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    name = admin.dialect.identifier_preparer.quote(target.database or "")
+    try:
+        with admin.connect() as con:
+            con.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            if create:
+                con.execute(sa.text(f"CREATE DATABASE {name}"))
+    finally:
+        admin.dispose()
+
+
+@contextmanager
+def warehouse_for(engine: str, postgres_url: str, env_of: Callable[[str | None], dict[str, str]]) -> Iterator[dict]:
+    """The CLI's environment on a fresh warehouse: DuckDB's file in the fresh data folder, or a PostgreSQL database
+    created for this measurement, migrated with `invoice-pipeline warehouse upgrade`, and dropped after it."""
+    if engine == "duckdb":
+        yield env_of(None)
+        return
+    _recreate_database(postgres_url, create=True)
+    try:
+        env = env_of(postgres_url)
+        upgrade = subprocess.run([cli_path(), "warehouse", "upgrade"], env=env, capture_output=True, text=True)
+        if upgrade.returncode != 0:
+            raise SystemExit(f"invoice-pipeline warehouse upgrade failed: {upgrade.stdout}{upgrade.stderr}")
+        yield env
+    finally:
+        _recreate_database(postgres_url, create=False)
+
+
+def step_seconds(env: dict[str, str], cwd: Path) -> dict[str, float]:
+    """The seconds of each step Dagster recorded in the environment's instance, by step key."""
+    found = subprocess.run([sys.executable, "-c", STEP_SECONDS], env=env, cwd=cwd, capture_output=True, text=True)
+    if found.returncode != 0 or not found.stdout.strip():
+        print(f"  (no step stats: {found.stderr.strip().splitlines()[-1:]})", flush=True)
+        return {}
+    return dict(json.loads(found.stdout.strip().splitlines()[-1]))
+
+
+def run(
+    sizes: list[int],
+    shapes: list[str],
+    engines: list[str],
+    bad_share: float,
+    work: Path,
+    postgres_url: str,
+) -> list[Row]:
+    """Generate, measure and return one row per shape, size and engine (the scan and anchor shared by the engines)."""
+    rows: list[Row] = []
+    steps_said = False
+    for shape in shapes:
+        for size in sizes:
+            folder = work / f"{shape}-n{size}"
+            shutil.rmtree(folder, ignore_errors=True)
+            invoice = generate(folder, size, bad_share, "csv", shape=shape)
+            config = write_config(folder)
+            csv_path = invoice / "usage_summaries.csv"
+            scan = measure([sys.executable, "-c", SCAN, str(csv_path)], dict(os.environ), folder)
+            if scan.returncode != 0:
+                raise SystemExit(f"the baseline scan failed: {scan.output}")
+            anchor_db = folder / "anchor" / "anchor.duckdb"
+            anchor_db.parent.mkdir()
+            anchor_command = [sys.executable, str(ANCHOR), str(invoice), str(folder / "reference"), str(anchor_db)]
+            anchor = measure(anchor_command, dict(os.environ), folder)
+            if anchor.returncode != 0:
+                raise SystemExit(f"the anchor failed: {anchor.output}")
+            for engine in engines:
+                env_of = lambda url, f=folder / engine, c=config: fresh_environment(f, c, url)  # noqa: E731
+                with warehouse_for(engine, postgres_url, env_of) as env:
+                    cli = measure([cli_path(), "sync", "--invoice", f"{PROVIDER}:BENCH-{size}"], env, folder / engine)
+                    steps = step_seconds(env, folder / engine)
+                if not steps_said:
+                    print(f"  Dagster step keys: {', '.join(steps) or 'none'}", flush=True)
+                    steps_said = True
+                rows.append(_large_row(shape, size, engine, csv_path, scan, anchor, cli, steps))
+                print(_format(rows[-1]), flush=True)
     return rows
 
 
-def _format(row: dict[str, object]) -> str:
+def _large_row(
+    shape: str, size: int, engine: str, csv_path: Path, scan: Measure, anchor: Measure, cli: Measure, steps: dict
+) -> Row:
+    import_s, billable_s = steps.get(IMPORT_STEP), steps.get(BILLABLE_STEP)
+    cli_ratio = cli.seconds / anchor.seconds
+    step_ratio = import_s / anchor.seconds if import_s is not None else None
+    return {
+        "mode": "large",
+        "shape": shape,
+        "lines": size,
+        "engine": engine,
+        "file_mb": csv_path.stat().st_size / 1e6,
+        "scan_s": scan.seconds,
+        "scan_mb": scan.peak_mb,
+        "anchor_s": anchor.seconds,
+        "anchor_mb": anchor.peak_mb,
+        "anchor_verdict": anchor.output[:200],
+        "cli_s": cli.seconds,
+        "cli_mb": cli.peak_mb,
+        "import_step_s": import_s,
+        "billable_usage_s": billable_s,
+        "steps": steps,
+        "cli_per_anchor": cli_ratio,
+        "cli_per_anchor_mark": mark(cli_ratio, CLI_PER_ANCHOR),
+        "step_per_anchor": step_ratio,
+        "step_per_anchor_mark": mark(step_ratio, STEP_PER_ANCHOR),
+        "cli_mb_mark": mark(cli.peak_mb, PEAK_MB),
+        "outcome": cli.output[:200],
+        "exit": cli.returncode,
+    }
+
+
+def run_small_invoice(engines: list[str], work: Path, postgres_url: str, repeat: int) -> list[Row]:
+    """A 100-line invoice against the realistic reference data: the whole CLI against a trivial Dagster materialize
+    (each in a fresh Dagster home, median of `repeat`), and the start time of commands that need no Dagster."""
+    folder = work / "small-invoice"
+    shutil.rmtree(folder, ignore_errors=True)
+    generate(folder, 100, 0.0, "csv", shape="realistic")
+    config = write_config(folder)
+    rows: list[Row] = []
+    for engine in engines:
+        trivial, syncs, starts = [], [], {" ".join(c): [] for c in NO_DAGSTER_COMMANDS}
+        outcome = ""
+        for _ in range(repeat):
+            env = fresh_environment(folder / "trivial", config, None)
+            trivial.append(measure([sys.executable, "-c", TRIVIAL_MATERIALIZE], env, folder / "trivial"))
+            env_of = lambda url, f=folder / engine: fresh_environment(f, config, url)  # noqa: E731
+            with warehouse_for(engine, postgres_url, env_of) as env:
+                sync = measure([cli_path(), "sync", "--invoice", f"{PROVIDER}:BENCH-100"], env, folder / engine)
+                syncs.append(sync)
+                outcome = sync.output
+                for command in NO_DAGSTER_COMMANDS:
+                    starts[" ".join(command)].append(measure([cli_path(), *command], env, folder / engine))
+        trivial_s = statistics.median(m.seconds for m in trivial)
+        cli_s = statistics.median(m.seconds for m in syncs)
+        row: Row = {
+            "mode": "small-invoice",
+            "shape": "realistic",
+            "lines": 100,
+            "engine": engine,
+            "trivial_s": trivial_s,
+            "trivial_mb": max(m.peak_mb for m in trivial),
+            "cli_s": cli_s,
+            "cli_mb": max(m.peak_mb for m in syncs),
+            "cli_per_trivial": cli_s / trivial_s,
+            "cli_per_trivial_mark": mark(cli_s / trivial_s, SMALL_CLI_PER_TRIVIAL),
+            "outcome": outcome[:200],
+            "exit": max(m.returncode for m in syncs),
+        }
+        for command, measures in starts.items():
+            seconds = statistics.median(m.seconds for m in measures)
+            row[f"start {command}"] = seconds
+            row[f"start {command} mark"] = mark(seconds, START_SECONDS, strict=True)
+            row[f"start {command} exit"] = max(m.returncode for m in measures)
+        rows.append(row)
+        print(_format_small(row), flush=True)
+    return rows
+
+
+def _seconds(value: object) -> str:
+    return f"{value:.2f} s" if isinstance(value, float) else "n/a"
+
+
+def _ratio(value: object, verdict: object) -> str:
+    return f"{value:.2f}x {verdict}" if isinstance(value, float) else "n/a"
+
+
+def _format(row: Row) -> str:
     return (
-        f"{row['lines']:>10,} lines {row['file_mb']:>7.0f} MB | scan {row['scan_s']:6.2f} s {row['scan_mb']:6.0f} MB"
-        f" | import {row['import_s']:6.2f} s {row['import_mb']:6.0f} MB {row['rows_per_s']:>10,.0f} rows/s"
-        f" | ratio {row['ratio']:5.1f}x | import step {row['step_s'] or float('nan'):6.2f} s"
-        f" ({row['step_ratio'] or float('nan'):4.1f}x) | exit {row['exit']} | {row['outcome']}"
+        f"{row['shape']:>9} {row['lines']:>10,} lines {row['file_mb']:>6.0f} MB {row['engine']:>10}"
+        f" | scan {_seconds(row['scan_s'])} {row['scan_mb']:.0f} MB | anchor {_seconds(row['anchor_s'])}"
+        f" {row['anchor_mb']:.0f} MB | cli {_seconds(row['cli_s'])} {row['cli_mb']:.0f} MB {row['cli_mb_mark']}"
+        f" | import step {_seconds(row['import_step_s'])} | billable_usage {_seconds(row['billable_usage_s'])}"
+        f" | cli/anchor {_ratio(row['cli_per_anchor'], row['cli_per_anchor_mark'])}"
+        f" | step/anchor {_ratio(row['step_per_anchor'], row['step_per_anchor_mark'])}"
+        f" | exit {row['exit']} | {row['outcome']} | anchor: {row['anchor_verdict']}"
+    )
+
+
+def _format_small(row: Row) -> str:
+    starts = " | ".join(
+        f"{c} {_seconds(row[f'start {c}'])} {row[f'start {c} mark']}"
+        for c in (" ".join(x) for x in NO_DAGSTER_COMMANDS)
+    )
+    return (
+        f"small invoice (100 lines, realistic references) {row['engine']:>10} | cli {_seconds(row['cli_s'])}"
+        f" {row['cli_mb']:.0f} MB | trivial materialize {_seconds(row['trivial_s'])}"
+        f" | cli/trivial {_ratio(row['cli_per_trivial'], row['cli_per_trivial_mark'])} | {starts}"
+        f" | exit {row['exit']} | {row['outcome']}"
+    )
+
+
+def markdown(rows: list[Row]) -> str:
+    """The rows as markdown tables (large invoices, then the small invoice), to paste into BENCHMARKS.md."""
+    out: list[str] = []
+    large = [r for r in rows if r["mode"] == "large"]
+    if large:
+        out += [
+            "| shape | lines | engine | CSV | scan | anchor | anchor RSS | whole CLI | CLI RSS | import step"
+            " | billable_usage | CLI/anchor (≤1.3) | step/anchor (≤1.0) | outcome |",
+            "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        ]
+        for r in large:
+            out.append(
+                f"| {r['shape']} | {r['lines']:,} | {r['engine']} | {r['file_mb']:,.0f} MB | {_seconds(r['scan_s'])}"
+                f" | {_seconds(r['anchor_s'])} | {r['anchor_mb']:,.0f} MB | {_seconds(r['cli_s'])}"
+                f" | {r['cli_mb']:,.0f} MB {r['cli_mb_mark']} | {_seconds(r['import_step_s'])}"
+                f" | {_seconds(r['billable_usage_s'])} | {_ratio(r['cli_per_anchor'], r['cli_per_anchor_mark'])}"
+                f" | {_ratio(r['step_per_anchor'], r['step_per_anchor_mark'])} | {_outcome(r['outcome'])} |"
+            )
+    small = [r for r in rows if r["mode"] == "small-invoice"]
+    if small:
+        commands = [" ".join(c) for c in NO_DAGSTER_COMMANDS]
+        out += [
+            "",
+            "| engine | whole CLI (100 lines) | trivial materialize | CLI/trivial (≤1.2) | "
+            + " | ".join(f"`{c}` (<1.5 s)" for c in commands)
+            + " |",
+            "| --- | ---: | ---: | ---: | " + " | ".join("---:" for _ in commands) + " |",
+        ]
+        for r in small:
+            starts = " | ".join(f"{_seconds(r[f'start {c}'])} {r[f'start {c} mark']}" for c in commands)
+            out.append(
+                f"| {r['engine']} | {_seconds(r['cli_s'])} | {_seconds(r['trivial_s'])}"
+                f" | {_ratio(r['cli_per_trivial'], r['cli_per_trivial_mark'])} | {starts} |"
+            )
+    return "\n".join(out)
+
+
+def _outcome(output: object) -> str:
+    fields = str(output).split("\t")
+    return " ".join(fields[1:2]) or str(output)[:40]
+
+
+def machine() -> str:
+    """Python, DuckDB and Dagster versions, cores and memory."""
+    memory = next(
+        (
+            int(line.split()[1]) / 1024**2
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if "MemTotal" in line
+        ),
+        0.0,
+    )
+    return (
+        f"python {sys.version.split()[0]}, duckdb {version('duckdb')}, dagster {version('dagster')},"
+        f" {os.cpu_count()} cores, {memory:.0f} GB"
     )
 
 
@@ -129,13 +389,33 @@ def main() -> None:
     """Command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 10_000_000])
+    parser.add_argument("--shapes", nargs="+", choices=sorted(SHAPES), default=["small", "realistic"])
+    parser.add_argument("--engines", nargs="+", choices=["duckdb", "postgresql"], default=["duckdb", "postgresql"])
     parser.add_argument("--bad-share", type=float, default=0.0)
+    parser.add_argument(
+        "--postgres-url",
+        default="postgresql+psycopg://postgres@127.0.0.1:5432/bench",
+        help="the PostgreSQL warehouse's database: dropped and created again for every measurement",
+    )
+    parser.add_argument(
+        "--small-invoice",
+        action="store_true",
+        help="instead: a 100-line invoice against the realistic reference data, CLI against a trivial materialize",
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="small-invoice mode: measurements per figure (median)")
     parser.add_argument("--work", type=Path, default=Path("benchmarks/data"))
-    parser.add_argument("--warehouse-url", help="import into this (empty) warehouse instead of a DuckDB file")
     args = parser.parse_args()
-    args.work.mkdir(parents=True, exist_ok=True)
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, bad share {args.bad_share}")
-    run(args.sizes, args.bad_share, args.work.resolve(), args.warehouse_url)
+    work = args.work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"{machine()}; bad share {args.bad_share}", flush=True)
+    if args.small_invoice:
+        rows = run_small_invoice(args.engines, work, args.postgres_url, args.repeat)
+    else:
+        rows = run(args.sizes, args.shapes, args.engines, args.bad_share, work, args.postgres_url)
+    print()
+    print(markdown(rows))
+    (work / "results.json").write_text(json.dumps(rows, indent=2, default=str), encoding="utf-8")
+    print(f"\n{work / 'results.json'}")
 
 
 if __name__ == "__main__":

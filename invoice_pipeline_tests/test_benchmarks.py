@@ -1,0 +1,123 @@
+"""The benchmark's realistic invoice resolves against its reference data, and the anchor commits or rolls back."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from benchmarks.anchor import anchor
+from benchmarks.generate import SHAPES, generate
+
+LINES = 2_000
+SHAPE = SHAPES["realistic"].scaled(0.01)  # 200 customers, 1,500 subscriptions, 40 products, 40 meters
+
+
+@pytest.fixture
+def invoice(tmp_path: Path) -> Path:
+    """A clean 2,000-line invoice of the realistic shape, scaled down."""
+    return generate(tmp_path, LINES, 0.0, "csv", shape=SHAPE)
+
+
+def _rows(invoice: Path) -> list[dict[str, str]]:
+    with (invoice / "usage_summaries.csv").open(newline="", encoding="utf-8") as file:
+        return list(csv.DictReader(file))
+
+
+def _rewrite(invoice: Path, change: Callable[[dict[str, str]], None]) -> None:
+    """Apply `change` to the invoice's 100th line."""
+    rows = _rows(invoice)
+    change(rows[99])
+    with (invoice / "usage_summaries.csv").open("w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_realistic_lines_resolve_every_reference_and_spread_over_all_of_them(invoice: Path) -> None:
+    """Each line's customer is mapped, its subscription belongs to that customer's account and carries the line's
+    product, which products.csv lists; the lines use every customer, subscription, product and meter."""
+    reference = invoice.parents[2] / "reference"
+    con = duckdb.connect()
+    for name in ("provider_accounts", "subscriptions", "products"):
+        con.execute(
+            f"CREATE TABLE {name} AS FROM read_csv($p, all_varchar = true)", {"p": str(reference / f"{name}.csv")}
+        )
+    con.execute(
+        "CREATE TABLE lines AS FROM read_csv($p, all_varchar = true)", {"p": str(invoice / "usage_summaries.csv")}
+    )
+    unresolved = con.execute(
+        """SELECT count(*) FROM lines l
+           LEFT JOIN provider_accounts a ON a.provider = 'bench-csp' AND a.provider_account_id = l.customer_id
+           LEFT JOIN subscriptions s ON s.provider = 'bench-csp' AND s.subscription_id = l.subscription_id
+           LEFT JOIN products p ON p.product_id = l.product_id
+           WHERE a.account_id IS NULL OR s.account_id IS DISTINCT FROM a.account_id
+              OR s.product_id IS DISTINCT FROM l.product_id OR p.name IS NULL"""
+    ).fetchall()[0][0]
+    used = con.execute(
+        "SELECT count(*), count(DISTINCT customer_id), count(DISTINCT subscription_id), count(DISTINCT product_id),"
+        " count(DISTINCT meter_id) FROM lines"
+    ).fetchall()[0]
+    listed = [
+        con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
+        for t in ("provider_accounts", "subscriptions", "products")
+    ]
+
+    assert unresolved == 0
+    assert used == (LINES, SHAPE.customers, SHAPE.subscriptions, SHAPE.products, SHAPE.meters)
+    assert listed == [SHAPE.customers, SHAPE.subscriptions, SHAPE.products]
+
+
+def test_realistic_header_total_is_the_exact_sum_of_the_amounts_in_cents(invoice: Path) -> None:
+    """The header's total is the lines' amounts summed as exact decimals, rounded half-even to cents."""
+    total = sum((Decimal(row["amount"]) for row in _rows(invoice)), Decimal(0))
+    header = json.loads((invoice / "header.json").read_text(encoding="utf-8"))
+
+    assert header["total_amount"] == str(total.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN))
+    assert total != 0
+
+
+def test_anchor_commits_a_clean_invoice_whose_lines_match_the_header(invoice: Path, tmp_path: Path) -> None:
+    """The anchor stores every line and says the lines total is the header's."""
+    database = tmp_path / "anchor" / "anchor.duckdb"
+    database.parent.mkdir()
+    header = json.loads((invoice / "header.json").read_text(encoding="utf-8"))
+
+    verdict = anchor(invoice, invoice.parents[2] / "reference", database)
+
+    assert verdict == f"committed ({LINES} lines, total {header['total_amount']} USD, header {header['total_amount']})"
+    assert duckdb.connect(str(database)).execute("SELECT count(*) FROM lines").fetchall() == [(LINES,)]
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (
+            lambda row: row.update(amount="not-a-number"),
+            'the lines cannot be read: Error when converting column "amount"',
+        ),
+        (lambda row: row.update(quantity="-" + row["quantity"]), "rolled back: 1 negative quantities"),
+        (lambda row: row.update(customer_id="unmapped-tenant"), "rolled back: 1 unmapped lines"),
+    ],
+    ids=["bad amount", "negative quantity", "unmapped customer"],
+)
+def test_anchor_rolls_back_a_bad_invoice_saying_why(
+    invoice: Path, tmp_path: Path, change: Callable[[dict[str, str]], None], reason: str
+) -> None:
+    """A bad amount fails the strict read; a negative quantity or an unmapped customer fails the check: nothing is
+    stored and the verdict names the problem."""
+    _rewrite(invoice, change)
+    database = tmp_path / "anchor" / "anchor.duckdb"
+    database.parent.mkdir()
+
+    verdict = anchor(invoice, invoice.parents[2] / "reference", database)
+
+    assert verdict.startswith("rolled back: ")
+    assert reason in verdict
+    tables = duckdb.connect(str(database)).execute("SELECT table_name FROM information_schema.tables").fetchall()
+    assert tables == []
