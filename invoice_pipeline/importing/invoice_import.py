@@ -30,6 +30,7 @@ from invoice_pipeline.importing.eligibility import invoice_standing, standing_of
 from invoice_pipeline.importing.import_results import (
     CHECKSUM_CHECK,
     REFERENCES_CHECK,
+    REFERENCES_SHOWN,
     SCHEMA_CHECK,
     CheckOutcome,
     ImportResult,
@@ -246,7 +247,7 @@ def _import_into(
         checks[SCHEMA_CHECK] = CheckOutcome(False, str(rejection), figures)
         not_evaluated(checks)
         if isinstance(rejection, ReferenceDataError):
-            failure, message = ImportFailure.REFERENCE_DATA, f"Reference data problem: {rejection}"
+            failure, message = ImportFailure.REFERENCE_DATA, f"Reference data problem: {rejection.problem}"
         else:
             failure, message = ImportFailure.FILES, str(rejection)
         result = ImportResult(
@@ -272,7 +273,8 @@ def _import_into(
         {
             "errors": len(errors),
             "warnings": len(missing) - len(errors),
-            "missing_references": reference_table(missing),
+            "missing_references": reference_table(missing),  # the first REFERENCES_SHOWN
+            "missing_references_shown": min(len(missing), REFERENCES_SHOWN),
         },
     )
     failures = [ImportFailure.REFERENCES] if errors else []

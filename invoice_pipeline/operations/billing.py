@@ -29,7 +29,7 @@ def billable_consumption(warehouse: Warehouse, record_id: str | None = None) -> 
 
 def billable_usage_summary(warehouse: Warehouse, record_id: str | None = None) -> BillableSummary:
     """The same usage as `billable_consumption`, bounded for a screen whatever the invoice's size: totals per
-    currency and the 20 largest rows by amount."""
+    currency and the 20 largest rows by amount (credits by their size too)."""
     return warehouse.billable_usage_summary(record_id, LARGEST_SHOWN)
 
 

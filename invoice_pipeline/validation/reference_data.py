@@ -25,7 +25,11 @@ VALIDATED_FOLDER = "validated-reference-data"
 
 
 class ReferenceDataError(Exception):
-    """Reference data that cannot be used; the message names the file and what to fix."""
+    """Reference data that cannot be used; `problem` names the file and what to fix."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"reference data: {problem}")
+        self.problem = problem
 
 
 @dataclass(frozen=True)
@@ -53,18 +57,32 @@ def load_reference_table(folder: Path, name: str) -> pd.DataFrame:
     path = folder / f"{name}.csv"
     if not path.is_file():
         columns = ", ".join(schema.to_schema().columns)
-        raise ReferenceDataError(f"reference data: {path} is missing; add it with columns {columns}")
+        raise ReferenceDataError(f"{path} is missing; add it with columns {columns}")
     try:
         frame = _read_csv(path)
     except (ValueError, UnicodeDecodeError) as error:
-        raise ReferenceDataError(f"reference data: {path.name} cannot be read as UTF-8 CSV: {error}") from None
+        raise ReferenceDataError(f"{path.name} cannot be read as UTF-8 CSV: {error}") from None
     try:
         return schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as errors:
-        cases = errors.failure_cases
-        problems = sorted({f"{row.column} fails {row.check}" for row in cases.itertuples()})
-        examples = ", ".join(repr(v) for v in cases["failure_case"].head(3))
-        raise ReferenceDataError(f"reference data: {path.name}: {'; '.join(problems)} (e.g. {examples})") from None
+        raise ReferenceDataError(f"{path.name}: {_failures_text(frame, errors.failure_cases)}") from None
+
+
+def _failures_text(frame: pd.DataFrame, cases: pd.DataFrame) -> str:
+    """Each failed check once: a column's check with a few failing values; a check across columns (a row
+    repeated) with the file's line numbers of its rows and the first of them, as the file has it."""
+    problems = []
+    for (context, column, check), failed in cases.groupby(["schema_context", "column", "check"], sort=True):
+        if context != "DataFrameSchema":
+            examples = ", ".join(repr(v) for v in failed["failure_case"].head(3))
+            problems.append(f"{column} fails {check} (e.g. {examples})")
+    for check, failed in cases[cases["schema_context"] == "DataFrameSchema"].groupby("check", sort=True):
+        rows = sorted({int(i) for i in failed["index"].dropna()})
+        lines = ", ".join(str(row + 2) for row in rows[:5]) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+        first = ", ".join(f"{name}={value!r}" for name, value in frame.iloc[rows[0]].items()) if rows else ""
+        name = str(check)
+        problems.append(f"{name} fails on lines {lines} (line {rows[0] + 2}: {first})" if rows else name)
+    return "; ".join(problems)
 
 
 def load_reference_data(folder: Path, data_dir: Path | None = None) -> ReferenceData:

@@ -190,7 +190,7 @@ def billable_consumption(conn: sa.Connection, record_id: str | None = None) -> l
 
 def billable_usage_summary(conn: sa.Connection, record_id: str | None = None, largest: int = 20) -> BillableSummary:
     """What a screen shows of billable usage, bounded whatever its size: totals per currency (rows, lines,
-    exact amount) and the `largest` rows by amount. One pass over the lines: the totals are windows over
+    exact amount) and the `largest` rows by absolute amount. One pass over the lines: the totals are windows over
     the grouped rows, kept on the largest rows and on the largest row of each currency."""
     groups = _billable_groups(conn, record_id)
     currency = groups.c.currency
@@ -216,8 +216,14 @@ def billable_usage_summary(conn: sa.Connection, record_id: str | None = None, la
 
 
 def _largest_first(groups: sa.Subquery) -> list[sa.ColumnElement[Any]]:
-    """Largest amount first; ties in a stable order."""
-    return [groups.c.amount.desc(), groups.c.account_id, groups.c.subscription_id, groups.c.charge_start_date]
+    """Largest amount first whatever its sign (a large credit is as worth a look as a large charge); ties in a
+    stable order."""
+    return [
+        sa.func.abs(groups.c.amount).desc(),
+        groups.c.account_id,
+        groups.c.subscription_id,
+        groups.c.charge_start_date,
+    ]
 
 
 def bill_usage(

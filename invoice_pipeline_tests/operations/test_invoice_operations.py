@@ -815,7 +815,7 @@ def test_the_billable_summary_totals_every_row_exactly_and_shows_only_the_20_lar
         usage_line(f"U{m}", f"{m + 1}.{m:02d}5", charge_start_date=str(start), charge_end_date=str(end))
         for m, (start, end) in enumerate(periods)
     ]
-    usage.append(usage_line("U99", "0.10", customer_id=ADVENTURE_WORKS, subscription_id="SUB-AZ-1002"))
+    usage.append(usage_line("U99", "-25.10", customer_id=ADVENTURE_WORKS, subscription_id="SUB-AZ-1002"))  # a credit
     workspace.add_invoice("G1", usage=usage)
     record = _import(workspace, warehouse, InvoiceKey("contoso-csp", "G1"))
     assert record.status == Status.ACTIVE
@@ -826,10 +826,11 @@ def test_the_billable_summary_totals_every_row_exactly_and_shows_only_the_20_lar
     assert (summary.row_count, summary.line_count) == (31, 31) == (len(every_row), len(usage))
     [usd] = summary.totals
     assert (usd.currency, usd.amount) == ("USD", sum(row.amount for row in every_row))
-    assert usd.as_row()["amount"] == "469.60"
-    largest = sorted(every_row, key=lambda row: row.amount, reverse=True)[:20]
+    assert usd.as_row()["amount"] == "444.40"
+    largest = sorted(every_row, key=lambda row: abs(row.amount), reverse=True)[:20]  # the credit among them
     assert summary.largest == largest
     assert summary.largest[0].as_row()["amount"] == "30.295"  # exact: more places than the currency's cents
+    assert "-25.10" in [row.as_row()["amount"] for row in summary.largest]
 
     workspace.add_invoice("G2", usage=[usage_line("E1", "0.50", currency="EUR")], currency="EUR")
     assert _import(workspace, warehouse, InvoiceKey("contoso-csp", "G2")).status == Status.ACTIVE

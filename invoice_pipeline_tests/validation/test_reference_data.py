@@ -77,3 +77,28 @@ def test_reference_data_kept_unreadable_or_a_data_folder_not_writable_only_means
     not_a_folder.write_text("", encoding="utf-8")
     _assert_same(load_reference_data(folder, not_a_folder), load_reference_data(folder))
     assert len(validations) == 5  # each load above validated: none could read what was kept
+
+
+def test_a_repeated_subscription_is_refused_naming_its_lines_and_the_row_once(folder):
+    subscriptions = folder / "subscriptions.csv"
+    rows = subscriptions.read_text(encoding="utf-8").splitlines()
+    subscriptions.write_text("\n".join([*rows, rows[1]]) + "\n", encoding="utf-8")
+    with pytest.raises(ReferenceDataError) as refused:
+        load_reference_data(folder)
+    provider, subscription_id, account_id, contract_id, product_id = rows[1].split(",")
+    assert refused.value.problem == (
+        f"subscriptions.csv: one_row_per_provider_subscription fails on lines 2, {len(rows) + 1} (line 2: "
+        f"provider='{provider}', subscription_id='{subscription_id}', account_id='{account_id}', "
+        f"billing_contract_id='{contract_id}', product_id='{product_id}')"
+    )
+    assert str(refused.value) == f"reference data: {refused.value.problem}"
+
+
+def test_column_checks_are_named_once_each_with_a_few_failing_values(folder):
+    (folder / "currencies.csv").write_text("code,minor_units\nUSD,2\nusd,9\nUSD,2\n", encoding="utf-8")
+    with pytest.raises(ReferenceDataError) as refused:
+        load_reference_data(folder)
+    assert refused.value.problem == (
+        "currencies.csv: code fails field_uniqueness (e.g. 'USD', 'USD'); code fails str_matches('^[A-Z]{3}$') "
+        "(e.g. 'usd'); minor_units fails less_than_or_equal_to(4) (e.g. 9)"
+    )

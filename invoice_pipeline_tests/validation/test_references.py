@@ -76,6 +76,7 @@ def test_thousands_of_missing_references_are_named_ten_in_the_message_twenty_in_
     assert result.message.count("customer '") == 10
     check = result.checks[REFERENCES_CHECK]
     assert check.metadata["errors"] == 1_000
+    assert check.metadata["missing_references_shown"] == 20
     shown = check.metadata["missing_references"]
     assert [row["reference_id"] for row in shown] == unknown[:20]
     errors_csv = {n.file_name: n.content for n in warehouse.notes(result.record_id)}["errors.csv"]
