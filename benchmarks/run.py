@@ -29,7 +29,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -117,16 +117,21 @@ def cli_path() -> str:
     return str(Path(sys.executable).parent / "invoice-pipeline")
 
 
-def fresh_environment(folder: Path, config: Path, warehouse_url: str | None) -> dict[str, str]:
-    """The CLI's environment: a fresh (emptied) data folder and Dagster home under `folder`, this warehouse."""
-    for sub in ("data", "dagster_home"):
-        shutil.rmtree(folder / sub, ignore_errors=True)
+def fresh_environment(folder: Path, warehouse_url: str | None) -> dict[str, str]:
+    """The CLI's environment for one measurement in `folder`, directly under the generated invoice's root: a fresh
+    (emptied) data folder and Dagster home under `folder`, this warehouse, and the measurement's own config next to
+    `folder` (`<root>/config-<folder name>.yaml`), whose `data_dir` is that data folder (a config's `data_dir` wins
+    over `INVOICE_PIPELINE_DATA_DIR`, so the variable alone would not move the warehouse)."""
+    data = folder / "data"
+    for sub in (data, folder / "dagster_home"):
+        shutil.rmtree(sub, ignore_errors=True)
     (folder / "dagster_home").mkdir(parents=True)
     (folder / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    config = write_config(folder.parent, f"config-{folder.name}.yaml", data_dir=data)
     return {
         **os.environ,
         "INVOICE_PIPELINE_CONFIG": str(config),
-        "INVOICE_PIPELINE_DATA_DIR": str(folder / "data"),
+        "INVOICE_PIPELINE_DATA_DIR": str(data),
         "DAGSTER_HOME": str(folder / "dagster_home"),
         "PYTHONWARNINGS": "ignore",
         **({"INVOICE_PIPELINE_WAREHOUSE_URL": warehouse_url} if warehouse_url else {}),
@@ -149,15 +154,16 @@ def _recreate_database(url: str, *, create: bool) -> None:
 
 
 @contextmanager
-def warehouse_for(engine: str, postgres_url: str, env_of: Callable[[str | None], dict[str, str]]) -> Iterator[dict]:
-    """The CLI's environment on a fresh warehouse: DuckDB's file in the fresh data folder, or a PostgreSQL database
-    created for this measurement, migrated with `invoice-pipeline warehouse upgrade`, and dropped after it."""
+def warehouse_for(engine: str, postgres_url: str, folder: Path) -> Iterator[dict]:
+    """The CLI's fresh environment in `folder` (see `fresh_environment`) on a fresh warehouse: DuckDB's file in the
+    fresh data folder, or a PostgreSQL database created for this measurement, migrated with
+    `invoice-pipeline warehouse upgrade`, and dropped after it."""
     if engine == "duckdb":
-        yield env_of(None)
+        yield fresh_environment(folder, None)
         return
     _recreate_database(postgres_url, create=True)
     try:
-        env = env_of(postgres_url)
+        env = fresh_environment(folder, postgres_url)
         upgrade = subprocess.run([cli_path(), "warehouse", "upgrade"], env=env, capture_output=True, text=True)
         if upgrade.returncode != 0:
             raise SystemExit(f"invoice-pipeline warehouse upgrade failed: {upgrade.stdout}{upgrade.stderr}")
@@ -191,7 +197,6 @@ def run(
             folder = work / f"{shape}-n{size}"
             shutil.rmtree(folder, ignore_errors=True)
             invoice = generate(folder, size, bad_share, "csv", shape=shape)
-            config = write_config(folder)
             csv_path = invoice / "usage_summaries.csv"
             scan = measure([sys.executable, "-c", SCAN, str(csv_path)], dict(os.environ), folder)
             if scan.returncode != 0:
@@ -202,9 +207,8 @@ def run(
             anchor = measure(anchor_command, dict(os.environ), folder)
             if anchor.returncode != 0:
                 raise SystemExit(f"the anchor failed: {anchor.output}")
-            for engine in engines:
-                env_of = lambda url, f=folder / engine, c=config: fresh_environment(f, c, url)  # noqa: E731
-                with warehouse_for(engine, postgres_url, env_of) as env:
+            for engine in engines:  # each in its own data folder: warehouse, reference data cache, Dagster home
+                with warehouse_for(engine, postgres_url, folder / engine) as env:
                     cli = measure([cli_path(), "sync", "--invoice", f"{PROVIDER}:BENCH-{size}"], env, folder / engine)
                     steps = step_seconds(env, folder / engine)
                 if not steps_said:
@@ -253,16 +257,14 @@ def run_small_invoice(engines: list[str], work: Path, postgres_url: str, repeat:
     folder = work / "small-invoice"
     shutil.rmtree(folder, ignore_errors=True)
     generate(folder, 100, 0.0, "csv", shape="realistic")
-    config = write_config(folder)
     rows: list[Row] = []
     for engine in engines:
         trivial, syncs, starts = [], [], {" ".join(c): [] for c in NO_DAGSTER_COMMANDS}
         outcome = ""
         for _ in range(repeat):
-            env = fresh_environment(folder / "trivial", config, None)
+            env = fresh_environment(folder / "trivial", None)
             trivial.append(measure([sys.executable, "-c", TRIVIAL_MATERIALIZE], env, folder / "trivial"))
-            env_of = lambda url, f=folder / engine: fresh_environment(f, config, url)  # noqa: E731
-            with warehouse_for(engine, postgres_url, env_of) as env:
+            with warehouse_for(engine, postgres_url, folder / engine) as env:  # emptied for every repeat
                 sync = measure([cli_path(), "sync", "--invoice", f"{PROVIDER}:BENCH-100"], env, folder / engine)
                 syncs.append(sync)
                 outcome = sync.output

@@ -1,4 +1,5 @@
-"""The benchmark's realistic invoice resolves against its reference data, and the anchor commits or rolls back."""
+"""The benchmark's realistic invoice resolves against its reference data, the anchor commits or rolls back, and each
+measurement's config keeps its warehouse in that measurement's own data folder."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import duckdb
 import pytest
 
 from benchmarks.anchor import anchor
-from benchmarks.generate import SHAPES, generate
+from benchmarks.generate import SHAPES, generate, write_config
+from benchmarks.run import fresh_environment
+from invoice_pipeline.config import load_config
 
 LINES = 2_000
 SHAPE = SHAPES["realistic"].scaled(0.01)  # 200 customers, 1,500 subscriptions, 40 products, 40 meters
@@ -121,3 +124,35 @@ def test_anchor_rolls_back_a_bad_invoice_saying_why(
     assert reason in verdict
     tables = duckdb.connect(str(database)).execute("SELECT table_name FROM information_schema.tables").fetchall()
     assert tables == []
+
+
+def test_write_config_keeps_data_relative_by_default_and_writes_a_given_data_dir_absolute(invoice: Path) -> None:
+    """`write_config(root)` still says `data_dir: data`; with `data_dir` the config names that folder, absolutely."""
+    root = invoice.parents[2]
+    default = write_config(root).read_text(encoding="utf-8")
+    given = write_config(root, "other.yaml", data_dir=root / "providers" / ".." / "m" / "data")
+
+    assert default.splitlines()[0] == "data_dir: data"
+    assert given.read_text(encoding="utf-8").splitlines()[0] == f'data_dir: "{root / "m" / "data"}"'
+    assert load_config(given).data_dir == root / "m" / "data"
+    assert given.read_text(encoding="utf-8").splitlines()[1:] == default.splitlines()[1:]
+
+
+def test_each_measurement_has_its_own_emptied_data_folder_whatever_the_environment_says(
+    invoice: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The measurement's config (next to its folder) points at its own data folder, emptied, so two engines or two
+    repeats never share a warehouse or reference data cache; the invoice and references still resolve."""
+    root = invoice.parents[2]
+    monkeypatch.setenv("INVOICE_PIPELINE_DATA_DIR", str(root / "data"))
+    (root / "duckdb" / "data").mkdir(parents=True)
+    (root / "duckdb" / "data" / "warehouse.duckdb").write_text("left by the last repeat", encoding="utf-8")
+
+    duckdb_env, postgres_env = fresh_environment(root / "duckdb", None), fresh_environment(root / "postgresql", None)
+    configs = [load_config(env["INVOICE_PIPELINE_CONFIG"]) for env in (duckdb_env, postgres_env)]
+
+    assert [c.data_dir for c in configs] == [root / "duckdb" / "data", root / "postgresql" / "data"]
+    assert not (root / "duckdb" / "data").exists()
+    assert configs[0].warehouse_url == f"duckdb:///{root / 'duckdb' / 'data' / 'warehouse.duckdb'}"
+    assert configs[0].reference_data == root / "reference"
+    assert configs[0].providers[0].path == root / "providers" / "bench-csp"
