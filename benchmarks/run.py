@@ -263,7 +263,10 @@ def run_small_invoice(engines: list[str], work: Path, postgres_url: str, repeat:
         outcome = ""
         for _ in range(repeat):
             env = fresh_environment(folder / "trivial", None)
-            trivial.append(measure([sys.executable, "-c", TRIVIAL_MATERIALIZE], env, folder / "trivial"))
+            materialize = measure([sys.executable, "-c", TRIVIAL_MATERIALIZE], env, folder / "trivial")
+            if materialize.returncode != 0:
+                raise SystemExit(f"the trivial materialize failed: {materialize.output}")
+            trivial.append(materialize)
             with warehouse_for(engine, postgres_url, folder / engine) as env:  # emptied for every repeat
                 sync = measure([cli_path(), "sync", "--invoice", f"{PROVIDER}:BENCH-100"], env, folder / engine)
                 syncs.append(sync)
@@ -271,7 +274,8 @@ def run_small_invoice(engines: list[str], work: Path, postgres_url: str, repeat:
                 for command in NO_DAGSTER_COMMANDS:
                     starts[" ".join(command)].append(measure([cli_path(), *command], env, folder / engine))
         trivial_s = statistics.median(m.seconds for m in trivial)
-        cli_s = statistics.median(m.seconds for m in syncs)
+        cli_s, cli_failed = successes(syncs)
+        cli_ratio = cli_s / trivial_s if cli_s is not None else None
         row: Row = {
             "mode": "small-invoice",
             "shape": "realistic",
@@ -280,28 +284,41 @@ def run_small_invoice(engines: list[str], work: Path, postgres_url: str, repeat:
             "trivial_s": trivial_s,
             "trivial_mb": max(m.peak_mb for m in trivial),
             "cli_s": cli_s,
-            "cli_mb": max(m.peak_mb for m in syncs),
-            "cli_per_trivial": cli_s / trivial_s,
-            "cli_per_trivial_mark": mark(cli_s / trivial_s, SMALL_CLI_PER_TRIVIAL),
+            "cli_mb": max((m.peak_mb for m in syncs if m.returncode == 0), default=None),
+            "cli_per_trivial": cli_ratio,
+            "cli_per_trivial_mark": cli_failed or mark(cli_ratio, SMALL_CLI_PER_TRIVIAL),
             "outcome": outcome[:200],
             "exit": max(m.returncode for m in syncs),
         }
         for command, measures in starts.items():
-            seconds = statistics.median(m.seconds for m in measures)
+            seconds, failed = successes(measures)
             row[f"start {command}"] = seconds
-            row[f"start {command} mark"] = mark(seconds, START_SECONDS, strict=True)
+            row[f"start {command} mark"] = failed or mark(seconds, START_SECONDS, strict=True)
             row[f"start {command} exit"] = max(m.returncode for m in measures)
         rows.append(row)
         print(_format_small(row), flush=True)
     return rows
 
 
+def successes(measures: list[Measure]) -> tuple[float | None, str | None]:
+    """The median seconds of the measurements that exited 0 (None if none did), and `FAILED (exit N: <last line>)`
+    for the first that did not (None if none): a run that failed is never a figure."""
+    seconds = [m.seconds for m in measures if m.returncode == 0]
+    failed = next((m for m in measures if m.returncode != 0), None)
+    verdict = f"FAILED (exit {failed.returncode}: {failed.output[:200]})" if failed else None
+    return (statistics.median(seconds) if seconds else None), verdict
+
+
 def _seconds(value: object) -> str:
     return f"{value:.2f} s" if isinstance(value, float) else "n/a"
 
 
+def _mb(value: object) -> str:
+    return f"{value:,.0f} MB" if isinstance(value, float) else "n/a"
+
+
 def _ratio(value: object, verdict: object) -> str:
-    return f"{value:.2f}x {verdict}" if isinstance(value, float) else "n/a"
+    return f"{value:.2f}x {verdict}" if isinstance(value, float) else str(verdict)
 
 
 def _format(row: Row) -> str:
@@ -323,7 +340,7 @@ def _format_small(row: Row) -> str:
     )
     return (
         f"small invoice (100 lines, realistic references) {row['engine']:>10} | cli {_seconds(row['cli_s'])}"
-        f" {row['cli_mb']:.0f} MB | trivial materialize {_seconds(row['trivial_s'])}"
+        f" {_mb(row['cli_mb'])} | trivial materialize {_seconds(row['trivial_s'])}"
         f" | cli/trivial {_ratio(row['cli_per_trivial'], row['cli_per_trivial_mark'])} | {starts}"
         f" | exit {row['exit']} | {row['outcome']}"
     )
@@ -345,7 +362,7 @@ def markdown(rows: list[Row]) -> str:
                 f" | {_seconds(r['anchor_s'])} | {r['anchor_mb']:,.0f} MB | {_seconds(r['cli_s'])}"
                 f" | {r['cli_mb']:,.0f} MB {r['cli_mb_mark']} | {_seconds(r['import_step_s'])}"
                 f" | {_seconds(r['billable_usage_s'])} | {_ratio(r['cli_per_anchor'], r['cli_per_anchor_mark'])}"
-                f" | {_ratio(r['step_per_anchor'], r['step_per_anchor_mark'])} | {_outcome(r['outcome'])} |"
+                f" | {_ratio(r['step_per_anchor'], r['step_per_anchor_mark'])} | {_outcome(r['outcome'], r['exit'])} |"
             )
     small = [r for r in rows if r["mode"] == "small-invoice"]
     if small:
@@ -366,9 +383,11 @@ def markdown(rows: list[Row]) -> str:
     return "\n".join(out)
 
 
-def _outcome(output: object) -> str:
+def _outcome(output: object, exit_code: object) -> str:
+    """The CLI's outcome (Active, Error, refused...), after its exit code when that is not 0."""
     fields = str(output).split("\t")
-    return " ".join(fields[1:2]) or str(output)[:40]
+    outcome = " ".join(fields[1:2]) or str(output)[:40]
+    return f"exit {exit_code}: {outcome}" if exit_code else outcome
 
 
 def machine() -> str:

@@ -14,7 +14,7 @@ import pytest
 
 from benchmarks.anchor import anchor
 from benchmarks.generate import SHAPES, generate, write_config
-from benchmarks.run import fresh_environment
+from benchmarks.run import Measure, fresh_environment, successes
 from invoice_pipeline.config import load_config
 
 LINES = 2_000
@@ -156,3 +156,13 @@ def test_each_measurement_has_its_own_emptied_data_folder_whatever_the_environme
     assert configs[0].warehouse_url == f"duckdb:///{root / 'duckdb' / 'data' / 'warehouse.duckdb'}"
     assert configs[0].reference_data == root / "reference"
     assert configs[0].providers[0].path == root / "providers" / "bench-csp"
+
+
+def test_a_run_that_failed_is_no_figure_and_the_verdict_says_how_it_failed() -> None:
+    """The median is of the runs that exited 0; the first that did not is named with its exit code and last line."""
+    refused = Measure(9.0, 400.0, 1, "Error: invoice bench-csp:BENCH-100 is Active and cannot be downloaded again")
+    runs = [Measure(1.0, 400.0, 0, "Active"), refused, Measure(3.0, 400.0, 0, "Active")]
+
+    assert successes(runs) == (2.0, f"FAILED (exit 1: {refused.output})")
+    assert successes([refused]) == (None, f"FAILED (exit 1: {refused.output})")
+    assert successes(runs[:1]) == (1.0, None)
