@@ -14,7 +14,7 @@ import pytest
 
 from benchmarks.anchor import anchor
 from benchmarks.generate import SHAPES, generate, write_config
-from benchmarks.run import Measure, fresh_environment, successes
+from benchmarks.run import ANCHOR_STOPPED, Measure, Row, fresh_environment, large_row, markdown, successes
 from invoice_pipeline.config import load_config
 
 LINES = 2_000
@@ -166,3 +166,47 @@ def test_a_run_that_failed_is_no_figure_and_the_verdict_says_how_it_failed() -> 
     assert successes(runs) == (2.0, f"FAILED (exit 1: {refused.output})")
     assert successes([refused]) == (None, f"FAILED (exit 1: {refused.output})")
     assert successes(runs[:1]) == (1.0, None)
+
+
+def _large_row(csv_path: Path, engine: str, lines: int, cli: Measure, billable_s: float, bad_rows: bool) -> Row:
+    """A large-invoice row from made-up measurements: scan and anchor 10 s, import step 8 s."""
+    baseline = Measure(10.0, 500.0, 0, "committed")
+    steps = {"provider_invoice_import": 8.0, "billable_usage": billable_s}
+    return large_row("small", lines, engine, csv_path, baseline, baseline, cli, steps, bad_rows)
+
+
+@pytest.mark.parametrize(
+    ("engine", "lines", "cli_seconds", "cli_mark"),
+    [
+        ("postgresql", 10_000_000, 56.0, "ok"),
+        ("postgresql", 10_000_000, 57.0, "OVER"),
+        ("duckdb", 10_000_000, 9.0, "n/a"),
+        ("postgresql", 1_000_000, 9.0, "n/a"),
+    ],
+)
+def test_large_rows_mark_billable_usage_at_every_size_and_postgresql_whole_cli_at_10m_lines(
+    invoice: Path, engine: str, lines: int, cli_seconds: float, cli_mark: str
+) -> None:
+    """`billable_usage` under 1 s at any size; PostgreSQL's whole CLI at most 56 s at 10M lines, n/a otherwise."""
+    cli = Measure(cli_seconds, 900.0, 0, "bench-csp:BENCH-N\tActive\tImported")
+    row = _large_row(invoice / "usage_summaries.csv", engine, lines, cli, 0.99, False)
+    slow = _large_row(invoice / "usage_summaries.csv", engine, lines, cli, 1.0, False)
+
+    assert (row["cli_s_mark"], row["billable_usage_mark"], slow["billable_usage_mark"]) == (cli_mark, "ok", "OVER")
+    assert f"| {cli_seconds:.2f} s {cli_mark} | 900 MB ok | 8.00 s | 0.99 s ok |" in markdown([row])
+
+
+def test_with_bad_rows_no_ratio_against_the_anchor_and_a_non_zero_exit_shows_in_the_outcome(invoice: Path) -> None:
+    """The anchor stops at the first bad value: the ratios say so (the seconds stay); the CLI's exit code is shown."""
+    cli = Measure(20.0, 900.0, 3, "bench-csp:BENCH-2000\tError\t20 lines cannot be read")
+
+    row = _large_row(invoice / "usage_summaries.csv", "duckdb", LINES, cli, 0.1, True)
+
+    assert (row["cli_per_anchor"], row["step_per_anchor"]) == (None, None)
+    assert (
+        markdown([row])
+        .splitlines()[-1]
+        .endswith(
+            f"| 20.00 s n/a | 900 MB ok | 8.00 s | 0.10 s ok | {ANCHOR_STOPPED} | {ANCHOR_STOPPED} | exit 3: Error |"
+        )
+    )
