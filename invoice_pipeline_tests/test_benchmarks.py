@@ -106,14 +106,17 @@ def test_anchor_commits_a_clean_invoice_whose_lines_match_the_header(invoice: Pa
         ),
         (lambda row: row.update(quantity="-" + row["quantity"]), "rolled back: 1 negative quantities"),
         (lambda row: row.update(customer_id="unmapped-tenant"), "rolled back: 1 unmapped lines"),
+        (lambda row: row.update(charge_start_date="2026-11-01"), "rolled back: 1 charge starts after its end"),
+        (lambda row: row.update(currency="EUR"), "rolled back: 1 lines in a foreign currency"),
     ],
-    ids=["bad amount", "negative quantity", "unmapped customer"],
+    ids=["bad amount", "negative quantity", "unmapped customer", "start after end", "foreign currency"],
 )
 def test_anchor_rolls_back_a_bad_invoice_saying_why(
     invoice: Path, tmp_path: Path, change: Callable[[dict[str, str]], None], reason: str
 ) -> None:
-    """A bad amount fails the strict read; a negative quantity or an unmapped customer fails the check: nothing is
-    stored and the verdict names the problem."""
+    """A bad amount fails the strict read; a negative quantity, an unmapped customer, a charge that starts after its
+    end or a line in another currency than the header's fails the check: nothing is stored and the verdict names
+    the problem."""
     _rewrite(invoice, change)
     database = tmp_path / "anchor" / "anchor.duckdb"
     database.parent.mkdir()
