@@ -1,6 +1,10 @@
 """The anchor: the least an import must do, by hand in DuckDB, as the yardstick of the product's import.
 
-    python -m benchmarks.anchor INVOICE_FOLDER REFERENCE_FOLDER DUCKDB_FILE
+    python -m benchmarks.anchor INVOICE_FOLDER REFERENCE_FOLDER DUCKDB_FILE      # from the repository's root only
+    python path/to/benchmarks/anchor.py INVOICE_FOLDER REFERENCE_FOLDER DUCKDB_FILE  # from anywhere
+
+(`benchmarks` is not an installed package, so `-m` finds it only in the current folder; the file imports nothing
+of the project, so it also runs as a script, as `benchmarks/run.py` runs it.)
 
 A typed strict read of the usage lines (a bad value fails the read), stored in a DuckDB file inside a
 transaction, one query counting unmapped lines, distinct line ids, rule violations and the amount total,

@@ -169,11 +169,12 @@ def _write_realistic_reference(folder: Path, con: duckdb.DuckDBPyConnection, sha
     (folder / "currencies.csv").write_text("code,minor_units\nUSD,2\n", encoding="utf-8")
 
 
-def write_config(out: Path, name: str = "config.yaml") -> Path:
-    """A pipeline config for the generated provider, with its own warehouse under `out/data`."""
+def write_config(out: Path, name: str = "config.yaml", *, data_dir: Path | None = None) -> Path:
+    """A pipeline config for the generated provider, with its own warehouse under `out/data`, or under `data_dir`
+    (written as an absolute path; a config's `data_dir` wins over `INVOICE_PIPELINE_DATA_DIR`)."""
     config = out / name
     config.write_text(
-        "data_dir: data\n"
+        f"data_dir: {'data' if data_dir is None else json.dumps(str(data_dir.resolve()))}\n"
         "reference_data: reference\n"
         "providers:\n"
         f"  - id: {PROVIDER}\n    name: Benchmark CSP\n    sync: automatic\n    connector: folder\n"

@@ -1,4 +1,5 @@
-"""The benchmark's realistic invoice resolves against its reference data, and the anchor commits or rolls back."""
+"""The benchmark's realistic invoice resolves against its reference data, the anchor commits or rolls back, and each
+measurement's config keeps its warehouse in that measurement's own data folder."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import duckdb
 import pytest
 
 from benchmarks.anchor import anchor
-from benchmarks.generate import SHAPES, generate
+from benchmarks.generate import SHAPES, generate, write_config
+from benchmarks.run import ANCHOR_STOPPED, Measure, Row, fresh_environment, large_row, markdown, successes
+from invoice_pipeline.config import load_config
 
 LINES = 2_000
 SHAPE = SHAPES["realistic"].scaled(0.01)  # 200 customers, 1,500 subscriptions, 40 products, 40 meters
@@ -103,14 +106,17 @@ def test_anchor_commits_a_clean_invoice_whose_lines_match_the_header(invoice: Pa
         ),
         (lambda row: row.update(quantity="-" + row["quantity"]), "rolled back: 1 negative quantities"),
         (lambda row: row.update(customer_id="unmapped-tenant"), "rolled back: 1 unmapped lines"),
+        (lambda row: row.update(charge_start_date="2026-11-01"), "rolled back: 1 charge starts after its end"),
+        (lambda row: row.update(currency="EUR"), "rolled back: 1 lines in a foreign currency"),
     ],
-    ids=["bad amount", "negative quantity", "unmapped customer"],
+    ids=["bad amount", "negative quantity", "unmapped customer", "start after end", "foreign currency"],
 )
 def test_anchor_rolls_back_a_bad_invoice_saying_why(
     invoice: Path, tmp_path: Path, change: Callable[[dict[str, str]], None], reason: str
 ) -> None:
-    """A bad amount fails the strict read; a negative quantity or an unmapped customer fails the check: nothing is
-    stored and the verdict names the problem."""
+    """A bad amount fails the strict read; a negative quantity, an unmapped customer, a charge that starts after its
+    end or a line in another currency than the header's fails the check: nothing is stored and the verdict names
+    the problem."""
     _rewrite(invoice, change)
     database = tmp_path / "anchor" / "anchor.duckdb"
     database.parent.mkdir()
@@ -121,3 +127,89 @@ def test_anchor_rolls_back_a_bad_invoice_saying_why(
     assert reason in verdict
     tables = duckdb.connect(str(database)).execute("SELECT table_name FROM information_schema.tables").fetchall()
     assert tables == []
+
+
+def test_write_config_keeps_data_relative_by_default_and_writes_a_given_data_dir_absolute(invoice: Path) -> None:
+    """`write_config(root)` still says `data_dir: data`; with `data_dir` the config names that folder, absolutely."""
+    root = invoice.parents[2]
+    default = write_config(root).read_text(encoding="utf-8")
+    given = write_config(root, "other.yaml", data_dir=root / "providers" / ".." / "m" / "data")
+
+    assert default.splitlines()[0] == "data_dir: data"
+    assert given.read_text(encoding="utf-8").splitlines()[0] == f'data_dir: "{root / "m" / "data"}"'
+    assert load_config(given).data_dir == root / "m" / "data"
+    assert given.read_text(encoding="utf-8").splitlines()[1:] == default.splitlines()[1:]
+
+
+def test_each_measurement_has_its_own_emptied_data_folder_whatever_the_environment_says(
+    invoice: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The measurement's config (next to its folder) points at its own data folder, emptied, so two engines or two
+    repeats never share a warehouse or reference data cache; the invoice and references still resolve."""
+    root = invoice.parents[2]
+    monkeypatch.setenv("INVOICE_PIPELINE_DATA_DIR", str(root / "data"))
+    (root / "duckdb" / "data").mkdir(parents=True)
+    (root / "duckdb" / "data" / "warehouse.duckdb").write_text("left by the last repeat", encoding="utf-8")
+
+    duckdb_env, postgres_env = fresh_environment(root / "duckdb", None), fresh_environment(root / "postgresql", None)
+    configs = [load_config(env["INVOICE_PIPELINE_CONFIG"]) for env in (duckdb_env, postgres_env)]
+
+    assert [c.data_dir for c in configs] == [root / "duckdb" / "data", root / "postgresql" / "data"]
+    assert not (root / "duckdb" / "data").exists()
+    assert configs[0].warehouse_url == f"duckdb:///{root / 'duckdb' / 'data' / 'warehouse.duckdb'}"
+    assert configs[0].reference_data == root / "reference"
+    assert configs[0].providers[0].path == root / "providers" / "bench-csp"
+
+
+def test_a_run_that_failed_is_no_figure_and_the_verdict_says_how_it_failed() -> None:
+    """The median is of the runs that exited 0; the first that did not is named with its exit code and last line."""
+    refused = Measure(9.0, 400.0, 1, "Error: invoice bench-csp:BENCH-100 is Active and cannot be downloaded again")
+    runs = [Measure(1.0, 400.0, 0, "Active"), refused, Measure(3.0, 400.0, 0, "Active")]
+
+    assert successes(runs) == (2.0, f"FAILED (exit 1: {refused.output})")
+    assert successes([refused]) == (None, f"FAILED (exit 1: {refused.output})")
+    assert successes(runs[:1]) == (1.0, None)
+
+
+def _large_row(csv_path: Path, engine: str, lines: int, cli: Measure, billable_s: float, bad_rows: bool) -> Row:
+    """A large-invoice row from made-up measurements: scan and anchor 10 s, import step 8 s."""
+    baseline = Measure(10.0, 500.0, 0, "committed")
+    steps = {"provider_invoice_import": 8.0, "billable_usage": billable_s}
+    return large_row("small", lines, engine, csv_path, baseline, baseline, cli, steps, bad_rows)
+
+
+@pytest.mark.parametrize(
+    ("engine", "lines", "cli_seconds", "cli_mark"),
+    [
+        ("postgresql", 10_000_000, 56.0, "ok"),
+        ("postgresql", 10_000_000, 57.0, "OVER"),
+        ("duckdb", 10_000_000, 9.0, "n/a"),
+        ("postgresql", 1_000_000, 9.0, "n/a"),
+    ],
+)
+def test_large_rows_mark_billable_usage_at_every_size_and_postgresql_whole_cli_at_10m_lines(
+    invoice: Path, engine: str, lines: int, cli_seconds: float, cli_mark: str
+) -> None:
+    """`billable_usage` under 1 s at any size; PostgreSQL's whole CLI at most 56 s at 10M lines, n/a otherwise."""
+    cli = Measure(cli_seconds, 900.0, 0, "bench-csp:BENCH-N\tActive\tImported")
+    row = _large_row(invoice / "usage_summaries.csv", engine, lines, cli, 0.99, False)
+    slow = _large_row(invoice / "usage_summaries.csv", engine, lines, cli, 1.0, False)
+
+    assert (row["cli_s_mark"], row["billable_usage_mark"], slow["billable_usage_mark"]) == (cli_mark, "ok", "OVER")
+    assert f"| {cli_seconds:.2f} s {cli_mark} | 900 MB ok | 8.00 s | 0.99 s ok |" in markdown([row])
+
+
+def test_with_bad_rows_no_ratio_against_the_anchor_and_a_non_zero_exit_shows_in_the_outcome(invoice: Path) -> None:
+    """The anchor stops at the first bad value: the ratios say so (the seconds stay); the CLI's exit code is shown."""
+    cli = Measure(20.0, 900.0, 3, "bench-csp:BENCH-2000\tError\t20 lines cannot be read")
+
+    row = _large_row(invoice / "usage_summaries.csv", "duckdb", LINES, cli, 0.1, True)
+
+    assert (row["cli_per_anchor"], row["step_per_anchor"]) == (None, None)
+    assert (
+        markdown([row])
+        .splitlines()[-1]
+        .endswith(
+            f"| 20.00 s n/a | 900 MB ok | 8.00 s | 0.10 s ok | {ANCHOR_STOPPED} | {ANCHOR_STOPPED} | exit 3: Error |"
+        )
+    )
