@@ -306,9 +306,7 @@ def customer_invoices(
     to the currency's minor units, with its rounding difference. Shown: how many were created and the 20 largest."""
     with invoice_pipeline.warehouse() as warehouse:
         created = billing.bill_customers(warehouse, actor=f"dagster run {context.run.run_id}")
-    by_size = sorted(created, key=lambda invoice: (-abs(invoice.total_amount), invoice.account_id))
-    largest = by_size[: billing.LARGEST_SHOWN]
-    shown = [invoice.as_row() for invoice in largest]  # totals in the currency's minor units
+    shown = [invoice.as_row() for invoice in billing.largest_customer_invoices(created)]  # in minor units
     return dg.MaterializeResult(metadata={"created": len(created), "largest_customer_invoices": table_metadata(shown)})
 
 

@@ -20,6 +20,8 @@ from invoice_pipeline.warehouse.billing_tables import (
 )
 from invoice_pipeline.warehouse.warehouse import Warehouse
 
+LARGEST_SHOWN = 20  # rows a screen shows of a table that grows with the invoices
+
 
 def billable_consumption(warehouse: Warehouse, record_id: str | None = None) -> list[BillableConsumption]:
     """Billable usage per account, subscription and charge period (Active invoices only, not yet invoiced);
@@ -31,9 +33,6 @@ def billable_usage_summary(warehouse: Warehouse, record_id: str | None = None) -
     """The same usage as `billable_consumption`, bounded for a screen whatever the invoice's size: totals per
     currency and the 20 largest rows by amount (credits by their size too)."""
     return warehouse.billable_usage_summary(record_id, LARGEST_SHOWN)
-
-
-LARGEST_SHOWN = 20  # rows a screen shows of a table that grows with the invoices
 
 
 def bill_customers(warehouse: Warehouse, *, actor: str) -> list[CustomerInvoice]:
@@ -56,3 +55,8 @@ def bill_customers(warehouse: Warehouse, *, actor: str) -> list[CustomerInvoice]
         )
 
     return warehouse.bill_usage(customer_invoice)
+
+
+def largest_customer_invoices(created: list[CustomerInvoice]) -> list[CustomerInvoice]:
+    """The `LARGEST_SHOWN` largest of the customer invoices, whatever their sign, as a screen shows them."""
+    return sorted(created, key=lambda invoice: (-abs(invoice.total_amount), invoice.account_id))[:LARGEST_SHOWN]

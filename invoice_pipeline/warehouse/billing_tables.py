@@ -19,6 +19,9 @@ from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.warehouse import tables as t
 
+GROUP_KEYS = ("account_id", "subscription_id", "charge_start_date", "charge_end_date", "currency")
+BILLABLE_FIELDS = (*GROUP_KEYS, "line_count", "amount", "minor_units")
+
 
 @dataclass(frozen=True)
 class InvoicedLines:
@@ -174,10 +177,6 @@ def _billable_groups(conn: sa.Connection, record_id: str | None) -> sa.Subquery:
         .group_by(*keys)
         .subquery()
     )
-
-
-GROUP_KEYS = ("account_id", "subscription_id", "charge_start_date", "charge_end_date", "currency")
-BILLABLE_FIELDS = (*GROUP_KEYS, "line_count", "amount", "minor_units")
 
 
 def billable_consumption(conn: sa.Connection, record_id: str | None = None) -> list[BillableConsumption]:
