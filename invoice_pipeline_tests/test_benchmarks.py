@@ -13,6 +13,7 @@ import duckdb
 import pytest
 
 from benchmarks.anchor import anchor
+from benchmarks.floors import one_pass
 from benchmarks.generate import SHAPES, generate, write_config
 from benchmarks.run import ANCHOR_STOPPED, Measure, Row, fresh_environment, large_row, markdown, successes
 from invoice_pipeline.config import load_config
@@ -213,3 +214,34 @@ def test_with_bad_rows_no_ratio_against_the_anchor_and_a_non_zero_exit_shows_in_
             f"| 20.00 s n/a | 900 MB ok | 8.00 s | 0.10 s ok | {ANCHOR_STOPPED} | {ANCHOR_STOPPED} | exit 3: Error |"
         )
     )
+
+
+def test_one_pass_floor_measures_every_part_and_leaves_nothing_stored(invoice: Path, tmp_path: Path) -> None:
+    """The floor times the anchor, the read, the checks, both passes and the import's one pass; it rolls back."""
+    work = tmp_path / "floor"
+    work.mkdir()
+
+    figures = one_pass(invoice, invoice.parents[2] / "reference", work)
+
+    assert set(figures) == {
+        "anchor",
+        "plain read of the file",
+        "validation pass",
+        "the schema's checks alone",
+        "publishing pass",
+        "one pass",
+        "two passes",
+    }
+    assert all(seconds > 0 for seconds in figures.values())
+    stored = duckdb.connect(str(work / "floor.duckdb")).execute("SELECT count(*) FROM usage_summaries").fetchall()
+    assert stored == [(0,)]
+
+
+def test_one_pass_floor_refuses_an_invoice_that_breaks_a_rule(invoice: Path, tmp_path: Path) -> None:
+    """A line that breaks a rule: there is no floor to report, and the floor says why."""
+    _rewrite(invoice, lambda row: row.update(amount="1e5"))
+    work = tmp_path / "floor"
+    work.mkdir()
+
+    with pytest.raises(SystemExit, match="a floor is measured on an invoice that imports: Schema validation failed"):
+        one_pass(invoice, invoice.parents[2] / "reference", work)

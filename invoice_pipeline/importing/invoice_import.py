@@ -15,8 +15,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from invoice_pipeline.composition import connector_for
 from invoice_pipeline.config import PipelineConfig, ProviderConfig
 from invoice_pipeline.connectors.base import ConnectorError, InvoiceFiles, line_files_fingerprint
@@ -53,7 +51,7 @@ from invoice_pipeline.validation.references import (
     register_invoice_context,
 )
 from invoice_pipeline.warehouse.line_publishing import ImportTotals, InvoiceHeaderValues
-from invoice_pipeline.warehouse.warehouse import ImportRefused, InvoiceRecord, Warehouse
+from invoice_pipeline.warehouse.warehouse import ImportRefused, InvoiceRecord, LineStaging, Warehouse
 
 MAX_IDS_SHOWN = 10  # offered invoice ids named in a refusal
 
@@ -180,7 +178,7 @@ def _validate_and_finish(
     with the failure's message and notes, and is refused (ActivationRefused)."""
     provider = config.provider(key.provider)
     with warehouse.staging() as staging:
-        result, files_unchanged = _import_into(staging.duckdb, config, provider, key, record, override_maximum)
+        result, files_unchanged = _import_into(staging, config, provider, key, record, override_maximum)
         finished = result.to_finished()
         if activation_reason is not None and result.status != Status.ACTIVE:
             why = _activation_refusal(config, provider, key, result)
@@ -217,15 +215,17 @@ def _activation_refusal(config: PipelineConfig, provider: ProviderConfig, key: I
 
 
 def _import_into(
-    staging: duckdb.DuckDBPyConnection,
+    line_staging: LineStaging,
     config: PipelineConfig,
     provider: ProviderConfig,
     key: InvoiceKey,
     record: InvoiceRecord,
     override_maximum: Decimal | None = None,
 ) -> tuple[ImportResult, Callable[[], None]]:
-    """Validate the invoice into `staging`; returns the result and a check that its files were not replaced
-    meanwhile (they are read again when the lines are published)."""
+    """Validate the invoice into `line_staging` (on a DuckDB warehouse its lines are published meanwhile, kept
+    only if it ends Active); returns the result and a check that its files were not replaced meanwhile (they are
+    read again when the lines are published)."""
+    staging = line_staging.duckdb
     checks: dict[str, CheckOutcome] = {}
     header_values: InvoiceHeaderValues | None = None
     files_unchanged: Callable[[], None] = _no_files_read
@@ -238,7 +238,7 @@ def _import_into(
         header_values = stored_header(header, minor_units, provider, line_files_fingerprint(files))
         register_reference_data(staging, reference)
         register_invoice_context(staging, key.provider, header.currency)
-        staged = stage_and_validate(staging, files)
+        staged = stage_and_validate(line_staging, files, record.record_id)
         counts = staged.counts
         checks[SCHEMA_CHECK] = CheckOutcome(True, "Header and line summaries match their schemas", dict(counts))
     except (InvoiceRejected, ProviderFileError, ConnectorError, ReferenceDataError) as rejection:

@@ -1,5 +1,12 @@
-"""The provider's line files staged in DuckDB: one validation pass over each, then the typed views the
-checks after it and the publishing read; the lines are never copied into the database."""
+"""The provider's line files staged in DuckDB, validated, and the typed views the checks and the publishing read.
+
+On a DuckDB warehouse the lines are published while they are validated: one pass over each file inserts the
+typed lines into the warehouse (a transaction left open) and stops at the first line that breaks a rule of the
+schema or a blocking reference rule; one aggregate over the inserted lines then gives the counts, totals, the
+reference warnings and a first look for repeated line ids. Whenever that pass stops or finds something, it is
+rolled back and the validation pass below runs instead, which reports why (the report comes from one place).
+On PostgreSQL the validation pass runs first and the lines are copied afterwards.
+"""
 
 from __future__ import annotations
 
@@ -9,25 +16,47 @@ from typing import Any
 
 import duckdb
 import ibis
+from ibis.backends.duckdb import Backend as DuckDBBackend
 
 from invoice_pipeline.connectors.base import InvoiceFiles
 from invoice_pipeline.connectors.folder import LINE_FILE_STEMS
 from invoice_pipeline.importing.import_results import schema_failures_note
-from invoice_pipeline.importing.provider_files import RAW_TABLE, quote_identifier, reading, stage_line_file
+from invoice_pipeline.importing.provider_files import (
+    RAW_TABLE,
+    ProviderFileError,
+    quote_identifier,
+    reading,
+    stage_line_file,
+)
 from invoice_pipeline.schemas.line_summaries import (
     COMMON_COLUMNS,
     MONEY_SQL_TYPE,
     QUANTITY_PRICE_SQL_TYPE,
     USAGE_COLUMNS,
 )
-from invoice_pipeline.validation.line_schema import SchemaFailure, StagedLinesVerdict, validate_staged_lines
+from invoice_pipeline.validation.line_schema import (
+    SchemaFailure,
+    StagedLinesVerdict,
+    fails_any_check,
+    validate_staged_lines,
+)
 from invoice_pipeline.validation.notes import Note, csv_text
-from invoice_pipeline.validation.references import REFERENCE_FLAGS, with_reference_flags
+from invoice_pipeline.validation.references import (
+    BLOCKING_FLAGS,
+    BREAKS_A_BLOCKING_RULE,
+    REFERENCE_FLAGS,
+    create_resolved_lines,
+    with_reference_flags,
+)
+from invoice_pipeline.warehouse.line_publishing import LineStaging
 
 MAX_MESSAGE_PARTS = 6
 AMOUNT_VALUE = "amount_value"  # the checked view's amount as DECIMAL, summed for the checksum
 DISTINCT_LINE_IDS = "distinct_line_id_hashes"
 EXTRA_TEXT_LENGTH = "extra_text_length"  # read so the validation pass reads every column of the file
+FAILS_A_CHECK = "fails_a_check"
+# Never shown: a publishing pass stopped by it is rolled back and the validation pass says what is wrong.
+STOPPED_AT_A_BROKEN_RULE = "invoice-pipeline: a line breaks a rule; the validation pass reports it"
 
 
 class InvoiceRejected(Exception):
@@ -49,13 +78,19 @@ class StagedLines:
     lines_breaking: list[int]  # per reference rule, lines (of both kinds) that break it
 
 
-def stage_and_validate(staging: duckdb.DuckDBPyConnection, files: InvoiceFiles) -> StagedLines:
+def stage_and_validate(line_staging: LineStaging, files: InvoiceFiles, record_id: str | None = None) -> StagedLines:
     """Stage both kinds of line summaries, validate them, and build the typed `lines_<kind>` views.
 
-    One pass over each file does the schema checks, the line count, the amount total, the reference
-    checks and a first look for duplicate line ids; the lines are never copied into the database.
+    With `record_id`, on a DuckDB warehouse, the lines are published for that record while validated (see the
+    module's docstring). Otherwise one pass over each file does the schema checks, the line count, the amount
+    total, the reference checks and a first look for duplicate line ids, without copying the lines.
     """
+    staging = line_staging.duckdb
     backend = ibis.duckdb.from_connection(staging)
+    if record_id is not None and line_staging.can_publish_while_validating:
+        published = _publish_while_validating(line_staging, backend, files, record_id)
+        if published is not None:
+            return published
     failures: list[SchemaFailure] = []
     verdicts: dict[str, StagedLinesVerdict] = {}
     for kind in LINE_FILE_STEMS:
@@ -79,12 +114,7 @@ def stage_and_validate(staging: duckdb.DuckDBPyConnection, files: InvoiceFiles) 
             [schema_failures_note(failures)],
             {"failed_checks": len(failures), "failing_rows": sum(f.failing_rows for f in failures)},
         )
-    for kind in LINE_FILE_STEMS:
-        _build_typed_lines(staging, kind)
-    staging.execute(
-        "CREATE OR REPLACE TEMP VIEW all_lines AS "
-        + " UNION ALL BY NAME ".join(f"SELECT '{kind}' AS kind, * FROM lines_{kind}" for kind in LINE_FILE_STEMS)
-    )
+    _build_all_lines(staging)
     if _may_repeat_line_ids(staging, verdicts):
         _refuse_duplicate_line_ids(staging)
     return StagedLines(
@@ -92,6 +122,98 @@ def stage_and_validate(staging: duckdb.DuckDBPyConnection, files: InvoiceFiles) 
         totals={kind: Decimal(v.tallies[AMOUNT_VALUE] or 0) for kind, v in verdicts.items()},
         lines_breaking=[sum(int(v.tallies[flag] or 0) for v in verdicts.values()) for flag in REFERENCE_FLAGS],
     )
+
+
+def _build_all_lines(staging: duckdb.DuckDBPyConnection, sources: dict[str, str] | None = None) -> None:
+    """The typed views `lines_<kind>` over each kind's staged lines (`sources`, else the raw views), and
+    `all_lines` over both."""
+    for kind in LINE_FILE_STEMS:
+        _build_typed_lines(staging, kind, (sources or {}).get(kind, RAW_TABLE.format(kind=kind)))
+    staging.execute(
+        "CREATE OR REPLACE TEMP VIEW all_lines AS "
+        + " UNION ALL BY NAME ".join(f"SELECT '{kind}' AS kind, * FROM lines_{kind}" for kind in LINE_FILE_STEMS)
+    )
+
+
+def _publish_while_validating(
+    line_staging: LineStaging, backend: DuckDBBackend, files: InvoiceFiles, record_id: str
+) -> StagedLines | None:
+    """Publish the lines in one pass that stops at the first broken rule, then count what the validation pass
+    counts over the lines inserted. None (nothing kept) when the pass stopped or found something to report."""
+    staging = line_staging.duckdb
+    guarded: dict[str, str] = {}
+    try:
+        for kind in LINE_FILE_STEMS:
+            stage_line_file(staging, kind, files.line_files.get(kind))
+            view = _guarded_lines(staging, backend, kind)
+            if view is None:
+                return None  # a check this pass cannot express: the validation pass runs it through Pandera
+            guarded[kind] = view
+    except ProviderFileError:
+        return None  # the validation pass stages the files again and says the same
+    _build_all_lines(staging, guarded)
+    create_resolved_lines(staging)
+    create_published_views(staging, stop_at_blocking_rules=True)
+    if not line_staging.publish_while_validating(record_id):
+        return None
+    figures = {kind: _published_figures(staging, line_staging.published_lines(kind)) for kind in LINE_FILE_STEMS}
+    if (
+        any(f["line_count"] != f[DISTINCT_LINE_IDS] for f in figures.values())
+        or any(f[flag] for f in figures.values() for flag in BLOCKING_FLAGS)
+        or _published_line_ids_shared(staging, line_staging, figures)
+    ):
+        line_staging.discard_published_lines()
+        return None
+    _build_all_lines(staging)  # what reads the lines from now on need not check them again
+    return StagedLines(
+        counts={f"{kind}_line_count": f["line_count"] for kind, f in figures.items()},
+        totals={kind: Decimal(f[AMOUNT_VALUE] or 0) for kind, f in figures.items()},
+        lines_breaking=[sum(int(f[flag] or 0) for f in figures.values()) for flag in REFERENCE_FLAGS],
+    )
+
+
+def _guarded_lines(staging: duckdb.DuckDBPyConnection, backend: DuckDBBackend, kind: str) -> str | None:
+    """A view of the staged raw lines whose reading fails at the first line that fails a check of the kind's
+    Pandera schema (the same check expressions the validation pass counts); None when one cannot be expressed."""
+    raw = backend.table(RAW_TABLE.format(kind=kind), database="temp")
+    fails = fails_any_check(raw, kind)
+    if fails is None:
+        return None
+    checked = ibis.to_sql(raw.mutate(**{FAILS_A_CHECK: fails}), dialect="duckdb")
+    view = f"guarded_{kind}_summaries"
+    staging.execute(
+        f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * EXCLUDE ({FAILS_A_CHECK}) REPLACE (CASE WHEN "
+        f"{FAILS_A_CHECK} THEN error('{STOPPED_AT_A_BROKEN_RULE}') ELSE line_id END AS line_id) FROM ({checked})"
+    )
+    return view
+
+
+def _published_figures(staging: duckdb.DuckDBPyConnection, lines: str) -> dict[str, Any]:
+    """Over the lines just published: their count, amount total, distinct line-id hashes, and per reference rule
+    how many lines break it."""
+    resolved = with_reference_flags(
+        lines, ["line_id", "customer_id", "subscription_id", "product_id", "currency", "amount"]
+    )
+    flags = ", ".join(f"count(*) FILTER (WHERE {flag}) AS {flag}" for flag in REFERENCE_FLAGS)
+    result = staging.execute(
+        f"SELECT count(*) AS line_count, sum(amount) AS {AMOUNT_VALUE}, count(DISTINCT hash(line_id)) AS "
+        f"{DISTINCT_LINE_IDS}, {flags} FROM ({resolved})"
+    )
+    names = [d[0] for d in result.description]
+    return dict(zip(names, result.fetchall()[0], strict=True))
+
+
+def _published_line_ids_shared(
+    staging: duckdb.DuckDBPyConnection, line_staging: LineStaging, figures: dict[str, dict[str, Any]]
+) -> bool:
+    """Whether a line id hash appears among both kinds of published lines (then the validation pass looks)."""
+    if not all(f["line_count"] for f in figures.values()):
+        return False
+    usage, license_ = (line_staging.published_lines(kind) for kind in LINE_FILE_STEMS)
+    shared = staging.execute(
+        f"SELECT count(*) FROM {usage} WHERE hash(line_id) IN (SELECT hash(line_id) FROM {license_})"
+    ).fetchall()[0][0]
+    return bool(shared)
 
 
 def _create_checked_lines(staging: duckdb.DuckDBPyConnection, kind: str) -> str:
@@ -141,13 +263,12 @@ def _refuse_duplicate_line_ids(staging: duckdb.DuckDBPyConnection) -> None:
         )
 
 
-def _build_typed_lines(staging: duckdb.DuckDBPyConnection, kind: str) -> None:
-    """A view casting the validated text columns to their types; extra provider columns are kept as JSON.
+def _build_typed_lines(staging: duckdb.DuckDBPyConnection, kind: str, raw: str) -> None:
+    """A view casting the staged text columns of `raw` to their types; extra provider columns are kept as JSON.
 
     A view, not a table: the casts run inside the passes that need them (totals, publishing), so the
     lines are never copied once more in memory.
     """
-    raw = RAW_TABLE.format(kind=kind)
     present = [c for (c,) in staging.execute(f"SELECT column_name FROM (DESCRIBE {raw})").fetchall()]
     typed = {
         "charge_start_date": "DATE",
@@ -171,12 +292,18 @@ def _build_typed_lines(staging: duckdb.DuckDBPyConnection, kind: str) -> None:
     staging.execute(f"CREATE OR REPLACE TEMP VIEW lines_{kind} AS SELECT {', '.join(selects)} FROM {raw}")
 
 
-def create_published_views(staging: duckdb.DuckDBPyConnection) -> None:
-    """`published_<kind>_summaries`: the resolved lines, column for column as the warehouse stores them."""
+def create_published_views(staging: duckdb.DuckDBPyConnection, *, stop_at_blocking_rules: bool = False) -> None:
+    """`published_<kind>_summaries`: the resolved lines, column for column as the warehouse stores them; with
+    `stop_at_blocking_rules`, reading them fails at the first line that breaks a blocking reference rule."""
+    stop = (
+        f" AND CASE WHEN {BREAKS_A_BLOCKING_RULE} THEN error('{STOPPED_AT_A_BROKEN_RULE}') ELSE true END"
+        if stop_at_blocking_rules
+        else ""
+    )
     for kind in LINE_FILE_STEMS:
         usage_columns = ", usage_date, meter_id, meter_name, unit" if kind == "usage" else ""
         staging.execute(
             f"CREATE OR REPLACE TEMP VIEW published_{kind}_summaries AS SELECT line_id, customer_id, account_id, "
             "subscription_id, billing_contract_id, product_id, charge_start_date, charge_end_date, quantity, "
-            f"unit_price, amount, currency{usage_columns}, extra FROM resolved_lines WHERE kind = '{kind}'"
+            f"unit_price, amount, currency{usage_columns}, extra FROM resolved_lines WHERE kind = '{kind}'{stop}"
         )

@@ -7,6 +7,8 @@ of each check are then sampled in the database, so the report stays bounded what
 
 from __future__ import annotations
 
+import functools
+import operator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,6 +133,15 @@ def _check_expressions(table: ir.Table, schema: pa.DataFrameSchema) -> dict[str,
         failing = ~check._check_fn(IbisData(table, None)).fill_null(check.ignore_na)
         found[f"*:{check.name}"] = _CheckExpression(None, check.name, check, failing)
     return found
+
+
+def fails_any_check(table: ir.Table, kind: str) -> ir.BooleanColumn | None:
+    """True on a row of `table` that fails any check of the `kind` schema (None: a check the fast path does not
+    know); the floor benchmark guards a one-pass insert with it."""
+    expressions = _check_expressions(table, LINE_SCHEMAS[kind].to_schema())
+    if not expressions:
+        return None
+    return functools.reduce(operator.or_, (e.failing for e in expressions.values()))
 
 
 def _one_pass(table: ir.Table, aggregates: dict[str, ir.Scalar]) -> dict[str, Any]:

@@ -100,6 +100,10 @@ _RULES = (
 )
 
 REFERENCE_FLAGS = tuple(f"breaks_reference_rule_{i}" for i in range(len(_RULES)))
+BLOCKING_FLAGS = tuple(flag for rule, flag in zip(_RULES, REFERENCE_FLAGS, strict=True) if rule.blocking)
+
+# True on a resolved line that breaks a blocking rule (columns of `create_resolved_lines`).
+BREAKS_A_BLOCKING_RULE = " OR ".join(f"coalesce({rule.condition}, false)" for rule in _RULES if rule.blocking)
 
 _RESOLVED_COLUMNS = """a.account_id, s.account_id AS subscription_account_id, s.billing_contract_id,
        s.product_id AS subscription_product_id,

@@ -103,13 +103,56 @@ class FinishedImport:
         return values
 
 
-@dataclass(frozen=True)
+@dataclass
 class LineStaging:
     """Where an import stages its lines: a DuckDB connection, and for a DuckDB warehouse the warehouse
-    connection it belongs to (None for PostgreSQL: `finish_import` opens one)."""
+    connection it belongs to (None for PostgreSQL: `finish_import` opens one).
+
+    On a DuckDB warehouse the lines may be published while they are validated (`publish_while_validating`):
+    `lines_published` is then the open transaction holding them, which `finish_import` commits with the outcome
+    or rolls back when the invoice does not become Active.
+    """
 
     duckdb: duckdb.DuckDBPyConnection
     warehouse_connection: sa.Connection | None
+    settings: DuckDBSettings
+    lines_published: sa.RootTransaction | None = None
+    published_record_id: str | None = None
+
+    @property
+    def can_publish_while_validating(self) -> bool:
+        """Only a DuckDB warehouse: its lines are inserted by its own connection, in one transaction."""
+        return self.warehouse_connection is not None
+
+    def publish_while_validating(self, record_id: str) -> bool:
+        """Insert the lines of the staged `published_<kind>_summaries` views into the line tables, in a transaction
+        left open (`lines_published`); those views stop at the first line that breaks a rule.
+
+        False, and nothing kept, when the insert stopped (a line that breaks a rule, a file that cannot be read):
+        the lines are then validated first, which says why, and published by `finish_import`.
+        """
+        conn = self.warehouse_connection
+        if conn is None:
+            return False
+        transaction = conn.begin()
+        try:
+            _replace_lines(conn, self, record_id)
+        except duckdb.Error:
+            transaction.rollback()
+            return False
+        self.lines_published, self.published_record_id = transaction, record_id
+        return True
+
+    def published_lines(self, kind: str) -> str:
+        """SQL of the lines of one kind published while validated (uncommitted; this connection sees them)."""
+        record_id = str(self.published_record_id).replace("'", "''")
+        return f"(SELECT * FROM main.{t.LINE_SUMMARY_TABLES[kind].name} WHERE record_id = '{record_id}')"
+
+    def discard_published_lines(self) -> None:
+        """Roll back the lines published while validated, if any."""
+        if self.lines_published is not None:
+            self.lines_published.rollback()
+        self.lines_published = self.published_record_id = None
 
 
 @contextmanager
@@ -143,13 +186,13 @@ def staging(engine: sa.Engine, settings: DuckDBSettings) -> Iterator[LineStaging
             # duckdb_engine wraps the DuckDB connection; the wrapper forwards calls, ibis needs the real one.
             wrapped = cast(duckdb.DuckDBPyConnection, getattr(driver, "_ConnectionWrapper__c", driver))
             with _lines_kept_as_probe_side(wrapped) as staged:
-                yield LineStaging(staged, conn)
+                yield LineStaging(staged, conn, settings)
         return
     _remove_stale_exports(settings)
     local = duckdb.connect(config=settings.config())
     try:
         with _lines_kept_as_probe_side(local):
-            yield LineStaging(local, None)
+            yield LineStaging(local, None, settings)
     finally:
         local.close()
 
@@ -165,7 +208,6 @@ def _publishing_connection(engine: sa.Engine, staged: LineStaging) -> Iterator[s
 
 def finish_import(
     engine: sa.Engine,
-    settings: DuckDBSettings,
     staged: LineStaging,
     record: InvoiceRecord,
     finished: FinishedImport,
@@ -177,18 +219,21 @@ def finish_import(
     """Store the import's outcome atomically: lines (when Active), totals, message, notes and history.
 
     The lines written are checked against the validated count and total of each kind before anything
-    is committed; `before_commit` may refuse too (raise): either way nothing is stored.
+    is committed; `before_commit` may refuse too (raise): either way nothing is stored. Lines published while
+    they were validated are committed in their open transaction, or rolled back when the invoice is not Active.
     """
     _refuse_if_taken_over(engine, record)
+    if finished.status != Status.ACTIVE or staged.published_record_id != record.record_id:
+        staged.discard_published_lines()
+    published = staged.lines_published
     try:
-        with _publishing_connection(engine, staged) as conn, conn.begin():
-            for table in t.LINE_SUMMARY_TABLES.values():
-                conn.execute(sa.delete(table).where(table.c.record_id == record.record_id))
+        with (
+            _publishing_connection(engine, staged) as conn,
+            published if published is not None else conn.begin(),
+        ):
+            if published is None:
+                _replace_lines(conn, staged, record.record_id, publish=finished.status == Status.ACTIVE)
             if finished.status == Status.ACTIVE:
-                for kind, table in t.LINE_SUMMARY_TABLES.items():
-                    _publish_lines(
-                        conn, staged.duckdb, settings, table, f"published_{kind}_summaries", record.record_id
-                    )
                 _verify_published_lines(conn, record.record_id, finished)
             if before_commit is not None:
                 before_commit()
@@ -227,6 +272,14 @@ def _refuse_if_taken_over(engine: sa.Engine, record: InvoiceRecord) -> None:
         )
 
 
+def _replace_lines(conn: sa.Connection, staged: LineStaging, record_id: str, *, publish: bool = True) -> None:
+    """Inside the caller's transaction: remove the record's lines, then (`publish`) copy in the staged ones."""
+    for kind, table in t.LINE_SUMMARY_TABLES.items():
+        conn.execute(sa.delete(table).where(table.c.record_id == record_id))
+        if publish:
+            _publish_lines(conn, staged.duckdb, staged.settings, table, f"published_{kind}_summaries", record_id)
+
+
 def _publish_lines(
     conn: sa.Connection,
     staged: duckdb.DuckDBPyConnection,
@@ -242,7 +295,7 @@ def _publish_lines(
     chunks so memory stays flat whatever the number of lines.
     """
     columns = [c.name for c in table.columns]
-    lines = f"SELECT $1 AS record_id, {', '.join(columns[1:])} FROM {view}"
+    lines = lines_to_publish(table, view)
     if is_duckdb(conn.engine):
         staged.execute(f"INSERT INTO main.{table.name} ({', '.join(columns)}) {lines}", [record_id])
         return
@@ -264,6 +317,11 @@ def _publish_lines(
                 copy.write(chunk)
     finally:
         export.unlink(missing_ok=True)
+
+
+def lines_to_publish(table: sa.Table, view: str) -> str:
+    """The SELECT of a staged view's lines as `table` stores them; the record id is its parameter $1."""
+    return f"SELECT $1 AS record_id, {', '.join(c.name for c in table.columns if c.name != 'record_id')} FROM {view}"
 
 
 def _verify_published_lines(conn: sa.Connection, record_id: str, finished: FinishedImport) -> None:

@@ -219,7 +219,6 @@ class Warehouse:
         (see `line_publishing.finish_import`)."""
         line_publishing.finish_import(
             self.engine,
-            self.duckdb_settings,
             staging,
             record,
             finished,
