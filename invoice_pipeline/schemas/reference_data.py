@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
@@ -66,9 +67,65 @@ class CurrenciesSchema(pa.DataFrameModel):
         coerce = True
 
 
+_DECIMAL = r"^-?\d{1,20}(\.\d{1,10})?$"
+_DATE = r"^\d{4}-\d{2}-\d{2}$"
+
+
+class BillingContractsSchema(pa.DataFrameModel):
+    """What each customer is billed for, per billing contract and product, in a period: licences as seats at a
+    unit price per month, usage at the provider's cost plus a markup percent. Amounts are decimal text."""
+
+    billing_contract_id: Series[str] = pa.Field(str_matches=_ID)
+    account_id: Series[str] = pa.Field(str_matches=_ID)
+    product_id: Series[str] = pa.Field(str_matches=_ID)
+    charge_kind: Series[str] = pa.Field(isin=["license", "usage"])
+    currency: Series[str] = pa.Field(str_matches=r"^[A-Z]{3}$")
+    seats: Series[str] = pa.Field(nullable=True, str_matches=r"^\d{1,9}$")
+    unit_price: Series[str] = pa.Field(nullable=True, str_matches=_DECIMAL)
+    usage_markup_percent: Series[str] = pa.Field(nullable=True, str_matches=_DECIMAL)
+    valid_from: Series[str] = pa.Field(str_matches=_DATE)
+    valid_to: Series[str] = pa.Field(nullable=True, str_matches=_DATE)
+
+    @pa.dataframe_check(name="license_terms_have_seats_and_unit_price")
+    def license_terms(cls, df):  # noqa: ANN001, ANN201 - pandera check signature
+        """A licence row says how many seats the customer is billed for, and at what price per seat."""
+        return (df["charge_kind"] != "license") | (df["seats"].notna() & df["unit_price"].notna())
+
+    @pa.dataframe_check(name="usage_terms_have_a_markup")
+    def usage_terms(cls, df):  # noqa: ANN001, ANN201 - pandera check signature
+        """A usage row says the markup on the provider's cost (0 bills usage at cost)."""
+        return (df["charge_kind"] != "usage") | df["usage_markup_percent"].notna()
+
+    @pa.dataframe_check(name="valid_dates_in_order")
+    def dates_in_order(cls, df):  # noqa: ANN001, ANN201 - pandera check signature
+        """Real dates, and a contract that ends does not end before it starts."""
+        start = pd.to_datetime(df["valid_from"], format="%Y-%m-%d", errors="coerce")
+        end = pd.to_datetime(df["valid_to"], format="%Y-%m-%d", errors="coerce")
+        return start.notna() & (df["valid_to"].isna() | (end.notna() & (end >= start)))
+
+    @pa.dataframe_check(name="one_term_per_contract_product_and_day")
+    def no_overlap(cls, df):  # noqa: ANN001, ANN201 - pandera check signature
+        """Terms of one contract, product, kind and currency do not overlap in time: one holds on any day."""
+        keys = ["billing_contract_id", "product_id", "charge_kind", "currency"]
+        start = pd.to_datetime(df["valid_from"], format="%Y-%m-%d", errors="coerce")
+        end = pd.to_datetime(df["valid_to"], format="%Y-%m-%d", errors="coerce").fillna(pd.Timestamp.max)
+        overlapping = pd.Series(False, index=df.index)
+        for _, rows in df.assign(_start=start, _end=end).groupby(keys, sort=False):
+            ordered = rows.sort_values("_start")
+            previous_end = ordered["_end"].cummax().shift()
+            overlapping.loc[ordered.index[(ordered["_start"] <= previous_end).to_numpy()]] = True
+        return ~overlapping
+
+    class Config:
+        strict = True
+
+
 REFERENCE_SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
     "provider_accounts": ProviderAccountsSchema,
     "subscriptions": SubscriptionsSchema,
     "products": ProductsSchema,
     "currencies": CurrenciesSchema,
 }
+
+# Read only by the reconciliation: an import neither needs nor reads them.
+CONTRACT_SCHEMAS: dict[str, type[pa.DataFrameModel]] = {"billing_contracts": BillingContractsSchema}

@@ -19,7 +19,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from invoice_pipeline.schemas import reference_data as reference_schemas
-from invoice_pipeline.schemas.reference_data import REFERENCE_SCHEMAS
+from invoice_pipeline.schemas.reference_data import CONTRACT_SCHEMAS, REFERENCE_SCHEMAS
 
 VALIDATED_FOLDER = "validated-reference-data"
 
@@ -53,7 +53,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
 def load_reference_table(folder: Path, name: str) -> pd.DataFrame:
     """Read and validate one reference file (`<folder>/<name>.csv`); ReferenceDataError says what is wrong."""
-    schema = REFERENCE_SCHEMAS[name]
+    schema = (REFERENCE_SCHEMAS | CONTRACT_SCHEMAS)[name]
     path = folder / f"{name}.csv"
     if not path.is_file():
         columns = ", ".join(schema.to_schema().columns)

@@ -3,8 +3,8 @@
 `Warehouse` holds the engine and is the one way into the warehouse's tables; the work is done by the
 modules beside it: `engine` (connecting, the schema gate), `invoice_records` (records, history, notes),
 `record_changes` (status changes), `invoice_imports` (starting an import, recording a stopped or broken one),
-`line_publishing` (staging lines and storing an import's outcome), `billing_tables`, `reference_tables`
-and `line_exports`.
+`line_publishing` (staging lines and storing an import's outcome), `billing_tables`,
+`reconciliation_tables`, `reference_tables` and `line_exports`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from invoice_pipeline.warehouse import (
     invoice_imports,
     invoice_records,
     line_publishing,
+    reconciliation_tables,
     record_changes,
     schema_migrations,
 )
@@ -264,6 +265,10 @@ class Warehouse:
     def bill_usage(self, customer_invoice: Callable[[BillableGroup], CustomerInvoice]) -> list[CustomerInvoice]:
         """One customer invoice per account and currency of billable usage, linking its lines (one transaction)."""
         return billing_tables.bill_usage(self.engine, customer_invoice)
+
+    def period_lines(self, start: date, end: date) -> reconciliation_tables.PeriodLines:
+        """A period's provider lines grouped for the reconciliation, and its cost per currency (one snapshot)."""
+        return reconciliation_tables.period_lines(self.engine, start, end)
 
     def replace_reference_table(self, name: str, rows: list[dict[str, Any]]) -> None:
         """Replace one reference table's rows (what the reference data assets publish)."""

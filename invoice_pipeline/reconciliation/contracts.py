@@ -1,0 +1,130 @@
+"""Billing contracts' terms (reference data `billing_contracts.csv`) and the billing period they are read for."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from collections.abc import Hashable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from invoice_pipeline.validation.reference_data import load_reference_table
+
+CONTRACTS_FILE = "billing_contracts"
+_PERIOD = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+class ChargeKind(StrEnum):
+    """What a contract's term bills: licence seats, or metered usage."""
+
+    LICENSE = "license"
+    USAGE = "usage"
+
+
+@dataclass(frozen=True, order=True)
+class BillingPeriod:
+    """A calendar month; a provider line belongs to the month its charge starts in."""
+
+    year: int
+    month: int
+
+    @classmethod
+    def parse(cls, text: str) -> BillingPeriod:
+        """`2026-10` -> October 2026; ValueError says what is expected."""
+        match = _PERIOD.match(text.strip())
+        if not match or not 1 <= int(match.group(2)) <= 12:
+            raise ValueError(f"period {text!r} is not a month: give it as YYYY-MM, e.g. 2026-10")
+        return cls(int(match.group(1)), int(match.group(2)))
+
+    @property
+    def start(self) -> date:
+        """The month's first day."""
+        return date(self.year, self.month, 1)
+
+    @property
+    def end(self) -> date:
+        """The month's last day."""
+        return date(self.year, self.month, calendar.monthrange(self.year, self.month)[1])
+
+    def previous(self, count: int) -> list[BillingPeriod]:
+        """This period and the `count - 1` months before it, oldest first."""
+        index = self.year * 12 + self.month - 1
+        return [BillingPeriod(i // 12, i % 12 + 1) for i in range(index - count + 1, index + 1)]
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+
+# What a provider line is matched on: account, billing contract, product, kind and currency.
+TermsKey = tuple[str, str, str, ChargeKind, str]
+
+
+@dataclass(frozen=True)
+class ContractTerms:
+    """One row of `billing_contracts.csv`: a customer's terms for a product on a billing contract."""
+
+    billing_contract_id: str
+    account_id: str
+    product_id: str
+    charge_kind: ChargeKind
+    currency: str
+    seats: int | None
+    unit_price: Decimal | None
+    usage_markup_percent: Decimal | None
+    valid_from: date
+    valid_to: date | None
+
+    def holds_in(self, period: BillingPeriod) -> bool:
+        """Whether the terms hold on any day of the period."""
+        return self.valid_from <= period.end and (self.valid_to is None or self.valid_to >= period.start)
+
+    @property
+    def key(self) -> TermsKey:
+        """What a provider line is matched on: account, billing contract, product, kind and currency."""
+        return (self.account_id, self.billing_contract_id, self.product_id, self.charge_kind, self.currency)
+
+
+def _text(row: dict[Hashable, Any], name: str) -> str | None:
+    value = row[name]
+    return None if value is None or pd.isna(value) else str(value)
+
+
+def contract_terms(frame: pd.DataFrame) -> list[ContractTerms]:
+    """The validated `billing_contracts` table as terms, amounts exact."""
+    terms = []
+    for row in frame.to_dict("records"):
+        seats, unit_price = _text(row, "seats"), _text(row, "unit_price")
+        markup, valid_to = _text(row, "usage_markup_percent"), _text(row, "valid_to")
+        terms.append(
+            ContractTerms(
+                billing_contract_id=str(row["billing_contract_id"]),
+                account_id=str(row["account_id"]),
+                product_id=str(row["product_id"]),
+                charge_kind=ChargeKind(row["charge_kind"]),
+                currency=str(row["currency"]),
+                seats=None if seats is None else int(seats),
+                unit_price=None if unit_price is None else Decimal(unit_price),
+                usage_markup_percent=None if markup is None else Decimal(markup),
+                valid_from=date.fromisoformat(str(row["valid_from"])),
+                valid_to=None if valid_to is None else date.fromisoformat(valid_to),
+            )
+        )
+    return terms
+
+
+def load_contract_terms(reference_folder: Path) -> list[ContractTerms]:
+    """Read and validate `<reference folder>/billing_contracts.csv` (ReferenceDataError says what to fix)."""
+    return contract_terms(load_reference_table(reference_folder, CONTRACTS_FILE))
+
+
+def terms_in(contracts: list[ContractTerms], period: BillingPeriod) -> dict[TermsKey, ContractTerms]:
+    """The terms holding in the period, by what a provider line is matched on (the schema allows one per day;
+    a term ending mid-period and its successor both hold: the one in force at the period's end wins)."""
+    holding = sorted((terms for terms in contracts if terms.holds_in(period)), key=lambda terms: terms.valid_from)
+    return {terms.key: terms for terms in holding}
