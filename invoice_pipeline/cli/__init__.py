@@ -25,6 +25,7 @@ from invoice_pipeline.cli import (
     notify_commands,
     operation_commands,
     provider_commands,
+    reconcile_commands,
     sync_commands,
     warehouse_commands,
 )
@@ -142,6 +143,7 @@ for command in (
     sync_commands.sync,
     invoice_commands.invoices,
     billing_commands.billing,
+    reconcile_commands.reconcile,
     provider_commands.providers,
     notify_commands.notify,
     warehouse_commands.warehouse_group,

@@ -133,6 +133,27 @@ class CurrencyTotals:
         """Revenue minus the cost of what is billed."""
         return self.revenue - self.billed_cost
 
+    def rounded(self) -> dict[str, Decimal]:
+        """The totals in the currency's minor units, tying out to the last of them: provider cost, unbilled cost and
+        cost without a contract are rounded, billed cost is what remains (at most one minor unit from its own
+        rounding), so billed + unbilled + without contract = provider cost as printed."""
+        provider_cost, unbilled_cost, no_contract_cost = (
+            _money(amount, self.minor_units)
+            for amount in (self.provider_cost, self.unbilled_cost, self.no_contract_cost)
+        )
+        billed_cost = provider_cost - unbilled_cost - no_contract_cost
+        revenue = _money(self.revenue, self.minor_units)
+        return {
+            "provider_cost": provider_cost,
+            "billed_cost": billed_cost,
+            "unbilled_cost": unbilled_cost,
+            "no_contract_cost": no_contract_cost,
+            "revenue": revenue,
+            "margin": revenue - billed_cost,
+            "unbilled_amount": self.unbilled_amount,
+            "overbilled_amount": self.overbilled_amount,
+        }
+
 
 class TieOutBroken(Exception):
     """The period's costs do not add up: a defect, never a finding; nothing is reported from it."""

@@ -1,0 +1,70 @@
+"""`invoice-pipeline reconcile --period YYYY-MM [--json] [--out DIR]`: what the providers charged against what the
+customers are billed, in one billing period."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from invoice_pipeline.cli.errors import Broken, Misconfigured, Refused
+from invoice_pipeline.composition import opened_warehouse
+from invoice_pipeline.config import PipelineConfig
+from invoice_pipeline.domain.money import format_money
+
+TREND_PERIODS = 6  # periods the report's cost against revenue chart shows, this one included
+
+
+@click.command("reconcile")
+@click.option("--period", required=True, metavar="YYYY-MM", help="The billing period (month), e.g. 2026-10.")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole reconciliation as JSON.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write a CSV per finding kind, margins, totals, JSON and the HTML report into this folder.",
+)
+@click.pass_obj
+def reconcile(config: PipelineConfig, period: str, as_json: bool, out: Path | None) -> None:
+    """Reconcile a billing period: Active provider invoices' licence and usage lines against the billing
+    contracts (reference data billing_contracts.csv) and the customer invoices; totals tie out per currency."""
+    from invoice_pipeline.reconciliation.contracts import BillingPeriod
+    from invoice_pipeline.reconciliation.findings import FINDING_MEANING, FindingKind, TieOutBroken
+    from invoice_pipeline.reconciliation.period import reconcile_period
+    from invoice_pipeline.reconciliation.reports import reconciliation_json, report_file, write_reports
+    from invoice_pipeline.validation.reference_data import ReferenceDataError
+
+    try:
+        billing_period = BillingPeriod.parse(period)
+    except ValueError as error:
+        raise Refused(str(error)) from None
+    try:
+        with opened_warehouse(config) as warehouse:
+            result = reconcile_period(warehouse, config.reference_data, billing_period)
+            history = []
+            if out is not None:
+                earlier = billing_period.previous(TREND_PERIODS)[:-1]
+                history = [reconcile_period(warehouse, config.reference_data, month) for month in earlier]
+    except ReferenceDataError as error:
+        raise Misconfigured(f"{error}; billing contracts are documented in the README (Reconciliation)") from None
+    except TieOutBroken as error:
+        raise Broken(f"the reconciliation does not tie out, nothing reported: {error}") from None
+    if as_json:
+        click.echo(json.dumps(reconciliation_json(result), indent=2))
+    else:
+        click.echo(f"reconciliation {result.period}")
+        for code in sorted(result.totals):
+            units = result.totals[code].minor_units
+            money = {name: format_money(value, units) for name, value in result.totals[code].rounded().items()}
+            click.echo(
+                f"{code}\tprovider cost {money['provider_cost']} = billed {money['billed_cost']} + unbilled "
+                f"{money['unbilled_cost']} + without contract {money['no_contract_cost']}\trevenue {money['revenue']}"
+                f"\tmargin {money['margin']}\tunbilled amount {money['unbilled_amount']}"
+            )
+        if not result.totals:
+            click.echo(f"no lines of Active provider invoices charge in {result.period}")
+        for kind in FindingKind:
+            click.echo(f"{kind.value}\t{len(result.of_kind(kind))}\t{FINDING_MEANING[kind]}")
+    if out is not None:
+        written = write_reports(result, out, history)
+        click.echo(f"wrote {len(written)} files to {out}; the report: {report_file(out, result)}", err=as_json)

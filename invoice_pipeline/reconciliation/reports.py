@@ -1,0 +1,272 @@
+"""What people look at of a period's reconciliation: a CSV per finding kind, margins and totals for spreadsheets
+(formula-safe, exact decimals), the same as JSON, and an HTML report with its charts drawn in (no network)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from matplotlib.figure import Figure
+
+from invoice_pipeline.domain.money import decimal_text, format_money
+from invoice_pipeline.reconciliation.findings import (
+    FINDING_MEANING,
+    CurrencyTotals,
+    Finding,
+    FindingKind,
+    Margin,
+    Reconciliation,
+)
+from invoice_pipeline.validation.notes import csv_text
+
+SHOWN = 20  # rows a screen shows of a list that grows with the customers
+FINDING_COLUMNS = (
+    "kind",
+    "account_id",
+    "billing_contract_id",
+    "subscription_ids",
+    "product_id",
+    "currency",
+    "provider_quantity",
+    "contract_quantity",
+    "cost",
+    "billed",
+    "expected",
+    "effect",
+    "explanation",
+)
+MARGIN_COLUMNS = ("account_id", "product_id", "currency", "billed_cost", "revenue", "margin")
+TOTAL_COLUMNS = (
+    "currency",
+    "provider_cost",
+    "billed_cost",
+    "unbilled_cost",
+    "no_contract_cost",
+    "revenue",
+    "margin",
+    "unbilled_amount",
+    "overbilled_amount",
+)
+
+
+def finding_row(finding: Finding) -> dict[str, Any]:
+    """A finding with its amounts as exact decimal text (quantities without storage padding)."""
+    units = finding.minor_units
+    return {
+        "kind": finding.kind.value,
+        "account_id": finding.account_id,
+        "billing_contract_id": finding.billing_contract_id,
+        "subscription_ids": finding.subscription_ids,
+        "product_id": finding.product_id,
+        "currency": finding.currency,
+        "provider_quantity": _quantity(finding.provider_quantity),
+        "contract_quantity": _quantity(finding.contract_quantity),
+        "cost": decimal_text(finding.cost, units),
+        "billed": decimal_text(finding.billed, units),
+        "expected": decimal_text(finding.expected, units),
+        "effect": decimal_text(finding.effect, units),
+        "explanation": finding.explanation,
+    }
+
+
+def margin_row(margin: Margin) -> dict[str, Any]:
+    """A customer and product's margin, exact."""
+    units = margin.minor_units
+    return {
+        "account_id": margin.account_id,
+        "product_id": margin.product_id,
+        "currency": margin.currency,
+        "billed_cost": decimal_text(margin.billed_cost, units),
+        "revenue": decimal_text(margin.revenue, units),
+        "margin": decimal_text(margin.margin, units),
+    }
+
+
+def totals_row(totals: CurrencyTotals) -> dict[str, Any]:
+    """A currency's totals in its minor units, tying out as printed (see `CurrencyTotals.rounded`)."""
+    units = totals.minor_units
+    return {"currency": totals.currency} | {name: decimal_text(v, units) for name, v in totals.rounded().items()}
+
+
+def exact_totals_row(totals: CurrencyTotals) -> dict[str, Any]:
+    """A currency's totals as exact sums of the lines (they tie out to the last digit)."""
+    units = totals.minor_units
+    return {"currency": totals.currency} | {
+        name: decimal_text(getattr(totals, name), units) for name in TOTAL_COLUMNS if name != "currency"
+    }
+
+
+def _quantity(value: Decimal | None) -> str | None:
+    return None if value is None else decimal_text(value)
+
+
+def reconciliation_json(result: Reconciliation) -> dict[str, Any]:
+    """The whole reconciliation as JSON-ready values: totals, counts per finding kind, every finding, margins."""
+    return {
+        "period": str(result.period),
+        "totals": [totals_row(totals) for totals in _ordered_totals(result)],
+        "exact_totals": [exact_totals_row(totals) for totals in _ordered_totals(result)],
+        "finding_counts": {kind.value: len(result.of_kind(kind)) for kind in FindingKind},
+        "findings": [finding_row(finding) for finding in result.findings],
+        "margins": [margin_row(margin) for margin in result.margins],
+    }
+
+
+def _ordered_totals(result: Reconciliation) -> list[CurrencyTotals]:
+    return [result.totals[code] for code in sorted(result.totals)]
+
+
+def write_reports(result: Reconciliation, out: Path, history: Sequence[Reconciliation] = ()) -> list[Path]:
+    """Write the period's CSV files, JSON and HTML report into `out` (created); `history`, the periods before it
+    oldest first, feeds the cost against revenue chart. Returns the files written."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+
+    def write(name: str, text: str) -> None:
+        path = out / name
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+
+    period = str(result.period)
+    for kind in FindingKind:
+        write(f"{period}-{kind.value}.csv", _csv(FINDING_COLUMNS, map(finding_row, result.of_kind(kind))))
+    write(f"{period}-margins.csv", _csv(MARGIN_COLUMNS, map(margin_row, result.margins)))
+    write(f"{period}-totals.csv", _csv(TOTAL_COLUMNS, map(totals_row, _ordered_totals(result))))
+    write(f"{period}-reconciliation.json", json.dumps(reconciliation_json(result), indent=2) + "\n")
+    write(f"{period}-reconciliation.html", report_html(result, history))
+    return written
+
+
+def _csv(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
+    return csv_text(columns, ([row[name] for name in columns] for row in rows))
+
+
+def report_file(out: Path, result: Reconciliation) -> Path:
+    """Where `write_reports` puts the period's HTML report."""
+    return out / f"{result.period}-reconciliation.html"
+
+
+def report_html(result: Reconciliation, history: Sequence[Reconciliation] = ()) -> str:
+    """The period's HTML report: totals, the largest findings of each kind, the lowest margins, and per currency
+    charts of leakage and margin by customer and cost against revenue over the periods shown."""
+    template = _templates().get_template("report.html.j2")
+    currencies = []
+    for totals in _ordered_totals(result):
+        code, units = totals.currency, totals.minor_units
+        series = [*history, result]
+        currencies.append(
+            {
+                "totals": {name: format_money(value, units) for name, value in totals.rounded().items()},
+                "code": code,
+                "ties_out": totals.billed_cost + totals.unbilled_cost + totals.no_contract_cost == totals.provider_cost,
+                "leakage_chart": _bar_chart(
+                    f"Leakage by customer ({code})", _by_account(result.findings, code, _LEAKAGE), units
+                ),
+                "margin_chart": _bar_chart(f"Margin by customer ({code})", _margins_by_account(result, code), units),
+                "trend_chart": _trend_chart(code, series),
+            }
+        )
+    sections = []
+    for kind in FindingKind:
+        findings = result.of_kind(kind)
+        sections.append(
+            {
+                "kind": kind.value,
+                "meaning": FINDING_MEANING[kind],
+                "count": len(findings),
+                "rows": [finding_row(finding) for finding in findings[:SHOWN]],
+                "effects": _effects_by_currency(findings),
+            }
+        )
+    lowest = sorted(result.margins, key=lambda margin: margin.margin)[:SHOWN]
+    return template.render(
+        period=str(result.period),
+        currencies=currencies,
+        sections=sections,
+        margins=[margin_row(margin) for margin in lowest],
+        margin_count=len(result.margins),
+        shown=SHOWN,
+        columns=FINDING_COLUMNS[1:],
+    )
+
+
+_LEAKAGE = (FindingKind.UNBILLED_SEATS, FindingKind.UNBILLED_USAGE)
+
+
+def _by_account(findings: list[Finding], currency: str, kinds: tuple[FindingKind, ...]) -> dict[str, Decimal]:
+    amounts: dict[str, Decimal] = defaultdict(Decimal)
+    for finding in findings:
+        if finding.currency == currency and finding.kind in kinds:
+            amounts[finding.account_id] += finding.effect
+    return dict(amounts)
+
+
+def _margins_by_account(result: Reconciliation, currency: str) -> dict[str, Decimal]:
+    amounts: dict[str, Decimal] = defaultdict(Decimal)
+    for margin in result.margins:
+        if margin.currency == currency:
+            amounts[margin.account_id] += margin.margin
+    return dict(amounts)
+
+
+def _effects_by_currency(findings: list[Finding]) -> str:
+    amounts: dict[tuple[str, int], Decimal] = defaultdict(Decimal)
+    for finding in findings:
+        amounts[(finding.currency, finding.minor_units)] += finding.effect
+    return ", ".join(format_money(amount, units, code) for (code, units), amount in sorted(amounts.items()))
+
+
+def _svg_image(figure: Figure) -> str:
+    """The figure as an `<img>` data URL: each chart its own SVG document (no id clashes), nothing fetched."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _bar_chart(title: str, amounts: dict[str, Decimal], minor_units: int) -> str | None:
+    """Horizontal bars, the largest first (at most `SHOWN`), each labelled with its exact amount; None when empty.
+    Amounts become floats only as bar lengths; the labels are the decimals."""
+    if not amounts:
+        return None
+    largest = sorted(amounts.items(), key=lambda item: (-abs(item[1]), item[0]))[:SHOWN]
+    figure = Figure(figsize=(7, 0.45 * len(largest) + 1.2))
+    axes = figure.subplots()
+    names = [name for name, _ in reversed(largest)]
+    values = [amount for _, amount in reversed(largest)]
+    bars = axes.barh(names, [float(v) for v in values], color=["#c0392b" if v < 0 else "#2c7fb8" for v in values])
+    axes.bar_label(bars, labels=[format_money(v, minor_units) for v in values], padding=3, fontsize=8)
+    axes.axvline(0, color="#555", linewidth=0.8)
+    axes.set_title(title)
+    axes.margins(x=0.25)
+    return _svg_image(figure)
+
+
+def _trend_chart(currency: str, series: Sequence[Reconciliation]) -> str:
+    """Provider cost against revenue per period, in one currency (a period without it shows zero)."""
+    figure = Figure(figsize=(7, 3.2))
+    axes = figure.subplots()
+    periods = [str(result.period) for result in series]
+    empty = CurrencyTotals(currency, 0)
+    costs = [float(result.totals.get(currency, empty).provider_cost) for result in series]
+    revenues = [float(result.totals.get(currency, empty).revenue) for result in series]
+    axes.plot(periods, costs, marker="o", label="provider cost", color="#c0392b")
+    axes.plot(periods, revenues, marker="o", label="revenue", color="#2c7fb8")
+    axes.set_title(f"Cost and revenue per period ({currency})")
+    axes.legend()
+    axes.tick_params(axis="x", labelrotation=30)
+    return _svg_image(figure)
+
+
+def _templates() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("invoice_pipeline.reconciliation", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
