@@ -23,6 +23,11 @@ from invoice_pipeline.dagster_defs.operations import (
     customer_invoices,
     operation_jobs,
 )
+from invoice_pipeline.dagster_defs.reconciliation_assets import (
+    daily_reconciliation_schedule,
+    period_reconciliation,
+    reconcile_period_job,
+)
 from invoice_pipeline.dagster_defs.reference_assets import reference_assets
 from invoice_pipeline.dagster_defs.resources import pipeline_resource
 
@@ -35,6 +40,7 @@ defs = dg.Definitions(
         daily_import_summary,
         billable_consumption,
         customer_invoices,
+        period_reconciliation,
     ],
     jobs=[
         import_provider_invoice_job,
@@ -43,8 +49,9 @@ defs = dg.Definitions(
         send_daily_summary_job,
         *operation_jobs,
         bill_customers_job,
+        reconcile_period_job,
     ],
-    schedules=[daily_sync_schedule()],
+    schedules=[daily_sync_schedule(), daily_reconciliation_schedule],
     sensors=[provider_invoice_sync_sensor, import_run_crash_sensor, daily_summary_sensor],
     resources={"invoice_pipeline": pipeline_resource(), "smtp": smtp_resource()},
 )

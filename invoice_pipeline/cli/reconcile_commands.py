@@ -13,8 +13,6 @@ from invoice_pipeline.composition import opened_warehouse
 from invoice_pipeline.config import PipelineConfig
 from invoice_pipeline.domain.money import format_money
 
-TREND_PERIODS = 6  # periods the report's cost against revenue chart shows, this one included
-
 
 @click.command("reconcile")
 @click.option("--period", required=True, metavar="YYYY-MM", help="The billing period (month), e.g. 2026-10.")
@@ -30,7 +28,7 @@ def reconcile(config: PipelineConfig, period: str, as_json: bool, out: Path | No
     contracts (reference data billing_contracts.csv) and the customer invoices; totals tie out per currency."""
     from invoice_pipeline.reconciliation.contracts import BillingPeriod
     from invoice_pipeline.reconciliation.findings import FINDING_MEANING, FindingKind, TieOutBroken
-    from invoice_pipeline.reconciliation.period import reconcile_period
+    from invoice_pipeline.reconciliation.period import earlier_periods, reconcile_period
     from invoice_pipeline.reconciliation.reports import reconciliation_json, report_file, write_reports
     from invoice_pipeline.validation.reference_data import ReferenceDataError
 
@@ -41,10 +39,7 @@ def reconcile(config: PipelineConfig, period: str, as_json: bool, out: Path | No
     try:
         with opened_warehouse(config) as warehouse:
             result = reconcile_period(warehouse, config.reference_data, billing_period)
-            history = []
-            if out is not None:
-                earlier = billing_period.previous(TREND_PERIODS)[:-1]
-                history = [reconcile_period(warehouse, config.reference_data, month) for month in earlier]
+            history = [] if out is None else earlier_periods(warehouse, config.reference_data, billing_period)
     except ReferenceDataError as error:
         raise Misconfigured(f"{error}; billing contracts are documented in the README (Reconciliation)") from None
     except TieOutBroken as error:

@@ -16,3 +16,11 @@ def reconcile_period(warehouse: Warehouse, reference_folder: Path, period: Billi
     result = reconcile(period, lines.license_groups, lines.usage_groups, contracts)
     result.tie_out(lines.line_costs)
     return result
+
+
+TREND_PERIODS = 6  # periods a report's cost against revenue chart shows, its own included
+
+
+def earlier_periods(warehouse: Warehouse, reference_folder: Path, period: BillingPeriod) -> list[Reconciliation]:
+    """The reconciliations of the `TREND_PERIODS - 1` periods before `period`, oldest first, for its report."""
+    return [reconcile_period(warehouse, reference_folder, month) for month in period.previous(TREND_PERIODS)[:-1]]

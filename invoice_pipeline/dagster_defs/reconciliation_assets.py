@@ -1,0 +1,78 @@
+"""The monthly reconciliation as a Dagster asset: one partition per billing period, refreshed daily for the current
+month; what the UI shows is bounded (totals, counts, the 20 largest findings) and links the period's report."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+import dagster as dg
+
+from invoice_pipeline.dagster_defs.errors import PlainError
+from invoice_pipeline.dagster_defs.metadata import table_metadata
+from invoice_pipeline.dagster_defs.operations import customer_invoices
+from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource
+from invoice_pipeline.reconciliation.contracts import BillingPeriod
+from invoice_pipeline.reconciliation.findings import FindingKind, Reconciliation, TieOutBroken
+from invoice_pipeline.reconciliation.period import earlier_periods, reconcile_period
+from invoice_pipeline.reconciliation.reports import SHOWN, finding_row, report_file, totals_row, write_reports
+from invoice_pipeline.validation.reference_data import ReferenceDataError
+
+billing_periods = dg.MonthlyPartitionsDefinition(start_date="2024-01", fmt="%Y-%m", end_offset=1)
+REPORTS_FOLDER = "reconciliation"
+
+
+@dg.asset(
+    partitions_def=billing_periods,
+    group_name="billing",
+    kinds={"duckdb", "html"},
+    owners=["team:billing-data"],
+    deps=[customer_invoices],
+)
+def period_reconciliation(
+    context: dg.AssetExecutionContext, invoice_pipeline: InvoicePipelineResource
+) -> dg.MaterializeResult:
+    """What the providers charged against what the customers are billed in one billing period (a month): licence
+    seats above or below the contracts, usage not billed or billed at another amount than cost plus markup,
+    customers billed below cost, lines without a contract. Active provider invoices only; the totals tie out per
+    currency (provider cost = billed + unbilled + without contract). Writes the period's CSV files and HTML report
+    to the data folder's `reconciliation/<period>/`."""
+    config = invoice_pipeline.load_config()
+    period = BillingPeriod.parse(context.partition_key)
+    out = config.data_dir / REPORTS_FOLDER / str(period)
+    try:
+        with invoice_pipeline.warehouse(config) as warehouse:
+            result = reconcile_period(warehouse, config.reference_data, period)
+            history = earlier_periods(warehouse, config.reference_data, period)
+    except ReferenceDataError as error:
+        raise PlainError("ReferenceDataError", f"{error}; billing contracts are documented in the README") from None
+    except TieOutBroken as error:
+        raise PlainError("TieOutBroken", f"the reconciliation does not tie out, nothing reported: {error}") from None
+    write_reports(result, out, history)
+    return dg.MaterializeResult(metadata=reconciliation_metadata(result, str(report_file(out, result))))
+
+
+def reconciliation_metadata(result: Reconciliation, report: str) -> dict[str, Any]:
+    """What the UI shows of a period's reconciliation, bounded at any size."""
+    counts = {f"{kind.value}_count": len(result.of_kind(kind)) for kind in FindingKind}
+    return {
+        "period": str(result.period),
+        "totals_by_currency": table_metadata([totals_row(totals) for _, totals in sorted(result.totals.items())]),
+        **counts,
+        "largest_findings": table_metadata([finding_row(finding) for finding in result.findings[:SHOWN]]),
+        "report": dg.MetadataValue.path(report),
+        "report_link": dg.MetadataValue.url(f"file://{report}"),
+    }
+
+
+reconcile_period_job = dg.define_asset_job(
+    "reconcile_billing_period",
+    selection=dg.AssetSelection.assets(period_reconciliation),
+    partitions_def=billing_periods,
+    description="Reconcile one billing period (pick its month): findings, margins, totals and the HTML report.",
+)
+
+
+@dg.schedule(job=reconcile_period_job, cron_schedule="30 7 * * *", default_status=dg.DefaultScheduleStatus.RUNNING)
+def daily_reconciliation_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """Every day after the sync: the current month's reconciliation, so its unbilled amount is always today's."""
+    now = context.scheduled_execution_time or datetime.now(UTC)
+    return dg.RunRequest(partition_key=f"{now:%Y-%m}")

@@ -1,0 +1,254 @@
+"""The reconciliation's rules on groups as the warehouse returns them: each finding, its money effect, and the
+tie-out (provider cost = billed + unbilled + without contract) on any data."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from invoice_pipeline.reconciliation.contracts import BillingPeriod, ChargeKind, ContractTerms
+from invoice_pipeline.reconciliation.findings import (
+    FindingKind,
+    LicenseGroup,
+    TieOutBroken,
+    UsageGroup,
+    reconcile,
+)
+
+OCTOBER = BillingPeriod(2026, 10)
+
+
+def licence_terms(seats: int, unit_price: str, **overrides) -> ContractTerms:
+    values = {
+        "billing_contract_id": "BC-1",
+        "account_id": "ACC-1",
+        "product_id": "M365-E3",
+        "charge_kind": ChargeKind.LICENSE,
+        "currency": "USD",
+        "seats": seats,
+        "unit_price": Decimal(unit_price),
+        "usage_markup_percent": None,
+        "valid_from": date(2026, 1, 1),
+        "valid_to": None,
+    }
+    return ContractTerms(**(values | overrides))
+
+
+def usage_terms(markup: str, **overrides) -> ContractTerms:
+    usage_only = {"product_id": "AZURE-PLAN", "charge_kind": ChargeKind.USAGE}
+    terms = licence_terms(0, "0", **(usage_only | {"usage_markup_percent": Decimal(markup)} | overrides))
+    return replace(terms, seats=None, unit_price=None)
+
+
+def licences(seats: str, cost: str, **overrides) -> LicenseGroup:
+    values = {
+        "account_id": "ACC-1",
+        "billing_contract_id": "BC-1",
+        "product_id": "M365-E3",
+        "currency": "USD",
+        "minor_units": 2,
+        "subscription_ids": "SUB-1",
+        "line_count": 1,
+        "seats": Decimal(seats),
+        "cost": Decimal(cost),
+    }
+    return LicenseGroup(**(values | overrides))
+
+
+def usage(
+    cost: str, billed_cost: str = "0", billed_amount: str = "0", lines: int = 2, billed_lines: int = 0, **overrides
+):
+    values = {
+        "account_id": "ACC-1",
+        "billing_contract_id": "BC-1",
+        "subscription_id": "SUB-AZ-1",
+        "product_id": "AZURE-PLAN",
+        "currency": "USD",
+        "minor_units": 2,
+        "line_count": lines,
+        "cost": Decimal(cost),
+        "billed_line_count": billed_lines,
+        "billed_cost": Decimal(billed_cost),
+        "billed_amount": Decimal(billed_amount),
+    }
+    return UsageGroup(**(values | overrides))
+
+
+def test_more_seats_at_the_provider_than_the_contract_bills_are_unbilled_seats_at_the_contract_price():
+    result = reconcile(OCTOBER, [licences("20", "720.00")], [], [licence_terms(18, "40.00")])
+
+    [finding] = result.findings
+    assert (finding.kind, finding.effect) == (FindingKind.UNBILLED_SEATS, Decimal("80.00"))
+    assert (finding.provider_quantity, finding.contract_quantity) == (Decimal(20), Decimal(18))
+    totals = result.totals["USD"]
+    assert (totals.unbilled_cost, totals.billed_cost, totals.revenue) == (Decimal("72.00"), Decimal("648.00"), 720)
+    assert totals.unbilled_amount == Decimal("80.00")
+
+
+def test_fewer_seats_at_the_provider_than_the_contract_bills_are_over_billing_with_a_negative_effect():
+    result = reconcile(OCTOBER, [licences("10", "220.00")], [], [licence_terms(12, "24.00")])
+
+    [finding] = result.findings
+    assert (finding.kind, finding.effect) == (FindingKind.OVERBILLED_SEATS, Decimal("-48.00"))
+    assert result.totals["USD"].overbilled_amount == Decimal("48.00")
+    assert result.totals["USD"].billed_cost == Decimal("220.00")
+
+
+def test_seats_as_the_contract_says_at_a_price_above_cost_find_nothing():
+    result = reconcile(OCTOBER, [licences("12", "264.00")], [], [licence_terms(12, "25.00")])
+
+    assert result.findings == []
+    assert result.margins[0].margin == Decimal("36.00")
+
+
+def test_a_customer_billed_less_than_the_cost_of_what_is_billed_is_below_cost_with_the_loss_as_its_effect():
+    result = reconcile(OCTOBER, [licences("12", "432.00")], [], [licence_terms(12, "35.00")])
+
+    [finding] = result.findings
+    assert (finding.kind, finding.effect, finding.account_id) == (FindingKind.BELOW_COST, Decimal("-12.00"), "ACC-1")
+
+
+def test_unbilled_usage_is_worth_its_cost_plus_the_markup_in_minor_units():
+    result = reconcile(OCTOBER, [], [usage("99.4012")], [usage_terms("10")])
+
+    [finding] = result.findings
+    assert (finding.kind, finding.effect, finding.cost) == (
+        FindingKind.UNBILLED_USAGE,
+        Decimal("109.34"),
+        Decimal("99.4012"),
+    )
+    assert result.totals["USD"].unbilled_cost == Decimal("99.4012")
+
+
+def test_usage_billed_at_cost_under_a_markup_contract_is_billed_differently_by_the_missing_markup():
+    group = usage("99.4012", billed_cost="99.4012", billed_amount="99.4012", billed_lines=2)
+
+    result = reconcile(OCTOBER, [], [group], [usage_terms("10")])
+
+    [finding] = result.findings
+    assert finding.kind == FindingKind.USAGE_BILLED_DIFFERENTLY
+    assert (finding.billed, finding.expected, finding.effect) == (Decimal("99.40"), Decimal("109.34"), Decimal("9.94"))
+    assert result.totals["USD"].billed_cost == Decimal("99.4012")
+
+
+def test_usage_billed_at_cost_plus_markup_finds_nothing_and_counts_as_revenue():
+    group = usage("100.00", billed_cost="100.00", billed_amount="108.50", billed_lines=2)
+
+    result = reconcile(OCTOBER, [], [group], [usage_terms("8.5")])
+
+    assert result.findings == []
+    assert result.totals["USD"].revenue == Decimal("108.50")
+
+
+@pytest.mark.parametrize(
+    ("group", "terms", "why"),
+    [
+        (usage("5.00", billing_contract_id=None), usage_terms("10"), "no billing contract"),
+        (usage("5.00", product_id=None), usage_terms("10"), "no product on the subscription"),
+        (usage("5.00", currency="EUR"), usage_terms("10"), "no contract terms"),
+        (usage("5.00"), usage_terms("10", valid_to=date(2026, 9, 30)), "no contract terms"),
+        (usage("5.00"), usage_terms("10", valid_from=date(2026, 11, 1)), "no contract terms"),
+        (usage("5.00"), usage_terms("10", account_id="ACC-2"), "no contract terms"),
+    ],
+    ids=["unknown subscription", "no product", "other currency", "ended", "not started", "another customer's"],
+)
+def test_lines_without_contract_terms_in_the_period_are_no_contract_findings_at_their_cost(group, terms, why):
+    result = reconcile(OCTOBER, [], [group], [terms])
+
+    [finding] = result.findings
+    assert (finding.kind, finding.effect) == (FindingKind.NO_CONTRACT, Decimal("5.00"))
+    assert why in finding.explanation
+    assert result.totals[group.currency].no_contract_cost == Decimal("5.00")
+
+
+def test_currencies_are_kept_apart_each_with_its_own_totals():
+    groups = [usage("1000", currency="JPY", minor_units=0), usage("10.00")]
+
+    result = reconcile(OCTOBER, [], groups, [usage_terms("10"), usage_terms("10", currency="JPY")])
+
+    assert {code: t.unbilled_amount for code, t in result.totals.items()} == {"JPY": 1100, "USD": Decimal("11.00")}
+
+
+def test_costs_that_do_not_add_up_to_the_period_lines_break_the_tie_out_instead_of_reporting():
+    result = reconcile(OCTOBER, [licences("20", "720.00")], [], [licence_terms(18, "40.00")])
+
+    result.tie_out({"USD": Decimal("720.00")})
+    with pytest.raises(TieOutBroken, match="provider cost 720.00"):
+        result.tie_out({"USD": Decimal("720.01")})
+    with pytest.raises(TieOutBroken, match="currencies"):
+        result.tie_out({"USD": Decimal("720.00"), "EUR": Decimal("1")})
+
+
+@pytest.mark.parametrize(
+    ("text", "first", "last"),
+    [("2026-10", date(2026, 10, 1), date(2026, 10, 31)), ("2024-02", date(2024, 2, 1), date(2024, 2, 29))],
+)
+def test_a_billing_period_is_a_calendar_month(text, first, last):
+    period = BillingPeriod.parse(text)
+    assert (period.start, period.end, str(period)) == (first, last, text)
+
+
+@pytest.mark.parametrize("text", ["2026-13", "2026-1", "October", "2026-10-01", ""])
+def test_a_period_that_is_not_a_month_is_refused_saying_how_to_write_it(text):
+    with pytest.raises(ValueError, match="give it as YYYY-MM"):
+        BillingPeriod.parse(text)
+
+
+def test_the_trend_periods_end_with_the_period_across_a_year_boundary():
+    assert [str(p) for p in BillingPeriod(2026, 2).previous(4)] == ["2025-11", "2025-12", "2026-01", "2026-02"]
+
+
+money = st.decimals(min_value=Decimal("-5000"), max_value=Decimal("5000"), places=6, allow_nan=False)
+seats = st.integers(min_value=-3, max_value=40).map(Decimal)
+
+
+@st.composite
+def period_data(draw):
+    """Random groups for three accounts and two products in two currencies, with random contracts for some."""
+    licence_groups, usage_groups, contracts = [], [], []
+    for account in ("ACC-1", "ACC-2", "ACC-3"):
+        for currency, units in (("USD", 2), ("JPY", 0)):
+            keys = {"account_id": account, "currency": currency, "minor_units": units}
+            if draw(st.booleans()):
+                licence_groups.append(licences(str(draw(seats)), str(draw(money)), **keys))
+                if draw(st.booleans()):
+                    price = draw(st.decimals(min_value=0, max_value=100, places=2))
+                    contracts.append(
+                        licence_terms(draw(st.integers(0, 40)), str(price), account_id=account, currency=currency)
+                    )
+            if draw(st.booleans()):
+                cost, billed_share = draw(money), draw(st.sampled_from(["0", "0.5", "1"]))
+                billed_cost = (cost * Decimal(billed_share)).quantize(Decimal("0.000001"))
+                billed_amount = billed_cost * draw(st.sampled_from([Decimal("1"), Decimal("1.1"), Decimal("1.085")]))
+                billed_lines = {"0": 0, "0.5": 1, "1": 2}[billed_share]
+                usage_groups.append(usage(str(cost), str(billed_cost), str(billed_amount), 2, billed_lines, **keys))
+                if draw(st.booleans()):
+                    markup = draw(st.decimals(min_value=-50, max_value=50, places=3))
+                    contracts.append(usage_terms(str(markup), account_id=account, currency=currency))
+    return licence_groups, usage_groups, contracts
+
+
+@settings(max_examples=200, deadline=None)
+@given(period_data())
+def test_the_tie_out_always_holds_exactly_and_as_printed(data):
+    licence_groups, usage_groups, contracts = data
+    line_costs: dict[str, Decimal] = {}
+    for group in [*licence_groups, *usage_groups]:
+        line_costs[group.currency] = line_costs.get(group.currency, Decimal(0)) + group.cost
+
+    result = reconcile(OCTOBER, licence_groups, usage_groups, contracts)
+
+    result.tie_out(line_costs)
+    for totals in result.totals.values():
+        rounded = totals.rounded()
+        assert (
+            rounded["billed_cost"] + rounded["unbilled_cost"] + rounded["no_contract_cost"] == rounded["provider_cost"]
+        )
+        assert abs(rounded["billed_cost"] - totals.billed_cost) <= Decimal(1).scaleb(-totals.minor_units) * 2
+        for finding in result.findings:
+            assert finding.effect == finding.effect.quantize(Decimal(1).scaleb(-finding.minor_units))

@@ -1,0 +1,273 @@
+"""A period reconciled from the warehouse, on DuckDB and PostgreSQL: only Active provider invoices' lines charged
+in the month, credits as seats removed, customer billing read from the invoice links, and the tie-out on random
+lines and contracts, money exact."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.statuses import Status
+from invoice_pipeline.importing.invoice_import import import_provider_invoice
+from invoice_pipeline.operations.billing import bill_customers
+from invoice_pipeline.reconciliation.contracts import BillingPeriod
+from invoice_pipeline.reconciliation.findings import FindingKind
+from invoice_pipeline.reconciliation.period import reconcile_period
+from invoice_pipeline.warehouse import tables as t
+from invoice_pipeline_tests.builders import ADVENTURE_WORKS, license_line, usage_line, write_csv
+
+pytestmark = pytest.mark.engine_contract
+
+OCTOBER, SEPTEMBER = BillingPeriod(2026, 10), BillingPeriod(2026, 9)
+CONTRACT_COLUMNS = [
+    "billing_contract_id",
+    "account_id",
+    "product_id",
+    "charge_kind",
+    "currency",
+    "seats",
+    "unit_price",
+    "usage_markup_percent",
+    "valid_from",
+    "valid_to",
+]
+
+
+def write_contracts(reference: Path, rows: list[dict[str, str]]) -> None:
+    """The reference folder's billing_contracts.csv, replaced."""
+    write_csv(reference / "billing_contracts.csv", rows, CONTRACT_COLUMNS)
+
+
+def terms(contract: str, account: str, product: str, kind: str, **values: str) -> dict[str, str]:
+    """One row of billing_contracts.csv, in USD from January 2026 unless told."""
+    return {
+        "billing_contract_id": contract,
+        "account_id": account,
+        "product_id": product,
+        "charge_kind": kind,
+        "currency": "USD",
+        "valid_from": "2026-01-01",
+    } | values
+
+
+@pytest.fixture
+def imported(workspace, warehouse):
+    """Northwind: 22 E3 seats and a credit of 2 (20 net, 720.00) against 18 billed at 35.00; Azure usage 99.4012 in
+    October and 50.00 in September at a 10% markup. Adventure Works: Azure usage 7.25 at cost. An invoice in Error
+    with a line of its own, never counted."""
+    write_contracts(
+        workspace.root / "reference",
+        [
+            terms("BC-2001", "ACC-1001", "M365-E3", "license", seats="18", unit_price="35.00"),
+            terms("BC-2001", "ACC-1001", "AZURE-PLAN", "usage", usage_markup_percent="10"),
+            terms("BC-2002", "ACC-1002", "AZURE-PLAN", "usage", usage_markup_percent="0"),
+        ],
+    )
+    workspace.add_invoice(
+        "G-ACTIVE",
+        usage=[
+            usage_line("U1", "99.4012"),
+            usage_line("U2", "7.25", customer_id=ADVENTURE_WORKS, subscription_id="SUB-AZ-1002"),
+            usage_line("U3", "50.00", charge_start_date="2026-09-20", charge_end_date="2026-09-30"),
+        ],
+        license=[
+            license_line("L1", "792.00", quantity="22", unit_price="36.00"),
+            license_line("L2", "-72.00", quantity="2", unit_price="-36.00", charge_start_date="2026-10-20"),
+        ],
+    )
+    workspace.add_invoice("G-ERROR", usage=[usage_line("E1", "1000.00")], adjust_total="5")
+    for invoice_id, status in (("G-ACTIVE", Status.ACTIVE), ("G-ERROR", Status.ERROR)):
+        record = import_provider_invoice(workspace.config(), warehouse, InvoiceKey("contoso-csp", invoice_id))
+        assert record.status == status
+    return workspace
+
+
+def effects(result) -> dict[tuple[str, str], Decimal]:
+    return {(finding.kind.value, finding.account_id): finding.effect for finding in result.findings}
+
+
+def test_the_period_finds_unbilled_seats_net_of_credits_below_cost_and_unbilled_usage(imported, warehouse):
+    result = reconcile_period(warehouse, imported.root / "reference", OCTOBER)
+
+    assert effects(result) == {
+        ("unbilled_seats", "ACC-1001"): Decimal("70.00"),  # 20 seats net of the credit, 18 billed, at 35.00
+        ("below_cost", "ACC-1001"): Decimal("-18.00"),  # 18 seats billed at 35.00 cost 36.00 each
+        ("unbilled_usage", "ACC-1001"): Decimal("109.34"),  # 99.4012 plus 10%
+        ("unbilled_usage", "ACC-1002"): Decimal("7.25"),
+    }
+    totals = result.totals["USD"]
+    assert totals.provider_cost == Decimal("826.6512")  # October's lines of the Active invoice only
+    assert (totals.billed_cost, totals.unbilled_cost, totals.no_contract_cost) == (
+        Decimal("648"),
+        Decimal("178.6512"),
+        Decimal("0"),
+    )
+
+
+def test_another_month_sees_only_the_lines_charged_in_it(imported, warehouse):
+    result = reconcile_period(warehouse, imported.root / "reference", SEPTEMBER)
+
+    assert effects(result) == {("unbilled_usage", "ACC-1001"): Decimal("55.00")}
+    assert result.totals["USD"].provider_cost == Decimal("50.00")
+
+
+def test_usage_billed_at_cost_shows_the_missing_markup_and_usage_billed_as_agreed_shows_nothing(imported, warehouse):
+    bill_customers(warehouse, actor="test")
+
+    result = reconcile_period(warehouse, imported.root / "reference", OCTOBER)
+
+    assert effects(result)[("usage_billed_differently", "ACC-1001")] == Decimal("9.94")
+    kinds = {(finding.kind, finding.account_id) for finding in result.findings}
+    assert (FindingKind.UNBILLED_USAGE, "ACC-1001") not in kinds
+    assert not {kind for kind, account in kinds if account == "ACC-1002"}
+    totals = result.totals["USD"]
+    assert totals.revenue == Decimal("630.00") + Decimal("99.4012") + Decimal("7.25")
+    assert totals.unbilled_cost == Decimal("72.00")
+
+
+def test_lines_with_no_terms_for_their_contract_are_costs_without_a_contract(imported, warehouse):
+    write_contracts(
+        imported.root / "reference", [terms("BC-2001", "ACC-1001", "M365-E3", "license", seats="20", unit_price="40")]
+    )
+
+    result = reconcile_period(warehouse, imported.root / "reference", OCTOBER)
+
+    assert {(f.kind.value, f.subscription_ids) for f in result.findings} == {
+        ("no_contract", "SUB-AZ-1001"),
+        ("no_contract", "SUB-AZ-1002"),
+    }
+    assert result.totals["USD"].no_contract_cost == Decimal("106.6512")
+
+
+STATUSES = [Status.ACTIVE, Status.ACTIVE, Status.ERROR, Status.INACTIVE]
+ACCOUNTS = [
+    ("ACC-1001", "BC-2001", "SUB-AZ-1001", "SUB-M365-1001"),
+    ("ACC-1002", "BC-2002", "SUB-AZ-1002", "SUB-M365-1002"),
+]
+amounts = st.decimals(min_value=Decimal("-999"), max_value=Decimal("9999"), places=4, allow_nan=False)
+line = st.tuples(
+    st.sampled_from(["usage", "license"]),
+    st.integers(0, len(ACCOUNTS) - 1),
+    st.sampled_from(["USD", "JPY"]),
+    st.sampled_from([date(2026, 10, 1), date(2026, 10, 31), date(2026, 9, 30), date(2026, 11, 1)]),
+    st.integers(-5, 30),
+    amounts,
+    st.sampled_from([None, "1", "1.1"]),  # not billed, billed at cost, billed with 10%
+)
+contract = st.tuples(
+    st.integers(0, len(ACCOUNTS) - 1),
+    st.sampled_from(["usage", "license"]),
+    st.sampled_from(["USD", "JPY"]),
+    st.integers(0, 30),
+    st.decimals(min_value=0, max_value=100, places=2),
+    st.decimals(min_value=-20, max_value=50, places=1),
+)
+
+
+def _store(engine: sa.Engine, invoices: list[tuple[Status, list]]) -> dict[str, Decimal]:
+    """Store invoices and their lines directly; returns October's cost per currency of the Active ones."""
+    now, expected = datetime.now(UTC), {}
+    with engine.begin() as conn:
+        for status, lines in invoices:
+            record_id = uuid.uuid4().hex
+            conn.execute(
+                sa.insert(t.provider_invoices).values(
+                    record_id=record_id,
+                    provider="contoso-csp",
+                    invoice_id=record_id,
+                    status=status.value,
+                    is_manual=False,
+                    minor_units=2,
+                    currency="USD",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            for number, (kind, account, currency, start, quantity, amount, billed) in enumerate(lines):
+                account_id, contract_id, usage_subscription, licence_subscription = ACCOUNTS[account]
+                row = {
+                    "record_id": record_id,
+                    "line_id": f"L{number}",
+                    "customer_id": account_id,
+                    "account_id": account_id,
+                    "billing_contract_id": contract_id,
+                    "charge_start_date": start,
+                    "charge_end_date": start,
+                    "quantity": Decimal(quantity),
+                    "unit_price": Decimal(0),
+                    "amount": amount,
+                    "currency": currency,
+                }
+                if kind == "usage":
+                    conn.execute(
+                        sa.insert(t.usage_summaries).values(
+                            row | {"subscription_id": usage_subscription, "product_id": "AZURE-PLAN"}
+                        )
+                    )
+                    if billed is not None:
+                        conn.execute(
+                            sa.insert(t.customer_invoice_lines).values(
+                                customer_invoice_id="CI-1",
+                                record_id=record_id,
+                                line_id=f"L{number}",
+                                amount=amount * Decimal(billed),
+                            )
+                        )
+                else:
+                    conn.execute(
+                        sa.insert(t.license_summaries).values(
+                            row | {"subscription_id": licence_subscription, "product_id": "M365-E3"}
+                        )
+                    )
+                if status == Status.ACTIVE and OCTOBER.start <= start <= OCTOBER.end:
+                    expected[currency] = expected.get(currency, Decimal(0)) + amount
+    return expected
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    invoices=st.lists(st.tuples(st.sampled_from(STATUSES), st.lists(line, max_size=8)), max_size=4),
+    contracts=st.lists(contract, max_size=6, unique_by=lambda c: (c[0], c[1], c[2])),
+)
+def test_on_random_lines_and_contracts_the_tie_out_holds_and_the_cost_is_the_active_lines_exact_sum(
+    workspace, warehouse, invoices, contracts
+):
+    reference = workspace.root / "reference"
+    write_contracts(
+        reference,
+        [
+            terms(
+                ACCOUNTS[account][1],
+                ACCOUNTS[account][0],
+                "AZURE-PLAN" if kind == "usage" else "M365-E3",
+                kind,
+                currency=currency,
+                seats=str(seats) if kind == "license" else "",
+                unit_price=str(price) if kind == "license" else "",
+                usage_markup_percent=str(markup) if kind == "usage" else "",
+            )
+            for account, kind, currency, seats, price, markup in contracts
+        ],
+    )
+    with warehouse.engine.begin() as conn:
+        for table in (t.customer_invoice_lines, t.usage_summaries, t.license_summaries, t.provider_invoices):
+            conn.execute(sa.delete(table))
+    expected = _store(warehouse.engine, invoices)
+
+    result = reconcile_period(warehouse, reference, OCTOBER)  # asserts the tie-out itself
+
+    assert {code: totals.provider_cost for code, totals in result.totals.items()} == expected
+    for totals in result.totals.values():
+        assert totals.billed_cost + totals.unbilled_cost + totals.no_contract_cost == totals.provider_cost
+        rounded = totals.rounded()
+        assert (
+            rounded["billed_cost"] + rounded["unbilled_cost"] + rounded["no_contract_cost"] == rounded["provider_cost"]
+        )
