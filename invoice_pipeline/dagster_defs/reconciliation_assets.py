@@ -66,7 +66,6 @@ def reconciliation_metadata(result: Reconciliation, report: str) -> dict[str, An
 reconcile_period_job = dg.define_asset_job(
     "reconcile_billing_period",
     selection=dg.AssetSelection.assets(period_reconciliation),
-    partitions_def=billing_periods,
     description="Reconcile one billing period (pick its month): findings, margins, totals and the HTML report.",
 )
 

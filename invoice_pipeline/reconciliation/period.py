@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from invoice_pipeline.domain.money import format_money
 from invoice_pipeline.reconciliation.contracts import BillingPeriod, load_contract_terms
-from invoice_pipeline.reconciliation.findings import Reconciliation, reconcile
+from invoice_pipeline.reconciliation.findings import Reconciliation, TieOutBroken, reconcile
+from invoice_pipeline.validation.reference_data import ReferenceDataError
 from invoice_pipeline.warehouse.warehouse import Warehouse
 
 
@@ -24,3 +26,16 @@ TREND_PERIODS = 6  # periods a report's cost against revenue chart shows, its ow
 def earlier_periods(warehouse: Warehouse, reference_folder: Path, period: BillingPeriod) -> list[Reconciliation]:
     """The reconciliations of the `TREND_PERIODS - 1` periods before `period`, oldest first, for its report."""
     return [reconcile_period(warehouse, reference_folder, month) for month in period.previous(TREND_PERIODS)[:-1]]
+
+
+def unbilled_amounts(warehouse: Warehouse, reference_folder: Path, period: BillingPeriod) -> str:
+    """The period's unbilled amount per currency for the daily summary mail (`341.40 USD, 12,419 JPY`, `none`), or
+    why it cannot be told: a summary is still sent when the contracts are missing or wrong."""
+    try:
+        result = reconcile_period(warehouse, reference_folder, period)
+    except ReferenceDataError as error:
+        return f"not known: {error.problem}"
+    except TieOutBroken as error:
+        return f"not known: the reconciliation does not tie out ({error})"
+    unbilled = [format_money(t.unbilled_amount, t.minor_units, code) for code, t in sorted(result.totals.items())]
+    return ", ".join(unbilled) or "none"

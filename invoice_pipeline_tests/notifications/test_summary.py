@@ -445,6 +445,7 @@ def test_a_day_with_nothing_new_sends_a_short_nothing_new_mail(notifying, wareho
     assert "Succeeded" not in text and "Failed (" not in text
     assert [line for line in text.splitlines() if line.strip()] == [
         "Provider invoice imports, 2026-02-28 07:00 to 2026-03-01 07:00 UTC",
+        "Unbilled in 2026-03 so far: none (`invoice-pipeline reconcile --period 2026-03 --out DIR` says what and where)",
         "Nothing new: no provider invoice was imported, failed, is running or changed at the provider.",
     ]
     assert "Nothing new" in received.part("text/html")
@@ -534,3 +535,28 @@ def test_the_summary_period_is_the_24_hours_ending_at_summary_time_in_the_config
 )
 def test_the_due_summary_day_is_the_latest_day_whose_summary_time_has_passed_locally(now, expected):
     assert due_summary_day(now, "07:00", "Europe/Paris") == expected
+
+
+def test_the_summary_says_the_current_periods_unbilled_amount_per_currency(workspace, warehouse):
+    """The demo contracts bill Northwind's Azure usage at 10% over cost: 10.00 of October usage is 11.00 unbilled."""
+    workspace.add_invoice("G-USAGE", usage=[usage_line("U1", "10.00")])
+    _import(workspace, warehouse, "G-USAGE")
+
+    october, november = (
+        _summary(workspace, warehouse, date(2026, 10, 25)),
+        _summary(workspace, warehouse, date(2026, 11, 2)),
+    )
+
+    assert (october.billing_period, october.unbilled) == ("2026-10", "11.00 USD")
+    assert (november.billing_period, november.unbilled) == ("2026-11", "none")
+
+
+def test_without_billing_contracts_the_summary_is_still_made_and_says_why_the_unbilled_amount_is_not_known(
+    workspace, warehouse
+):
+    (workspace.root / "reference" / "billing_contracts.csv").unlink()
+
+    summary = _summary(workspace, warehouse, date(2026, 10, 25))
+
+    assert summary.unbilled.startswith("not known: ")
+    assert "billing_contracts.csv is missing" in summary.unbilled
