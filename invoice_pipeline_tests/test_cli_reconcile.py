@@ -1,0 +1,133 @@
+"""`invoice-pipeline reconcile`: the demo's example report in two commands (sync, reconcile), every finding kind,
+the files for spreadsheets and people, and clear refusals."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+
+import pytest
+from click.testing import CliRunner
+
+from invoice_pipeline.cli import cli
+from invoice_pipeline.reconciliation.findings import FindingKind
+from invoice_pipeline_tests.test_cli import Demo
+
+DEMO_COUNTS = {
+    "unbilled_seats": 1,
+    "overbilled_seats": 1,
+    "unbilled_usage": 3,
+    "usage_billed_differently": 0,
+    "below_cost": 1,
+    "no_contract": 3,
+}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Iterator[Demo]:
+    """The bundled demo synced once (DuckDB)."""
+    synced = Demo(tmp_path_factory.mktemp("reconcile-demo"))
+    assert synced.run("sync").returncode == 0
+    yield synced
+
+
+def _counts(stdout: str) -> dict[str, int]:
+    kinds = {kind.value for kind in FindingKind}
+    return {
+        parts[0]: int(parts[1]) for parts in (line.split("\t") for line in stdout.splitlines()) if parts[0] in kinds
+    }
+
+
+def test_reconcile_prints_totals_that_tie_out_as_printed_and_how_many_of_each_finding(demo):
+    completed = demo.run("reconcile", "--period", "2026-10")
+
+    assert completed.returncode == 0, completed.stderr
+    assert _counts(completed.stdout) == DEMO_COUNTS
+    assert (
+        "USD\tprovider cost 1,455.26 = billed 868.00 + unbilled 320.76 + without contract 266.50\trevenue 918.00"
+        "\tmargin 50.00\tunbilled amount 341.40"
+    ) in completed.stdout
+    assert "JPY\tprovider cost 17,089 = billed 0 + unbilled 11,089 + without contract 6,000" in completed.stdout
+
+
+def test_reconcile_out_writes_a_csv_per_finding_kind_margins_totals_json_and_the_html_report(demo):
+    out = demo.root / "report"
+
+    completed = demo.run("reconcile", "--period", "2026-10", "--out", str(out))
+
+    assert completed.returncode == 0, completed.stderr
+    assert sorted(path.name for path in out.iterdir()) == sorted(
+        [f"2026-10-{kind}.csv" for kind in DEMO_COUNTS]
+        + ["2026-10-margins.csv", "2026-10-totals.csv", "2026-10-reconciliation.json", "2026-10-reconciliation.html"]
+    )
+    with (out / "2026-10-unbilled_seats.csv").open(encoding="utf-8") as handle:
+        [seats] = list(csv.DictReader(handle))
+    assert (seats["account_id"], seats["provider_quantity"], seats["contract_quantity"], seats["effect"]) == (
+        "ACC-1001",
+        "20",
+        "18",
+        "70.00",
+    )
+    html = (out / "2026-10-reconciliation.html").read_text(encoding="utf-8")
+    assert html.count('src="data:image/svg+xml;base64,') == 6  # per currency: leakage, margin, cost and revenue
+    assert "http://" not in html and "https://" not in html  # nothing to fetch when it is opened
+    assert f"the report: {out / '2026-10-reconciliation.html'}" in completed.stdout
+
+
+def test_reconcile_json_gives_exact_decimals_and_every_finding(demo):
+    completed = demo.run("reconcile", "--period", "2026-10", "--json")
+
+    data = json.loads(completed.stdout)
+    assert data["finding_counts"] == DEMO_COUNTS
+    assert len(data["findings"]) == sum(DEMO_COUNTS.values())
+    usd = next(row for row in data["exact_totals"] if row["currency"] == "USD")
+    assert usd["provider_cost"] == "1455.26445"
+
+
+def test_after_billing_at_cost_the_markup_contracts_show_usage_billed_differently(tmp_path):
+    billed = Demo(tmp_path)
+    assert billed.run("sync").returncode == 0
+    assert billed.run("billing", "run").returncode == 0
+
+    counts = _counts(billed.run("reconcile", "--period", "2026-10").stdout)
+
+    assert counts["usage_billed_differently"] == 3 and counts["unbilled_usage"] == 0
+
+
+@pytest.mark.parametrize("period", ["2026-13", "October", "2026-10-01"])
+def test_a_period_that_is_not_a_month_is_refused_with_exit_1_saying_how_to_write_it(demo, period):
+    completed = demo.run("reconcile", "--period", period)
+
+    assert completed.returncode == 1
+    assert "give it as YYYY-MM, e.g. 2026-10" in completed.stderr
+
+
+def test_missing_billing_contracts_end_with_exit_2_naming_the_file_and_its_columns(workspace):
+    (workspace.root / "reference" / "billing_contracts.csv").unlink()
+
+    result = CliRunner().invoke(cli, ["reconcile", "--period", "2026-10"])
+
+    assert result.exit_code == 2
+    assert "billing_contracts.csv is missing; add it with columns billing_contract_id, account_id" in result.stderr
+    assert "README (Reconciliation)" in result.stderr
+
+
+def test_contracts_with_overlapping_terms_or_no_seats_are_refused_with_their_lines(workspace):
+    contracts = workspace.root / "reference" / "billing_contracts.csv"
+    contracts.write_text(
+        contracts.read_text(encoding="utf-8")
+        + "BC-2001,ACC-1001,M365-E3,license,USD,20,30.00,,2026-06-01,\n"
+        + "BC-2009,ACC-1001,M365-E3,license,USD,,30.00,,2026-06-01,2026-05-01\n",
+        encoding="utf-8",
+    )
+
+    result = CliRunner().invoke(cli, ["reconcile", "--period", "2026-10"])
+
+    assert result.exit_code == 2
+    for problem in (
+        "one_term_per_contract_product_and_day fails on lines 7",
+        "license_terms_have_seats_and_unit_price fails on lines 8",
+        "valid_dates_in_order fails on lines 8",
+    ):
+        assert problem in result.stderr
