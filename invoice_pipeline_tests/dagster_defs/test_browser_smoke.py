@@ -33,11 +33,21 @@ CHECKSUM_MESSAGE = (
     "Checksum failed: header 1,679.63 USD; usage 355.26 + license 1,324.00 = 1,679.26; difference 0.37 USD"
 )
 WAIT_SECONDS = 60
+RECONCILIATION, PERIOD = "period_reconciliation", "2026-10"
+REPORT_PATH = """
+query Report($partition: String!) {
+  assetOrError(assetKey: {path: ["period_reconciliation"]}) {
+    ... on Asset { assetMaterializations(partitions: [$partition], limit: 1) {
+      metadataEntries { label ... on PathMetadataEntry { path } } } }
+  }
+}
+"""
 
 
 @pytest.fixture(scope="module")
 def demo_ui(tmp_path_factory) -> Iterator[DagsterWebserver]:
-    """The bundled demo synced by the CLI, and a webserver over its instance."""
+    """The bundled demo synced by the CLI, its October reconciliation materialized, and a webserver over its
+    instance."""
     root = tmp_path_factory.mktemp("browser")
     env = dagster_env(root / "dagster_home", INVOICE_PIPELINE_DATA_DIR=str(root / "data"))
     env.pop("INVOICE_PIPELINE_CONFIG", None)
@@ -45,6 +55,25 @@ def demo_ui(tmp_path_factory) -> Iterator[DagsterWebserver]:
         [str(BIN / "invoice-pipeline"), "sync"], env=env, cwd=root, capture_output=True, text=True, timeout=600
     )
     assert synced.returncode == 0, synced.stderr
+    reconciled = subprocess.run(
+        [
+            str(BIN / "dagster"),
+            "asset",
+            "materialize",
+            "-m",
+            "invoice_pipeline.definitions",
+            "--select",
+            RECONCILIATION,
+            "--partition",
+            PERIOD,
+        ],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert reconciled.returncode == 0, reconciled.stderr[-3000:]
     server = DagsterWebserver(env, root / "webserver.log")
     try:
         yield server
@@ -155,3 +184,37 @@ def test_the_checks_tab_says_failed_for_a_check_an_invoice_failed(demo_ui, brows
     _click(browser, "//a[contains(., 'checksum_matches')] | //*[normalize-space()='checksum_matches']")
     _wait_for_text(browser, "Failed")
     _shot(browser, "6-checks")
+
+
+def test_the_reconciliation_partition_shows_its_totals_and_largest_findings(demo_ui, browser):
+    _open(browser, f"{demo_ui.url}/assets/{RECONCILIATION}?view=partitions&partition={PERIOD}", "largest_findings")
+    text = browser.find_element(By.TAG_NAME, "body").text
+    assert "totals_by_currency" in text and "unbilled_seats_count" in text and "report" in text
+    _shot(browser, "7-reconciliation-partition")
+
+
+def test_the_reconciliation_report_renders_its_charts_and_tables_with_the_network_off(demo_ui, browser):
+    entries = demo_ui.graphql(REPORT_PATH, {"partition": PERIOD})["assetOrError"]["assetMaterializations"][0]
+    report = next(entry["path"] for entry in entries["metadataEntries"] if entry["label"] == "report")
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd(
+        "Network.emulateNetworkConditions",
+        {"offline": True, "latency": 0, "downloadThroughput": 0, "uploadThroughput": 0},
+    )
+    try:
+        browser.get(Path(report).as_uri())
+        _wait_for_text(browser, f"Reconciliation {PERIOD}")
+        charts = browser.execute_script(
+            "return [...document.images].map(i => [i.alt, i.complete && i.naturalWidth > 0])"
+        )
+        fetched = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+        _shot(browser, "8-reconciliation-report")
+    finally:
+        browser.execute_cdp_cmd(
+            "Network.emulateNetworkConditions",
+            {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+        )
+    assert len(charts) == 6 and all(drawn for _, drawn in charts), charts
+    assert fetched == []
+    text = browser.find_element(By.TAG_NAME, "body").text
+    assert "ties out" in text and "unbilled_seats: 1 (70.00 USD)" in text and "overbilled_seats: 1 (-48.00 USD)" in text
