@@ -10,13 +10,16 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from benchmarks.anchor import anchor
 from benchmarks.floors import one_pass
 from benchmarks.generate import SHAPES, generate, write_config
+from benchmarks.reconcile import write_contracts
 from benchmarks.run import ANCHOR_STOPPED, Measure, Row, fresh_environment, large_row, markdown, successes
 from invoice_pipeline.config import load_config
+from invoice_pipeline.schemas.reference_data import BillingContractsSchema
 
 LINES = 2_000
 SHAPE = SHAPES["realistic"].scaled(0.01)  # 200 customers, 1,500 subscriptions, 40 products, 40 meters
@@ -245,3 +248,16 @@ def test_one_pass_floor_refuses_an_invoice_that_breaks_a_rule(invoice: Path, tmp
 
     with pytest.raises(SystemExit, match="a floor is measured on an invoice that imports: Schema validation failed"):
         one_pass(invoice, invoice.parents[2] / "reference", work)
+
+
+def test_reconcile_benchmark_contracts_cover_nine_of_ten_subscription_terms_and_pass_the_schema(invoice: Path) -> None:
+    """The reconciliation benchmark's billing_contracts.csv is valid reference data, and leaves one in ten
+    account, contract and product without terms so that unmatched usage is found too."""
+    reference = invoice.parents[2] / "reference"
+    written = write_contracts(reference)
+    contracts = pd.read_csv(reference / "billing_contracts.csv", dtype=str, keep_default_na=False).replace("", None)
+    with (reference / "subscriptions.csv").open(newline="", encoding="utf-8") as file:
+        terms = {(r["billing_contract_id"], r["account_id"], r["product_id"]) for r in csv.DictReader(file)}
+
+    BillingContractsSchema.validate(contracts, lazy=True)
+    assert written == len(contracts) == len(terms) - len(terms) // 10

@@ -5,15 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from invoice_pipeline.domain.money import format_money
-from invoice_pipeline.reconciliation.contracts import BillingPeriod, load_contract_terms
+from invoice_pipeline.reconciliation.contracts import BillingPeriod, ContractTerms, load_contract_terms
 from invoice_pipeline.reconciliation.findings import Reconciliation, TieOutBroken, reconcile
 from invoice_pipeline.validation.reference_data import ReferenceDataError
 from invoice_pipeline.warehouse.warehouse import Warehouse
 
 
-def reconcile_period(warehouse: Warehouse, reference_folder: Path, period: BillingPeriod) -> Reconciliation:
-    """The period's reconciliation from Active provider invoices only, its tie-out asserted (TieOutBroken)."""
-    contracts = load_contract_terms(reference_folder)
+def reconcile_period(
+    warehouse: Warehouse, reference_folder: Path, period: BillingPeriod, contracts: list[ContractTerms] | None = None
+) -> Reconciliation:
+    """The period's reconciliation from Active provider invoices only, its tie-out asserted (TieOutBroken); the
+    contracts are read from the reference folder unless given."""
+    contracts = load_contract_terms(reference_folder) if contracts is None else contracts
     lines = warehouse.period_lines(period.start, period.end)
     result = reconcile(period, lines.license_groups, lines.usage_groups, contracts)
     result.tie_out(lines.line_costs)
@@ -25,7 +28,10 @@ TREND_PERIODS = 6  # periods a report's cost against revenue chart shows, its ow
 
 def earlier_periods(warehouse: Warehouse, reference_folder: Path, period: BillingPeriod) -> list[Reconciliation]:
     """The reconciliations of the `TREND_PERIODS - 1` periods before `period`, oldest first, for its report."""
-    return [reconcile_period(warehouse, reference_folder, month) for month in period.previous(TREND_PERIODS)[:-1]]
+    contracts = load_contract_terms(reference_folder)
+    return [
+        reconcile_period(warehouse, reference_folder, month, contracts) for month in period.previous(TREND_PERIODS)[:-1]
+    ]
 
 
 def unbilled_amounts(warehouse: Warehouse, reference_folder: Path, period: BillingPeriod) -> str:

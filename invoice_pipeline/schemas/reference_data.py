@@ -109,11 +109,11 @@ class BillingContractsSchema(pa.DataFrameModel):
         keys = ["billing_contract_id", "product_id", "charge_kind", "currency"]
         start = pd.to_datetime(df["valid_from"], format="%Y-%m-%d", errors="coerce")
         end = pd.to_datetime(df["valid_to"], format="%Y-%m-%d", errors="coerce").fillna(pd.Timestamp.max)
-        overlapping = pd.Series(False, index=df.index)
-        for _, rows in df.assign(_start=start, _end=end).groupby(keys, sort=False):
-            ordered = rows.sort_values("_start")
-            previous_end = ordered["_end"].cummax().shift()
-            overlapping.loc[ordered.index[(ordered["_start"] <= previous_end).to_numpy()]] = True
+        ordered = df.assign(_start=start, _end=end).sort_values([*keys, "_start"])
+        # The latest end among the earlier-starting terms of the same key: a start on or before it overlaps.
+        latest_end = ordered.groupby(keys, sort=False, dropna=False)["_end"].cummax()
+        previous_end = latest_end.groupby([ordered[key] for key in keys], sort=False, dropna=False).shift()
+        overlapping = (ordered["_start"] <= previous_end).reindex(df.index)
         return ~overlapping
 
     class Config:

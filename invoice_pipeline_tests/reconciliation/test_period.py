@@ -21,24 +21,14 @@ from invoice_pipeline.operations.billing import bill_customers
 from invoice_pipeline.reconciliation.contracts import BillingPeriod
 from invoice_pipeline.reconciliation.findings import FindingKind
 from invoice_pipeline.reconciliation.period import reconcile_period
+from invoice_pipeline.schemas.reference_data import BillingContractsSchema
 from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline_tests.builders import ADVENTURE_WORKS, license_line, usage_line, write_csv
 
 pytestmark = pytest.mark.engine_contract
 
 OCTOBER, SEPTEMBER = BillingPeriod(2026, 10), BillingPeriod(2026, 9)
-CONTRACT_COLUMNS = [
-    "billing_contract_id",
-    "account_id",
-    "product_id",
-    "charge_kind",
-    "currency",
-    "seats",
-    "unit_price",
-    "usage_markup_percent",
-    "valid_from",
-    "valid_to",
-]
+CONTRACT_COLUMNS = list(BillingContractsSchema.to_schema().columns)
 
 
 def write_contracts(reference: Path, rows: list[dict[str, str]]) -> None:
