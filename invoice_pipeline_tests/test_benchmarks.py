@@ -167,7 +167,9 @@ def test_each_measurement_has_its_own_emptied_data_folder_whatever_the_environme
 
 def test_a_run_that_failed_is_no_figure_and_the_verdict_says_how_it_failed() -> None:
     """The median is of the runs that exited 0; the first that did not is named with its exit code and last line."""
-    refused = Measure(9.0, 400.0, 1, "Error: invoice bench-csp:BENCH-100 is Active and cannot be downloaded again")
+    refused = Measure(
+        9.0, 400.0, 1, "invoice-pipeline: invoice bench-csp:BENCH-100 is Active and cannot be downloaded again"
+    )
     runs = [Measure(1.0, 400.0, 0, "Active"), refused, Measure(3.0, 400.0, 0, "Active")]
 
     assert successes(runs) == (2.0, f"FAILED (exit 1: {refused.output})")

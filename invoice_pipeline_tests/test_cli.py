@@ -280,7 +280,7 @@ def test_the_console_script_ends_a_refusal_with_exit_1_and_one_line_on_stderr(de
     assert refused.returncode == 1
     _no_traceback(refused)
     assert refused.stderr.strip().splitlines() == [
-        "Error: fabrikam-distribution is a manual provider: its invoices are never synced; create one with "
+        "invoice-pipeline: fabrikam-distribution is a manual provider: its invoices are never synced; create one with "
         "`invoice-pipeline invoices create fabrikam-distribution:ID --reason ...`, then activate it"
     ]
     assert refused.stdout == ""

@@ -198,8 +198,8 @@ def _refused(completed: Completed) -> str:
     assert completed.stdout == ""
     lines = completed.stderr.strip().splitlines()
     assert len(lines) == 1, completed.stderr
-    assert lines[0].startswith("Error: ")
-    return lines[0].removeprefix("Error: ")
+    assert lines[0].startswith("invoice-pipeline: ")
+    return lines[0].removeprefix("invoice-pipeline: ")
 
 
 def _customer_invoices(cycle) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 
 from invoice_pipeline.cli import cli
 from invoice_pipeline.reconciliation.findings import FindingKind
+from invoice_pipeline_tests.cli_runner import CLI
 from invoice_pipeline_tests.test_cli import Demo
 
 DEMO_COUNTS = {
@@ -95,12 +97,53 @@ def test_after_billing_at_cost_the_markup_contracts_show_usage_billed_differentl
     assert counts["usage_billed_differently"] == 3 and counts["unbilled_usage"] == 0
 
 
-@pytest.mark.parametrize("period", ["2026-13", "October", "2026-10-01"])
-def test_a_period_that_is_not_a_month_is_refused_with_exit_1_saying_how_to_write_it(demo, period):
+@pytest.mark.parametrize("period", ["2026-13", "October", "2026-10-01", "2026/10", "2026-00"])
+def test_a_period_that_is_not_a_month_is_a_usage_error_exit_2_saying_how_to_write_it(demo, period):
     completed = demo.run("reconcile", "--period", period)
 
-    assert completed.returncode == 1
-    assert "give it as YYYY-MM, e.g. 2026-10" in completed.stderr
+    assert completed.returncode == 2
+    assert f"Invalid value for --period: period '{period}' is not a month: give it as YYYY-MM, e.g. 2026-10" in (
+        completed.stderr
+    )
+
+
+def test_a_period_without_active_lines_says_so_and_what_to_do(demo):
+    completed = demo.run("reconcile", "--period", "2026-09")
+
+    assert completed.returncode == 0, completed.stderr
+    assert (
+        "no lines of Active provider invoices charge in 2026-09: nothing to reconcile; import that month's invoices "
+        "(invoice-pipeline sync; invoice-pipeline invoices list shows those in Error or Inactive), or check the period"
+    ) in completed.stdout
+
+
+def test_an_out_folder_that_cannot_be_written_is_exit_2_saying_so(demo):
+    blocked = demo.root / "a-file"
+    blocked.write_text("not a folder", encoding="utf-8")
+
+    completed = demo.run_process("reconcile", "--period", "2026-10", "--out", str(blocked / "report"))
+
+    assert completed.returncode == 2, completed.stderr
+    assert completed.stderr.strip().splitlines() == [
+        f"invoice-pipeline: cannot write the reconciliation's files to {blocked / 'report'} (Not a directory); "
+        "give --out a folder you can write to"
+    ]
+
+
+def test_the_files_are_written_even_when_the_summary_s_reader_stops_early(demo):
+    out = demo.root / "piped"
+
+    subprocess.run(
+        f"'{CLI}' reconcile --period 2026-10 --out '{out}' | head -1",
+        shell=True,
+        env=demo.env,
+        cwd=demo.root,
+        capture_output=True,
+        check=True,
+        timeout=600,
+    )
+
+    assert (out / "2026-10-reconciliation.html").is_file() and len(list(out.iterdir())) == 10
 
 
 def test_missing_billing_contracts_end_with_exit_2_naming_the_file_and_its_columns(workspace):
@@ -113,12 +156,13 @@ def test_missing_billing_contracts_end_with_exit_2_naming_the_file_and_its_colum
     assert "README (Reconciliation)" in result.stderr
 
 
-def test_contracts_with_overlapping_terms_or_no_seats_are_refused_with_their_lines(workspace):
+def test_contracts_with_overlapping_terms_no_seats_usage_seats_or_bad_dates_are_refused_with_their_lines(workspace):
     contracts = workspace.root / "reference" / "billing_contracts.csv"
     contracts.write_text(
         contracts.read_text(encoding="utf-8")
         + "BC-2001,ACC-1001,M365-E3,license,USD,20,30.00,,2026-06-01,\n"
-        + "BC-2009,ACC-1001,M365-E3,license,USD,,30.00,,2026-06-01,2026-05-01\n",
+        + "BC-2009,ACC-1001,M365-E3,license,USD,,30.00,,2026-06-01,2026-05-01\n"
+        + "BC-2009,ACC-1001,AZURE-PLAN,usage,USD,5,2.00,10,2026-06-01,\n",
         encoding="utf-8",
     )
 
@@ -126,8 +170,11 @@ def test_contracts_with_overlapping_terms_or_no_seats_are_refused_with_their_lin
 
     assert result.exit_code == 2
     for problem in (
-        "one_term_per_contract_product_and_day fails on lines 7",
-        "license_terms_have_seats_and_unit_price fails on lines 8",
-        "valid_dates_in_order fails on lines 8",
+        "one_term_per_contract_product_and_day fails on lines 2, 7 (Terms of one contract, product, kind and currency "
+        "must not overlap in time: one holds on any day) (line 2: billing_contract_id='BC-2001'",
+        "license_terms_have_seats_and_unit_price fails on lines 8 (A licence row says",
+        "usage_terms_have_no_seats_or_unit_price fails on lines 9 (A usage row bills cost plus its markup: seats and "
+        "a unit price there would be ignored, so refused)",
+        "valid_dates_in_order fails on lines 8 (valid_from and valid_to are real days, e.g. not 2026-11-31",
     ):
         assert problem in result.stderr

@@ -61,7 +61,12 @@ class _PipelineGroup(click.Group):
         with _pipeline_warnings_said():
             try:
                 return super().invoke(ctx)
-            except (click.ClickException, click.exceptions.Exit, click.Abort, BrokenPipeError):
+            except click.UsageError:
+                raise  # click shows the command's usage with the error, exit 2
+            except click.ClickException as error:
+                click.echo(f"invoice-pipeline: {error.format_message()}", err=True)
+                sys.exit(error.exit_code)
+            except (click.exceptions.Exit, click.Abort, BrokenPipeError):
                 raise  # click ends these itself: a closed pipe (`| head`) quietly, exit 1
             except (ConfigError, InvalidInvoiceKey, WarehouseMisconfigured) as error:
                 _fail(error, EXIT_USAGE)

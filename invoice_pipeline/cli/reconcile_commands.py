@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from invoice_pipeline.cli.errors import Broken, Misconfigured, Refused
+from invoice_pipeline.cli.errors import Broken, Misconfigured
 from invoice_pipeline.composition import opened_warehouse
 from invoice_pipeline.config import PipelineConfig
 from invoice_pipeline.domain.money import format_money
+
+if TYPE_CHECKING:
+    from invoice_pipeline.reconciliation.findings import Reconciliation
 
 
 @click.command("reconcile")
@@ -29,13 +33,13 @@ def reconcile(config: PipelineConfig, period: str, as_json: bool, out: Path | No
     from invoice_pipeline.reconciliation.contracts import BillingPeriod
     from invoice_pipeline.reconciliation.findings import FINDING_MEANING, FindingKind, TieOutBroken
     from invoice_pipeline.reconciliation.period import earlier_periods, reconcile_period
-    from invoice_pipeline.reconciliation.reports import reconciliation_json, report_file, write_reports
+    from invoice_pipeline.reconciliation.reports import reconciliation_json, report_file
     from invoice_pipeline.validation.reference_data import ReferenceDataError
 
     try:
         billing_period = BillingPeriod.parse(period)
     except ValueError as error:
-        raise Refused(str(error)) from None
+        raise click.BadParameter(str(error), param_hint="--period") from None
     try:
         with opened_warehouse(config) as warehouse:
             result = reconcile_period(warehouse, config.reference_data, billing_period)
@@ -44,6 +48,8 @@ def reconcile(config: PipelineConfig, period: str, as_json: bool, out: Path | No
         raise Misconfigured(f"{error}; billing contracts are documented in the README (Reconciliation)") from None
     except TieOutBroken as error:
         raise Broken(f"the reconciliation does not tie out, nothing reported: {error}") from None
+    # The files first: a reader that stops reading the summary (`| head`) must not cost them.
+    written = [] if out is None else _written(result, out, history)
     if as_json:
         click.echo(json.dumps(reconciliation_json(result), indent=2))
     else:
@@ -57,9 +63,25 @@ def reconcile(config: PipelineConfig, period: str, as_json: bool, out: Path | No
                 f"\tmargin {money['margin']}\tunbilled amount {money['unbilled_amount']}"
             )
         if not result.totals:
-            click.echo(f"no lines of Active provider invoices charge in {result.period}")
+            click.echo(
+                f"no lines of Active provider invoices charge in {result.period}: nothing to reconcile; import that "
+                f"month's invoices (invoice-pipeline sync; invoice-pipeline invoices list shows those in Error or "
+                f"Inactive), or check the period"
+            )
         for kind in FindingKind:
             click.echo(f"{kind.value}\t{len(result.of_kind(kind))}\t{FINDING_MEANING[kind]}")
     if out is not None:
-        written = write_reports(result, out, history)
         click.echo(f"wrote {len(written)} files to {out}; the report: {report_file(out, result)}", err=as_json)
+
+
+def _written(result: Reconciliation, out: Path, history: list[Reconciliation]) -> list[Path]:
+    """The period's files written into `out`; a folder that cannot be written is the user's to fix (exit 2)."""
+    from invoice_pipeline.reconciliation.reports import write_reports
+
+    try:
+        return write_reports(result, out, history)
+    except OSError as error:
+        raise Misconfigured(
+            f"cannot write the reconciliation's files to {out} ({error.strerror or error}); give --out a folder "
+            f"you can write to"
+        ) from None

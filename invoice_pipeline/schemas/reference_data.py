@@ -96,16 +96,21 @@ class BillingContractsSchema(pa.DataFrameModel):
         """A usage row says the markup on the provider's cost (0 bills usage at cost)."""
         return (df["charge_kind"] != "usage") | df["usage_markup_percent"].notna()
 
+    @pa.dataframe_check(name="usage_terms_have_no_seats_or_unit_price")
+    def usage_terms_only(cls, df):  # noqa: ANN001, ANN201 - pandera check signature
+        """A usage row bills cost plus its markup: seats and a unit price there would be ignored, so refused."""
+        return (df["charge_kind"] != "usage") | (df["seats"].isna() & df["unit_price"].isna())
+
     @pa.dataframe_check(name="valid_dates_in_order")
     def dates_in_order(cls, df):  # noqa: ANN001, ANN201 - pandera check signature
-        """Real dates, and a contract that ends does not end before it starts."""
+        """valid_from and valid_to are real days, e.g. not 2026-11-31, and valid_to is not before valid_from."""
         start = pd.to_datetime(df["valid_from"], format="%Y-%m-%d", errors="coerce")
         end = pd.to_datetime(df["valid_to"], format="%Y-%m-%d", errors="coerce")
         return start.notna() & (df["valid_to"].isna() | (end.notna() & (end >= start)))
 
     @pa.dataframe_check(name="one_term_per_contract_product_and_day")
     def no_overlap(cls, df):  # noqa: ANN001, ANN201 - pandera check signature
-        """Terms of one contract, product, kind and currency do not overlap in time: one holds on any day."""
+        """Terms of one contract, product, kind and currency must not overlap in time: one holds on any day."""
         keys = ["billing_contract_id", "product_id", "charge_kind", "currency"]
         start = pd.to_datetime(df["valid_from"], format="%Y-%m-%d", errors="coerce")
         end = pd.to_datetime(df["valid_to"], format="%Y-%m-%d", errors="coerce").fillna(pd.Timestamp.max)
@@ -113,8 +118,10 @@ class BillingContractsSchema(pa.DataFrameModel):
         # The latest end among the earlier-starting terms of the same key: a start on or before it overlaps.
         latest_end = ordered.groupby(keys, sort=False, dropna=False)["_end"].cummax()
         previous_end = latest_end.groupby([ordered[key] for key in keys], sort=False, dropna=False).shift()
-        overlapping = (ordered["_start"] <= previous_end).reindex(df.index)
-        return ~overlapping
+        # Both terms of an overlap: a term overlaps a later one exactly when the next one starts on or before its end.
+        next_start = ordered.groupby(keys, sort=False, dropna=False)["_start"].shift(-1)
+        overlapping = (ordered["_start"] <= previous_end) | (next_start <= ordered["_end"])
+        return ~overlapping.reindex(df.index)
 
     class Config:
         strict = True

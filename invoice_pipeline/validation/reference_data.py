@@ -65,24 +65,45 @@ def load_reference_table(folder: Path, name: str) -> pd.DataFrame:
     try:
         return schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as errors:
-        raise ReferenceDataError(f"{path.name}: {_failures_text(frame, errors.failure_cases)}") from None
+        raise ReferenceDataError(f"{path.name}: {_failures_text(frame, errors.failure_cases, schema)}") from None
 
 
-def _failures_text(frame: pd.DataFrame, cases: pd.DataFrame) -> str:
-    """Each failed check once: a column's check with a few failing values; a check across columns (a row
-    repeated) with the file's line numbers of its rows and the first of them, as the file has it."""
+def _failures_text(frame: pd.DataFrame, cases: pd.DataFrame, schema: type[pa.DataFrameModel]) -> str:
+    """What to fix, each failed check once. Columns missing or not expected, when there are any, with the columns
+    the file must have (every other check would only repeat them); else a column's check with the file's line
+    numbers and a few failing values, and a check across columns with its rule, its line numbers and the first
+    of those lines as the file has it."""
+    expected = ", ".join(schema.to_schema().columns)
+    missing = sorted(cases.loc[cases["check"] == "column_in_dataframe", "failure_case"].astype(str))
+    unexpected = sorted(cases.loc[cases["check"] == "column_in_schema", "failure_case"].astype(str))
+    if missing or unexpected:
+        said = [f"column {name!r} is missing" for name in missing]
+        said += [f"column {name!r} is not one of its columns" for name in unexpected]
+        return f"{'; '.join(said)}; its first line must name the columns {expected}"
+    rules = {check.name: check.description for check in schema.to_schema().checks}
     problems = []
-    for (context, column, check), failed in cases.groupby(["schema_context", "column", "check"], sort=True):
-        if context != "DataFrameSchema":
-            examples = ", ".join(repr(v) for v in failed["failure_case"].head(3))
-            problems.append(f"{column} fails {check} (e.g. {examples})")
-    for check, failed in cases[cases["schema_context"] == "DataFrameSchema"].groupby("check", sort=True):
+    for (column, check), failed in cases[cases["schema_context"] != "DataFrameSchema"].groupby(
+        ["column", "check"], sort=True
+    ):
+        examples = ", ".join(repr(v) for v in failed["failure_case"].head(3))
+        problems.append(f"{column} fails {check} on lines {_lines(failed)} (e.g. {examples})")
+    for name, failed in cases[cases["schema_context"] == "DataFrameSchema"].groupby("check", sort=True):
+        check = str(name)
         rows = sorted({int(i) for i in failed["index"].dropna()})
-        lines = ", ".join(str(row + 2) for row in rows[:5]) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
-        first = ", ".join(f"{name}={value!r}" for name, value in frame.iloc[rows[0]].items()) if rows else ""
-        name = str(check)
-        problems.append(f"{name} fails on lines {lines} (line {rows[0] + 2}: {first})" if rows else name)
+        rule = f" ({rules[check].rstrip('.')})" if rules.get(check) else ""
+        if rows:
+            first = ", ".join(f"{column}={value!r}" for column, value in frame.iloc[rows[0]].items())
+            problems.append(f"{check} fails on lines {_lines(failed)}{rule} (line {rows[0] + 2}: {first})")
+        else:
+            problems.append(f"{check}{rule}")
     return "; ".join(problems)
+
+
+def _lines(failed: pd.DataFrame) -> str:
+    """The file's line numbers of the failing rows (its first line names the columns), the first five."""
+    rows = sorted({int(i) for i in failed["index"].dropna()})
+    shown = ", ".join(str(row + 2) for row in rows[:5])
+    return shown + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
 
 
 def load_reference_data(folder: Path, data_dir: Path | None = None) -> ReferenceData:

@@ -87,7 +87,8 @@ def test_a_repeated_subscription_is_refused_naming_its_lines_and_the_row_once(fo
         load_reference_data(folder)
     provider, subscription_id, account_id, contract_id, product_id = rows[1].split(",")
     assert refused.value.problem == (
-        f"subscriptions.csv: one_row_per_provider_subscription fails on lines 2, {len(rows) + 1} (line 2: "
+        f"subscriptions.csv: one_row_per_provider_subscription fails on lines 2, {len(rows) + 1} (A provider's "
+        f"subscription appears once) (line 2: "
         f"provider='{provider}', subscription_id='{subscription_id}', account_id='{account_id}', "
         f"billing_contract_id='{contract_id}', product_id='{product_id}')"
     )
@@ -99,6 +100,25 @@ def test_column_checks_are_named_once_each_with_a_few_failing_values(folder):
     with pytest.raises(ReferenceDataError) as refused:
         load_reference_data(folder)
     assert refused.value.problem == (
-        "currencies.csv: code fails field_uniqueness (e.g. 'USD', 'USD'); code fails str_matches('^[A-Z]{3}$') "
-        "(e.g. 'usd'); minor_units fails less_than_or_equal_to(4) (e.g. 9)"
+        "currencies.csv: code fails field_uniqueness on lines 2, 4 (e.g. 'USD', 'USD'); code fails "
+        "str_matches('^[A-Z]{3}$') on lines 3 (e.g. 'usd'); minor_units fails less_than_or_equal_to(4) on lines 3 "
+        "(e.g. 9)"
     )
+
+
+def test_missing_and_unexpected_columns_are_named_with_the_columns_the_file_must_have(folder):
+    (folder / "products.csv").write_text("product_id,title\nP1,Plan\n", encoding="utf-8")
+    with pytest.raises(ReferenceDataError) as refused:
+        load_reference_data(folder)
+    assert refused.value.problem == (
+        "products.csv: column 'name' is missing; column 'title' is not one of its columns; its first line must name "
+        "the columns product_id, name"
+    )
+
+
+def test_a_file_saved_by_a_spreadsheet_with_a_byte_order_mark_and_crlf_line_ends_is_read(folder):
+    products = folder / "products.csv"
+    text = products.read_text(encoding="utf-8")
+    products.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+
+    assert list(load_reference_data(folder).tables["products"].columns) == ["product_id", "name"]
