@@ -95,11 +95,16 @@ def test_a_repeated_subscription_is_refused_naming_its_lines_and_the_row_once(fo
     assert str(refused.value) == f"reference data: {refused.value.problem}"
 
 
-def test_column_checks_are_named_once_each_with_a_few_failing_values(folder):
-    (folder / "currencies.csv").write_text("code,minor_units\nUSD,2\nusd,9\nUSD,2\n", encoding="utf-8")
+def _problem_with(folder: Path, name: str, text: str) -> str:
+    """What loading the reference data says once `<name>.csv` holds `text`."""
+    (folder / f"{name}.csv").write_text(text, encoding="utf-8")
     with pytest.raises(ReferenceDataError) as refused:
         load_reference_data(folder)
-    assert refused.value.problem == (
+    return refused.value.problem
+
+
+def test_column_checks_are_named_once_each_with_a_few_failing_values(folder):
+    assert _problem_with(folder, "currencies", "code,minor_units\nUSD,2\nusd,9\nUSD,2\n") == (
         "currencies.csv: code fails field_uniqueness on lines 2, 4 (e.g. 'USD', 'USD'); code fails "
         "str_matches('^[A-Z]{3}$') on lines 3 (e.g. 'usd'); minor_units fails less_than_or_equal_to(4) on lines 3 "
         "(e.g. 9)"
@@ -107,10 +112,7 @@ def test_column_checks_are_named_once_each_with_a_few_failing_values(folder):
 
 
 def test_missing_and_unexpected_columns_are_named_with_the_columns_the_file_must_have(folder):
-    (folder / "products.csv").write_text("product_id,title\nP1,Plan\n", encoding="utf-8")
-    with pytest.raises(ReferenceDataError) as refused:
-        load_reference_data(folder)
-    assert refused.value.problem == (
+    assert _problem_with(folder, "products", "product_id,title\nP1,Plan\n") == (
         "products.csv: column 'name' is missing; column 'title' is not one of its columns; its first line must name "
         "the columns product_id, name"
     )
