@@ -71,7 +71,13 @@ reconcile_period_job = dg.define_asset_job(
 
 
 @dg.schedule(job=reconcile_period_job, cron_schedule="30 7 * * *", default_status=dg.DefaultScheduleStatus.RUNNING)
-def daily_reconciliation_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    """Every day after the sync: the current month's reconciliation, so its unbilled amount is always today's."""
+def daily_reconciliation_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
+    """Every day after the sync: the last month's reconciliation (providers invoice a month in the next one, so it
+    still changes) and the current month's, so their unbilled amounts are always today's."""
     now = context.scheduled_execution_time or datetime.now(UTC)
-    return dg.RunRequest(partition_key=f"{now:%Y-%m}")
+    months = BillingPeriod(now.year, now.month).previous(2)
+    return [
+        dg.RunRequest(run_key=f"{month}@{now:%Y-%m-%d}", partition_key=str(month))
+        for month in months
+        if billing_periods.has_partition_key(str(month))
+    ]

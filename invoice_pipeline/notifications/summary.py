@@ -16,7 +16,7 @@ from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.statuses import DELETED, Status
 from invoice_pipeline.notifications.mail import NO_RELAY, MailError, SmtpSettings, build_message, send_message
 from invoice_pipeline.reconciliation.contracts import BillingPeriod
-from invoice_pipeline.reconciliation.period import unbilled_amounts
+from invoice_pipeline.reconciliation.period import unbilled_line
 from invoice_pipeline.warehouse.operations_log import OperationsLog
 from invoice_pipeline.warehouse.warehouse import Warehouse
 
@@ -105,9 +105,8 @@ class DailySummary:
     crashed: list[CrashedRun] = field(default_factory=list)
     folders_not_read: list[FolderNotRead] = field(default_factory=list)
     set_aside: list[SetAside] = field(default_factory=list)
-    # The reconciliation's unbilled amount of the summary day's billing period (month), per currency.
-    billing_period: str = ""
-    unbilled: str = ""
+    # The reconciliation's unbilled amounts of the summary day's billing period (month) and the one before it.
+    unbilled_line: str = ""
 
     @property
     def nothing_new(self) -> bool:
@@ -130,8 +129,7 @@ class DailySummary:
             "set_aside": self.set_aside,
             "folders_not_read": self.folders_not_read,
             "nothing_new": self.nothing_new,
-            "billing_period": self.billing_period,
-            "unbilled": self.unbilled,
+            "unbilled_line": self.unbilled_line,
         }
 
 
@@ -226,8 +224,7 @@ def build_daily_summary(warehouse: Warehouse, config: PipelineConfig, day: date)
         for f in log.run_failures_between(start, end)
     ]
     refused = [row for provider in config.providers for row in folders_not_read(provider)]
-    period = BillingPeriod(day.year, day.month)
-    unbilled = unbilled_amounts(warehouse, config.reference_data, period)
+    unbilled = unbilled_line(warehouse, config.reference_data, BillingPeriod(day.year, day.month))
     return DailySummary(
         day.isoformat(),
         start,
@@ -239,7 +236,6 @@ def build_daily_summary(warehouse: Warehouse, config: PipelineConfig, day: date)
         crashed,
         refused,
         set_aside,
-        str(period),
         unbilled,
     )
 

@@ -128,3 +128,22 @@ def terms_in(contracts: list[ContractTerms], period: BillingPeriod) -> dict[Term
     a term ending mid-period and its successor both hold: the one in force at the period's end wins)."""
     holding = sorted((terms for terms in contracts if terms.holds_in(period)), key=lambda terms: terms.valid_from)
     return {terms.key: terms for terms in holding}
+
+
+def partial_terms_in(contracts: list[ContractTerms], period: BillingPeriod) -> dict[TermsKey, str]:
+    """Why the terms applied to a whole period (see `terms_in`) do not hold on each of its days, by what a line is
+    matched on: they change, start or end within it. Nothing is prorated by days: this says so where it matters."""
+    by_key: dict[TermsKey, list[ContractTerms]] = {}
+    for terms in sorted(contracts, key=lambda terms: terms.valid_from):
+        if terms.holds_in(period):
+            by_key.setdefault(terms.key, []).append(terms)
+    notes = {}
+    for key, holding in by_key.items():
+        applied, first = holding[-1], holding[0]
+        if len(holding) > 1:
+            notes[key] = f"the terms change on {applied.valid_from}: those from then apply to the whole month"
+        elif first.valid_from > period.start:
+            notes[key] = f"the terms start on {first.valid_from}: they apply to the whole month"
+        elif applied.valid_to is not None and applied.valid_to < period.end:
+            notes[key] = f"the terms end on {applied.valid_to}: they apply to the whole month"
+    return notes

@@ -11,12 +11,19 @@ unbilled (rounded to minor units), the rest billed; usage cost is billed where a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
 
 from invoice_pipeline.domain.money import decimal_text, round_to_minor_units
-from invoice_pipeline.reconciliation.contracts import BillingPeriod, ChargeKind, ContractTerms, TermsKey, terms_in
+from invoice_pipeline.reconciliation.contracts import (
+    BillingPeriod,
+    ChargeKind,
+    ContractTerms,
+    TermsKey,
+    partial_terms_in,
+    terms_in,
+)
 
 HUNDRED = Decimal(100)
 
@@ -40,6 +47,16 @@ FINDING_MEANING = {
     FindingKind.BELOW_COST: "the customer is billed less than the cost of what is billed (negative margin)",
     FindingKind.NO_CONTRACT: "lines whose customer, contract or product has no contract terms in the period",
 }
+
+
+# The findings whose effect is money billed too little (positive) or too much (negative): the period's unbilled and
+# over-billed amounts. A negative margin is a loss, not billing to correct; lines without terms have no price.
+LEAKAGE = (
+    FindingKind.UNBILLED_SEATS,
+    FindingKind.OVERBILLED_SEATS,
+    FindingKind.UNBILLED_USAGE,
+    FindingKind.USAGE_BILLED_DIFFERENTLY,
+)
 
 
 @dataclass(frozen=True)
@@ -200,8 +217,13 @@ def reconcile(
     contracts: list[ContractTerms],
 ) -> Reconciliation:
     """The period's findings, margins and totals from the warehouse's groups and the contracts holding in it."""
-    terms = terms_in(contracts, period)
+    terms, partial = terms_in(contracts, period), partial_terms_in(contracts, period)
     result = Reconciliation(period)
+
+    def noted(found: list[Finding], contract: ContractTerms) -> list[Finding]:
+        note = partial.get(contract.key)
+        return [replace(finding, explanation=f"{finding.explanation}; {note}") for finding in found] if note else found
+
     margins: dict[tuple[str, str, str], Margin] = {}
 
     def totals_of(currency: str, minor_units: int) -> CurrencyTotals:
@@ -227,8 +249,7 @@ def reconcile(
         margin = margin_of(licenses.account_id, contract.product_id, licenses.currency, licenses.minor_units)
         margin.billed_cost += billed_cost
         margin.revenue += revenue
-        if finding is not None:
-            result.findings.append(finding)
+        result.findings.extend(noted([finding] if finding else [], contract))
 
     for usage in usage_groups:
         totals = totals_of(usage.currency, usage.minor_units)
@@ -244,7 +265,7 @@ def reconcile(
         margin = margin_of(usage.account_id, contract.product_id, usage.currency, usage.minor_units)
         margin.billed_cost += usage.billed_cost
         margin.revenue += usage.billed_amount
-        result.findings.extend(_usage_billing(usage, contract))
+        result.findings.extend(noted(_usage_billing(usage, contract), contract))
 
     result.margins = sorted(margins.values(), key=lambda m: (m.account_id, m.product_id, m.currency))
     for margin in result.margins:
@@ -252,9 +273,9 @@ def reconcile(
             result.findings.append(_below_cost(margin))
     for finding in result.findings:
         totals = result.totals[finding.currency]
-        if finding.kind in (FindingKind.UNBILLED_SEATS, FindingKind.UNBILLED_USAGE):
+        if finding.kind in LEAKAGE and finding.effect > 0:
             totals.unbilled_amount += finding.effect
-        elif finding.kind == FindingKind.OVERBILLED_SEATS:
+        elif finding.kind in LEAKAGE:
             totals.overbilled_amount -= finding.effect
     result.findings = largest_first(result.findings)
     return result
@@ -262,6 +283,16 @@ def reconcile(
 
 def _money(amount: Decimal, minor_units: int) -> Decimal:
     return round_to_minor_units(amount, minor_units)
+
+
+def _amount(amount: Decimal, minor_units: int, currency: str) -> str:
+    """An amount as an explanation says it: exact, at least the currency's minor units, and the currency."""
+    return f"{decimal_text(amount, minor_units)} {currency}"
+
+
+def _count(number: Decimal | int, noun: str) -> str:
+    """`1 line`, `3 lines`, `2.5 seats`."""
+    return f"{decimal_text(Decimal(number))} {noun}{'' if number == 1 else 's'}"
 
 
 def _terms_for(
@@ -282,11 +313,17 @@ def _licence_seats(licenses: LicenseGroup, contract: ContractTerms) -> tuple[Dec
         unbilled_share = (provider_seats - contract_seats) / provider_seats if provider_seats > 0 else Decimal(1)
         billed_cost = licenses.cost - _money(licenses.cost * unbilled_share, licenses.minor_units)
         kind, effect = FindingKind.UNBILLED_SEATS, (provider_seats - contract_seats) * unit_price
-        explanation = f"{decimal_text(provider_seats)} seats at the provider, {contract.seats} billed at {unit_price}"
+        explanation = (
+            f"{_count(provider_seats, 'seat')} at the provider, {contract.seats} billed at "
+            f"{_amount(unit_price, licenses.minor_units, licenses.currency)}"
+        )
     else:
         billed_cost = licenses.cost
         kind, effect = FindingKind.OVERBILLED_SEATS, -(contract_seats - provider_seats) * unit_price
-        explanation = f"{contract.seats} seats billed at {unit_price}, {decimal_text(provider_seats)} at the provider"
+        explanation = (
+            f"{_count(contract_seats, 'seat')} billed at {_amount(unit_price, licenses.minor_units, licenses.currency)}"
+            f", {decimal_text(provider_seats)} at the provider"
+        )
     finding = Finding(
         kind=kind,
         account_id=licenses.account_id,
@@ -321,8 +358,9 @@ def _usage_billing(usage: UsageGroup, contract: ContractTerms) -> list[Finding]:
                 billed=None,
                 expected=expected,
                 effect=expected,
-                explanation=f"{usage.line_count - usage.billed_line_count} of {usage.line_count} lines not billed; "
-                f"markup {contract.usage_markup_percent}%",
+                explanation=f"{usage.line_count - usage.billed_line_count} of {_count(usage.line_count, 'line')} not "
+                f"billed; cost {_amount(unbilled_cost, usage.minor_units, usage.currency)} plus markup "
+                f"{contract.usage_markup_percent}%",
             )
         )
     if usage.billed_line_count:
@@ -337,8 +375,10 @@ def _usage_billing(usage: UsageGroup, contract: ContractTerms) -> list[Finding]:
                     billed=billed,
                     expected=expected,
                     effect=expected - billed,
-                    explanation=f"{usage.billed_line_count} lines billed at {billed}, cost "
-                    f"{decimal_text(usage.billed_cost)} plus markup {contract.usage_markup_percent}% is {expected}",
+                    explanation=f"{_count(usage.billed_line_count, 'line')} billed at "
+                    f"{_amount(billed, usage.minor_units, usage.currency)}; cost "
+                    f"{_amount(usage.billed_cost, usage.minor_units, usage.currency)} plus markup "
+                    f"{contract.usage_markup_percent}% is {_amount(expected, usage.minor_units, usage.currency)}",
                 )
             )
     return found
@@ -396,7 +436,7 @@ def _no_contract(
         billed=billed or None,
         expected=None,
         effect=_money(cost, group.minor_units),
-        explanation=f"{group.line_count} lines: {missing}",
+        explanation=f"{_count(group.line_count, 'line')}: {missing}",
     )
 
 
@@ -415,5 +455,6 @@ def _below_cost(margin: Margin) -> Finding:
         billed=_money(margin.revenue, margin.minor_units),
         expected=None,
         effect=_money(margin.margin, margin.minor_units),
-        explanation=f"billed {decimal_text(margin.revenue)} against a cost of {decimal_text(margin.billed_cost)}",
+        explanation=f"billed {_amount(margin.revenue, margin.minor_units, margin.currency)} against a cost of "
+        f"{_amount(margin.billed_cost, margin.minor_units, margin.currency)}",
     )

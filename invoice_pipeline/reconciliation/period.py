@@ -35,8 +35,8 @@ def earlier_periods(warehouse: Warehouse, reference_folder: Path, period: Billin
 
 
 def unbilled_amounts(warehouse: Warehouse, reference_folder: Path, period: BillingPeriod) -> str:
-    """The period's unbilled amount per currency for the daily summary mail (`341.40 USD, 12,419 JPY`, `none`), or
-    why it cannot be told: a summary is still sent when the contracts are missing or wrong."""
+    """The period's unbilled amount per currency (`341.40 USD, 12,419 JPY`, `none`), or why it cannot be told
+    (`not known: ...`): a daily summary is still sent when the contracts are missing or wrong."""
     try:
         result = reconcile_period(warehouse, reference_folder, period)
     except ReferenceDataError as error:
@@ -45,3 +45,16 @@ def unbilled_amounts(warehouse: Warehouse, reference_folder: Path, period: Billi
         return f"not known: the reconciliation does not tie out ({error})"
     unbilled = [format_money(t.unbilled_amount, t.minor_units, code) for code, t in sorted(result.totals.items())]
     return ", ".join(unbilled) or "none"
+
+
+def unbilled_line(warehouse: Warehouse, reference_folder: Path, period: BillingPeriod) -> str:
+    """The daily summary's line: the unbilled amount of the month before `period` (providers invoice a month in the
+    next one, so it is still moving) and of `period` so far; a reason it is not known is said once."""
+    [previous, _] = period.previous(2)
+    before, now = (unbilled_amounts(warehouse, reference_folder, month) for month in (previous, period))
+    if before.startswith("not known") and before == now:
+        return f"Unbilled in {previous} and {period}: {now}"
+    return (
+        f"Unbilled in {previous}: {before}; in {period} so far: {now} (`invoice-pipeline reconcile --period "
+        f"{previous} --out DIR` says what and where)"
+    )

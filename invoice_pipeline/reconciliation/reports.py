@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from invoice_pipeline.domain.money import decimal_text, format_money
 from invoice_pipeline.reconciliation.findings import (
     FINDING_MEANING,
+    LEAKAGE,
     CurrencyTotals,
     Finding,
     FindingKind,
@@ -27,20 +28,20 @@ from invoice_pipeline.reconciliation.findings import (
 from invoice_pipeline.validation.notes import csv_text
 
 SHOWN = 20  # rows a screen shows of a list that grows with the customers
-FINDING_COLUMNS = (
+FINDING_COLUMNS = (  # what a reader needs first on a narrow screen: what, whose, how much, why
     "kind",
     "account_id",
+    "currency",
+    "effect",
+    "explanation",
+    "product_id",
     "billing_contract_id",
     "subscription_ids",
-    "product_id",
-    "currency",
     "provider_quantity",
     "contract_quantity",
     "cost",
     "billed",
     "expected",
-    "effect",
-    "explanation",
 )
 MARGIN_COLUMNS = ("account_id", "product_id", "currency", "billed_cost", "revenue", "margin")
 TOTAL_COLUMNS = (
@@ -62,17 +63,17 @@ def finding_row(finding: Finding) -> dict[str, Any]:
     return {
         "kind": finding.kind.value,
         "account_id": finding.account_id,
+        "currency": finding.currency,
+        "effect": decimal_text(finding.effect, units),
+        "explanation": finding.explanation,
+        "product_id": finding.product_id,
         "billing_contract_id": finding.billing_contract_id,
         "subscription_ids": finding.subscription_ids,
-        "product_id": finding.product_id,
-        "currency": finding.currency,
         "provider_quantity": _quantity(finding.provider_quantity),
         "contract_quantity": _quantity(finding.contract_quantity),
         "cost": decimal_text(finding.cost, units),
         "billed": decimal_text(finding.billed, units),
         "expected": decimal_text(finding.expected, units),
-        "effect": decimal_text(finding.effect, units),
-        "explanation": finding.explanation,
     }
 
 
@@ -167,7 +168,7 @@ def report_html(result: Reconciliation, history: Sequence[Reconciliation] = ()) 
                 "code": code,
                 "ties_out": totals.billed_cost + totals.unbilled_cost + totals.no_contract_cost == totals.provider_cost,
                 "leakage_chart": _bar_chart(
-                    f"Leakage by customer ({code})", _by_account(result.findings, code, _LEAKAGE), units
+                    f"Leakage by customer ({code})", _leakage_by_account(result.findings, code), units
                 ),
                 "margin_chart": _bar_chart(f"Margin by customer ({code})", _margins_by_account(result, code), units),
                 "trend_chart": _trend_chart(code, series),
@@ -197,13 +198,11 @@ def report_html(result: Reconciliation, history: Sequence[Reconciliation] = ()) 
     )
 
 
-_LEAKAGE = (FindingKind.UNBILLED_SEATS, FindingKind.UNBILLED_USAGE)
-
-
-def _by_account(findings: list[Finding], currency: str, kinds: tuple[FindingKind, ...]) -> dict[str, Decimal]:
+def _leakage_by_account(findings: list[Finding], currency: str) -> dict[str, Decimal]:
+    """Per customer, the money billed too little: the positive effects of the billing findings (`LEAKAGE`)."""
     amounts: dict[str, Decimal] = defaultdict(Decimal)
     for finding in findings:
-        if finding.currency == currency and finding.kind in kinds:
+        if finding.currency == currency and finding.kind in LEAKAGE and finding.effect > 0:
             amounts[finding.account_id] += finding.effect
     return dict(amounts)
 

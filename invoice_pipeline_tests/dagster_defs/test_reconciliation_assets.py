@@ -3,11 +3,16 @@ report it writes, and a failure told in one sentence."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
 
-from invoice_pipeline.dagster_defs.reconciliation_assets import billing_periods, period_reconciliation
+from invoice_pipeline.dagster_defs.reconciliation_assets import (
+    billing_periods,
+    daily_reconciliation_schedule,
+    period_reconciliation,
+)
 from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
@@ -24,6 +29,24 @@ def _materialize(workspace, period: str = "2026-10") -> dg.ExecuteInJobResult:
 def test_billing_periods_are_months_up_to_the_current_one():
     keys = billing_periods.get_partition_keys()
     assert keys[0] == "2024-01" and all(len(key) == 7 for key in keys)
+
+
+def test_the_daily_schedule_reconciles_the_last_month_and_the_current_one_once_a_day():
+    """Providers invoice a month in the next one: on 2 December, November still changes, and December has begun."""
+    context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 12, 2, 7, 30, tzinfo=UTC))
+
+    requests = daily_reconciliation_schedule(context)
+
+    assert [(r.partition_key, r.run_key) for r in requests] == [
+        ("2026-11", "2026-11@2026-12-02"),
+        ("2026-12", "2026-12@2026-12-02"),
+    ]
+
+
+def test_the_daily_schedule_asks_for_no_month_before_the_first_billing_period():
+    context = dg.build_schedule_context(scheduled_execution_time=datetime(2024, 1, 3, 7, 30, tzinfo=UTC))
+
+    assert [r.partition_key for r in daily_reconciliation_schedule(context)] == ["2024-01"]
 
 
 def test_a_period_with_many_findings_shows_counts_totals_and_only_the_20_largest(workspace, warehouse):

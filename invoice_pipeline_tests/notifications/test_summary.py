@@ -445,7 +445,8 @@ def test_a_day_with_nothing_new_sends_a_short_nothing_new_mail(notifying, wareho
     assert "Succeeded" not in text and "Failed (" not in text
     assert [line for line in text.splitlines() if line.strip()] == [
         "Provider invoice imports, 2026-02-28 07:00 to 2026-03-01 07:00 UTC",
-        "Unbilled in 2026-03 so far: none (`invoice-pipeline reconcile --period 2026-03 --out DIR` says what and where)",
+        "Unbilled in 2026-02: none; in 2026-03 so far: none (`invoice-pipeline reconcile --period 2026-02 --out DIR` "
+        "says what and where)",
         "Nothing new: no provider invoice was imported, failed, is running or changed at the provider.",
     ]
     assert "Nothing new" in received.part("text/html")
@@ -537,8 +538,9 @@ def test_the_due_summary_day_is_the_latest_day_whose_summary_time_has_passed_loc
     assert due_summary_day(now, "07:00", "Europe/Paris") == expected
 
 
-def test_the_summary_says_the_current_periods_unbilled_amount_per_currency(workspace, warehouse):
-    """The demo contracts bill Northwind's Azure usage at 10% over cost: 10.00 of October usage is 11.00 unbilled."""
+def test_the_summary_says_the_last_and_the_current_periods_unbilled_amount_per_currency(workspace, warehouse):
+    """The demo contracts bill Northwind's Azure usage at 10% over cost: 10.00 of October usage is 11.00 unbilled,
+    said in October and still in November (October's invoices arrive in November)."""
     workspace.add_invoice("G-USAGE", usage=[usage_line("U1", "10.00")])
     _import(workspace, warehouse, "G-USAGE")
 
@@ -547,8 +549,11 @@ def test_the_summary_says_the_current_periods_unbilled_amount_per_currency(works
         _summary(workspace, warehouse, date(2026, 11, 2)),
     )
 
-    assert (october.billing_period, october.unbilled) == ("2026-10", "11.00 USD")
-    assert (november.billing_period, november.unbilled) == ("2026-11", "none")
+    assert october.unbilled_line.startswith("Unbilled in 2026-09: none; in 2026-10 so far: 11.00 USD (")
+    assert november.unbilled_line == (
+        "Unbilled in 2026-10: 11.00 USD; in 2026-11 so far: none (`invoice-pipeline reconcile --period 2026-10 --out "
+        "DIR` says what and where)"
+    )
 
 
 def test_without_billing_contracts_the_summary_is_still_made_and_says_why_the_unbilled_amount_is_not_known(
@@ -558,5 +563,5 @@ def test_without_billing_contracts_the_summary_is_still_made_and_says_why_the_un
 
     summary = _summary(workspace, warehouse, date(2026, 10, 25))
 
-    assert summary.unbilled.startswith("not known: ")
-    assert "billing_contracts.csv is missing" in summary.unbilled
+    assert summary.unbilled_line.startswith("Unbilled in 2026-09 and 2026-10: not known: ")
+    assert "billing_contracts.csv is missing" in summary.unbilled_line

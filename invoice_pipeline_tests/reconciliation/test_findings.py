@@ -133,7 +133,49 @@ def test_usage_billed_at_cost_under_a_markup_contract_is_billed_differently_by_t
     [finding] = result.findings
     assert finding.kind == FindingKind.USAGE_BILLED_DIFFERENTLY
     assert (finding.billed, finding.expected, finding.effect) == (Decimal("99.40"), Decimal("109.34"), Decimal("9.94"))
+    assert finding.explanation == ("2 lines billed at 99.40 USD; cost 99.4012 USD plus markup 10% is 109.34 USD")
     assert result.totals["USD"].billed_cost == Decimal("99.4012")
+    assert result.totals["USD"].unbilled_amount == Decimal("9.94")  # billed too little is money not billed
+
+
+def test_usage_billed_above_cost_plus_markup_counts_as_over_billing_not_leakage():
+    group = usage("100.00", billed_cost="100.00", billed_amount="125.00", billed_lines=1, lines=1)
+
+    result = reconcile(OCTOBER, [], [group], [usage_terms("10")])
+
+    [finding] = result.findings
+    assert (finding.kind, finding.effect) == (FindingKind.USAGE_BILLED_DIFFERENTLY, Decimal("-15.00"))
+    assert finding.explanation.startswith("1 line billed at 125.00 USD")
+    totals = result.totals["USD"]
+    assert (totals.unbilled_amount, totals.overbilled_amount) == (Decimal(0), Decimal("15.00"))
+
+
+@pytest.mark.parametrize(
+    ("terms", "note"),
+    [
+        (
+            [
+                licence_terms(14, "12.50", valid_to=date(2026, 10, 15)),
+                licence_terms(8, "12.50", valid_from=date(2026, 10, 16)),
+            ],
+            "the terms change on 2026-10-16: those from then apply to the whole month",
+        ),
+        (
+            [licence_terms(8, "12.50", valid_from=date(2026, 10, 20))],
+            "the terms start on 2026-10-20: they apply to the whole month",
+        ),
+        (
+            [licence_terms(8, "12.50", valid_to=date(2026, 10, 15))],
+            "the terms end on 2026-10-15: they apply to the whole month",
+        ),
+    ],
+)
+def test_terms_that_do_not_hold_on_every_day_of_the_period_apply_whole_and_the_finding_says_so(terms, note):
+    result = reconcile(OCTOBER, [licences("12", "120.00")], [], terms)
+
+    [finding] = result.findings
+    assert (finding.kind, finding.effect) == (FindingKind.UNBILLED_SEATS, Decimal("50.00"))
+    assert finding.explanation == f"12 seats at the provider, 8 billed at 12.50 USD; {note}"
 
 
 def test_usage_billed_at_cost_plus_markup_finds_nothing_and_counts_as_revenue():
