@@ -156,13 +156,14 @@ def test_missing_billing_contracts_end_with_exit_2_naming_the_file_and_its_colum
     assert "README (Reconciliation)" in result.stderr
 
 
-def test_contracts_with_overlapping_terms_no_seats_usage_seats_or_bad_dates_are_refused_with_their_lines(workspace):
+def test_contracts_with_overlaps_missing_seats_misplaced_terms_or_bad_dates_are_refused_with_their_lines(workspace):
     contracts = workspace.root / "reference" / "billing_contracts.csv"
     contracts.write_text(
         contracts.read_text(encoding="utf-8")
         + "BC-2001,ACC-1001,M365-E3,license,USD,20,30.00,,2026-06-01,\n"
         + "BC-2009,ACC-1001,M365-E3,license,USD,,30.00,,2026-06-01,2026-05-01\n"
-        + "BC-2009,ACC-1001,AZURE-PLAN,usage,USD,5,2.00,10,2026-06-01,\n",
+        + "BC-2009,ACC-1001,AZURE-PLAN,usage,USD,5,2.00,10,2026-06-01,\n"
+        + "BC-2010,ACC-1001,M365-E3,license,USD,5,2.00,10,2026-06-01,\n",
         encoding="utf-8",
     )
 
@@ -172,9 +173,11 @@ def test_contracts_with_overlapping_terms_no_seats_usage_seats_or_bad_dates_are_
     for problem in (
         "one_term_per_contract_product_and_day fails on lines 2, 7 (Terms of one contract, product, kind and currency "
         "must not overlap in time: one holds on any day) (line 2: billing_contract_id='BC-2001'",
-        "license_terms_have_seats_and_unit_price fails on lines 8 (A licence row says",
-        "usage_terms_have_no_seats_or_unit_price fails on lines 9 (A usage row bills cost plus its markup: seats and "
+        "license_terms_have_seats_and_unit_price fails on line 8 (A licence row says",
+        "usage_terms_have_no_seats_or_unit_price fails on line 9 (A usage row bills cost plus its markup: seats and "
         "a unit price there would be ignored, so refused)",
-        "valid_dates_in_order fails on lines 8 (valid_from and valid_to are real days, e.g. not 2026-11-31",
+        "license_terms_have_no_markup fails on line 10 (A licence row bills seats at their unit price: a markup "
+        "there would be ignored, so refused)",
+        "valid_dates_in_order fails on line 8 (valid_from and valid_to are real days, e.g. not 2026-11-31",
     ):
         assert problem in result.stderr

@@ -35,7 +35,7 @@ def earlier_periods(warehouse: Warehouse, reference_folder: Path, period: Billin
 
 
 def unbilled_amounts(warehouse: Warehouse, reference_folder: Path, period: BillingPeriod) -> str:
-    """The period's unbilled amount per currency (`341.40 USD, 12,419 JPY`, `none`), or why it cannot be told
+    """The period's unbilled amount per currency that has one (`12,419 JPY, 341.40 USD`, else `none`), or why not
     (`not known: ...`): a daily summary is still sent when the contracts are missing or wrong."""
     try:
         result = reconcile_period(warehouse, reference_folder, period)
@@ -43,7 +43,11 @@ def unbilled_amounts(warehouse: Warehouse, reference_folder: Path, period: Billi
         return f"not known: {error.problem}"
     except TieOutBroken as error:
         return f"not known: the reconciliation does not tie out ({error})"
-    unbilled = [format_money(t.unbilled_amount, t.minor_units, code) for code, t in sorted(result.totals.items())]
+    unbilled = [
+        format_money(t.unbilled_amount, t.minor_units, code)
+        for code, t in sorted(result.totals.items())
+        if t.unbilled_amount
+    ]
     return ", ".join(unbilled) or "none"
 
 
@@ -56,5 +60,5 @@ def unbilled_line(warehouse: Warehouse, reference_folder: Path, period: BillingP
         return f"Unbilled in {previous} and {period}: {now}"
     return (
         f"Unbilled in {previous}: {before}; in {period} so far: {now} (`invoice-pipeline reconcile --period "
-        f"{previous} --out DIR` says what and where)"
+        f"{previous} --out DIR`, or --period {period}, says what and where)"
     )

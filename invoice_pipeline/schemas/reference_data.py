@@ -91,6 +91,11 @@ class BillingContractsSchema(pa.DataFrameModel):
         """A licence row says how many seats the customer is billed for, and at what price per seat."""
         return (df["charge_kind"] != "license") | (df["seats"].notna() & df["unit_price"].notna())
 
+    @pa.dataframe_check(name="license_terms_have_no_markup")
+    def license_terms_only(cls, df):  # noqa: ANN001, ANN201 - pandera check signature
+        """A licence row bills seats at their unit price: a markup there would be ignored, so refused."""
+        return (df["charge_kind"] != "license") | df["usage_markup_percent"].isna()
+
     @pa.dataframe_check(name="usage_terms_have_a_markup")
     def usage_terms(cls, df):  # noqa: ANN001, ANN201 - pandera check signature
         """A usage row says the markup on the provider's cost (0 bills usage at cost)."""

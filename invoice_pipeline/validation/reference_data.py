@@ -86,24 +86,24 @@ def _failures_text(frame: pd.DataFrame, cases: pd.DataFrame, schema: type[pa.Dat
         ["column", "check"], sort=True
     ):
         examples = ", ".join(repr(v) for v in failed["failure_case"].head(3))
-        problems.append(f"{column} fails {check} on lines {_lines(failed)} (e.g. {examples})")
+        problems.append(f"{column} fails {check} on {_lines(failed)} (e.g. {examples})")
     for name, failed in cases[cases["schema_context"] == "DataFrameSchema"].groupby("check", sort=True):
         check = str(name)
         rows = sorted({int(i) for i in failed["index"].dropna()})
         rule = f" ({rules[check].rstrip('.')})" if rules.get(check) else ""
         if rows:
             first = ", ".join(f"{column}={value!r}" for column, value in frame.iloc[rows[0]].items())
-            problems.append(f"{check} fails on lines {_lines(failed)}{rule} (line {rows[0] + 2}: {first})")
+            problems.append(f"{check} fails on {_lines(failed)}{rule} (line {rows[0] + 2}: {first})")
         else:
             problems.append(f"{check}{rule}")
     return "; ".join(problems)
 
 
 def _lines(failed: pd.DataFrame) -> str:
-    """The file's line numbers of the failing rows (its first line names the columns), the first five."""
+    """`line 3` or `lines 2, 7`: the failing rows in the file (its first line names the columns), the first five."""
     rows = sorted({int(i) for i in failed["index"].dropna()})
     shown = ", ".join(str(row + 2) for row in rows[:5])
-    return shown + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+    return ("line " if len(rows) == 1 else "lines ") + shown + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
 
 
 def load_reference_data(folder: Path, data_dir: Path | None = None) -> ReferenceData:

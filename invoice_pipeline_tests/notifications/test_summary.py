@@ -445,8 +445,8 @@ def test_a_day_with_nothing_new_sends_a_short_nothing_new_mail(notifying, wareho
     assert "Succeeded" not in text and "Failed (" not in text
     assert [line for line in text.splitlines() if line.strip()] == [
         "Provider invoice imports, 2026-02-28 07:00 to 2026-03-01 07:00 UTC",
-        "Unbilled in 2026-02: none; in 2026-03 so far: none (`invoice-pipeline reconcile --period 2026-02 --out DIR` "
-        "says what and where)",
+        "Unbilled in 2026-02: none; in 2026-03 so far: none (`invoice-pipeline reconcile --period 2026-02 --out DIR`, "
+        "or --period 2026-03, says what and where)",
         "Nothing new: no provider invoice was imported, failed, is running or changed at the provider.",
     ]
     assert "Nothing new" in received.part("text/html")
@@ -552,7 +552,7 @@ def test_the_summary_says_the_last_and_the_current_periods_unbilled_amount_per_c
     assert october.unbilled_line.startswith("Unbilled in 2026-09: none; in 2026-10 so far: 11.00 USD (")
     assert november.unbilled_line == (
         "Unbilled in 2026-10: 11.00 USD; in 2026-11 so far: none (`invoice-pipeline reconcile --period 2026-10 --out "
-        "DIR` says what and where)"
+        "DIR`, or --period 2026-11, says what and where)"
     )
 
 

@@ -106,7 +106,7 @@ def _problem_with(folder: Path, name: str, text: str) -> str:
 def test_column_checks_are_named_once_each_with_a_few_failing_values(folder):
     assert _problem_with(folder, "currencies", "code,minor_units\nUSD,2\nusd,9\nUSD,2\n") == (
         "currencies.csv: code fails field_uniqueness on lines 2, 4 (e.g. 'USD', 'USD'); code fails "
-        "str_matches('^[A-Z]{3}$') on lines 3 (e.g. 'usd'); minor_units fails less_than_or_equal_to(4) on lines 3 "
+        "str_matches('^[A-Z]{3}$') on line 3 (e.g. 'usd'); minor_units fails less_than_or_equal_to(4) on line 3 "
         "(e.g. 9)"
     )
 
