@@ -41,5 +41,7 @@ def run_cli(*args: str, env: dict[str, str], cwd: Path, input: str | None = None
 
 
 def run_process(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
-    """Run the installed console script as its own process."""
-    return subprocess.run([str(CLI), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
+    """Run the installed console script as its own process, with nothing to read on its input (no one to answer)."""
+    return subprocess.run(
+        [str(CLI), *args], env=env, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600
+    )

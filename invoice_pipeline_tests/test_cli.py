@@ -286,6 +286,16 @@ def test_the_console_script_ends_a_refusal_with_exit_1_and_one_line_on_stderr(de
     assert refused.stdout == ""
 
 
+def test_delete_without_yes_and_no_answer_is_a_refusal_that_deletes_nothing(demo):
+    refused = demo.run_process("invoices", "delete", DEMO_INVOICES[0], "--reason", "no terminal to answer")
+
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "invoice-pipeline: nothing deleted; deactivate the invoice instead, or pass --yes"
+    )
+    assert "Active" in demo.run("invoices", "show", DEMO_INVOICES[0]).stdout
+
+
 def test_the_console_script_help_lists_every_command_group(tmp_path):
     helped = run_process("--help", env=_env(), cwd=tmp_path)
     assert helped.returncode == 0, helped.stderr

@@ -46,13 +46,21 @@ def deactivate(config: PipelineConfig, invoice_key: str, reason: str) -> None:
     _change_shown(config, key, f"deactivated by {actor()}: {reason}", deactivated)
 
 
+def _confirmed(question: str) -> bool:
+    """The person's yes to `question`; no answer (no terminal, or the input closed) is a no."""
+    try:
+        return click.confirm(question)
+    except click.Abort:
+        return False
+
+
 @invoice_operation("delete", click.option("--yes", is_flag=True, help="Do not ask for confirmation."))
 def delete(config: PipelineConfig, invoice_key: str, reason: str, yes: bool) -> None:
     """Delete an invoice and its lines (its history remains). Refused while lines are invoiced."""
     from invoice_pipeline.operations.invoice_operations import delete_invoice
 
     key = invoice_key_of(invoice_key)
-    if not yes and not click.confirm(f"Delete {key} and its lines? Deactivating keeps them (recommended)."):
+    if not yes and not _confirmed(f"Delete {key} and its lines? Deactivating keeps them (recommended)."):
         raise Refused("nothing deleted; deactivate the invoice instead, or pass --yes")
 
     def deleted(warehouse: Warehouse) -> str:
