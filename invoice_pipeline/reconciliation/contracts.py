@@ -123,22 +123,26 @@ def load_contract_terms(reference_folder: Path) -> list[ContractTerms]:
     return contract_terms(load_reference_table(reference_folder, CONTRACTS_FILE))
 
 
+def _holding_by_key(contracts: list[ContractTerms], period: BillingPeriod) -> dict[TermsKey, list[ContractTerms]]:
+    """The terms holding on some day of the period, by what a line is matched on, earliest start first."""
+    by_key: dict[TermsKey, list[ContractTerms]] = {}
+    for terms in sorted(contracts, key=lambda terms: terms.valid_from):
+        if terms.holds_in(period):
+            by_key.setdefault(terms.key, []).append(terms)
+    return by_key
+
+
 def terms_in(contracts: list[ContractTerms], period: BillingPeriod) -> dict[TermsKey, ContractTerms]:
-    """The terms holding in the period, by what a provider line is matched on (the schema allows one per day;
-    a term ending mid-period and its successor both hold: the one in force at the period's end wins)."""
-    holding = sorted((terms for terms in contracts if terms.holds_in(period)), key=lambda terms: terms.valid_from)
-    return {terms.key: terms for terms in holding}
+    """The terms applied to the whole period, by what a provider line is matched on (the schema allows one per day;
+    a term ending mid-period and its successor both hold: the one starting last wins). See `partial_terms_in`."""
+    return {key: holding[-1] for key, holding in _holding_by_key(contracts, period).items()}
 
 
 def partial_terms_in(contracts: list[ContractTerms], period: BillingPeriod) -> dict[TermsKey, str]:
     """Why the terms applied to a whole period (see `terms_in`) do not hold on each of its days, by what a line is
     matched on: they change, start or end within it. Nothing is prorated by days: this says so where it matters."""
-    by_key: dict[TermsKey, list[ContractTerms]] = {}
-    for terms in sorted(contracts, key=lambda terms: terms.valid_from):
-        if terms.holds_in(period):
-            by_key.setdefault(terms.key, []).append(terms)
     notes = {}
-    for key, holding in by_key.items():
+    for key, holding in _holding_by_key(contracts, period).items():
         applied, first = holding[-1], holding[0]
         if len(holding) > 1:
             notes[key] = f"the terms change on {applied.valid_from}: those from then apply to the whole month"
