@@ -38,6 +38,8 @@ setup(
         "pyyaml>=6,<7",
         "click>=8.1,<9",
         "jinja2>=3.1,<4",
+        # Jinja2's own escaping, used directly to show a mail line's command as code.
+        "markupsafe>=2.1,<4",
         "tenacity>=9,<10",
         "alembic==1.20.1",
         "psycopg[binary]==3.3.9",

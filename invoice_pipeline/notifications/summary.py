@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
 
 from invoice_pipeline.config import NotificationsConfig, PipelineConfig
 from invoice_pipeline.connectors.folder import FolderNotRead, folders_not_read
@@ -241,12 +243,19 @@ def build_daily_summary(warehouse: Warehouse, config: PipelineConfig, day: date)
 
 
 def _environment(folder: Path, html: bool) -> Environment:
-    return Environment(
+    environment = Environment(
         loader=FileSystemLoader(str(folder)),
         autoescape=select_autoescape(enabled_extensions=("html", "j2"), default=html) if html else False,
         undefined=StrictUndefined,
         keep_trailing_newline=True,
     )
+    environment.filters["code_spans"] = _code_spans if html else str
+    return environment
+
+
+def _code_spans(text: str) -> Markup:
+    """`text` escaped for HTML, each part written between backticks (a command) shown as code."""
+    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", str(escape(text))))
 
 
 def render_template(path: Path, context: dict[str, Any], *, html: bool) -> str:

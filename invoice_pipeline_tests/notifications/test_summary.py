@@ -450,6 +450,10 @@ def test_a_day_with_nothing_new_sends_a_short_nothing_new_mail(notifying, wareho
         "Nothing new: no provider invoice was imported, failed, is running or changed at the provider.",
     ]
     assert "Nothing new" in received.part("text/html")
+    assert (
+        "<p>Unbilled in 2026-02: none; in 2026-03 so far: none (<code>invoice-pipeline reconcile --period 2026-02 "
+        "--out DIR</code>, or --period 2026-03, says what and where)</p>"
+    ) in received.part("text/html")
 
 
 def test_with_send_when_nothing_new_off_an_empty_day_is_skipped_and_nothing_is_sent(notifying, warehouse, relay, smtp):
