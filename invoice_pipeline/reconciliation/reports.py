@@ -245,6 +245,9 @@ def _bar_chart(title: str, amounts: dict[str, Decimal], minor_units: int) -> str
     axes.axvline(0, color="#555", linewidth=0.8)
     axes.set_title(title)
     axes.margins(x=0.25)
+    if not any(values):  # all zero: matplotlib's default axis would read ±0.06 of a currency
+        axes.set_xlim(-1, 1)
+        axes.set_xticks([0])
     return _svg_image(figure)
 
 
