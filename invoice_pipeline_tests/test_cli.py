@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -301,6 +302,21 @@ def test_the_console_script_help_lists_every_command_group(tmp_path):
     assert helped.returncode == 0, helped.stderr
     commands = helped.stdout.split("Commands:\n")[1].split()
     assert {"billing", "invoices", "notify", "providers", "sync", "warehouse"} <= set(commands)
+
+
+def test_the_command_line_starts_without_dagster_pandas_or_pandera(tmp_path):
+    """The commands that need none of them (--help, providers list, invoices list) start fast: the heavy libraries
+    are imported by the commands that use them."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, invoice_pipeline.cli; print(' '.join(sorted(sys.modules)))"],
+        env=_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+
+    assert {"dagster", "pandas", "pandera"}.isdisjoint(loaded)
 
 
 @pytest.mark.parametrize("bad_key", ["contoso-csp", "contoso-csp:../G100000001"])

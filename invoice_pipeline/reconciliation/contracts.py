@@ -10,11 +10,10 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from invoice_pipeline.validation.reference_data import load_reference_table
+if TYPE_CHECKING:
+    import pandas as pd
 
 CONTRACTS_FILE = "billing_contracts"
 _PERIOD = re.compile(r"^(\d{4})-(\d{2})$")
@@ -92,7 +91,7 @@ class ContractTerms:
 
 def _text(row: dict[Hashable, Any], name: str) -> str | None:
     value = row[name]
-    return None if value is None or pd.isna(value) else str(value)
+    return None if value is None or value != value else str(value)  # NaN is the one value not equal to itself
 
 
 def contract_terms(frame: pd.DataFrame) -> list[ContractTerms]:
@@ -120,6 +119,9 @@ def contract_terms(frame: pd.DataFrame) -> list[ContractTerms]:
 
 def load_contract_terms(reference_folder: Path) -> list[ContractTerms]:
     """Read and validate `<reference folder>/billing_contracts.csv` (ReferenceDataError says what to fix)."""
+    # Imported here: pandas and Pandera cost the CLI's commands that never reconcile half a second to start.
+    from invoice_pipeline.validation.reference_data import load_reference_table
+
     return contract_terms(load_reference_table(reference_folder, CONTRACTS_FILE))
 
 

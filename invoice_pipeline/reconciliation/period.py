@@ -7,7 +7,7 @@ from pathlib import Path
 from invoice_pipeline.domain.money import format_money
 from invoice_pipeline.reconciliation.contracts import BillingPeriod, ContractTerms, load_contract_terms
 from invoice_pipeline.reconciliation.findings import Reconciliation, TieOutBroken, reconcile
-from invoice_pipeline.validation.reference_data import ReferenceDataError
+from invoice_pipeline.validation.reference_errors import ReferenceDataError
 from invoice_pipeline.warehouse.warehouse import Warehouse
 
 

@@ -20,16 +20,9 @@ import pandera.pandas as pa
 
 from invoice_pipeline.schemas import reference_data as reference_schemas
 from invoice_pipeline.schemas.reference_data import CONTRACT_SCHEMAS, REFERENCE_SCHEMAS
+from invoice_pipeline.validation.reference_errors import ReferenceDataError
 
 VALIDATED_FOLDER = "validated-reference-data"
-
-
-class ReferenceDataError(Exception):
-    """Reference data that cannot be used; `problem` names the file and what to fix."""
-
-    def __init__(self, problem: str) -> None:
-        super().__init__(f"reference data: {problem}")
-        self.problem = problem
 
 
 @dataclass(frozen=True)
