@@ -10,10 +10,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 from invoice_pipeline.domain.money import decimal_text, format_money
 from invoice_pipeline.reconciliation.findings import (
@@ -222,6 +224,14 @@ def _effects_by_currency(findings: list[Finding]) -> str:
     return ", ".join(format_money(amount, units, code) for (code, units), amount in sorted(amounts.items()))
 
 
+def _figure(width: float, height: float) -> Figure:
+    """A matplotlib figure of that size in inches, drawn without a display."""
+    # Imported here: matplotlib costs every process that loads the Dagster definitions a quarter of a second.
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height))
+
+
 def _svg_image(figure: Figure) -> str:
     """The figure as an `<img>` data URL: each chart its own SVG document (no id clashes), nothing fetched."""
     buffer = io.BytesIO()
@@ -235,7 +245,7 @@ def _bar_chart(title: str, amounts: dict[str, Decimal], minor_units: int) -> str
     if not amounts:
         return None
     largest = sorted(amounts.items(), key=lambda item: (-abs(item[1]), item[0]))[:SHOWN]
-    figure = Figure(figsize=(7, 0.45 * len(largest) + 1.2))
+    figure = _figure(7, 0.45 * len(largest) + 1.2)
     axes = figure.subplots()
     names = [name for name, _ in reversed(largest)]
     values = [amount for _, amount in reversed(largest)]
@@ -253,7 +263,7 @@ def _bar_chart(title: str, amounts: dict[str, Decimal], minor_units: int) -> str
 
 def _trend_chart(currency: str, series: Sequence[Reconciliation]) -> str:
     """Provider cost against revenue per period, in one currency (a period without it shows zero)."""
-    figure = Figure(figsize=(7, 3.2))
+    figure = _figure(7, 3.2)
     axes = figure.subplots()
     periods = [str(result.period) for result in series]
     empty = CurrencyTotals(currency, 0)
