@@ -66,35 +66,41 @@ def _failures_text(frame: pd.DataFrame, cases: pd.DataFrame, schema: type[pa.Dat
     the file must have (every other check would only repeat them); else a column's check with the file's line
     numbers and a few failing values, and a check across columns with its rule, its line numbers and the first
     of those lines as the file has it."""
-    expected = ", ".join(schema.to_schema().columns)
+    rules_of = schema.to_schema()
+    expected = ", ".join(rules_of.columns)
     missing = sorted(cases.loc[cases["check"] == "column_in_dataframe", "failure_case"].astype(str))
     unexpected = sorted(cases.loc[cases["check"] == "column_in_schema", "failure_case"].astype(str))
     if missing or unexpected:
         said = [f"column {name!r} is missing" for name in missing]
         said += [f"column {name!r} is not one of its columns" for name in unexpected]
         return f"{'; '.join(said)}; its first line must name the columns {expected}"
-    rules = {check.name: check.description for check in schema.to_schema().checks}
+    rules = {check.name: check.description for check in rules_of.checks}
     problems = []
     for (column, check), failed in cases[cases["schema_context"] != "DataFrameSchema"].groupby(
         ["column", "check"], sort=True
     ):
         examples = ", ".join(repr(v) for v in failed["failure_case"].head(3))
-        problems.append(f"{column} fails {check} on {_lines(failed)} (e.g. {examples})")
+        problems.append(f"{column} fails {check} on {_lines(_rows(failed))} (e.g. {examples})")
     for name, failed in cases[cases["schema_context"] == "DataFrameSchema"].groupby("check", sort=True):
         check = str(name)
-        rows = sorted({int(i) for i in failed["index"].dropna()})
+        rows = _rows(failed)
         rule = f" ({rules[check].rstrip('.')})" if rules.get(check) else ""
         if rows:
             first = ", ".join(f"{column}={value!r}" for column, value in frame.iloc[rows[0]].items())
-            problems.append(f"{check} fails on {_lines(failed)}{rule} (line {rows[0] + 2}: {first})")
+            problems.append(f"{check} fails on {_lines(rows)}{rule} (line {rows[0] + 2}: {first})")
         else:
             problems.append(f"{check}{rule}")
     return "; ".join(problems)
 
 
-def _lines(failed: pd.DataFrame) -> str:
-    """`line 3` or `lines 2, 7`: the failing rows in the file (its first line names the columns), the first five."""
-    rows = sorted({int(i) for i in failed["index"].dropna()})
+def _rows(failed: pd.DataFrame) -> list[int]:
+    """The failing rows' positions in the frame, each once, in order."""
+    return sorted({int(i) for i in failed["index"].dropna()})
+
+
+def _lines(rows: list[int]) -> str:
+    """`line 3` or `lines 2, 7`: the rows as the file numbers them (its first line names the columns), the first
+    five."""
     shown = ", ".join(str(row + 2) for row in rows[:5])
     return ("line " if len(rows) == 1 else "lines ") + shown + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
 
