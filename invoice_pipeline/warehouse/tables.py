@@ -40,6 +40,10 @@ class ExactDecimal(sa.types.UserDefinedType):
 
 
 MONEY = ExactDecimal(28, 10)
+# Sums of amounts (invoice totals, customer invoice totals): any sum of lines the schemas accept, exactly.
+SUM_OF_MONEY = ExactDecimal(38, 10)
+# A billed line's price: its cost times the terms' factor (markups have at most 6 places: see pricing.py).
+PRICE = ExactDecimal(38, 18)
 QUANTITY_PRICE = ExactDecimal(38, 18)  # metered quantities and unit prices carry more places than money
 metadata = sa.MetaData()
 
@@ -63,12 +67,12 @@ provider_invoices = sa.Table(
     sa.Column("billing_period_end", sa.Date),
     sa.Column("currency", sa.String(3)),
     sa.Column("minor_units", sa.Integer),
-    sa.Column("total_amount", MONEY),
-    sa.Column("usage_total", MONEY),
-    sa.Column("license_total", MONEY),
-    sa.Column("difference", MONEY),
+    sa.Column("total_amount", SUM_OF_MONEY),
+    sa.Column("usage_total", SUM_OF_MONEY),
+    sa.Column("license_total", SUM_OF_MONEY),
+    sa.Column("difference", SUM_OF_MONEY),
     sa.Column("checksum_tolerance", MONEY),
-    sa.Column("accepted_difference", MONEY),
+    sa.Column("accepted_difference", SUM_OF_MONEY),
     sa.Column("usage_line_count", sa.BigInteger),
     sa.Column("license_line_count", sa.BigInteger),
     sa.Column("run_id", sa.String(64)),
@@ -251,20 +255,51 @@ customer_invoices = sa.Table(
     sa.Column("customer_invoice_id", sa.String(64), primary_key=True),
     sa.Column("account_id", sa.String(200), nullable=False),
     sa.Column("currency", sa.String(3), nullable=False),
-    sa.Column("total_amount", MONEY, nullable=False),  # rounded once to the currency's minor units
+    sa.Column("total_amount", SUM_OF_MONEY, nullable=False),  # rounded once to the currency's minor units
     # total_amount minus the exact sum of its lines; NULL on invoices billed before totals were rounded.
     sa.Column("rounding_difference", MONEY),
     sa.Column("line_count", sa.BigInteger, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("period", sa.String(7)),  # the charge month billed, YYYY-MM
+    sa.Column("kind", sa.String(16), nullable=False, server_default="invoice"),  # invoice | credit_note
+    sa.Column("status", sa.String(16), nullable=False, server_default="issued"),  # draft | issued | void
+    sa.Column("corrects", sa.String(64)),  # a credit note's invoice
+    sa.Column("minor_units", sa.Integer),
+    sa.Column("issued_at", sa.DateTime(timezone=True)),
+    sa.Column("issued_by", sa.String(200)),
 )
 
-# The "child records invoiced": which provider invoice line each customer invoice bills.
+# The lines each customer invoice bills, with what the line was when billed. `linked` is a provider invoice line's
+# reference to the invoice billing it (the "child records invoiced"): true on an invoice's lines until unlinked; a
+# credit note's lines (negative, the lines it credits) are never links.
 customer_invoice_lines = sa.Table(
     "customer_invoice_lines",
     metadata,
     sa.Column("customer_invoice_id", sa.String(64), nullable=False, index=True),
     sa.Column("record_id", sa.String(32), nullable=False, index=True),
     sa.Column("line_id", sa.String(200), nullable=False),
-    sa.Column("amount", MONEY, nullable=False),
+    sa.Column("amount", PRICE, nullable=False),  # the price billed: cost plus the terms' markup
+    sa.Column("cost", MONEY),  # the provider line's amount
+    sa.Column("usage_markup_percent", MONEY),  # the terms used; NULL: billed at cost (no terms)
+    sa.Column("terms_valid_from", sa.Date),
+    sa.Column("account_id", sa.String(200)),
+    sa.Column("billing_contract_id", sa.String(200)),
+    sa.Column("subscription_id", sa.String(200)),
+    sa.Column("product_id", sa.String(200)),
+    sa.Column("currency", sa.String(3)),
+    sa.Column("charge_start_date", sa.Date),
+    sa.Column("linked", sa.Boolean, nullable=False, server_default=sa.true()),
+)
+
+customer_invoice_history = sa.Table(
+    "customer_invoice_history",
+    metadata,
+    sa.Column("entry_id", sa.String(32), primary_key=True),
+    sa.Column("customer_invoice_id", sa.String(64), nullable=False, index=True),
+    sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("from_status", sa.String(16)),
+    sa.Column("to_status", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
 )
