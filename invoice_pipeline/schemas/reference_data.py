@@ -69,6 +69,8 @@ class CurrenciesSchema(pa.DataFrameModel):
 
 _DECIMAL = r"^-?\d{1,20}(\.\d{1,10})?$"
 _DATE = r"^\d{4}-\d{2}-\d{2}$"
+# A markup percent has at most 6 places, so a line's price (cost x (1 + markup / 100)) is exact in 18 places.
+_MARKUP = r"^-?\d{1,3}(\.\d{1,6})?$"
 
 
 class BillingContractsSchema(pa.DataFrameModel):
@@ -82,7 +84,7 @@ class BillingContractsSchema(pa.DataFrameModel):
     currency: Series[str] = pa.Field(str_matches=r"^[A-Z]{3}$")
     seats: Series[str] = pa.Field(nullable=True, str_matches=r"^\d{1,9}$")
     unit_price: Series[str] = pa.Field(nullable=True, str_matches=_DECIMAL)
-    usage_markup_percent: Series[str] = pa.Field(nullable=True, str_matches=_DECIMAL)
+    usage_markup_percent: Series[str] = pa.Field(nullable=True, str_matches=_MARKUP)
     valid_from: Series[str] = pa.Field(str_matches=_DATE)
     valid_to: Series[str] = pa.Field(nullable=True, str_matches=_DATE)
 
@@ -100,6 +102,12 @@ class BillingContractsSchema(pa.DataFrameModel):
     def usage_terms(cls, df):  # noqa: ANN001, ANN201 - pandera check signature
         """A usage row says the markup on the provider's cost (0 bills usage at cost)."""
         return (df["charge_kind"] != "usage") | df["usage_markup_percent"].notna()
+
+    @pa.dataframe_check(name="usage_markup_from_minus_100_to_900_percent")
+    def markup_range(cls, df):  # noqa: ANN001, ANN201 - pandera check signature
+        """A usage markup is a percent from -100 (free) to 900 (ten times the cost), at most 6 decimal places."""
+        markup = pd.to_numeric(df["usage_markup_percent"], errors="coerce")
+        return df["usage_markup_percent"].isna() | ((markup >= -100) & (markup <= 900))
 
     @pa.dataframe_check(name="usage_terms_have_no_seats_or_unit_price")
     def usage_terms_only(cls, df):  # noqa: ANN001, ANN201 - pandera check signature

@@ -257,7 +257,7 @@ customer_invoices = sa.Table(
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("total_amount", SUM_OF_MONEY, nullable=False),  # rounded once to the currency's minor units
     # total_amount minus the exact sum of its lines; NULL on invoices billed before totals were rounded.
-    sa.Column("rounding_difference", MONEY),
+    sa.Column("rounding_difference", PRICE),
     sa.Column("line_count", sa.BigInteger, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("created_by", sa.String(200), nullable=False),

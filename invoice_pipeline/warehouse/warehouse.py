@@ -18,6 +18,8 @@ from typing import Any
 
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import DELETED, Status
+from invoice_pipeline.reconciliation.contracts import BillingPeriod
+from invoice_pipeline.reconciliation.pricing import UsageTerms
 from invoice_pipeline.validation.notes import Note
 from invoice_pipeline.warehouse import (
     billing_tables,
@@ -30,10 +32,12 @@ from invoice_pipeline.warehouse import (
 )
 from invoice_pipeline.warehouse.billing_tables import (
     BillableConsumption,
-    BillableGroup,
     BillableSummary,
     CustomerInvoice,
+    CustomerInvoiceLine,
+    HeldBackUsage,
     InvoicedLines,
+    Unlinked,
 )
 from invoice_pipeline.warehouse.engine import SCHEMAS_CHECKED, DuckDBSettings, create_warehouse_engine, is_duckdb_url
 from invoice_pipeline.warehouse.engine_faults import masked_url
@@ -246,11 +250,13 @@ class Warehouse:
         with self.engine.connect() as conn:
             return billing_tables.invoiced_lines(conn, record_id)
 
-    def unlink_lines(self, record: InvoiceRecord, reason: str, *, actor: str) -> None:
-        """Remove the links from customer invoices to the record's lines, saying so in its history."""
+    def unlink_lines(self, record: InvoiceRecord, reason: str, *, actor: str, history_reason: str) -> Unlinked:
+        """Remove the links from customer documents to the record's lines, correcting them (drafts recomputed or
+        voided, issued invoices credited), saying so in the record's history (`history_reason`); one transaction."""
         with self.engine.begin() as conn:
-            billing_tables.unlink_lines(conn, record.record_id)
-            record_changes.note_in_history(conn, record, reason, actor=actor)
+            unlinked = billing_tables.unlink_record(conn, record.record_id, actor=actor, reason=reason, now=utc_now())
+            record_changes.note_in_history(conn, record, history_reason, actor=actor)
+            return unlinked
 
     def billable_consumption(self, record_id: str | None = None) -> list[BillableConsumption]:
         """Billable usage per account, subscription and charge period (see `billing_tables`)."""
@@ -262,9 +268,47 @@ class Warehouse:
         with self.engine.connect() as conn:
             return billing_tables.billable_usage_summary(conn, record_id, largest)
 
-    def bill_usage(self, customer_invoice: Callable[[BillableGroup], CustomerInvoice]) -> list[CustomerInvoice]:
-        """One customer invoice per account and currency of billable usage, linking its lines (one transaction)."""
-        return billing_tables.bill_usage(self.engine, customer_invoice)
+    def billable_periods(self) -> list[BillingPeriod]:
+        """The charge months that have billable usage, oldest first."""
+        with self.engine.connect() as conn:
+            return billing_tables.billable_periods(conn)
+
+    def bill_period(
+        self, period: BillingPeriod, terms: list[UsageTerms], *, bill_without_terms_at_cost: bool, actor: str
+    ) -> tuple[list[CustomerInvoice], list[HeldBackUsage]]:
+        """Put the period's billable usage, priced by `terms`, on drafts (see `billing_tables.bill_period`)."""
+        return billing_tables.bill_period(
+            self.engine,
+            period,
+            terms,
+            bill_without_terms_at_cost=bill_without_terms_at_cost,
+            actor=actor,
+            now=utc_now(),
+        )
+
+    def issue_customer_invoices(self, documents: list[CustomerInvoice], *, actor: str, reason: str) -> None:
+        """Issue drafts in one transaction (all or none)."""
+        with self.engine.begin() as conn:
+            billing_tables.issue(conn, documents, actor=actor, reason=reason, now=utc_now())
+
+    def customer_invoices(
+        self, *, period: str | None = None, account_id: str | None = None, status: str | None = None
+    ) -> list[CustomerInvoice]:
+        """Customer invoices and credit notes, filtered."""
+        with self.engine.connect() as conn:
+            return billing_tables.customer_invoices(conn, period=period, account_id=account_id, status=status)
+
+    def customer_invoice(
+        self, customer_invoice_id: str
+    ) -> tuple[CustomerInvoice, list[CustomerInvoiceLine], list[billing_tables.HistoryEntry]]:
+        """One customer document with its lines and history (BillingRefused when there is none)."""
+        with self.engine.connect() as conn:
+            document = billing_tables.customer_invoice(conn, customer_invoice_id)
+            return (
+                document,
+                billing_tables.customer_invoice_lines(conn, customer_invoice_id),
+                billing_tables.customer_invoice_history(conn, customer_invoice_id),
+            )
 
     def period_lines(self, start: date, end: date) -> reconciliation_tables.PeriodLines:
         """A period's provider lines grouped for the reconciliation, and its cost per currency (one snapshot)."""

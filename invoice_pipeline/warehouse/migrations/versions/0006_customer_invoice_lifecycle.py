@@ -52,6 +52,8 @@ def upgrade() -> None:
     for column in WIDE_PROVIDER_COLUMNS:
         op.alter_column("provider_invoices", column, type_=ExactDecimal(38, 10), existing_type=ExactDecimal(28, 10))
     op.alter_column(INVOICES, "total_amount", type_=ExactDecimal(38, 10), existing_type=ExactDecimal(28, 10))
+    # Total minus the exact sum of prices, which carry up to 18 places.
+    op.alter_column(INVOICES, "rounding_difference", type_=ExactDecimal(38, 18), existing_type=ExactDecimal(28, 10))
     op.add_column(INVOICES, sa.Column("period", sa.String(7), nullable=True))
     op.add_column(INVOICES, sa.Column("kind", sa.String(16), nullable=False, server_default="invoice"))
     op.add_column(INVOICES, sa.Column("status", sa.String(16), nullable=False, server_default="issued"))
@@ -120,6 +122,7 @@ def downgrade() -> None:
     )
     for name in ("issued_by", "issued_at", "minor_units", "corrects", "status", "kind", "period"):
         op.drop_column(INVOICES, name)
-    op.alter_column(INVOICES, "total_amount", type_=ExactDecimal(28, 10), existing_type=ExactDecimal(38, 18))
+    op.alter_column(INVOICES, "rounding_difference", type_=ExactDecimal(28, 10), existing_type=ExactDecimal(38, 18))
+    op.alter_column(INVOICES, "total_amount", type_=ExactDecimal(28, 10), existing_type=ExactDecimal(38, 10))
     for column in WIDE_PROVIDER_COLUMNS:
         op.alter_column("provider_invoices", column, type_=ExactDecimal(28, 10), existing_type=ExactDecimal(38, 10))

@@ -1,0 +1,38 @@
+"""A customer invoice or credit note as files a billing system or a spreadsheet reads: CSV (formula-safe) and JSON,
+every amount exact."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from invoice_pipeline.validation.notes import csv_text
+from invoice_pipeline.warehouse.billing_tables import CustomerInvoice, CustomerInvoiceLine, HistoryEntry
+
+
+def write_customer_invoice(
+    document: CustomerInvoice, lines: list[CustomerInvoiceLine], history: list[HistoryEntry], out: Path
+) -> list[Path]:
+    """Write `<id>.csv` (the header), `<id>-lines.csv` and `<id>.json` (header, lines, history) into `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    header = document.as_row()
+    rows = [line.as_row() for line in lines]
+    line_columns = list(rows[0]) if rows else list(CustomerInvoiceLine.__dataclass_fields__)
+    files = {
+        f"{document.customer_invoice_id}.csv": csv_text(list(header), [list(header.values())]),
+        f"{document.customer_invoice_id}-lines.csv": csv_text(line_columns, [list(row.values()) for row in rows]),
+        f"{document.customer_invoice_id}.json": json.dumps(
+            {
+                **header,
+                "lines": rows,
+                "history": [{**vars(entry), "changed_at": entry.changed_at.isoformat()} for entry in history],
+            },
+            indent=2,
+        ),
+    }
+    written = []
+    for name, text in files.items():
+        path = out / name
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
