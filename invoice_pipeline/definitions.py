@@ -2,6 +2,12 @@
 
 import dagster as dg
 
+from invoice_pipeline.dagster_defs.billing_assets import (
+    bill_customers_job,
+    billable_consumption,
+    customer_invoices,
+    issue_customer_invoices,
+)
 from invoice_pipeline.dagster_defs.daily_operations import (
     daily_import_summary,
     daily_summary_sensor,
@@ -17,12 +23,7 @@ from invoice_pipeline.dagster_defs.daily_sync import (
 from invoice_pipeline.dagster_defs.invoice_assets import billable_usage, provider_invoice_import
 from invoice_pipeline.dagster_defs.jobs import import_provider_invoice_job, refresh_reference_data_job
 from invoice_pipeline.dagster_defs.mail import smtp_resource
-from invoice_pipeline.dagster_defs.operations import (
-    bill_customers_job,
-    billable_consumption,
-    customer_invoices,
-    operation_jobs,
-)
+from invoice_pipeline.dagster_defs.operations import operation_jobs
 from invoice_pipeline.dagster_defs.reconciliation_assets import (
     daily_reconciliation_schedule,
     period_reconciliation,
@@ -49,6 +50,7 @@ defs = dg.Definitions(
         send_daily_summary_job,
         *operation_jobs,
         bill_customers_job,
+        issue_customer_invoices,
         reconcile_period_job,
     ],
     schedules=[daily_sync_schedule(), daily_reconciliation_schedule],

@@ -78,8 +78,7 @@ def unlink(config: PipelineConfig, invoice_key: str, reason: str) -> None:
     key = invoice_key_of(invoice_key)
 
     def unlinked(warehouse: Warehouse) -> str:
-        lines = unlink_invoice(warehouse, key, actor=actor(), reason=reason)
-        return f"{key}\tunlinked {lines.line_count} lines\tfrom {', '.join(lines.customer_invoice_ids)}"
+        return f"{key}\t{unlink_invoice(warehouse, key, actor=actor(), reason=reason).summary()}"
 
     _change_shown(config, key, f"unlinked by {actor()}: {reason}", unlinked)
 

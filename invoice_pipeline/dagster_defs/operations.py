@@ -7,6 +7,7 @@ operation, the invoice's partition shows its new state at once (see `invoice_sta
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from typing import TypeVar
 
 import dagster as dg
@@ -14,7 +15,6 @@ from pydantic import Field
 
 from invoice_pipeline.dagster_defs.errors import PlainError
 from invoice_pipeline.dagster_defs.invoice_state import show_invoice_change, status_observation
-from invoice_pipeline.dagster_defs.metadata import billable_summary_metadata, table_metadata
 from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource
 from invoice_pipeline.dagster_defs.run_config import (
     invoice_key_problems,
@@ -25,7 +25,6 @@ from invoice_pipeline.dagster_defs.run_config import (
 from invoice_pipeline.dagster_defs.run_tags import tag_invoice_run
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.importing.invoice_import import ActivationRefused
-from invoice_pipeline.operations import billing
 from invoice_pipeline.operations.invoice_operations import (
     OperationRefused,
     create_manual_invoice,
@@ -35,6 +34,7 @@ from invoice_pipeline.operations.invoice_operations import (
     unlink_invoice,
 )
 from invoice_pipeline.use_cases import activate_invoice
+from invoice_pipeline.validation.checksum import approved_difference
 from invoice_pipeline.warehouse.warehouse import ImportRefused, InvoiceRecord, Warehouse
 
 OPERATIONS_TAG = "invoice_pipeline/operation"
@@ -141,8 +141,7 @@ def _delete(warehouse: Warehouse, key: InvoiceKey, actor: str, reason: str) -> _
 
 def _unlink(warehouse: Warehouse, key: InvoiceKey, actor: str, reason: str) -> _Done:
     unlinked = unlink_invoice(warehouse, key, actor=actor, reason=reason)
-    what = f"unlinked {unlinked.line_count} lines from {', '.join(unlinked.customer_invoice_ids)}"
-    return _Done(what, warehouse.current_record(key), status_changed=False)
+    return _Done(unlinked.summary(), warehouse.current_record(key), status_changed=False)
 
 
 deactivate_provider_invoice_job = _invoice_operation_job(
@@ -238,11 +237,27 @@ def create_manual_provider_invoice() -> None:
 
 
 class ActivateManualInvoiceConfig(InvoiceOperationConfig):
-    """Which manual invoice to set Active, optionally accepting a small checksum difference."""
+    """Which manual invoice to set Active, optionally accepting the checksum difference you approve."""
 
-    accept_checksum_difference: bool = Field(
-        default=False, description="Accept a checksum difference below checksum_override_maximum (default 0.50)."
+    accept_checksum_difference: str = Field(
+        default="",
+        description="Leave empty, or the checksum difference you approve, as the refused activation shows it: header "
+        'total minus lines total, sign included (e.g. "0.37"). Only that very figure is accepted, and only below '
+        "checksum_override_maximum for the invoice's currency (default 0.50).",
     )
+
+    def approved_difference(self) -> Decimal | None:
+        """The difference approved (checked when the run was launched), or None."""
+        text = self.accept_checksum_difference
+        return approved_difference(text) if text.strip() else None
+
+    def launch_problems(self) -> list[str]:
+        """The operation's problems, and an approved difference not written as a plain decimal."""
+        try:
+            self.approved_difference()
+        except ValueError as error:
+            return [*super().launch_problems(), f"accept_checksum_difference: {error}"]
+        return super().launch_problems()
 
 
 @dg.op(description="Set a manual provider invoice Active after the import's schema, reference and checksum rules.")
@@ -261,7 +276,7 @@ def activate_manual_provider_invoice_op(
                 run_id=context.run.run_id,
                 actor=config.requested_by,
                 reason=config.reason,
-                accept_checksum_difference=config.accept_checksum_difference,
+                accept_checksum_difference=config.approved_difference(),
             )
         except ActivationRefused as refusal:  # recorded like a failed import: the partition shows it too
             change = f"activation refused, asked by {config.requested_by}: {config.reason}"
@@ -286,35 +301,6 @@ def activate_manual_provider_invoice() -> None:
     """Activate a manual provider invoice."""
     activate_manual_provider_invoice_op()
 
-
-@dg.asset(group_name="billing", kinds={"duckdb"}, owners=["team:billing-data"], deps=["usage_summaries"])
-def billable_consumption(invoice_pipeline: InvoicePipelineResource) -> dg.MaterializeResult:
-    """Usage that can be billed to customers: usage summaries of Active provider invoices only, not yet
-    invoiced, per account, subscription and charge period. Shown bounded: the totals per currency and the 20
-    largest rows (`invoice-pipeline billing consumption` lists every row)."""
-    with invoice_pipeline.warehouse() as warehouse:
-        summary = billing.billable_usage_summary(warehouse)
-    return dg.MaterializeResult(metadata=billable_summary_metadata(summary))
-
-
-@dg.asset(group_name="billing", kinds={"duckdb"}, owners=["team:billing-data"], deps=[billable_consumption])
-def customer_invoices(
-    context: dg.AssetExecutionContext, invoice_pipeline: InvoicePipelineResource
-) -> dg.MaterializeResult:
-    """Bills the billable consumption: one customer invoice per account and currency, linking every usage line it
-    bills (those links block deactivating the provider invoice until they are unlinked); each total is rounded once
-    to the currency's minor units, with its rounding difference. Shown: how many were created and the 20 largest."""
-    with invoice_pipeline.warehouse() as warehouse:
-        created = billing.bill_customers(warehouse, actor=f"dagster run {context.run.run_id}")
-    shown = [invoice.as_row() for invoice in billing.largest_customer_invoices(created)]  # in minor units
-    return dg.MaterializeResult(metadata={"created": len(created), "largest_customer_invoices": table_metadata(shown)})
-
-
-bill_customers_job = dg.define_asset_job(
-    "bill_customers",
-    selection=dg.AssetSelection.assets(billable_consumption, customer_invoices),
-    description="Compute billable consumption and create customer invoices for it.",
-)
 
 operation_jobs: list[dg.JobDefinition] = [
     deactivate_provider_invoice_job,

@@ -6,9 +6,9 @@ from typing import Any
 
 import dagster as dg
 
+from invoice_pipeline.dagster_defs.billing_assets import billing_periods, customer_invoices
 from invoice_pipeline.dagster_defs.errors import PlainError
 from invoice_pipeline.dagster_defs.metadata import table_metadata
-from invoice_pipeline.dagster_defs.operations import customer_invoices
 from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource
 from invoice_pipeline.reconciliation.contracts import BillingPeriod
 from invoice_pipeline.reconciliation.findings import FindingKind, Reconciliation, TieOutBroken
@@ -16,7 +16,6 @@ from invoice_pipeline.reconciliation.period import earlier_periods, reconcile_pe
 from invoice_pipeline.reconciliation.reports import SHOWN, finding_row, report_file, totals_row, write_reports
 from invoice_pipeline.validation.reference_data import ReferenceDataError
 
-billing_periods = dg.MonthlyPartitionsDefinition(start_date="2024-01", fmt="%Y-%m", end_offset=1)
 REPORTS_FOLDER = "reconciliation"
 
 

@@ -22,8 +22,9 @@ from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.eligibility import invoice_standing, standing_of
 from invoice_pipeline.importing.provider_files import ProviderFileError, read_header
+from invoice_pipeline.validation.checksum import override_refusal
 from invoice_pipeline.validation.reference_data import ReferenceDataError, load_reference_data
-from invoice_pipeline.warehouse.billing_tables import InvoicedLines
+from invoice_pipeline.warehouse.billing_tables import Unlinked
 from invoice_pipeline.warehouse.warehouse import ImportRefused, InvoiceRecord, Warehouse
 
 
@@ -67,55 +68,69 @@ def delete_invoice(warehouse: Warehouse, key: InvoiceKey, *, actor: str, reason:
         raise OperationRefused(f"{key} changed while it was being deleted; look at it again, then retry")
 
 
-def unlink_invoice(warehouse: Warehouse, key: InvoiceKey, *, actor: str, reason: str) -> InvoicedLines:
-    """Remove the references from customer invoices to the invoice's lines (after which it can be deactivated)."""
+def unlink_invoice(warehouse: Warehouse, key: InvoiceKey, *, actor: str, reason: str) -> Unlinked:
+    """Remove the references from customer invoices to the invoice's lines (after which it can be deactivated),
+    correcting what they bill: drafts recomputed (void when no line is left), issued invoices credited."""
     record = _current(warehouse, key, Action.UNLINK)
     invoiced = warehouse.invoiced_lines(record.record_id)
     if not invoiced.line_count:
         raise OperationRefused(f"{key} has no lines invoiced to customers; nothing to unlink")
-    warehouse.unlink_lines(
-        record,
-        f"unlinked {invoiced.line_count} lines from customer invoice(s) "
-        f"{', '.join(invoiced.customer_invoice_ids)}: {reason}",
-        actor=actor,
+    lines = f"{invoiced.line_count} line{'s' if invoiced.line_count != 1 else ''}"
+    invoices = ", ".join(invoiced.customer_invoice_ids)
+    return warehouse.unlink_lines(
+        record, reason, actor=actor, history_reason=f"unlinked {lines} from customer invoice(s) {invoices}: {reason}"
     )
-    return invoiced
 
 
-def checksum_override_difference(config: PipelineConfig, warehouse: Warehouse, key: InvoiceKey) -> Decimal:
-    """The checksum difference an override would accept for this invoice, or OperationRefused saying why not."""
+@dataclass(frozen=True)
+class ChecksumOverrideRequest:
+    """A person's checksum override: the difference they approve (header total minus lines total, as the
+    invoice's message shows it, sign included) and why it is acceptable. It accepts that figure and no other."""
+
+    difference: Decimal
+    reason: str
+
+
+def checksum_override_difference(
+    config: PipelineConfig, warehouse: Warehouse, key: InvoiceKey, *, approved: Decimal
+) -> Decimal:
+    """The invoice's checksum difference when an override approving `approved` may import it: the same figure,
+    below the currency's override maximum; else OperationRefused naming both figures (nothing is changed)."""
     record = _current(warehouse, key, Action.OVERRIDE, manual_provider=config.provider(key.provider).sync == "manual")
     if record.difference is None or record.failures != (ImportFailure.CHECKSUM,):
         raise OperationRefused(
             f"{key} is not in Error because of its checksum ({record.status}: {(record.message or '')[:120]}); "
             "an override only accepts a checksum difference"
         )
-    difference = abs(record.difference)
-    maximum = config.checksum_override_maximum
-    if difference >= maximum:
-        minor = record.minor_units
-        raise OperationRefused(
-            f"{key}: the checksum difference {decimal_text(difference, minor)} {record.currency} is not below the "
-            f"override maximum {decimal_text(maximum, minor)} {record.currency}; contact the provider"
-        )
-    return difference
+    currency = record.currency or ""
+    refusal = override_refusal(
+        approved=approved,
+        found=record.difference,
+        maximum=config.checksum_override_maximum_in(currency),
+        currency=currency,
+        minor_units=record.minor_units,
+    )
+    if refusal is not None:
+        raise OperationRefused(f"{key}: {refusal}")
+    return record.difference
 
 
 def request_checksum_override(
-    config: PipelineConfig, warehouse: Warehouse, key: InvoiceKey, *, actor: str, reason: str
+    config: PipelineConfig, warehouse: Warehouse, key: InvoiceKey, *, actor: str, reason: str, difference: Decimal
 ) -> Decimal:
-    """Check an override is allowed, record who asked and why, and return the difference to accept."""
+    """Check an override approving `difference` may import the invoice, record who approved which figure and why,
+    and return the difference to accept (the import accepts it only if it finds that very figure again)."""
     if not reason.strip():
         raise OperationRefused(f"a checksum override of {key} needs a reason; say why the difference is acceptable")
-    difference = checksum_override_difference(config, warehouse, key)
+    accepted = checksum_override_difference(config, warehouse, key, approved=difference)
     record = _current(warehouse, key, Action.OVERRIDE)
     warehouse.note_in_history(
         record,
-        f"checksum override requested for a difference of {decimal_text(difference, record.minor_units)} "
+        f"checksum override requested, approving a difference of {decimal_text(accepted, record.minor_units)} "
         f"{record.currency}: {reason}",
         actor=actor,
     )
-    return difference
+    return accepted
 
 
 def create_manual_invoice(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+import sqlalchemy as sa
 
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
@@ -15,6 +16,7 @@ from invoice_pipeline.operations.invoice_operations import OperationRefused, dea
 from invoice_pipeline.reconciliation.contracts import BillingPeriod
 from invoice_pipeline.reconciliation.findings import FindingKind
 from invoice_pipeline.reconciliation.period import reconcile_period
+from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline.warehouse.billing_tables import BillingRefused
 from invoice_pipeline_tests.builders import ADVENTURE_WORKS, usage_line
 
@@ -238,3 +240,17 @@ def test_after_billing_a_month_the_reconciliation_finds_no_unbilled_or_different
     assert result.of_kind(FindingKind.UNBILLED_USAGE) == []
     assert result.of_kind(FindingKind.USAGE_BILLED_DIFFERENTLY) == []
     assert result.totals["USD"].revenue == Decimal("249.095")
+
+
+def test_a_line_billed_twice_shows_in_the_reconciliation_as_usage_billed_differently(alpha, workspace, warehouse):
+    """As an unlink before customer invoices had credit notes left it: the first bill still stands, its links gone."""
+    [first] = _bill(workspace, warehouse).drafts
+    with warehouse.engine.begin() as conn:
+        conn.execute(sa.update(t.customer_invoice_lines).values(linked=False))
+    [second] = _bill(workspace, warehouse).drafts
+    assert second.customer_invoice_id == first.customer_invoice_id  # the month's draft takes the lines again
+
+    result = reconcile_period(warehouse, workspace.config().reference_data, OCTOBER)
+
+    [twice] = result.of_kind(FindingKind.USAGE_BILLED_DIFFERENTLY)
+    assert (twice.billed, twice.expected, twice.effect) == (Decimal("498.19"), Decimal("249.10"), Decimal("-249.09"))
