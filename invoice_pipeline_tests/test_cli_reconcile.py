@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import subprocess
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from invoice_pipeline.cli import cli
+from invoice_pipeline.config import DEMO_CONFIG_PATH
 from invoice_pipeline.reconciliation.findings import FindingKind
 from invoice_pipeline_tests.cli_runner import CLI
 from invoice_pipeline_tests.test_cli import Demo
@@ -23,6 +27,8 @@ DEMO_COUNTS = {
     "usage_billed_differently": 0,
     "below_cost": 1,
     "no_contract": 3,
+    "accepted_checksum_difference": 0,
+    "pending_provider_change": 0,
 }
 
 
@@ -87,6 +93,53 @@ def test_reconcile_json_gives_exact_decimals_and_every_finding(demo):
     assert usd["provider_cost"] == "1455.26445"
 
 
+def test_a_difference_accepted_within_tolerance_and_an_invoice_changed_after_import_are_printed_and_filed(tmp_path):
+    """Issue #27, point 5, end to end: the demo with a tolerance of 0.40 USD imports G100000003 and its 0.37
+    difference; then the provider re-issues G100000001 with 200.00 more and the next sync sees it."""
+    demo = Demo(tmp_path / "demo")
+    bundled = DEMO_CONFIG_PATH.parent
+    for folder in ("reference", "providers"):
+        shutil.copytree(bundled / folder, tmp_path / folder)
+    config = yaml.safe_load(DEMO_CONFIG_PATH.read_text(encoding="utf-8"))
+    config["reference_data"] = str(tmp_path / "reference")
+    for provider in config["providers"]:
+        provider["path"] = str(tmp_path / "providers" / provider["id"])
+    config["providers"][0]["checksum_tolerance"] = "0.40"
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    demo.env["INVOICE_PIPELINE_CONFIG"] = str(tmp_path / "config.yaml")
+    assert demo.run("sync").returncode == 0
+    header = tmp_path / "providers" / "contoso-csp" / "G100000001" / "header.json"
+    reissued = json.loads(header.read_text(encoding="utf-8"))
+    imported_total = Decimal(reissued["total_amount"])
+    reissued["total_amount"] = str(imported_total + 200)
+    header.write_text(json.dumps(reissued), encoding="utf-8")
+    assert demo.run("sync").returncode == 0
+    out = tmp_path / "report"
+
+    completed = demo.run("reconcile", "--period", "2026-10", "--out", str(out))
+
+    assert completed.returncode == 0, completed.stderr
+    counts = _counts(completed.stdout)
+    assert (counts["accepted_checksum_difference"], counts["pending_provider_change"]) == (1, 1)
+    usd = next(line for line in completed.stdout.splitlines() if line.startswith("USD\t"))
+    assert "= accepted difference 0.37\tpending provider changes 200.00" in usd
+    with (out / "2026-10-accepted_checksum_difference.csv").open(encoding="utf-8") as handle:
+        [accepted] = list(csv.DictReader(handle))
+    assert (accepted["invoice"], accepted["effect"], accepted["header_total"]) == (
+        "contoso-csp:G100000003",
+        "0.37",
+        "1679.63",
+    )
+    assert "within contoso-csp's checksum tolerance of 0.40 USD" in accepted["explanation"]
+    with (out / "2026-10-pending_provider_change.csv").open(encoding="utf-8") as handle:
+        [pending] = list(csv.DictReader(handle))
+    assert (pending["invoice"], pending["effect"], Decimal(pending["new_total"])) == (
+        "contoso-csp:G100000001",
+        "200.00",
+        imported_total + 200,
+    )
+
+
 def test_after_billing_at_cost_the_markup_contracts_show_usage_billed_differently(tmp_path):
     billed = Demo(tmp_path)
     assert billed.run("sync").returncode == 0
@@ -143,7 +196,7 @@ def test_the_files_are_written_even_when_the_summary_s_reader_stops_early(demo):
         timeout=600,
     )
 
-    assert (out / "2026-10-reconciliation.html").is_file() and len(list(out.iterdir())) == 10
+    assert (out / "2026-10-reconciliation.html").is_file() and len(list(out.iterdir())) == 12
 
 
 def test_missing_billing_contracts_end_with_exit_2_naming_the_file_and_its_columns(workspace):

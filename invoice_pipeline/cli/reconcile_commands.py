@@ -61,6 +61,8 @@ def reconcile(config: PipelineConfig, period: str, as_json: bool, out: Path | No
                 f"{code}\tprovider cost {money['provider_cost']} = billed {money['billed_cost']} + unbilled "
                 f"{money['unbilled_cost']} + without contract {money['no_contract_cost']}\trevenue {money['revenue']}"
                 f"\tmargin {money['margin']}\tunbilled amount {money['unbilled_amount']}"
+                f"\tprovider invoices: header {money['header_total']} - lines {money['lines_total']} = accepted "
+                f"difference {money['accepted_difference']}\tpending provider changes {money['pending_change']}"
             )
         if not result.totals:
             click.echo(

@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal
+from collections.abc import Sequence
+from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, localcontext
 
 
 def round_to_minor_units(amount: Decimal, minor_units: int) -> Decimal:
     """Round `amount` to the currency's minor units (banker's rounding, as accounting systems do)."""
     return amount.quantize(Decimal(1).scaleb(-minor_units), rounding=ROUND_HALF_EVEN)
+
+
+def apportion(total: Decimal, amounts: Sequence[Decimal], minor_units: int) -> list[Decimal]:
+    """`amounts` in the currency's minor units, adding up to `total` (in them already, e.g. their sum rounded):
+    each amount rounded down, then the minor units left over given one each to the amounts that lost the most
+    (largest remainder; ties in the amounts' order). So the parts shown always add up to the whole shown, and each
+    is within one minor unit of its exact amount when `total` is (a rounded sum is)."""
+    if not amounts:
+        if total:
+            raise ValueError(f"{total} cannot be shared among no amounts")
+        return []
+    unit = Decimal(1).scaleb(-minor_units)
+    with localcontext() as exact:
+        exact.prec = 80  # sums of stored amounts are never rounded on the way
+        floors = [amount.quantize(unit, rounding=ROUND_FLOOR) for amount in amounts]
+        left = int((total - sum(floors, Decimal(0))) / unit)
+        every, extra = divmod(left, len(amounts))
+        lost_most = set(sorted(range(len(amounts)), key=lambda i: (floors[i] - amounts[i], i))[:extra])
+        return [floor + unit * (every + (i in lost_most)) for i, floor in enumerate(floors)]
 
 
 def format_money(amount: Decimal, minor_units: int, currency: str | None = None) -> str:

@@ -7,15 +7,21 @@ lines. Every amount is an exact Decimal; each finding's money effect is rounded 
 The tie-out, per currency and to the last digit: provider cost = billed cost + unbilled cost + cost of lines
 without a contract. Licence cost is split by seats: the share of the provider's seats above the contract's is
 unbilled (rounded to minor units), the rest billed; usage cost is billed where a customer invoice bills the line.
+
+What is shown is in minor units from one rounding (`_round_as_shown`): each rounded total is shared among its parts,
+so the margins and findings add up to the totals. The period's provider invoices (by their header's billing period)
+add their header and lines totals, the checksum differences accepted and the pending provider changes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from invoice_pipeline.domain.money import decimal_text, round_to_minor_units
+from invoice_pipeline.domain.money import apportion, decimal_text, format_money, round_to_minor_units
 from invoice_pipeline.reconciliation.contracts import (
     BillingPeriod,
     ChargeKind,
@@ -37,7 +43,13 @@ class FindingKind(StrEnum):
     USAGE_BILLED_DIFFERENTLY = "usage_billed_differently"
     BELOW_COST = "below_cost"
     NO_CONTRACT = "no_contract"
+    ACCEPTED_CHECKSUM_DIFFERENCE = "accepted_checksum_difference"
+    PENDING_PROVIDER_CHANGE = "pending_provider_change"
 
+
+# The findings about a provider invoice as a whole (the period's invoices, by their header's billing period), not
+# about a customer's lines: their effect is money charged by the provider, not billing to correct.
+INVOICE_FINDINGS = (FindingKind.ACCEPTED_CHECKSUM_DIFFERENCE, FindingKind.PENDING_PROVIDER_CHANGE)
 
 FINDING_MEANING = {
     FindingKind.UNBILLED_SEATS: "the provider charges more seats than the contract bills (leakage)",
@@ -46,6 +58,10 @@ FINDING_MEANING = {
     FindingKind.USAGE_BILLED_DIFFERENTLY: "usage billed at another amount than its cost plus the contract's markup",
     FindingKind.BELOW_COST: "the customer is billed less than the cost of what is billed (negative margin)",
     FindingKind.NO_CONTRACT: "lines whose customer, contract or product has no contract terms in the period",
+    FindingKind.ACCEPTED_CHECKSUM_DIFFERENCE: "an Active provider invoice whose header total and lines total differ: "
+    "a difference accepted by a checksum override, at activation or within the provider's tolerance",
+    FindingKind.PENDING_PROVIDER_CHANGE: "the provider changed an Active invoice's total or lines after its import, "
+    "and the changed invoice is not imported yet",
 }
 
 
@@ -94,9 +110,61 @@ class UsageGroup:
 
 
 @dataclass(frozen=True)
+class PeriodInvoice:
+    """An Active provider invoice of the period (its header's billing period starts in it): its header total and its
+    lines' total (exact, as stored), and who made it Active: an override's or an activation's person and words, or
+    the import's actor when the difference was within the provider's tolerance."""
+
+    provider: str
+    invoice_id: str
+    currency: str
+    minor_units: int
+    header_total: Decimal
+    lines_total: Decimal  # usage + licence lines
+    checksum_tolerance: Decimal
+    accepted_difference: Decimal | None  # set when a person accepted the difference (override, activation)
+    activated_by: str | None  # who made the record Active (the history's entry)
+    activation_reason: str | None
+    overridden_by: str | None  # who asked for the checksum override, with the reason they gave
+    override_reason: str | None
+
+    @property
+    def key(self) -> str:
+        """`provider:invoice_id`."""
+        return f"{self.provider}:{self.invoice_id}"
+
+    def checksum_totals(self) -> tuple[Decimal, Decimal]:
+        """Header total and lines total as the checksum compared them: each rounded to the currency's minor units."""
+        return _money(self.header_total, self.minor_units), _money(self.lines_total, self.minor_units)
+
+
+@dataclass(frozen=True)
+class PendingChange:
+    """The latest change the provider made to an Active invoice of the period after its import, still pending: the
+    record it was seen on is still the invoice's current one (deactivating and importing again resolves it)."""
+
+    provider: str
+    invoice_id: str
+    currency: str
+    minor_units: int
+    imported_total: Decimal
+    provider_total: Decimal
+    lines_total: Decimal  # the imported lines'
+    lines_changed: bool
+    seen_at: datetime
+
+    @property
+    def key(self) -> str:
+        """`provider:invoice_id`."""
+        return f"{self.provider}:{self.invoice_id}"
+
+
+@dataclass(frozen=True)
 class Finding:
     """One thing a billing team should look at, with its money effect in the currency's minor units: positive is
-    money not billed that should be, negative is money billed that should not be (or a loss)."""
+    money not billed that should be, negative is money billed that should not be (or a loss). The findings about a
+    provider invoice (`INVOICE_FINDINGS`) name it and carry its totals; their effect is money the provider charges
+    that the imported lines do not count (header minus lines; a pending change's new total minus the old)."""
 
     kind: FindingKind
     account_id: str
@@ -112,11 +180,18 @@ class Finding:
     expected: Decimal | None
     effect: Decimal
     explanation: str
+    invoice: str | None = None  # `provider:invoice_id`, for the findings about a provider invoice
+    header_total: Decimal | None = None  # the imported header total, in minor units
+    lines_total: Decimal | None = None  # the imported lines' total, in minor units
+    new_total: Decimal | None = None  # the provider's header total now (a pending change)
+    accepted_by: str | None = None  # who accepted a checksum difference
 
 
 @dataclass
 class Margin:
-    """What a customer is billed for a product against the provider's cost of what is billed."""
+    """What a customer is billed for a product against the provider's cost of what is billed: exact, and in the
+    currency's minor units as shown (`rounded_*`, set by `reconcile`: shares of the currency's rounded totals, so
+    the margins shown add up to the totals' margin)."""
 
     account_id: str
     product_id: str
@@ -124,16 +199,25 @@ class Margin:
     minor_units: int
     billed_cost: Decimal = Decimal(0)
     revenue: Decimal = Decimal(0)
+    rounded_billed_cost: Decimal = Decimal(0)
+    rounded_revenue: Decimal = Decimal(0)
 
     @property
     def margin(self) -> Decimal:
         """Revenue minus the cost of what it bills."""
         return self.revenue - self.billed_cost
 
+    @property
+    def rounded_margin(self) -> Decimal:
+        """The margin as shown, in minor units: what a below_cost finding says."""
+        return self.rounded_revenue - self.rounded_billed_cost
+
 
 @dataclass
 class CurrencyTotals:
-    """The period's totals in one currency; `provider_cost` ties out to the other three costs exactly."""
+    """The period's totals in one currency; `provider_cost` ties out to the other three costs exactly. The period's
+    provider invoices (by their header's billing period) add their header and lines totals, in minor units as their
+    checksum compared them: header - lines = the differences accepted; and the pending provider changes' sum."""
 
     currency: str
     minor_units: int
@@ -144,6 +228,10 @@ class CurrencyTotals:
     revenue: Decimal = Decimal(0)
     unbilled_amount: Decimal = Decimal(0)
     overbilled_amount: Decimal = Decimal(0)
+    header_total: Decimal = Decimal(0)
+    lines_total: Decimal = Decimal(0)
+    accepted_difference: Decimal = Decimal(0)
+    pending_change: Decimal = Decimal(0)
 
     @property
     def margin(self) -> Decimal:
@@ -151,14 +239,14 @@ class CurrencyTotals:
         return self.revenue - self.billed_cost
 
     def rounded(self) -> dict[str, Decimal]:
-        """The totals in the currency's minor units, tying out to the last of them: provider cost, unbilled cost and
-        cost without a contract are rounded, billed cost is what remains (at most one minor unit from its own
-        rounding), so billed + unbilled + without contract = provider cost as printed."""
-        provider_cost, unbilled_cost, no_contract_cost = (
-            _money(amount, self.minor_units)
-            for amount in (self.provider_cost, self.unbilled_cost, self.no_contract_cost)
+        """The totals in the currency's minor units, tying out to the last of them: provider cost and revenue are
+        rounded, and provider cost is shared among billed, unbilled and without contract (`apportion`: each within
+        one minor unit of its exact amount), so billed + unbilled + without contract = provider cost as printed.
+        The margins and the no_contract findings are in turn shares of these (see `reconcile`)."""
+        provider_cost = _money(self.provider_cost, self.minor_units)
+        billed_cost, unbilled_cost, no_contract_cost = apportion(
+            provider_cost, [self.billed_cost, self.unbilled_cost, self.no_contract_cost], self.minor_units
         )
-        billed_cost = provider_cost - unbilled_cost - no_contract_cost
         revenue = _money(self.revenue, self.minor_units)
         return {
             "provider_cost": provider_cost,
@@ -169,6 +257,10 @@ class CurrencyTotals:
             "margin": revenue - billed_cost,
             "unbilled_amount": self.unbilled_amount,
             "overbilled_amount": self.overbilled_amount,
+            "header_total": self.header_total,
+            "lines_total": self.lines_total,
+            "accepted_difference": self.accepted_difference,
+            "pending_change": self.pending_change,
         }
 
 
@@ -191,23 +283,47 @@ class Reconciliation:
 
     def tie_out(self, line_costs: dict[str, Decimal]) -> None:
         """Raise TieOutBroken unless, in every currency, provider cost = billed + unbilled + without contract,
-        and provider cost is what the period's lines sum to in the warehouse (`line_costs`)."""
-        if set(line_costs) != set(self.totals):
+        and provider cost is what the period's lines sum to in the warehouse (`line_costs`; a currency of the
+        period's invoices alone has none); then that what is shown adds up: the rounded totals tie out the same way,
+        the margins shown add up to the totals' margin, the no_contract findings to the cost without a contract, and
+        the invoice findings to the differences accepted and the pending changes."""
+        if not set(line_costs) <= set(self.totals):
             currencies = f"{sorted(line_costs)} against {sorted(self.totals)}"
             raise TieOutBroken(f"{self.period}: currencies of the lines {currencies}")
         for code, totals in self.totals.items():
+            lines = line_costs.get(code, Decimal(0))
             parts = totals.billed_cost + totals.unbilled_cost + totals.no_contract_cost
-            if parts != totals.provider_cost or totals.provider_cost != line_costs[code]:
+            if parts != totals.provider_cost or totals.provider_cost != lines:
                 raise TieOutBroken(
-                    f"{self.period} {code}: provider cost {totals.provider_cost} (lines {line_costs[code]}) against "
+                    f"{self.period} {code}: provider cost {totals.provider_cost} (lines {lines}) against "
                     f"billed {totals.billed_cost} + unbilled {totals.unbilled_cost} + without contract "
                     f"{totals.no_contract_cost} = {parts}"
                 )
+            self._shown_adds_up(code, totals.rounded())
+
+    def _shown_adds_up(self, code: str, shown: dict[str, Decimal]) -> None:
+        def effects(kind: FindingKind) -> Decimal:
+            return sum((f.effect for f in self.findings if f.kind == kind and f.currency == code), Decimal(0))
+
+        margins = [margin for margin in self.margins if margin.currency == code]
+        sums = {
+            "provider_cost": shown["billed_cost"] + shown["unbilled_cost"] + shown["no_contract_cost"],
+            "billed_cost": sum((margin.rounded_billed_cost for margin in margins), Decimal(0)),
+            "revenue": sum((margin.rounded_revenue for margin in margins), Decimal(0)),
+            "no_contract_cost": effects(FindingKind.NO_CONTRACT),
+            "accepted_difference": effects(FindingKind.ACCEPTED_CHECKSUM_DIFFERENCE),
+            "pending_change": effects(FindingKind.PENDING_PROVIDER_CHANGE),
+        }
+        for name, parts in [*sums.items(), ("accepted_difference", shown["header_total"] - shown["lines_total"])]:
+            if parts != shown[name]:
+                raise TieOutBroken(f"{self.period} {code}: {name} {shown[name]} as shown, its parts add up to {parts}")
 
 
 def largest_first(findings: list[Finding]) -> list[Finding]:
     """Largest money effect first whatever its sign, ties in a stable order."""
-    return sorted(findings, key=lambda f: (-abs(f.effect), f.kind, f.account_id, f.subscription_ids, f.currency))
+    return sorted(
+        findings, key=lambda f: (-abs(f.effect), f.kind, f.account_id, f.subscription_ids, f.currency, f.invoice or "")
+    )
 
 
 def reconcile(
@@ -215,8 +331,12 @@ def reconcile(
     license_groups: list[LicenseGroup],
     usage_groups: list[UsageGroup],
     contracts: list[ContractTerms],
+    *,
+    invoices: Sequence[PeriodInvoice] = (),
+    changes: Sequence[PendingChange] = (),
 ) -> Reconciliation:
-    """The period's findings, margins and totals from the warehouse's groups and the contracts holding in it."""
+    """The period's findings, margins and totals from the warehouse's groups and the contracts holding in it, and
+    its provider invoices' accepted checksum differences and pending provider changes."""
     terms, partial = terms_in(contracts, period), partial_terms_in(contracts, period)
     result = Reconciliation(period)
 
@@ -268,9 +388,11 @@ def reconcile(
         result.findings.extend(noted(_usage_billing(usage, contract), contract))
 
     result.margins = sorted(margins.values(), key=lambda m: (m.account_id, m.product_id, m.currency))
+    _round_as_shown(result)
     for margin in result.margins:
-        if margin.margin < 0:
+        if margin.rounded_margin < 0:
             result.findings.append(_below_cost(margin))
+    result.findings.extend(_provider_invoices(invoices, changes, totals_of))
     for finding in result.findings:
         totals = result.totals[finding.currency]
         if finding.kind in LEAKAGE and finding.effect > 0:
@@ -293,6 +415,137 @@ def _amount(amount: Decimal, minor_units: int, currency: str) -> str:
 def _count(number: Decimal | int, noun: str) -> str:
     """`1 line`, `3 lines`, `2.5 seats`."""
     return f"{decimal_text(Decimal(number))} {noun}{'' if number == 1 else 's'}"
+
+
+def _round_as_shown(result: Reconciliation) -> None:
+    """One rounding for everything shown: per currency, the margins' billed cost and revenue are shares of the
+    totals' (rounded) billed cost and revenue, and the no_contract findings' effects shares of the cost without a
+    contract (`apportion`), so margins, findings and totals add up to the last minor unit."""
+    for code, totals in result.totals.items():
+        shown, units = totals.rounded(), totals.minor_units
+        margins = [margin for margin in result.margins if margin.currency == code]
+        if margins:  # none: nothing is billed in the currency (`tie_out` says so if its totals say otherwise)
+            billed = apportion(shown["billed_cost"], [margin.billed_cost for margin in margins], units)
+            revenue = apportion(shown["revenue"], [margin.revenue for margin in margins], units)
+            for margin, billed_cost, billed_amount in zip(margins, billed, revenue, strict=True):
+                margin.rounded_billed_cost, margin.rounded_revenue = billed_cost, billed_amount
+        no_contract = sorted(
+            (f for f in result.findings if f.kind == FindingKind.NO_CONTRACT and f.currency == code),
+            key=lambda f: (
+                f.account_id,
+                f.billing_contract_id or "",
+                f.product_id or "",
+                f.subscription_ids,
+                f.provider_quantity is None,
+            ),
+        )
+        effects = apportion(shown["no_contract_cost"], [finding.cost for finding in no_contract], units)
+        shared = {id(finding): effect for finding, effect in zip(no_contract, effects, strict=True)}
+        result.findings = [
+            replace(finding, effect=shared[id(finding)]) if id(finding) in shared else finding
+            for finding in result.findings
+        ]
+
+
+def _provider_invoices(
+    invoices: Sequence[PeriodInvoice],
+    changes: Sequence[PendingChange],
+    totals_of: Callable[[str, int], CurrencyTotals],
+) -> list[Finding]:
+    """The period's invoices' header and lines totals, the differences accepted between them and the pending
+    provider changes, added to the currencies' totals; a finding for each difference and each change."""
+    found = []
+    for invoice in invoices:
+        header, lines = invoice.checksum_totals()
+        totals = totals_of(invoice.currency, invoice.minor_units)
+        totals.header_total += header
+        totals.lines_total += lines
+        totals.accepted_difference += header - lines
+        if header != lines:
+            found.append(_accepted_difference(invoice, header, lines))
+    for change in changes:
+        finding = _pending_change(change)
+        totals_of(change.currency, change.minor_units).pending_change += finding.effect
+        found.append(finding)
+    return found
+
+
+def _invoice_finding(
+    kind: FindingKind, invoice: PeriodInvoice | PendingChange, *, header: Decimal, lines: Decimal, effect: Decimal
+) -> Finding:
+    return Finding(
+        kind=kind,
+        account_id="",
+        billing_contract_id=None,
+        subscription_ids="",
+        product_id=None,
+        currency=invoice.currency,
+        minor_units=invoice.minor_units,
+        provider_quantity=None,
+        contract_quantity=None,
+        cost=lines,
+        billed=None,
+        expected=None,
+        effect=effect,
+        explanation="",
+        invoice=invoice.key,
+        header_total=header,
+        lines_total=lines,
+    )
+
+
+def _accepted_difference(invoice: PeriodInvoice, header: Decimal, lines: Decimal) -> Finding:
+    """Header minus lines, as the checksum compared them: money the provider charges that no line explains."""
+    units, code = invoice.minor_units, invoice.currency
+    difference = header - lines
+    what = (
+        f"{format_money(difference, units, code)} charged that no line explains"
+        if difference > 0
+        else f"the lines exceed the header by {format_money(-difference, units, code)}"
+    )
+    if invoice.accepted_difference is None:
+        who = invoice.activated_by
+        how = (
+            f"within {invoice.provider}'s checksum tolerance of "
+            f"{_amount(invoice.checksum_tolerance, units, code)}, imported by {who}"
+        )
+    elif invoice.override_reason is not None:
+        who = invoice.overridden_by
+        how = f"accepted by {who} with a checksum override: {invoice.override_reason}"
+    else:
+        who = invoice.activated_by
+        how = f"accepted by {who} at activation: {invoice.activation_reason}"
+    finding = _invoice_finding(
+        FindingKind.ACCEPTED_CHECKSUM_DIFFERENCE, invoice, header=header, lines=lines, effect=difference
+    )
+    explanation = (
+        f"header {format_money(header, units, code)} against lines {format_money(lines, units, code)}: {what}; {how}"
+    )
+    return replace(finding, accepted_by=who, explanation=explanation)
+
+
+def _pending_change(change: PendingChange) -> Finding:
+    """The provider's total now minus the imported one: what the provider charges that the import does not count."""
+    units, code = change.minor_units, change.currency
+    old, new = _money(change.imported_total, units), _money(change.provider_total, units)
+    lines = " and its lines" if change.lines_changed else ""
+    what = (
+        f"the invoice's lines (total {format_money(old, units, code)} unchanged)"
+        if old == new
+        else f"the invoice total from {format_money(old, units)} to {format_money(new, units, code)}{lines}"
+    )
+    finding = _invoice_finding(
+        FindingKind.PENDING_PROVIDER_CHANGE,
+        change,
+        header=old,
+        lines=_money(change.lines_total, units),
+        effect=new - old,
+    )
+    explanation = (
+        f"the provider changed {what} (seen {change.seen_at:%Y-%m-%d}), after its import; the imported invoice "
+        f"still counts {format_money(old, units, code)}: deactivate it and sync it again"
+    )
+    return replace(finding, new_total=new, explanation=explanation)
 
 
 def _terms_for(
@@ -441,6 +694,16 @@ def _no_contract(
 
 
 def _below_cost(margin: Margin) -> Finding:
+    """The margin as shown (in minor units, a share of the totals'), with the exact amounts where they differ."""
+    units, code = margin.minor_units, margin.currency
+    explanation = (
+        f"billed {_amount(margin.rounded_revenue, units, code)} against a cost of "
+        f"{_amount(margin.rounded_billed_cost, units, code)}"
+    )
+    if (margin.revenue, margin.billed_cost) != (margin.rounded_revenue, margin.rounded_billed_cost):
+        explanation += (
+            f" (exactly {_amount(margin.revenue, units, code)} against {_amount(margin.billed_cost, units, code)})"
+        )
     return Finding(
         kind=FindingKind.BELOW_COST,
         account_id=margin.account_id,
@@ -452,9 +715,8 @@ def _below_cost(margin: Margin) -> Finding:
         provider_quantity=None,
         contract_quantity=None,
         cost=margin.billed_cost,
-        billed=_money(margin.revenue, margin.minor_units),
+        billed=margin.rounded_revenue,
         expected=None,
-        effect=_money(margin.margin, margin.minor_units),
-        explanation=f"billed {_amount(margin.revenue, margin.minor_units, margin.currency)} against a cost of "
-        f"{_amount(margin.billed_cost, margin.minor_units, margin.currency)}",
+        effect=margin.rounded_margin,
+        explanation=explanation,
     )

@@ -18,7 +18,14 @@ def reconcile_period(
     contracts are read from the reference folder unless given."""
     contracts = load_contract_terms(reference_folder) if contracts is None else contracts
     lines = warehouse.period_lines(period.start, period.end)
-    result = reconcile(period, lines.license_groups, lines.usage_groups, contracts)
+    result = reconcile(
+        period,
+        lines.license_groups,
+        lines.usage_groups,
+        contracts,
+        invoices=lines.invoices,
+        changes=lines.pending_changes,
+    )
     result.tie_out(lines.line_costs)
     return result
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 from invoice_pipeline.domain.money import decimal_text, format_money
 from invoice_pipeline.reconciliation.findings import (
     FINDING_MEANING,
+    INVOICE_FINDINGS,
     LEAKAGE,
     CurrencyTotals,
     Finding,
@@ -30,7 +31,7 @@ from invoice_pipeline.reconciliation.findings import (
 from invoice_pipeline.validation.notes import csv_text
 
 SHOWN = 20  # rows a screen shows of a list that grows with the customers
-FINDING_COLUMNS = (  # what a reader needs first on a narrow screen: what, whose, how much, why
+LINE_FINDING_COLUMNS = (  # what a reader needs first on a narrow screen: what, whose, how much, why
     "kind",
     "account_id",
     "currency",
@@ -45,7 +46,36 @@ FINDING_COLUMNS = (  # what a reader needs first on a narrow screen: what, whose
     "billed",
     "expected",
 )
-MARGIN_COLUMNS = ("account_id", "product_id", "currency", "billed_cost", "revenue", "margin")
+INVOICE_FINDING_COLUMNS = (  # a provider invoice's findings: which invoice, how much, why, its totals
+    "kind",
+    "invoice",
+    "currency",
+    "effect",
+    "explanation",
+    "header_total",
+    "lines_total",
+    "new_total",
+    "accepted_by",
+)
+# Every kind's columns (JSON, the UI's table of the largest findings): a customer's first, then an invoice's.
+FINDING_COLUMNS = (
+    *LINE_FINDING_COLUMNS[:5],
+    "invoice",
+    *LINE_FINDING_COLUMNS[5:],
+    *INVOICE_FINDING_COLUMNS[5:],
+)
+MONEY_COLUMNS = ("effect", "cost", "billed", "expected", "header_total", "lines_total", "new_total")
+MARGIN_COLUMNS = (
+    "account_id",
+    "product_id",
+    "currency",
+    "billed_cost",
+    "revenue",
+    "margin",
+    "exact_billed_cost",
+    "exact_revenue",
+    "exact_margin",
+)
 TOTAL_COLUMNS = (
     "currency",
     "provider_cost",
@@ -56,18 +86,28 @@ TOTAL_COLUMNS = (
     "margin",
     "unbilled_amount",
     "overbilled_amount",
+    "header_total",
+    "lines_total",
+    "accepted_difference",
+    "pending_change",
 )
+
+
+def finding_columns(kind: FindingKind) -> tuple[str, ...]:
+    """The columns of a kind's CSV file and report table."""
+    return INVOICE_FINDING_COLUMNS if kind in INVOICE_FINDINGS else LINE_FINDING_COLUMNS
 
 
 def finding_row(finding: Finding) -> dict[str, Any]:
     """A finding with its amounts as exact decimal text (quantities without storage padding)."""
     units = finding.minor_units
-    return {
+    return {  # in FINDING_COLUMNS' order
         "kind": finding.kind.value,
         "account_id": finding.account_id,
         "currency": finding.currency,
         "effect": decimal_text(finding.effect, units),
         "explanation": finding.explanation,
+        "invoice": finding.invoice,
         "product_id": finding.product_id,
         "billing_contract_id": finding.billing_contract_id,
         "subscription_ids": finding.subscription_ids,
@@ -76,19 +116,27 @@ def finding_row(finding: Finding) -> dict[str, Any]:
         "cost": decimal_text(finding.cost, units),
         "billed": decimal_text(finding.billed, units),
         "expected": decimal_text(finding.expected, units),
+        "header_total": decimal_text(finding.header_total, units),
+        "lines_total": decimal_text(finding.lines_total, units),
+        "new_total": decimal_text(finding.new_total, units),
+        "accepted_by": finding.accepted_by,
     }
 
 
 def margin_row(margin: Margin) -> dict[str, Any]:
-    """A customer and product's margin, exact."""
+    """A customer and product's margin in minor units, as its share of the currency's totals (the margins add up to
+    the totals' margin), then exact."""
     units = margin.minor_units
     return {
         "account_id": margin.account_id,
         "product_id": margin.product_id,
         "currency": margin.currency,
-        "billed_cost": decimal_text(margin.billed_cost, units),
-        "revenue": decimal_text(margin.revenue, units),
-        "margin": decimal_text(margin.margin, units),
+        "billed_cost": decimal_text(margin.rounded_billed_cost, units),
+        "revenue": decimal_text(margin.rounded_revenue, units),
+        "margin": decimal_text(margin.rounded_margin, units),
+        "exact_billed_cost": decimal_text(margin.billed_cost, units),
+        "exact_revenue": decimal_text(margin.revenue, units),
+        "exact_margin": decimal_text(margin.margin, units),
     }
 
 
@@ -139,7 +187,7 @@ def write_reports(result: Reconciliation, out: Path, history: Sequence[Reconcili
 
     period = str(result.period)
     for kind in FindingKind:
-        write(f"{period}-{kind.value}.csv", _csv(FINDING_COLUMNS, map(finding_row, result.of_kind(kind))))
+        write(f"{period}-{kind.value}.csv", _csv(finding_columns(kind), map(finding_row, result.of_kind(kind))))
     write(f"{period}-margins.csv", _csv(MARGIN_COLUMNS, map(margin_row, result.margins)))
     write(f"{period}-totals.csv", _csv(TOTAL_COLUMNS, map(totals_row, _ordered_totals(result))))
     write(f"{period}-reconciliation.json", json.dumps(reconciliation_json(result), indent=2) + "\n")
@@ -185,10 +233,11 @@ def report_html(result: Reconciliation, history: Sequence[Reconciliation] = ()) 
                 "meaning": FINDING_MEANING[kind],
                 "count": len(findings),
                 "rows": [finding_row(finding) for finding in findings[:SHOWN]],
+                "columns": finding_columns(kind)[1:],
                 "effects": _effects_by_currency(findings),
             }
         )
-    lowest = sorted(result.margins, key=lambda margin: margin.margin)[:SHOWN]
+    lowest = sorted(result.margins, key=lambda margin: (margin.rounded_margin, margin.margin))[:SHOWN]
     return template.render(
         period=str(result.period),
         currencies=currencies,
@@ -196,7 +245,7 @@ def report_html(result: Reconciliation, history: Sequence[Reconciliation] = ()) 
         margins=[margin_row(margin) for margin in lowest],
         margin_count=len(result.margins),
         shown=SHOWN,
-        columns=FINDING_COLUMNS[1:],
+        money_columns=MONEY_COLUMNS,
     )
 
 
@@ -213,7 +262,7 @@ def _margins_by_account(result: Reconciliation, currency: str) -> dict[str, Deci
     amounts: dict[str, Decimal] = defaultdict(Decimal)
     for margin in result.margins:
         if margin.currency == currency:
-            amounts[margin.account_id] += margin.margin
+            amounts[margin.account_id] += margin.rounded_margin
     return dict(amounts)
 
 

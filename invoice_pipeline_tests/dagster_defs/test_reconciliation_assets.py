@@ -74,6 +74,33 @@ def test_a_period_with_many_findings_shows_counts_totals_and_only_the_20_largest
     assert metadata["report_link"].value == f"file://{report}"
 
 
+def test_the_partition_counts_accepted_checksum_differences_and_shows_the_invoices_totals(workspace, warehouse):
+    """A 0.03 USD difference within the provider's tolerance of 0.05: counted, and in the currency's totals."""
+    workspace.set_tolerance("contoso-csp", "0.05")
+    workspace.add_invoice("G-TOLERANCE", usage=[usage_line("U1", "100.00")], total="99.97")
+    import_provider_invoice(workspace.config(), warehouse, InvoiceKey("contoso-csp", "G-TOLERANCE"))
+
+    result = _materialize(workspace)
+
+    assert result.success
+    [materialization] = result.asset_materializations_for_node("period_reconciliation")
+    metadata = materialization.metadata
+    assert metadata["accepted_checksum_difference_count"].value == 1
+    assert metadata["pending_provider_change_count"].value == 0
+    [usd] = metadata["totals_by_currency"].value.records
+    assert [usd.data[name] for name in ("header_total", "lines_total", "accepted_difference")] == [
+        "99.97",
+        "100.00",
+        "-0.03",
+    ]
+    [finding] = [r.data for r in metadata["largest_findings"].value.records if r.data["invoice"]]
+    assert (finding["kind"], finding["invoice"], finding["effect"]) == (
+        "accepted_checksum_difference",
+        "contoso-csp:G-TOLERANCE",
+        "-0.03",
+    )
+
+
 def test_without_billing_contracts_the_step_fails_with_one_sentence_naming_the_file(workspace):
     (workspace.root / "reference" / "billing_contracts.csv").unlink()
 

@@ -4,17 +4,20 @@ tie-out (provider cost = billed + unbilled + without contract) on any data."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from invoice_pipeline.domain.money import apportion
 from invoice_pipeline.reconciliation.contracts import BillingPeriod, ChargeKind, ContractTerms
 from invoice_pipeline.reconciliation.findings import (
     FindingKind,
     LicenseGroup,
+    PendingChange,
+    PeriodInvoice,
     TieOutBroken,
     UsageGroup,
     reconcile,
@@ -294,3 +297,184 @@ def test_the_tie_out_always_holds_exactly_and_as_printed(data):
         assert abs(rounded["billed_cost"] - totals.billed_cost) <= Decimal(1).scaleb(-totals.minor_units) * 2
         for finding in result.findings:
             assert finding.effect == finding.effect.quantize(Decimal(1).scaleb(-finding.minor_units))
+
+
+KWD = {"currency": "KWD", "minor_units": 3}
+
+
+def kwd_period():
+    """Issue #27, point 9, in KWD (3 minor units): Northwind's E3 costs 10.2665 against 10 seats billed at 1.000
+    (exact margin -0.2665), Adventure Works' costs 10.0005 against 5 at 2.000 (-0.0005), and a Tailspin line of
+    0.0004 has no product. Exact: provider cost 20.2674, billed cost 20.2670, margin -0.2670."""
+    groups = [
+        licences("10", "10.2665", **KWD),
+        licences("5", "10.0005", account_id="ACC-2", billing_contract_id="BC-2", **KWD),
+        licences("1", "0.0004", account_id="ACC-3", billing_contract_id="BC-3", product_id=None, **KWD),
+    ]
+    terms = [
+        licence_terms(10, "1.000", currency="KWD"),
+        licence_terms(5, "2.000", account_id="ACC-2", billing_contract_id="BC-2", currency="KWD"),
+    ]
+    return reconcile(OCTOBER, groups, [], terms)
+
+
+def test_kwd_margins_findings_and_totals_round_the_same_way_and_add_up_to_the_last_minor_unit():
+    """A below_cost finding said -0.266 KWD while the KWD totals said margin -0.267: every amount shown is now in
+    minor units from the same rounding, so the margins add up to the totals' margin and the finding is its margin."""
+    result = kwd_period()
+
+    totals = result.totals["KWD"].rounded()
+    assert (totals["provider_cost"], totals["billed_cost"], totals["margin"]) == (
+        Decimal("20.267"),
+        Decimal("20.267"),
+        Decimal("-0.267"),
+    )
+    margins = {margin.account_id: margin.rounded_margin for margin in result.margins}
+    assert margins == {"ACC-1": Decimal("-0.267"), "ACC-2": Decimal("0.000")}
+    assert sum(margins.values()) == totals["margin"]
+    assert sum(margin.rounded_billed_cost for margin in result.margins) == totals["billed_cost"]
+    assert sum(margin.rounded_revenue for margin in result.margins) == totals["revenue"]
+    [below_cost] = result.of_kind(FindingKind.BELOW_COST)  # -0.0005 is 0.000 shown: no loss to report
+    assert (below_cost.account_id, below_cost.effect) == ("ACC-1", Decimal("-0.267"))
+    assert below_cost.explanation == (
+        "billed 10.000 KWD against a cost of 10.267 KWD (exactly 10.000 KWD against 10.2665 KWD)"
+    )
+    [no_contract] = result.of_kind(FindingKind.NO_CONTRACT)
+    assert no_contract.effect == totals["no_contract_cost"] == Decimal("0.000")
+    assert totals["billed_cost"] + totals["unbilled_cost"] + totals["no_contract_cost"] == totals["provider_cost"]
+
+
+def test_each_amount_shown_is_within_one_minor_unit_of_its_exact_amount_and_the_parts_add_up_to_the_rounded_whole():
+    amounts = [Decimal("10.2665"), Decimal("10.0005"), Decimal("0.0004"), Decimal("-3.1415"), Decimal("2")]
+    total = sum(amounts, Decimal(0)).quantize(Decimal("0.001"))
+
+    shares = apportion(total, amounts, 3)
+
+    assert sum(shares) == total == Decimal("19.126")
+    assert shares == [Decimal("10.267"), Decimal("10.001"), Decimal("0.000"), Decimal("-3.142"), Decimal("2.000")]
+    assert apportion(Decimal("0"), [], 2) == []
+
+
+def period_invoice(invoice_id: str, header: str, lines: str, **overrides) -> PeriodInvoice:
+    values = {
+        "provider": "contoso-csp",
+        "invoice_id": invoice_id,
+        "currency": "USD",
+        "minor_units": 2,
+        "header_total": Decimal(header),
+        "lines_total": Decimal(lines),
+        "checksum_tolerance": Decimal("0.05"),
+        "accepted_difference": None,
+        "activated_by": "invoice-pipeline",
+        "activation_reason": "Imported",
+        "overridden_by": None,
+        "override_reason": None,
+    }
+    return PeriodInvoice(**(values | overrides))
+
+
+def pending_change(invoice_id: str, imported: str, provider: str, **overrides) -> PendingChange:
+    values = {
+        "provider": "contoso-csp",
+        "invoice_id": invoice_id,
+        "currency": "USD",
+        "minor_units": 2,
+        "imported_total": Decimal(imported),
+        "provider_total": Decimal(provider),
+        "lines_total": Decimal(imported),
+        "lines_changed": False,
+        "seen_at": datetime(2026, 11, 20, 6, 0, tzinfo=UTC),
+    }
+    return PendingChange(**(values | overrides))
+
+
+def test_checksum_differences_accepted_by_an_override_or_a_tolerance_are_findings_and_in_the_totals():
+    """Issue #27, point 5: USD headers 3,056.62 against lines 3,056.45, the 0.17 shown nowhere."""
+    invoices = [
+        period_invoice(
+            "G-OVERRIDE",
+            "3056.62",
+            "3056.45",
+            accepted_difference=Decimal("0.17"),
+            activated_by="alice@example.com",
+            overridden_by="alice@example.com",
+            override_reason="rounding at the provider",
+        ),
+        period_invoice("G-TOLERANCE", "99.97", "100.004"),
+        period_invoice("G-CLEAN", "46.00", "46.00"),
+    ]
+
+    result = reconcile(OCTOBER, [], [], [], invoices=invoices)
+
+    override, tolerance = result.of_kind(FindingKind.ACCEPTED_CHECKSUM_DIFFERENCE)
+    assert (override.invoice, override.effect, override.header_total, override.lines_total) == (
+        "contoso-csp:G-OVERRIDE",
+        Decimal("0.17"),
+        Decimal("3056.62"),
+        Decimal("3056.45"),
+    )
+    assert override.accepted_by == "alice@example.com"
+    assert override.explanation == (
+        "header 3,056.62 USD against lines 3,056.45 USD: 0.17 USD charged that no line explains; accepted by "
+        "alice@example.com with a checksum override: rounding at the provider"
+    )
+    assert (tolerance.effect, tolerance.lines_total, tolerance.accepted_by) == (
+        Decimal("-0.03"),  # the checksum's rounding: 99.97 against 100.00
+        Decimal("100.00"),
+        "invoice-pipeline",
+    )
+    assert tolerance.explanation == (
+        "header 99.97 USD against lines 100.00 USD: the lines exceed the header by 0.03 USD; within contoso-csp's "
+        "checksum tolerance of 0.05 USD, imported by invoice-pipeline"
+    )
+    totals = result.totals["USD"].rounded()
+    assert (totals["header_total"], totals["lines_total"], totals["accepted_difference"]) == (
+        Decimal("3202.59"),
+        Decimal("3202.45"),
+        Decimal("0.14"),
+    )
+    assert totals["provider_cost"] == 0  # no line charges in the period: the invoices are still shown
+    result.tie_out({})
+
+
+def test_a_difference_accepted_when_a_manual_invoice_was_activated_names_who_and_why():
+    invoice = period_invoice(
+        "FAB-1",
+        "120.00",
+        "119.90",
+        provider="fabrikam-distribution",
+        accepted_difference=Decimal("0.10"),
+        activated_by="bob@example.com",
+        activation_reason="activated by hand: distributor PDF (Imported with accepted checksum difference 0.10 USD)",
+    )
+
+    [finding] = reconcile(OCTOBER, [], [], [], invoices=[invoice]).findings
+
+    assert finding.explanation.endswith(
+        "accepted by bob@example.com at activation: activated by hand: distributor PDF (Imported with accepted "
+        "checksum difference 0.10 USD)"
+    )
+
+
+def test_a_pending_provider_change_is_a_finding_worth_new_minus_old_and_a_total():
+    """Issue #27, point 5: an invoice re-issued 1,000 -> 1,200 after its import, still pending."""
+    changes = [
+        pending_change("G-REISSUED", "1000.00", "1200.00", lines_changed=True),
+        pending_change("G-LINES", "46.00", "46.00", lines_changed=True),
+    ]
+
+    result = reconcile(OCTOBER, [], [], [], changes=changes)
+
+    reissued, lines = result.of_kind(FindingKind.PENDING_PROVIDER_CHANGE)
+    assert (reissued.invoice, reissued.effect, reissued.header_total, reissued.new_total) == (
+        "contoso-csp:G-REISSUED",
+        Decimal("200.00"),
+        Decimal("1000.00"),
+        Decimal("1200.00"),
+    )
+    assert reissued.explanation == (
+        "the provider changed the invoice total from 1,000.00 to 1,200.00 USD and its lines (seen 2026-11-20), "
+        "after its import; the imported invoice still counts 1,000.00 USD: deactivate it and sync it again"
+    )
+    assert lines.effect == 0 and "changed the invoice's lines (total 46.00 USD unchanged)" in lines.explanation
+    assert result.totals["USD"].rounded()["pending_change"] == Decimal("200.00")

@@ -17,11 +17,15 @@ from hypothesis import strategies as st
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
+from invoice_pipeline.importing.sync_plan import plan_sync
 from invoice_pipeline.operations.billing import bill_customers
+from invoice_pipeline.operations.invoice_operations import ChecksumOverrideRequest, deactivate_invoice
 from invoice_pipeline.reconciliation.contracts import BillingPeriod
 from invoice_pipeline.reconciliation.findings import FindingKind
 from invoice_pipeline.reconciliation.period import reconcile_period
+from invoice_pipeline.reconciliation.reports import margin_row, totals_row
 from invoice_pipeline.schemas.reference_data import BillingContractsSchema
+from invoice_pipeline.use_cases import import_invoice
 from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline_tests.builders import ADVENTURE_WORKS, license_line, usage_line, write_csv
 
@@ -261,3 +265,143 @@ def test_on_random_lines_and_contracts_the_tie_out_holds_and_the_cost_is_the_act
         assert (
             rounded["billed_cost"] + rounded["unbilled_cost"] + rounded["no_contract_cost"] == rounded["provider_cost"]
         )
+
+
+def _key(invoice_id: str) -> InvoiceKey:
+    return InvoiceKey("contoso-csp", invoice_id)
+
+
+def test_accepted_checksum_differences_and_pending_provider_changes_of_the_period_are_in_its_totals_and_findings(
+    workspace, warehouse
+):
+    """Issue #27, point 5: headers 3,056.62 against lines 3,056.45 accepted by an override, a difference within the
+    provider's tolerance, and an invoice re-issued 1,000 -> 1,200 after its import were shown nowhere. An invoice
+    belongs to the period its header's billing period starts in; a change is pending while the record it was seen on
+    is the invoice's current Active one (not once the invoice was deactivated and imported again)."""
+    write_contracts(
+        workspace.root / "reference",
+        [terms("BC-2001", "ACC-1001", "AZURE-PLAN", "usage", usage_markup_percent="0")],
+    )
+    workspace.set_tolerance("contoso-csp", "0.05")
+    september = {"billing_period_start": "2026-09-01", "billing_period_end": "2026-09-30"}
+    workspace.add_invoice("G-OVERRIDE", usage=[usage_line("U1", "3056.45")], total="3056.62")
+    workspace.add_invoice("G-TOLERANCE", usage=[usage_line("U1", "100.00")], total="99.97")
+    workspace.add_invoice("G-SEPTEMBER", usage=[usage_line("U1", "20.00")], total="20.02", header=september)
+    workspace.add_invoice("G-CHANGED", usage=[usage_line("U1", "1000.00")])
+    workspace.add_invoice("G-REISSUED", usage=[usage_line("U1", "500.00")])
+    config = workspace.config()
+    for invoice_id in ("G-OVERRIDE", "G-TOLERANCE", "G-SEPTEMBER", "G-CHANGED", "G-REISSUED"):
+        import_provider_invoice(config, warehouse, _key(invoice_id))
+    assert warehouse.current_record(_key("G-OVERRIDE")).status == Status.ERROR  # 0.17 is above the tolerance
+    overridden = import_invoice(
+        config,
+        warehouse,
+        _key("G-OVERRIDE"),
+        run_id=None,
+        actor="alice@example.com",
+        checksum_override=ChecksumOverrideRequest(difference=Decimal("0.17"), reason="rounding at the provider"),
+    )
+    assert overridden.status == Status.ACTIVE
+    workspace.add_invoice("G-CHANGED", usage=[usage_line("U1", "1200.00")])  # re-issued at the provider
+    workspace.add_invoice("G-REISSUED", usage=[usage_line("U1", "550.00")])
+    assert len(plan_sync(config, warehouse, actor="test").new_changes) == 2
+    deactivate_invoice(warehouse, _key("G-REISSUED"), actor="bob@example.com", reason="re-issued by the provider")
+    assert import_provider_invoice(config, warehouse, _key("G-REISSUED")).status == Status.ACTIVE
+
+    result = reconcile_period(warehouse, workspace.root / "reference", OCTOBER)
+
+    accepted = {f.invoice: f for f in result.of_kind(FindingKind.ACCEPTED_CHECKSUM_DIFFERENCE)}
+    assert {invoice: f.effect for invoice, f in accepted.items()} == {
+        "contoso-csp:G-OVERRIDE": Decimal("0.17"),
+        "contoso-csp:G-TOLERANCE": Decimal("-0.03"),
+    }
+    override = accepted["contoso-csp:G-OVERRIDE"]
+    assert (override.header_total, override.lines_total, override.accepted_by) == (
+        Decimal("3056.62"),
+        Decimal("3056.45"),
+        "alice@example.com",
+    )
+    assert override.explanation.endswith(
+        "accepted by alice@example.com with a checksum override: rounding at the provider"
+    )
+    assert "within contoso-csp's checksum tolerance of 0.05 USD" in accepted["contoso-csp:G-TOLERANCE"].explanation
+    [pending] = result.of_kind(FindingKind.PENDING_PROVIDER_CHANGE)
+    assert (pending.invoice, pending.header_total, pending.new_total, pending.effect) == (
+        "contoso-csp:G-CHANGED",
+        Decimal("1000.00"),
+        Decimal("1200.00"),
+        Decimal("200.00"),
+    )
+    totals = result.totals["USD"].rounded()
+    assert {
+        name: totals[name] for name in ("header_total", "lines_total", "accepted_difference", "pending_change")
+    } == {
+        "header_total": Decimal("4706.59"),  # 3,056.62 + 99.97 + 1,000.00 + 550.00 (the record imported again)
+        "lines_total": Decimal("4706.45"),
+        "accepted_difference": Decimal("0.14"),
+        "pending_change": Decimal("200.00"),
+    }
+    before = reconcile_period(warehouse, workspace.root / "reference", SEPTEMBER)  # no line charges in September
+    [accepted_in_september] = before.findings
+    assert (accepted_in_september.invoice, accepted_in_september.effect) == ("contoso-csp:G-SEPTEMBER", Decimal("0.02"))
+    assert before.totals["USD"].provider_cost == 0
+
+
+TAILSPIN = "c41e8f33-2d9b-4a6e-b318-7e2f4a9c5d03"  # ACC-1003; its SUB-TEAMS-1003 has no product
+
+
+def test_kwd_findings_margins_and_totals_agree_when_summed_and_the_tie_out_stays_exact(workspace, warehouse):
+    """Issue #27, point 9: a below_cost finding said -0.266 KWD while the KWD totals said margin -0.267."""
+    write_contracts(
+        workspace.root / "reference",
+        [
+            terms("BC-2001", "ACC-1001", "M365-E3", "license", currency="KWD", seats="10", unit_price="1.000"),
+            terms("BC-2002", "ACC-1002", "M365-BP", "license", currency="KWD", seats="5", unit_price="2.000"),
+        ],
+    )
+    kwd = {"currency": "KWD"}
+    workspace.add_invoice(
+        "G-KWD",
+        license=[
+            license_line("L1", "10.2665", quantity="10", unit_price="1.02665", **kwd),
+            license_line(
+                "L2",
+                "10.0005",
+                customer_id=ADVENTURE_WORKS,
+                subscription_id="SUB-M365-1002",
+                product_id="M365-BP",
+                quantity="5",
+                unit_price="2.0001",
+                **kwd,
+            ),
+            license_line(
+                "L3", "0.0004", customer_id=TAILSPIN, subscription_id="SUB-TEAMS-1003", unit_price="0.0004", **kwd
+            ),
+        ],
+        currency="KWD",
+        total="20.267",
+    )
+    assert import_provider_invoice(workspace.config(), warehouse, _key("G-KWD")).status == Status.ACTIVE
+
+    result = reconcile_period(warehouse, workspace.root / "reference", OCTOBER)
+
+    totals = totals_row(result.totals["KWD"])
+    assert (totals["provider_cost"], totals["billed_cost"], totals["no_contract_cost"], totals["margin"]) == (
+        "20.267",
+        "20.267",
+        "0.000",
+        "-0.267",
+    )
+    margins = [margin_row(margin) for margin in result.margins]
+    assert [(m["account_id"], m["margin"], m["exact_margin"]) for m in margins] == [
+        ("ACC-1001", "-0.267", "-0.2665"),
+        ("ACC-1002", "0.000", "-0.0005"),
+    ]
+    assert sum(Decimal(m["margin"]) for m in margins) == Decimal(totals["margin"])
+    assert sum(Decimal(m["billed_cost"]) for m in margins) == Decimal(totals["billed_cost"])
+    assert effects(result) == {
+        ("below_cost", "ACC-1001"): Decimal("-0.267"),  # the margin as the margins and the totals show it
+        ("no_contract", "ACC-1003"): Decimal("0.000"),
+    }
+    exact = result.totals["KWD"]
+    assert exact.billed_cost + exact.unbilled_cost + exact.no_contract_cost == exact.provider_cost == Decimal("20.2674")
