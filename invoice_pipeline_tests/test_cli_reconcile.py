@@ -96,6 +96,7 @@ def test_reconcile_json_gives_exact_decimals_and_every_finding(demo):
 def test_a_difference_accepted_within_tolerance_and_an_invoice_changed_after_import_are_printed_and_filed(tmp_path):
     """Issue #27, point 5, end to end: the demo with a tolerance of 0.40 USD imports G100000003 and its 0.37
     difference; then the provider re-issues G100000001 with 200.00 more and the next sync sees it."""
+    (tmp_path / "demo").mkdir()
     demo = Demo(tmp_path / "demo")
     bundled = DEMO_CONFIG_PATH.parent
     for folder in ("reference", "providers"):
