@@ -8,7 +8,7 @@
   amount totals, the line-id hashes), then its publishing `INSERT` of the resolved lines;
 - its one pass, as on a DuckDB warehouse: the same `INSERT`, stopped by the first line that fails a check of the
   Pandera schema or a blocking reference rule, then one aggregate over the inserted lines (count, total,
-  distinct ids, every reference rule);
+  distinct ids, every reference rule, the lines outside the header's billing period);
 - the schema's checks alone (one aggregate over the file) and the file's plain read.
 `postgres-copy` times the export of the validated lines to CSV and PostgreSQL's `COPY` of them into the line
 table, with its unique `(record_id, line_id)` index and without any index (a table of its own in the database at
@@ -22,6 +22,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,11 @@ import psycopg
 import sqlalchemy as sa
 
 from benchmarks.anchor import anchor
+from invoice_pipeline.config import PipelineConfig
 from invoice_pipeline.connectors.base import InvoiceFiles
 from invoice_pipeline.importing.line_staging import InvoiceRejected, create_published_views, stage_and_validate
 from invoice_pipeline.importing.provider_files import RAW_TABLE
+from invoice_pipeline.validation.billing_period import HeaderPeriod
 from invoice_pipeline.validation.line_schema import fails_any_check
 from invoice_pipeline.validation.reference_data import load_reference_data, register_reference_data
 from invoice_pipeline.validation.references import (
@@ -77,6 +80,16 @@ def usage_files(invoice: Path) -> InvoiceFiles:
     return InvoiceFiles(invoice.name, invoice / "header.json", {"usage": invoice / "usage_summaries.csv"})
 
 
+def billing_period(invoice: Path) -> HeaderPeriod:
+    """The header's billing period and the default limit, which an import counts the lines against."""
+    header = json.loads((invoice / "header.json").read_text(encoding="utf-8"))
+    return HeaderPeriod(
+        date.fromisoformat(header["billing_period_start"]),
+        date.fromisoformat(header["billing_period_end"]),
+        PipelineConfig.model_fields["out_of_period_error_after_days"].default,
+    )
+
+
 def one_pass(invoice: Path, reference: Path, work: Path) -> dict[str, float]:
     """The anchor, the file's plain read, the schema's checks alone, the import's two passes (validate, then
     publish) and its one pass (publish while validating), each rolled back (see the module's docstring)."""
@@ -88,7 +101,11 @@ def one_pass(invoice: Path, reference: Path, work: Path) -> dict[str, float]:
         con = staged.duckdb
         timed(figures, "plain read of the file", lambda: con.execute(_plain_read(invoice)).fetchall())
         try:
-            timed(figures, "validation pass", lambda: stage_and_validate(staged, usage_files(invoice)))
+            timed(
+                figures,
+                "validation pass",
+                lambda: stage_and_validate(staged, usage_files(invoice), period=billing_period(invoice)),
+            )
         except InvoiceRejected as rejected:
             raise SystemExit(f"{NEEDS_A_CLEAN_INVOICE}: {rejected}") from None
         raw = ibis.duckdb.from_connection(con).table(RAW_TABLE.format(kind="usage"), database="temp")
@@ -105,7 +122,11 @@ def one_pass(invoice: Path, reference: Path, work: Path) -> dict[str, float]:
         con.execute("BEGIN")
         timed(figures, "publishing pass", lambda: con.execute(insert, [RECORD_ID]))
         con.execute("ROLLBACK")
-        found = timed(figures, "one pass", lambda: stage_and_validate(staged, usage_files(invoice), RECORD_ID))
+        found = timed(
+            figures,
+            "one pass",
+            lambda: stage_and_validate(staged, usage_files(invoice), RECORD_ID, billing_period(invoice)),
+        )
         if staged.lines_published is None:
             raise SystemExit(f"{NEEDS_A_CLEAN_INVOICE}: the one pass stopped")
         staged.discard_published_lines()
@@ -129,7 +150,7 @@ def postgres_copy(invoice: Path, reference: Path, work: Path, url: str) -> dict[
     export = work / "floor-export.csv"
     with staged_invoice(invoice, reference, work) as staged:
         con = staged.duckdb
-        stage_and_validate(staged, usage_files(invoice))
+        stage_and_validate(staged, usage_files(invoice), period=billing_period(invoice))
         create_resolved_lines(con)
         create_published_views(con)
         select = lines_to_publish(t.usage_summaries, "published_usage_summaries")

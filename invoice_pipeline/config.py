@@ -204,6 +204,9 @@ class PipelineConfig(_Strict):
     duckdb_memory_limit: str = "1GB"
     duckdb_threads: int = Field(default=2, ge=1)
     warehouse_lock_timeout_seconds: float = Field(default=60, ge=0)
+    # A line whose charge starts more than this many days after the header's billing period puts its invoice in
+    # Error (lines outside the period by less, or before it, are imported with the Out Of Period Lines note).
+    out_of_period_error_after_days: int = Field(default=31, ge=0, le=36500)
     checksum_override_maximum: Decimal = Decimal("0.50")
     daily_sync: DailySyncConfig = Field(default_factory=DailySyncConfig)
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)

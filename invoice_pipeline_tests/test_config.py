@@ -108,6 +108,12 @@ def test_without_data_dir_and_warehouse_url_the_environment_data_dir_is_used(con
     assert config.warehouse_url == f"duckdb:///{tmp_path / 'env-data' / 'warehouse.duckdb'}"
 
 
+def test_a_charge_starting_more_than_31_days_after_the_period_is_an_error_unless_configured_otherwise(config_dir):
+    assert load_config(_write(config_dir, _valid())).out_of_period_error_after_days == 31
+    none = _with(lambda d: d.update(out_of_period_error_after_days=0))
+    assert load_config(_write(config_dir, none)).out_of_period_error_after_days == 0
+
+
 def test_unknown_provider_lookup_names_the_configured_ones(config_dir):
     config = load_config(_write(config_dir, _valid()))
     with pytest.raises(
@@ -209,6 +215,16 @@ def _with(change) -> dict:
             lambda d: d.update(notifications={"retry_failed_summary_minutes": "hourly"}),
             "'notifications.retry_failed_summary_minutes': Input should be a valid integer",
             id="summary_retry_not_a_number",
+        ),
+        pytest.param(
+            lambda d: d.update(out_of_period_error_after_days=-1),
+            "'out_of_period_error_after_days': Input should be greater than or equal to 0",
+            id="negative_out_of_period_days",
+        ),
+        pytest.param(
+            lambda d: d.update(out_of_period_error_after_days=1.5),
+            "'out_of_period_error_after_days': Input should be a valid integer",
+            id="fractional_out_of_period_days",
         ),
         pytest.param(
             lambda d: d.update(providers={"contoso-csp": {}}),

@@ -14,6 +14,8 @@ class ImportFailure(StrEnum):
     FILES = "files"  # the provider's files could not be fetched or did not pass their schemas
     REFERENCE_DATA = "reference_data"  # the reference data could not be loaded, nothing was checked
     REFERENCES = "references"  # a line names a customer, product, ... the reference data does not know
+    # A line's charge starts more than `out_of_period_error_after_days` after the header's billing period.
+    OUT_OF_PERIOD = "out_of_period"
     CHECKSUM = "checksum"  # the header's total differs from the lines' total beyond the tolerance
 
 

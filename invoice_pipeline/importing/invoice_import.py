@@ -40,6 +40,8 @@ from invoice_pipeline.importing.import_results import (
 )
 from invoice_pipeline.importing.line_staging import InvoiceRejected, create_published_views, stage_and_validate
 from invoice_pipeline.importing.provider_files import ProviderFileError, read_header
+from invoice_pipeline.validation import billing_period
+from invoice_pipeline.validation.billing_period import HeaderPeriod, out_of_period_note
 from invoice_pipeline.validation.checksum import check_checksum
 from invoice_pipeline.validation.notes import Note
 from invoice_pipeline.validation.reference_data import ReferenceDataError, load_reference_data, register_reference_data
@@ -203,6 +205,8 @@ class ActivationRefused(ImportRefused):
 def _activation_refusal(config: PipelineConfig, provider: ProviderConfig, key: InvoiceKey, result: ImportResult) -> str:
     """Why an activation was refused and how to fix it (the invoice's message and the refusal say it)."""
     fixes = [f"fix its files in {provider.folder / key.invoice_id} or the reference data"]
+    if ImportFailure.OUT_OF_PERIOD in result.failures:
+        fixes.append(f"raise {billing_period.SETTING} in the configuration")
     if ImportFailure.CHECKSUM in result.failures and result.checksum is not None:
         maximum = decimal_text(config.checksum_override_maximum, result.checksum.minor_units)
         currency = result.checksum.currency
@@ -238,7 +242,10 @@ def _import_into(
         header_values = stored_header(header, minor_units, provider, line_files_fingerprint(files))
         register_reference_data(staging, reference)
         register_invoice_context(staging, key.provider, header.currency)
-        staged = stage_and_validate(line_staging, files, record.record_id)
+        period = HeaderPeriod(
+            header.billing_period_start, header.billing_period_end, config.out_of_period_error_after_days
+        )
+        staged = stage_and_validate(line_staging, files, record.record_id, period)
         counts = staged.counts
         checks[SCHEMA_CHECK] = CheckOutcome(True, "Header and line summaries match their schemas", dict(counts))
     except (InvoiceRejected, ProviderFileError, ConnectorError, ReferenceDataError) as rejection:
@@ -279,6 +286,12 @@ def _import_into(
     )
     failures = [ImportFailure.REFERENCES] if errors else []
     messages = [missing_references_message(missing)] if errors else []
+    out_of_period = staged.out_of_period
+    if out_of_period.lines:
+        notes.append(out_of_period_note(staging, period, minor_units))
+    if out_of_period.beyond_limit:
+        failures.append(ImportFailure.OUT_OF_PERIOD)
+        messages.append(billing_period.error_message(out_of_period, period))
 
     checksum = None
     totals = None
@@ -319,6 +332,8 @@ def _import_into(
         message = " | ".join(messages)
     else:
         details = [f"{len(missing)} reference warning(s)"] if missing else []
+        if out_of_period.lines:
+            details.append(billing_period.warning(out_of_period, period))
         accepted = totals.accepted_difference if totals is not None else None
         if accepted:
             details.append(f"accepted checksum difference {decimal_text(accepted, minor_units)} {header.currency}")

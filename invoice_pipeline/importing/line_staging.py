@@ -3,8 +3,9 @@
 On a DuckDB warehouse the lines are published while they are validated: one pass over each file inserts the
 typed lines into the warehouse (a transaction left open) and stops at the first line that breaks a rule of the
 schema or a blocking reference rule; one aggregate over the inserted lines then gives the counts, totals, the
-reference warnings and a first look for repeated line ids. Whenever that pass stops or finds something, it is
-rolled back and the validation pass below runs instead, which reports why (the report comes from one place).
+reference warnings, the lines charged outside the header's billing period and a first look for repeated line
+ids. Whenever that pass stops or finds something, it is rolled back and the validation pass below runs instead,
+which reports why (the report comes from one place).
 On PostgreSQL the validation pass runs first and the lines are copied afterwards.
 """
 
@@ -34,6 +35,8 @@ from invoice_pipeline.schemas.line_summaries import (
     QUANTITY_PRICE_SQL_TYPE,
     USAGE_COLUMNS,
 )
+from invoice_pipeline.validation import billing_period
+from invoice_pipeline.validation.billing_period import HeaderPeriod, OutOfPeriod
 from invoice_pipeline.validation.line_schema import (
     SchemaFailure,
     StagedLinesVerdict,
@@ -76,19 +79,26 @@ class StagedLines:
     counts: dict[str, int]  # `usage_line_count`, `license_line_count`
     totals: dict[str, Decimal]  # amount total per kind
     lines_breaking: list[int]  # per reference rule, lines (of both kinds) that break it
+    out_of_period: OutOfPeriod = OutOfPeriod()  # lines charged outside the header's billing period (when given)
 
 
-def stage_and_validate(line_staging: LineStaging, files: InvoiceFiles, record_id: str | None = None) -> StagedLines:
+def stage_and_validate(
+    line_staging: LineStaging,
+    files: InvoiceFiles,
+    record_id: str | None = None,
+    period: HeaderPeriod | None = None,
+) -> StagedLines:
     """Stage both kinds of line summaries, validate them, and build the typed `lines_<kind>` views.
 
     With `record_id`, on a DuckDB warehouse, the lines are published for that record while validated (see the
     module's docstring). Otherwise one pass over each file does the schema checks, the line count, the amount
-    total, the reference checks and a first look for duplicate line ids, without copying the lines.
+    total, the reference checks and a first look for duplicate line ids, without copying the lines. With the
+    header's billing `period`, either pass also counts the lines charged outside it.
     """
     staging = line_staging.duckdb
     backend = ibis.duckdb.from_connection(staging)
     if record_id is not None and line_staging.can_publish_while_validating:
-        published = _publish_while_validating(line_staging, backend, files, record_id)
+        published = _publish_while_validating(line_staging, backend, files, record_id, period)
         if published is not None:
             return published
     failures: list[SchemaFailure] = []
@@ -97,12 +107,14 @@ def stage_and_validate(line_staging: LineStaging, files: InvoiceFiles, record_id
         path = files.line_files.get(kind)
         file_name = path.name if path else f"{kind} (no file)"
         stage_line_file(staging, kind, path)
-        table = backend.table(_create_checked_lines(staging, kind), database="temp")
+        table = backend.table(_create_checked_lines(staging, kind, period), database="temp")
         tallies = {flag: table[flag].cast("int64").sum() for flag in REFERENCE_FLAGS} | {
             AMOUNT_VALUE: table[AMOUNT_VALUE].sum(),
             DISTINCT_LINE_IDS: table.line_id.hash().nunique(),
             EXTRA_TEXT_LENGTH: table[EXTRA_TEXT_LENGTH].sum(),
         }
+        if period is not None:
+            tallies |= billing_period.tallies(table)
         with reading(file_name):
             verdicts[kind] = validate_staged_lines(table, kind, file_name, tallies)
         failures += verdicts[kind].failures
@@ -121,6 +133,7 @@ def stage_and_validate(line_staging: LineStaging, files: InvoiceFiles, record_id
         counts={f"{kind}_line_count": verdict.line_count for kind, verdict in verdicts.items()},
         totals={kind: Decimal(v.tallies[AMOUNT_VALUE] or 0) for kind, v in verdicts.items()},
         lines_breaking=[sum(int(v.tallies[flag] or 0) for v in verdicts.values()) for flag in REFERENCE_FLAGS],
+        out_of_period=OutOfPeriod.of(v.tallies for v in verdicts.values()) if period is not None else OutOfPeriod(),
     )
 
 
@@ -136,7 +149,11 @@ def _build_all_lines(staging: duckdb.DuckDBPyConnection, sources: dict[str, str]
 
 
 def _publish_while_validating(
-    line_staging: LineStaging, backend: DuckDBBackend, files: InvoiceFiles, record_id: str
+    line_staging: LineStaging,
+    backend: DuckDBBackend,
+    files: InvoiceFiles,
+    record_id: str,
+    period: HeaderPeriod | None,
 ) -> StagedLines | None:
     """Publish the lines in one pass that stops at the first broken rule, then count what the validation pass
     counts over the lines inserted. None (nothing kept) when the pass stopped or found something to report."""
@@ -156,7 +173,9 @@ def _publish_while_validating(
     create_published_views(staging, stop_at_blocking_rules=True)
     if not line_staging.publish_while_validating(record_id):
         return None
-    figures = {kind: _published_figures(staging, line_staging.published_lines(kind)) for kind in LINE_FILE_STEMS}
+    figures = {
+        kind: _published_figures(staging, line_staging.published_lines(kind), period) for kind in LINE_FILE_STEMS
+    }
     if (
         any(f["line_count"] != f[DISTINCT_LINE_IDS] for f in figures.values())
         or any(f[flag] for f in figures.values() for flag in BLOCKING_FLAGS)
@@ -169,6 +188,7 @@ def _publish_while_validating(
         counts={f"{kind}_line_count": f["line_count"] for kind, f in figures.items()},
         totals={kind: Decimal(f[AMOUNT_VALUE] or 0) for kind, f in figures.items()},
         lines_breaking=[sum(int(f[flag] or 0) for f in figures.values()) for flag in REFERENCE_FLAGS],
+        out_of_period=OutOfPeriod.of(figures.values()) if period is not None else OutOfPeriod(),
     )
 
 
@@ -188,16 +208,17 @@ def _guarded_lines(staging: duckdb.DuckDBPyConnection, backend: DuckDBBackend, k
     return view
 
 
-def _published_figures(staging: duckdb.DuckDBPyConnection, lines: str) -> dict[str, Any]:
-    """Over the lines just published: their count, amount total, distinct line-id hashes, and per reference rule
-    how many lines break it."""
+def _published_figures(staging: duckdb.DuckDBPyConnection, lines: str, period: HeaderPeriod | None) -> dict[str, Any]:
+    """Over the lines just published: their count, amount total, distinct line-id hashes, per reference rule
+    how many lines break it, and (with the billing `period`) the out-of-period figures."""
     resolved = with_reference_flags(
-        lines, ["line_id", "customer_id", "subscription_id", "product_id", "currency", "amount"]
+        lines, ["line_id", "customer_id", "subscription_id", "product_id", "currency", "amount", "charge_start_date"]
     )
     flags = ", ".join(f"count(*) FILTER (WHERE {flag}) AS {flag}" for flag in REFERENCE_FLAGS)
+    out_of_period = f", {period.figures('charge_start_date')}" if period is not None else ""
     result = staging.execute(
         f"SELECT count(*) AS line_count, sum(amount) AS {AMOUNT_VALUE}, count(DISTINCT hash(line_id)) AS "
-        f"{DISTINCT_LINE_IDS}, {flags} FROM ({resolved})"
+        f"{DISTINCT_LINE_IDS}, {flags}{out_of_period} FROM ({resolved})"
     )
     names = [d[0] for d in result.description]
     return dict(zip(names, result.fetchall()[0], strict=True))
@@ -216,9 +237,10 @@ def _published_line_ids_shared(
     return bool(shared)
 
 
-def _create_checked_lines(staging: duckdb.DuckDBPyConnection, kind: str) -> str:
+def _create_checked_lines(staging: duckdb.DuckDBPyConnection, kind: str, period: HeaderPeriod | None = None) -> str:
     """The view the validation pass reads: the staged text columns of the schema, one flag per reference
-    rule, and the amount as DECIMAL (meaningful once the amounts passed their schema)."""
+    rule, the amount as DECIMAL and (with the billing `period`) the charge start as DATE with whether it is out of
+    period (meaningful once the lines passed their schema)."""
     raw = RAW_TABLE.format(kind=kind)
     present = [c for (c,) in staging.execute(f"SELECT column_name FROM (DESCRIBE {raw})").fetchall()]
     columns = [c for c in (*COMMON_COLUMNS, *USAGE_COLUMNS) if c in present]
@@ -227,9 +249,10 @@ def _create_checked_lines(staging: duckdb.DuckDBPyConnection, kind: str) -> str:
     extra = [f"coalesce(length({quote_identifier(c)}), 0)" for c in present if c not in columns]
     lines = f"(SELECT {', '.join(columns)}, {' + '.join(extra) or '0'} AS {EXTRA_TEXT_LENGTH} FROM {raw})"
     view = f"checked_{kind}_summaries"
+    charge_start = f", {period.flag_columns('TRY_CAST(charge_start_date AS DATE)')}" if period is not None else ""
     staging.execute(
-        f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT *, TRY_CAST(amount AS {MONEY_SQL_TYPE}) AS {AMOUNT_VALUE} "
-        f"FROM ({with_reference_flags(lines, [*columns, EXTRA_TEXT_LENGTH])})"
+        f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT *, TRY_CAST(amount AS {MONEY_SQL_TYPE}) AS {AMOUNT_VALUE}"
+        f"{charge_start} FROM ({with_reference_flags(lines, [*columns, EXTRA_TEXT_LENGTH])})"
     )
     return view
 

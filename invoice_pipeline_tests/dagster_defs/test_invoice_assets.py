@@ -262,6 +262,39 @@ def test_checksum_failure_fails_the_checksum_check_with_the_totals_and_the_diffe
     assert error.message == f"{KEY} is in Error: {invoice['message']}" and error.stack == []
 
 
+def test_out_of_period_lines_fail_the_partition_and_its_observation_names_the_out_of_period_lines_note(
+    workspace, workspace_defs, instance
+):
+    workspace.add_invoice(
+        KEY.invoice_id,
+        usage=[usage_line("U1"), usage_line("U2", charge_start_date="2027-01-01", charge_end_date="2027-01-31")],
+    )
+    result = _run_import(workspace_defs, instance)
+    assert not result.success
+    assert all(check.passed for name, check in _checks(result).items() if name in INVOICE_CHECKS)
+    assert _materializations(result) == {}
+    invoice = _observations(result)["provider_invoice"]
+    assert invoice["status"] == "Error"
+    assert invoice["message"].startswith("Lines out of period: 1 line charged more than 31 days after")
+    assert invoice["notes"] == (
+        f"Out Of Period Lines out_of_period_lines.csv: `invoice-pipeline invoices notes {KEY} --out DIR` writes them"
+    )
+    (failure,) = result.get_step_failure_events()
+    assert failure.step_failure_data.error.message == f"{KEY} is in Error: {invoice['message']}"
+
+
+def test_an_active_invoice_with_out_of_period_lines_says_how_many_in_its_message(workspace, workspace_defs, instance):
+    workspace.add_invoice(
+        KEY.invoice_id,
+        usage=[usage_line("U1"), usage_line("U2", charge_start_date="2026-09-01", charge_end_date="2026-09-30")],
+    )
+    result = _run_import(workspace_defs, instance)
+    assert result.success
+    assert _materializations(result)["provider_invoice"]["message"].startswith(
+        "Imported with 1 out-of-period line (charge starting 2026-09-01, billing period 2026-10-01 to 2026-10-31; "
+    )
+
+
 def test_a_checksum_difference_has_one_sign_and_the_currency_minor_units_in_message_and_figures(
     workspace, workspace_defs, instance
 ):

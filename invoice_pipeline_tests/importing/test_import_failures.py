@@ -16,6 +16,7 @@ from invoice_pipeline_tests.builders import license_line, usage_line
 KEY = InvoiceKey("contoso-csp", "G300000001")
 MANUAL = InvoiceKey("fabrikam-distribution", "FAB-9")
 OVERRIDE_FIX = "with --accept-checksum-difference"
+FAR_AFTER_THE_PERIOD = {"charge_start_date": "2027-01-01", "charge_end_date": "2027-01-31"}  # October's invoice
 
 
 def _import(workspace, warehouse):
@@ -39,8 +40,14 @@ def test_a_clean_import_has_no_failure(workspace, warehouse):
             (ImportFailure.REFERENCES, ImportFailure.CHECKSUM),
         ),
         ([usage_line("U1", "1.000,00")], "1000.00", (ImportFailure.FILES,)),
+        ([usage_line("U1", "10.00", **FAR_AFTER_THE_PERIOD)], None, (ImportFailure.OUT_OF_PERIOD,)),
+        (
+            [usage_line("U1", "10.00", customer_id="CUST-UNKNOWN", **FAR_AFTER_THE_PERIOD)],
+            "10.37",
+            (ImportFailure.REFERENCES, ImportFailure.OUT_OF_PERIOD, ImportFailure.CHECKSUM),
+        ),
     ],
-    ids=["checksum", "references", "references-and-checksum", "files"],
+    ids=["checksum", "references", "references-and-checksum", "files", "out-of-period", "all-three"],
 )
 def test_an_invoice_in_error_names_each_rule_it_broke_in_the_order_its_message_does(
     workspace, warehouse, lines, total, failures
@@ -86,3 +93,19 @@ def test_a_refused_activation_does_not_offer_the_override_when_the_checksum_pass
     refusal = _refused_activation(workspace, warehouse, "135.00", "135.00", customer_id="FAB-CUST-UNKNOWN")
     assert f"{MANUAL} cannot be activated: {worded}; it stays Populating" in refusal
     assert OVERRIDE_FIX not in refusal
+
+
+def test_a_refused_activation_of_an_invoice_with_charges_far_after_its_period_says_what_to_do(workspace, warehouse):
+    line = license_line(
+        "F1", customer_id="FAB-CUST-77", subscription_id="FAB-SUB-1", product_id="BACKUP-TB", **FAR_AFTER_THE_PERIOD
+    )
+    workspace.add_invoice(MANUAL.invoice_id, license=[line], provider=MANUAL.provider)
+    config = workspace.config()
+    create_manual_invoice(config, warehouse, MANUAL, actor="tester", reason="test")
+    with pytest.raises(ImportRefused) as refused:
+        activate_manual_invoice(config, warehouse, MANUAL, actor="tester", reason="test")
+    assert f"{MANUAL} cannot be activated: Lines out of period: 1 line charged more than 31 days" in str(refused.value)
+    assert "or raise out_of_period_error_after_days in the configuration" in str(refused.value)
+    assert OVERRIDE_FIX not in str(refused.value)
+    record = warehouse.current_record(MANUAL)
+    assert (record.status, record.failures) == (Status.POPULATING, (ImportFailure.OUT_OF_PERIOD,))

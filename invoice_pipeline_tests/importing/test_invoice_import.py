@@ -11,11 +11,13 @@ import yaml
 from benchmarks.generate import generate, write_config
 from invoice_pipeline.composition import open_warehouse
 from invoice_pipeline.config import load_config
+from invoice_pipeline.domain.import_failures import ImportFailure
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.import_results import CHECKSUM_CHECK, REFERENCES_CHECK, SCHEMA_CHECK
 from invoice_pipeline.importing.invoice_import import ProviderFileChanged, import_provider_invoice
 from invoice_pipeline.operations.invoice_operations import deactivate_invoice, delete_invoice
+from invoice_pipeline.validation import billing_period
 from invoice_pipeline.warehouse import line_publishing
 from invoice_pipeline.warehouse.warehouse import ImportRefused, PublishedLinesDiffer
 from invoice_pipeline_tests.builders import ADVENTURE_WORKS, license_line, usage_line, write_csv
@@ -159,6 +161,154 @@ def test_header_currency_not_set_up_is_an_unresolved_reference(workspace, wareho
     result = _import(workspace, warehouse)
     assert result.status == Status.ERROR
     assert "currency 'CHF' (1 line)" in result.message
+
+
+OUT_OF_PERIOD_NOTE = ("Out Of Period Lines", "out_of_period_lines.csv")
+OUT_OF_PERIOD_COLUMNS = "line_id,kind,charge_start_date,charge_end_date,amount,currency,position,days_outside_period"
+
+
+def _error_after_days(workspace, days: int) -> None:
+    config = yaml.safe_load(workspace.config_path.read_text())
+    config["out_of_period_error_after_days"] = days
+    workspace.config_path.write_text(yaml.safe_dump(config))
+
+
+def _out_of_period_note(warehouse, record_id: str) -> list[str]:
+    notes = {(n.title, n.file_name): n.content for n in warehouse.notes(record_id)}
+    return notes[OUT_OF_PERIOD_NOTE].splitlines()
+
+
+def test_lines_charged_outside_the_billing_period_import_active_with_the_out_of_period_lines_note(workspace, warehouse):
+    workspace.add_invoice(
+        KEY.invoice_id,
+        usage=[
+            usage_line("U1", "10.00"),
+            usage_line("U2", "4.00", charge_start_date="2026-09-30", charge_end_date="2026-10-30"),  # the day before
+            # Starts on the period's last day and runs past it: in period (only the charge's start is compared).
+            usage_line("U3", "2.005", charge_start_date="2026-10-31", charge_end_date="2026-11-30"),
+        ],
+        # Next month's seats, 31 days after the period's end: the default limit, still a warning.
+        license=[
+            license_line(
+                "L1", "-36.00", unit_price="-36.00", charge_start_date="2026-12-01", charge_end_date="2026-12-31"
+            )
+        ],
+    )
+    result = _import(workspace, warehouse)
+    assert (result.status, result.failures) == (Status.ACTIVE, ())
+    assert result.message == (
+        "Imported with 2 out-of-period lines (charges starting 2026-09-30 to 2026-12-01, billing period "
+        "2026-10-01 to 2026-10-31; see the Out Of Period Lines note)"
+    )
+    record = warehouse.current_record(KEY)
+    assert (record.status, record.message) == ("Active", result.message)
+    assert warehouse.line_totals(record.record_id) == {
+        "usage": (3, Decimal("16.005")),
+        "license": (1, Decimal("-36")),
+    }
+    assert _out_of_period_note(warehouse, record.record_id) == [
+        OUT_OF_PERIOD_COLUMNS,
+        "L1,license,2026-12-01,2026-12-31,-36.00,USD,after the period,31",
+        "U2,usage,2026-09-30,2026-10-30,4.00,USD,before the period,1",
+    ]
+
+
+def test_a_charge_starting_more_than_the_configured_days_after_the_period_puts_the_invoice_in_error(
+    workspace, warehouse
+):
+    workspace.add_invoice(
+        KEY.invoice_id,
+        usage=[
+            usage_line("U1", "10.00"),
+            usage_line("U2", "1.00", charge_start_date="2026-12-02", charge_end_date="2026-12-31"),
+            usage_line("U3", "1.00", charge_start_date="2027-01-15", charge_end_date="2027-01-31"),
+            usage_line("U4", "1.00", charge_start_date="2026-09-01", charge_end_date="2026-09-30"),
+        ],
+    )
+    result = _import(workspace, warehouse)
+    assert (result.status, result.failures) == (Status.ERROR, (ImportFailure.OUT_OF_PERIOD,))
+    assert result.message == (
+        "Lines out of period: 2 lines charged more than 31 days after the billing period 2026-10-01 to 2026-10-31 "
+        "(latest charge start 2027-01-15); ask the provider for a corrected invoice, or raise "
+        "out_of_period_error_after_days if such charges are expected; see the Out Of Period Lines note"
+    )
+    assert all(check.passed for check in result.checks.values())
+    record = warehouse.current_record(KEY)
+    assert (record.status, record.message, record.failures) == ("Error", result.message, result.failures)
+    assert warehouse.line_totals(record.record_id) == {"usage": (0, None), "license": (0, None)}
+    assert _out_of_period_note(warehouse, record.record_id) == [
+        OUT_OF_PERIOD_COLUMNS,
+        "U3,usage,2027-01-15,2027-01-31,1.00,USD,more than 31 days after the period (Error),76",
+        "U2,usage,2026-12-02,2026-12-31,1.00,USD,more than 31 days after the period (Error),32",
+        "U4,usage,2026-09-01,2026-09-30,1.00,USD,before the period,30",
+    ]
+
+
+def test_out_of_period_error_after_days_sets_the_limit_and_raising_it_lets_the_retry_import_the_invoice(
+    workspace, warehouse
+):
+    _error_after_days(workspace, 0)
+    workspace.add_invoice(
+        KEY.invoice_id, usage=[usage_line("U1", charge_start_date="2026-11-01", charge_end_date="2026-11-30")]
+    )
+    first = _import(workspace, warehouse)
+    assert (first.status, first.failures) == (Status.ERROR, (ImportFailure.OUT_OF_PERIOD,))
+    assert first.message.startswith(
+        "Lines out of period: 1 line charged after the billing period 2026-10-01 to 2026-10-31 "
+        "(latest charge start 2026-11-01); "
+    )
+    _error_after_days(workspace, 1)
+    second = _import(workspace, warehouse)  # the next sync's retry
+    assert (second.status, second.record_id) == (Status.ACTIVE, first.record_id)
+    assert second.message == (
+        "Imported with 1 out-of-period line (charge starting 2026-11-01, billing period 2026-10-01 to 2026-10-31; "
+        "see the Out Of Period Lines note)"
+    )
+
+
+def test_the_out_of_period_lines_note_lists_the_lines_furthest_outside_first_up_to_its_bound(
+    workspace, warehouse, monkeypatch
+):
+    monkeypatch.setattr(billing_period, "NOTE_ROWS", 2)
+    workspace.add_invoice(
+        KEY.invoice_id,
+        usage=[
+            usage_line(f"U{month}", charge_start_date=f"2026-0{month}-01", charge_end_date=f"2026-0{month}-28")
+            for month in (7, 8, 9)
+        ],
+    )
+    result = _import(workspace, warehouse)
+    assert result.message.startswith("Imported with 3 out-of-period lines (charges starting 2026-07-01 to 2026-09-01")
+    assert _out_of_period_note(warehouse, result.record_id) == [
+        OUT_OF_PERIOD_COLUMNS,
+        "U7,usage,2026-07-01,2026-07-28,10.00,USD,before the period,92",
+        "U8,usage,2026-08-01,2026-08-28,10.00,USD,before the period,61",
+    ]
+
+
+def test_out_of_period_lines_are_counted_with_reference_warnings_and_noted_beside_a_checksum_error(
+    workspace, warehouse
+):
+    workspace.add_invoice(
+        KEY.invoice_id,
+        usage=[usage_line("U1", product_id="UNKNOWN-PRODUCT", charge_start_date="2026-09-15")],
+        adjust_total="1.00",
+    )
+    result = _import(workspace, warehouse)
+    assert (result.status, result.failures) == (Status.ERROR, (ImportFailure.CHECKSUM,))
+    assert [note.title for note in result.notes] == [
+        "Missing References",
+        "Missing References",
+        "Out Of Period Lines",
+        "Checksum",
+    ]
+    workspace.add_invoice(
+        KEY.invoice_id, usage=[usage_line("U1", product_id="UNKNOWN-PRODUCT", charge_start_date="2026-09-15")]
+    )
+    assert _import(workspace, warehouse).message == (
+        "Imported with 1 reference warning(s) and 1 out-of-period line (charge starting 2026-09-15, billing period "
+        "2026-10-01 to 2026-10-31; see the Out Of Period Lines note)"
+    )
 
 
 def test_schema_failure_names_file_column_check_and_rows(workspace, warehouse):

@@ -67,6 +67,32 @@ TRICKY_INVOICES: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]] | No
     "a line id repeated in the usage file": (_usage({"line_id": "U1"}), LICENSE, "0"),
     "a line id in both files": (_usage({"line_id": "L1"}), LICENSE, "0"),
     "a checksum difference": (_usage(), LICENSE, "0.05"),
+    "a charge started before the period (warning)": (
+        _usage({"charge_start_date": "2026-09-30", "charge_end_date": "2026-10-30"}),
+        LICENSE,
+        "0",
+    ),
+    "next month's charges (warning)": (
+        _usage(),
+        [license_line("L1", "900.00", charge_start_date="2026-11-01", charge_end_date="2026-11-30")],
+        "0",
+    ),
+    "a charge too far after the period": (
+        _usage({"charge_start_date": "2026-12-02", "charge_end_date": "2026-12-31"}),
+        LICENSE,
+        "0",
+    ),
+    "a charge too far after the period and a checksum difference": (
+        _usage({"charge_start_date": "2027-03-01", "charge_end_date": "2027-03-31"}),
+        LICENSE,
+        "0.05",
+    ),
+}
+# Invoices in Error the one pass decides alone: every line passes its rules, so no validation pass runs.
+DECIDED_IN_ONE_PASS = {
+    "a checksum difference",
+    "a charge too far after the period",
+    "a charge too far after the period and a checksum difference",
 }
 
 
@@ -138,7 +164,9 @@ def test_publishing_while_validating_ends_as_validating_first(
     if in_one_pass["status"] == Status.ACTIVE:
         assert reported == []  # the one pass decided alone: no validation pass ran
         assert in_one_pass["lines"]["usage"] or in_one_pass["lines"]["license"]
-    elif name != "a checksum difference":
+    elif name in DECIDED_IN_ONE_PASS:
+        assert reported == []
+    else:
         assert reported == ["usage", "license"]  # it stopped, and the validation pass said why
 
 
@@ -147,8 +175,9 @@ def test_publishing_while_validating_ends_as_validating_first(
     [
         lambda ws: ws.add_invoice(KEY.invoice_id, usage=_usage(), license=LICENSE, adjust_total="0.05"),
         lambda ws: ws.add_invoice(KEY.invoice_id, usage=_usage({"customer_id": "unknown-tenant"}), license=LICENSE),
+        lambda ws: ws.add_invoice(KEY.invoice_id, *TRICKY_INVOICES["a charge too far after the period"][:2]),
     ],
-    ids=["checksum difference", "unmapped customer"],
+    ids=["checksum difference", "unmapped customer", "a charge too far after the period"],
 )
 def test_an_invoice_that_is_not_active_keeps_none_of_the_lines_published_while_validating(
     tmp_path: Path, change: Callable[[ProviderWorkspace], Path]
