@@ -20,9 +20,11 @@ import yaml
 
 from invoice_pipeline.composition import open_warehouse
 from invoice_pipeline.config import DEMO_CONFIG_PATH, PipelineConfig, load_config
+from invoice_pipeline.operations.billing import bill_customers
 from invoice_pipeline.schemas.line_summaries import COMMON_COLUMNS
 from invoice_pipeline.schemas.line_summaries import USAGE_COLUMNS as USAGE_ONLY_COLUMNS
 from invoice_pipeline.warehouse import schema_migrations
+from invoice_pipeline.warehouse.billing_tables import CustomerInvoice
 from invoice_pipeline.warehouse.warehouse import Warehouse
 
 NORTHWIND = "7f3c2a10-1b7e-4c55-9a51-2d1f0e6b8a01"  # mapped to ACC-1001 in the demo reference data
@@ -110,6 +112,12 @@ class ProviderWorkspace:
         """Move the daily sync to 29 February, so a daemon a test runs never starts it mid-test (at 06:00 UTC)."""
         data = yaml.safe_load(self.config_path.read_text())
         data["daily_sync"] = {"cron": "0 6 29 2 *", "timezone": "UTC"}
+        self.config_path.write_text(yaml.safe_dump(data))
+
+    def bill_usage_without_terms_at_cost(self) -> None:
+        """Bill usage that has no contract terms at cost instead of holding it back (the configuration's switch)."""
+        data = yaml.safe_load(self.config_path.read_text())
+        data["bill_usage_without_terms_at_cost"] = True
         self.config_path.write_text(yaml.safe_dump(data))
 
     def set_tolerance(self, provider: str, tolerance: str) -> None:
@@ -253,3 +261,9 @@ def make_workspace(
     config = workspace_config(warehouse_url)
     (root / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return ProviderWorkspace(root)
+
+
+def bill_at_cost(warehouse: Warehouse, *, actor: str = "billing-test") -> list[CustomerInvoice]:
+    """Bill every month's billable usage at cost, as if no contract had terms and the configuration billed such
+    usage at cost (`bill_usage_without_terms_at_cost`); the drafts it created or added to."""
+    return bill_customers(warehouse, Path("."), actor=actor, contracts=[], bill_without_terms_at_cost=True).drafts

@@ -30,6 +30,7 @@ from invoice_pipeline.reconciliation.contracts import (
     partial_terms_in,
     terms_in,
 )
+from invoice_pipeline.reconciliation.pricing import usage_price
 
 HUNDRED = Decimal(100)
 
@@ -598,11 +599,11 @@ def _licence_seats(licenses: LicenseGroup, contract: ContractTerms) -> tuple[Dec
 
 def _usage_billing(usage: UsageGroup, contract: ContractTerms) -> list[Finding]:
     """Usage not billed yet, and usage billed at another amount than cost plus the markup."""
-    factor = 1 + (contract.usage_markup_percent or Decimal(0)) / HUNDRED
+    markup = contract.usage_markup_percent or Decimal(0)
     found = []
     unbilled_cost = usage.cost - usage.billed_cost
     if usage.line_count > usage.billed_line_count:
-        expected = _money(unbilled_cost * factor, usage.minor_units)
+        expected = _money(usage_price(unbilled_cost, markup), usage.minor_units)
         found.append(
             _usage_finding(
                 usage,
@@ -616,8 +617,8 @@ def _usage_billing(usage: UsageGroup, contract: ContractTerms) -> list[Finding]:
                 f"{contract.usage_markup_percent}%",
             )
         )
-    if usage.billed_line_count:
-        expected = _money(usage.billed_cost * factor, usage.minor_units)
+    if usage.billed_line_count or usage.billed_amount:
+        expected = _money(usage_price(usage.billed_cost, markup), usage.minor_units)
         billed = _money(usage.billed_amount, usage.minor_units)
         if billed != expected:
             found.append(

@@ -65,12 +65,14 @@ def usage_terms_in(contracts: list[ContractTerms], period: BillingPeriod) -> lis
     ]
 
 
-def held_back_reason(billing_contract_id: str | None, product_id: str | None, period: BillingPeriod) -> str:
+def held_back_reason(
+    billing_contract_id: str | None, product_id: str | None, currency: str, period: BillingPeriod
+) -> str:
     """Why usage lines have no price in their charge month, and what to do about it."""
     if billing_contract_id is None:
         missing = "no billing contract (subscription not in the reference data)"
     elif product_id is None:
         missing = "no product on the subscription"
     else:
-        missing = f"no usage terms for contract {billing_contract_id}, product {product_id} and currency in {period}"
+        missing = f"no usage terms for contract {billing_contract_id}, product {product_id} in {currency} in {period}"
     return f"{missing}: add them to billing_contracts.csv, then run `invoice-pipeline billing run --period {period}`"

@@ -362,6 +362,10 @@ def customer_invoices(
 
 def _document(row: sa.RowMapping) -> CustomerInvoice:
     values = {field.name: row[field.name] for field in dataclasses.fields(CustomerInvoice)}
+    if values["minor_units"] is not None:  # the total as rounded, without the column's storage padding
+        values["total_amount"] = round_to_minor_units(values["total_amount"], values["minor_units"])
+    if values["rounding_difference"] is not None:
+        values["rounding_difference"] = values["rounding_difference"].normalize()
     return CustomerInvoice(**values)
 
 
@@ -626,7 +630,7 @@ def _held_back(
             line_count=int(count),
             cost=Decimal(cost),
             minor_units=int(minor_units),
-            reason=held_back_reason(contract, product, period),
+            reason=held_back_reason(contract, product, currency, period),
         )
         for account_id, contract, subscription, product, currency, count, cost, minor_units in rows
     ]
@@ -719,7 +723,8 @@ def unlink_record(conn: sa.Connection, record_id: str, *, actor: str, reason: st
         )
         voided.append(doc.customer_invoice_id)
     credit_notes = [_credit(conn, invoice, record_id, actor=actor, reason=reason, now=now) for invoice in issued]
-    return Unlinked(line_count, [i for i in draft_ids if i not in voided], voided, credit_notes)
+    recomputed = sorted(i for i in draft_ids if i not in voided)
+    return Unlinked(line_count, recomputed, sorted(voided), sorted(credit_notes, key=lambda n: n.customer_invoice_id))
 
 
 def _credit(

@@ -13,9 +13,8 @@ from invoice_pipeline.cli import cli
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
-from invoice_pipeline.operations.billing import bill_customers
 from invoice_pipeline.warehouse import tables as t
-from invoice_pipeline_tests.builders import usage_line
+from invoice_pipeline_tests.builders import bill_at_cost, usage_line
 
 pytestmark = pytest.mark.engine_contract
 
@@ -35,7 +34,7 @@ def billed(workspace, warehouse) -> dict[str, dict]:
         workspace.add_invoice(f"G-{currency}", usage=lines, currency=currency, total=total)
         key = InvoiceKey("contoso-csp", f"G-{currency}")
         assert import_provider_invoice(workspace.config(), warehouse, key, actor="test").status == Status.ACTIVE
-    return {c.currency: c for c in bill_customers(warehouse, actor="billing-test")}
+    return {c.currency: c for c in bill_at_cost(warehouse, actor="billing-test")}
 
 
 @pytest.mark.parametrize("currency", CURRENCIES)
@@ -72,12 +71,16 @@ def test_billing_run_shows_each_rounded_total_with_the_currencys_minor_units_and
     finally:
         warehouse.dispose()
 
+    workspace.bill_usage_without_terms_at_cost()  # no contract bills JPY or KWD: at cost here
+
     result = CliRunner().invoke(cli, ["billing", "run"])
 
     assert result.exit_code == 0, result.output
-    shown = sorted(line.split("\t")[2:] for line in result.output.strip().splitlines())
+    drafts = [line for line in result.output.strip().splitlines() if line.startswith("CI-")]
+    shown = sorted(line.split("\t")[5:] for line in drafts)
     assert shown == [
         ["15000 JPY", "2 lines", "rounding difference 0.1 JPY"],
         ["199.500 KWD", "2 lines", "rounding difference -0.0005 KWD"],
-        ["3346.68 USD", "2 lines", "rounding difference -0.004 USD"],
+        # USD: Northwind's terms add 10 %: (3000.342 + 346.342) x 1.10 = 3681.3524 -> 3681.35
+        ["3681.35 USD", "2 lines", "rounding difference -0.0024 USD"],
     ]

@@ -18,7 +18,6 @@ from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
 from invoice_pipeline.importing.sync_plan import plan_sync
-from invoice_pipeline.operations.billing import bill_customers
 from invoice_pipeline.operations.invoice_operations import ChecksumOverrideRequest, deactivate_invoice
 from invoice_pipeline.reconciliation.contracts import BillingPeriod
 from invoice_pipeline.reconciliation.findings import FindingKind
@@ -27,7 +26,7 @@ from invoice_pipeline.reconciliation.reports import margin_row, totals_row
 from invoice_pipeline.schemas.reference_data import BillingContractsSchema
 from invoice_pipeline.use_cases import import_invoice
 from invoice_pipeline.warehouse import tables as t
-from invoice_pipeline_tests.builders import ADVENTURE_WORKS, license_line, usage_line, write_csv
+from invoice_pipeline_tests.builders import ADVENTURE_WORKS, bill_at_cost, license_line, usage_line, write_csv
 
 pytestmark = pytest.mark.engine_contract
 
@@ -114,7 +113,7 @@ def test_another_month_sees_only_the_lines_charged_in_it(imported, warehouse):
 
 
 def test_usage_billed_at_cost_shows_the_missing_markup_and_usage_billed_as_agreed_shows_nothing(imported, warehouse):
-    bill_customers(warehouse, actor="test")
+    bill_at_cost(warehouse, actor="test")
 
     result = reconcile_period(warehouse, imported.root / "reference", OCTOBER)
 
