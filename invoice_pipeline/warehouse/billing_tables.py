@@ -632,7 +632,7 @@ def _held_back(
             minor_units=int(minor_units),
             reason=held_back_reason(contract, product, currency, period),
         )
-        for account_id, contract, subscription, product, currency, count, cost, minor_units in rows
+        for account_id, contract, subscription, product, currency, count, cost, minor_units in map(tuple, rows)
     ]
 
 
