@@ -23,6 +23,9 @@ PROVIDER_ID_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 ENV_VAR_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 SECRET_KEYS = ("client_secret", "clientsecret", "secret", "password")
 MISSING_SETTING = "missing_provider_setting"
+CURRENCY_PATTERN = re.compile(r"[A-Z]{3}")
+DEFAULT_CURRENCY = "default"  # checksum_override_maximum's key for the currencies it does not name
+DEFAULT_OVERRIDE_MAXIMUM = Decimal("0.50")
 
 
 class ConfigError(ValueError):
@@ -43,6 +46,28 @@ def _decimal_setting(value: object, key: str) -> Decimal:
     if not amount.is_finite() or amount < 0:
         raise ValueError(f"{key} must be a finite, non-negative decimal")
     return amount
+
+
+def _override_maximum_setting(value: object) -> dict[str, Decimal]:
+    """checksum_override_maximum as a maximum per currency: one decimal applies to every currency (the form
+    before per-currency maximums), a mapping names currencies and `default` for the others."""
+    key = "checksum_override_maximum"
+    if not isinstance(value, dict):
+        if isinstance(value, list | tuple | set | bool) or value is None:
+            raise ValueError(
+                f'{key} must be a quoted decimal such as "0.50", or a mapping of currency codes to quoted decimals '
+                'such as {default: "0.50", JPY: "50"}'
+            )
+        return {DEFAULT_CURRENCY: _decimal_setting(value, key)}
+    maximums = {}
+    for currency, amount in value.items():
+        if currency != DEFAULT_CURRENCY and not (isinstance(currency, str) and CURRENCY_PATTERN.fullmatch(currency)):
+            raise ValueError(
+                f"{str(currency)[:20]!r} is not a currency code; write three upper-case letters (ISO 4217, e.g. JPY), "
+                f"or {DEFAULT_CURRENCY} for the other currencies"
+            )
+        maximums[currency] = _decimal_setting(amount, f"{key}.{currency}")
+    return maximums
 
 
 class PartnerCenterSettings(_Strict):
@@ -207,14 +232,19 @@ class PipelineConfig(_Strict):
     # A line whose charge starts more than this many days after the header's billing period puts its invoice in
     # Error (lines outside the period by less, or before it, are imported with the Out Of Period Lines note).
     out_of_period_error_after_days: int = Field(default=31, ge=0, le=36500)
-    checksum_override_maximum: Decimal = Decimal("0.50")
+    # An override accepts a checksum difference below this, per currency (DEFAULT_CURRENCY: the other ones).
+    checksum_override_maximum: dict[str, Decimal] = Field(
+        default_factory=lambda: {DEFAULT_CURRENCY: DEFAULT_OVERRIDE_MAXIMUM}
+    )
+    # Usage with no contract terms in its charge month is held back from billing unless this says to bill it at cost.
+    bill_usage_without_terms_at_cost: bool = False
     daily_sync: DailySyncConfig = Field(default_factory=DailySyncConfig)
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
 
     @field_validator("checksum_override_maximum", mode="before")
     @classmethod
-    def _valid_override_maximum(cls, value: object) -> Decimal:
-        return _decimal_setting(value, "checksum_override_maximum")
+    def _valid_override_maximum(cls, value: object) -> dict[str, Decimal]:
+        return _override_maximum_setting(value)
 
     @model_validator(mode="after")
     def _unique_provider_ids(self) -> PipelineConfig:
@@ -232,6 +262,12 @@ class PipelineConfig(_Strict):
                 return provider
         known = ", ".join(p.id for p in self.providers) or "none"
         raise ConfigError(f"unknown provider {provider_id!r}; configured providers: {known}")
+
+    def checksum_override_maximum_in(self, currency: str) -> Decimal:
+        """The checksum difference an override accepts in `currency` must be below this: the currency's own
+        maximum, else the configured default, else 0.50."""
+        maximums = self.checksum_override_maximum
+        return maximums.get(currency, maximums.get(DEFAULT_CURRENCY, DEFAULT_OVERRIDE_MAXIMUM))
 
     @property
     def stuck_after(self) -> timedelta:

@@ -1,7 +1,9 @@
 """The use cases the command line and Dagster both run, each one function over the rules.
 
 An adapter (a CLI command, a Dagster op or asset) parses its input, calls one of these and shows the result;
-the policies they hold (which checksum difference an override accepts) are written here once.
+the policies they hold are written here once: a checksum override (or an activation accepting a difference)
+accepts the very figure a person approved, below the currency's maximum, and no other
+(`validation.checksum.override_refusal`, checked on the stored difference first, then on the one found).
 """
 
 from __future__ import annotations
@@ -12,14 +14,8 @@ from invoice_pipeline.config import PipelineConfig
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.importing.import_results import ImportResult
 from invoice_pipeline.importing.invoice_import import activate_manual_invoice, import_provider_invoice
-from invoice_pipeline.operations.invoice_operations import request_checksum_override
+from invoice_pipeline.operations.invoice_operations import ChecksumOverrideRequest, request_checksum_override
 from invoice_pipeline.warehouse.warehouse import Warehouse
-
-
-def _accepted_difference(config: PipelineConfig, *, accept: bool) -> Decimal | None:
-    """The checksum difference an import accepts: below the configured override maximum when a person accepts
-    one (an override, `--accept-checksum-difference`), else none."""
-    return config.checksum_override_maximum if accept else None
 
 
 def import_invoice(
@@ -29,20 +25,23 @@ def import_invoice(
     *,
     run_id: str | None,
     actor: str,
-    checksum_override_reason: str | None = None,
+    checksum_override: ChecksumOverrideRequest | None = None,
 ) -> ImportResult:
-    """Import one provider invoice; with a checksum override's reason, the override is checked and recorded
-    first (ImportRefused when it is not allowed) and the import accepts a difference below the maximum."""
-    if checksum_override_reason is not None:
-        request_checksum_override(config, warehouse, key, actor=actor, reason=checksum_override_reason)
-    return import_provider_invoice(
-        config,
-        warehouse,
-        key,
-        run_id=run_id,
-        actor=actor,
-        override_maximum=_accepted_difference(config, accept=checksum_override_reason is not None),
-    )
+    """Import one provider invoice. A checksum override binds to the figure the person approved: it is checked
+    against the invoice's stored difference and recorded first (ImportRefused naming both figures, nothing changed,
+    when they differ or it is not below the currency's maximum), then the import accepts that very difference only;
+    if the provider changed the invoice meanwhile, it ends in Error naming the approved figure and the one found."""
+    approved = None
+    if checksum_override is not None:
+        approved = request_checksum_override(
+            config,
+            warehouse,
+            key,
+            actor=actor,
+            reason=checksum_override.reason,
+            difference=checksum_override.difference,
+        )
+    return import_provider_invoice(config, warehouse, key, run_id=run_id, actor=actor, approved_difference=approved)
 
 
 def activate_invoice(
@@ -52,11 +51,12 @@ def activate_invoice(
     *,
     actor: str,
     reason: str,
-    accept_checksum_difference: bool,
+    accept_checksum_difference: Decimal | None,
     run_id: str | None = None,
 ) -> ImportResult:
-    """Set a manual provider invoice Active after the import's rules (ActivationRefused when they fail), accepting
-    a checksum difference below the override maximum when asked to."""
+    """Set a manual provider invoice Active after the import's rules (ActivationRefused when they fail); with
+    `accept_checksum_difference`, the checksum difference found is accepted when it is that very figure (header
+    total minus lines total) and below the currency's override maximum, as an override's."""
     return activate_manual_invoice(
         config,
         warehouse,
@@ -64,5 +64,5 @@ def activate_invoice(
         run_id=run_id,
         actor=actor,
         reason=reason,
-        override_maximum=_accepted_difference(config, accept=accept_checksum_difference),
+        approved_difference=accept_checksum_difference,
     )

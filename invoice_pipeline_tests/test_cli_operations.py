@@ -14,6 +14,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 
 from invoice_pipeline_tests.builders import (
     ADVENTURE_WORKS,
@@ -131,8 +132,8 @@ def _run_cycle(c: Cycle) -> Cycle:
     c.look_in_dagster("deactivate", G1)
     c.run("sync again", "sync", "--invoice", G1)
     c.look_in_dagster("sync again", G1)
-    c.run("override", "invoices", "override", G2, "--reason", WHY["override"])
-    c.run("override refused", "invoices", "override", G3, "--reason", "please accept 125")
+    c.run("override", "invoices", "override", G2, "--difference", "0.37", "--reason", WHY["override"])
+    c.run("override refused", "invoices", "override", G3, "--difference", "125.00", "--reason", "please accept 125")
     ws.add_invoice("G4", usage=[usage_line("U1", "1.00")])  # offered after the sync: not imported
     c.run("offered", "providers", "invoices", "contoso-csp")
     c.run(
@@ -281,7 +282,7 @@ def test_the_refused_deactivation_left_no_trace_and_every_operation_on_g1_says_w
 def test_override_of_a_0_37_difference_imports_the_invoice_as_active(cycle):
     rows = _ok(cycle["override"])
     assert rows == [
-        [G2, "checksum override", "accepting a difference of 0.37 USD"],
+        [G2, "checksum override", "approving a difference of 0.37 USD"],
         [G2, "Active", "Imported with accepted checksum difference 0.37 USD"],
     ]
     (record,) = cycle.shown("show G2")["records"]
@@ -299,7 +300,7 @@ def test_override_history_says_who_asked_and_why(cycle):
     ]
     assert (history[2]["actor"], history[2]["reason"]) == (
         WHO,
-        f"checksum override requested for a difference of 0.37 USD: {WHY['override']}",
+        f"checksum override requested, approving a difference of 0.37 USD: {WHY['override']}",
     )
     assert {h["actor"] for h in history[2:]} == {WHO}
 
@@ -308,6 +309,162 @@ def test_override_of_a_125_difference_is_refused_with_exit_1_saying_contact_the_
     assert _refused(cycle["override refused"]) == (
         f"{G3}: the checksum difference 125.00 USD is not below the override maximum 0.50 USD; contact the provider"
     )
+
+
+# An override binds to the figure approved (issue #27, 6 and 7) ----------------------------------------------
+
+Y1 = "contoso-csp:Y1"
+
+
+@pytest.fixture(scope="module", params=["duckdb", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def approvals(request, tmp_path_factory) -> Iterator[Cycle]:
+    """Overrides and an activation approving the wrong figure, then the right one, on each warehouse engine."""
+    root = tmp_path_factory.mktemp("approvals")
+    if request.param == "postgresql":
+        with postgres_warehouse_url() as url:
+            yield _run_approvals(Cycle(root, url))
+    else:
+        yield _run_approvals(Cycle(root, None))
+
+
+def _g1_lines(ws: ProviderWorkspace, total: str) -> None:
+    ws.add_invoice("G1", usage=[usage_line("U1", "6000.00")], license=[license_line("L1", "3999.63")], total=total)
+
+
+def _run_approvals(c: Cycle) -> Cycle:
+    ws = c.workspace
+    _g1_lines(ws, "10000.00")  # difference 0.37
+    ws.add_invoice("G2", usage=[usage_line("U1", "10.00")], total="9.55")  # difference -0.45: lines exceed header
+    ws.add_invoice("Y1", usage=[usage_line("U1", "1000", currency="JPY")], currency="JPY", total="1003")  # 3 JPY
+    c.run("sync", "sync")
+    c.run("show G1 after sync", "invoices", "show", G1, "--json")
+    c.run("no difference", "invoices", "override", G1, "--reason", "approved")
+    c.run("not a difference", "invoices", "override", G1, "--difference", "0.37 USD", "--reason", "approved")
+    c.run("another figure", "invoices", "override", G1, "--difference", "0.10", "--reason", "approved 0.10")
+    c.run("opposite sign", "invoices", "override", G2, "--difference", "0.45", "--reason", "approved 0.45")
+    c.run("show G1 after refusals", "invoices", "show", G1, "--json")
+    _g1_lines(ws, "10000.08")  # the provider changes the header meanwhile: the difference is 0.45 now
+    c.run("changed at the provider", "invoices", "override", G1, "--difference", "0.37", "--reason", "approved 0.37")
+    c.run("show G1 changed", "invoices", "show", G1, "--json")
+    c.run("approved again", "invoices", "override", G1, "--difference", "0.45", "--reason", "provider confirmed 0.45")
+    c.run("yen under one maximum", "invoices", "override", Y1, "--difference", "3", "--reason", "rounding per line")
+    data = yaml.safe_load(ws.config_path.read_text())
+    data["checksum_override_maximum"] = {"default": "0.50", "JPY": "50"}
+    ws.config_path.write_text(yaml.safe_dump(data))
+    c.run("yen", "invoices", "override", Y1, "--difference", "3", "--reason", "rounding per line")
+    fab_line = license_line(
+        "F1", "135.00", customer_id="FAB-CUST-77", subscription_id="FAB-SUB-1", product_id="BACKUP-TB"
+    )
+    ws.add_invoice("FAB-1", license=[fab_line], provider="fabrikam-distribution", total="135.37")
+    c.run("create", "invoices", "create", FAB, "--reason", "vendor invoice by post")
+    c.run("activate without the figure", "invoices", "activate", FAB, "--reason", "x", "--accept-checksum-difference")
+    c.run(
+        "activate another figure", "invoices", "activate", FAB, "--reason", "ok", "--accept-checksum-difference", "0.10"
+    )
+    c.run("activate", "invoices", "activate", FAB, "--reason", "lines checked", "--accept-checksum-difference", "0.37")
+    return c
+
+
+def _usage_error(completed: Completed) -> str:
+    """A usage error: exit 2, nothing done; returns stderr."""
+    assert completed.returncode == 2, (completed.returncode, completed.stdout, completed.stderr)
+    assert "Traceback" not in completed.stderr and completed.stdout == ""
+    return completed.stderr
+
+
+def test_override_without_the_difference_is_a_usage_error_naming_the_option(approvals):
+    assert "Missing option '--difference'" in _usage_error(approvals["no difference"])
+
+
+def test_override_with_a_difference_not_written_as_a_decimal_is_a_usage_error_saying_how_to_write_it(approvals):
+    assert (
+        "Invalid value for '--difference': '0.37 USD' is not a difference; write it as the invoice's message shows "
+        "it (header total minus lines total, in the invoice's currency), a plain decimal such as 0.37 or -0.45"
+    ) in " ".join(_usage_error(approvals["not a difference"]).split())
+
+
+def test_override_approving_another_figure_is_refused_with_both_figures_and_changes_nothing(approvals):
+    assert _refused(approvals["another figure"]) == (
+        f"{G1}: the override approves a difference of 0.10 USD, but the invoice's checksum difference is 0.37 USD "
+        "(header total minus lines total: the header exceeds the lines); nothing was accepted: look at the invoice "
+        "again and approve 0.37 USD if it is acceptable"
+    )
+    assert approvals.shown("show G1 after refusals") == approvals.shown("show G1 after sync")
+
+
+def test_override_approving_the_opposite_sign_is_refused_showing_both_figures(approvals):
+    assert _refused(approvals["opposite sign"]) == (
+        "contoso-csp:G2: the override approves a difference of 0.45 USD, but the invoice's checksum difference is "
+        "-0.45 USD (header total minus lines total: the lines exceed the header); nothing was accepted: look at the "
+        "invoice again and approve -0.45 USD if it is acceptable"
+    )
+
+
+def test_override_whose_difference_changed_at_the_provider_ends_in_error_naming_both_figures_with_exit_1(approvals):
+    completed = approvals["changed at the provider"]
+    assert completed.returncode == 1, (completed.stdout, completed.stderr)
+    rows = [line.split("\t") for line in completed.stdout.strip().splitlines()]
+    assert rows[0] == [G1, "checksum override", "approving a difference of 0.37 USD"]
+    assert rows[1][:2] == [G1, "Error"]
+    assert (
+        "difference 0.45 USD; checksum override refused: the override approves a difference of 0.37 USD, but the "
+        "invoice's checksum difference is 0.45 USD"
+    ) in rows[1][2]
+    assert completed.stderr.strip() == (
+        f"invoice-pipeline: the checksum override of {G1} was not applied: it is in Error (its message above says "
+        "why); nothing was imported"
+    )
+    (record,) = approvals.shown("show G1 changed")["records"]
+    assert (record["status"], record["difference"], record["accepted_difference"]) == ("Error", "0.45", None)
+
+
+def test_the_history_says_who_approved_which_figure(approvals):
+    history = approvals.shown("show G1 changed")["history"]
+    approved = [h for h in history if h["reason"].startswith("checksum override requested")]
+    assert [(h["actor"], h["reason"]) for h in approved] == [
+        (WHO, "checksum override requested, approving a difference of 0.37 USD: approved 0.37")
+    ]
+    assert (history[-1]["to_status"], history[-1]["actor"]) == ("Error", WHO)
+
+
+def test_override_approving_the_new_figure_then_imports_the_invoice(approvals):
+    assert _ok(approvals["approved again"]) == [
+        [G1, "checksum override", "approving a difference of 0.45 USD"],
+        [G1, "Active", "Imported with accepted checksum difference 0.45 USD"],
+    ]
+
+
+def test_a_yen_override_under_one_maximum_for_every_currency_is_refused_saying_how_to_allow_it(approvals):
+    assert _refused(approvals["yen under one maximum"]) == (
+        f"{Y1}: the checksum difference 3 JPY is not below the override maximum 0.5 JPY, and no JPY difference can "
+        "be: its smallest is 1 JPY; set a maximum for JPY in the configuration (checksum_override_maximum: "
+        '{default: "0.50", JPY: "50"}, for example), or contact the provider'
+    )
+
+
+def test_a_yen_override_within_the_yens_maximum_is_accepted(approvals):
+    assert _ok(approvals["yen"]) == [
+        [Y1, "checksum override", "approving a difference of 3 JPY"],
+        [Y1, "Active", "Imported with accepted checksum difference 3 JPY"],
+    ]
+
+
+def test_activate_accepting_a_difference_needs_the_figure(approvals):
+    assert "Option '--accept-checksum-difference' requires an argument" in _usage_error(
+        approvals["activate without the figure"]
+    )
+
+
+def test_activate_accepting_another_figure_is_refused_with_exit_1_naming_both(approvals):
+    assert _refused(approvals["activate another figure"]).startswith(
+        f"{FAB} cannot be activated: Checksum failed: header 135.37 USD; usage 0.00 + license 135.00 = 135.00; "
+        "difference 0.37 USD; checksum override refused: the override approves a difference of 0.10 USD, but the "
+        "invoice's checksum difference is 0.37 USD"
+    )
+
+
+def test_activate_accepting_the_difference_found_sets_the_manual_invoice_active(approvals):
+    assert _ok(approvals["activate"]) == [[FAB, "Active", "Imported with accepted checksum difference 0.37 USD"]]
 
 
 # Offered invoices --------------------------------------------------------------------------------------------
@@ -358,8 +515,8 @@ def test_activate_failing_the_checksum_is_refused_with_exit_1_the_imports_messag
     folder = cycle.workspace.provider_folder("fabrikam-distribution") / "FAB-1"
     assert _refused(cycle["activate refused"]) == (
         f"{FAB} cannot be activated: Checksum failed: header 135.00 USD; usage 0.00 + license 0.00 = 0.00; "
-        f"difference 135.00 USD; it stays Populating: fix its files in {folder} or the reference data or accept "
-        f"a difference below 0.50 USD with --accept-checksum-difference, then `invoice-pipeline invoices activate "
+        f"difference 135.00 USD; it stays Populating: fix its files in {folder} or the reference data (135.00 USD is "
+        "not below the checksum override maximum 0.50 USD), then `invoice-pipeline invoices activate "
         f"{FAB} --reason ...` again; its notes: `invoice-pipeline invoices notes {FAB} --out DIR`"
     )
 

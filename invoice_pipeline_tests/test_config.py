@@ -288,3 +288,81 @@ def test_bundled_demo_config_loads_when_nothing_is_set(config_dir, tmp_path):
     assert all(p.path.is_dir() and p.path.parent == DEMO_CONFIG_PATH.parent / "providers" for p in config.providers)
     assert config.data_dir == tmp_path / "env-data"
     assert config.warehouse_url == f"duckdb:///{tmp_path / 'env-data' / 'warehouse.duckdb'}"
+
+
+# The checksum override maximum, per currency ------------------------------------------------------------------
+
+
+def test_without_a_checksum_override_maximum_every_currency_gets_0_50(config_dir):
+    config = load_config(_write(config_dir, _valid()))
+    assert [config.checksum_override_maximum_in(code) for code in ("USD", "JPY")] == [Decimal("0.50")] * 2
+
+
+def test_a_single_checksum_override_maximum_applies_to_every_currency_as_before(config_dir):
+    config = load_config(_write(config_dir, _with(lambda d: d.update(checksum_override_maximum="0.30"))))
+    assert [config.checksum_override_maximum_in(code) for code in ("USD", "JPY")] == [Decimal("0.30")] * 2
+
+
+def test_a_checksum_override_maximum_per_currency_applies_the_default_to_the_currencies_it_does_not_name(config_dir):
+    maximum = {"default": "0.50", "JPY": "50", "KWD": "0.500"}
+    config = load_config(_write(config_dir, _with(lambda d: d.update(checksum_override_maximum=maximum))))
+    assert config.checksum_override_maximum_in("JPY") == Decimal("50")
+    assert config.checksum_override_maximum_in("KWD") == Decimal("0.500")
+    assert config.checksum_override_maximum_in("USD") == Decimal("0.50")
+    assert isinstance(config.checksum_override_maximum_in("JPY"), Decimal)
+
+
+def test_a_checksum_override_maximum_per_currency_without_default_keeps_0_50_for_the_others(config_dir):
+    config = load_config(_write(config_dir, _with(lambda d: d.update(checksum_override_maximum={"JPY": "50"}))))
+    assert (config.checksum_override_maximum_in("JPY"), config.checksum_override_maximum_in("EUR")) == (
+        Decimal("50"),
+        Decimal("0.50"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("maximum", "expected"),
+    [
+        pytest.param(
+            0.5,
+            "'checksum_override_maximum': checksum_override_maximum must be a quoted decimal string such as "
+            '"0.50", not a float',
+            id="float",
+        ),
+        pytest.param(
+            {"default": "0.50", "JPY": 50.0},
+            "'checksum_override_maximum': checksum_override_maximum.JPY must be a quoted decimal string",
+            id="float_for_a_currency",
+        ),
+        pytest.param(
+            {"default": "0.50", "JPY": "-1"},
+            "'checksum_override_maximum': checksum_override_maximum.JPY must be a finite, non-negative decimal",
+            id="negative_for_a_currency",
+        ),
+        pytest.param(
+            {"default": "fifty cents"},
+            "'checksum_override_maximum': checksum_override_maximum.default must be a decimal number",
+            id="text_default",
+        ),
+        pytest.param(
+            {"jpy": "50"},
+            "'checksum_override_maximum': 'jpy' is not a currency code; write three upper-case letters "
+            "(ISO 4217, e.g. JPY), or default for the other currencies",
+            id="lower_case_currency",
+        ),
+        pytest.param(
+            {"YEN!": "50"},
+            "'checksum_override_maximum': 'YEN!' is not a currency code",
+            id="not_a_currency_code",
+        ),
+        pytest.param(
+            ["0.50"],
+            "'checksum_override_maximum': checksum_override_maximum must be a quoted decimal such as \"0.50\", or "
+            'a mapping of currency codes to quoted decimals such as {default: "0.50", JPY: "50"}',
+            id="list",
+        ),
+    ],
+)
+def test_a_bad_checksum_override_maximum_raises_one_line_naming_the_key(config_dir, maximum, expected):
+    message = _error(config_dir, _with(lambda d: d.update(checksum_override_maximum=maximum)))
+    assert expected in message

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 
 import click
 
@@ -19,6 +20,8 @@ from invoice_pipeline.composition import opened_warehouse
 from invoice_pipeline.config import PipelineConfig
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.money import decimal_text
+from invoice_pipeline.domain.statuses import Status
+from invoice_pipeline.validation.checksum import approved_difference
 from invoice_pipeline.warehouse.warehouse import Warehouse
 
 
@@ -83,25 +86,55 @@ def unlink(config: PipelineConfig, invoice_key: str, reason: str) -> None:
     _change_shown(config, key, f"unlinked by {actor()}: {reason}", unlinked)
 
 
-@invoice_operation("override")
-def override(config: PipelineConfig, invoice_key: str, reason: str) -> None:
-    """Import an invoice in Error because of its checksum as Active, when the difference is below the maximum."""
+def _approved_difference(_context: click.Context, _option: click.Parameter, text: str | None) -> Decimal | None:
+    """The difference a person approves, read exactly; text that is not a plain decimal is a usage error."""
+    if text is None:
+        return None
+    try:
+        return approved_difference(text)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+@invoice_operation(
+    "override",
+    click.option(
+        "--difference",
+        required=True,
+        callback=_approved_difference,
+        help="The difference you approve, as the invoice's message shows it (header total minus lines total, "
+        "sign included, e.g. 0.37 or -0.13); only that very figure is accepted.",
+    ),
+)
+def override(config: PipelineConfig, invoice_key: str, reason: str, difference: Decimal) -> None:
+    """Import an invoice in Error because of its checksum as Active, accepting the difference you approve and no
+    other, below the currency's override maximum. Exit 1 when refused or when it ends in Error."""
     from invoice_pipeline.cli.dagster_runs import run_imports
     from invoice_pipeline.operations.invoice_operations import checksum_override_difference
 
     key = invoice_key_of(invoice_key)
     with refusals_refused(), opened_warehouse(config) as warehouse:
-        difference = checksum_override_difference(config, warehouse, key)
+        found = checksum_override_difference(config, warehouse, key, approved=difference)
         record = warehouse.current_record(key)
-        shown = (
-            f"{decimal_text(difference, record.minor_units)} {record.currency}" if record else decimal_text(difference)
-        )
-        click.echo(f"{key}\tchecksum override\taccepting a difference of {shown}")
-    broken, refused = run_imports([key], {"checksum_override": {"reason": reason}, "requested_by": actor()})
+        shown = f"{decimal_text(found, record.minor_units)} {record.currency}" if record else decimal_text(found)
+        click.echo(f"{key}\tchecksum override\tapproving a difference of {shown}")
+    options: dict[str, object] = {
+        "checksum_override": {"difference": str(difference), "reason": reason},
+        "requested_by": actor(),
+    }
+    broken, refused = run_imports([key], options)
     if broken:
         sys.exit(EXIT_BROKEN)
     if refused:
         sys.exit(EXIT_REFUSED)
+    with opened_warehouse(config) as warehouse:
+        record = warehouse.current_record(key)
+    if record is None or record.status != Status.ACTIVE:
+        status = f"in {record.status}" if record else "gone"
+        raise Refused(
+            f"the checksum override of {key} was not applied: it is {status} (its message above says why); "
+            "nothing was imported"
+        )
 
 
 @invoice_operation(
@@ -149,10 +182,15 @@ def create(
 
 @invoice_operation(
     "activate",
-    click.option("--accept-checksum-difference", is_flag=True, help="Accept a difference below the override maximum."),
+    click.option(
+        "--accept-checksum-difference",
+        callback=_approved_difference,
+        help="Accept this checksum difference, as the refused activation shows it (header total minus lines total, "
+        "e.g. 0.37): that very figure only, below the currency's override maximum.",
+    ),
 )
-def activate(config: PipelineConfig, invoice_key: str, reason: str, accept_checksum_difference: bool) -> None:
-    """Set a manual provider invoice Active; refused with the import's message when its rules fail."""
+def activate(config: PipelineConfig, invoice_key: str, reason: str, accept_checksum_difference: Decimal | None) -> None:
+    """Set a manual provider invoice Active; refused (exit 1) with the import's message when its rules fail."""
     from invoice_pipeline.cli.dagster_runs import show_in_dagster
     from invoice_pipeline.use_cases import activate_invoice
 

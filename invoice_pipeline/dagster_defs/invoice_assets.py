@@ -24,7 +24,9 @@ from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.import_results import CHECKSUM_CHECK, REFERENCES_CHECK, SCHEMA_CHECK
 from invoice_pipeline.importing.invoice_import import ImportOutcomeUnrecorded
 from invoice_pipeline.operations.billing import billable_usage_summary
+from invoice_pipeline.operations.invoice_operations import ChecksumOverrideRequest, OperationRefused
 from invoice_pipeline.use_cases import import_invoice
+from invoice_pipeline.validation.checksum import approved_difference
 from invoice_pipeline.warehouse.billing_tables import BillableSummary
 from invoice_pipeline.warehouse.warehouse import ImportRefused, InvoiceRecord, Warehouse
 
@@ -80,9 +82,22 @@ def _no_invoice_in_error(warehouse: Warehouse) -> dg.AssetCheckResult:
 
 
 class ChecksumOverride(dg.Config):
-    """Accept a small checksum difference, saying why."""
+    """Accept the checksum difference you approve, saying why."""
 
+    difference: str = Field(
+        description="The difference you approve, as the invoice's message shows it: header total minus lines total, "
+        'in the invoice\'s currency, sign included (e.g. "0.37" or "-0.13"); only that very figure is accepted '
+        "(required)."
+    )
     reason: str = Field(description="Why the difference is acceptable; kept in the invoice's history (required).")
+
+    def request(self) -> ChecksumOverrideRequest:
+        """The override as the rules take it; OperationRefused when its difference is not a plain decimal."""
+        try:
+            difference = approved_difference(self.difference)
+        except ValueError as error:
+            raise OperationRefused(f"checksum_override.difference: {error}") from None
+        return ChecksumOverrideRequest(difference, self.reason)
 
 
 class ProviderInvoiceImportConfig(dg.Config):
@@ -90,9 +105,11 @@ class ProviderInvoiceImportConfig(dg.Config):
 
     checksum_override: ChecksumOverride | None = Field(
         default=None,
-        description="Checksum override: import an invoice in Error because of its checksum as Active when the "
-        "difference is below checksum_override_maximum (default 0.50); larger differences are refused. "
-        "Give it a reason: `checksum_override: {reason: ...}`.",
+        description="Checksum override: import an invoice in Error because of its checksum as Active, accepting the "
+        "difference you approve and no other, when it is below checksum_override_maximum for the invoice's currency "
+        "(default 0.50). It is refused, changing nothing, when the invoice's difference is another figure or not "
+        "below the maximum; if the provider changed the invoice meanwhile, it ends in Error naming both figures. "
+        'Write `checksum_override: {difference: "0.37", reason: ...}`.',
     )
     requested_by: str = Field(default="", description="Who asks for it (kept in the invoice's history).")
 
@@ -157,7 +174,7 @@ def provider_invoice_import(
                 key,
                 run_id=run_id,
                 actor=actor,
-                checksum_override_reason=override.reason if override is not None else None,
+                checksum_override=override.request() if override is not None else None,
             )
         except ImportRefused as refused:
             refusal = str(refused)

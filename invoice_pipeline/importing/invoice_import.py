@@ -42,7 +42,7 @@ from invoice_pipeline.importing.line_staging import InvoiceRejected, create_publ
 from invoice_pipeline.importing.provider_files import ProviderFileError, read_header
 from invoice_pipeline.validation import billing_period
 from invoice_pipeline.validation.billing_period import HeaderPeriod, out_of_period_note
-from invoice_pipeline.validation.checksum import check_checksum
+from invoice_pipeline.validation.checksum import check_checksum, override_refusal
 from invoice_pipeline.validation.notes import Note
 from invoice_pipeline.validation.reference_data import ReferenceDataError, load_reference_data, register_reference_data
 from invoice_pipeline.validation.references import (
@@ -65,11 +65,12 @@ def import_provider_invoice(
     *,
     run_id: str | None = None,
     actor: str = "invoice-pipeline",
-    override_maximum: Decimal | None = None,
+    approved_difference: Decimal | None = None,
 ) -> ImportResult:
     """Import one provider invoice, all or nothing; ImportRefused (nothing changed) when it must not run now.
 
-    `override_maximum` is a checksum override: a difference strictly below it is accepted and stored.
+    `approved_difference` is a checksum override: the checksum difference found is accepted and stored when it is
+    that very figure and below the currency's override maximum; any other ends in Error naming both figures.
     """
     refuse_import(config, warehouse, key)
     lapse = config.claim_lapse
@@ -77,7 +78,7 @@ def import_provider_invoice(
     try:
         with warehouse.claim_renewed(record, lapse):
             return _validate_and_finish(
-                config, warehouse, key, record, run_id=run_id, actor=actor, override_maximum=override_maximum
+                config, warehouse, key, record, run_id=run_id, actor=actor, approved_difference=approved_difference
             )
     except ImportRefused:
         raise  # another run took the invoice over meanwhile: its record is its own, leave it
@@ -140,11 +141,12 @@ def activate_manual_invoice(
     run_id: str | None = None,
     actor: str,
     reason: str,
-    override_maximum: Decimal | None = None,
+    approved_difference: Decimal | None = None,
 ) -> ImportResult:
     """Set a manual provider invoice (Populating) Active, after the same schema, reference and checksum rules
     as an import. When they fail it is refused (ActivationRefused) and stays Populating, re-activatable: its
-    message says why and how to fix it, its notes and history are written as a failed import's."""
+    message says why and how to fix it, its notes and history are written as a failed import's.
+    `approved_difference` accepts that very checksum difference, as for an import's override."""
     record = warehouse.current_record(key)
     decided = verdict(
         Action.ACTIVATE,
@@ -160,7 +162,7 @@ def activate_manual_invoice(
         record,
         run_id=run_id,
         actor=actor,
-        override_maximum=override_maximum,
+        approved_difference=approved_difference,
         activation_reason=reason,
     )
 
@@ -173,14 +175,14 @@ def _validate_and_finish(
     *,
     run_id: str | None,
     actor: str,
-    override_maximum: Decimal | None,
+    approved_difference: Decimal | None,
     activation_reason: str | None = None,
 ) -> ImportResult:
     """Validate and store the outcome; an activation (a person's reason given) that fails stays Populating,
     with the failure's message and notes, and is refused (ActivationRefused)."""
     provider = config.provider(key.provider)
     with warehouse.staging() as staging:
-        result, files_unchanged = _import_into(staging, config, provider, key, record, override_maximum)
+        result, files_unchanged = _import_into(staging, config, provider, key, record, approved_difference)
         finished = result.to_finished()
         if activation_reason is not None and result.status != Status.ACTIVE:
             why = _activation_refusal(config, provider, key, result)
@@ -208,9 +210,16 @@ def _activation_refusal(config: PipelineConfig, provider: ProviderConfig, key: I
     if ImportFailure.OUT_OF_PERIOD in result.failures:
         fixes.append(f"raise {billing_period.SETTING} in the configuration")
     if ImportFailure.CHECKSUM in result.failures and result.checksum is not None:
-        maximum = decimal_text(config.checksum_override_maximum, result.checksum.minor_units)
-        currency = result.checksum.currency
-        fixes.append(f"accept a difference below {maximum} {currency} with --accept-checksum-difference")
+        checksum = result.checksum
+        maximum = config.checksum_override_maximum_in(checksum.currency)
+        found = decimal_text(checksum.difference, checksum.minor_units)
+        if abs(checksum.difference) < maximum:
+            fixes.append(f"accept the difference with --accept-checksum-difference {found}")
+        else:
+            shown = decimal_text(maximum, checksum.minor_units)
+            fixes[0] += (
+                f" ({found} {checksum.currency} is not below the checksum override maximum {shown} {checksum.currency})"
+            )
     notes = f"; its notes: `invoice-pipeline invoices notes {key} --out DIR`" if result.notes else ""
     return (
         f"{result.message}; it stays Populating: {' or '.join(fixes)}, "
@@ -224,7 +233,7 @@ def _import_into(
     provider: ProviderConfig,
     key: InvoiceKey,
     record: InvoiceRecord,
-    override_maximum: Decimal | None = None,
+    approved_difference: Decimal | None = None,
 ) -> tuple[ImportResult, Callable[[], None]]:
     """Validate the invoice into `line_staging` (on a DuckDB warehouse its lines are published meanwhile, kept
     only if it ends Active); returns the result and a check that its files were not replaced meanwhile (they are
@@ -307,9 +316,20 @@ def _import_into(
             minor_units=minor_units,
             tolerance=provider.checksum_tolerance,
         )
-        overridden = (
-            not checksum.passed and override_maximum is not None and abs(checksum.difference) < override_maximum
+        overriding = not checksum.passed and approved_difference is not None
+        maximum = config.checksum_override_maximum_in(header.currency)
+        refusal = (
+            override_refusal(
+                approved=approved_difference,
+                found=checksum.difference,
+                maximum=maximum,
+                currency=header.currency,
+                minor_units=minor_units,
+            )
+            if approved_difference is not None and overriding
+            else None
         )
+        overridden = overriding and refusal is None
         totals = ImportTotals(
             usage_total,
             license_total,
@@ -318,13 +338,21 @@ def _import_into(
         )
         description = checksum.message
         if overridden:
-            description += f"; accepted by a checksum override (maximum {decimal_text(override_maximum, minor_units)})"
+            description += (
+                f"; accepted by a checksum override approving {decimal_text(approved_difference, minor_units)} "
+                f"{header.currency} (maximum {decimal_text(maximum, minor_units)} {header.currency})"
+            )
+        elif refusal is not None:
+            description += f"; checksum override refused: {refusal}"
+        approved = {"approved_difference": decimal_text(approved_difference, minor_units)} if overriding else {}
         checks[CHECKSUM_CHECK] = CheckOutcome(
-            checksum.passed or overridden, description, checksum_metadata(checksum) | {"overridden": overridden}
+            checksum.passed or overridden,
+            description,
+            checksum_metadata(checksum) | {"overridden": overridden} | approved,
         )
         if not (checksum.passed or overridden):
             failures.append(ImportFailure.CHECKSUM)
-            messages.append(checksum.message)
+            messages.append(description)
             notes.append(checksum_note(staging))
 
     status = Status.ACTIVE if not failures else Status.ERROR

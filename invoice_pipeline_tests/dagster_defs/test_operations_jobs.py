@@ -171,6 +171,9 @@ def test_the_import_jobs_override_options_are_optional_and_described():
     assert not any(field.is_required for field in fields.values())
     assert all((field.description or "").strip() for field in fields.values())
     assert "checksum_override_maximum" in fields["checksum_override"].description
+    override = fields["checksum_override"].config_type.inner_type.fields  # optional: None or the override
+    assert {name for name, field in override.items() if field.is_required} == {"difference", "reason"}
+    assert "header total minus lines total" in override["difference"].description
 
 
 # Deactivate, unlink, delete -------------------------------------------------------------------------
@@ -435,10 +438,28 @@ def test_activate_job_failing_the_import_rules_fails_with_the_imports_message_re
         f"activation refused, asked by {WHO}: duplicate of G2",
     )
 
-    accepted = _operation(ops, instance, "activate_manual_provider_invoice", MANUAL, accept_checksum_difference=True)
+    another = _operation(ops, instance, "activate_manual_provider_invoice", MANUAL, accept_checksum_difference="0.10")
+    kind, message = _failure(another)
+    assert kind == "OperationRefused"
+    assert "the override approves a difference of 0.10 USD, but the invoice's checksum difference is 0.37 USD" in (
+        message
+    )
+    assert _look(workspace, MANUAL)[0].status == "Populating"
+
+    accepted = _operation(ops, instance, "activate_manual_provider_invoice", MANUAL, accept_checksum_difference="0.37")
     assert accepted.success
     record, _, _ = _look(workspace, MANUAL)
     assert (record.status, record.accepted_difference) == ("Active", Decimal("0.37"))
+
+
+def test_activate_job_accepting_a_difference_not_written_as_a_decimal_is_refused_at_launch(ops, instance):
+    with pytest.raises(LaunchConfigRefused) as refused:
+        _operation(ops, instance, "activate_manual_provider_invoice", MANUAL, accept_checksum_difference="0,37")
+    assert refused.value.problems == [
+        "accept_checksum_difference: '0,37' is not a difference; write it as the invoice's message shows it (header "
+        "total minus lines total, in the invoice's currency), a plain decimal such as 0.37 or -0.45"
+    ]
+    assert instance.get_runs() == []
 
 
 def test_activate_job_keeps_the_requested_reason_in_the_history(workspace, ops, instance):
@@ -468,10 +489,13 @@ def _checksum_error(workspace, total: str) -> None:
         warehouse.dispose()
 
 
-def _override_run_config(reason: str = "rounding at the provider") -> dict:
-    return {
-        "ops": {"provider_invoice_import": {"config": {"checksum_override": {"reason": reason}, "requested_by": WHO}}}
-    }
+def _override(difference: str = "0.37", reason: str = "rounding at the provider") -> dict:
+    """The import job's options for a checksum override approving `difference`."""
+    return {"checksum_override": {"difference": difference, "reason": reason}, "requested_by": WHO}
+
+
+def _override_run_config(difference: str = "0.37", reason: str = "rounding at the provider") -> dict:
+    return {"ops": {"provider_invoice_import": {"config": _override(difference, reason)}}}
 
 
 def test_import_job_with_the_checksum_override_makes_the_invoice_active_with_the_accepted_difference(
@@ -491,7 +515,7 @@ def test_import_job_with_the_checksum_override_makes_the_invoice_active_with_the
     assert record.run_id == result.run_id
     override = [h for h in history if h.reason.startswith("checksum override requested")]
     assert [(h.actor, h.reason) for h in override] == [
-        (WHO, "checksum override requested for a difference of 0.37 USD: rounding at the provider")
+        (WHO, "checksum override requested, approving a difference of 0.37 USD: rounding at the provider")
     ]
     assert (history[-1].to_status, history[-1].actor) == ("Active", WHO)
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
@@ -509,7 +533,7 @@ def test_import_job_with_an_override_of_a_large_difference_is_refused_and_change
     _checksum_error(workspace, "10124.63")  # difference 125.00
     _, _, history_before = _look(workspace)
 
-    outcome = run_invoice_import(ops, instance, KEY, {"checksum_override": {"reason": "please"}, "requested_by": WHO})
+    outcome = run_invoice_import(ops, instance, KEY, _override("125.00", "please"))
 
     assert outcome.refused and not outcome.broken and not outcome.success
     assert outcome.error == (
@@ -522,10 +546,53 @@ def test_import_job_with_an_override_of_a_large_difference_is_refused_and_change
 
 def test_import_job_override_without_a_reason_is_refused(workspace, ops, instance):
     _checksum_error(workspace, "10000.00")
-    outcome = run_invoice_import(ops, instance, KEY, {"checksum_override": {"reason": " "}, "requested_by": WHO})
+    outcome = run_invoice_import(ops, instance, KEY, _override(reason=" "))
     assert outcome.refused
     assert "needs a reason" in outcome.error
     assert _look(workspace)[0].status == "Error"
+
+
+def test_import_job_override_approving_another_figure_is_refused_with_both_and_changes_nothing(
+    workspace, ops, instance
+):
+    _checksum_error(workspace, "10000.00")  # difference 0.37
+    _, _, history_before = _look(workspace)
+
+    outcome = run_invoice_import(ops, instance, KEY, _override("0.10"))
+
+    assert outcome.refused and not outcome.broken
+    assert outcome.error == (
+        f"Import refused: {KEY}: the override approves a difference of 0.10 USD, but the invoice's checksum "
+        "difference is 0.37 USD (header total minus lines total: the header exceeds the lines); nothing was "
+        "accepted: look at the invoice again and approve 0.37 USD if it is acceptable"
+    )
+    record, _, history = _look(workspace)
+    assert record.status == "Error" and history == history_before
+
+
+def test_import_job_override_whose_difference_changed_at_the_provider_fails_with_both_figures(workspace, ops, instance):
+    _checksum_error(workspace, "10000.00")  # approved as 0.37, then the provider changes the header: 0.45
+    workspace.add_invoice(
+        KEY.invoice_id, usage=[usage_line("U1", "6000.00")], license=[license_line("L1", "3999.63")], total="10000.08"
+    )
+
+    outcome = run_invoice_import(ops, instance, KEY, _override("0.37"))
+
+    assert not outcome.success and not outcome.refused and not outcome.broken  # failed: the invoice is in Error
+    record, _, _ = _look(workspace)
+    assert (record.status, record.accepted_difference, record.difference) == ("Error", None, Decimal("0.45"))
+    assert "the override approves a difference of 0.37 USD, but the invoice's checksum difference is 0.45 USD" in (
+        record.message
+    )
+
+
+def test_import_job_override_with_a_difference_not_written_as_a_decimal_is_refused(workspace, ops, instance):
+    _checksum_error(workspace, "10000.00")
+    _, _, history_before = _look(workspace)
+    outcome = run_invoice_import(ops, instance, KEY, _override("0.37 USD"))
+    assert outcome.refused
+    assert outcome.error.startswith("Import refused: checksum_override.difference: '0.37 USD' is not a difference")
+    assert _look(workspace)[2] == history_before
 
 
 # Billing ------------------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from invoice_pipeline.importing.invoice_import import activate_manual_invoice, i
 from invoice_pipeline.importing.sync_plan import plan_sync
 from invoice_pipeline.operations.billing import bill_customers, billable_consumption, billable_usage_summary
 from invoice_pipeline.operations.invoice_operations import (
+    ChecksumOverrideRequest,
     OfferedInvoiceStatus,
     OperationRefused,
     checksum_override_difference,
@@ -28,6 +29,7 @@ from invoice_pipeline.operations.invoice_operations import (
     request_checksum_override,
     unlink_invoice,
 )
+from invoice_pipeline.use_cases import import_invoice
 from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline.warehouse.warehouse import ImportRefused, import_verdict
 from invoice_pipeline_tests.builders import ADVENTURE_WORKS, license_line, usage_line
@@ -282,13 +284,13 @@ def test_checksum_override_below_the_maximum_makes_the_invoice_active_with_the_a
 ):
     _checksum_error(workspace, warehouse)  # difference 0.37, maximum 0.50 (the default)
     config = workspace.config()
-    assert config.checksum_override_maximum == Decimal("0.50")
+    assert config.checksum_override_maximum_in("USD") == Decimal("0.50")
 
-    accepted = request_checksum_override(config, warehouse, KEY, actor=ACTOR, reason="rounding at the provider")
-    assert accepted == Decimal("0.37")
-    result = import_provider_invoice(
-        config, warehouse, KEY, actor=ACTOR, override_maximum=config.checksum_override_maximum
+    accepted = request_checksum_override(
+        config, warehouse, KEY, actor=ACTOR, reason="rounding at the provider", difference=Decimal("0.37")
     )
+    assert accepted == Decimal("0.37")
+    result = import_provider_invoice(config, warehouse, KEY, actor=ACTOR, approved_difference=accepted)
 
     assert result.status == Status.ACTIVE
     assert result.message == "Imported with accepted checksum difference 0.37 USD"
@@ -307,7 +309,9 @@ def test_checksum_override_below_the_maximum_makes_the_invoice_active_with_the_a
     requested = [h for h in warehouse.history(KEY) if h.reason.startswith("checksum override requested")]
     assert len(requested) == 1
     assert requested[0].actor == ACTOR
-    assert requested[0].reason == ("checksum override requested for a difference of 0.37 USD: rounding at the provider")
+    assert requested[0].reason == (
+        "checksum override requested, approving a difference of 0.37 USD: rounding at the provider"
+    )
     assert warehouse.history(KEY)[-1].actor == ACTOR
 
 
@@ -328,7 +332,9 @@ def test_checksum_override_of_the_maximum_or_more_is_refused_saying_contact_the_
     _checksum_error(workspace, warehouse, total)
     before = _state(warehouse)
     with pytest.raises(OperationRefused) as refused:
-        request_checksum_override(workspace.config(), warehouse, KEY, actor=ACTOR, reason="looks fine to me")
+        request_checksum_override(
+            workspace.config(), warehouse, KEY, actor=ACTOR, reason="looks fine to me", difference=Decimal(shown)
+        )
     assert str(refused.value) == (
         f"{KEY}: the checksum difference {shown} USD is not below the override maximum 0.50 USD; contact the provider"
     )
@@ -341,7 +347,9 @@ def test_checksum_override_of_an_invoice_in_error_for_its_references_is_refused(
     assert _import(workspace, warehouse).message.startswith("Unresolved references")
     before = _state(warehouse)
     with pytest.raises(OperationRefused, match="is not in Error because of its checksum .*only accepts a checksum"):
-        request_checksum_override(workspace.config(), warehouse, KEY, actor=ACTOR, reason=REASON)
+        request_checksum_override(
+            workspace.config(), warehouse, KEY, actor=ACTOR, reason=REASON, difference=Decimal("0.37")
+        )
     assert _state(warehouse) == before
 
 
@@ -351,14 +359,14 @@ def test_the_checksum_override_is_decided_by_the_stored_failure_not_by_the_messa
     assert record.failures == (ImportFailure.CHECKSUM,)
     with warehouse.engine.begin() as conn:  # the words change (a new wording, a translation): the decision does not
         conn.execute(sa.update(t.provider_invoices).values(message="Totals differ: header 10000.00 USD"))
-    assert checksum_override_difference(workspace.config(), warehouse, KEY) == Decimal("0.37")
+    assert checksum_override_difference(workspace.config(), warehouse, KEY, approved=Decimal("0.37")) == Decimal("0.37")
 
     with warehouse.engine.begin() as conn:  # worded like a checksum failure, failed for something else: refused
         conn.execute(
             sa.update(t.provider_invoices).values(message="Checksum failed: header 10000.00 USD", failures="references")
         )
     with pytest.raises(OperationRefused, match="only accepts a checksum difference"):
-        checksum_override_difference(workspace.config(), warehouse, KEY)
+        checksum_override_difference(workspace.config(), warehouse, KEY, approved=Decimal("0.37"))
 
 
 def test_an_import_that_fails_its_references_and_its_checksum_stores_both_and_refuses_the_override(
@@ -368,7 +376,7 @@ def test_an_import_that_fails_its_references_and_its_checksum_stores_both_and_re
     _import(workspace, warehouse)
     assert warehouse.current_record(KEY).failures == (ImportFailure.REFERENCES, ImportFailure.CHECKSUM)
     with pytest.raises(OperationRefused, match="only accepts a checksum difference"):
-        checksum_override_difference(workspace.config(), warehouse, KEY)
+        checksum_override_difference(workspace.config(), warehouse, KEY, approved=Decimal("0.37"))
 
 
 def test_a_status_change_clears_the_failures_of_the_status_it_leaves(workspace, warehouse):
@@ -380,7 +388,7 @@ def test_a_status_change_clears_the_failures_of_the_status_it_leaves(workspace, 
 def test_checksum_override_of_an_active_invoice_is_refused(workspace, warehouse):
     _active_invoice(workspace, warehouse)
     with pytest.raises(OperationRefused, match=r"is not in Error because of its checksum \(Active"):
-        checksum_override_difference(workspace.config(), warehouse, KEY)
+        checksum_override_difference(workspace.config(), warehouse, KEY, approved=Decimal("0.37"))
 
 
 @pytest.mark.parametrize("reason", ["", "   "], ids=["empty", "blank"])
@@ -388,7 +396,9 @@ def test_checksum_override_needs_a_reason(workspace, warehouse, reason):
     _checksum_error(workspace, warehouse)
     before = _state(warehouse)
     with pytest.raises(OperationRefused, match="needs a reason; say why the difference is acceptable"):
-        request_checksum_override(workspace.config(), warehouse, KEY, actor=ACTOR, reason=reason)
+        request_checksum_override(
+            workspace.config(), warehouse, KEY, actor=ACTOR, reason=reason, difference=Decimal("0.37")
+        )
     assert _state(warehouse) == before
 
 
@@ -400,7 +410,144 @@ def test_the_override_maximum_comes_from_the_configuration(workspace, warehouse)
     workspace.config_path.write_text(yaml.safe_dump(data))
     _checksum_error(workspace, warehouse)
     with pytest.raises(OperationRefused, match="0.37 USD is not below the override maximum 0.30 USD"):
-        checksum_override_difference(workspace.config(), warehouse, KEY)
+        checksum_override_difference(workspace.config(), warehouse, KEY, approved=Decimal("0.37"))
+
+
+def _set_override_maximum(workspace, maximum) -> None:
+    import yaml
+
+    data = yaml.safe_load(workspace.config_path.read_text())
+    data["checksum_override_maximum"] = maximum
+    workspace.config_path.write_text(yaml.safe_dump(data))
+
+
+@pytest.mark.parametrize(
+    ("total", "approved", "found", "direction"),
+    [
+        ("10000.00", "0.10", "0.37", "the header exceeds the lines"),
+        ("9999.50", "0.13", "-0.13", "the lines exceed the header"),  # the sign matters: header minus lines
+    ],
+    ids=["another-figure", "opposite-sign"],
+)
+def test_an_override_approving_another_figure_than_the_invoices_difference_is_refused_with_both_and_changes_nothing(
+    workspace, warehouse, total, approved, found, direction
+):
+    _checksum_error(workspace, warehouse, total)
+    before = _state(warehouse)
+    with pytest.raises(OperationRefused) as refused:
+        import_invoice(
+            workspace.config(),
+            warehouse,
+            KEY,
+            run_id="override",
+            actor=ACTOR,
+            checksum_override=ChecksumOverrideRequest(Decimal(approved), "approved by finance"),
+        )
+    assert str(refused.value) == (
+        f"{KEY}: the override approves a difference of {approved} USD, but the invoice's checksum difference is "
+        f"{found} USD (header total minus lines total: {direction}); nothing was accepted: look at the invoice "
+        f"again and approve {found} USD if it is acceptable"
+    )
+    assert _state(warehouse) == before  # nothing downloaded, imported or recorded
+
+
+def test_an_override_whose_difference_changed_at_the_provider_ends_in_error_naming_both_figures(workspace, warehouse):
+    # Issue #27, 6: approved 0.37 as stored; meanwhile the provider changed the header and the difference is 0.45.
+    _checksum_error(workspace, warehouse, "10000.00")
+    workspace.add_invoice(
+        KEY.invoice_id, usage=[usage_line("U1", "6000.00")], license=[license_line("L1", "3999.63")], total="10000.08"
+    )
+    approved = ChecksumOverrideRequest(Decimal("0.37"), "rounding at the provider, ticket 7")
+
+    result = import_invoice(
+        workspace.config(), warehouse, KEY, run_id="override", actor=ACTOR, checksum_override=approved
+    )
+
+    assert (result.status, result.failures) == (Status.ERROR, (ImportFailure.CHECKSUM,))
+    assert result.message == (
+        "Checksum failed: header 10,000.08 USD; usage 6,000.00 + license 3,999.63 = 9,999.63; difference 0.45 USD; "
+        "checksum override refused: the override approves a difference of 0.37 USD, but the invoice's checksum "
+        "difference is 0.45 USD (header total minus lines total: the header exceeds the lines); nothing was "
+        "accepted: look at the invoice again and approve 0.45 USD if it is acceptable"
+    )
+    record = warehouse.current_record(KEY)
+    assert (record.status, record.difference, record.accepted_difference) == ("Error", Decimal("0.45"), None)
+    assert warehouse.line_totals(record.record_id) == {"usage": (0, None), "license": (0, None)}
+    history = warehouse.history(KEY)
+    assert (history[-3].actor, history[-3].reason) == (
+        ACTOR,
+        "checksum override requested, approving a difference of 0.37 USD: rounding at the provider, ticket 7",
+    )
+    assert (history[-1].to_status, history[-1].actor, history[-1].reason) == ("Error", ACTOR, result.message)
+
+    # The person looks again and approves the new figure: now it is accepted.
+    again = ChecksumOverrideRequest(Decimal("0.45"), "provider confirmed 0.45, ticket 8")
+    result = import_invoice(
+        workspace.config(), warehouse, KEY, run_id="override 2", actor=ACTOR, checksum_override=again
+    )
+    assert (result.status, result.message) == (Status.ACTIVE, "Imported with accepted checksum difference 0.45 USD")
+    assert warehouse.current_record(KEY).accepted_difference == Decimal("0.45")
+
+
+def test_an_import_accepts_the_approved_difference_only_below_the_maximum_configured_when_it_runs(workspace, warehouse):
+    _checksum_error(workspace, warehouse, "10000.00")
+    _set_override_maximum(workspace, "0.30")  # lowered after the override was checked
+    result = import_provider_invoice(
+        workspace.config(), warehouse, KEY, actor=ACTOR, approved_difference=Decimal("0.37")
+    )
+    assert result.status == Status.ERROR
+    assert result.message.endswith(
+        "; checksum override refused: the checksum difference 0.37 USD is not below the override maximum 0.30 USD; "
+        "contact the provider"
+    )
+
+
+def _yen_checksum_error(workspace, warehouse) -> InvoiceKey:
+    """A JPY invoice whose header is 3 JPY above its lines (a yen has no minor unit: 1 JPY is the smallest)."""
+    key = InvoiceKey("contoso-csp", "Y1")
+    workspace.add_invoice(
+        key.invoice_id, usage=[usage_line("U1", "1000", currency="JPY")], currency="JPY", total="1003"
+    )
+    result = _import(workspace, warehouse, key)
+    assert result.message.endswith("difference 3 JPY"), result.message
+    return key
+
+
+def test_a_yen_override_within_the_yens_maximum_is_accepted(workspace, warehouse):
+    # Issue #27, 7: with one maximum of 0.50 for every currency, no yen difference could ever be overridden.
+    _set_override_maximum(workspace, {"default": "0.50", "JPY": "50"})
+    key = _yen_checksum_error(workspace, warehouse)
+
+    result = import_invoice(
+        workspace.config(),
+        warehouse,
+        key,
+        run_id="override",
+        actor=ACTOR,
+        checksum_override=ChecksumOverrideRequest(Decimal("3"), "rounding per line at the provider"),
+    )
+
+    assert (result.status, result.message) == (Status.ACTIVE, "Imported with accepted checksum difference 3 JPY")
+    record = warehouse.current_record(key)
+    assert (record.status, record.accepted_difference) == ("Active", Decimal("3"))
+    assert warehouse.history(key)[-3].reason == (
+        "checksum override requested, approving a difference of 3 JPY: rounding per line at the provider"
+    )
+
+
+def test_a_yen_override_under_one_maximum_for_every_currency_is_refused_saying_how_to_allow_it(workspace, warehouse):
+    key = _yen_checksum_error(workspace, warehouse)  # checksum_override_maximum: the default 0.50
+    before = _state(warehouse, key)
+    with pytest.raises(OperationRefused) as refused:
+        request_checksum_override(
+            workspace.config(), warehouse, key, actor=ACTOR, reason="rounding", difference=Decimal("3")
+        )
+    assert str(refused.value) == (
+        f"{key}: the checksum difference 3 JPY is not below the override maximum 0.5 JPY, and no JPY difference can "
+        "be: its smallest is 1 JPY; set a maximum for JPY in the configuration (checksum_override_maximum: {default: "
+        '"0.50", JPY: "50"}, for example), or contact the provider'
+    )
+    assert _state(warehouse, key) == before
 
 
 # Manual invoices ----------------------------------------------------------------------------------------
@@ -530,8 +677,8 @@ def test_a_refused_activation_keeps_the_failures_notes_with_line_ids_and_how_to_
     assert str(refused.value) == (
         f"{MANUAL} cannot be activated: Unresolved references: customer 'FAB-CUST-UNKNOWN' (1 line); see the "
         "Missing References note | Checksum failed: header 150.00 USD; usage 0.00 + license 155.00 = 155.00; "
-        f"difference -5.00 USD; it stays Populating: fix its files in {folder} or the reference data or accept a "
-        "difference below 0.50 USD with --accept-checksum-difference, then "
+        f"difference -5.00 USD; it stays Populating: fix its files in {folder} or the reference data (-5.00 USD is "
+        "not below the checksum override maximum 0.50 USD), then "
         f"`invoice-pipeline invoices activate {MANUAL} --reason ...` again; its notes: "
         f"`invoice-pipeline invoices notes {MANUAL} --out DIR`"
     )
@@ -604,10 +751,11 @@ def test_header_only_manual_invoice_is_activated_once_its_line_files_are_added_t
 def test_an_accepted_difference_where_the_lines_exceed_the_header_keeps_its_sign_in_the_message(workspace, warehouse):
     _checksum_error(workspace, warehouse, total="9999.50")  # header minus lines: -0.13
     config = workspace.config()
-    request_checksum_override(config, warehouse, KEY, actor=ACTOR, reason="rounding at the provider")
-    result = import_provider_invoice(
-        config, warehouse, KEY, actor=ACTOR, override_maximum=config.checksum_override_maximum
+    approved = Decimal("-0.13")
+    request_checksum_override(
+        config, warehouse, KEY, actor=ACTOR, reason="rounding at the provider", difference=approved
     )
+    result = import_provider_invoice(config, warehouse, KEY, actor=ACTOR, approved_difference=approved)
     assert result.message == "Imported with accepted checksum difference -0.13 USD"
     assert warehouse.current_record(KEY).accepted_difference == Decimal("-0.13")
 
@@ -620,7 +768,7 @@ def test_activation_accepting_a_checksum_difference_below_the_maximum_passes_and
         activate_manual_invoice(config, warehouse, MANUAL, actor=ACTOR, reason=REASON)
 
     result = activate_manual_invoice(
-        config, warehouse, MANUAL, actor=ACTOR, reason=REASON, override_maximum=config.checksum_override_maximum
+        config, warehouse, MANUAL, actor=ACTOR, reason=REASON, approved_difference=Decimal("0.37")
     )
 
     assert result.status == Status.ACTIVE
@@ -630,14 +778,31 @@ def test_activation_accepting_a_checksum_difference_below_the_maximum_passes_and
     assert record.summary()["accepted_difference"] == "0.37"
 
 
+def test_activation_accepting_another_figure_than_the_difference_found_is_refused_naming_both(workspace, warehouse):
+    _manual_folder(workspace, total="135.37")
+    _create(workspace, warehouse)
+    with pytest.raises(ImportRefused) as refused:
+        activate_manual_invoice(
+            workspace.config(), warehouse, MANUAL, actor=ACTOR, reason=REASON, approved_difference=Decimal("0.10")
+        )
+    assert str(refused.value).startswith(
+        f"{MANUAL} cannot be activated: Checksum failed: header 135.37 USD; usage 0.00 + license 135.00 = 135.00; "
+        "difference 0.37 USD; checksum override refused: the override approves a difference of 0.10 USD, but the "
+        "invoice's checksum difference is 0.37 USD (header total minus lines total: the header exceeds the lines); "
+    )
+    assert "accept the difference with --accept-checksum-difference 0.37" in str(refused.value)
+    record = warehouse.current_record(MANUAL)
+    assert (record.status, record.accepted_difference, record.difference) == ("Populating", None, Decimal("0.37"))
+
+
 def test_activation_accepting_a_checksum_difference_does_not_accept_the_maximum_itself(workspace, warehouse):
     # "Accept a checksum difference below checksum_override_maximum": 0.50 is not below 0.50, as for an override.
     _manual_folder(workspace, total="135.50")
     _create(workspace, warehouse)
     config = workspace.config()
-    with pytest.raises(ImportRefused):
+    with pytest.raises(ImportRefused, match="0.50 USD is not below the override maximum 0.50 USD"):
         activate_manual_invoice(
-            config, warehouse, MANUAL, actor=ACTOR, reason=REASON, override_maximum=config.checksum_override_maximum
+            config, warehouse, MANUAL, actor=ACTOR, reason=REASON, approved_difference=Decimal("0.50")
         )
     assert warehouse.current_record(MANUAL).status == "Populating"
 

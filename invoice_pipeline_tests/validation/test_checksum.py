@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from invoice_pipeline.validation.checksum import check_checksum
+from invoice_pipeline.validation.checksum import approved_difference, check_checksum, override_refusal
 
 
 def _check(header, usage, license, *, minor_units=2, tolerance="0", currency="USD"):
@@ -149,3 +149,91 @@ def test_lines_total_is_exact_beyond_28_significant_digits():
     result = _check("1000000000000000000.01", str(usage), str(license))
     assert result.lines_total == Decimal("1000000000000000000.01")  # exact sum ...0.0050000001 rounds up
     assert result.passed
+
+
+# What a checksum override accepts ------------------------------------------------------------------------------
+
+
+def _override(approved, found, maximum="0.50", *, currency="USD", minor_units=2):
+    return override_refusal(
+        approved=Decimal(approved),
+        found=Decimal(found),
+        maximum=Decimal(maximum),
+        currency=currency,
+        minor_units=minor_units,
+    )
+
+
+@pytest.mark.parametrize(
+    ("approved", "found"), [("0.37", "0.37"), ("0.370", "0.37"), ("-0.13", "-0.13"), ("0.49", "0.49")]
+)
+def test_an_override_accepts_the_very_difference_it_approved_below_the_maximum(approved, found):
+    assert _override(approved, found) is None
+
+
+def test_an_override_refuses_a_difference_other_than_the_one_it_approved_naming_both():
+    assert _override("0.10", "0.45") == (
+        "the override approves a difference of 0.10 USD, but the invoice's checksum difference is 0.45 USD "
+        "(header total minus lines total: the header exceeds the lines); nothing was accepted: look at the invoice "
+        "again and approve 0.45 USD if it is acceptable"
+    )
+
+
+def test_an_override_of_the_opposite_sign_is_refused_explaining_the_sign():
+    assert _override("0.45", "-0.45") == (
+        "the override approves a difference of 0.45 USD, but the invoice's checksum difference is -0.45 USD "
+        "(header total minus lines total: the lines exceed the header); nothing was accepted: look at the invoice "
+        "again and approve -0.45 USD if it is acceptable"
+    )
+
+
+def test_an_override_approving_finer_than_the_currencys_minor_units_is_not_the_difference_found():
+    assert _override("0.365", "0.37").startswith("the override approves a difference of 0.365 USD, but the invoice's")
+
+
+@pytest.mark.parametrize("found", ["0.50", "-0.50", "125.00"])
+def test_an_override_refuses_the_maximum_or_more_even_when_it_approved_that_figure(found):
+    assert _override(found, found) == (
+        f"the checksum difference {found} USD is not below the override maximum 0.50 USD; contact the provider"
+    )
+
+
+def test_an_override_of_a_difference_above_the_maximum_shows_the_approved_figure_too():
+    assert _override("0.10", "0.75") == (
+        "the checksum difference 0.75 USD is not below the override maximum 0.50 USD (the override approves "
+        "0.10 USD); contact the provider"
+    )
+
+
+def test_a_yen_override_is_judged_by_the_yens_maximum():
+    assert _override("3", "3", "50", currency="JPY", minor_units=0) is None
+    assert _override("-49", "-49", "50", currency="JPY", minor_units=0) is None
+    assert _override("50", "50", "50", currency="JPY", minor_units=0).startswith(
+        "the checksum difference 50 JPY is not below the override maximum 50 JPY"
+    )
+
+
+def test_a_maximum_below_one_minor_unit_says_how_to_allow_overrides_in_that_currency():
+    assert _override("3", "3", "0.50", currency="JPY", minor_units=0) == (
+        "the checksum difference 3 JPY is not below the override maximum 0.5 JPY, and no JPY difference can be: "
+        "its smallest is 1 JPY; set a maximum for JPY in the configuration (checksum_override_maximum: "
+        '{default: "0.50", JPY: "50"}, for example), or contact the provider'
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "amount"), [("0.37", "0.37"), ("-0.45", "-0.45"), (" 3 ", "3"), ("+125.00", "125.00"), ("0.370", "0.370")]
+)
+def test_an_approved_difference_is_read_exactly_from_its_text(text, amount):
+    read = approved_difference(text)
+    assert read == Decimal(amount) and str(read) == amount
+
+
+@pytest.mark.parametrize("text", ["", "0,37", "1,000.00", "1e2", "NaN", "Infinity", "0.37 USD", ".37", "-", "0x10"])
+def test_an_approved_difference_not_written_as_plain_decimal_text_is_refused_saying_how_to_write_it(text):
+    with pytest.raises(ValueError) as refused:
+        approved_difference(text)
+    assert str(refused.value) == (
+        f"{text.strip()!r} is not a difference; write it as the invoice's message shows it (header total minus "
+        "lines total, in the invoice's currency), a plain decimal such as 0.37 or -0.45"
+    )
