@@ -203,8 +203,12 @@ def _refused(completed: Completed) -> str:
     return lines[0].removeprefix("invoice-pipeline: ")
 
 
+def _drafts(cycle) -> list[list[str]]:
+    return [row for row in _ok(cycle["bill"]) if row[0].startswith("CI-")]
+
+
 def _customer_invoices(cycle) -> list[str]:
-    return sorted(row[0] for row in _ok(cycle["bill"]))
+    return sorted(row[0] for row in _drafts(cycle))
 
 
 # Sync and billing -----------------------------------------------------------------------------------------
@@ -216,19 +220,17 @@ def test_sync_imports_the_automatic_providers_invoices_only(cycle):
     assert rows[1][2].endswith("difference 0.37 USD") and rows[2][2].endswith("difference 125.00 USD")
 
 
-def test_billing_run_creates_one_customer_invoice_per_account_for_the_active_invoice(cycle):
-    rows = _ok(cycle["bill"])
-    assert sorted((row[1], Decimal(row[2].split()[0]), row[2].split()[1], row[3]) for row in rows) == [
-        ("ACC-1001", Decimal("15.50"), "USD", "2 lines"),
-        ("ACC-1002", Decimal("7.25"), "USD", "1 lines"),
+def test_billing_run_creates_one_draft_per_account_currency_and_month_priced_by_the_contracts(cycle):
+    rows = _drafts(cycle)
+    # Northwind's terms add 10 % (15.50 -> 17.05), Adventure Works' 8.5 % (7.25 -> 7.86625 -> 7.87).
+    assert sorted((row[1], row[2], row[3], row[4], row[5], row[6]) for row in rows) == [
+        ("invoice", "draft", "ACC-1001", "2026-10", "17.05 USD", "2 lines"),
+        ("invoice", "draft", "ACC-1002", "2026-10", "7.87 USD", "1 line"),
     ]
-    assert all(row[0].startswith("CI-") for row in rows)
     assert len({row[0] for row in rows}) == 2
-
-
-def test_billing_run_shows_totals_with_the_currencys_minor_units(cycle):
-    # As everywhere else in the CLI (`invoices list`, `providers invoices`): 15.50 USD, not 15.5 USD.
-    assert sorted(row[2] for row in _ok(cycle["bill"])) == ["15.50 USD", "7.25 USD"]
+    assert _ok(cycle["bill"])[-1] == [
+        "review the drafts of 2026-10, then issue them: `invoice-pipeline billing issue --period 2026-10`"
+    ]
 
 
 # Deactivate refused, unlink, deactivate, sync again ------------------------------------------------------------
@@ -245,7 +247,8 @@ def test_deactivate_of_a_billed_invoice_is_refused_with_exit_1_listing_the_custo
 
 def test_unlink_then_deactivate_succeed(cycle):
     ids = _customer_invoices(cycle)
-    assert _ok(cycle["unlink"]) == [[G1, "unlinked 3 lines", f"from {', '.join(ids)}"]]
+    voided = "; ".join(f"draft {i} void (no line left)" for i in ids)
+    assert _ok(cycle["unlink"]) == [[G1, f"unlinked 3 lines: {voided}"]]
     assert _ok(cycle["deactivate"]) == [[G1, "Inactive", f"to import it again: `invoice-pipeline sync --invoice {G1}`"]]
 
 

@@ -528,19 +528,21 @@ def _accepted_difference(invoice: PeriodInvoice, header: Decimal, lines: Decimal
 def _pending_change(change: PendingChange) -> Finding:
     """The provider's total now minus the imported one: what the provider charges that the import does not count."""
     units, code = change.minor_units, change.currency
-    old, new = _money(change.imported_total, units), _money(change.provider_total, units)
+    # The change is the exact totals' difference rounded once (1801.5 -> 1900.5 JPY is 99, not 1,900 - 1,802).
+    exact_old, exact_new = change.imported_total, change.provider_total
+    old, new = _money(exact_old, units), _money(exact_new, units)
     lines = " and its lines" if change.lines_changed else ""
     what = (
-        f"the invoice's lines (total {format_money(old, units, code)} unchanged)"
-        if old == new
-        else f"the invoice total from {format_money(old, units)} to {format_money(new, units, code)}{lines}"
+        f"the invoice's lines (total {_amount(exact_old, units, code)} unchanged)"
+        if exact_old == exact_new
+        else f"the invoice total from {_amount(exact_old, units, code)} to {_amount(exact_new, units, code)}{lines}"
     )
     finding = _invoice_finding(
         FindingKind.PENDING_PROVIDER_CHANGE,
         change,
         header=old,
         lines=_money(change.lines_total, units),
-        effect=new - old,
+        effect=_money(exact_new - exact_old, units),
     )
     explanation = (
         f"the provider changed {what} (seen {change.seen_at:%Y-%m-%d}), after its import; the imported invoice "

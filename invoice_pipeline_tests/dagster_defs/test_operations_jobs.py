@@ -19,9 +19,8 @@ from invoice_pipeline.dagster_defs.runs import run_invoice_import
 from invoice_pipeline.definitions import defs
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
-from invoice_pipeline.operations.billing import bill_customers
 from invoice_pipeline.warehouse import tables as t
-from invoice_pipeline_tests.builders import ADVENTURE_WORKS, clean_invoice, license_line, usage_line
+from invoice_pipeline_tests.builders import ADVENTURE_WORKS, bill_at_cost, clean_invoice, license_line, usage_line
 
 KEY = InvoiceKey("contoso-csp", "G1")
 MANUAL = InvoiceKey("fabrikam-distribution", "FAB-1")
@@ -87,7 +86,7 @@ def _active_and_billed(workspace) -> list[str]:
     warehouse = workspace.warehouse()
     try:
         assert import_provider_invoice(workspace.config(), warehouse, KEY, actor="test").status == "Active"
-        return sorted(c.customer_invoice_id for c in bill_customers(warehouse, actor="test"))
+        return sorted(c.customer_invoice_id for c in bill_at_cost(warehouse, actor="test"))
     finally:
         warehouse.dispose()
 
@@ -149,9 +148,9 @@ def _partitions(instance) -> list[str]:
 
 def test_definitions_hold_every_operation_job_and_the_bill_customers_job():
     names = {job.name for job in defs.resolve_all_job_defs()}
-    assert set(OPERATION_JOBS) | {"bill_customers", IMPORT_JOB} <= names
+    assert set(OPERATION_JOBS) | {"bill_customers", "issue_customer_invoices", IMPORT_JOB} <= names
     billing_assets = defs.resolve_job_def("bill_customers").asset_layer.executable_asset_keys
-    assert {key.to_user_string() for key in billing_assets} == {"billable_consumption", "customer_invoices"}
+    assert {key.to_user_string() for key in billing_assets} == {"customer_invoices"}
 
 
 @pytest.mark.parametrize("job_name", sorted(OPERATION_JOBS))
@@ -213,7 +212,8 @@ def test_deactivate_job_succeeds_after_the_unlink_job_with_who_and_why_in_the_hi
     assert _link_count(workspace) == 0
     assert _latest_observation(instance) == {
         "status": "Active",
-        "change": f"unlinked 3 lines from {', '.join(ids)} by {WHO}: customers credited",
+        "change": f"unlinked 3 lines: {'; '.join(f'draft {i} void (no line left)' for i in ids)} by {WHO}: "
+        "customers credited",
         "message": _look(workspace)[0].message,
         "record_id": _look(workspace)[0].record_id,
     }
@@ -622,22 +622,29 @@ def test_bill_customers_job_materializes_billable_consumption_and_customer_invoi
         warehouse.dispose()
     job = ops.resolve_job_def("bill_customers")
 
-    first = job.execute_in_process(instance=instance)
+    first = job.execute_in_process(instance=instance, partition_key="2026-10")
 
-    materialized = _materialized(first)
-    assert set(materialized) == {"billable_consumption", "customer_invoices"}
-    assert materialized["billable_consumption"]["row_count"].value == 2
-    billable = [r.data for r in materialized["billable_consumption"]["largest_rows"].records]
-    assert [(r["account_id"], r["amount"]) for r in billable] == [  # as `billing consumption` prints them
-        ("ACC-1001", "15.50"),
-        ("ACC-1002", "7.25"),
+    materialized = _materialized(first)["customer_invoices"]
+    assert (materialized["drafts_changed"].value, materialized["drafts"].value) == (2, 2)
+    documents = [r.data for r in materialized["largest_documents"].records]
+    # Northwind's terms add 10 % (15.50 -> 17.05), Adventure Works' 8.5 % (7.25 -> 7.87).
+    assert sorted((r["account_id"], r["status"], r["total_amount"]) for r in documents) == [
+        ("ACC-1001", "draft", "17.05"),
+        ("ACC-1002", "draft", "7.87"),
     ]
-    assert materialized["customer_invoices"]["created"].value == 2
-    invoices = [r.data for r in materialized["customer_invoices"]["largest_customer_invoices"].records]
-    assert {r["created_by"] for r in invoices} == {f"dagster run {first.run_id}"}
+    assert materialized["held_back_lines"].value == 0
     assert _link_count(workspace) == 3
 
-    second = _materialized(job.execute_in_process(instance=instance))
-    assert second["billable_consumption"]["row_count"].value == 0
-    assert second["customer_invoices"]["created"].value == 0
+    second = _materialized(job.execute_in_process(instance=instance, partition_key="2026-10"))["customer_invoices"]
+    assert (second["drafts_changed"].value, second["drafts"].value) == (0, 2)
     assert _link_count(workspace) == 3
+
+    issued = ops.resolve_job_def("issue_customer_invoices").execute_in_process(
+        instance=instance,
+        run_config={"ops": {"issue_customer_invoices_op": {"config": {"period": "2026-10", "requested_by": WHO}}}},
+    )
+    assert issued.success
+    shown = [e for e in issued.all_events if e.event_type_value == "ASSET_MATERIALIZATION"]
+    [event] = shown
+    metadata = event.event_specific_data.materialization.metadata
+    assert (event.event_specific_data.materialization.partition, metadata["issued_invoices"].value) == ("2026-10", 2)

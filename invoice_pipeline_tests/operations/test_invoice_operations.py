@@ -15,7 +15,7 @@ from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.invoice_import import activate_manual_invoice, import_provider_invoice
 from invoice_pipeline.importing.sync_plan import plan_sync
-from invoice_pipeline.operations.billing import bill_customers, billable_consumption, billable_usage_summary
+from invoice_pipeline.operations.billing import billable_consumption, billable_usage_summary
 from invoice_pipeline.operations.invoice_operations import (
     ChecksumOverrideRequest,
     OfferedInvoiceStatus,
@@ -32,7 +32,7 @@ from invoice_pipeline.operations.invoice_operations import (
 from invoice_pipeline.use_cases import import_invoice
 from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline.warehouse.warehouse import ImportRefused, import_verdict
-from invoice_pipeline_tests.builders import ADVENTURE_WORKS, license_line, usage_line
+from invoice_pipeline_tests.builders import ADVENTURE_WORKS, bill_at_cost, license_line, usage_line
 
 pytestmark = pytest.mark.engine_contract
 
@@ -211,7 +211,7 @@ def test_deactivate_and_delete_are_refused_while_lines_are_invoiced_naming_count
     workspace, warehouse, operation, verb
 ):
     _active_invoice(workspace, warehouse)
-    created = bill_customers(warehouse, actor="billing-test")
+    created = bill_at_cost(warehouse, actor="billing-test")
     ids = sorted(c.customer_invoice_id for c in created)
     assert len(ids) == 2
     before = _state(warehouse)
@@ -231,11 +231,11 @@ def test_deactivate_and_delete_are_refused_while_lines_are_invoiced_naming_count
 
 def test_unlink_removes_the_links_and_writes_a_history_entry_after_which_deactivation_works(workspace, warehouse):
     record = _active_invoice(workspace, warehouse)
-    ids = sorted(c.customer_invoice_id for c in bill_customers(warehouse, actor="billing-test"))
+    ids = sorted(c.customer_invoice_id for c in bill_at_cost(warehouse, actor="billing-test"))
 
     unlinked = unlink_invoice(warehouse, KEY, actor=ACTOR, reason="credit note issued to the customers")
 
-    assert (unlinked.line_count, unlinked.customer_invoice_ids) == (3, ids)
+    assert (unlinked.line_count, unlinked.recomputed_drafts + unlinked.voided_drafts) == (3, ids)
     assert _links(warehouse) == []
     assert warehouse.invoiced_lines(record.record_id).line_count == 0
     assert _customer_invoice_count(warehouse) == 2  # the customer invoices themselves stay
@@ -260,7 +260,7 @@ def test_unlink_with_nothing_invoiced_is_refused_and_writes_no_history(workspace
 def test_unlink_only_removes_the_links_of_that_invoice(workspace, warehouse):
     _active_invoice(workspace, warehouse, "G1")
     other = _active_invoice(workspace, warehouse, "G2")
-    bill_customers(warehouse, actor="billing-test")
+    bill_at_cost(warehouse, actor="billing-test")
     unlink_invoice(warehouse, KEY, actor=ACTOR, reason=REASON)
     assert {record_id for _, record_id, _ in _links(warehouse)} == {other.record_id}
     assert warehouse.invoiced_lines(other.record_id).line_count == 3
@@ -945,7 +945,7 @@ def test_billable_consumption_is_usage_of_active_invoices_not_yet_invoiced_per_a
 
 def test_billable_consumption_leaves_out_lines_already_invoiced(workspace, warehouse):
     _active_invoice(workspace, warehouse, "G1")
-    bill_customers(warehouse, actor="billing-test")
+    bill_at_cost(warehouse, actor="billing-test")
     _active_invoice(workspace, warehouse, "G2")
     rows = billable_consumption(warehouse)
     assert [(r.account_id, r.line_count, r.amount) for r in rows] == [
@@ -1012,7 +1012,7 @@ def test_bill_customers_creates_one_customer_invoice_per_account_and_currency_li
 ):
     record = _active_invoice(workspace, warehouse)
 
-    created = bill_customers(warehouse, actor="billing-test")
+    created = bill_at_cost(warehouse, actor="billing-test")
 
     assert [(c.account_id, c.currency, c.total_amount, c.line_count) for c in created] == [
         ("ACC-1001", "USD", Decimal("15.50"), 2),
@@ -1041,7 +1041,7 @@ def test_bill_customers_bills_each_currency_of_an_account_on_its_own_customer_in
     workspace.add_invoice("G2", usage=[usage_line("U1", "20.00", currency="EUR")], currency="EUR")
     for invoice_id in ("G1", "G2"):
         assert _import(workspace, warehouse, InvoiceKey("contoso-csp", invoice_id)).status == Status.ACTIVE
-    created = bill_customers(warehouse, actor="billing-test")
+    created = bill_at_cost(warehouse, actor="billing-test")
     assert sorted((c.account_id, c.currency, c.total_amount) for c in created) == [
         ("ACC-1001", "EUR", Decimal("20.00")),
         ("ACC-1001", "USD", Decimal("10.00")),
@@ -1051,28 +1051,28 @@ def test_bill_customers_bills_each_currency_of_an_account_on_its_own_customer_in
 
 def test_billing_twice_bills_nothing_new(workspace, warehouse):
     _active_invoice(workspace, warehouse)
-    bill_customers(warehouse, actor="billing-test")
+    bill_at_cost(warehouse, actor="billing-test")
     links = _links(warehouse)
-    assert bill_customers(warehouse, actor="billing-test") == []
+    assert bill_at_cost(warehouse, actor="billing-test") == []
     assert _links(warehouse) == links
     assert _customer_invoice_count(warehouse) == 2
 
 
 def test_lines_of_a_deactivated_invoice_are_never_billed_again(workspace, warehouse):
     old = _active_invoice(workspace, warehouse)
-    bill_customers(warehouse, actor="billing-test")
+    bill_at_cost(warehouse, actor="billing-test")
     unlink_invoice(warehouse, KEY, actor=ACTOR, reason=REASON)
     deactivate_invoice(warehouse, KEY, actor=ACTOR, reason=REASON)
 
     assert billable_consumption(warehouse) == []
-    assert bill_customers(warehouse, actor="billing-test") == []
+    assert bill_at_cost(warehouse, actor="billing-test") == []
     assert _links(warehouse) == []
 
     # Synced again: only the new record's lines are billable, once.
     again = _import(workspace, warehouse)
     rows = billable_consumption(warehouse)
     assert sum(r.line_count for r in rows) == 3
-    bill_customers(warehouse, actor="billing-test")
+    bill_at_cost(warehouse, actor="billing-test")
     assert {record_id for _, record_id, _ in _links(warehouse)} == {again.record_id}
     assert old.record_id != again.record_id
 
@@ -1081,7 +1081,7 @@ def test_lines_of_a_deactivated_invoice_never_billed_before_are_not_billable(wor
     _active_invoice(workspace, warehouse)
     deactivate_invoice(warehouse, KEY, actor=ACTOR, reason=REASON)
     assert billable_consumption(warehouse) == []
-    assert bill_customers(warehouse, actor="billing-test") == []
+    assert bill_at_cost(warehouse, actor="billing-test") == []
 
 
 def test_offered_invoice_statuses_tell_deactivated_and_deleted_invoices_and_unreadable_headers(workspace, warehouse):

@@ -473,7 +473,7 @@ def test_a_pending_provider_change_is_a_finding_worth_new_minus_old_and_a_total(
         Decimal("1200.00"),
     )
     assert reissued.explanation == (
-        "the provider changed the invoice total from 1,000.00 to 1,200.00 USD and its lines (seen 2026-11-20), "
+        "the provider changed the invoice total from 1000.00 USD to 1200.00 USD and its lines (seen 2026-11-20), "
         "after its import; the imported invoice still counts 1,000.00 USD: deactivate it and sync it again"
     )
     assert lines.effect == 0 and "changed the invoice's lines (total 46.00 USD unchanged)" in lines.explanation
