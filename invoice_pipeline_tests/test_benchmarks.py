@@ -18,7 +18,15 @@ from benchmarks.floors import one_pass
 from benchmarks.generate import SHAPES, generate, write_config
 from benchmarks.reconcile import write_contracts
 from benchmarks.run import ANCHOR_STOPPED, Measure, Row, fresh_environment, large_row, markdown, successes
+from invoice_pipeline.composition import open_warehouse
 from invoice_pipeline.config import load_config
+from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.statuses import Status
+from invoice_pipeline.importing.invoice_import import import_provider_invoice
+from invoice_pipeline.operations.billing import bill_customers
+from invoice_pipeline.reconciliation.contracts import BillingPeriod
+from invoice_pipeline.reconciliation.findings import FindingKind
+from invoice_pipeline.reconciliation.period import reconcile_period
 from invoice_pipeline.schemas.reference_data import BillingContractsSchema
 
 LINES = 2_000
@@ -263,3 +271,30 @@ def test_reconcile_benchmark_contracts_cover_nine_of_ten_subscription_terms_and_
 
     BillingContractsSchema.validate(contracts, lazy=True)
     assert written == len(contracts) == len(terms) - len(terms) // 10
+
+
+def test_after_billing_a_generated_partners_month_reconcile_finds_no_unbilled_or_differently_billed_usage(
+    invoice: Path,
+) -> None:
+    """The realistic shape (scaled down) with terms for nine of ten contracts: the billing run prices every line
+    that has terms, holds back the others, and the reconciliation agrees with it to the cent."""
+    out = invoice.parents[2]
+    write_contracts(out / "reference")
+    config = load_config(write_config(out))
+    warehouse = open_warehouse(config)
+    try:
+        key = InvoiceKey("bench-csp", invoice.name)
+        assert import_provider_invoice(config, warehouse, key, actor="test").status == Status.ACTIVE
+        period = BillingPeriod(2026, 10)
+        run = bill_customers(warehouse, config.reference_data, actor="test", period=period)
+        result = reconcile_period(warehouse, config.reference_data, period)
+    finally:
+        warehouse.dispose()
+
+    assert run.drafts and run.held_back
+    assert result.of_kind(FindingKind.UNBILLED_USAGE) == []
+    assert result.of_kind(FindingKind.USAGE_BILLED_DIFFERENTLY) == []
+    held_back = sum((held.cost for held in run.held_back), Decimal(0))
+    assert result.totals["USD"].no_contract_cost == held_back
+    billed = sum((draft.total_amount - draft.rounding_difference for draft in run.drafts), Decimal(0))
+    assert result.totals["USD"].revenue == billed
