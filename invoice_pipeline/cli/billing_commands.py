@@ -15,6 +15,7 @@ from invoice_pipeline.composition import opened_warehouse
 from invoice_pipeline.config import PipelineConfig
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.operations.billing import bill_customers, billable_consumption, issue_customer_invoices
+from invoice_pipeline.operations.billing_exports import customer_invoice_json, write_customer_invoice
 from invoice_pipeline.reconciliation.contracts import BillingPeriod
 from invoice_pipeline.warehouse.billing_tables import BillingRefused, CustomerInvoice
 
@@ -156,12 +157,7 @@ def show(config: PipelineConfig, customer_invoice_id: str, as_json: bool) -> Non
     with opened_warehouse(config) as warehouse, _billing_refusals():
         doc, lines, history = warehouse.customer_invoice(customer_invoice_id)
     if as_json:
-        shown = {
-            **doc.as_row(),
-            "lines": [line.as_row() for line in lines],
-            "history": [{**vars(entry), "changed_at": entry.changed_at.isoformat()} for entry in history],
-        }
-        click.echo(json.dumps(shown, indent=2))
+        click.echo(json.dumps(customer_invoice_json(doc, lines, history), indent=2))
         return
     click.echo(_document_line(doc))
     for line in lines:
@@ -169,10 +165,10 @@ def show(config: PipelineConfig, customer_invoice_id: str, as_json: bool) -> Non
             "at cost" if line.usage_markup_percent is None else f"markup {decimal_text(line.usage_markup_percent)}%"
         )
         unlinked = "" if line.linked or doc.kind == "credit_note" else "\tunlinked (credited)"
+        row = line.as_row()
         click.echo(
             f"  {line.provider_invoice or line.record_id}\t{line.line_id}\t{line.subscription_id}\t"
-            f"{line.charge_start_date}\tcost {decimal_text(line.cost)}\t{markup}\tprice {decimal_text(line.price)}"
-            f"{unlinked}"
+            f"{line.charge_start_date}\tcost {row['cost']}\t{markup}\tprice {row['price']}{unlinked}"
         )
     for entry in history:
         click.echo(
@@ -188,8 +184,6 @@ def show(config: PipelineConfig, customer_invoice_id: str, as_json: bool) -> Non
 def export(config: PipelineConfig, customer_invoice_id: str, out: Path) -> None:
     """Write one customer invoice as CSV (`<id>.csv` its header, `<id>-lines.csv` its lines; spreadsheet-safe)
     and JSON (`<id>.json`), exact amounts."""
-    from invoice_pipeline.operations.billing_exports import write_customer_invoice
-
     with opened_warehouse(config) as warehouse, _billing_refusals():
         doc, lines, history = warehouse.customer_invoice(customer_invoice_id)
     try:

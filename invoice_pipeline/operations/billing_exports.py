@@ -10,6 +10,13 @@ from invoice_pipeline.validation.notes import csv_text
 from invoice_pipeline.warehouse.billing_tables import CustomerInvoice, CustomerInvoiceLine, HistoryEntry
 
 
+def customer_invoice_json(
+    document: CustomerInvoice, lines: list[CustomerInvoiceLine], history: list[HistoryEntry]
+) -> dict[str, object]:
+    """One document as JSON shows it: its fields, its lines and its history, amounts exact."""
+    return {**document.as_row(), "lines": [line.as_row() for line in lines], "history": [e.as_row() for e in history]}
+
+
 def write_customer_invoice(
     document: CustomerInvoice, lines: list[CustomerInvoiceLine], history: list[HistoryEntry], out: Path
 ) -> list[Path]:
@@ -21,14 +28,7 @@ def write_customer_invoice(
     files = {
         f"{document.customer_invoice_id}.csv": csv_text(list(header), [list(header.values())]),
         f"{document.customer_invoice_id}-lines.csv": csv_text(line_columns, [list(row.values()) for row in rows]),
-        f"{document.customer_invoice_id}.json": json.dumps(
-            {
-                **header,
-                "lines": rows,
-                "history": [{**vars(entry), "changed_at": entry.changed_at.isoformat()} for entry in history],
-            },
-            indent=2,
-        ),
+        f"{document.customer_invoice_id}.json": json.dumps(customer_invoice_json(document, lines, history), indent=2),
     }
     written = []
     for name, text in files.items():

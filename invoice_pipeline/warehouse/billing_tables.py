@@ -129,15 +129,16 @@ class CustomerInvoiceLine:
     terms_valid_from: date | None
     price: Decimal
     linked: bool
+    minor_units: int | None  # its document's currency's
 
     def as_row(self) -> dict[str, Any]:
-        """Exact amounts as text, dates ISO."""
+        """Exact amounts as text (at least the currency's minor units), dates ISO."""
         return dataclasses.asdict(self) | {
             "charge_start_date": self.charge_start_date.isoformat() if self.charge_start_date else None,
             "terms_valid_from": self.terms_valid_from.isoformat() if self.terms_valid_from else None,
-            "cost": decimal_text(self.cost),
+            "cost": decimal_text(self.cost, self.minor_units),
             "usage_markup_percent": decimal_text(self.usage_markup_percent),
-            "price": decimal_text(self.price),
+            "price": decimal_text(self.price, self.minor_units),
         }
 
 
@@ -150,6 +151,10 @@ class HistoryEntry:
     to_status: str
     reason: str
     actor: str
+
+    def as_row(self) -> dict[str, Any]:
+        """The time ISO."""
+        return dataclasses.asdict(self) | {"changed_at": self.changed_at.isoformat()}
 
 
 @dataclass(frozen=True)
@@ -210,20 +215,34 @@ class Unlinked:
     """What unlinking a provider invoice's lines did to the customer documents billing them."""
 
     line_count: int
-    recomputed_drafts: list[str]
+    recomputed: list[CustomerInvoice]  # drafts that kept lines, as recomputed
     voided_drafts: list[str]
     credit_notes: list[CustomerInvoice]
 
+    @property
+    def recomputed_drafts(self) -> list[str]:
+        """The ids of the drafts recomputed."""
+        return [draft.customer_invoice_id for draft in self.recomputed]
+
     def summary(self) -> str:
         """One line: how many lines, and what became of each customer document that billed them."""
-        parts = [f"draft {doc_id} recomputed" for doc_id in self.recomputed_drafts]
+        parts = [
+            f"draft {draft.customer_invoice_id} recomputed: {decimal_text(draft.total_amount, draft.minor_units)} "
+            f"{draft.currency}, {_lines(draft.line_count)}"
+            for draft in self.recomputed
+        ]
         parts += [f"draft {doc_id} void (no line left)" for doc_id in self.voided_drafts]
         parts += [
             f"credit note {note.customer_invoice_id} of {decimal_text(note.total_amount, note.minor_units)} "
             f"{note.currency} for {note.corrects}"
             for note in self.credit_notes
         ]
-        return f"unlinked {self.line_count} line{'s' if self.line_count != 1 else ''}: {'; '.join(parts)}"
+        return f"unlinked {_lines(self.line_count)}: {'; '.join(parts)}"
+
+
+def _lines(count: int) -> str:
+    """`1 line`, `3 lines`."""
+    return f"{count} line{'' if count == 1 else 's'}"
 
 
 # Reads ---------------------------------------------------------------------------------------------------------
@@ -381,10 +400,16 @@ def customer_invoice(conn: sa.Connection, customer_invoice_id: str) -> CustomerI
 
 def customer_invoice_lines(conn: sa.Connection, customer_invoice_id: str) -> list[CustomerInvoiceLine]:
     """The lines one customer document bills or credits, in line order."""
-    lines, records = t.customer_invoice_lines, t.provider_invoices
+    lines, records, docs = t.customer_invoice_lines, t.provider_invoices, t.customer_invoices
     query = (
-        sa.select(lines, (records.c.provider + ":" + records.c.invoice_id).label("provider_invoice"))
-        .select_from(lines.outerjoin(records, records.c.record_id == lines.c.record_id))
+        sa.select(
+            lines, (records.c.provider + ":" + records.c.invoice_id).label("provider_invoice"), docs.c.minor_units
+        )
+        .select_from(
+            lines.outerjoin(records, records.c.record_id == lines.c.record_id).join(
+                docs, docs.c.customer_invoice_id == lines.c.customer_invoice_id
+            )
+        )
         .where(lines.c.customer_invoice_id == customer_invoice_id)
         .order_by(lines.c.record_id, lines.c.line_id)
     )
@@ -706,12 +731,13 @@ def unlink_record(conn: sa.Connection, record_id: str, *, actor: str, reason: st
     if draft_ids:
         conn.execute(sa.delete(links).where(linked, links.c.customer_invoice_id.in_(draft_ids)))
         _recompute(conn, draft_ids)
-    voided = []
+    voided, recomputed = [], []
     for doc in customer_invoices(conn, ids=draft_ids):
         if doc.line_count:
             _record_change(
                 conn, doc.customer_invoice_id, doc.status, doc.status, f"lines unlinked: {reason}", actor, now
             )
+            recomputed.append(doc)
             continue
         conn.execute(
             sa.update(docs)
@@ -723,8 +749,12 @@ def unlink_record(conn: sa.Connection, record_id: str, *, actor: str, reason: st
         )
         voided.append(doc.customer_invoice_id)
     credit_notes = [_credit(conn, invoice, record_id, actor=actor, reason=reason, now=now) for invoice in issued]
-    recomputed = sorted(i for i in draft_ids if i not in voided)
-    return Unlinked(line_count, recomputed, sorted(voided), sorted(credit_notes, key=lambda n: n.customer_invoice_id))
+    return Unlinked(
+        line_count,
+        sorted(recomputed, key=lambda draft: draft.customer_invoice_id),
+        sorted(voided),
+        sorted(credit_notes, key=lambda note: note.customer_invoice_id),
+    )
 
 
 def _credit(
@@ -798,7 +828,7 @@ def _credit(
         note_id,
         None,
         DocumentStatus.ISSUED,
-        f"credits {line_count} line{'s' if line_count != 1 else ''} of {invoice.customer_invoice_id}: {reason}",
+        f"credits {_lines(line_count)} of {invoice.customer_invoice_id}: {reason}",
         actor,
         now,
     )
@@ -807,7 +837,7 @@ def _credit(
         invoice.customer_invoice_id,
         invoice.status,
         invoice.status,
-        f"{line_count} line{'s' if line_count != 1 else ''} unlinked and credited by {note_id}: {reason}",
+        f"{_lines(line_count)} unlinked and credited by {note_id}: {reason}",
         actor,
         now,
     )

@@ -114,6 +114,7 @@ def test_unlinking_a_draft_recomputes_it_and_voids_it_when_no_line_is_left(works
 
     first = unlink_invoice(warehouse, KEY, actor="test", reason="wrong invoice")
     assert (first.recomputed_drafts, first.voided_drafts, first.credit_notes) == ([draft.customer_invoice_id], [], [])
+    assert first.summary() == f"unlinked 1 line: draft {draft.customer_invoice_id} recomputed: 55.00 USD, 1 line"
     recomputed, _, _ = warehouse.customer_invoice(draft.customer_invoice_id)
     assert (recomputed.total_amount, recomputed.line_count, recomputed.status) == (Decimal("55.00"), 1, "draft")
 
