@@ -4,8 +4,10 @@
         --postgres-url postgresql+psycopg://postgres@127.0.0.1:5432/bench --work /tmp/reconcile-bench
 
 For each engine, in its own fresh data folder and warehouse: `invoice-pipeline sync --invoice` (not measured here:
-see `benchmarks.run`), then `invoice-pipeline reconcile --period 2026-10 --out DIR` (the period, the five before it
-for the report's chart, every CSV, the JSON and the HTML report), measured for its wall time and peak RSS. The
+see `benchmarks.run`), then `invoice-pipeline billing run --period 2026-10` (every priced line on a draft, the rest
+held back) and `invoice-pipeline reconcile --period 2026-10 --out DIR` (the period, the five before it for the
+report's chart, every CSV, the JSON and the HTML report; revenue from the drafts), each measured for its wall time
+and peak RSS. The
 reference folder gets a `billing_contracts.csv` with usage terms (10% markup) for nine of every ten of the
 generated subscriptions' account, contract and product, so both matched and unmatched usage are found.
 """
@@ -64,6 +66,9 @@ def main() -> None:
             )
             if imported.returncode != 0:
                 raise SystemExit(f"the import failed: {imported.output}")
+            billed = measure([cli_path(), "billing", "run", "--period", PERIOD], env, folder / engine)
+            if billed.returncode != 0:
+                raise SystemExit(f"the billing run failed: {billed.output}")
             out = folder / engine / "report"
             reconciled = measure([cli_path(), "reconcile", "--period", PERIOD, "--out", str(out)], env, folder / engine)
             if reconciled.returncode != 0:
@@ -71,7 +76,8 @@ def main() -> None:
             counts = json.loads((out / f"{PERIOD}-reconciliation.json").read_text(encoding="utf-8"))["finding_counts"]
         found = ", ".join(f"{kind} {count:,}" for kind, count in counts.items() if count)
         print(
-            f"{engine:>10} | import {imported.seconds:.2f} s | reconcile {reconciled.seconds:.2f} s "
+            f"{engine:>10} | import {imported.seconds:.2f} s | billing run {billed.seconds:.2f} s "
+            f"{billed.peak_mb:,.0f} MB | reconcile {reconciled.seconds:.2f} s "
             f"{reconciled.peak_mb:,.0f} MB | {found}",
             flush=True,
         )

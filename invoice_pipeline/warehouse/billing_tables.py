@@ -434,6 +434,21 @@ def customer_invoice_history(conn: sa.Connection, customer_invoice_id: str) -> l
 # Writes --------------------------------------------------------------------------------------------------------
 
 
+def _record_changes(
+    conn: sa.Connection,
+    document_ids: list[str],
+    from_status: str | None,
+    to_status: str,
+    reason: str,
+    actor: str,
+    now: datetime,
+) -> None:
+    """The same status change of many documents, in their history."""
+    entry = {"changed_at": now, "from_status": from_status, "to_status": to_status, "reason": reason, "actor": actor}
+    rows = [{"entry_id": uuid.uuid4().hex, "customer_invoice_id": doc_id, **entry} for doc_id in document_ids]
+    _insert_rows(conn, t.customer_invoice_history, rows)
+
+
 def _record_change(
     conn: sa.Connection,
     document_id: str,
@@ -443,17 +458,7 @@ def _record_change(
     actor: str,
     now: datetime,
 ) -> None:
-    conn.execute(
-        sa.insert(t.customer_invoice_history).values(
-            entry_id=uuid.uuid4().hex,
-            customer_invoice_id=document_id,
-            changed_at=now,
-            from_status=from_status,
-            to_status=to_status,
-            reason=reason,
-            actor=actor,
-        )
-    )
+    _record_changes(conn, [document_id], from_status, to_status, reason, actor, now)
 
 
 def new_document_id(kind: DocumentKind, now: datetime) -> str:
@@ -490,7 +495,7 @@ def bill_period(
     """In one transaction: price the period's billable usage by `terms` and put it on one draft per account and
     currency (the existing draft of that month, else a new one); returns the drafts it changed and the usage held
     back (no terms, unless `bill_without_terms_at_cost`)."""
-    usage, invoices, docs, links = t.usage_summaries, t.provider_invoices, t.customer_invoices, t.customer_invoice_lines
+    usage, invoices, links = t.usage_summaries, t.provider_invoices, t.customer_invoice_lines
     ruling = _terms_table()
     with engine.begin() as conn:
         ruling.create(conn)
@@ -510,6 +515,7 @@ def bill_period(
                     for rule in terms
                 ],
             )
+        _analyze(conn, ruling)
         matched = sa.and_(
             ruling.c.account_id == usage.c.account_id,
             ruling.c.billing_contract_id == usage.c.billing_contract_id,
@@ -530,15 +536,16 @@ def bill_period(
             .group_by(usage.c.account_id, usage.c.currency)
             .order_by(usage.c.account_id, usage.c.currency)
         ).all()
-        for account_id, currency, minor_units in groups:
-            _draft_for(conn, str(period), account_id, currency, minor_units, actor=actor, now=now)
-        draft = sa.and_(
-            docs.c.account_id == usage.c.account_id,
-            docs.c.currency == usage.c.currency,
-            docs.c.period == str(period),
-            docs.c.kind == DocumentKind.INVOICE.value,
-            docs.c.status == DocumentStatus.DRAFT.value,
+        drafts = _drafts_table()
+        drafts.create(conn)
+        draft_ids = _drafts_for(conn, str(period), [tuple(group) for group in groups], actor=actor, now=now)
+        _insert_rows(
+            conn,
+            drafts,
+            [{"account_id": a, "currency": c, "customer_invoice_id": i} for (a, c), i in draft_ids.items()],
         )
+        _analyze(conn, drafts)
+        draft = sa.and_(drafts.c.account_id == usage.c.account_id, drafts.c.currency == usage.c.currency)
         factor = sa.func.coalesce(ruling.c.price_factor, sa.cast(sa.literal(Decimal(1)), FACTOR))
         conn.execute(
             sa.insert(links).from_select(
@@ -559,7 +566,7 @@ def bill_period(
                     "linked",
                 ],
                 sa.select(
-                    docs.c.customer_invoice_id,
+                    drafts.c.customer_invoice_id,
                     usage.c.record_id,
                     usage.c.line_id,
                     sa.cast(usage.c.amount * factor, t.PRICE),
@@ -574,56 +581,87 @@ def bill_period(
                     usage.c.charge_start_date,
                     sa.true(),
                 )
-                .select_from(lines.join(docs, draft))
+                .select_from(lines.join(drafts, draft))
                 .where(priced),
             )
         )
         held_back = [] if bill_without_terms_at_cost else _held_back(conn, period, lines, in_period, ruling)
         ruling.drop(conn)
-        changed = [
-            (doc.customer_invoice_id, doc.account_id, doc.currency)
-            for doc in customer_invoices(conn, period=str(period), status=DocumentStatus.DRAFT.value)
-        ]
-        touched = {(account_id, currency) for account_id, currency, _ in groups}
-        drafts = [doc_id for doc_id, account_id, currency in changed if (account_id, currency) in touched]
-        _recompute(conn, drafts)
-        return customer_invoices(conn, ids=drafts), held_back
+        drafts.drop(conn)
+        changed = sorted(draft_ids.values())
+        _recompute(conn, changed)
+        return customer_invoices(conn, ids=changed), held_back
 
 
-def _draft_for(
-    conn: sa.Connection, period: str, account_id: str, currency: str, minor_units: int, *, actor: str, now: datetime
-) -> None:
-    """Make sure the account has one draft invoice for the month and currency."""
-    docs = t.customer_invoices
-    exists = conn.execute(
-        sa.select(docs.c.customer_invoice_id).where(
-            docs.c.account_id == account_id,
-            docs.c.currency == currency,
-            docs.c.period == period,
-            docs.c.kind == DocumentKind.INVOICE.value,
-            docs.c.status == DocumentStatus.DRAFT.value,
-        )
-    ).first()
-    if exists:
-        return
-    document_id = new_document_id(DocumentKind.INVOICE, now)
-    conn.execute(
-        sa.insert(docs).values(
-            customer_invoice_id=document_id,
-            account_id=account_id,
-            currency=currency,
-            period=period,
-            kind=DocumentKind.INVOICE.value,
-            status=DocumentStatus.DRAFT.value,
-            total_amount=Decimal(0),
-            rounding_difference=Decimal(0),
-            line_count=0,
-            minor_units=minor_units,
-            created_at=now,
-            created_by=actor,
-        )
+def _drafts_table() -> sa.Table:
+    """Which draft each account and currency's lines go on, for one billing run's transaction."""
+    return sa.Table(
+        "billing_run_drafts",
+        sa.MetaData(),
+        sa.Column("account_id", sa.String(200), nullable=False),
+        sa.Column("currency", sa.String(3), nullable=False),
+        sa.Column("customer_invoice_id", sa.String(64), nullable=False),
+        prefixes=["TEMPORARY"],
     )
-    _record_change(conn, document_id, None, DocumentStatus.DRAFT, f"billing run for {period}", actor, now)
+
+
+def _drafts_for(
+    conn: sa.Connection, period: str, groups: list[tuple[Any, ...]], *, actor: str, now: datetime
+) -> dict[tuple[str, str], str]:
+    """The draft invoice of the month for each (account, currency, minor units) of `groups`: the month's existing
+    draft, else a new one (made in a few statements, whatever the number of accounts)."""
+    docs = t.customer_invoices
+    drafts = sa.select(docs.c.account_id, docs.c.currency, docs.c.customer_invoice_id).where(
+        docs.c.period == period,
+        docs.c.kind == DocumentKind.INVOICE.value,
+        docs.c.status == DocumentStatus.DRAFT.value,
+    )
+    existing = {(account_id, currency): doc_id for account_id, currency, doc_id in conn.execute(drafts)}
+    created = [
+        {
+            "customer_invoice_id": new_document_id(DocumentKind.INVOICE, now),
+            "account_id": account_id,
+            "currency": currency,
+            "period": period,
+            "kind": DocumentKind.INVOICE.value,
+            "status": DocumentStatus.DRAFT.value,
+            "total_amount": Decimal(0),
+            "rounding_difference": Decimal(0),
+            "line_count": 0,
+            "minor_units": minor_units,
+            "created_at": now,
+            "created_by": actor,
+        }
+        for account_id, currency, minor_units in groups
+        if (account_id, currency) not in existing
+    ]
+    _insert_rows(conn, docs, created)
+    _record_changes(
+        conn,
+        [row["customer_invoice_id"] for row in created],
+        None,
+        DocumentStatus.DRAFT,
+        f"billing run for {period}",
+        actor,
+        now,
+    )
+    made = {(row["account_id"], row["currency"]): row["customer_invoice_id"] for row in created}
+    return {
+        (account_id, currency): existing.get((account_id, currency)) or made[(account_id, currency)]
+        for account_id, currency, _ in groups
+    }
+
+
+def _analyze(conn: sa.Connection, table: sa.Table) -> None:
+    """Statistics for a temporary table just filled: without them PostgreSQL joins a million lines to it row by row
+    (a nested loop: minutes instead of seconds)."""
+    conn.exec_driver_sql(f"ANALYZE {table.name}")
+
+
+def _insert_rows(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Insert rows with multi-row statements (one per 1,000 rows: well within PostgreSQL's bound on parameters)."""
+    for start in range(0, len(rows), 1000):
+        conn.execute(sa.insert(table).values(rows[start : start + 1000]))
 
 
 def _held_back(
@@ -685,17 +723,44 @@ def _priced_sums(conn: sa.Connection, document_ids: list[str]) -> dict[str, tupl
 
 
 def _recompute(conn: sa.Connection, document_ids: list[str]) -> None:
-    """Set each draft's line count, total (its exact sum rounded once) and rounding difference."""
+    """Set each draft's line count, total (its exact sum rounded once) and rounding difference: computed here (the
+    rounding is banker's, which neither database's round() is), written in one UPDATE through a temporary table."""
     docs = t.customer_invoices
     sums = _priced_sums(conn, document_ids)
+    rows = []
     for doc in customer_invoices(conn, ids=document_ids):
         line_count, exact = sums.get(doc.customer_invoice_id, (0, Decimal(0)))
         total = round_to_minor_units(exact, doc.minor_units or 0)
-        conn.execute(
-            sa.update(docs)
-            .where(docs.c.customer_invoice_id == doc.customer_invoice_id)
-            .values(total_amount=total, rounding_difference=EXACT.subtract(total, exact), line_count=line_count)
+        rows.append(
+            {
+                "customer_invoice_id": doc.customer_invoice_id,
+                "total_amount": total,
+                "rounding_difference": EXACT.subtract(total, exact),
+                "line_count": line_count,
+            }
         )
+    totals = sa.Table(
+        "recomputed_totals",
+        sa.MetaData(),
+        sa.Column("customer_invoice_id", sa.String(64), nullable=False),
+        sa.Column("total_amount", t.SUM_OF_MONEY, nullable=False),
+        sa.Column("rounding_difference", t.PRICE, nullable=False),
+        sa.Column("line_count", sa.BigInteger, nullable=False),
+        prefixes=["TEMPORARY"],
+    )
+    totals.create(conn)
+    _insert_rows(conn, totals, rows)
+    _analyze(conn, totals)
+    conn.execute(
+        sa.update(docs)
+        .where(docs.c.customer_invoice_id == totals.c.customer_invoice_id)
+        .values(
+            total_amount=totals.c.total_amount,
+            rounding_difference=totals.c.rounding_difference,
+            line_count=totals.c.line_count,
+        )
+    )
+    totals.drop(conn)
 
 
 def issue(conn: sa.Connection, documents: list[CustomerInvoice], *, actor: str, reason: str, now: datetime) -> None:
