@@ -277,7 +277,7 @@ customer_invoice_lines = sa.Table(
     "customer_invoice_lines",
     metadata,
     sa.Column("customer_invoice_id", sa.String(64), nullable=False, index=True),
-    sa.Column("record_id", sa.String(32), nullable=False, index=True),
+    sa.Column("record_id", sa.String(32), nullable=False),
     sa.Column("line_id", sa.String(200), nullable=False),
     sa.Column("amount", PRICE, nullable=False),  # the price billed: cost plus the terms' markup
     sa.Column("cost", MONEY),  # the provider line's amount
@@ -290,6 +290,9 @@ customer_invoice_lines = sa.Table(
     sa.Column("currency", sa.String(3)),
     sa.Column("charge_start_date", sa.Date),
     sa.Column("linked", sa.Boolean, nullable=False, server_default=sa.true()),
+    # A line's link is found by record and line id (by record alone, linking a million lines of one invoice re-reads
+    # every link made so far for each line).
+    sa.Index("ix_customer_invoice_lines_record_line", "record_id", "line_id"),
 )
 
 customer_invoice_history = sa.Table(
