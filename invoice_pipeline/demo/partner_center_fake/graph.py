@@ -100,7 +100,7 @@ class GraphRoutes(FakeRequestHandler):
             {
                 "id": operation_id,
                 "schemaVersion": "1",
-                "dataFormat": "compressedJSON",
+                "dataFormat": self.fake.faults.manifest_data_format,
                 "createdDateTime": "2026-11-06T08:00:05Z",
                 "eTag": "fake-etag",
                 "partnerTenantId": DEMO_TENANT_ID,

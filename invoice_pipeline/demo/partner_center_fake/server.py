@@ -50,6 +50,9 @@ class Faults:
     invoice_next_links: bool = True  # False: the invoice collection has no links.next (offset paging)
     line_item_next_links: bool = True  # False: offset-paged line items have no links.next either
     blob_count_off: int = 0  # added to the manifest's blobCount (a manifest that does not list every blob)
+    # The manifest's dataFormat. Documented as `compressedJSONLines` (Graph `partners-billing-manifest` resource
+    # page), whose example body shows `compressedJSON`: tests serve either, or a format the connector refuses.
+    manifest_data_format: str = "compressedJSONLines"
 
 
 class PartnerCenterFake:

@@ -1,0 +1,61 @@
+"""The v2 export (Graph) against the fake Partner Center: the manifest's data format and exports without data."""
+
+from __future__ import annotations
+
+import pytest
+
+from invoice_pipeline.config import ProviderConfig
+from invoice_pipeline.connectors.base import ConnectorError
+from invoice_pipeline.connectors.partner_center.connector import PartnerCenterConnector
+from invoice_pipeline.connectors.partner_center.export import blob_line_items, run_export
+from invoice_pipeline.demo.partner_center_fake import PartnerCenterFake
+from invoice_pipeline_tests.connectors.partner_center_support import fast_settings
+
+
+def _exported(fake: PartnerCenterFake, tmp_path, invoice_id: str, dataset: str) -> list[dict]:
+    """Every line item of one export, read through the connector's client as the connector reads them."""
+    provider = ProviderConfig(
+        id="contoso-csp",
+        name="Contoso CSP",
+        sync="automatic",
+        connector="partner_center",
+        partner_center=fast_settings(fake),
+    )
+    folder = tmp_path / "blobs"
+    folder.mkdir(exist_ok=True)
+    items: list[dict] = []
+    with PartnerCenterConnector(provider, tmp_path / "downloads", sleep=lambda _: None).client() as client:
+        for blob in run_export(client, invoice_id, dataset, folder):
+            items += blob_line_items(blob, "test")
+            blob.path.unlink()
+    return items
+
+
+# A. The manifest's dataFormat ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "data_format", ["compressedJSONLines", "compressedJSON", "COMPRESSEDJSONLINES", "compressedjson"]
+)
+def test_both_documented_spellings_of_the_manifest_data_format_are_read_whatever_their_case(
+    fake, tmp_path, data_format
+):
+    fake.faults.manifest_data_format = data_format
+
+    assert len(_exported(fake, tmp_path, "G200000001", "daily-rated usage")) == 7
+
+
+def test_the_fake_serves_the_documented_data_format_by_default(fake):
+    assert fake.faults.manifest_data_format == "compressedJSONLines"
+
+
+def test_any_other_manifest_data_format_is_refused_naming_it_and_the_two_accepted(fake, tmp_path):
+    fake.faults.manifest_data_format = "parquet"
+
+    with pytest.raises(ConnectorError) as raised:
+        _exported(fake, tmp_path, "G200000001", "daily-rated usage")
+
+    message = str(raised.value)
+    assert "the daily-rated usage export of invoice G200000001" in message
+    assert "'parquet'" in message and "compressedJSONLines" in message and "compressedJSON " in message
+    assert [p for p in fake.paths("GET") if p.startswith("/blobs/")] == []  # nothing downloaded
