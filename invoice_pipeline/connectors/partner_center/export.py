@@ -31,7 +31,9 @@ EXPORT_PATHS = {
     "daily-rated usage": "/reports/partners/billing/usage/billed/export",
 }
 SUCCEEDED, FAILED = "succeeded", "failed"
-MANIFEST_FORMAT = "compressedjson"
+# The manifest's dataFormat: documented as `compressedJSONLines` (Graph `partners-billing-manifest` resource page),
+# whose example body shows `compressedJSON`. Both mean gzip-compressed JSON Lines; compared case-insensitively.
+MANIFEST_FORMATS = ("compressedJSONLines", "compressedJSON")
 
 
 @dataclass(frozen=True)
@@ -66,8 +68,11 @@ def run_export(
         raise ConnectorError(f"{what}: Partner Center answered {started.status_code} without an operation Location")
     manifest = _manifest(client, str(httpx.URL(client.settings.graph_url + "/").join(location)), what)
     data_format = field(manifest, "dataFormat")
-    if data_format and str(data_format).lower() != MANIFEST_FORMAT:
-        raise ConnectorError(f"{what}: the manifest's data format {data_format!r} is not compressedJSON")
+    if data_format and str(data_format).lower() not in {f.lower() for f in MANIFEST_FORMATS}:
+        raise ConnectorError(
+            f"{what}: the manifest's data format {data_format!r} is neither {' nor '.join(MANIFEST_FORMATS)} "
+            "(gzip-compressed JSON Lines); nothing was imported"
+        )
     blobs = field(manifest, "blobs") or []
     if not blobs:
         return
