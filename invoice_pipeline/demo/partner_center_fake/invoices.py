@@ -26,6 +26,7 @@ class FakeInvoice:
     one_time: list[dict[str, Any]] = field(default_factory=list)
     daily_rated: list[dict[str, Any]] = field(default_factory=list)
     v2_datasets: set[str] = field(default_factory=lambda: {"reconciliation", "daily_rated"})
+    nested: bool = False  # listed only inside its original's `amendments`, as Microsoft's collection example shows
 
     @property
     def invoice_id(self) -> str:
@@ -94,8 +95,12 @@ def license_based_line(customer: str, subscription: str, offer: str, quantity: i
     }
 
 
-def one_time_line(customer: str, subscription: str, product: str, charge_type: str, quantity: int, price: str) -> dict:
-    """A OneTimeInvoiceLineItem (new commerce), as v1 and the reconciliation export describe it."""
+def one_time_line(
+    customer: str, subscription: str, product: str, charge_type: str, quantity: int, price: str, tax: str = "0.00"
+) -> dict:
+    """A OneTimeInvoiceLineItem (new commerce), as v1 and the reconciliation export describe it; `tax` is its
+    taxTotal ("Gets or sets the taxes charged"; totalForCustomer is subtotal plus tax, as in Microsoft's example of
+    subtotal 720, taxTotal 73, totalForCustomer 793 on get-invoiceline-items)."""
     subtotal = Decimal(price) * quantity
     return {
         **_parties(customer),
@@ -116,8 +121,8 @@ def one_time_line(customer: str, subscription: str, product: str, charge_type: s
         "unitType": "Licenses",
         "quantity": quantity,
         "subtotal": subtotal,
-        "taxTotal": Decimal("0.00"),
-        "totalForCustomer": subtotal,
+        "taxTotal": Decimal(tax),
+        "totalForCustomer": subtotal + Decimal(tax),
         "currency": "USD",
         "publisherName": "Microsoft Corporation",
         "subscriptionId": subscription,
@@ -134,6 +139,24 @@ def one_time_line(customer: str, subscription: str, product: str, charge_type: s
         "reservationOrderId": "",
         "creditReasonCode": "",
         "referenceId": "",
+    }
+
+
+def azure_plan_reconciliation_line(
+    customer: str, subscription: str, meter: str, billable_quantity: str, subtotal: str, tax: str = "0.00"
+) -> dict:
+    """The invoice reconciliation's aggregate of one Azure plan meter for the month: quantity 1, the units in
+    billableQuantity, the meter in meterDescription ("the meter description for consumption line item",
+    invoice-resources); the same charge is detailed day by day in the daily-rated usage."""
+    line = one_time_line(customer, subscription, "DZH318Z0BQ3P", "new", 1, subtotal, tax)
+    return line | {
+        "productName": "Azure plan",
+        "skuName": "Azure plan",
+        "availabilityId": "DZH318Z0BQ3P",
+        "unitType": "",
+        "billableQuantity": Decimal(billable_quantity),
+        "meterDescription": meter,
+        "termAndBillingCycle": "",
     }
 
 
@@ -191,24 +214,35 @@ def make_invoice(
     daily_rated: list[dict] | None = None,
     v2_datasets: set[str] | None = None,
     total_adjustment: str = "0",
+    total_charges: str | None = None,
+    document_type: str = "invoice",
+    amends_of: str | None = None,
+    nested: bool = False,
 ) -> FakeInvoice:
-    """An invoice whose totalCharges is the exact sum of its lines' pre-tax amounts (plus an adjustment)."""
+    """An invoice whose totalCharges is what Microsoft bills for its lines: each charge once (the reconciliation's
+    Azure plan aggregates are the daily-rated usage summed, so they are not added twice) plus tax, plus an
+    adjustment; or `total_charges` as given (a credit note without line items). `amends_of` and a document type
+    other than invoice make it a note (documentType and amendsOf, invoice-resources)."""
     license_based, one_time, daily_rated = license_based or [], one_time or [], daily_rated or []
     details = [("office", "billing_line_items")] if license_based else []
     details += [("one_time", "billing_line_items")] if one_time else []
     details += [("one_time", "usage_line_items")] if daily_rated else []
-    total = sum(
-        [Decimal(line["subtotal"]) for line in license_based + one_time]
-        + [Decimal(line["billingPreTaxTotal"]) for line in daily_rated],
-        Decimal(total_adjustment),
-    )
+    charges = [Decimal(line["subtotal"]) for line in license_based]
+    charges += [Decimal(line["subtotal"]) for line in one_time if not line.get("meterDescription")]
+    charges += [Decimal(line["billingPreTaxTotal"]) for line in daily_rated]
+    taxes = [Decimal(line["tax"]) for line in license_based] + [Decimal(line["taxTotal"]) for line in one_time]
+    total = Decimal(total_charges) if total_charges is not None else sum(charges + taxes, Decimal(total_adjustment))
     invoice_type = "Recurring" if license_based else "OneTime"
+    invoice = _invoice(invoice_id, invoice_type, details, total) | {"documentType": document_type}
+    if amends_of is not None:
+        invoice["amendsOf"] = amends_of
     return FakeInvoice(
-        _invoice(invoice_id, invoice_type, details, total),
+        invoice,
         license_based,
         one_time,
         daily_rated,
         v2_datasets if v2_datasets is not None else {"reconciliation", "daily_rated"},
+        nested,
     )
 
 
