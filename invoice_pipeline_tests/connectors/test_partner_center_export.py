@@ -59,3 +59,44 @@ def test_any_other_manifest_data_format_is_refused_naming_it_and_the_two_accepte
     assert "the daily-rated usage export of invoice G200000001" in message
     assert "'parquet'" in message and "compressedJSONLines" in message and "compressedJSON " in message
     assert [p for p in fake.paths("GET") if p.startswith("/blobs/")] == []  # nothing downloaded
+
+
+# B. An export that failed with 5000 "No data available" ------------------------------------------------------
+
+
+def test_an_export_failed_with_5000_no_data_available_means_the_dataset_has_no_lines(fake, tmp_path):
+    fake.faults.failed_exports = {("G200000001", "daily_rated"): ("5000", "No data available")}
+
+    assert _exported(fake, tmp_path, "G200000001", "daily-rated usage") == []
+    assert [p for p in fake.paths("GET") if "/manifests/" in p or p.startswith("/blobs/")] == []
+    # Per dataset: the invoice's other export still has its lines.
+    assert len(_exported(fake, tmp_path, "G200000002", "reconciliation")) == 3
+
+
+@pytest.mark.parametrize(
+    ("key", "failure"),
+    [
+        (("G200000001", "daily_rated"), ("500", "Internal server error")),
+        (("G200000001", "daily_rated"), ("5001", "No data available")),
+        ("G200000001", ("400", "Invalid invoice")),  # an invoice id alone: every dataset of the invoice fails
+    ],
+)
+def test_any_other_failed_export_still_fails_with_partner_centers_error(fake, tmp_path, key, failure):
+    fake.faults.failed_exports = {key: failure}
+
+    with pytest.raises(ConnectorError) as raised:
+        _exported(fake, tmp_path, "G200000001", "daily-rated usage")
+
+    assert str(raised.value) == (
+        f"the daily-rated usage export of invoice G200000001 failed at Partner Center: {failure[0]} {failure[1]}"
+    )
+
+
+def test_the_fakes_command_line_fails_exports_with_an_error_or_with_no_data_per_invoice_or_dataset():
+    from invoice_pipeline.demo.partner_center_fake.__main__ import failed_exports
+
+    assert failed_exports(["G200000001"], ["G200000002:daily_rated", "G200000003"]) == {
+        "G200000001": ("500", "Internal server error"),
+        ("G200000002", "daily_rated"): ("5000", "No data available"),
+        "G200000003": ("5000", "No data available"),
+    }

@@ -4,10 +4,26 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Sequence
 
 import invoice_pipeline.demo.partner_center_fake as package
 from invoice_pipeline.demo.partner_center_fake.invoices import DEMO_CLIENT_SECRET
 from invoice_pipeline.demo.partner_center_fake.server import PartnerCenterFake
+
+EXPORT_ERROR = ("500", "Internal server error")
+NO_DATA = ("5000", "No data available")  # Partner Center's way of saying a dataset has no lines for the invoice
+
+
+def failed_exports(fail: Sequence[str], no_data: Sequence[str] = ()) -> dict[str | tuple[str, str], tuple[str, str]]:
+    """The exports that end `failed`: `--fail-export` with an error (the import ends Error), `--no-data-export`
+    with 5000 "No data available" (the dataset has no lines). Each value is `INVOICE_ID` (each of its datasets)
+    or `INVOICE_ID:DATASET` (`reconciliation` or `daily_rated`)."""
+    failed: dict[str | tuple[str, str], tuple[str, str]] = {}
+    for values, failure in ((fail, EXPORT_ERROR), (no_data, NO_DATA)):
+        for value in values:
+            invoice_id, _, dataset = value.partition(":")
+            failed[(invoice_id, dataset) if dataset else invoice_id] = failure
+    return failed
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -19,12 +35,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--throttle", type=int, default=0, help="answer the next N requests 429 (Retry-After: 1)")
     parser.add_argument("--server-errors", type=int, default=0, help="answer the next N requests 500")
-    parser.add_argument("--fail-export", action="append", default=[], metavar="INVOICE_ID")
+    parser.add_argument(
+        "--fail-export",
+        action="append",
+        default=[],
+        metavar="INVOICE_ID[:DATASET]",
+        help="that invoice's exports (or one dataset: reconciliation, daily_rated) fail: 500 Internal server error",
+    )
+    parser.add_argument(
+        "--no-data-export",
+        action="append",
+        default=[],
+        metavar="INVOICE_ID[:DATASET]",
+        help='that invoice\'s exports (or one dataset) fail 5000 "No data available": no lines in that dataset',
+    )
     args = parser.parse_args(argv)
     secret = os.environ.get("PARTNER_CENTER_CLIENT_SECRET") or DEMO_CLIENT_SECRET
     fake = PartnerCenterFake(client_secret=secret, host=args.host, port=args.port)
     fake.faults.throttled, fake.faults.server_errors = args.throttle, args.server_errors
-    fake.faults.failed_exports = {i: ("5000", "No data available") for i in args.fail_export}
+    fake.faults.failed_exports = failed_exports(args.fail_export, args.no_data_export)
     print(f"Fake Partner Center on {fake.base_url} (invoices {', '.join(fake.invoices)}); Ctrl-C stops it", flush=True)
     try:
         fake.server.serve_forever()

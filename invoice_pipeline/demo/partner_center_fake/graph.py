@@ -62,7 +62,8 @@ class GraphRoutes(FakeRequestHandler):
                 {"@odata.type": kind + "runningOperation", "id": operation_id, "status": "running", **stamps},
                 {"Retry-After": self.fake.faults.poll_retry_after},
             )
-        failure = self.fake.faults.failed_exports.get(operation.invoice_id)
+        failed = self.fake.faults.failed_exports
+        failure = failed.get((operation.invoice_id, operation.dataset)) or failed.get(operation.invoice_id)
         if failure:
             return self._json(
                 200,

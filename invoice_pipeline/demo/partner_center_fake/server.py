@@ -42,7 +42,10 @@ class Faults:
     running_polls: int = 1  # each export operation answers `running` this many times first
     poll_retry_after: str = "0"
     blobs_per_export: int = 3
-    failed_exports: dict[str, tuple[str, str]] = field(default_factory=dict)  # invoice id -> (code, message)
+    # Exports that end `failed` with (code, message): keyed by invoice id (every dataset of the invoice) or by
+    # (invoice id, dataset), the dataset `reconciliation` or `daily_rated`. ("5000", "No data available") is how
+    # Partner Center says a dataset has no lines for the invoice.
+    failed_exports: dict[str | tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     unreadable_blobs: set[str] = field(default_factory=set)  # invoice ids whose last blob is not gzip
     dropped_downloads: int = 0  # the next N blob downloads are cut half way
     forbidden: set[str] = field(default_factory=set)  # invoice ids answered 403
