@@ -34,6 +34,9 @@ SUCCEEDED, FAILED = "succeeded", "failed"
 # The manifest's dataFormat: documented as `compressedJSONLines` (Graph `partners-billing-manifest` resource page),
 # whose example body shows `compressedJSON`. Both mean gzip-compressed JSON Lines; compared case-insensitively.
 MANIFEST_FORMATS = ("compressedJSONLines", "compressedJSON")
+# An operation that ends `failed` with this error code ("No data available") means the dataset has no lines for
+# the invoice: an empty export, not a failure. Any other failure is one.
+NO_DATA_CODE = "5000"
 
 
 @dataclass(frozen=True)
@@ -52,9 +55,9 @@ def run_export(
 ) -> Iterator[ExportBlob]:
     """Export one invoice's billed `dataset` and yield its blobs one at a time, downloaded into `folder`.
 
-    Yields nothing when the export succeeded without blobs (v2 has no data for this invoice). A failed
-    operation, an operation still running after `export_timeout_minutes`, or an unusable manifest is a
-    ConnectorError saying what Partner Center answered.
+    Yields nothing when the export succeeded without blobs, or failed with error code 5000 "No data available":
+    the dataset has no lines for this invoice. Any other failed operation, an operation still running after
+    `export_timeout_minutes`, or an unusable manifest is a ConnectorError saying what Partner Center answered.
     """
     what = f"the {dataset} export of invoice {invoice_id}"
     started = client.request(
@@ -67,6 +70,8 @@ def run_export(
     if not location:
         raise ConnectorError(f"{what}: Partner Center answered {started.status_code} without an operation Location")
     manifest = _manifest(client, str(httpx.URL(client.settings.graph_url + "/").join(location)), what)
+    if manifest is None:
+        return
     data_format = field(manifest, "dataFormat")
     if data_format and str(data_format).lower() not in {f.lower() for f in MANIFEST_FORMATS}:
         raise ConnectorError(
@@ -95,8 +100,9 @@ def run_export(
         yield ExportBlob(name, path)
 
 
-def _manifest(client: PartnerCenterClient, operation_url: str, what: str) -> dict[str, Any]:
-    """Poll the operation until it succeeds (then its manifest) or fails, honouring Retry-After."""
+def _manifest(client: PartnerCenterClient, operation_url: str, what: str) -> dict[str, Any] | None:
+    """Poll the operation until it succeeds (then its manifest) or fails, honouring Retry-After; None when it
+    failed with 5000 "No data available" (the dataset has no lines for the invoice)."""
     settings = client.settings
     deadline = time.monotonic() + settings.export_timeout_minutes * 60
     while True:
@@ -106,6 +112,8 @@ def _manifest(client: PartnerCenterClient, operation_url: str, what: str) -> dic
         if status == FAILED:
             error = field(operation, "error")
             code, message = field(error, "code"), field(error, "message")
+            if str(code or "").strip() == NO_DATA_CODE:
+                return None
             answer = " ".join(str(part) for part in (code, message) if part) or "no error details"
             raise ConnectorError(f"{what} failed at Partner Center: {answer}")
         if status == SUCCEEDED:
