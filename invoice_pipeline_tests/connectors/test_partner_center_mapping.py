@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from invoice_pipeline.connectors.partner_center.client import loads_exact
 from invoice_pipeline.connectors.partner_center.mapping import (
     DAILY_RATED,
@@ -39,7 +41,7 @@ def test_a_license_based_line_becomes_a_license_summary_with_its_subtotal_and_it
         "line_id": "G1-LB0000001",
         "customer_id": NORTHWIND,
         "subscription_id": "SUB-M365-1001",
-        "product_id": "M365-E3",
+        "product_id": "M365-E3-DURABLE",  # the durable offer id (the offer id stays as offer_id)
         "charge_start_date": "2026-10-01",
         "charge_end_date": "2026-10-31",
         "quantity": "25",
@@ -103,3 +105,114 @@ def test_summary_files_hold_canonical_then_provider_columns_and_only_the_kinds_t
     usage = summary_columns("usage")
     assert usage[: len(COMMON_COLUMNS) + len(USAGE_COLUMNS)] == [*COMMON_COLUMNS, *USAGE_COLUMNS]
     assert {"meter_category", "resource_group", "tags", "charge_type"} <= set(usage)
+
+
+# Issue #28 C: what Microsoft's pages say the fields hold ---------------------------------------------------------
+
+
+def test_perpetual_software_without_a_charge_end_date_ends_on_its_start_date_and_keeps_the_providers_value():
+    perpetual = _as_received(one_time_line(NORTHWIND, "SUB-1", "SQL-STD-PERPETUAL", "new", 1, "899.00"))
+    perpetual["chargeEndDate"] = ""
+    absent = dict(perpetual)
+    del absent["chargeEndDate"]
+    monthly = _as_received(one_time_line(NORTHWIND, "SUB-1", "M365-E3", "new", 1, "36.00"))
+
+    rows = [summary_row(item, ONE_TIME, "G2-OT1") for item in (perpetual, absent, monthly)]
+
+    assert [(r["charge_start_date"], r["charge_end_date"], r["provider_charge_end_date"]) for r in rows] == [
+        ("2026-10-01", "2026-10-01", ""),
+        ("2026-10-01", "2026-10-01", ""),
+        ("2026-10-01", "2026-10-31", "2026-10-31T00:00:00Z"),
+    ]
+    assert "provider_charge_end_date" in summary_columns("license")
+    assert "provider_charge_end_date" in summary_columns("usage")
+
+
+@pytest.mark.parametrize(
+    ("sent", "normalised"),
+    [
+        ("org:7F3C2A10-1B7E-4C55-9A51-2D1F0E6B8A01", "7f3c2a10-1b7e-4c55-9a51-2d1f0e6b8a01"),
+        ("ORG:7f3c2a10-1b7e-4c55-9a51-2d1f0e6b8a01", "7f3c2a10-1b7e-4c55-9a51-2d1f0e6b8a01"),
+        (" org: 7F3C2A10-1B7E-4C55-9A51-2D1F0E6B8A01 ", "7f3c2a10-1b7e-4c55-9a51-2d1f0e6b8a01"),
+        ("7F3C2A10-1B7E-4C55-9A51-2D1F0E6B8A01", "7f3c2a10-1b7e-4c55-9a51-2d1f0e6b8a01"),
+        ("7f3c2a10-1b7e-4c55-9a51-2d1f0e6b8a01", "7f3c2a10-1b7e-4c55-9a51-2d1f0e6b8a01"),
+        ("  Contoso-Customer-42 ", "Contoso-Customer-42"),  # not a GUID: as sent, trimmed
+        ("org:Contoso", "org:Contoso"),
+        ("", ""),
+        ("   ", ""),
+    ],
+)
+def test_customer_ids_are_normalised_guids_and_the_sent_value_is_kept(sent, normalised):
+    from invoice_pipeline.connectors.partner_center.mapping import normalise_customer_id
+
+    assert normalise_customer_id(sent) == normalised
+    item = _as_received(daily_rated_line(NORTHWIND, "SUB-AZ-1001", 2, "D2s v5 VM", "1", "0.096"))
+    item["customerId"] = sent
+    row = summary_row(item, DAILY_RATED, "G1-DR1")
+    assert (row["customer_id"], row["provider_customer_id"]) == (normalised, sent)
+
+
+def test_a_licence_line_is_the_partner_center_subscription_and_the_durable_offer():
+    item = _as_received(license_based_line(NORTHWIND, "BILLING-SUB-GUID", "OFFER-GUID", 25, "36.00"))
+    item["syndicationPartnerSubscriptionNumber"] = "PC-SUB-1001"
+    item["durableOfferId"] = "CFQ7TTC0LFLX:0001"
+
+    row = summary_row(item, LICENSE_BASED, "G1-LB1")
+
+    assert (row["subscription_id"], row["billing_subscription_id"]) == ("PC-SUB-1001", "BILLING-SUB-GUID")
+    assert (row["product_id"], row["offer_id"]) == ("CFQ7TTC0LFLX:0001", "OFFER-GUID")
+
+    # Without them (older lines): the billing subscription and the offer.
+    item["syndicationPartnerSubscriptionNumber"], item["durableOfferId"] = "", None
+    row = summary_row(item, LICENSE_BASED, "G1-LB1")
+    assert (row["subscription_id"], row["product_id"]) == ("BILLING-SUB-GUID", "OFFER-GUID")
+    assert {"billing_subscription_id", "offer_id"} <= set(summary_columns("license"))
+
+
+def test_a_daily_rated_unit_is_its_unit_of_measure_or_its_unit():
+    item = _as_received(daily_rated_line(NORTHWIND, "SUB-AZ-1001", 2, "D2s v5 VM", "1", "0.096"))
+    assert summary_row(item, DAILY_RATED, "X")["unit"] == "1 Hour"
+    del item["unitOfMeasure"]
+    item["Unit"] = "10 GB"
+    assert summary_row(item, DAILY_RATED, "X")["unit"] == "10 GB"
+
+
+@pytest.mark.parametrize(
+    ("sent", "date"),
+    [
+        ("2026-10-01T00:00:00+02:00", "2026-09-30"),  # 2026-09-30T22:00Z
+        ("2026-10-31T20:00:00-08:00", "2026-11-01"),  # 2026-11-01T04:00Z
+        ("2026-10-31T00:00:00-08:00", "2026-10-31"),
+        ("2026-10-01T00:00:00Z", "2026-10-01"),
+        ("2026-10-01T23:30:00.1234567Z", "2026-10-01"),
+        ("2026-10-01T23:30:00", "2026-10-01"),  # no zone: the date as written
+        ("2026-10-01", "2026-10-01"),
+        ("2026-10-01T25:00:00Z", "2026-10-01T25:00:00Z"),  # not a time: as sent, for the schema to refuse
+    ],
+)
+def test_a_date_with_an_offset_is_its_utc_calendar_date_and_without_a_zone_the_date_as_written(sent, date):
+    item = {"chargeStartDate": sent, "chargeEndDate": sent, "usageDate": sent}
+    row = summary_row(item, DAILY_RATED, "X")
+    assert (row["charge_start_date"], row["charge_end_date"], row["usage_date"]) == (date, date, date)
+
+
+def test_fields_the_mapping_does_not_list_are_kept_in_one_json_column_as_sent():
+    item = _as_received(pascal_case(one_time_line(NORTHWIND, "SUB-1", "M365-E3", "new", 1, "36.00")))
+    item["PromotionId"] = "39NFJQT1Q5KV"
+    item["NewField"] = {"Nested": ["a", 1]}
+
+    row = summary_row(item, ONE_TIME, "X")
+
+    assert json.loads(row["extra_fields"]) == {"PromotionId": "39NFJQT1Q5KV", "NewField": {"Nested": ["a", 1]}}
+    assert " " not in row["extra_fields"]  # compact
+    plain = summary_row(_as_received(one_time_line(NORTHWIND, "SUB-1", "M365-E3", "new", 1, "36.00")), ONE_TIME, "X")
+    assert plain["extra_fields"] == ""  # every field listed: nothing extra
+    assert summary_columns("license")[-1] == "extra_fields" and summary_columns("usage")[-1] == "extra_fields"
+
+
+def test_the_v1_object_type_is_not_an_extra_field_but_any_other_attribute_is():
+    item = _as_received(daily_rated_line(NORTHWIND, "SUB-AZ-1001", 2, "D2s v5 VM", "1", "0.096"))
+    item["attributes"] = {"objectType": "DailyRatedUsageLineItem"}
+    assert summary_row(item, DAILY_RATED, "X")["extra_fields"] == ""
+    item["attributes"] = {"objectType": "DailyRatedUsageLineItem", "etag": "1"}
+    assert json.loads(summary_row(item, DAILY_RATED, "X")["extra_fields"]) == {"attributes": item["attributes"]}
