@@ -40,8 +40,13 @@ class ExactDecimal(sa.types.UserDefinedType):
 
 
 MONEY = ExactDecimal(28, 10)
-# Sums of amounts (invoice totals, customer invoice totals): any sum of lines the schemas accept, exactly.
+# Header totals (the provider's, customer invoices'): 10 places, 28 digits before the point.
 SUM_OF_MONEY = ExactDecimal(38, 10)
+# A provider line's amount as the provider sends it: up to 18 places (Microsoft's daily-rated usage carries 15).
+LINE_AMOUNT = ExactDecimal(38, 18)
+# Sums of line amounts (usage and license totals, their difference to the header), exactly: 18 places, 20 digits
+# before the point (an import refuses lines whose amounts add up to more: see importing/line_staging.py).
+SUM_OF_LINE_AMOUNTS = ExactDecimal(38, 18)
 # A billed line's price: its cost times the terms' factor (markups have at most 6 places: see pricing.py).
 PRICE = ExactDecimal(38, 18)
 QUANTITY_PRICE = ExactDecimal(38, 18)  # metered quantities and unit prices carry more places than money
@@ -68,11 +73,11 @@ provider_invoices = sa.Table(
     sa.Column("currency", sa.String(3)),
     sa.Column("minor_units", sa.Integer),
     sa.Column("total_amount", SUM_OF_MONEY),
-    sa.Column("usage_total", SUM_OF_MONEY),
-    sa.Column("license_total", SUM_OF_MONEY),
-    sa.Column("difference", SUM_OF_MONEY),
+    sa.Column("usage_total", SUM_OF_LINE_AMOUNTS),
+    sa.Column("license_total", SUM_OF_LINE_AMOUNTS),
+    sa.Column("difference", SUM_OF_LINE_AMOUNTS),
     sa.Column("checksum_tolerance", MONEY),
-    sa.Column("accepted_difference", SUM_OF_MONEY),
+    sa.Column("accepted_difference", SUM_OF_LINE_AMOUNTS),
     sa.Column("usage_line_count", sa.BigInteger),
     sa.Column("license_line_count", sa.BigInteger),
     sa.Column("run_id", sa.String(64)),
@@ -81,6 +86,11 @@ provider_invoices = sa.Table(
     # What the provider's line files were when imported (see connectors/base.py `line_files_fingerprint`),
     # to tell a line-level change at the provider that keeps the header total.
     sa.Column("line_fingerprint", sa.String(64)),
+    # Not written yet (0007, for credit and adjustment notes): the tax the provider's lines carry, what the document
+    # is (invoice | credit_note | void_note | adjustment_note) and the invoice a note amends. NULL: not known.
+    sa.Column("tax_amount", SUM_OF_MONEY),
+    sa.Column("document_type", sa.String(32)),
+    sa.Column("amends_invoice_id", sa.String(100)),
 )
 
 # The claim of the process importing a Populating invoice: renewed while it works, it lapses when the
@@ -139,7 +149,7 @@ def _line_summary_columns() -> list[sa.Column]:
         sa.Column("charge_end_date", sa.Date, nullable=False),
         sa.Column("quantity", QUANTITY_PRICE, nullable=False),
         sa.Column("unit_price", QUANTITY_PRICE, nullable=False),
-        sa.Column("amount", MONEY, nullable=False),
+        sa.Column("amount", LINE_AMOUNT, nullable=False),
         sa.Column("currency", sa.String(3), nullable=False),
     ]
 
@@ -280,7 +290,7 @@ customer_invoice_lines = sa.Table(
     sa.Column("record_id", sa.String(32), nullable=False),
     sa.Column("line_id", sa.String(200), nullable=False),
     sa.Column("amount", PRICE, nullable=False),  # the price billed: cost plus the terms' markup
-    sa.Column("cost", MONEY),  # the provider line's amount
+    sa.Column("cost", LINE_AMOUNT),  # the provider line's amount
     sa.Column("usage_markup_percent", MONEY),  # the terms used; NULL: billed at cost (no terms)
     sa.Column("terms_valid_from", sa.Date),
     sa.Column("account_id", sa.String(200)),
