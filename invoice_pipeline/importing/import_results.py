@@ -87,6 +87,9 @@ def stored_header(
         total_amount=header.total_amount,
         checksum_tolerance=provider.checksum_tolerance,
         line_fingerprint=line_fingerprint,
+        tax_amount=header.tax_amount,
+        document_type=header.document_type.value,
+        amends_invoice_id=header.amends_invoice_id,
     )
 
 

@@ -23,6 +23,7 @@ from invoice_pipeline.domain.import_failures import ImportFailure
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.lifecycle import Action, verdict
 from invoice_pipeline.domain.money import decimal_text
+from invoice_pipeline.domain.provider_documents import voids_amended_invoice
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.eligibility import invoice_standing, standing_of
 from invoice_pipeline.importing.import_results import (
@@ -40,6 +41,7 @@ from invoice_pipeline.importing.import_results import (
 )
 from invoice_pipeline.importing.line_staging import InvoiceRejected, create_published_views, stage_and_validate
 from invoice_pipeline.importing.provider_files import ProviderFileError, read_header
+from invoice_pipeline.importing.voided_invoices import tax_description, voiding_description, withdraw_voided_invoices
 from invoice_pipeline.validation import billing_period
 from invoice_pipeline.validation.billing_period import HeaderPeriod, out_of_period_note
 from invoice_pipeline.validation.checksum import check_checksum, override_refusal
@@ -197,6 +199,8 @@ def _validate_and_finish(
         if activation_reason is not None:
             finished = replace(finished, history_reason=f"activated by hand: {activation_reason} ({result.message})")
         warehouse.finish_import(staging, record, finished, run_id=run_id, actor=actor, before_commit=files_unchanged)
+    if result.status == Status.ACTIVE and result.header is not None:
+        withdraw_voided_invoices(warehouse, key, result.header, actor=actor)
     return result
 
 
@@ -304,8 +308,17 @@ def _import_into(
 
     checksum = None
     totals = None
+    voiding = voids_amended_invoice(header.document_type, has_lines=bool(files.line_files))
     if minor_units is None:
         checks[CHECKSUM_CHECK] = CheckOutcome(False, f"Not evaluated: currency {header.currency} is not set up")
+    elif voiding:
+        what = voiding_description(header, minor_units)
+        checks[CHECKSUM_CHECK] = CheckOutcome(
+            header.amends_invoice_id is not None, what, {"voids": header.amends_invoice_id}
+        )
+        if header.amends_invoice_id is None:
+            failures.append(ImportFailure.FILES)
+            messages.append(what)
     else:
         usage_total, license_total = (staged.totals[kind] for kind in LINE_FILE_STEMS)
         checksum = check_checksum(
@@ -336,7 +349,7 @@ def _import_into(
             checksum.difference,
             accepted_difference=checksum.difference if overridden else None,
         )
-        description = checksum.message
+        description = checksum.message + tax_description(header, minor_units)
         if overridden:
             description += (
                 f"; accepted by a checksum override approving {decimal_text(approved_difference, minor_units)} "
@@ -345,10 +358,11 @@ def _import_into(
         elif refusal is not None:
             description += f"; checksum override refused: {refusal}"
         approved = {"approved_difference": decimal_text(approved_difference, minor_units)} if overriding else {}
+        tax = {"tax": decimal_text(header.tax_amount, minor_units)} if header.tax_amount is not None else {}
         checks[CHECKSUM_CHECK] = CheckOutcome(
             checksum.passed or overridden,
             description,
-            checksum_metadata(checksum) | {"overridden": overridden} | approved,
+            checksum_metadata(checksum) | {"overridden": overridden} | approved | tax,
         )
         if not (checksum.passed or overridden):
             failures.append(ImportFailure.CHECKSUM)
@@ -366,6 +380,8 @@ def _import_into(
         if accepted:
             details.append(f"accepted checksum difference {decimal_text(accepted, minor_units)} {header.currency}")
         message = "Imported" + (" with " + " and ".join(details) if details else "")
+        if voiding:
+            message += f": {checks[CHECKSUM_CHECK].description}"
     result = ImportResult(
         key,
         record.record_id,

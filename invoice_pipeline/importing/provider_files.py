@@ -24,10 +24,16 @@ import pandas as pd
 import pandera.pandas as pa
 
 from invoice_pipeline.connectors.folder import LINE_FILE_STEMS
+from invoice_pipeline.domain.invoice_keys import INVOICE_ID_PATTERN
+from invoice_pipeline.domain.provider_documents import DocumentType, parse_document_type
 from invoice_pipeline.schemas.invoice_header import HEADER_FIELDS, InvoiceHeaderSchema
 from invoice_pipeline.schemas.line_summaries import COMMON_COLUMNS
 
 RAW_TABLE = "raw_{kind}_summaries"
+# Optional header fields: the tax the lines carry (total_amount is then the total before tax, the provider's amount
+# due less that tax), the document's kind, and the invoice a note amends.
+OPTIONAL_HEADER_FIELDS = ("tax_amount", "document_type", "amends_invoice_id")
+_TAX_PATTERN = re.compile(r"^-?[0-9]{1,18}(\.[0-9]{1,10})?$")
 
 
 def quote_identifier(name: str) -> str:
@@ -49,6 +55,9 @@ class InvoiceHeader:
     billing_period_end: date
     currency: str
     total_amount: Decimal
+    tax_amount: Decimal | None = None
+    document_type: DocumentType = DocumentType.INVOICE
+    amends_invoice_id: str | None = None
 
 
 def _refuse_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
@@ -84,11 +93,13 @@ def read_header(path: Path, expected_invoice_id: str) -> InvoiceHeader:
     missing = [f for f in HEADER_FIELDS if data.get(f) in (None, "")]
     if missing:
         raise ProviderFileError(f"header.json: missing field(s) {', '.join(missing)}")
-    unknown = sorted(set(data) - set(HEADER_FIELDS))
+    unknown = sorted(set(data) - set(HEADER_FIELDS) - set(OPTIONAL_HEADER_FIELDS))
     if unknown:
         raise ProviderFileError(
-            f"header.json: unknown field(s) {', '.join(unknown)}; expected {', '.join(HEADER_FIELDS)}"
+            f"header.json: unknown field(s) {', '.join(unknown)}; expected {', '.join(HEADER_FIELDS)} "
+            f"(and optionally {', '.join(OPTIONAL_HEADER_FIELDS)})"
         )
+    optional = _optional_fields(data)
     not_text = [f for f in HEADER_FIELDS if not isinstance(data[f], str)]
     if not_text:
         raise ProviderFileError(f"header.json: field(s) {', '.join(not_text)} must be strings or numbers")
@@ -121,7 +132,35 @@ def read_header(path: Path, expected_invoice_id: str) -> InvoiceHeader:
         billing_period_end=date.fromisoformat(data["billing_period_end"]),
         currency=data["currency"],
         total_amount=Decimal(data["total_amount"]),
+        **optional,
     )
+
+
+def _optional_fields(data: dict[str, object]) -> dict[str, object]:
+    """The optional header fields given, validated: tax a decimal, a known document type, an invoice id."""
+    given = {f: data[f] for f in OPTIONAL_HEADER_FIELDS if data.get(f) not in (None, "")}
+    if any(not isinstance(value, str) for value in given.values()):
+        raise ProviderFileError(f"header.json: field(s) {', '.join(given)} must be strings or numbers")
+    values: dict[str, object] = {}
+    if "tax_amount" in given:
+        if not _TAX_PATTERN.fullmatch(str(given["tax_amount"])):
+            raise ProviderFileError(
+                f"header.json: tax_amount {given['tax_amount']!r} is not a decimal number with at most 18 digits "
+                "before the point and 10 after"
+            )
+        values["tax_amount"] = Decimal(str(given["tax_amount"]))
+    if "document_type" in given:
+        try:
+            values["document_type"] = parse_document_type(str(given["document_type"]))
+        except ValueError as error:
+            raise ProviderFileError(f"header.json: {error}; import it as a manual invoice") from None
+    if "amends_invoice_id" in given:
+        if not INVOICE_ID_PATTERN.fullmatch(str(given["amends_invoice_id"])):
+            raise ProviderFileError(
+                f"header.json: amends_invoice_id {given['amends_invoice_id']!r} is not an invoice id"
+            )
+        values["amends_invoice_id"] = given["amends_invoice_id"]
+    return values
 
 
 def _sql_text(value: str) -> str:

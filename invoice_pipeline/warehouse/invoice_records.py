@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from invoice_pipeline.domain.import_failures import ImportFailure, failures_from_text
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.money import decimal_text
+from invoice_pipeline.domain.provider_documents import DocumentType
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.validation.notes import Note
 from invoice_pipeline.warehouse import tables as t
@@ -47,6 +48,7 @@ def new_id() -> str:
 
 
 RECORD_COLUMNS = tuple(column.name for column in t.provider_invoices.columns)
+VOIDING_DOCUMENT_TYPES = (DocumentType.VOID_NOTE.value, DocumentType.CREDIT_NOTE.value)
 _MONEY_FIELDS = ("total_amount", "usage_total", "license_total", "difference", "checksum_tolerance")
 _DATE_FIELDS = ("invoice_date", "billing_period_start", "billing_period_end", "created_at", "updated_at")
 
@@ -79,6 +81,9 @@ class InvoiceRecord:
     usage_line_count: int | None = None
     license_line_count: int | None = None
     line_fingerprint: str | None = None
+    tax_amount: Decimal | None = None  # the tax the provider's lines carry; total_amount is before it
+    document_type: str | None = None  # see domain/provider_documents.py; None: an invoice
+    amends_invoice_id: str | None = None  # the invoice a note amends
     failures: tuple[ImportFailure, ...] = ()  # why it is not Active, as the import found it (see ImportFailure)
     claim: ImportClaim | None = None  # of the process that last imported it (an import Populating it renews it)
 
@@ -182,6 +187,22 @@ def _read_records(conn: sa.Connection, query: sa.Select[Any]) -> list[InvoiceRec
 def current_record(conn: sa.Connection, key: InvoiceKey) -> InvoiceRecord | None:
     """The invoice's current record (not Inactive), if any."""
     found = _read_records(conn, records_query().where(t.provider_invoices.c.current_key == str(key)))
+    return found[0] if found else None
+
+
+def voiding_note(conn: sa.Connection, key: InvoiceKey) -> InvoiceRecord | None:
+    """The Active note (void note, or credit note without lines) that voids the invoice, if one was imported."""
+    pi = t.provider_invoices
+    found = _read_records(
+        conn,
+        records_query().where(
+            pi.c.provider == key.provider,
+            pi.c.amends_invoice_id == key.invoice_id,
+            pi.c.status == Status.ACTIVE.value,
+            pi.c.document_type.in_(VOIDING_DOCUMENT_TYPES),
+            sa.func.coalesce(pi.c.usage_line_count, 0) + sa.func.coalesce(pi.c.license_line_count, 0) == 0,
+        ),
+    )
     return found[0] if found else None
 
 

@@ -56,6 +56,9 @@ class InvoiceHeaderValues:
     total_amount: Decimal
     checksum_tolerance: Decimal
     line_fingerprint: str | None = None  # see connectors/base.py `line_files_fingerprint`
+    tax_amount: Decimal | None = None  # the tax the lines carry (total_amount is before tax)
+    document_type: str | None = None  # see domain/provider_documents.py
+    amends_invoice_id: str | None = None
 
 
 @dataclass(frozen=True)

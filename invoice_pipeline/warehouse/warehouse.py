@@ -258,6 +258,21 @@ class Warehouse:
             record_changes.note_in_history(conn, record, history_reason, actor=actor)
             return unlinked
 
+    def voiding_note(self, key: InvoiceKey) -> InvoiceRecord | None:
+        """The Active note that voids the invoice, if one was imported (see `invoice_records.voiding_note`)."""
+        with self.engine.connect() as conn:
+            return invoice_records.voiding_note(conn, key)
+
+    def void_record(self, record: InvoiceRecord, reason: str, *, actor: str) -> Unlinked:
+        """Withdraw a voided invoice in one transaction: what customers were billed for its lines corrected
+        (drafts recomputed or voided, issued invoices credited), then the record Inactive with `reason`."""
+        with self.engine.begin() as conn:
+            unlinked = billing_tables.unlink_record(conn, record.record_id, actor=actor, reason=reason, now=utc_now())
+            record_changes.change_status(
+                conn, record, Status.INACTIVE, reason, run_id=None, actor=actor, values={"message": reason}
+            )
+            return unlinked
+
     def billable_consumption(self, record_id: str | None = None) -> list[BillableConsumption]:
         """Billable usage per account, subscription and charge period (see `billing_tables`)."""
         with self.engine.connect() as conn:

@@ -7,6 +7,7 @@ when complete: a download interrupted half way never leaves a partial invoice.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -28,11 +29,14 @@ from invoice_pipeline.connectors.partner_center.mapping import (
     ONE_TIME,
     LineItemKind,
     LineSummaryFiles,
+    cell_text,
 )
 from invoice_pipeline.domain.invoice_keys import INVOICE_ID_PATTERN, check_invoice_id
+from invoice_pipeline.domain.provider_documents import DocumentType, parse_document_type, voids_amended_invoice
 
 NEW_COMMERCE_PROVIDERS = frozenset({"one_time", "onetime", "marketplace"})
 BILLING_LINES, USAGE_LINES = "billing_line_items", "usage_line_items"
+CONSUMPTION_AGGREGATES_FILE = "reconciliation_consumption.csv"
 
 
 def _date_part(value: Any) -> str | None:
@@ -63,16 +67,29 @@ class PartnerCenterConnector:
         return PartnerCenterClient(self.settings, secret, sleep=self.sleep)
 
     def list_invoices(self) -> list[OfferedInvoice]:
-        """Every invoice Partner Center offers (all pages), with its total and currency for the change check."""
-        offered = []
+        """Every document Partner Center lists (all pages, notes nested in `amendments` too), with its total and
+        currency for the change check."""
         with self.client() as client:
-            size = self.settings.invoice_page_size
-            for page in self._collection_pages(client, "/invoices", size):
-                for invoice in field(page, "items") or []:
-                    invoice_id = str(field(invoice, "id") or "")
+            listed = self._listed(client)
+        return [
+            OfferedInvoice(invoice_id, field(document, "currencyCode"), _total(document))
+            for invoice_id, document in listed.items()
+        ]
+
+    def _listed(self, client: PartnerCenterClient) -> dict[str, dict[str, Any]]:
+        """The invoice collection by invoice id: each invoice, and each note nested in an invoice's `amendments`
+        (Microsoft's collection example nests an adjustment note there), first listing kept."""
+        listed: dict[str, dict[str, Any]] = {}
+        for page in self._collection_pages(client, "/invoices", self.settings.invoice_page_size):
+            for invoice in field(page, "items") or []:
+                if not isinstance(invoice, dict):
+                    continue
+                notes = [note for note in field(invoice, "amendments") or [] if isinstance(note, dict)]
+                for document in [invoice, *({"amendsOf": field(invoice, "id")} | note for note in notes)]:
+                    invoice_id = str(field(document, "id") or "")
                     if INVOICE_ID_PATTERN.fullmatch(invoice_id):
-                        offered.append(OfferedInvoice(invoice_id, field(invoice, "currencyCode"), _total(invoice)))
-        return offered
+                        listed.setdefault(invoice_id, document)
+        return listed
 
     def _collection_pages(self, client: PartnerCenterClient, path: str, size: int) -> Iterator[Any]:
         """Pages of a v1 collection: by `links.next` when Partner Center gives it, otherwise by offset."""
@@ -117,33 +134,57 @@ class PartnerCenterConnector:
         )
 
     def _download(self, client: PartnerCenterClient, invoice_id: str, folder: Path) -> dict[str, Path]:
-        invoice = client.get_json(client.api_url(f"/invoices/{quote(invoice_id)}"), scope=PARTNER_CENTER_SCOPE)
-        if str(field(invoice, "id")) != invoice_id:
+        # The header comes from the invoice collection: "Get invoice by ID" supports App+User credentials only
+        # (learn.microsoft.com/partner-center/developer/get-invoice-by-id), this connector holds app credentials.
+        invoice = self._listed(client).get(invoice_id)
+        if invoice is None:
             raise ConnectorError(
-                f"Partner Center answered invoice {field(invoice, 'id')!r} when asked for {invoice_id}"
+                f"Partner Center's invoice collection (GET /v1/invoices) does not list invoice {invoice_id}; "
+                "nothing was imported"
             )
+        document = _document_type(invoice, invoice_id)
+        amends = field(invoice, "amendsOf")
+        lines = _LinesRead(field(invoice, "currencyCode"))
+        if voids_amended_invoice(document, has_lines=bool(field(invoice, "invoiceDetails"))):
+            # A void note (or a credit note without line items) withdraws the invoice it amends; its own line
+            # items, if any, are that invoice's negated and are not imported (see domain/provider_documents.py).
+            paths: dict[str, Path] = {}
+        else:
+            with LineSummaryFiles(folder, invoice_id) as summaries:
+                for kind, items in self._line_items(client, invoice, invoice_id, folder, lines):
+                    for item in items:
+                        summaries.write(item, kind)
+            paths = summaries.paths
+            lines.write_consumption_aggregates(folder / CONSUMPTION_AGGREGATES_FILE, invoice_id)
+        total = _total(invoice)
         header = {
             "invoice_id": invoice_id,
             "invoice_date": _date_part(field(invoice, "invoiceDate")),
             "billing_period_start": _date_part(field(invoice, "billingPeriodStartDate")),
             "billing_period_end": _date_part(field(invoice, "billingPeriodEndDate")),
             "currency": field(invoice, "currencyCode"),
-            "total_amount": field(invoice, "totalCharges"),
+            # totalCharges is the amount due, tax included; the lines are before tax: compare like with like.
+            "total_amount": field(invoice, "totalCharges") if total is None else format(total - lines.tax, "f"),
+            "tax_amount": format(lines.tax, "f"),
+            "document_type": document.value,
+            "amends_invoice_id": amends,
         }
         # A field Partner Center did not send is left out: the header check then names it as missing.
         (folder / "header.json").write_text(
             json.dumps({k: v for k, v in header.items() if v is not None}, indent=2), encoding="utf-8"
         )
-        with LineSummaryFiles(folder, invoice_id) as summaries:
-            for kind, items in self._line_items(client, invoice, invoice_id, folder):
-                for item in items:
-                    summaries.write(item, kind)
-        return summaries.paths
+        return paths
 
     def _line_items(
-        self, client: PartnerCenterClient, invoice: dict[str, Any], invoice_id: str, folder: Path
+        self,
+        client: PartnerCenterClient,
+        invoice: dict[str, Any],
+        invoice_id: str,
+        folder: Path,
+        lines: _LinesRead,
     ) -> Iterator[tuple[LineItemKind, Iterator[dict[str, Any]]]]:
-        """The invoice's line items by kind, from what its `invoiceDetails` say it holds."""
+        """The invoice's line items by kind, from what its `invoiceDetails` say it holds; daily-rated usage
+        first, so that the reconciliation's consumption aggregates are known to be detailed there."""
         details = {
             (str(field(d, "billingProvider") or "").lower(), str(field(d, "invoiceLineItemType") or "").lower())
             for d in field(invoice, "invoiceDetails") or []
@@ -160,13 +201,19 @@ class PartnerCenterConnector:
                 f"invoice {invoice_id} holds line items this connector does not read ({', '.join(unknown)}); "
                 "import it as a manual invoice"
             )
-        if ("office", BILLING_LINES) in details:
-            yield LICENSE_BASED, self._v1_items(client, invoice_id, "office", "billinglineitems")
         new_commerce = {item_type for provider, item_type in details if provider in NEW_COMMERCE_PROVIDERS}
-        if BILLING_LINES in new_commerce:
-            yield ONE_TIME, self._exported_items(client, invoice_id, "reconciliation", "billinglineitems", folder)
         if USAGE_LINES in new_commerce:
-            yield DAILY_RATED, self._exported_items(client, invoice_id, "daily-rated usage", "usagelineitems", folder)
+            # Billed daily-rated line items need the invoice's currency and `period` (get-invoice-billed-
+            # consumption-lineitems: both "Required"; its example asks `currencycode=usd&period=previous`).
+            currency = quote(str(field(invoice, "currencyCode") or ""))
+            v1_query = f"usagelineitems&currencycode={currency}&period=previous"
+            usage = self._exported_items(client, invoice_id, "daily-rated usage", folder, v1_query)
+            yield DAILY_RATED, lines.usage(usage)
+        if ("office", BILLING_LINES) in details:
+            yield LICENSE_BASED, lines.billed(self._v1_items(client, invoice_id, "office", "billinglineitems"))
+        if BILLING_LINES in new_commerce:
+            reconciliation = self._exported_items(client, invoice_id, "reconciliation", folder, "billinglineitems")
+            yield ONE_TIME, lines.reconciliation(reconciliation, invoice_id)
 
     def _v1_items(
         self, client: PartnerCenterClient, invoice_id: str, provider: str, item_type: str
@@ -179,9 +226,10 @@ class PartnerCenterConnector:
                     yield item
 
     def _exported_items(
-        self, client: PartnerCenterClient, invoice_id: str, dataset: str, v1_item_type: str, folder: Path
+        self, client: PartnerCenterClient, invoice_id: str, dataset: str, folder: Path, v1_item_type: str
     ) -> Iterator[dict[str, Any]]:
-        """Line items from the v2 export, blob by blob; from v1 when the export has no data for the invoice."""
+        """Line items from the v2 export, blob by blob; from v1 when the export has no data for the invoice
+        (`v1_item_type`: the invoicelineitemtype and any further query v1 needs for the same lines)."""
         blobs_folder = folder / ".blobs"
         blobs_folder.mkdir(exist_ok=True)
         found = False
@@ -192,6 +240,84 @@ class PartnerCenterConnector:
         blobs_folder.rmdir()
         if not found:
             yield from self._v1_items(client, invoice_id, "onetime", v1_item_type)
+
+
+def _document_type(invoice: dict[str, Any], invoice_id: str) -> DocumentType:
+    """The document's kind (`documentType`; an invoice when Partner Center does not say)."""
+    written = field(invoice, "documentType")
+    try:
+        return parse_document_type(str(written)) if written else DocumentType.INVOICE
+    except ValueError as error:
+        raise ConnectorError(f"invoice {invoice_id}: {error}; import it as a manual invoice") from None
+
+
+def _exact(value: Any) -> Decimal:
+    """A provider amount as an exact Decimal (empty: zero)."""
+    try:
+        return Decimal(str(value)) if value not in (None, "") else Decimal(0)
+    except InvalidOperation:
+        raise ConnectorError(f"Partner Center sent {str(value)[:40]!r} where an amount belongs") from None
+
+
+class _LinesRead:
+    """What the connector learns while the line items stream past: the tax they carry, and the reconciliation's
+    consumption aggregates, taken from the daily-rated usage instead so that no charge is counted twice."""
+
+    def __init__(self, currency: Any) -> None:
+        self.currency = str(currency or "")
+        self.tax = Decimal(0)
+        self.usage_lines = 0
+        self.consumption_aggregates: list[dict[str, Any]] = []
+
+    def usage(self, items: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """Daily-rated usage: counted (it carries no tax; its tax is on the reconciliation's aggregates)."""
+        for item in items:
+            self.usage_lines += 1
+            yield item
+
+    def billed(self, items: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """Licence-based lines: their `tax` added up."""
+        for item in items:
+            self.tax += _exact(field(item, "tax"))
+            yield item
+
+    def reconciliation(self, items: Iterator[dict[str, Any]], invoice_id: str) -> Iterator[dict[str, Any]]:
+        """Reconciliation lines: their `taxTotal` added up; consumption aggregates set aside (see below)."""
+        for item in items:
+            self.tax += _exact(field(item, "taxTotal"))
+            if is_consumption_aggregate(item):
+                self.consumption_aggregates.append(item)
+            else:
+                yield item
+        if self.consumption_aggregates and not self.usage_lines:
+            amount = sum((_exact(field(item, "subtotal")) for item in self.consumption_aggregates), Decimal(0))
+            raise ConnectorError(
+                f"invoice {invoice_id}: {len(self.consumption_aggregates)} Azure consumption line(s) of the "
+                f"reconciliation ({format(amount, 'f')} {self.currency}) are detailed in the daily-rated usage, but "
+                "the daily-rated usage has no lines for this invoice yet (Microsoft's daily-rated file is usually "
+                "complete by about the 11th of the month); nothing was imported, the next sync retries it"
+            )
+
+    def write_consumption_aggregates(self, path: Path, invoice_id: str) -> None:
+        """Keep the aggregates set aside with the download, as Partner Center sent them, for audit."""
+        if not self.consumption_aggregates:
+            return
+        names: dict[str, None] = {}
+        for item in self.consumption_aggregates:
+            names |= dict.fromkeys(item)
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["invoice_id", *names])
+            writer.writeheader()
+            for item in self.consumption_aggregates:
+                writer.writerow({"invoice_id": invoice_id} | {k: cell_text(v) for k, v in item.items()})
+
+
+def is_consumption_aggregate(item: dict[str, Any]) -> bool:
+    """A reconciliation line that sums Azure plan consumption the daily-rated usage details day by day: it names
+    a meter (`meterDescription`, "the meter description for consumption line item", invoice-resources) and is no
+    reservation (the daily-rated usage "doesn't include the charges for ... Azure reservation",
+    get-invoice-billed-consumption-lineitems)."""
+    return bool(field(item, "meterDescription")) and not field(item, "reservationOrderId")
 
 
 def _total(invoice: dict[str, Any]) -> Decimal | None:
