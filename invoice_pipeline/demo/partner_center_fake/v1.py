@@ -1,11 +1,25 @@
-"""The Partner Center v1 API: the invoice collection, one invoice, and its line items (offset and seek paging)."""
+"""The Partner Center v1 API: the invoice collection, one invoice, and its line items (offset and seek paging).
+
+As Microsoft documents them: "Get invoice by ID ... supports authentication with App+User credentials only"
+(learn.microsoft.com/partner-center/developer/get-invoice-by-id), so one invoice is refused 403 to the fake's
+tokens, which are all app-only (client credentials); the invoice collection and line items take app-only tokens.
+Billed daily-rated line items (`provider=onetime&invoicelineitemtype=usagelineitems`) require `currencycode` and
+`period` (`...&currencycode={code}&period=previous&size=...`): without either the answer is 400 naming it.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from invoice_pipeline.demo.partner_center_fake.handler import FakeRequestHandler
 from invoice_pipeline.demo.partner_center_fake.invoices import FakeInvoice
+
+APP_USER_ONLY = (
+    "Get invoice by ID supports authentication with App+User credentials only; this access token is app-only "
+    "(client_credentials)"
+)
+DAILY_RATED_PARAMETERS = ("currencycode", "period")
 
 
 class PartnerCenterRoutes(FakeRequestHandler):
@@ -17,13 +31,13 @@ class PartnerCenterRoutes(FakeRequestHandler):
             return self._error(404, f"no route {path}")
         if len(parts) == 1:
             return self._invoice_collection()
+        if len(parts) == 2:  # every token the fake issues is app-only
+            return self._error(403, APP_USER_ONLY)
         invoice = self.fake.invoices.get(parts[1])
         if parts[1] in self.fake.faults.forbidden:
             return self._error(403, "Forbidden: the partner is not authorized to read billing data")
         if invoice is None:
             return self._error(404, f"Invoice {parts[1]} was not found")
-        if len(parts) == 2:
-            return self._json(200, invoice.invoice)
         if parts[2] != "lineitems":
             return self._error(404, f"no route {path}")
         return self._line_items(invoice)
@@ -59,6 +73,16 @@ class PartnerCenterRoutes(FakeRequestHandler):
             return self._error(400, f"provider={provider} with invoicelineitemtype={item_type} is not supported")
         size = self._page_size(self.query.get("size"))
         base = f"/invoices/{invoice.invoice_id}/lineitems?provider={provider}&invoicelineitemtype={item_type}"
+        if item_type == "usagelineitems":
+            asked = {name.lower(): value for name, value in self.query.items()}
+            missing = [name for name in DAILY_RATED_PARAMETERS if not asked.get(name)]
+            if missing:
+                return self._error(
+                    400,
+                    f"missing query parameter(s): {', '.join(missing)}; billed daily-rated line items need "
+                    "currencycode and period (e.g. &currencycode=USD&period=previous)",
+                )
+            base += "".join(f"&{name}={quote(asked[name])}" for name in DAILY_RATED_PARAMETERS)
         if provider == "office":  # offset paging
             offset = int(self.query.get("offset") or 0)
             page, more = items[offset : offset + size], offset + size < len(items)
