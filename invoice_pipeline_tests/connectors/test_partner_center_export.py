@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from invoice_pipeline.config import ProviderConfig
+from invoice_pipeline.config import PartnerCenterSettings, ProviderConfig
 from invoice_pipeline.connectors.base import ConnectorError
 from invoice_pipeline.connectors.partner_center.connector import PartnerCenterConnector
 from invoice_pipeline.connectors.partner_center.export import blob_line_items, run_export
@@ -19,7 +19,7 @@ def _exported(fake: PartnerCenterFake, tmp_path, invoice_id: str, dataset: str) 
         name="Contoso CSP",
         sync="automatic",
         connector="partner_center",
-        partner_center=fast_settings(fake),
+        partner_center=PartnerCenterSettings.model_validate(fast_settings(fake)),
     )
     folder = tmp_path / "blobs"
     folder.mkdir(exist_ok=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 import pytest
 
@@ -11,7 +13,7 @@ USAGE = "provider=onetime&invoicelineitemtype=usagelineitems"
 
 
 @pytest.fixture
-def v1(fake) -> httpx.Client:
+def v1(fake) -> Iterator[httpx.Client]:
     """A client of the fake's v1 API holding an app-only token (client credentials: the only kind the fake issues)."""
     answer = httpx.post(
         f"{fake.base_url}/login/{DEMO_TENANT_ID}/oauth2/v2.0/token",
