@@ -175,30 +175,32 @@ def test_server_errors_stop_after_max_attempts_with_the_providers_answer(fake, t
         _connector(fake, tmp_path, sleeps, max_attempts=3).fetch_invoice("G200000001")
 
     message = str(raised.value)
-    assert "GET http://127.0.0.1" in message and "/v1/invoices/G200000001" in message
+    assert "GET http://127.0.0.1" in message and "/v1/invoices:" in message  # the collection carries the header
     assert "500 Internal Server Error (500 An unexpected error occurred. Please try again later.)" in message
     assert "3 attempts" in message
     assert len([p for p in fake.paths() if p.startswith("/v1/")]) == 3
     assert _leftovers(tmp_path) == []
 
 
-@pytest.mark.parametrize(
-    ("invoice_id", "status", "answer"),
-    [
-        ("G200000001", 403, "403 Forbidden (403 Forbidden: the partner is not authorized to read billing data)"),
-        ("G999999999", 404, "404 Not Found (404 Invoice G999999999 was not found)"),
-    ],
-)
-def test_client_errors_are_not_retried_and_say_what_partner_center_answered(
-    fake, tmp_path, sleeps, invoice_id, status, answer
-):
+def test_client_errors_are_not_retried_and_say_what_partner_center_answered(fake, tmp_path, sleeps):
     fake.faults.forbidden = {"G200000001"}
 
     with pytest.raises(ConnectorError, match="Partner Center answered") as raised:
-        _connector(fake, tmp_path, sleeps).fetch_invoice(invoice_id)
+        _connector(fake, tmp_path, sleeps).fetch_invoice("G200000001")
 
-    assert answer in str(raised.value)
-    assert sleeps == [] and len([p for p in fake.paths() if p.startswith("/v1/")]) == 1
+    assert "403 Forbidden (403 Forbidden: PartnerBilling.Read.All is not granted)" in str(raised.value)
+    assert sleeps == [] and len([p for p in fake.paths() if p.startswith("/graph/")]) == 1
+    assert _leftovers(tmp_path) == []
+
+
+def test_an_invoice_the_collection_does_not_list_is_refused_without_asking_for_it(fake, tmp_path, sleeps):
+    with pytest.raises(ConnectorError) as raised:
+        _connector(fake, tmp_path, sleeps).fetch_invoice("G999999999")
+
+    assert str(raised.value) == (
+        "Partner Center's invoice collection (GET /v1/invoices) does not list invoice G999999999; nothing was imported"
+    )
+    assert set(fake.paths()) == {"/login/11111111-2222-3333-4444-555555555555/oauth2/v2.0/token", "/v1/invoices"}
     assert _leftovers(tmp_path) == []
 
 
@@ -240,13 +242,13 @@ def test_a_token_refused_twice_is_not_retried_again(fake, tmp_path, sleeps):
 def test_a_failed_export_operation_fails_the_download_with_partner_centers_error_and_leaves_nothing(
     fake, tmp_path, sleeps
 ):
-    fake.faults.failed_exports = {"G200000001": ("5000", "No data available")}
+    fake.faults.failed_exports = {"G200000001": ("500", "Internal server error")}
 
     with pytest.raises(ConnectorError) as raised:
         _connector(fake, tmp_path, sleeps).fetch_invoice("G200000001")
 
     assert str(raised.value) == (
-        "the daily-rated usage export of invoice G200000001 failed at Partner Center: 5000 No data available"
+        "the daily-rated usage export of invoice G200000001 failed at Partner Center: 500 Internal server error"
     )
     assert _leftovers(tmp_path) == []
 
@@ -330,9 +332,7 @@ def test_the_gzip_reader_reports_the_line_that_is_not_json(tmp_path):
 def test_the_client_sends_partner_centers_request_headers(fake, tmp_path, sleeps):
     connector = _connector(fake, tmp_path, sleeps)
     with PartnerCenterClient(connector.settings, "demo") as client:
-        client.get_json(
-            client.api_url("/invoices/G200000001"), scope="https://api.partnercenter.microsoft.com/.default"
-        )
+        client.get_json(client.api_url("/invoices"), scope="https://api.partnercenter.microsoft.com/.default")
     headers = fake.requests[-1]["headers"]
     assert headers["Accept"] == "application/json" and headers["Authorization"].startswith("Bearer fake-access-")
     assert headers["MS-RequestId"] and headers["MS-CorrelationId"]

@@ -118,8 +118,6 @@ def test_azure_plan_aggregates_without_daily_rated_usage_fail_the_download_sayin
         one_time=[azure_plan_reconciliation_line(NORTHWIND, "SUB-AZ-1001", "D2s v5 VM", "48", "4.608")],
         total_charges="4.61",
     )
-    invoice.v2_datasets = {"reconciliation"}
-    partner_center.faults.failed_exports["G210000003"] = ("5000", "No data available")
     _serve(partner_center, invoice)
 
     result = _import(workspace, warehouse, "G210000003")

@@ -83,8 +83,8 @@ def test_a_full_import_through_dagster_from_partner_center_ends_active(
     ("fault", "message"),
     [
         pytest.param(
-            lambda f: f.faults.failed_exports.update({"G200000001": ("5000", "No data available")}),
-            "the daily-rated usage export of invoice G200000001 failed at Partner Center: 5000 No data available",
+            lambda f: f.faults.failed_exports.update({"G200000001": ("500", "Internal server error")}),
+            "the daily-rated usage export of invoice G200000001 failed at Partner Center: 500 Internal server error",
             id="failed_export",
         ),
         pytest.param(
@@ -94,8 +94,8 @@ def test_a_full_import_through_dagster_from_partner_center_ends_active(
         ),
         pytest.param(
             lambda f: f.faults.forbidden.add("G200000001"),
-            "/v1/invoices/G200000001: Partner Center answered 403 Forbidden "
-            "(403 Forbidden: the partner is not authorized to read billing data)",
+            "/reports/partners/billing/usage/billed/export: Partner Center answered 403 Forbidden "
+            "(403 Forbidden: PartnerBilling.Read.All is not granted)",
             id="forbidden",
         ),
     ],

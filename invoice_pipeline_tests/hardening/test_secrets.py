@@ -117,7 +117,7 @@ def test_the_partner_center_secret_and_access_tokens_are_in_no_output_log_run_ev
     fake = start_fake(monkeypatch, secret=SECRET)
     try:
         use_partner_center(workspace, fake)
-        fake.faults.failed_exports = {"G200000002": ("5000", "No data available")}
+        fake.faults.failed_exports = {"G200000002": ("500", "Internal server error")}
         fake.faults.expired_tokens = 1  # a refused token must not show either
         cli = str(Path(sys.executable).parent / "invoice-pipeline")
         runs = [
@@ -136,7 +136,7 @@ def test_the_partner_center_secret_and_access_tokens_are_in_no_output_log_run_ev
         fake.stop()
 
     assert "G200000001\tActive" in runs[0].stdout.replace("contoso-csp:", "")
-    assert "5000 No data available" in runs[0].stdout  # the failure is visible, the secrets are not
+    assert "500 Internal server error" in runs[0].stdout  # the failure is visible, the secrets are not
     tokens = list(fake.tokens)
     assert len(tokens) >= 2
     outputs = [r.stdout + r.stderr for r in runs]
