@@ -239,3 +239,27 @@ def test_a_void_note_nested_in_its_originals_amendments_is_offered_and_voids_it(
     assert _stored(warehouse, "G220000001")["status"] == "Inactive"
     assert _stored(warehouse, "G220000004")["document_type"] == "void_note"
     assert _stored(warehouse, "G220000004")["amends_invoice_id"] == "G220000001"
+
+
+# The billing period ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("listed", "period"),
+    [(False, ("2026-10-02", "2026-10-31")), (True, ("2026-10-01", "2026-10-31"))],
+    ids=["collection_without_period", "collection_with_period"],
+)
+def test_the_billing_period_is_the_collections_or_else_the_span_of_the_lines_charges(
+    workspace, partner_center, warehouse, listed, period
+):
+    # Microsoft's collection example carries no billingPeriodStartDate/EndDate (only Get invoice by ID, App+User
+    # only, does): the period is then the lines' charges, here 2 to 31 October.
+    line = one_time_line(NORTHWIND, "SUB-M365-1001", "M365-E3", "new", 5, "36.00")
+    line["chargeStartDate"] = "2026-10-01T22:00:00-02:00"  # 2 October in UTC
+    partner_center.faults.collection_billing_periods = listed
+    _serve(partner_center, make_invoice("G210000005", one_time=[line]))
+
+    assert _import(workspace, warehouse, "G210000005").status == "Active"
+
+    stored = _stored(warehouse, "G210000005")
+    assert (str(stored["billing_period_start"]), str(stored["billing_period_end"])) == period

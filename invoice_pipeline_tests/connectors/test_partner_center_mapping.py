@@ -41,7 +41,7 @@ def test_a_license_based_line_becomes_a_license_summary_with_its_subtotal_and_it
         "line_id": "G1-LB0000001",
         "customer_id": NORTHWIND,
         "subscription_id": "SUB-M365-1001",
-        "product_id": "M365-E3-DURABLE",  # the durable offer id (the offer id stays as offer_id)
+        "product_id": "M365-E3",  # the durable offer id (the offer id stays as offer_id)
         "charge_start_date": "2026-10-01",
         "charge_end_date": "2026-10-31",
         "quantity": "25",
@@ -159,13 +159,13 @@ def test_a_licence_line_is_the_partner_center_subscription_and_the_durable_offer
 
     row = summary_row(item, LICENSE_BASED, "G1-LB1")
 
-    assert (row["subscription_id"], row["billing_subscription_id"]) == ("PC-SUB-1001", "BILLING-SUB-GUID")
-    assert (row["product_id"], row["offer_id"]) == ("CFQ7TTC0LFLX:0001", "OFFER-GUID")
+    assert (row["subscription_id"], row["billing_subscription_id"]) == ("PC-SUB-1001", "BP-BILLING-SUB-GUID")
+    assert (row["product_id"], row["offer_id"]) == ("CFQ7TTC0LFLX:0001", "LEGACY-OFFER-GUID")
 
     # Without them (older lines): the billing subscription and the offer.
     item["syndicationPartnerSubscriptionNumber"], item["durableOfferId"] = "", None
     row = summary_row(item, LICENSE_BASED, "G1-LB1")
-    assert (row["subscription_id"], row["product_id"]) == ("BILLING-SUB-GUID", "OFFER-GUID")
+    assert (row["subscription_id"], row["product_id"]) == ("BP-BILLING-SUB-GUID", "LEGACY-OFFER-GUID")
     assert {"billing_subscription_id", "offer_id"} <= set(summary_columns("license"))
 
 

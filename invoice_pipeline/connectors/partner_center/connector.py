@@ -30,6 +30,7 @@ from invoice_pipeline.connectors.partner_center.mapping import (
     LineItemKind,
     LineSummaryFiles,
     cell_text,
+    date_text,
 )
 from invoice_pipeline.domain.invoice_keys import INVOICE_ID_PATTERN, check_invoice_id
 from invoice_pipeline.domain.provider_documents import DocumentType, parse_document_type, voids_amended_invoice
@@ -40,7 +41,8 @@ CONSUMPTION_AGGREGATES_FILE = "reconciliation_consumption.csv"
 
 
 def _date_part(value: Any) -> str | None:
-    return str(value)[:10] if value else None
+    """A Partner Center date-time as the ISO date it falls on in UTC (see mapping.date_text); None when absent."""
+    return date_text(str(value)) if value else None
 
 
 class PartnerCenterConnector:
@@ -149,19 +151,29 @@ class PartnerCenterConnector:
             # A void note (or a credit note without line items) withdraws the invoice it amends; its own line
             # items, if any, are that invoice's negated and are not imported (see domain/provider_documents.py).
             paths: dict[str, Path] = {}
+            charge_span = None
         else:
             with LineSummaryFiles(folder, invoice_id) as summaries:
                 for kind, items in self._line_items(client, invoice, invoice_id, folder, lines):
                     for item in items:
                         summaries.write(item, kind)
-            paths = summaries.paths
+            paths, charge_span = summaries.paths, summaries.charge_span
             lines.write_consumption_aggregates(folder / CONSUMPTION_AGGREGATES_FILE, invoice_id)
         total = _total(invoice)
+        invoice_date = _date_part(field(invoice, "invoiceDate"))
+        # Microsoft's collection example carries no billing period (only "Get invoice by ID", App+User only, does):
+        # without it the period is the span of the lines' charges, or the invoice date for a document without lines.
+        start, end = (
+            _date_part(field(invoice, "billingPeriodStartDate")),
+            _date_part(field(invoice, "billingPeriodEndDate")),
+        )
+        if not (start and end):
+            start, end = charge_span or (invoice_date, invoice_date)
         header = {
             "invoice_id": invoice_id,
-            "invoice_date": _date_part(field(invoice, "invoiceDate")),
-            "billing_period_start": _date_part(field(invoice, "billingPeriodStartDate")),
-            "billing_period_end": _date_part(field(invoice, "billingPeriodEndDate")),
+            "invoice_date": invoice_date,
+            "billing_period_start": start,
+            "billing_period_end": end,
             "currency": field(invoice, "currencyCode"),
             # totalCharges is the amount due, tax included; the lines are before tax: compare like with like.
             "total_amount": field(invoice, "totalCharges") if total is None else format(total - lines.tax, "f"),

@@ -40,6 +40,7 @@ from invoice_pipeline.connectors.folder import LINE_FILE_STEMS
 from invoice_pipeline.schemas.line_summaries import COMMON_COLUMNS, USAGE_COLUMNS
 
 MONEY_COLUMNS = frozenset({"quantity", "unit_price", "amount"})
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 DATE_COLUMNS = frozenset({"charge_start_date", "charge_end_date", "usage_date"})
 CANONICAL_COLUMNS = frozenset(COMMON_COLUMNS) | frozenset(USAGE_COLUMNS)
 LINE_ITEM_TYPE_COLUMN = "line_item_type"
@@ -324,6 +325,7 @@ class LineSummaryFiles:
         self._handles: dict[str, IO[str]] = {}
         self._writers: dict[str, csv.DictWriter] = {}
         self._counts: dict[str, int] = {}
+        self.charge_span: tuple[str, str] | None = None  # earliest charge start, latest charge end (ISO dates)
 
     def write(self, item: dict[str, Any], kind: LineItemKind) -> None:
         """Append one line item; its line_id is the invoice id, the kind's prefix and its rank in that kind."""
@@ -335,7 +337,15 @@ class LineSummaryFiles:
             writer = self._writers[kind.summary] = csv.DictWriter(handle, fieldnames=summary_columns(kind.summary))
             writer.writeheader()
         rank = self._counts[kind.item_type] = self._counts.get(kind.item_type, 0) + 1
-        writer.writerow(summary_row(item, kind, f"{self.invoice_id}-{kind.line_id_prefix}{rank:07d}"))
+        row = summary_row(item, kind, f"{self.invoice_id}-{kind.line_id_prefix}{rank:07d}")
+        self._widen_charge_span(row["charge_start_date"], row["charge_end_date"])
+        writer.writerow(row)
+
+    def _widen_charge_span(self, start: str, end: str) -> None:
+        if not (_ISO_DATE.fullmatch(start) and _ISO_DATE.fullmatch(end)):
+            return  # the line schema names the line whose date is not a date
+        first, last = self.charge_span or (start, end)
+        self.charge_span = (min(first, start), max(last, end))
 
     @property
     def paths(self) -> dict[str, Path]:

@@ -74,9 +74,11 @@ def license_based_line(customer: str, subscription: str, offer: str, quantity: i
     return {
         **_parties(customer),
         "orderId": "ORD-" + subscription,
-        "subscriptionId": subscription,
-        "offerId": offer,
-        "durableOfferId": offer + "-DURABLE",
+        "subscriptionId": "BP-" + subscription,  # the billing platform's id (invoice-resources)
+        # The legacy offer id and the durable one the product is known by (invoice-resources: durableOfferId).
+        "offerId": "LEGACY-" + offer,
+        "durableOfferId": offer,
+        "syndicationPartnerSubscriptionNumber": subscription,  # the Partner Center subscription
         "offerName": offer.replace("-", " "),
         "domainName": "customer.onmicrosoft.com",
         "billingCycleType": "Monthly",

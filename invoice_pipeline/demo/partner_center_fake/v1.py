@@ -55,7 +55,15 @@ class PartnerCenterRoutes(FakeRequestHandler):
         self._json(200, body)
 
     def _invoice_collection(self) -> None:
-        invoices = [i.invoice for i in self.fake.invoices.values()]
+        # Notes nested in an invoice's `amendments` are not listed again; without the fault, no billing period
+        # either: Microsoft's collection example (get-a-collection-of-invoices) has none, only "Get invoice by ID" has.
+        invoices = [
+            i.invoice
+            if self.fake.faults.collection_billing_periods
+            else {k: v for k, v in i.invoice.items() if k not in ("billingPeriodStartDate", "billingPeriodEndDate")}
+            for i in self.fake.invoices.values()
+            if not i.nested
+        ]
         size, offset = self._page_size(self.query.get("size")), int(self.query.get("offset") or 0)
         page = invoices[offset : offset + size]
         more = offset + size < len(invoices)
