@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.reconciliation.findings import LicenseGroup, PendingChange, PeriodInvoice, UsageGroup
@@ -19,6 +20,10 @@ from invoice_pipeline.reconciliation.pricing import usage_price
 from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline.warehouse.billing_tables import DocumentStatus
 
+# Partner Center provider columns that mark a licence summary line as a charge rather than seats: an Azure
+# reservation (reservationOrderId) or consumption (meterDescription, "the meter description for consumption line
+# item", invoice-resources). See docs/partner-center.md.
+NOT_SEAT_FIELDS = ("reservation_order_id", "meter_description")
 USAGE_GROUP_KEYS = ("account_id", "billing_contract_id", "subscription_id", "product_id", "currency")
 
 
@@ -42,11 +47,22 @@ def _active_lines(lines: sa.Table, start: date, end: date) -> sa.Select[Any]:
     )
 
 
+def _provider_field(conn: sa.Connection, extra: sa.ColumnElement[Any], name: str) -> sa.ColumnElement[str]:
+    """A provider column kept in a line's `extra` JSON, as text ('' when absent or null)."""
+    if conn.dialect.name == "postgresql":
+        value = sa.cast(extra, postgresql.JSON)[name].astext
+    else:
+        value = sa.func.json_extract_string(extra, f"$.{name}")
+    return sa.func.coalesce(value, "")
+
+
 def _license_groups(conn: sa.Connection, start: date, end: date) -> list[LicenseGroup]:
     lines = _active_lines(t.license_summaries, start, end).subquery()
     keys = [lines.c.account_id, lines.c.billing_contract_id, lines.c.product_id, lines.c.currency]
-    # A credit line (negative amount) removes its quantity of seats.
-    seats = sa.case((lines.c.amount < 0, -lines.c.quantity), else_=lines.c.quantity)
+    # A credit line (negative amount) removes its quantity of seats; a reservation or consumption line is a charge,
+    # not seats (Partner Center writes quantity 1 on them).
+    not_seats = sa.or_(*(_provider_field(conn, lines.c.extra, name) != "" for name in NOT_SEAT_FIELDS))
+    seats = sa.case((not_seats, 0), (lines.c.amount < 0, -lines.c.quantity), else_=lines.c.quantity)
     query = sa.select(
         *keys,
         sa.func.max(lines.c.minor_units).label("minor_units"),

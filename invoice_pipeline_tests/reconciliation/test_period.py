@@ -404,3 +404,40 @@ def test_kwd_findings_margins_and_totals_agree_when_summed_and_the_tie_out_stays
     }
     exact = result.totals["KWD"]
     assert exact.billed_cost + exact.unbilled_cost + exact.no_contract_cost == exact.provider_cost == Decimal("20.2674")
+
+
+def test_reservation_and_consumption_lines_of_licence_summaries_are_not_counted_as_seats(warehouse):
+    # Partner Center's reconciliation carries Azure reservations (reservationOrderId) and consumption (a
+    # meterDescription) with quantity 1: a charge, not one seat. 25 seats + a reservation + a meter = 25 seats.
+    from invoice_pipeline.warehouse.reconciliation_tables import period_lines
+
+    _store(warehouse.engine, [(Status.ACTIVE, [("license", 0, "USD", date(2026, 10, 1), 25, Decimal("900.00"), None)])])
+    with warehouse.engine.begin() as conn:
+        record_id = conn.execute(sa.select(t.license_summaries.c.record_id)).scalar_one()
+        account_id, contract_id, _, subscription = ACCOUNTS[0]
+        for line_id, extra in [
+            ("R1", '{"reservation_order_id":"883d475b-0000-1234-0000-8818752f1234","meter_description":null}'),
+            ("M1", '{"reservation_order_id":null,"meter_description":"Bandwidth - Data Transfer In (GB) - Zone 2"}'),
+        ]:
+            conn.execute(
+                sa.insert(t.license_summaries).values(
+                    record_id=record_id,
+                    line_id=line_id,
+                    customer_id=account_id,
+                    account_id=account_id,
+                    billing_contract_id=contract_id,
+                    subscription_id=subscription,
+                    product_id="M365-E3",
+                    charge_start_date=date(2026, 10, 1),
+                    charge_end_date=date(2026, 10, 31),
+                    quantity=Decimal(1),
+                    unit_price=Decimal("820"),
+                    amount=Decimal("820.00"),
+                    currency="USD",
+                    extra=extra,
+                )
+            )
+
+    [group] = period_lines(warehouse.engine, OCTOBER.start, OCTOBER.end).license_groups
+
+    assert (group.line_count, group.seats, group.cost) == (3, 25, Decimal("2540.00"))
