@@ -11,16 +11,19 @@ On PostgreSQL the validation pass runs first and the lines are copied afterwards
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 from typing import Any
 
 import duckdb
 import ibis
+import ibis.expr.types as ir
 from ibis.backends.duckdb import Backend as DuckDBBackend
 
 from invoice_pipeline.connectors.base import InvoiceFiles
 from invoice_pipeline.connectors.folder import LINE_FILE_STEMS
+from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.importing.import_results import schema_failures_note
 from invoice_pipeline.importing.provider_files import (
     RAW_TABLE,
@@ -54,7 +57,17 @@ from invoice_pipeline.validation.references import (
 from invoice_pipeline.warehouse.line_publishing import LineStaging
 
 MAX_MESSAGE_PARTS = 6
-AMOUNT_VALUE = "amount_value"  # the checked view's amount as DECIMAL, summed for the checksum
+AMOUNT_VALUE = "amount_value"  # the checked view's amount as DECIMAL
+# The amounts are summed in two parts, whole units and fractions, and added in Python: a database's SUM of
+# DECIMAL(38, 18) amounts fails beyond 20 digits before the point (DuckDB 2.0: "Overflow in SUM of DECIMAL"),
+# and it would fail in the middle of a pass. Summed so, no amounts the schema can read overflow.
+AMOUNT_UNITS, AMOUNT_FRACTION = "amount_units", "amount_fraction"
+AMOUNT_UNITS_MAGNITUDE, AMOUNT_FRACTION_MAGNITUDE = "amount_units_magnitude", "amount_fraction_magnitude"
+# An invoice's line amounts add up to less than this ignoring their signs (19 digits before the point, where a header
+# total has at most 18): then every sum of them (per kind, both, the difference to the header, any group of lines) fits
+# the warehouse's NUMERIC(38, 18) and a database's SUM of them, exactly.
+LINE_AMOUNTS_LIMIT = Decimal(10) ** 19
+EXACT = Context(prec=80)  # far beyond any sum of amounts: added without rounding
 DISTINCT_LINE_IDS = "distinct_line_id_hashes"
 EXTRA_TEXT_LENGTH = "extra_text_length"  # read so the validation pass reads every column of the file
 FAILS_A_CHECK = "fails_a_check"
@@ -82,6 +95,77 @@ class StagedLines:
     out_of_period: OutOfPeriod = OutOfPeriod()  # lines charged outside the header's billing period (when given)
 
 
+@dataclass(frozen=True)
+class AmountSums:
+    """The exact sum of one file's line amounts, and of their absolute values."""
+
+    total: Decimal
+    magnitude: Decimal
+
+    @classmethod
+    def of(cls, figures: Mapping[str, Any]) -> AmountSums:
+        """From the aggregates `_amount_tallies` (or `_amount_sums_sql`) made: units and fractions added exactly."""
+
+        def part(name: str) -> Decimal:
+            return Decimal(figures[name] or 0)
+
+        with localcontext(EXACT):
+            return cls(
+                part(AMOUNT_UNITS) + part(AMOUNT_FRACTION),
+                part(AMOUNT_UNITS_MAGNITUDE) + part(AMOUNT_FRACTION_MAGNITUDE),
+            )
+
+
+def _amount_tallies(table: ir.Table) -> dict[str, ir.Scalar]:
+    """The aggregates of the checked view's amounts (see AMOUNT_UNITS) for the validation pass."""
+    units, fraction = table[AMOUNT_UNITS], table[AMOUNT_FRACTION]
+    return {
+        AMOUNT_UNITS: units.sum(),
+        AMOUNT_FRACTION: fraction.sum(),
+        AMOUNT_UNITS_MAGNITUDE: units.abs().sum(),
+        AMOUNT_FRACTION_MAGNITUDE: fraction.abs().sum(),
+    }
+
+
+def _amount_parts_sql(amount: str) -> tuple[str, str]:
+    """`amount` (DECIMAL(38, 18)) as its whole units and its fraction, each summable without overflow."""
+    units = f"CAST(trunc({amount}) AS DECIMAL(38, 0))"
+    return units, f"CAST({amount} - {units} AS {MONEY_SQL_TYPE})"
+
+
+def _amount_sums_sql(amount: str) -> str:
+    """The aggregates `AmountSums.of` reads, over the DECIMAL(38, 18) column `amount`."""
+    units, fraction = _amount_parts_sql(amount)
+    return (
+        f"sum({units}) AS {AMOUNT_UNITS}, sum({fraction}) AS {AMOUNT_FRACTION}, "
+        f"sum(abs({units})) AS {AMOUNT_UNITS_MAGNITUDE}, sum(abs({fraction})) AS {AMOUNT_FRACTION_MAGNITUDE}"
+    )
+
+
+def _beyond_exact_sums(sums: Mapping[str, AmountSums]) -> Decimal | None:
+    """The amounts of both kinds added ignoring their signs, when they reach LINE_AMOUNTS_LIMIT; else None."""
+    with localcontext(EXACT):
+        magnitude = sum((s.magnitude for s in sums.values()), Decimal(0))
+    return magnitude if magnitude >= LINE_AMOUNTS_LIMIT else None
+
+
+def _refuse_amounts_beyond_exact_sums(sums: Mapping[str, AmountSums], file_names: Mapping[str, str]) -> None:
+    magnitude = _beyond_exact_sums(sums)
+    if magnitude is None:
+        return
+    with localcontext(EXACT):
+        shown = decimal_text(magnitude)
+        each = ", ".join(f"{file_names[kind]} {decimal_text(s.magnitude)}" for kind, s in sums.items() if s.magnitude)
+        limit = decimal_text(LINE_AMOUNTS_LIMIT)
+    raise InvoiceRejected(
+        f"Schema validation failed: the line amounts add up to {shown} ignoring their signs ({each}); an invoice's "
+        f"lines must add up to less than {limit} (19 digits before the point, where a header total has at most 18) "
+        "for their sums to stay exact; check the files' amount column",
+        [],
+        {"line_amounts_ignoring_sign": shown},
+    )
+
+
 def stage_and_validate(
     line_staging: LineStaging,
     files: InvoiceFiles,
@@ -103,16 +187,20 @@ def stage_and_validate(
             return published
     failures: list[SchemaFailure] = []
     verdicts: dict[str, StagedLinesVerdict] = {}
+    file_names: dict[str, str] = {}
     for kind in LINE_FILE_STEMS:
         path = files.line_files.get(kind)
-        file_name = path.name if path else f"{kind} (no file)"
+        file_name = file_names[kind] = path.name if path else f"{kind} (no file)"
         stage_line_file(staging, kind, path)
         table = backend.table(_create_checked_lines(staging, kind, period), database="temp")
-        tallies = {flag: table[flag].cast("int64").sum() for flag in REFERENCE_FLAGS} | {
-            AMOUNT_VALUE: table[AMOUNT_VALUE].sum(),
-            DISTINCT_LINE_IDS: table.line_id.hash().nunique(),
-            EXTRA_TEXT_LENGTH: table[EXTRA_TEXT_LENGTH].sum(),
-        }
+        tallies = (
+            {flag: table[flag].cast("int64").sum() for flag in REFERENCE_FLAGS}
+            | _amount_tallies(table)
+            | {
+                DISTINCT_LINE_IDS: table.line_id.hash().nunique(),
+                EXTRA_TEXT_LENGTH: table[EXTRA_TEXT_LENGTH].sum(),
+            }
+        )
         if period is not None:
             tallies |= billing_period.tallies(table)
         with reading(file_name):
@@ -126,12 +214,14 @@ def stage_and_validate(
             [schema_failures_note(failures)],
             {"failed_checks": len(failures), "failing_rows": sum(f.failing_rows for f in failures)},
         )
+    sums = {kind: AmountSums.of(verdict.tallies) for kind, verdict in verdicts.items()}
+    _refuse_amounts_beyond_exact_sums(sums, file_names)
     _build_all_lines(staging)
     if _may_repeat_line_ids(staging, verdicts):
         _refuse_duplicate_line_ids(staging)
     return StagedLines(
         counts={f"{kind}_line_count": verdict.line_count for kind, verdict in verdicts.items()},
-        totals={kind: Decimal(v.tallies[AMOUNT_VALUE] or 0) for kind, v in verdicts.items()},
+        totals={kind: s.total for kind, s in sums.items()},
         lines_breaking=[sum(int(v.tallies[flag] or 0) for v in verdicts.values()) for flag in REFERENCE_FLAGS],
         out_of_period=OutOfPeriod.of(v.tallies for v in verdicts.values()) if period is not None else OutOfPeriod(),
     )
@@ -176,9 +266,11 @@ def _publish_while_validating(
     figures = {
         kind: _published_figures(staging, line_staging.published_lines(kind), period) for kind in LINE_FILE_STEMS
     }
+    sums = {kind: AmountSums.of(f) for kind, f in figures.items()}
     if (
         any(f["line_count"] != f[DISTINCT_LINE_IDS] for f in figures.values())
         or any(f[flag] for f in figures.values() for flag in BLOCKING_FLAGS)
+        or _beyond_exact_sums(sums) is not None
         or _published_line_ids_shared(staging, line_staging, figures)
     ):
         line_staging.discard_published_lines()
@@ -186,7 +278,7 @@ def _publish_while_validating(
     _build_all_lines(staging)  # what reads the lines from now on need not check them again
     return StagedLines(
         counts={f"{kind}_line_count": f["line_count"] for kind, f in figures.items()},
-        totals={kind: Decimal(f[AMOUNT_VALUE] or 0) for kind, f in figures.items()},
+        totals={kind: s.total for kind, s in sums.items()},
         lines_breaking=[sum(int(f[flag] or 0) for f in figures.values()) for flag in REFERENCE_FLAGS],
         out_of_period=OutOfPeriod.of(figures.values()) if period is not None else OutOfPeriod(),
     )
@@ -209,15 +301,16 @@ def _guarded_lines(staging: duckdb.DuckDBPyConnection, backend: DuckDBBackend, k
 
 
 def _published_figures(staging: duckdb.DuckDBPyConnection, lines: str, period: HeaderPeriod | None) -> dict[str, Any]:
-    """Over the lines just published: their count, amount total, distinct line-id hashes, per reference rule
-    how many lines break it, and (with the billing `period`) the out-of-period figures."""
+    """Over the lines just published: their count, the aggregates of their amounts `AmountSums.of` reads, distinct
+    line-id hashes, per reference rule how many lines break it, and (with the billing `period`) the out-of-period
+    figures."""
     resolved = with_reference_flags(
         lines, ["line_id", "customer_id", "subscription_id", "product_id", "currency", "amount", "charge_start_date"]
     )
     flags = ", ".join(f"count(*) FILTER (WHERE {flag}) AS {flag}" for flag in REFERENCE_FLAGS)
     out_of_period = f", {period.figures('charge_start_date')}" if period is not None else ""
     result = staging.execute(
-        f"SELECT count(*) AS line_count, sum(amount) AS {AMOUNT_VALUE}, count(DISTINCT hash(line_id)) AS "
+        f"SELECT count(*) AS line_count, {_amount_sums_sql('amount')}, count(DISTINCT hash(line_id)) AS "
         f"{DISTINCT_LINE_IDS}, {flags}{out_of_period} FROM ({resolved})"
     )
     names = [d[0] for d in result.description]
@@ -239,8 +332,8 @@ def _published_line_ids_shared(
 
 def _create_checked_lines(staging: duckdb.DuckDBPyConnection, kind: str, period: HeaderPeriod | None = None) -> str:
     """The view the validation pass reads: the staged text columns of the schema, one flag per reference
-    rule, the amount as DECIMAL and (with the billing `period`) the charge start as DATE with whether it is out of
-    period (meaningful once the lines passed their schema)."""
+    rule, the amount as DECIMAL with its whole units and fraction (see AMOUNT_UNITS) and (with the billing `period`)
+    the charge start as DATE with whether it is out of period (meaningful once the lines passed their schema)."""
     raw = RAW_TABLE.format(kind=kind)
     present = [c for (c,) in staging.execute(f"SELECT column_name FROM (DESCRIBE {raw})").fetchall()]
     columns = [c for c in (*COMMON_COLUMNS, *USAGE_COLUMNS) if c in present]
@@ -250,9 +343,11 @@ def _create_checked_lines(staging: duckdb.DuckDBPyConnection, kind: str, period:
     lines = f"(SELECT {', '.join(columns)}, {' + '.join(extra) or '0'} AS {EXTRA_TEXT_LENGTH} FROM {raw})"
     view = f"checked_{kind}_summaries"
     charge_start = f", {period.flag_columns('TRY_CAST(charge_start_date AS DATE)')}" if period is not None else ""
+    units, fraction = _amount_parts_sql(AMOUNT_VALUE)
     staging.execute(
-        f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT *, TRY_CAST(amount AS {MONEY_SQL_TYPE}) AS {AMOUNT_VALUE}"
-        f"{charge_start} FROM ({with_reference_flags(lines, [*columns, EXTRA_TEXT_LENGTH])})"
+        f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT *, {units} AS {AMOUNT_UNITS}, {fraction} AS {AMOUNT_FRACTION} "
+        f"FROM (SELECT *, TRY_CAST(amount AS {MONEY_SQL_TYPE}) AS {AMOUNT_VALUE}{charge_start} "
+        f"FROM ({with_reference_flags(lines, [*columns, EXTRA_TEXT_LENGTH])}))"
     )
     return view
 

@@ -6,7 +6,12 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from invoice_pipeline.schemas.line_summaries import CURRENCY_PATTERN, DECIMAL_PATTERN, EARLIEST_DATE, LATEST_DATE
+from invoice_pipeline.schemas.line_summaries import CURRENCY_PATTERN, EARLIEST_DATE, LATEST_DATE
+
+# The header's total: at most 18 digits before the point and 10 after it, what the warehouse keeps of it
+# (provider_invoices.total_amount, NUMERIC(38, 10)); its lines may carry more places, their sum is compared in the
+# currency's minor units.
+TOTAL_AMOUNT_PATTERN = r"^-?[0-9]{1,18}(\.[0-9]{1,10})?$"
 
 HEADER_FIELDS = (
     "invoice_id",
@@ -31,7 +36,7 @@ class InvoiceHeaderSchema(pa.DataFrameModel):
     billing_period_start: Series[str] = pa.Field(str_matches=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
     billing_period_end: Series[str] = pa.Field(str_matches=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
     currency: Series[str] = pa.Field(str_matches=CURRENCY_PATTERN)
-    total_amount: Series[str] = pa.Field(str_matches=DECIMAL_PATTERN)
+    total_amount: Series[str] = pa.Field(str_matches=TOTAL_AMOUNT_PATTERN)
 
     @pa.check("invoice_date", "billing_period_start", "billing_period_end", name="real_date_2000_to_2099")
     def real_date(cls, values: pd.Series) -> pd.Series:

@@ -34,11 +34,12 @@ LINE_SCHEMAS: dict[str, type[pa.DataFrameModel]] = {"usage": UsageSummarySchema,
 EXAMPLES_PER_FAILURE = 5
 NOTE_ROWS_PER_FAILURE = 10_000
 
+_DECIMAL_MEANING = (
+    "a decimal number with at most 18 digits before the point and 18 after (no thousands separators, no exponent)"
+)
 _PATTERN_MEANINGS = {
-    DECIMAL_PATTERN: "a decimal number with at most 18 digits before the point and 10 after "
-    "(no thousands separators, no exponent)",
-    QUANTITY_PRICE_PATTERN: "a decimal number with at most 18 digits before the point and 18 after "
-    "(no thousands separators, no exponent)",
+    DECIMAL_PATTERN: _DECIMAL_MEANING,  # amounts
+    QUANTITY_PRICE_PATTERN: _DECIMAL_MEANING,  # quantities and unit prices: the same today
     ISO_DATE_PATTERN: "a date written YYYY-MM-DD",
     CURRENCY_PATTERN: "a three-letter ISO 4217 currency code in capitals",
     IDENTIFIER_PATTERN: "1 to 200 characters without control characters",

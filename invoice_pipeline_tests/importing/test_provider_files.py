@@ -27,10 +27,10 @@ from invoice_pipeline_tests.builders import USAGE_COLUMNS, license_line, usage_l
 KEY = InvoiceKey("contoso-csp", "G300000001")
 NO_LINES = {"usage": (0, None), "license": (0, None)}
 DECIMAL_MEANING = (
-    "must be a decimal number with at most 18 digits before the point and 10 after "
+    "must be a decimal number with at most 18 digits before the point and 18 after "
     "(no thousands separators, no exponent) [str_matches]"
 )
-QUANTITY_PRICE_MEANING = DECIMAL_MEANING.replace("and 10 after", "and 18 after")
+QUANTITY_PRICE_MEANING = DECIMAL_MEANING
 DATE_MEANING = "must be a real calendar date from 2000-01-01 to 2099-12-31 [real_date_2000_to_2099]"
 
 
@@ -298,9 +298,9 @@ def test_usage_as_both_csv_and_parquet_is_refused(workspace, warehouse):
             id="19_integer_digits",
         ),
         pytest.param(
-            {"amount": "4.00000000001"},
-            f"column 'amount' {DECIMAL_MEANING}: 1 row, e.g. U2='4.00000000001'",
-            id="11_decimal_places",
+            {"amount": "4.0000000000000000001"},
+            f"column 'amount' {DECIMAL_MEANING}: 1 row, e.g. U2='4.0000000000000000001'",
+            id="19_decimal_places",
         ),
         pytest.param(
             {"unit_price": "0.0000000000000000001"},
@@ -391,8 +391,8 @@ def _stored_text(warehouse, sql: str) -> list[str]:
         return [r[0] for r in conn.execute(sa.text(sql))]
 
 
-def test_amount_with_18_integer_digits_and_10_decimal_places_is_stored_exactly(workspace, warehouse):
-    big = "123456789012345678.1234567891"
+def test_amount_with_18_integer_digits_and_18_decimal_places_is_stored_exactly(workspace, warehouse):
+    big = "123456789012345678.123456789012345678"
     workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1", big, unit_price=big)], total="123456789012345678.12")
     result = _accepted(workspace, warehouse)
     assert result.checksum.usage_total == Decimal("123456789012345678.12")
@@ -404,14 +404,14 @@ def test_record_totals_are_written_with_every_significant_digit(workspace, wareh
     workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1", usage, unit_price=usage)], total="1234567.12")
     _accepted(workspace, warehouse)
     stored = _stored_text(warehouse, "SELECT CAST(usage_total AS VARCHAR) FROM provider_invoices")
-    assert stored == [usage]
+    assert stored == [usage + "00000000"]  # NUMERIC(38, 18): line totals keep 18 places
 
 
 def test_stored_line_amounts_read_back_with_every_significant_digit(workspace, warehouse):
     usage = "1234567.1234567891"
     workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1", usage, unit_price=usage)], total="1234567.12")
     result = _accepted(workspace, warehouse)
-    assert _stored_text(warehouse, "SELECT CAST(amount AS VARCHAR) FROM usage_summaries") == [usage]
+    assert _stored_text(warehouse, "SELECT CAST(amount AS VARCHAR) FROM usage_summaries") == [usage + "00000000"]
     assert warehouse.line_totals(result.record_id)["usage"] == (1, Decimal(usage))
 
 

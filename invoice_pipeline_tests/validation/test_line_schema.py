@@ -19,7 +19,7 @@ from invoice_pipeline.validation.line_schema import (
 from invoice_pipeline_tests.builders import LINE_COLUMNS, USAGE_COLUMNS, license_line, usage_line
 
 DECIMAL_MEANING = (
-    "a decimal number with at most 18 digits before the point and 10 after (no thousands separators, no exponent)"
+    "a decimal number with at most 18 digits before the point and 18 after (no thousands separators, no exponent)"
 )
 
 
@@ -108,7 +108,7 @@ def test_usage_file_without_the_optional_meter_columns_passes(con, tmp_path):
 
 def test_boundary_values_pass(con, tmp_path):
     rows = [
-        usage_line("U1", "123456789012345678.1234567891", unit_price="0.0000000001", quantity="0"),
+        usage_line("U1", "123456789012345678.123456789012345678", unit_price="0.0000000001", quantity="0"),
         usage_line("U2", "-0.5", charge_start_date="2000-01-01", charge_end_date="2099-12-31", usage_date="2024-02-29"),
         usage_line("U3", charge_start_date="2026-10-15", charge_end_date="2026-10-15", product_id=""),
         usage_line("L" * 200, usage_date="", meter_id="", meter_name="", unit=""),
