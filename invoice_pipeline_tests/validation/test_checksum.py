@@ -142,12 +142,12 @@ def test_credits_and_charges_that_cancel_out():
 
 
 def test_lines_total_is_exact_beyond_28_significant_digits():
-    # 18 integer digits + 10 decimals per line is what the schema allows; their sum can have 29 digits.
-    usage = Decimal("100000000000000000.0050000000")
-    license = Decimal("900000000000000000.0000000001")
-    assert usage + license != Decimal("1000000000000000000.0050000001")  # the default 28-digit context rounds
+    # 18 integer digits + 18 decimals per line is what the schema allows; their sum can have 37 digits.
+    usage = Decimal("100000000000000000.005000000000000000")
+    license = Decimal("900000000000000000.000000000000000001")
+    assert usage + license != Decimal("1000000000000000000.005000000000000001")  # the default 28-digit context rounds
     result = _check("1000000000000000000.01", str(usage), str(license))
-    assert result.lines_total == Decimal("1000000000000000000.01")  # exact sum ...0.0050000001 rounds up
+    assert result.lines_total == Decimal("1000000000000000000.01")  # exact sum ...0.005000000000000001 rounds up
     assert result.passed
 
 
