@@ -7,11 +7,14 @@ answered, without the client secret, the access token or a URL's query (blob URL
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,12 +31,40 @@ RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 TOKEN_REFRESH_MARGIN_SECONDS = 300.0
 DOWNLOAD_CHUNK_BYTES = 64 * 1024
 MAX_ANSWER_CHARS = 300
+PARTNER_CENTER = "Partner Center"
+TOKEN_ENDPOINT = "the token endpoint"
 
 T = TypeVar("T")
 
 # Tokens outlive one client: every import of a sync reuses them until shortly before they expire.
 # Keyed by endpoint, tenant, app and scope; never written anywhere.
 _TOKENS: dict[tuple[str, str, str, str], tuple[str, float]] = {}
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    """What the token endpoint granted for one scope, never the token itself: how long it lasts, and the
+    application permissions it carries (a JWT's `roles` claim; None when the token is not a readable JWT)."""
+
+    scope: str
+    lifetime_seconds: float  # ok: seconds, not money
+    roles: tuple[str, ...] | None
+
+
+def token_roles(token: str) -> tuple[str, ...] | None:
+    """The `roles` claim of a JWT access token (its application permissions; empty when it has none), or None when
+    the token is not a JWT whose claims can be read. The signature is not checked: this only informs a person."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+    if not isinstance(claims, dict):
+        return None
+    roles = claims.get("roles")
+    return tuple(str(role) for role in roles) if isinstance(roles, list) else ()
 
 
 class RetryableAnswer(Exception):
@@ -177,6 +208,18 @@ class PartnerCenterClient:
         cached = _TOKENS.get(self._token_key(scope))
         if cached and time.monotonic() < cached[1]:
             return cached[0]
+        return self._new_token(scope)[0]
+
+    def fresh_token(self, scope: str) -> TokenGrant:
+        """Ask the token endpoint for a new token for `scope` now, whatever is cached, and keep it for the requests
+        that follow; say what it granted (never the token). A refusal is a ConnectorError with the endpoint's
+        answer in one line, without the secret; the token cached before, if any, is dropped either way."""
+        _TOKENS.pop(self._token_key(scope), None)
+        token, lifetime = self._new_token(scope)
+        return TokenGrant(scope=scope, lifetime_seconds=lifetime, roles=token_roles(token))
+
+    def _new_token(self, scope: str) -> tuple[str, float]:
+        """A new token for `scope` from the token endpoint, cached; with its lifetime in seconds."""
         url = f"{self.settings.login_url}/{self.settings.tenant_id}/oauth2/v2.0/token"
         form = {
             "grant_type": "client_credentials",
@@ -184,7 +227,9 @@ class PartnerCenterClient:
             "client_secret": self._secret,
             "scope": scope,
         }
-        response = self._with_retries(lambda: self._checked(self.http.post(url, data=form)), f"POST {url}")
+        response = self._with_retries(
+            lambda: self._checked(self.http.post(url, data=form), TOKEN_ENDPOINT), f"POST {url}", TOKEN_ENDPOINT
+        )
         try:
             body = loads_exact(response.content)
             token = str(field(body, "access_token"))
@@ -196,7 +241,7 @@ class PartnerCenterClient:
         # Renew shortly before expiry: 5 minutes early, or half way for short-lived tokens.
         margin = min(TOKEN_REFRESH_MARGIN_SECONDS, lifetime / 2)
         _TOKENS[self._token_key(scope)] = (token, time.monotonic() + lifetime - margin)
-        return token
+        return token, lifetime
 
     def _headers(self, scope: str | None, extra: dict[str, str] | None = None) -> dict[str, str]:
         headers = {"Accept": "application/json", "MS-RequestId": str(uuid.uuid4())}
@@ -259,15 +304,15 @@ class PartnerCenterClient:
 
         self._with_retries(attempt, f"GET {shown_url(url)}")
 
-    def _checked(self, response: httpx.Response) -> httpx.Response:
+    def _checked(self, response: httpx.Response, answerer: str = PARTNER_CENTER) -> httpx.Response:
         if response.status_code in RETRYABLE_STATUSES:
             raise RetryableAnswer(provider_answer(response), retry_after_seconds(response))
         if response.status_code >= 400:
             where = f"{response.request.method} {shown_url(response.request.url)}"
-            raise self._failure(f"{where}: Partner Center answered {provider_answer(response)}")
+            raise self._failure(f"{where}: {answerer} answered {provider_answer(response)}")
         return response
 
-    def _with_retries(self, attempt: Callable[[], T], where: str) -> T:
+    def _with_retries(self, attempt: Callable[[], T], where: str, answerer: str = PARTNER_CENTER) -> T:
         settings = self.settings
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(_worth_retrying),
@@ -287,19 +332,23 @@ class PartnerCenterClient:
         try:
             return retrying(attempt)
         except RetryableAnswer as error:
-            raise self._failure(f"{where}: Partner Center answered {error.answer} ({attempts} attempts)") from None
+            raise self._failure(f"{where}: {answerer} answered {error.answer} ({attempts} attempts)") from None
         except httpx.TransportError as error:
             reason = f"{type(error).__name__}: {str(error)[:MAX_ANSWER_CHARS]}".rstrip(": ")
             raise self._failure(
-                f"{where}: no complete answer from Partner Center ({reason}; {attempts} attempts)"
+                f"{where}: no complete answer from {answerer} ({reason}; {attempts} attempts)"
             ) from None
 
     def _failure(self, message: str) -> ConnectorError:
         """A ConnectorError whose message can carry neither the client secret nor a token."""
+        return ConnectorError(self.mask(message))
+
+    def mask(self, text: str) -> str:
+        """`text` with the client secret and every access token this process holds replaced by `***`."""
         for secret in [self._secret, *(token for token, _ in _TOKENS.values())]:
             if secret:
-                message = message.replace(secret, "***")
-        return ConnectorError(message)
+                text = text.replace(secret, "***")
+        return text
 
     # Paging -----------------------------------------------------------------------------------------
 
