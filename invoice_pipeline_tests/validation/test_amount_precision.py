@@ -16,7 +16,7 @@ from invoice_pipeline.importing.invoice_import import import_provider_invoice
 from invoice_pipeline.importing.provider_files import stage_line_file
 from invoice_pipeline.validation.line_schema import SchemaFailure, validate_staged_lines
 from invoice_pipeline.warehouse import tables as t
-from invoice_pipeline_tests.builders import USAGE_COLUMNS, license_line, usage_line, write_csv
+from invoice_pipeline_tests.builders import USAGE_COLUMNS, bill_at_cost, license_line, usage_line, write_csv
 
 pytestmark = pytest.mark.engine_contract  # what the warehouse stores, on DuckDB and PostgreSQL
 
@@ -157,3 +157,22 @@ def test_lines_just_below_the_limit_are_summed_exactly(workspace, warehouse):
         Decimal(f"-{LARGEST}"),
     )
     assert record.difference == 0
+
+
+def test_a_billed_line_keeps_its_15_decimal_cost_exactly(workspace, warehouse):
+    usage = [usage_line("U1", DAILY_RATED), usage_line("U2", DAILY_RATED), usage_line("U3", "-0.000000000000000001")]
+    workspace.add_invoice(KEY.invoice_id, usage=usage)
+    assert _import(workspace, warehouse).status == Status.ACTIVE
+
+    [draft] = bill_at_cost(warehouse)
+
+    links = t.customer_invoice_lines
+    with warehouse.engine.connect() as conn:
+        billed = conn.execute(sa.select(links.c.line_id, links.c.cost, links.c.amount).order_by(links.c.line_id)).all()
+    assert [tuple(row) for row in billed] == [
+        ("U1", Decimal(DAILY_RATED), Decimal(DAILY_RATED)),
+        ("U2", Decimal(DAILY_RATED), Decimal(DAILY_RATED)),
+        ("U3", Decimal("-1E-18"), Decimal("-1E-18")),
+    ]
+    assert draft.total_amount == Decimal("0.23")  # 0.232533333333333999 rounded once
+    assert draft.rounding_difference == Decimal("-0.002533333333333999")
