@@ -46,7 +46,12 @@ from invoice_pipeline.validation import billing_period
 from invoice_pipeline.validation.billing_period import HeaderPeriod, out_of_period_note
 from invoice_pipeline.validation.checksum import check_checksum, override_refusal
 from invoice_pipeline.validation.notes import Note
-from invoice_pipeline.validation.reference_data import ReferenceDataError, load_reference_data, register_reference_data
+from invoice_pipeline.validation.reference_data import (
+    ReferenceDataError,
+    compare_guids_in_lower_case,
+    load_reference_data,
+    register_reference_data,
+)
 from invoice_pipeline.validation.references import (
     create_resolved_lines,
     find_missing_references,
@@ -254,6 +259,8 @@ def _import_into(
         minor_units = reference.minor_units(header.currency)
         header_values = stored_header(header, minor_units, provider, line_files_fingerprint(files))
         register_reference_data(staging, reference)
+        if provider.connector == "partner_center":
+            compare_guids_in_lower_case(staging, key.provider)
         register_invoice_context(staging, key.provider, header.currency)
         period = HeaderPeriod(
             header.billing_period_start, header.billing_period_end, config.out_of_period_error_after_days

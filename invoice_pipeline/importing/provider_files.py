@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -99,7 +100,7 @@ def read_header(path: Path, expected_invoice_id: str) -> InvoiceHeader:
             f"header.json: unknown field(s) {', '.join(unknown)}; expected {', '.join(HEADER_FIELDS)} "
             f"(and optionally {', '.join(OPTIONAL_HEADER_FIELDS)})"
         )
-    optional = _optional_fields(data)
+    tax_amount, document_type, amends_invoice_id = _optional_fields(data)
     not_text = [f for f in HEADER_FIELDS if not isinstance(data[f], str)]
     if not_text:
         raise ProviderFileError(f"header.json: field(s) {', '.join(not_text)} must be strings or numbers")
@@ -132,16 +133,19 @@ def read_header(path: Path, expected_invoice_id: str) -> InvoiceHeader:
         billing_period_end=date.fromisoformat(data["billing_period_end"]),
         currency=data["currency"],
         total_amount=Decimal(data["total_amount"]),
-        **optional,
+        tax_amount=tax_amount,
+        document_type=document_type,
+        amends_invoice_id=amends_invoice_id,
     )
 
 
-def _optional_fields(data: dict[str, object]) -> dict[str, object]:
-    """The optional header fields given, validated: tax a decimal, a known document type, an invoice id."""
+def _optional_fields(data: dict[str, object]) -> tuple[Decimal | None, DocumentType, str | None]:
+    """The optional header fields, validated: tax a decimal, a known document type (an invoice when not given), the
+    invoice a note amends."""
     given = {f: data[f] for f in OPTIONAL_HEADER_FIELDS if data.get(f) not in (None, "")}
     if any(not isinstance(value, str) for value in given.values()):
         raise ProviderFileError(f"header.json: field(s) {', '.join(given)} must be strings or numbers")
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {"tax_amount": None, "document_type": DocumentType.INVOICE, "amends_invoice_id": None}
     if "tax_amount" in given:
         if not _TAX_PATTERN.fullmatch(str(given["tax_amount"])):
             raise ProviderFileError(
@@ -160,7 +164,7 @@ def _optional_fields(data: dict[str, object]) -> dict[str, object]:
                 f"header.json: amends_invoice_id {given['amends_invoice_id']!r} is not an invoice id"
             )
         values["amends_invoice_id"] = given["amends_invoice_id"]
-    return values
+    return values["tax_amount"], values["document_type"], values["amends_invoice_id"]
 
 
 def _sql_text(value: str) -> str:

@@ -161,3 +161,18 @@ def register_reference_data(con: duckdb.DuckDBPyConnection, reference: Reference
         con.register(f"ref_{name}_frame", frame)
         con.execute(f"CREATE OR REPLACE TEMP TABLE ref_{name} AS SELECT * FROM ref_{name}_frame")
         con.unregister(f"ref_{name}_frame")
+
+
+GUID_SQL_PATTERN = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+
+
+def compare_guids_in_lower_case(con: duckdb.DuckDBPyConnection, provider: str) -> None:
+    """Write the provider's customer and subscription GUIDs in the registered reference tables in lower case, as
+    the Partner Center connector writes them on the lines: a GUID's case carries no meaning (RFC 4122), and
+    Microsoft sends either."""
+    for table, column in (("ref_provider_accounts", "provider_account_id"), ("ref_subscriptions", "subscription_id")):
+        con.execute(
+            f"UPDATE {table} SET {column} = lower(trim({column})) "
+            f"WHERE provider = ? AND regexp_full_match(trim({column}), '{GUID_SQL_PATTERN}')",
+            [provider],
+        )

@@ -312,28 +312,19 @@ def test_licence_lines_with_upper_case_ids_resolve_to_their_account(workspace, p
         Decimal(0),
         Decimal(0),
     )
-    # customerId 74221236-D09C-... is the lower-case GUID; the subscription is syndicationPartnerSubscriptionNumber as
-    # sent (not subscriptionId 4KIKawEAAAAAAAEA), the product durableOfferId.
+    # customerId 74221236-D09C-... is the lower-case GUID; the subscription is syndicationPartnerSubscriptionNumber in
+    # lower case (not subscriptionId 4KIKawEAAAAAAAEA), found although the reference data lists it in upper case;
+    # the product durableOfferId.
     assert [
         (line["customer_id"], line["account_id"], line["subscription_id"], line["product_id"])
         for line in _stored_lines(warehouse, "D02005YFHI", "license")
     ] == [
-        (OFFICE_CUSTOMER, "ACC-2002", "1F58ACD7-FE51-4705-9567-D009C9ADA150", "2F707C7C-2433-49A5-A437-9CA7CF40D3EB"),
-        (OFFICE_CUSTOMER, "ACC-2002", "D8A8F773-9D3E-4244-8797-3182075F09FA", "69C67983-CF78-4102-83F6-3E5FD246864F"),
+        (OFFICE_CUSTOMER, "ACC-2002", "1f58acd7-fe51-4705-9567-d009c9ada150", "2F707C7C-2433-49A5-A437-9CA7CF40D3EB"),
+        (OFFICE_CUSTOMER, "ACC-2002", "d8a8f773-9d3e-4244-8797-3182075f09fa", "69C67983-CF78-4102-83F6-3E5FD246864F"),
     ]
 
 
 @pytest.mark.engine_contract
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "connector gap (mapping.py): customer ids are normalised to the lower-case GUID (normalise_customer_id), "
-        "subscription ids are not: the licence line's syndicationPartnerSubscriptionNumber "
-        "'1F58ACD7-FE51-4705-9567-D009C9ADA150' (get-invoiceline-items example 1, upper case) does not resolve "
-        "against subscriptions.csv listing the same GUID in lower case, as the new-commerce examples write "
-        "subscription GUIDs (example 4); the import ends Error, subscription not found"
-    ),
-)
 def test_licence_lines_with_upper_case_subscription_guids_resolve_to_the_same_subscription_in_lower_case(
     workspace, partner_center, warehouse
 ):

@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from invoice_pipeline.composition import connector_for
+from invoice_pipeline.connectors.base import ConnectorError
 from invoice_pipeline.demo.partner_center_fake import (
     ADVENTURE_WORKS,
     NORTHWIND,
@@ -263,3 +264,41 @@ def test_the_billing_period_is_the_collections_or_else_the_span_of_the_lines_cha
 
     stored = _stored(warehouse, "G210000005")
     assert (str(stored["billing_period_start"]), str(stored["billing_period_end"])) == period
+
+
+# Robustness -----------------------------------------------------------------------------------------------------
+
+
+def test_a_collection_that_ignores_the_offset_is_refused_instead_of_read_forever(workspace, partner_center):
+    # Microsoft: "For all modern commercial purchases, pagesize & offset will be ignored".
+    invoices = [
+        make_invoice(f"G23000000{n}", one_time=[one_time_line(NORTHWIND, "S", "P", "new", 1, "1")]) for n in (1, 2, 3)
+    ]
+    _serve(partner_center, *invoices)
+    partner_center.faults.invoice_next_links, partner_center.faults.offsets_ignored = False, True
+    use_partner_center(workspace, partner_center, invoice_page_size=2)
+    config = workspace.config()
+
+    with pytest.raises(ConnectorError, match="answered the same page for offset 2 as for offset 0"):
+        connector_for(config.provider(PROVIDER), config).list_invoices()
+
+
+def test_a_credit_note_listing_line_items_that_do_not_come_is_not_taken_for_a_void(
+    workspace, partner_center, warehouse
+):
+    note = make_invoice(
+        "G230000004",
+        one_time=[one_time_line(NORTHWIND, "SUB-M365-1001", "M365-E3", "cancel", 5, "-36.00")],
+        document_type="credit_note",
+        amends_of="G220000001",
+    )
+    note.one_time = []  # listed in invoiceDetails, absent from every dataset
+    note.v2_datasets = set()
+    _serve(partner_center, _original(), note)
+    assert _import(workspace, warehouse, "G220000001").status == "Active"
+
+    result = _import(workspace, warehouse, "G230000004")
+
+    assert result.status == "Error"
+    assert "credit note G230000004 lists line items (invoiceDetails) but Partner Center returned none" in result.message
+    assert _stored(warehouse, "G220000001")["status"] == "Active"

@@ -45,6 +45,14 @@ def test_both_documented_spellings_of_the_manifest_data_format_are_read_whatever
     assert len(_exported(fake, tmp_path, "G200000001", "daily-rated usage")) == 7
 
 
+@pytest.mark.parametrize("status", ["succeeded", "completed"])
+def test_an_operation_that_succeeded_or_completed_gives_its_manifest(fake, tmp_path, status):
+    # The Graph example answers "succeeded"; the operation resource page lists "completed" among the statuses.
+    fake.faults.succeeded_status = status
+
+    assert len(_exported(fake, tmp_path, "G200000001", "daily-rated usage")) == 7
+
+
 def test_the_fake_serves_the_documented_data_format_by_default(fake):
     assert fake.faults.manifest_data_format == "compressedJSONLines"
 

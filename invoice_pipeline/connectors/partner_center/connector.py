@@ -97,19 +97,28 @@ class PartnerCenterConnector:
         """Pages of a v1 collection: by `links.next` when Partner Center gives it, otherwise by offset."""
         offset = 0
         separator = "&" if "?" in path else "?"
+        first_items: list[Any] = []
         while True:
             pages = client.pages(
                 client.api_url(f"{path}{separator}size={size}&offset={offset}"), scope=PARTNER_CENTER_SCOPE
             )
             page = next(pages)
+            items = field(page, "items") or []
+            # Microsoft: "For all modern commercial purchases, pagesize & offset will be ignored": a server that
+            # ignores the offset answers the same full page again; stop instead of asking forever.
+            if offset and items and items == first_items:
+                raise ConnectorError(
+                    f"GET {path}: Partner Center answered the same page for offset {offset} as for offset 0, without "
+                    "a next link; nothing was imported"
+                )
+            first_items = items if not offset else first_items
             yield page
             if field(page, "links", "next"):
                 yield from pages
                 return
             # Without a next link, a full page may have a successor: ask until a page comes back short.
-            count = len(field(page, "items") or [])
-            offset += count
-            if count < size:
+            offset += len(items)
+            if len(items) < size:
                 return
 
     def fetch_invoice(self, invoice_id: str) -> InvoiceFiles:
@@ -158,6 +167,12 @@ class PartnerCenterConnector:
                     for item in items:
                         summaries.write(item, kind)
             paths, charge_span = summaries.paths, summaries.charge_span
+            if document == DocumentType.CREDIT_NOTE and not paths:
+                # Imported without line files it would void the invoice it amends, which it does not claim to do.
+                raise ConnectorError(
+                    f"credit note {invoice_id} lists line items (invoiceDetails) but Partner Center returned none; "
+                    "nothing was imported, the next sync retries it"
+                )
             lines.write_consumption_aggregates(folder / CONSUMPTION_AGGREGATES_FILE, invoice_id)
         total = _total(invoice)
         invoice_date = _date_part(field(invoice, "invoiceDate"))
@@ -214,11 +229,15 @@ class PartnerCenterConnector:
                 "import it as a manual invoice"
             )
         new_commerce = {item_type for provider, item_type in details if provider in NEW_COMMERCE_PROVIDERS}
-        if USAGE_LINES in new_commerce:
-            # Billed daily-rated line items need the invoice's currency and `period` (get-invoice-billed-
-            # consumption-lineitems: both "Required"; its example asks `currencycode=usd&period=previous`).
+        if new_commerce:
+            # Asked for every new-commerce invoice: its reconciliation's Azure plan charges are detailed there even
+            # when `invoiceDetails` lists no usage line items (no Microsoft example shows that pair). v1 is asked only
+            # when it is listed; billed daily-rated line items need the invoice's currency and `period`
+            # (get-invoice-billed-consumption-lineitems: both "Required"; example: currencycode=usd&period=previous).
             currency = quote(str(field(invoice, "currencyCode") or ""))
-            v1_query = f"usagelineitems&currencycode={currency}&period=previous"
+            v1_query = (
+                f"usagelineitems&currencycode={currency}&period=previous" if USAGE_LINES in new_commerce else None
+            )
             usage = self._exported_items(client, invoice_id, "daily-rated usage", folder, v1_query)
             yield DAILY_RATED, lines.usage(usage)
         if ("office", BILLING_LINES) in details:
@@ -238,7 +257,7 @@ class PartnerCenterConnector:
                     yield item
 
     def _exported_items(
-        self, client: PartnerCenterClient, invoice_id: str, dataset: str, folder: Path, v1_item_type: str
+        self, client: PartnerCenterClient, invoice_id: str, dataset: str, folder: Path, v1_item_type: str | None
     ) -> Iterator[dict[str, Any]]:
         """Line items from the v2 export, blob by blob; from v1 when the export has no data for the invoice
         (`v1_item_type`: the invoicelineitemtype and any further query v1 needs for the same lines)."""
@@ -250,7 +269,7 @@ class PartnerCenterConnector:
             yield from blob_line_items(blob, f"the {dataset} export of invoice {invoice_id}")
             blob.path.unlink()
         blobs_folder.rmdir()
-        if not found:
+        if not found and v1_item_type is not None:
             yield from self._v1_items(client, invoice_id, "onetime", v1_item_type)
 
 

@@ -30,7 +30,8 @@ EXPORT_PATHS = {
     "reconciliation": "/reports/partners/billing/reconciliation/billed/export",
     "daily-rated usage": "/reports/partners/billing/usage/billed/export",
 }
-SUCCEEDED, FAILED = "succeeded", "failed"
+# "succeeded" in Graph's example answer; "completed" in the operation resource's list of statuses: both finish.
+SUCCEEDED, FAILED = frozenset({"succeeded", "completed"}), "failed"
 # The manifest's dataFormat: documented as `compressedJSONLines` (Graph `partners-billing-manifest` resource page),
 # whose example body shows `compressedJSON`. Both mean gzip-compressed JSON Lines; compared case-insensitively.
 MANIFEST_FORMATS = ("compressedJSONLines", "compressedJSON")
@@ -116,7 +117,7 @@ def _manifest(client: PartnerCenterClient, operation_url: str, what: str) -> dic
                 return None
             answer = " ".join(str(part) for part in (code, message) if part) or "no error details"
             raise ConnectorError(f"{what} failed at Partner Center: {answer}")
-        if status == SUCCEEDED:
+        if status in SUCCEEDED:
             return _succeeded_manifest(client, operation, what)
         # Running (or a status the reference does not name, e.g. notStarted): ask again later.
         if time.monotonic() >= deadline:

@@ -15,6 +15,8 @@ Rules for the canonical columns, each keeping what Partner Center sent in a prov
 - customer_id: `normalise_customer_id` (`org:<GUID>` and upper-case GUIDs as the lower-case GUID; anything else
   as sent, trimmed). `provider_customer_id` keeps the value as sent; an empty one stays empty (the line schema
   refuses the line by name).
+- subscription_id: a GUID in lower case (`normalise_subscription_id`), anything else trimmed. GUIDs in the
+  reference data must be written in lower case to be found.
 - Licence-based (legacy) lines: the subscription is the Partner Center subscription,
   `syndicationPartnerSubscriptionNumber`, when given, else `subscriptionId` (the billing platform's id, kept as
   `billing_subscription_id`); the product is `durableOfferId`, else `offerId` (kept as `offer_id`).
@@ -64,6 +66,13 @@ def normalise_customer_id(text: str) -> str:
     trimmed = text.strip()
     bare = trimmed[len(_ORG_PREFIX) :].strip() if trimmed.lower().startswith(_ORG_PREFIX) else trimmed
     return bare.lower() if _GUID.match(bare) else trimmed
+
+
+def normalise_subscription_id(text: str) -> str:
+    """A subscription id as the canonical column holds it: a GUID in lower case (Microsoft writes subscription GUIDs
+    in either case: get-invoiceline-items examples 1 and 4), anything else trimmed, as sent."""
+    trimmed = text.strip()
+    return trimmed.lower() if _GUID.match(trimmed) else trimmed
 
 
 @dataclass(frozen=True)
@@ -283,6 +292,8 @@ def _canonical_text(column: str, value: Any) -> str:
         return date_text(text)
     if column == "customer_id":
         return normalise_customer_id(text)
+    if column == "subscription_id":
+        return normalise_subscription_id(text)
     if column in MONEY_COLUMNS and _EXPONENT.match(text):
         try:
             return format(Decimal(text), "f")

@@ -81,7 +81,7 @@ class GraphRoutes(FakeRequestHandler):
             {
                 "@odata.type": kind + "exportSuccessOperation",
                 "id": operation_id,
-                "status": "succeeded",
+                "status": self.fake.faults.succeeded_status,
                 **stamps,
                 "resourceLocation@odata.navigationLink": link,
             },

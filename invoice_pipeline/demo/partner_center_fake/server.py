@@ -52,6 +52,8 @@ class Faults:
     page_size: int = 2  # at most this many items per v1 page, to make paging happen
     invoice_next_links: bool = True  # False: the invoice collection has no links.next (offset paging)
     line_item_next_links: bool = True  # False: offset-paged line items have no links.next either
+    succeeded_status: str = "succeeded"  # the Graph example's; the operation resource page also lists "completed"
+    offsets_ignored: bool = False  # the invoice collection answers offset 0 whatever offset is asked
     collection_billing_periods: bool = False  # True: the invoice collection carries billingPeriodStart/EndDate
     blob_count_off: int = 0  # added to the manifest's blobCount (a manifest that does not list every blob)
     # The manifest's dataFormat. Documented as `compressedJSONLines` (Graph `partners-billing-manifest` resource

@@ -65,6 +65,8 @@ class PartnerCenterRoutes(FakeRequestHandler):
             if not i.nested
         ]
         size, offset = self._page_size(self.query.get("size")), int(self.query.get("offset") or 0)
+        # "For all modern commercial purchases, pagesize & offset will be ignored" (get-a-collection-of-invoices)
+        offset = 0 if self.fake.faults.offsets_ignored else offset
         page = invoices[offset : offset + size]
         more = offset + size < len(invoices)
         link = {"uri": f"/invoices?size={size}&offset={offset + size}", "method": "GET", "headers": []}
