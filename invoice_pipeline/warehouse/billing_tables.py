@@ -579,9 +579,13 @@ def _link_lines(
     """Link the lines `source` and `where` select to their drafts, each priced by its `ruling` terms (at cost when
     none): cost, price, the terms used and the line's attributes."""
     usage, links = t.usage_summaries, t.customer_invoice_lines
+    # DuckDB types DECIMAL(38, 18) x DECIMAL(18, 8) as DECIMAL(38, 26), which overflows past 12 digits: the whole
+    # units and the fraction are priced apart, each within range, then added.
+    units = sa.cast(sa.func.trunc(usage.c.amount), ExactDecimal(38, 0))
     priced = (
         (
-            sa.cast(usage.c.amount * ruling.c.price_factor, t.PRICE),
+            sa.cast(units * ruling.c.price_factor, t.PRICE)
+            + sa.cast((usage.c.amount - units) * ruling.c.price_factor, t.PRICE),
             ruling.c.usage_markup_percent,
             ruling.c.terms_valid_from,
         )
