@@ -12,6 +12,7 @@ from invoice_pipeline.dagster_defs.invoice_state import (
     fail_with_outcome,
     invoice_metadata,
     line_asset_metadata,
+    show_invoice_change,
     status_observation,
 )
 from invoice_pipeline.dagster_defs.metadata import billable_summary_metadata, plain_metadata, table_metadata
@@ -188,6 +189,8 @@ def provider_invoice_import(
         fail_with_outcome(OutcomeFailure.IMPORT_REFUSED, f"Import refused: {refusal}")
     assert record is not None
     context.log.info(f"{key}: {result.status} - {result.message}")
+    for voided in result.voided:  # the invoice a void note withdrew tells it on its own partition at once
+        show_invoice_change(context.instance, voided.key, voided, f"{voided.message} (run {run_id})")
     checks = [
         dg.AssetCheckResult(
             asset_key="provider_invoice",

@@ -75,6 +75,9 @@ def invoice_metadata(record: InvoiceRecord) -> dict[str, Any]:
         "license_total": _money(record, record.license_total),
         "difference": _money(record, record.difference),
         "accepted_difference": _money(record, record.accepted_difference),
+        "tax_amount": _money(record, record.tax_amount),  # the lines' tax, left out of total_amount
+        "document_type": record.document_type or "invoice",
+        "amends_invoice_id": record.amends_invoice_id or "",
         "usage_line_count": record.usage_line_count or 0,
         "license_line_count": record.license_line_count or 0,
         "is_manual": bool(record.is_manual),

@@ -18,6 +18,7 @@ from invoice_pipeline.validation.checksum import ChecksumResult
 from invoice_pipeline.validation.line_schema import SchemaFailure
 from invoice_pipeline.validation.notes import Note, csv_text
 from invoice_pipeline.validation.references import MissingReference
+from invoice_pipeline.warehouse.invoice_records import InvoiceRecord
 from invoice_pipeline.warehouse.line_publishing import ImportTotals, InvoiceHeaderValues
 from invoice_pipeline.warehouse.warehouse import FinishedImport
 
@@ -52,6 +53,7 @@ class ImportResult:
     totals: ImportTotals | None = None
     notes: list[Note] = field(default_factory=list)
     failures: tuple[ImportFailure, ...] = ()  # why it is not Active, in the order the message says it
+    voided: tuple[InvoiceRecord, ...] = ()  # invoices this import withdrew (a void note's, or itself), as now stored
 
     def to_finished(self) -> FinishedImport:
         """What the warehouse stores with the record (line counts only for an Active invoice)."""

@@ -205,7 +205,7 @@ def _validate_and_finish(
             finished = replace(finished, history_reason=f"activated by hand: {activation_reason} ({result.message})")
         warehouse.finish_import(staging, record, finished, run_id=run_id, actor=actor, before_commit=files_unchanged)
     if result.status == Status.ACTIVE and result.header is not None:
-        withdraw_voided_invoices(warehouse, key, result.header, actor=actor)
+        result = replace(result, voided=withdraw_voided_invoices(warehouse, key, result.header, actor=actor))
     return result
 
 

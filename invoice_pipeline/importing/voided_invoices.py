@@ -14,7 +14,7 @@ from invoice_pipeline.domain.provider_documents import DocumentType
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.provider_files import InvoiceHeader
 from invoice_pipeline.warehouse.line_publishing import InvoiceHeaderValues
-from invoice_pipeline.warehouse.warehouse import Warehouse
+from invoice_pipeline.warehouse.warehouse import InvoiceRecord, Warehouse
 
 
 def _named(document_type: DocumentType | str) -> str:
@@ -49,24 +49,32 @@ def tax_description(header: InvoiceHeader, minor_units: int) -> str:
     )
 
 
-def withdraw_voided_invoices(warehouse: Warehouse, key: InvoiceKey, header: InvoiceHeaderValues, *, actor: str) -> None:
+def withdraw_voided_invoices(
+    warehouse: Warehouse, key: InvoiceKey, header: InvoiceHeaderValues, *, actor: str
+) -> tuple[InvoiceRecord, ...]:
     """After an Active import: a voiding note withdraws the invoice it amends when that invoice is Active here; an
-    invoice that an Active note already voids is withdrawn at once."""
+    invoice that an Active note already voids is withdrawn at once. Returns the records withdrawn, as now stored."""
+    withdrawn = []
     if header.amends_invoice_id is not None and header.document_type is not None:
         note = warehouse.voiding_note(InvoiceKey(key.provider, header.amends_invoice_id))
         if note is not None and note.invoice_id == key.invoice_id:
-            _withdraw(warehouse, InvoiceKey(key.provider, header.amends_invoice_id), note.document_type, key, actor)
+            amended = InvoiceKey(key.provider, header.amends_invoice_id)
+            withdrawn.append(_withdraw(warehouse, amended, note.document_type, key, actor))
     note = warehouse.voiding_note(key)
     if note is not None:
-        _withdraw(warehouse, key, note.document_type, note.key, actor)
+        withdrawn.append(_withdraw(warehouse, key, note.document_type, note.key, actor))
+    return tuple(record for record in withdrawn if record is not None)
 
 
-def _withdraw(warehouse: Warehouse, voided: InvoiceKey, note_type: str | None, note: InvoiceKey, actor: str) -> None:
+def _withdraw(
+    warehouse: Warehouse, voided: InvoiceKey, note_type: str | None, note: InvoiceKey, actor: str
+) -> InvoiceRecord | None:
     record = warehouse.current_record(voided)
     if record is None or record.status != Status.ACTIVE:
-        return  # not imported yet (voided when it is), or already withdrawn
+        return None  # not imported yet (voided when it is), or already withdrawn
     reason = (
         f"voided by {_named(note_type or DocumentType.VOID_NOTE)} {note.invoice_id}: its lines are no longer "
         "billable; customer invoices that billed them were corrected"
     )
     warehouse.void_record(record, reason, actor=actor)
+    return warehouse.record_by_id(record.record_id)

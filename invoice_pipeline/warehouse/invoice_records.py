@@ -115,7 +115,7 @@ class InvoiceRecord:
 
     def summary(self) -> dict[str, Any]:
         """The record as JSON-ready values: money as decimal strings, dates ISO."""
-        money = {name: getattr(self, name) for name in (*_MONEY_FIELDS, "accepted_difference")}
+        money = {name: getattr(self, name) for name in (*_MONEY_FIELDS, "accepted_difference", "tax_amount")}
         dates: dict[str, date | None] = {name: getattr(self, name) for name in _DATE_FIELDS}
         return {
             "provider": self.provider,
@@ -124,6 +124,8 @@ class InvoiceRecord:
             "message": self.message,
             "currency": self.currency,
             **{name: decimal_text(amount, self.minor_units) for name, amount in money.items()},
+            "document_type": self.document_type,
+            "amends_invoice_id": self.amends_invoice_id,
             "usage_line_count": self.usage_line_count,
             "license_line_count": self.license_line_count,
             "is_manual": self.is_manual,

@@ -158,3 +158,33 @@ def test_an_import_waiting_on_slow_exports_keeps_its_claim_and_is_not_taken_for_
         assert warehouse.release_stopped_imports(config.stuck_after, actor="next command") == []
         result = importing.result(timeout=120)
     assert result.status == "Active", result.message
+
+
+def test_a_credit_note_imported_through_dagster_shows_its_original_voided_on_the_originals_partition(
+    workspace, partner_center, workspace_defs, instance
+):
+    from invoice_pipeline.demo.partner_center_fake import NORTHWIND, daily_rated_line, make_invoice
+    from invoice_pipeline_tests.dagster_defs.test_operations_jobs import _latest_observation
+
+    original = make_invoice(
+        "G240000001", daily_rated=[daily_rated_line(NORTHWIND, "SUB-AZ-1001", 2, "D2s v5 VM", "24", "0.20")]
+    )
+    note = make_invoice("G240000002", total_charges="-4.80", document_type="credit_note", amends_of="G240000001")
+    partner_center.invoices.update({original.invoice_id: original, note.invoice_id: note})
+    original_key, note_key = InvoiceKey("contoso-csp", "G240000001"), InvoiceKey("contoso-csp", "G240000002")
+    assert _run_import(workspace_defs, instance, original_key).success
+
+    result = _run_import(workspace_defs, instance, note_key)
+
+    assert result.success
+    shown = _materializations(result)["provider_invoice"]
+    assert (shown["status"], shown["document_type"], shown["amends_invoice_id"]) == (
+        "Active",
+        "credit_note",
+        "G240000001",
+    )
+    assert "voids G240000001" in shown["message"]
+    voided = _latest_observation(instance, original_key)
+    assert voided is not None and voided["status"] == "Inactive"
+    assert "voided by credit note G240000002" in voided["change"]
+    assert original_key not in [InvoiceKey.parse(k) for k in instance.get_dynamic_partitions("provider_invoices")]
