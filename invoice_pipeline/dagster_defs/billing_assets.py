@@ -114,8 +114,7 @@ def customer_invoices(
 
 bill_customers_job = dg.define_asset_job(
     "bill_customers",
-    selection=dg.AssetSelection.assets(customer_invoices),
-    partitions_def=billing_periods,
+    selection=dg.AssetSelection.assets(customer_invoices),  # partitioned by billing_periods, as its asset
     description="Bill one charge month (pick its partition): drafts per account and currency, usage without contract "
     "terms held back. Review the drafts, then issue them with `issue_customer_invoices`.",
 )

@@ -108,3 +108,25 @@ def test_the_fakes_command_line_fails_exports_with_an_error_or_with_no_data_per_
         ("G200000002", "daily_rated"): ("5000", "No data available"),
         "G200000003": ("5000", "No data available"),
     }
+
+
+def test_the_fakes_command_line_serves_invoices_from_a_json_file_with_exact_amounts(tmp_path):
+    from decimal import Decimal
+
+    from invoice_pipeline.demo.partner_center_fake.__main__ import invoices_from_file
+
+    path = tmp_path / "invoices.json"
+    path.write_text(
+        '[{"invoice": {"id": "G1", "totalCharges": 0.486031696515249, "currencyCode": "USD"},'
+        ' "daily_rated": [{"billingPreTaxTotal": 0.486031696515249}]},'
+        ' {"invoice": {"id": "G2", "documentType": "void_note", "amendsOf": "G1"}, "nested": true}]'
+    )
+
+    first, second = invoices_from_file(path)
+
+    assert first.invoice["totalCharges"] == Decimal("0.486031696515249")
+    assert first.invoice["invoiceDetails"] == [
+        {"billingProvider": "one_time", "invoiceLineItemType": "usage_line_items"}
+    ]
+    assert first.daily_rated == [{"billingPreTaxTotal": Decimal("0.486031696515249")}]
+    assert (second.invoice["invoiceDetails"], second.nested) == ([], True)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
 
 import invoice_pipeline.demo.partner_center_fake as package
-from invoice_pipeline.demo.partner_center_fake.invoices import DEMO_CLIENT_SECRET
+from invoice_pipeline.demo.partner_center_fake.invoices import DEMO_CLIENT_SECRET, FakeInvoice
 from invoice_pipeline.demo.partner_center_fake.server import PartnerCenterFake
 
 EXPORT_ERROR = ("500", "Internal server error")
@@ -24,6 +27,34 @@ def failed_exports(fail: Sequence[str], no_data: Sequence[str] = ()) -> dict[str
             invoice_id, _, dataset = value.partition(":")
             failed[(invoice_id, dataset) if dataset else invoice_id] = failure
     return failed
+
+
+LINE_KINDS = {"license_based": "office", "one_time": "one_time"}
+
+
+def invoices_from_file(path: Path) -> list[FakeInvoice]:
+    """Invoices to serve, from a JSON list of `{"invoice": <Microsoft's Invoice object>, "license_based": [...],
+    "one_time": [...], "daily_rated": [...], "nested": false}` (line items as Microsoft's LicenseBasedLineItem,
+    OneTimeInvoiceLineItem and DailyRatedUsageLineItem; numbers kept exact). Without `invoiceDetails`, the
+    invoice lists the kinds it has lines of."""
+    served = []
+    for entry in json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal):
+        invoice = dict(entry["invoice"])
+        lines = {kind: list(entry.get(kind) or []) for kind in ("license_based", "one_time", "daily_rated")}
+        if "invoiceDetails" not in invoice:
+            details = [(provider, "billing_line_items") for kind, provider in LINE_KINDS.items() if lines[kind]]
+            details += [("one_time", "usage_line_items")] if lines["daily_rated"] else []
+            invoice["invoiceDetails"] = [{"billingProvider": p, "invoiceLineItemType": t} for p, t in details]
+        served.append(
+            FakeInvoice(
+                invoice,
+                license_based=lines["license_based"],
+                one_time=lines["one_time"],
+                daily_rated=lines["daily_rated"],
+                nested=bool(entry.get("nested")),
+            )
+        )
+    return served
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -49,9 +80,22 @@ def main(argv: list[str] | None = None) -> None:
         metavar="INVOICE_ID[:DATASET]",
         help='that invoice\'s exports (or one dataset) fail 5000 "No data available": no lines in that dataset',
     )
+    parser.add_argument(
+        "--invoices",
+        type=Path,
+        metavar="FILE.json",
+        help="serve these invoices instead of the demo's (a JSON list; see invoices_from_file)",
+    )
+    parser.add_argument(
+        "--collection-billing-periods",
+        action="store_true",
+        help="list billingPeriodStartDate/EndDate in the invoice collection (Microsoft's example has none)",
+    )
     args = parser.parse_args(argv)
     secret = os.environ.get("PARTNER_CENTER_CLIENT_SECRET") or DEMO_CLIENT_SECRET
-    fake = PartnerCenterFake(client_secret=secret, host=args.host, port=args.port)
+    served = invoices_from_file(args.invoices) if args.invoices else None
+    fake = PartnerCenterFake(served, client_secret=secret, host=args.host, port=args.port)
+    fake.faults.collection_billing_periods = args.collection_billing_periods
     fake.faults.throttled, fake.faults.server_errors = args.throttle, args.server_errors
     fake.faults.failed_exports = failed_exports(args.fail_export, args.no_data_export)
     print(f"Fake Partner Center on {fake.base_url} (invoices {', '.join(fake.invoices)}); Ctrl-C stops it", flush=True)
