@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
+import sqlalchemy as sa
 import yaml
 
-from invoice_pipeline.demo.partner_center_fake import DEMO_CLIENT_SECRET, PartnerCenterFake
+from invoice_pipeline.demo.partner_center_fake import DEMO_CLIENT_SECRET, FakeInvoice, PartnerCenterFake
+from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.importing.import_results import ImportResult
+from invoice_pipeline.importing.invoice_import import import_provider_invoice
+from invoice_pipeline.warehouse import tables as t
+from invoice_pipeline.warehouse.warehouse import Warehouse
 from invoice_pipeline_tests.builders import ProviderWorkspace
 
 SECRET_ENV = "PARTNER_CENTER_CLIENT_SECRET"
@@ -45,3 +52,38 @@ def start_fake(monkeypatch: Any, secret: str = DEMO_CLIENT_SECRET, **kwargs: Any
     fake = PartnerCenterFake(client_secret=secret, **kwargs).start()
     fake.faults.poll_retry_after = "0"
     return fake
+
+
+PROVIDER = "contoso-csp"
+
+
+def serve(fake: PartnerCenterFake, *invoices: FakeInvoice) -> None:
+    """Have the fake serve these invoices too."""
+    for invoice in invoices:
+        fake.invoices[invoice.invoice_id] = invoice
+
+
+def import_invoice(workspace: ProviderWorkspace, warehouse: Warehouse, invoice_id: str) -> ImportResult:
+    """Import one of contoso-csp's invoices through the connector and the import."""
+    return import_provider_invoice(workspace.config(), warehouse, InvoiceKey(PROVIDER, invoice_id), actor="test")
+
+
+def stored_record(warehouse: Warehouse, invoice_id: str) -> dict[str, Any]:
+    """The newest stored record of one of contoso-csp's invoices, as its row."""
+    pi = t.provider_invoices
+    with warehouse.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(pi).where(pi.c.provider == PROVIDER, pi.c.invoice_id == invoice_id).order_by(pi.c.created_at)
+        ).mappings()
+        return dict(list(rows)[-1])
+
+
+def billed_by_kind(warehouse: Warehouse) -> dict[str, Decimal]:
+    """Net billed per customer document kind (invoice, credit_note) over the documents that are not void."""
+    docs = t.customer_invoices
+    with warehouse.engine.connect() as conn:
+        rows = conn.execute(sa.select(docs.c.kind, docs.c.total_amount).where(docs.c.status != "void")).all()
+    billed: dict[str, Decimal] = {}
+    for kind, total in rows:
+        billed[kind] = billed.get(kind, Decimal(0)) + total
+    return billed

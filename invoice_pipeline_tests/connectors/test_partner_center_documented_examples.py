@@ -34,14 +34,26 @@ from invoice_pipeline.demo.partner_center_fake.documented_examples import (
     documented_legacy_azure_invoice,
     documented_throttling,
 )
-from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.importing.import_results import CHECKSUM_CHECK, SCHEMA_CHECK
-from invoice_pipeline.importing.invoice_import import import_provider_invoice
 from invoice_pipeline.operations.billing import issue_customer_invoices
 from invoice_pipeline.reconciliation.contracts import BillingPeriod
 from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline_tests.builders import bill_at_cost
-from invoice_pipeline_tests.connectors.partner_center_support import use_partner_center
+from invoice_pipeline_tests.connectors.partner_center_support import (
+    billed_by_kind as _billed,
+)
+from invoice_pipeline_tests.connectors.partner_center_support import (
+    import_invoice as _import,
+)
+from invoice_pipeline_tests.connectors.partner_center_support import (
+    serve as _serve,
+)
+from invoice_pipeline_tests.connectors.partner_center_support import (
+    stored_record as _stored,
+)
+from invoice_pipeline_tests.connectors.partner_center_support import (
+    use_partner_center,
+)
 
 PROVIDER = "contoso-csp"
 
@@ -94,41 +106,12 @@ def partner_center(workspace, fake):
     return fake
 
 
-def _serve(fake, *invoices) -> None:
-    for invoice in invoices:
-        fake.invoices[invoice.invoice_id] = invoice
-
-
-def _import(workspace, warehouse, invoice_id: str):
-    return import_provider_invoice(workspace.config(), warehouse, InvoiceKey(PROVIDER, invoice_id), actor="test")
-
-
-def _stored(warehouse, invoice_id: str) -> dict[str, Any]:
-    pi = t.provider_invoices
-    with warehouse.engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(pi).where(pi.c.provider == PROVIDER, pi.c.invoice_id == invoice_id).order_by(pi.c.created_at)
-        ).mappings()
-        return dict(list(rows)[-1])
-
-
 def _stored_lines(warehouse, invoice_id: str, kind: str) -> list[dict[str, Any]]:
     lines = t.LINE_SUMMARY_TABLES[kind]
     record_id = _stored(warehouse, invoice_id)["record_id"]
     with warehouse.engine.connect() as conn:
         query = sa.select(lines).where(lines.c.record_id == record_id).order_by(lines.c.line_id)
         return [dict(row) for row in conn.execute(query).mappings()]
-
-
-def _billed(warehouse) -> dict[str, Decimal]:
-    """Net billed per customer document kind over the documents that are not void."""
-    docs = t.customer_invoices
-    with warehouse.engine.connect() as conn:
-        rows = conn.execute(sa.select(docs.c.kind, docs.c.total_amount).where(docs.c.status != "void")).all()
-    billed: dict[str, Decimal] = {}
-    for kind, total in rows:
-        billed[kind] = billed.get(kind, Decimal(0)) + total
-    return billed
 
 
 def _as_text(value: Any) -> Any:

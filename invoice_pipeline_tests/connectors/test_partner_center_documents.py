@@ -9,7 +9,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-import sqlalchemy as sa
 
 from invoice_pipeline.composition import connector_for
 from invoice_pipeline.connectors.base import ConnectorError
@@ -21,14 +20,25 @@ from invoice_pipeline.demo.partner_center_fake import (
     make_invoice,
     one_time_line,
 )
-from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.importing.import_results import CHECKSUM_CHECK
-from invoice_pipeline.importing.invoice_import import import_provider_invoice
 from invoice_pipeline.operations.billing import issue_customer_invoices
 from invoice_pipeline.reconciliation.contracts import BillingPeriod
-from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline_tests.builders import bill_at_cost
-from invoice_pipeline_tests.connectors.partner_center_support import use_partner_center
+from invoice_pipeline_tests.connectors.partner_center_support import (
+    billed_by_kind as _billed,
+)
+from invoice_pipeline_tests.connectors.partner_center_support import (
+    import_invoice as _import,
+)
+from invoice_pipeline_tests.connectors.partner_center_support import (
+    serve as _serve,
+)
+from invoice_pipeline_tests.connectors.partner_center_support import (
+    stored_record as _stored,
+)
+from invoice_pipeline_tests.connectors.partner_center_support import (
+    use_partner_center,
+)
 
 PROVIDER = "contoso-csp"
 pytestmark = pytest.mark.engine_contract  # what is stored and billed, on DuckDB and PostgreSQL
@@ -40,24 +50,6 @@ def partner_center(workspace, fake):
     use_partner_center(workspace, fake)
     fake.invoices.clear()
     return fake
-
-
-def _serve(fake, *invoices) -> None:
-    for invoice in invoices:
-        fake.invoices[invoice.invoice_id] = invoice
-
-
-def _import(workspace, warehouse, invoice_id: str):
-    return import_provider_invoice(workspace.config(), warehouse, InvoiceKey(PROVIDER, invoice_id), actor="test")
-
-
-def _stored(warehouse, invoice_id: str) -> dict:
-    pi = t.provider_invoices
-    with warehouse.engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(pi).where(pi.c.provider == PROVIDER, pi.c.invoice_id == invoice_id).order_by(pi.c.created_at)
-        ).mappings()
-        return dict(list(rows)[-1])
 
 
 def _azure_day(customer: str, subscription: str, day: int, hours: str, price: str = "0.096") -> dict:
@@ -175,17 +167,6 @@ def _credit_note() -> object:
 def _replacement() -> object:
     # The right rating: 24 h x 0.096 = 2.304.
     return make_invoice("G220000003", daily_rated=[_azure_day(NORTHWIND, "SUB-AZ-1001", 2, "24", "0.096")])
-
-
-def _billed(warehouse) -> dict[str, Decimal]:
-    """Net billed per customer document kind over the non-void documents."""
-    docs = t.customer_invoices
-    with warehouse.engine.connect() as conn:
-        rows = conn.execute(sa.select(docs.c.kind, docs.c.total_amount).where(docs.c.status != "void")).all()
-    billed: dict[str, Decimal] = {}
-    for kind, total in rows:
-        billed[kind] = billed.get(kind, Decimal(0)) + total
-    return billed
 
 
 def test_credit_and_rebill_bills_each_charge_once_without_a_manual_step(workspace, partner_center, warehouse):

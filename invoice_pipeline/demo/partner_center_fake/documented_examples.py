@@ -605,57 +605,12 @@ DAILY_RATED_ITEMS: list[dict[str, Any]] = [
 # places, although unitPrice is still 0.0209496384791679), and without invoiceLineItemType and billingProvider.
 # Served after response example 1's page it would count the Windows line twice: it is used alone, as the corrected
 # rating of that line in the credit-and-rebill sequence (`derived_credit_and_rebill`).
-DAILY_RATED_NEXT_PAGE_ITEM: dict[str, Any] = {
-    "partnerId": "2b8940db-5089-539c-e757-520ed1d1bc88",
-    "partnerName": "",
-    "customerId": "",
-    "customerName": "",
-    "customerDomainName": "",
-    "invoiceNumber": "T000001234",
-    "productId": "",
-    "skuId": "",
-    "availabilityId": "",
-    "skuName": "Test Test on Windows 2012 R2 (WebHost)",
-    "productName": "Test Test on Windows",
-    "publisherName": "Test",
-    "publisherId": "28503520",
-    "subscriptionId": "12345678-9d62-4a85-8fd0-91a87c261bc4",
-    "subscriptionDescription": "Subscription 10",
-    "chargeStartDate": "2018-11-01T00:00:00Z",
-    "chargeEndDate": "2018-12-01T00:00:00Z",
-    "usageDate": "2018-11-13T00:00:00Z",
-    "meterType": "1 Compute Hour - 1core",
-    "meterCategory": "Virtual Machine Licenses",
-    "meterId": "1core",
-    "meterSubCategory": "Test Test on Windows",
-    "meterName": "Test Test on Windows - Test Test on Windows 2012 R2 (WebHost) - 1 Core Hours",
-    "meterRegion": "",
-    "unitOfMeasure": "1 Hour",
-    "resourceLocation": "EASTUS2",
-    "consumedService": "Microsoft.Compute",
-    "resourceGroup": "TestWINRG",
-    "resourceUri": (
-        "/subscriptions/12345678-9d62-4a85-8fd0-91a87c261bc4/resourceGroups/TestWINRG/providers/Microsoft.Compute/"
-        "virtualMachines/testWinTest"
-    ),
-    "tags": "",
-    "additionalInfo": (
-        '{  "ImageType": null,  "ServiceType": "Standard_B1s",  "VMName": null,  "VMProperties": null,  "UsageType": '
-        '"ComputeHR_SW"}'
-    ),
-    "serviceInfo1": "",
-    "serviceInfo2": "",
-    "customerCountry": "",
-    "mpnId": "1234567",
-    "resellerMpnId": "",
-    "chargeType": "new",
-    "unitPrice": Decimal("0.0209496384791679"),
-    "quantity": Decimal("23.200004"),
-    "unitType": "1 Hour",
-    "billingPreTaxTotal": Decimal("0.486031696515249"),
-    "billingCurrency": "USD",
-    "pricingPreTaxTotal": Decimal("0.486031696515249"),
-    "pricingCurrency": "USD",
+DAILY_RATED_NEXT_PAGE_ITEM: dict[str, Any] = {  # response example 1's first item, with what example 2 changes
+    **{
+        key: value
+        for key, value in DAILY_RATED_ITEMS[0].items()
+        if key not in ("invoiceLineItemType", "billingProvider", "creditType", "attributes")
+    },
     "entitlementId": "66bada28-271e-4b7a-aaf5-c0ead6312345",
     "entitlementDescription": "Partner Subscription",
     "pcToBCExchangeRate": 1,
