@@ -41,7 +41,12 @@ from invoice_pipeline.importing.import_results import (
 )
 from invoice_pipeline.importing.line_staging import InvoiceRejected, create_published_views, stage_and_validate
 from invoice_pipeline.importing.provider_files import ProviderFileError, read_header
-from invoice_pipeline.importing.voided_invoices import tax_description, voiding_description, withdraw_voided_invoices
+from invoice_pipeline.importing.voided_invoices import (
+    tax_description,
+    voided_by,
+    voiding_description,
+    withdraw_voided_invoices,
+)
 from invoice_pipeline.validation import billing_period
 from invoice_pipeline.validation.billing_period import HeaderPeriod, out_of_period_note
 from invoice_pipeline.validation.checksum import check_checksum, override_refusal
@@ -121,6 +126,12 @@ def refuse_import(config: PipelineConfig, warehouse: Warehouse, key: InvoiceKey)
     provider's invoice, an Active or running one) or when it would be a new record of an invoice the
     provider does not offer (a typo must not leave an Error record behind)."""
     provider = config.provider(key.provider)
+    voided = voided_by(warehouse, key)
+    if voided is not None:
+        raise ImportRefused(
+            f"{key} is {voided} (Active here): its charges are not billable, so it is not imported; the "
+            "replacement invoice carries the right charges"
+        )
     standing = invoice_standing(warehouse, key, config.stuck_after)
     decided = verdict(Action.IMPORT, standing, manual_provider=provider.sync == "manual")
     if not decided.allowed:

@@ -15,6 +15,7 @@ from invoice_pipeline.connectors.folder import FolderNotRead, folders_not_read
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.eligibility import SyncCandidate, standing_of, sync_candidate
+from invoice_pipeline.importing.voided_invoices import voided_by
 from invoice_pipeline.warehouse.operations_log import OperationsLog, ProviderInvoiceChange
 from invoice_pipeline.warehouse.warehouse import InvoiceRecord, Warehouse
 
@@ -59,7 +60,12 @@ def plan_sync(
             key = InvoiceKey(provider.id, invoice.invoice_id)
             current = warehouse.current_record(key)
             standing = standing_of(warehouse, key, current, stuck_after)
-            plan.candidates.append(sync_candidate(standing, manual_provider=provider.sync == "manual"))
+            voided = voided_by(warehouse, key)
+            plan.candidates.append(
+                SyncCandidate(key, False, voided)
+                if voided is not None
+                else sync_candidate(standing, manual_provider=provider.sync == "manual")
+            )
             if current is not None and current.status == Status.ACTIVE:
                 change = _record_provider_change(log, connector, invoice, current, actor=actor)
                 if change:
@@ -73,13 +79,14 @@ def _record_provider_change(
     """Record what changed at the provider since an Active invoice's import: its header total, and its lines
     where the connector fingerprints them cheaply and the import stored a fingerprint (folder providers;
     Partner Center's header total stays the check). None when nothing changed or it was recorded already."""
-    new_total = current.total_amount if offered.total_amount is None else offered.total_amount
+    imported = current.provider_total  # tax included, as the provider lists it
+    new_total = imported if offered.total_amount is None else offered.total_amount
     if new_total is None:  # an Active invoice always has its header total; nothing to compare without one
         return None
     new_fingerprint = None
     if current.line_fingerprint is not None and isinstance(connector, LineFingerprints):
         with suppress(ConnectorError):  # files unreadable now: their lines are compared again by the next sync
             new_fingerprint = connector.line_fingerprint(offered.invoice_id)
-    if new_total == current.total_amount and new_fingerprint in (None, current.line_fingerprint):
+    if new_total == imported and new_fingerprint in (None, current.line_fingerprint):
         return None
     return log.record_provider_change(current, new_total, new_line_fingerprint=new_fingerprint, actor=actor)

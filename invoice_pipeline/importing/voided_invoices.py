@@ -49,6 +49,15 @@ def tax_description(header: InvoiceHeader, minor_units: int) -> str:
     )
 
 
+def voided_by(warehouse: Warehouse, key: InvoiceKey) -> str | None:
+    """Why the invoice must not be imported because an Active note here voids it (`voided by credit note X`), or
+    None."""
+    note = warehouse.voiding_note(key)
+    if note is None:
+        return None
+    return f"voided by {_named(note.document_type or DocumentType.VOID_NOTE)} {note.invoice_id}"
+
+
 def withdraw_voided_invoices(
     warehouse: Warehouse, key: InvoiceKey, header: InvoiceHeaderValues, *, actor: str
 ) -> tuple[InvoiceRecord, ...]:

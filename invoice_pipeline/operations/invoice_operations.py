@@ -22,6 +22,7 @@ from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.eligibility import invoice_standing, standing_of
 from invoice_pipeline.importing.provider_files import ProviderFileError, read_header
+from invoice_pipeline.importing.voided_invoices import voided_by
 from invoice_pipeline.validation.checksum import override_refusal
 from invoice_pipeline.validation.reference_data import ReferenceDataError, load_reference_data
 from invoice_pipeline.warehouse.billing_tables import Unlinked
@@ -233,13 +234,21 @@ def offered_invoice_statuses(
         rows.append(
             OfferedInvoiceStatus(
                 invoice_id=offered.invoice_id,
-                status=record.status if record else standing_of(warehouse, key, None, None).stage.value,
+                status=_status_here(warehouse, key, record),
                 currency=offered.currency,
                 total_amount=offered.total_amount,
                 header_problem=_header_problem(provider, offered.invoice_id),
             )
         )
     return rows
+
+
+def _status_here(warehouse: Warehouse, key: InvoiceKey, record: InvoiceRecord | None) -> str:
+    """Its current record's status, else how it came to have none: voided by a note, deactivated, deleted..."""
+    if record is not None:
+        return record.status
+    voided = voided_by(warehouse, key)
+    return f"Inactive ({voided})" if voided else standing_of(warehouse, key, None, None).stage.value
 
 
 def _header_problem(provider: ProviderConfig, invoice_id: str) -> str | None:

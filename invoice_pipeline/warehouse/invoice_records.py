@@ -97,6 +97,14 @@ class InvoiceRecord:
         return cls(**columns, claim=claim_from_values(row))
 
     @property
+    def provider_total(self) -> Decimal | None:
+        """The provider's total as imported: the header total plus the tax its lines carried (Partner Center's
+        amount due), which is what the provider's listing shows."""
+        if self.total_amount is None:
+            return None
+        return self.total_amount + (self.tax_amount or 0)
+
+    @property
     def key(self) -> InvoiceKey:
         """The record's invoice key."""
         return InvoiceKey(self.provider, self.invoice_id)

@@ -131,7 +131,7 @@ class OperationsLog:
             ).first()
             if seen:
                 return None
-            assert record.total_amount is not None  # an Active record has its header total
+            assert record.provider_total is not None  # an Active record has its header total
             change = ProviderInvoiceChange(
                 change_id=uuid.uuid4().hex,
                 record_id=record.record_id,
@@ -139,7 +139,7 @@ class OperationsLog:
                 invoice_id=record.invoice_id,
                 currency=record.currency,
                 minor_units=record.minor_units,
-                old_total=record.total_amount,
+                old_total=record.provider_total,
                 new_total=new_total,
                 old_line_fingerprint=record.line_fingerprint,
                 new_line_fingerprint=new_line_fingerprint,

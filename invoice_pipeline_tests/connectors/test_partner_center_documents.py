@@ -20,9 +20,12 @@ from invoice_pipeline.demo.partner_center_fake import (
     make_invoice,
     one_time_line,
 )
+from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.importing.import_results import CHECKSUM_CHECK
+from invoice_pipeline.importing.sync_plan import plan_sync
 from invoice_pipeline.operations.billing import issue_customer_invoices
 from invoice_pipeline.reconciliation.contracts import BillingPeriod
+from invoice_pipeline.warehouse.warehouse import ImportRefused
 from invoice_pipeline_tests.builders import bill_at_cost
 from invoice_pipeline_tests.connectors.partner_center_support import (
     billed_by_kind as _billed,
@@ -190,17 +193,23 @@ def test_credit_and_rebill_bills_each_charge_once_without_a_manual_step(workspac
     assert _billed(warehouse) == {"invoice": Decimal("7.10"), "credit_note": Decimal("-4.80")}
 
 
-def test_a_credit_note_imported_before_its_original_voids_it_before_it_is_billed(workspace, partner_center, warehouse):
+def test_a_credit_note_imported_before_its_original_keeps_the_original_out_and_unbilled(
+    workspace, partner_center, warehouse
+):
     _serve(partner_center, _original(), _credit_note(), _replacement())
-
     assert _import(workspace, warehouse, "G220000002").status == "Active"
-    original = _import(workspace, warehouse, "G220000001")
+
+    plan = plan_sync(workspace.config(), warehouse, actor="test")
+    with pytest.raises(ImportRefused, match="G220000001 is voided by credit note G220000002"):
+        _import(workspace, warehouse, "G220000001")
     assert _import(workspace, warehouse, "G220000003").status == "Active"
     bill_at_cost(warehouse)
 
-    assert original.status == "Active"  # imported, then voided at once by the note already here
-    stored = _stored(warehouse, "G220000001")
-    assert stored["status"] == "Inactive" and "voided by credit note G220000002" in stored["message"]
+    assert {str(c.key): (c.eligible, c.reason) for c in plan.candidates}["contoso-csp:G220000001"] == (
+        False,
+        "voided by credit note G220000002",
+    )
+    assert warehouse.records(InvoiceKey(PROVIDER, "G220000001")) == []  # no record made, none to clean up
     assert _billed(warehouse) == {"invoice": Decimal("2.30")}
 
 
@@ -209,8 +218,7 @@ def test_a_void_note_nested_in_its_originals_amendments_is_offered_and_voids_it(
     void = make_invoice(
         "G220000004", total_charges="-4.80", document_type="void_note", amends_of="G220000001", nested=True
     )
-    original.invoice["amendments"] = [void.invoice]
-    _serve(partner_center, original, void)
+    _serve(partner_center, original, void)  # the fake lists a nested note in its original's amendments only
     config = workspace.config()
     connector_ids = [i.invoice_id for i in connector_for(config.provider(PROVIDER), config).list_invoices()]
     assert connector_ids == ["G220000001", "G220000004"]
@@ -283,3 +291,27 @@ def test_a_credit_note_listing_line_items_that_do_not_come_is_not_taken_for_a_vo
     assert result.status == "Error"
     assert "credit note G230000004 lists line items (invoiceDetails) but Partner Center returned none" in result.message
     assert _stored(warehouse, "G220000001")["status"] == "Active"
+
+
+def test_the_daily_change_check_compares_a_taxed_invoice_with_the_amount_due_it_imported(
+    workspace, partner_center, warehouse
+):
+    # Imported 444.00 before tax with 44.40 tax: Partner Center's totalCharges stays 488.40, which is no change;
+    # 500.00 later is one, from 488.40.
+    _serve(
+        partner_center,
+        make_invoice(
+            "G210000006",
+            one_time=[
+                one_time_line(NORTHWIND, "SUB-M365-1001", "M365-E3", "new", 5, "36.00", tax="18.00"),
+                one_time_line(ADVENTURE_WORKS, "SUB-M365-1002", "M365-BP", "renew", 12, "22.00", tax="26.40"),
+            ],
+        ),
+    )
+    assert _import(workspace, warehouse, "G210000006").status == "Active"
+
+    assert plan_sync(workspace.config(), warehouse, actor="test").new_changes == []
+
+    partner_center.invoices["G210000006"].invoice["totalCharges"] = Decimal("500.00")
+    changes = plan_sync(workspace.config(), warehouse, actor="test").new_changes
+    assert [(c.old_total, c.new_total) for c in changes] == [(Decimal("488.40"), Decimal("500.00"))]

@@ -57,13 +57,13 @@ class PartnerCenterRoutes(FakeRequestHandler):
     def _invoice_collection(self) -> None:
         # Notes nested in an invoice's `amendments` are not listed again; without the fault, no billing period
         # either: Microsoft's collection example (get-a-collection-of-invoices) has none, only "Get invoice by ID" has.
-        invoices = [
-            i.invoice
-            if self.fake.faults.collection_billing_periods
-            else {k: v for k, v in i.invoice.items() if k not in ("billingPeriodStartDate", "billingPeriodEndDate")}
-            for i in self.fake.invoices.values()
-            if not i.nested
-        ]
+        listed = [self._listed(i.invoice) for i in self.fake.invoices.values() if not i.nested]
+        for note in (i for i in self.fake.invoices.values() if i.nested):
+            original = next((i for i in listed if i.get("id") == note.invoice.get("amendsOf")), None)
+            amendments = original.setdefault("amendments", []) if original is not None else []
+            if original is not None and note.invoice_id not in {a.get("id") for a in amendments}:
+                amendments.append(self._listed(note.invoice))
+        invoices = listed
         size, offset = self._page_size(self.query.get("size")), int(self.query.get("offset") or 0)
         # "For all modern commercial purchases, pagesize & offset will be ignored" (get-a-collection-of-invoices)
         offset = 0 if self.fake.faults.offsets_ignored else offset
@@ -71,6 +71,17 @@ class PartnerCenterRoutes(FakeRequestHandler):
         more = offset + size < len(invoices)
         link = {"uri": f"/invoices?size={size}&offset={offset + size}", "method": "GET", "headers": []}
         self._collection(page, len(page), link if more and self.fake.faults.invoice_next_links else None)
+
+    def _listed(self, invoice: dict[str, Any]) -> dict[str, Any]:
+        """An invoice as the collection lists it: without its billing period unless the fault lists it, with its
+        own copy of `amendments` when it has some (nested notes are added to it)."""
+        hidden = (
+            () if self.fake.faults.collection_billing_periods else ("billingPeriodStartDate", "billingPeriodEndDate")
+        )
+        listed = {k: v for k, v in invoice.items() if k not in hidden}
+        if "amendments" in listed:
+            listed["amendments"] = list(listed["amendments"] or [])
+        return listed
 
     def _line_items(self, invoice: FakeInvoice) -> None:
         provider, item_type = self.query.get("provider", "").lower(), self.query.get("invoicelineitemtype", "").lower()
