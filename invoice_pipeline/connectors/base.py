@@ -8,6 +8,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+# What to do with an invoice a connector cannot read: there is no manual import of an automatic provider's invoice.
+BY_HAND = (
+    "this connector cannot import it: create it by hand under a manual provider (one with `sync: manual`) with "
+    "`invoice-pipeline invoices create PROVIDER:ID`, then activate it (README: Manual operations)"
+)
+
 
 class ConnectorError(Exception):
     """The provider could not hand over an invoice; the message says what the provider answered."""

@@ -182,6 +182,8 @@ def provider_invoice_import(
         except ImportOutcomeUnrecorded as unrecorded:
             fail_with_outcome(OutcomeFailure.OUTCOME_UNRECORDED, f"Import failed: {unrecorded}")
         record = warehouse.current_record(key)
+        if record is None and refusal is None:  # voided at once by a note imported meanwhile: its record as stored
+            record = next((voided for voided in result.voided if voided.key == key), None)
         every_invoice = _no_invoice_in_error(warehouse)
     if refusal is not None:
         if record is not None and record.status == Status.ACTIVE:

@@ -157,7 +157,7 @@ def _optional_fields(data: dict[str, object]) -> tuple[Decimal | None, DocumentT
         try:
             values["document_type"] = parse_document_type(str(given["document_type"]))
         except ValueError as error:
-            raise ProviderFileError(f"header.json: {error}; import it as a manual invoice") from None
+            raise ProviderFileError(f"header.json: {error}; write one of them in document_type") from None
     if "amends_invoice_id" in given:
         if not INVOICE_ID_PATTERN.fullmatch(str(given["amends_invoice_id"])):
             raise ProviderFileError(

@@ -8,6 +8,7 @@ and the replacement's lines are billed by the next billing run, so each charge i
 
 from __future__ import annotations
 
+from invoice_pipeline.connectors.base import BY_HAND
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.provider_documents import DocumentType
@@ -28,12 +29,12 @@ def voiding_description(header: InvoiceHeader, minor_units: int) -> str:
     if header.amends_invoice_id is None:
         return (
             f"{kind} {header.invoice_id} ({total}) has no line items and names no invoice it amends (amendsOf), "
-            "so nothing says which charges it withdraws; ask the provider which invoice it voids, then import it "
-            "as a manual invoice"
+            "so nothing says which charges it withdraws; ask the provider which invoice it voids; " + BY_HAND
         )
     return (
-        f"{kind} {header.invoice_id} ({total}) voids {header.amends_invoice_id}: no line items of its own, the lines "
-        f"of {header.amends_invoice_id} stop being billable and what customers were billed for them is credited"
+        f"{kind} {header.invoice_id} ({total}) voids {header.amends_invoice_id}: no line items of its own; "
+        f"{header.amends_invoice_id} is not billable (withdrawn if it was imported here, what customers were billed "
+        "for its lines credited; refused if it comes later)"
     )
 
 

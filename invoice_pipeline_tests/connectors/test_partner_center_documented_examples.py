@@ -18,6 +18,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from invoice_pipeline.connectors.base import BY_HAND
 from invoice_pipeline.connectors.partner_center.client import PARTNER_CENTER_SCOPE
 from invoice_pipeline.connectors.partner_center.connector import PartnerCenterConnector
 from invoice_pipeline.demo.partner_center_fake.documented_examples import (
@@ -173,8 +174,7 @@ def test_each_document_of_the_collection_example_is_an_error_its_own_figures_exp
         "D02005YFHI": "Unresolved references: currency mismatch 'USD' (2 lines); see the Missing References note | "
         "Checksum failed: header 24,606.35 GBP; usage 0.00 + license 0.00 = 0.00; difference 24,606.35 GBP",
         "G000024130": "void note G000024130 (586366.00 CHF) has no line items and names no invoice it amends "
-        "(amendsOf), so nothing says which charges it withdraws; ask the provider which invoice it voids, then "
-        "import it as a manual invoice",
+        "(amendsOf), so nothing says which charges it withdraws; ask the provider which invoice it voids; " + BY_HAND,
         "G000024131": "Checksum failed: header 107,661.12 CHF; usage 0.00 + license 0.00 = 0.00; difference "
         "107,661.12 CHF",
     }
@@ -271,7 +271,7 @@ def test_the_legacy_azure_line_kinds_of_examples_2_and_3_are_refused_before_any_
     assert result.status == "Error"
     assert result.message == (
         "invoice 1234000000 holds line items this connector does not read (azure billing_line_items, azure "
-        "usage_line_items); import it as a manual invoice"
+        "usage_line_items); " + BY_HAND
     )
     assert not [path for path in partner_center.paths("GET") if "/lineitems" in path]
     assert _stored(warehouse, "1234000000")["status"] == "Error"

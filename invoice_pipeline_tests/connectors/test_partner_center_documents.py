@@ -315,3 +315,17 @@ def test_the_daily_change_check_compares_a_taxed_invoice_with_the_amount_due_it_
     partner_center.invoices["G210000006"].invoice["totalCharges"] = Decimal("500.00")
     changes = plan_sync(workspace.config(), warehouse, actor="test").new_changes
     assert [(c.old_total, c.new_total) for c in changes] == [(Decimal("488.40"), Decimal("500.00"))]
+
+
+def test_a_credit_note_voiding_an_invoice_partner_center_does_not_list_is_refused(workspace, partner_center, warehouse):
+    _serve(
+        partner_center,
+        make_invoice("G230000005", total_charges="-4.80", document_type="credit_note", amends_of="G299999999"),
+    )
+
+    result = _import(workspace, warehouse, "G230000005")
+
+    assert result.status == "Error"
+    assert "credit note G230000005 voids G299999999, which Partner Center's invoice collection does not list" in (
+        result.message
+    )

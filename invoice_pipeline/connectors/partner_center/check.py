@@ -480,7 +480,8 @@ class _Check:
                 files = connector.fetch_invoice(invoice_id)
             except ConnectorError as error:
                 exports = self.seen.exports_text(complete=False)
-                yield CheckStep(DOWNLOAD, FAILED, f"{which}: {error} (so far: {exports})")
+                said = str(error).removeprefix(f"invoice {invoice_id}: ")  # the error names the invoice too
+                yield CheckStep(DOWNLOAD, FAILED, f"{which}: {said} (so far: {exports})")
                 yield CheckStep(TOTALS, SKIPPED, "the download failed")
                 return
             seconds = time.monotonic() - started
@@ -516,7 +517,8 @@ class _Check:
             )
         period = (header.get("billing_period_start"), header.get("billing_period_end"))
         if all(period):
-            origin = "" if all(_present(json_field(document, n)) for n in PERIOD_FIELDS) else " (from the lines)"
+            derived = " (from the lines)" if counts != ["usage 0 lines", "license 0 lines"] else " (its invoice date)"
+            origin = "" if all(_present(json_field(document, n)) for n in PERIOD_FIELDS) else derived
             said.append(f"billing period {period[0]} to {period[1]}{origin}")
         else:
             status = FAILED

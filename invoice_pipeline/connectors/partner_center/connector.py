@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 from invoice_pipeline.config import PartnerCenterSettings, ProviderConfig
-from invoice_pipeline.connectors.base import ConnectorError, InvoiceFiles, OfferedInvoice
+from invoice_pipeline.connectors.base import BY_HAND, ConnectorError, InvoiceFiles, OfferedInvoice
 from invoice_pipeline.connectors.partner_center.client import PARTNER_CENTER_SCOPE, PartnerCenterClient, field
 from invoice_pipeline.connectors.partner_center.export import blob_line_items, run_export
 from invoice_pipeline.connectors.partner_center.mapping import (
@@ -147,7 +147,8 @@ class PartnerCenterConnector:
     def _download(self, client: PartnerCenterClient, invoice_id: str, folder: Path) -> dict[str, Path]:
         # The header comes from the invoice collection: "Get invoice by ID" supports App+User credentials only
         # (learn.microsoft.com/partner-center/developer/get-invoice-by-id), this connector holds app credentials.
-        invoice = self._listed(client).get(invoice_id)
+        listed = self._listed(client)
+        invoice = listed.get(invoice_id)
         if invoice is None:
             raise ConnectorError(
                 f"Partner Center's invoice collection (GET /v1/invoices) does not list invoice {invoice_id}; "
@@ -156,7 +157,13 @@ class PartnerCenterConnector:
         document = _document_type(invoice, invoice_id)
         amends = field(invoice, "amendsOf")
         lines = _LinesRead(field(invoice, "currencyCode"))
-        if voids_amended_invoice(document, has_lines=bool(field(invoice, "invoiceDetails"))):
+        voids = voids_amended_invoice(document, has_lines=bool(field(invoice, "invoiceDetails")))
+        if voids and amends and str(amends) not in listed:
+            raise ConnectorError(
+                f"{document.value.replace('_', ' ')} {invoice_id} voids {amends}, which Partner Center's invoice "
+                "collection does not list; nothing was imported: ask Microsoft which invoice it voids"
+            )
+        if voids:
             # A void note (or a credit note without line items) withdraws the invoice it amends; its own line
             # items, if any, are that invoice's negated and are not imported (see domain/provider_documents.py).
             paths: dict[str, Path] = {}
@@ -225,8 +232,7 @@ class PartnerCenterConnector:
         if unknown:
             # The reference documents no mapping for these (e.g. legacy azure usage-based lines): refuse, loudly.
             raise ConnectorError(
-                f"invoice {invoice_id} holds line items this connector does not read ({', '.join(unknown)}); "
-                "import it as a manual invoice"
+                f"invoice {invoice_id} holds line items this connector does not read ({', '.join(unknown)}); " + BY_HAND
             )
         new_commerce = {item_type for provider, item_type in details if provider in NEW_COMMERCE_PROVIDERS}
         if new_commerce:
@@ -279,7 +285,7 @@ def _document_type(invoice: dict[str, Any], invoice_id: str) -> DocumentType:
     try:
         return parse_document_type(str(written)) if written else DocumentType.INVOICE
     except ValueError as error:
-        raise ConnectorError(f"invoice {invoice_id}: {error}; import it as a manual invoice") from None
+        raise ConnectorError(f"invoice {invoice_id}: {error}; {BY_HAND}") from None
 
 
 def _exact(value: Any) -> Decimal:

@@ -38,7 +38,13 @@ def invoices_from_file(path: Path) -> list[FakeInvoice]:
     OneTimeInvoiceLineItem and DailyRatedUsageLineItem; numbers kept exact). Without `invoiceDetails`, the
     invoice lists the kinds it has lines of."""
     served = []
-    for entry in json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal):
+    entries = json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
+    if not isinstance(entries, list):
+        raise ValueError("not a JSON list")
+    for entry in entries:
+        unknown = sorted(set(entry) - {"invoice", "license_based", "one_time", "daily_rated", "nested"})
+        if unknown or not isinstance(entry.get("invoice"), dict) or "id" not in entry["invoice"]:
+            raise ValueError(f"an entry needs an invoice object with an id, and no other key than those ({unknown})")
         invoice = dict(entry["invoice"])
         lines = {kind: list(entry.get(kind) or []) for kind in ("license_based", "one_time", "daily_rated")}
         if "invoiceDetails" not in invoice:
@@ -84,7 +90,13 @@ def main(argv: list[str] | None = None) -> None:
         "--invoices",
         type=Path,
         metavar="FILE.json",
-        help="serve these invoices instead of the demo's (a JSON list; see invoices_from_file)",
+        help='serve these invoices instead of the demo\'s: a JSON list of {"invoice": {...}, "license_based": [...], '
+        '"one_time": [...], "daily_rated": [...], "nested": false} (README: Try it without a Microsoft account)',
+    )
+    parser.add_argument(
+        "--manifest-data-format",
+        default="compressedJSONLines",
+        help="the export manifests' dataFormat (documented: compressedJSONLines; its example: compressedJSON)",
     )
     parser.add_argument(
         "--collection-billing-periods",
@@ -93,9 +105,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     secret = os.environ.get("PARTNER_CENTER_CLIENT_SECRET") or DEMO_CLIENT_SECRET
-    served = invoices_from_file(args.invoices) if args.invoices else None
+    try:
+        served = invoices_from_file(args.invoices) if args.invoices else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        parser.error(
+            f"--invoices {args.invoices}: {type(error).__name__}: {error}; it must be a JSON list of "
+            '{"invoice": {...}, "license_based": [...], "one_time": [...], "daily_rated": [...], "nested": false}'
+        )
     fake = PartnerCenterFake(served, client_secret=secret, host=args.host, port=args.port)
     fake.faults.collection_billing_periods = args.collection_billing_periods
+    fake.faults.manifest_data_format = args.manifest_data_format
     fake.faults.throttled, fake.faults.server_errors = args.throttle, args.server_errors
     fake.faults.failed_exports = failed_exports(args.fail_export, args.no_data_export)
     print(f"Fake Partner Center on {fake.base_url} (invoices {', '.join(fake.invoices)}); Ctrl-C stops it", flush=True)
