@@ -59,6 +59,11 @@ class Faults:
     # The manifest's dataFormat. Documented as `compressedJSONLines` (Graph `partners-billing-manifest` resource
     # page), whose example body shows `compressedJSON`: tests serve either, or a format the connector refuses.
     manifest_data_format: str = "compressedJSONLines"
+    # The token endpoint echoes the request body (client secret included), as proxies and misconfigured identity
+    # servers do: "json-400" (an OAuth 400 whose error_description quotes the body), "proxy-502" (a proxy's HTML
+    # page quoting it, on every attempt) or "prefix-upper" (a 400 quoting the body upper-cased and cut 10
+    # characters into the secret); None answers as Microsoft does.
+    token_echo: str | None = None
 
 
 class PartnerCenterFake:
@@ -188,6 +193,9 @@ class _FakeHandler(PartnerCenterRoutes, GraphRoutes, BlobRoutes):
 
     def _token(self, path: str) -> None:
         form = {k: v[-1] for k, v in parse_qs(self.body.decode()).items()}
+        echo = self.fake.faults.token_echo
+        if echo is not None:
+            return self._echo_body(echo)
         if not path.endswith("/oauth2/v2.0/token") or form.get("grant_type") != "client_credentials":
             return self._json(400, {"error": "unsupported_grant_type", "error_description": "AADSTS70003"})
         if form.get("client_id") != DEMO_CLIENT_ID or form.get("client_secret") != self.fake.client_secret:
@@ -211,6 +219,17 @@ class _FakeHandler(PartnerCenterRoutes, GraphRoutes, BlobRoutes):
                 "access_token": token,
             },
         )
+
+    def _echo_body(self, echo: str) -> None:
+        body = self.body.decode()
+        if echo == "proxy-502":
+            page = f"<html><body><h1>502 Bad Gateway</h1><p>upstream refused the request body: {body}</p></body></html>"
+            return self._send(502, page, {"Content-Type": "text/html"})
+        if echo == "prefix-upper":
+            cut = body.find("client_secret=") + len("client_secret=") + 10
+            description = f"AADSTS900144: MALFORMED REQUEST BODY {body[:cut].upper()}"
+            return self._json(400, {"error": "invalid_request", "error_description": description})
+        return self._json(400, {"error": "invalid_client", "error_description": f"received body: {body}"})
 
     def _authorized(self, path: str) -> bool:
         header = self.headers.get("Authorization", "")
