@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 CONFIG_ENV_VAR = "INVOICE_PIPELINE_CONFIG"
@@ -26,6 +27,13 @@ MISSING_SETTING = "missing_provider_setting"
 CURRENCY_PATTERN = re.compile(r"[A-Z]{3}")
 DEFAULT_CURRENCY = "default"  # checksum_override_maximum's key for the currencies it does not name
 DEFAULT_OVERRIDE_MAXIMUM = Decimal("0.50")
+# Limits on what one provider line file may hold, checked while it is hashed, before anything parses it.
+DEFAULT_LINE_FILE_SIZE_LIMIT = 50 * 1000**3  # 50 GB
+DEFAULT_LINE_LENGTH_LIMIT = 1000**2  # 1 MB
+MIN_LINE_LENGTH_LIMIT = 1000
+_BYTE_UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4}
+_BYTE_UNITS |= {"KIB": 1024, "MIB": 1024**2, "GIB": 1024**3, "TIB": 1024**4}
+_BYTE_SIZE_PATTERN = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*")
 
 
 class ConfigError(ValueError):
@@ -68,6 +76,42 @@ def _override_maximum_setting(value: object) -> dict[str, Decimal]:
             )
         maximums[currency] = _decimal_setting(amount, f"{key}.{currency}")
     return maximums
+
+
+def byte_size(value: object, key: str) -> int:
+    """A size in bytes from a configuration value: a whole number of bytes, or a number with a unit (B, KB, MB, GB,
+    TB by powers of 1000; KiB, MiB, GiB, TiB by powers of 1024), e.g. 50GB or 1MB."""
+    hint = f"{key} must be a size such as 1MB, 50GB or 1048576 (bytes)"
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(hint)
+    if isinstance(value, int):
+        size = value
+    else:
+        match = _BYTE_SIZE_PATTERN.fullmatch(value)
+        if not match or match.group(2).upper() not in _BYTE_UNITS:
+            raise ValueError(hint)
+        size = int(Decimal(match.group(1)) * _BYTE_UNITS[match.group(2).upper()])
+    if size < 1:
+        raise ValueError(f"{key} must be at least 1 byte")
+    return size
+
+
+def byte_size_text(size: int) -> str:
+    """A size as a person reads it: 1 MB, 50 GB, 1.5 MB; else bytes."""
+    for unit in ("TB", "TIB", "GB", "GIB", "MB", "MIB", "KB", "KIB"):
+        amount = Decimal(size) / _BYTE_UNITS[unit]
+        if amount >= 1 and amount == amount.quantize(Decimal("0.1")):
+            return f"{amount.normalize():f} {unit.replace('I', 'i')}"
+    return f"{size} bytes"
+
+
+@dataclass(frozen=True)
+class LineFileLimits:
+    """What one provider line file may hold (a file beyond either is refused whole, never truncated): its size in
+    bytes (decompressed for .csv.gz) and its longest line in bytes (CSV)."""
+
+    file_size: int = DEFAULT_LINE_FILE_SIZE_LIMIT
+    line_length: int = DEFAULT_LINE_LENGTH_LIMIT
 
 
 class PartnerCenterSettings(_Strict):
@@ -128,6 +172,9 @@ class ProviderConfig(_Strict):
     path: Path | None = None
     partner_center: PartnerCenterSettings | None = None
     checksum_tolerance: Decimal = Decimal("0.00")
+    # This provider's own limits on its line files; unset, the configuration's (PipelineConfig) apply.
+    line_file_size_limit: int | None = None
+    line_length_limit: int | None = None
 
     @field_validator("id")
     @classmethod
@@ -140,6 +187,11 @@ class ProviderConfig(_Strict):
     @classmethod
     def _valid_tolerance(cls, value: object) -> Decimal:
         return _decimal_setting(value, "checksum_tolerance")
+
+    @field_validator("line_file_size_limit", "line_length_limit", mode="before")
+    @classmethod
+    def _valid_limit(cls, value: object, info: ValidationInfo) -> int | None:
+        return None if value is None else _limit_setting(value, str(info.field_name))
 
     @model_validator(mode="after")
     def _settings_of_its_connector(self) -> ProviderConfig:
@@ -165,6 +217,14 @@ class ProviderConfig(_Strict):
         if self.path is None:
             raise ValueError(f"provider {self.id} has no folder: its invoices come from the Partner Center API")
         return self.path
+
+    @property
+    def line_file_limits(self) -> LineFileLimits:
+        """The limits this provider's line files are held to."""
+        return LineFileLimits(
+            self.line_file_size_limit or DEFAULT_LINE_FILE_SIZE_LIMIT,
+            self.line_length_limit or DEFAULT_LINE_LENGTH_LIMIT,
+        )
 
 
 class DailySyncConfig(_Strict):
@@ -228,6 +288,10 @@ class PipelineConfig(_Strict):
     stuck_populating_after_minutes: int = Field(default=120, ge=0)
     duckdb_memory_limit: str = "1GB"
     duckdb_threads: int = Field(default=2, ge=1)
+    # The largest line file (decompressed) and the longest line in one a provider may send, in bytes (sizes such as
+    # 50GB or 1MB in the file); a provider's own setting overrides them.
+    line_file_size_limit: int = DEFAULT_LINE_FILE_SIZE_LIMIT
+    line_length_limit: int = DEFAULT_LINE_LENGTH_LIMIT
     warehouse_lock_timeout_seconds: float = Field(default=60, ge=0)
     # A line whose charge starts more than this many days after the header's billing period puts its invoice in
     # Error (lines outside the period by less, or before it, are imported with the Out Of Period Lines note).
@@ -246,6 +310,11 @@ class PipelineConfig(_Strict):
     def _valid_override_maximum(cls, value: object) -> dict[str, Decimal]:
         return _override_maximum_setting(value)
 
+    @field_validator("line_file_size_limit", "line_length_limit", mode="before")
+    @classmethod
+    def _valid_limit(cls, value: object, info: ValidationInfo) -> int:
+        return _limit_setting(value, str(info.field_name))
+
     @model_validator(mode="after")
     def _unique_provider_ids(self) -> PipelineConfig:
         seen: set[str] = set()
@@ -253,6 +322,18 @@ class PipelineConfig(_Strict):
             if provider.id in seen:
                 raise ValueError(f"provider id {provider.id!r} appears twice; ids must be unique")
             seen.add(provider.id)
+        return self
+
+    @model_validator(mode="after")
+    def _limits_of_each_provider(self) -> PipelineConfig:
+        """Every provider holds the limits its line files are held to: its own, else the configuration's."""
+        for i, provider in enumerate(self.providers):
+            self.providers[i] = provider.model_copy(
+                update={
+                    "line_file_size_limit": provider.line_file_size_limit or self.line_file_size_limit,
+                    "line_length_limit": provider.line_length_limit or self.line_length_limit,
+                }
+            )
         return self
 
     def provider(self, provider_id: str) -> ProviderConfig:
@@ -283,6 +364,13 @@ class PipelineConfig(_Strict):
     def automatic_providers(self) -> list[ProviderConfig]:
         """Providers the daily sync asks for invoices."""
         return [p for p in self.providers if p.sync == "automatic"]
+
+
+def _limit_setting(value: object, key: str) -> int:
+    size = byte_size(value, key)
+    if key == "line_length_limit" and size < MIN_LINE_LENGTH_LIMIT:
+        raise ValueError(f"{key} must be at least {byte_size_text(MIN_LINE_LENGTH_LIMIT)}")
+    return size
 
 
 def default_data_dir() -> Path:

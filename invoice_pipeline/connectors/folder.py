@@ -3,20 +3,35 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from invoice_pipeline.config import ProviderConfig
-from invoice_pipeline.connectors.base import ConnectorError, InvoiceFiles, OfferedInvoice, line_files_fingerprint
+from invoice_pipeline.connectors.base import (
+    ConnectorError,
+    InvoiceFiles,
+    OfferedInvoice,
+    ProviderFileRefused,
+    line_files_fingerprint,
+    open_regular_file,
+    regular_file_status,
+)
 from invoice_pipeline.domain.invoice_keys import INVOICE_ID_PATTERN, InvalidInvoiceKey, check_invoice_id
 
 LINE_FILE_STEMS = {"usage": "usage_summaries", "license": "license_summaries"}
 LINE_FILE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
+HEADER_FILE = "header.json"
+HEADER_MAX_BYTES = 1000**2  # a header is a handful of fields: a larger one is refused unread
 
 
 class FolderConnector:
-    """Reads `<path>/<invoice_id>/header.json` plus `usage_summaries` and `license_summaries` files."""
+    """Reads `<path>/<invoice_id>/header.json` plus `usage_summaries` and `license_summaries` files.
+
+    Only regular files directly inside the invoice folder are read: a file that is a link (wherever it points) or
+    not a regular file (FIFO, device, socket, folder) is refused naming it, never opened.
+    """
 
     def __init__(self, provider: ProviderConfig) -> None:
         self.provider = provider
@@ -37,9 +52,9 @@ class FolderConnector:
                 continue
             if folder.resolve().parent != self.root:
                 continue  # a link to somewhere else: never read (fetching it is refused with a message)
-            if not (folder / "header.json").is_file():
-                continue
-            currency, total = _peek_total(folder / "header.json")
+            if not _exists(folder / HEADER_FILE):
+                continue  # a header.json that is not a regular file is offered: importing it says why it is refused
+            currency, total = _peek_total(folder / HEADER_FILE)
             offered.append(OfferedInvoice(folder.name, currency, total))
         return offered
 
@@ -61,20 +76,21 @@ class FolderConnector:
     def fetch_invoice(self, invoice_id: str) -> InvoiceFiles:
         """The header and line files of one invoice folder."""
         folder = self._invoice_folder(invoice_id)
-        header = folder / "header.json"
-        if not header.is_file():
+        header = folder / HEADER_FILE
+        if regular_file_status(header) is None:
             raise ConnectorError(f"{self.provider.id} has no invoice {invoice_id}: {header} does not exist")
         line_files: dict[str, Path] = {}
         for kind, stem in LINE_FILE_STEMS.items():
-            found = [
-                folder / f"{stem}{suffix}" for suffix in LINE_FILE_SUFFIXES if (folder / f"{stem}{suffix}").is_file()
-            ]
+            candidates = [folder / f"{stem}{suffix}" for suffix in LINE_FILE_SUFFIXES]
+            found = [path for path in candidates if regular_file_status(path) is not None]
             if len(found) > 1:
                 names = ", ".join(p.name for p in found)
                 raise ConnectorError(f"invoice {invoice_id} has more than one {stem} file ({names}); keep exactly one")
             if found:
                 line_files[kind] = found[0]
-        return InvoiceFiles(invoice_id=invoice_id, header_path=header, line_files=line_files)
+        return InvoiceFiles(
+            invoice_id=invoice_id, header_path=header, line_files=line_files, limits=self.provider.line_file_limits
+        )
 
     def line_fingerprint(self, invoice_id: str) -> str:
         """The fingerprint of the invoice folder's line files now (hashing the files, nothing parsed)."""
@@ -112,10 +128,25 @@ def folders_not_read(provider: ProviderConfig) -> list[FolderNotRead]:
     ]
 
 
-def _peek_total(header: Path) -> tuple[str | None, Decimal | None]:
+def _exists(path: Path) -> bool:
+    """Whether there is anything by that name (a link, even dangling, included; nothing followed)."""
     try:
-        data = json.loads(header.read_text(encoding="utf-8-sig"), parse_float=Decimal)
+        os.lstat(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _peek_total(header: Path) -> tuple[str | None, Decimal | None]:
+    """The header's currency and total when it is a regular file that can be read; else nothing (never followed
+    nor opened when it is a link or not a regular file: importing the invoice refuses it saying why)."""
+    try:
+        with open_regular_file(header) as handle:
+            content = handle.read(HEADER_MAX_BYTES + 1)
+        if len(content) > HEADER_MAX_BYTES:
+            return None, None
+        data = json.loads(content.decode("utf-8-sig"), parse_float=Decimal)
         currency = data.get("currency")
         return (str(currency) if currency is not None else None), Decimal(str(data.get("total_amount")))
-    except (ValueError, InvalidOperation, AttributeError, TypeError, OSError):
+    except (ValueError, InvalidOperation, AttributeError, TypeError, OSError, ProviderFileRefused):
         return None, None

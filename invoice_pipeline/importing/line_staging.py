@@ -191,7 +191,7 @@ def stage_and_validate(
     for kind in LINE_FILE_STEMS:
         path = files.line_files.get(kind)
         file_name = file_names[kind] = path.name if path else f"{kind} (no file)"
-        stage_line_file(staging, kind, path)
+        stage_line_file(staging, kind, path, files.limits)
         table = backend.table(_create_checked_lines(staging, kind, period), database="temp")
         tallies = (
             {flag: table[flag].cast("int64").sum() for flag in REFERENCE_FLAGS}
@@ -251,7 +251,7 @@ def _publish_while_validating(
     guarded: dict[str, str] = {}
     try:
         for kind in LINE_FILE_STEMS:
-            stage_line_file(staging, kind, files.line_files.get(kind))
+            stage_line_file(staging, kind, files.line_files.get(kind), files.limits)
             view = _guarded_lines(staging, backend, kind)
             if view is None:
                 return None  # a check this pass cannot express: the validation pass runs it through Pandera

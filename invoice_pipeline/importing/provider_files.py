@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import json
 import re
 from collections.abc import Iterator
@@ -24,7 +25,9 @@ import duckdb
 import pandas as pd
 import pandera.pandas as pa
 
-from invoice_pipeline.connectors.folder import LINE_FILE_STEMS
+from invoice_pipeline.config import LineFileLimits, byte_size_text
+from invoice_pipeline.connectors.base import ProviderFileRefused, open_regular_file, regular_file_status
+from invoice_pipeline.connectors.folder import HEADER_MAX_BYTES, LINE_FILE_STEMS
 from invoice_pipeline.domain.invoice_keys import INVOICE_ID_PATTERN
 from invoice_pipeline.domain.provider_documents import DocumentType, parse_document_type
 from invoice_pipeline.schemas.invoice_header import HEADER_FIELDS, InvoiceHeaderSchema
@@ -35,6 +38,7 @@ RAW_TABLE = "raw_{kind}_summaries"
 # due less that tax), the document's kind, and the invoice a note amends.
 OPTIONAL_HEADER_FIELDS = ("tax_amount", "document_type", "amends_invoice_id")
 _TAX_PATTERN = re.compile(r"^-?[0-9]{1,18}(\.[0-9]{1,10})?$")
+DUCKDB_MAX_LINE_SIZE = 2 * 1024 * 1024  # DuckDB's own default; raised to the line length limit when that is larger
 
 
 def quote_identifier(name: str) -> str:
@@ -74,9 +78,20 @@ def _refuse_constant(name: str) -> object:
 
 
 def read_header(path: Path, expected_invoice_id: str) -> InvoiceHeader:
-    """Read and validate `header.json`; its invoice_id must match the invoice's folder or key."""
+    """Read and validate `header.json`; its invoice_id must match the invoice's folder or key.
+
+    Only a regular file is read (never a link, a FIFO or a device), and at most HEADER_MAX_BYTES of it."""
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        with open_regular_file(path) as handle:
+            content = handle.read(HEADER_MAX_BYTES + 1)
+    except ProviderFileRefused as error:
+        raise ProviderFileError(str(error)) from None
+    if len(content) > HEADER_MAX_BYTES:
+        raise ProviderFileError(
+            f"header.json: larger than {byte_size_text(HEADER_MAX_BYTES)}; a header holds only the invoice's fields"
+        )
+    try:
+        text = content.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise ProviderFileError("header.json: not UTF-8 text; save it as UTF-8") from error
     try:
@@ -171,18 +186,39 @@ def _sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _csv_header(path: Path) -> list[str]:
-    """The header row of a CSV (or .csv.gz) file, read with Python's csv module."""
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
+def _bounded_lines(handle: io.TextIOWrapper, file_name: str, limit: int) -> Iterator[str]:
+    """The lines of `handle`, none read beyond `limit` characters (a longer one is refused, not read whole)."""
+    number = 0
+    while line := handle.readline(limit + 1):
+        number += 1
+        if len(line) > limit and not line.endswith("\n"):
+            raise ProviderFileError(
+                f"{file_name}: cannot be read at line {number}: the line is longer than the reader allows (the line length "
+                f"limit, line_length_limit, is {byte_size_text(limit)}); the file is refused whole"
+            )
+        yield line
+
+
+def _csv_header(path: Path, limits: LineFileLimits) -> list[str]:
+    """The header row of a CSV (or .csv.gz) file, read with Python's csv module (a regular file only, never a
+    line longer than the line length limit)."""
+    compressed = path.name.lower().endswith(".gz")
     try:
-        with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
-            row = next(csv.reader(handle), None)
+        with open_regular_file(path) as raw:
+            binary = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
+            with io.TextIOWrapper(binary, encoding="utf-8-sig", newline="") as handle:
+                row = next(csv.reader(_bounded_lines(handle, path.name, limits.line_length)), None)
+    except ProviderFileRefused as error:
+        raise ProviderFileError(str(error)) from None
     except gzip.BadGzipFile:
         raise ProviderFileError(
             f"{path.name}: cannot be read: not valid gzip; send it uncompressed or compress it again"
         ) from None
     except (UnicodeDecodeError, csv.Error):
-        start = path.read_bytes()[:2] if opener is open else b""
+        start = b""
+        if not compressed:
+            with open_regular_file(path) as raw:
+                start = raw.read(2)
         kind = " (it looks like UTF-16)" if start in (b"\xff\xfe", b"\xfe\xff") else ""
         raise ProviderFileError(f"{path.name}: cannot be read: not UTF-8 text{kind}; export it as UTF-8") from None
     except (OSError, EOFError) as error:
@@ -225,17 +261,19 @@ def _explain_read_error(file_name: str, error: duckdb.Error) -> str:
     return f"{file_name}: cannot be read{where}: {reason}"
 
 
-def _file_columns(path: Path) -> tuple[list[str], str]:
+def _file_columns(path: Path, limits: LineFileLimits) -> tuple[list[str], str]:
     """The file's column names and the SQL that reads it with every column as text."""
     if path.name.lower().endswith(".parquet"):
         return [], f"read_parquet({_sql_text(str(path))})"
-    names = _csv_header(path)
+    names = _csv_header(path, limits)
     columns = ", ".join(f"{_sql_text(name)}: 'VARCHAR'" for name in names)
-    # Strict CSV, no guessing: comma separated, double quotes, header row, every column as text.
+    # Strict CSV, no guessing: comma separated, double quotes, header row, every column as text; lines as long as
+    # the line length limit allows (the hashing pass refused the file if one is longer).
+    max_line_size = max(DUCKDB_MAX_LINE_SIZE, limits.line_length + 2)
     reader = (
         f"read_csv({_sql_text(str(path))}, header = true, delim = ',', quote = '\"', escape = '\"',"
         f" auto_detect = false, columns = {{{columns}}}, strict_mode = true, null_padding = false,"
-        " compression = 'auto')"
+        f" compression = 'auto', max_line_size = {max_line_size})"
     )
     return names, reader
 
@@ -265,11 +303,15 @@ def _check_columns(file_name: str, columns: list[str]) -> None:
         raise ProviderFileError(f"{file_name}: missing column(s) {', '.join(missing)}{hint}")
 
 
-def stage_line_file(con: duckdb.DuckDBPyConnection, kind: str, path: Path | None) -> None:
+def stage_line_file(
+    con: duckdb.DuckDBPyConnection, kind: str, path: Path | None, limits: LineFileLimits | None = None
+) -> None:
     """Stage one line summary file as the temp view `raw_<kind>_summaries`, every column as text.
 
     The file itself is read by the queries over the view (run them inside `reading(file_name)`); here
-    only its columns are checked. An absent file means no lines of that kind: the view is empty.
+    only its columns are checked. An absent file means no lines of that kind: the view is empty. The file must
+    still be a regular file (not a link); its size and line lengths were checked by the pass that hashed it
+    (connectors/base.py `line_files_fingerprint`).
     """
     view = RAW_TABLE.format(kind=kind)
     if path is None:
@@ -277,12 +319,18 @@ def stage_line_file(con: duckdb.DuckDBPyConnection, kind: str, path: Path | None
         con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {columns} WHERE false")
         return
     file_name = path.name
-    if path.stat().st_size == 0:
+    try:
+        status = regular_file_status(path)
+    except ProviderFileRefused as error:
+        raise ProviderFileError(str(error)) from None
+    if status is None:
+        raise ProviderFileError(f"{file_name}: was removed while the invoice was read; send it again")
+    if status.st_size == 0:
         raise ProviderFileError(
             f"{file_name}: the file is empty (0 bytes); remove it when there are no {LINE_FILE_STEMS[kind]}, "
             "or send it with its header row"
         )
-    names, reader = _file_columns(path)
+    names, reader = _file_columns(path, limits or LineFileLimits())
     if names:
         _check_columns(file_name, names)
     else:
