@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Literal
 
+from invoice_pipeline.domain import redaction
+
 TlsMode = Literal["none", "starttls", "ssl"]
 TLS_MODES: tuple[TlsMode, ...] = ("none", "starttls", "ssl")
 SMTP_ENV_VARS = {
@@ -41,6 +43,9 @@ class SmtpSettings:
     user: str | None = None
     password: str | None = None
     timeout_seconds: float = 30.0
+
+    def __post_init__(self) -> None:
+        redaction.register(self.password, user=self.user)  # never shown, in any form, from now on
 
     def __repr__(self) -> str:
         return f"SmtpSettings(host={self.host!r}, port={self.port}, tls_mode={self.tls_mode!r}, user={self.user!r})"
@@ -125,5 +130,7 @@ def send_message(settings: SmtpSettings, message: EmailMessage) -> None:
             client.send_message(message)
     except (OSError, smtplib.SMTPException) as error:
         raise MailError(
-            f"mail to {message['To']} via {settings.host}:{settings.port} failed: {type(error).__name__}: {error}"
+            redaction.redact(
+                f"mail to {message['To']} via {settings.host}:{settings.port} failed: {type(error).__name__}: {error}"
+            )
         ) from None

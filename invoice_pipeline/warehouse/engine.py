@@ -9,8 +9,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from invoice_pipeline.domain import redaction
 from invoice_pipeline.warehouse import schema_migrations
-from invoice_pipeline.warehouse.engine_faults import guard_engine, make_folder, masked_url, url_fault
+from invoice_pipeline.warehouse.engine_faults import guard_engine, make_folder, url_fault
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,11 @@ def duckdb_database(url: str) -> str | None:
 def create_warehouse_engine(url: str, settings: DuckDBSettings, *, lock_timeout_seconds: float) -> sa.Engine:
     """An engine for the warehouse at `url` that connects within `lock_timeout_seconds` or says plainly why not.
 
-    Its folders are made first: DuckDB's temporary files', and the warehouse file's.
+    Its folders are made first: DuckDB's temporary files', and the warehouse file's. The URL's passwords (its
+    password part, a `password=` parameter, one inside `options=`) are registered with `domain.redaction` first,
+    so no message, log record or metadata value shows them in any form.
     """
+    redaction.register_url(url)
     make_folder(settings.temp_dir, "DuckDB's temporary files", "set data_dir to a writable folder")
     connect_args: dict[str, Any] = {}
     database = duckdb_database(url)
@@ -62,7 +66,9 @@ def create_warehouse_engine(url: str, settings: DuckDBSettings, *, lock_timeout_
         engine = sa.create_engine(url, connect_args=connect_args, poolclass=sa.pool.NullPool)
     except (sa.exc.ArgumentError, ValueError, ModuleNotFoundError) as error:  # no such module: no driver
         raise url_fault(error, url) from error
-    guard_engine(engine, url=url, location=masked_url(url), timeout=lock_timeout_seconds, is_duckdb=is_duckdb_url(url))
+    guard_engine(
+        engine, url=url, location=redaction.masked_url(url), timeout=lock_timeout_seconds, is_duckdb=is_duckdb_url(url)
+    )
     return engine
 
 
@@ -85,7 +91,7 @@ class SchemaGate:
         if database is not None:
             schema_migrations.upgrade(engine)
         else:
-            schema_migrations.check_schema(engine, masked_url(url))
+            schema_migrations.check_schema(engine, redaction.masked_url(url))
         self.remember(url)
 
     def upgrade(self, engine: sa.Engine, url: str) -> tuple[str | None, str]:

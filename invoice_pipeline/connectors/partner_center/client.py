@@ -2,7 +2,10 @@
 
 Plumbing only (httpx for HTTP, tenacity for retries): what to ask and how to read the answers lives in
 `export.py` and `connector.py`. Every failure ends as a ConnectorError whose message says what the provider
-answered, without the client secret, the access token or a URL's query (blob URLs carry SAS tokens).
+answered, without the client secret, the access token or a URL's query (blob URLs carry SAS tokens). The token
+endpoint's answer is never quoted (endpoints and proxies echo the request body, client secret included): its
+status and OAuth `error` code only. The secret and every token are registered with `domain.redaction`, which
+every message, log record and metadata value passes through.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,6 +28,7 @@ import tenacity
 
 from invoice_pipeline.config import PartnerCenterSettings
 from invoice_pipeline.connectors.base import ConnectorError
+from invoice_pipeline.domain import redaction
 
 PARTNER_CENTER_SCOPE = "https://api.partnercenter.microsoft.com/.default"
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
@@ -109,7 +114,8 @@ class _NoQueryInLogs(logging.Filter):
         return True
 
 
-logging.getLogger("httpx").addFilter(_NoQueryInLogs())
+# First, before any filter that formats the record's message.
+logging.getLogger("httpx").filters.insert(0, _NoQueryInLogs())
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
@@ -154,6 +160,23 @@ def provider_answer(response: httpx.Response) -> str:
     return f"{status} ({detail})" if detail else status
 
 
+_OAUTH_ERROR_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def token_endpoint_answer(response: httpx.Response) -> str:
+    """What the token endpoint answered, in one line: its status and, when it sent one, the OAuth `error` code
+    (RFC 6749 5.2). Never its description or body: identity servers and proxies echo the request, secret included."""
+    status = f"{response.status_code} {response.reason_phrase}".strip()
+    try:
+        body = loads_exact(response.content) if response.content else None
+    except (ValueError, UnicodeDecodeError, httpx.ResponseNotRead):
+        body = None
+    code = field(body, "error") if isinstance(body, dict) else None
+    if isinstance(code, str) and _OAUTH_ERROR_CODE.fullmatch(code):
+        return f"{status} ({code})"
+    return status
+
+
 def _worth_retrying(error: BaseException) -> bool:
     # TransportError covers timeouts, refused and dropped connections, and bodies cut half way.
     return isinstance(error, RetryableAnswer | httpx.TransportError)
@@ -185,6 +208,7 @@ class PartnerCenterClient:
     ) -> None:
         self.settings = settings
         self._secret = client_secret
+        redaction.register(client_secret, user=settings.client_id)
         self.sleep = sleep
         self._correlation_id = str(uuid.uuid4())
         self.http = httpx.Client(timeout=settings.timeout_seconds, follow_redirects=False)
@@ -228,7 +252,7 @@ class PartnerCenterClient:
             "scope": scope,
         }
         response = self._with_retries(
-            lambda: self._checked(self.http.post(url, data=form), TOKEN_ENDPOINT), f"POST {url}", TOKEN_ENDPOINT
+            lambda: self._token_checked(self.http.post(url, data=form)), f"POST {url}", TOKEN_ENDPOINT
         )
         try:
             body = loads_exact(response.content)
@@ -240,6 +264,7 @@ class PartnerCenterClient:
             raise self._failure(f"the token endpoint {url} answered without an access token")
         # Renew shortly before expiry: 5 minutes early, or half way for short-lived tokens.
         margin = min(TOKEN_REFRESH_MARGIN_SECONDS, lifetime / 2)
+        redaction.register_token(token)
         _TOKENS[self._token_key(scope)] = (token, time.monotonic() + lifetime - margin)
         return token, lifetime
 
@@ -312,6 +337,14 @@ class PartnerCenterClient:
             raise self._failure(f"{where}: {answerer} answered {provider_answer(response)}")
         return response
 
+    def _token_checked(self, response: httpx.Response) -> httpx.Response:
+        if response.status_code in RETRYABLE_STATUSES:
+            raise RetryableAnswer(token_endpoint_answer(response), retry_after_seconds(response))
+        if response.status_code >= 400:
+            where = f"{response.request.method} {shown_url(response.request.url)}"
+            raise self._failure(f"{where}: {TOKEN_ENDPOINT} answered {token_endpoint_answer(response)}")
+        return response
+
     def _with_retries(self, attempt: Callable[[], T], where: str, answerer: str = PARTNER_CENTER) -> T:
         settings = self.settings
         retrying = tenacity.Retrying(
@@ -344,11 +377,8 @@ class PartnerCenterClient:
         return ConnectorError(self.mask(message))
 
     def mask(self, text: str) -> str:
-        """`text` with the client secret and every access token this process holds replaced by `***`."""
-        for secret in [self._secret, *(token for token, _ in _TOKENS.values())]:
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+        """`text` with the client secret and every access token in any form replaced by `***` (`redaction`)."""
+        return redaction.redact(text)
 
     # Paging -----------------------------------------------------------------------------------------
 
