@@ -35,6 +35,7 @@ from invoice_pipeline.cli.errors import (
     EXIT_USAGE,
     InstanceUnusable,
 )
+from invoice_pipeline.cli.output import say
 from invoice_pipeline.config import CONFIG_ENV_VAR, ConfigError, load_config
 from invoice_pipeline.domain.invoice_keys import InvalidInvoiceKey
 from invoice_pipeline.warehouse.engine_faults import WarehouseFault, WarehouseMisconfigured
@@ -64,7 +65,7 @@ class _PipelineGroup(click.Group):
             except click.UsageError:
                 raise  # click shows the command's usage with the error, exit 2
             except click.ClickException as error:
-                click.echo(f"invoice-pipeline: {error.format_message()}", err=True)
+                say(f"invoice-pipeline: {error.format_message()}", err=True)
                 sys.exit(error.exit_code)
             except (click.exceptions.Exit, click.Abort, BrokenPipeError):
                 raise  # click ends these itself: a closed pipe (`| head`) quietly, exit 1
@@ -137,8 +138,8 @@ def main() -> None:
 def _fail(error: Exception, exit_code: int, line: str | None = None) -> NoReturn:
     """End the command with the fault's one line (its traceback first when asked for)."""
     if debugging():
-        traceback.print_exception(error)
-    click.echo(f"invoice-pipeline: {line or error}", err=True)
+        say("".join(traceback.format_exception(error)).rstrip("\n"), err=True, multiline=True)
+    say(f"invoice-pipeline: {line or error}", err=True)
     sys.exit(exit_code)
 
 

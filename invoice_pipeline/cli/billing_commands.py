@@ -11,6 +11,7 @@ import click
 
 from invoice_pipeline.cli.common import actor
 from invoice_pipeline.cli.errors import Misconfigured, Refused
+from invoice_pipeline.cli.output import say
 from invoice_pipeline.composition import opened_warehouse
 from invoice_pipeline.config import PipelineConfig
 from invoice_pipeline.domain.money import decimal_text
@@ -63,15 +64,15 @@ def consumption(config: PipelineConfig, as_json: bool) -> None:
         rows = billable_consumption(warehouse)
     records = [row.as_row() for row in rows]
     if as_json:
-        click.echo(json.dumps(records, indent=2))
+        say(json.dumps(records, indent=2), multiline=True)
         return
     for r in records:
-        click.echo(
+        say(
             f"{r['account_id']}\t{r['subscription_id']}\t{r['charge_start_date']}..{r['charge_end_date']}\t"
             f"{r['amount']} {r['currency']}\t{r['line_count']} lines"
         )
     if not records:
-        click.echo("nothing to bill")
+        say("nothing to bill")
 
 
 @billing.command("run")
@@ -95,17 +96,17 @@ def bill(config: PipelineConfig, period: str | None) -> None:
     except ReferenceDataError as error:
         raise Misconfigured(f"{error}; billing contracts are documented in the README (Billing)") from None
     for doc in run.drafts:
-        click.echo(f"{_document_line(doc)}\trounding difference {decimal_text(doc.rounding_difference)} {doc.currency}")
+        say(f"{_document_line(doc)}\trounding difference {decimal_text(doc.rounding_difference)} {doc.currency}")
     for held in run.held_back:
         lines = f"{held.line_count} line{'s' if held.line_count != 1 else ''}"
-        click.echo(
+        say(
             f"held back\t{held.account_id}\t{held.subscription_id}\t{held.period}\t"
             f"{decimal_text(held.cost, held.minor_units)} {held.currency}\t{lines}\t{held.reason}"
         )
     if not run.drafts and not run.held_back:
-        click.echo(f"nothing to bill{f' in {period}' if period else ''}")
+        say(f"nothing to bill{f' in {period}' if period else ''}")
     for month in sorted({doc.period for doc in run.drafts if doc.period}):
-        click.echo(f"review the drafts of {month}, then issue them: `invoice-pipeline billing issue --period {month}`")
+        say(f"review the drafts of {month}, then issue them: `invoice-pipeline billing issue --period {month}`")
 
 
 @billing.command("issue")
@@ -122,7 +123,7 @@ def issue(config: PipelineConfig, customer_invoice_id: str | None, period: str |
             warehouse, actor=actor(), customer_invoice_id=customer_invoice_id, period=_period(period)
         )
     for doc in issued:
-        click.echo(_document_line(doc))
+        say(_document_line(doc))
 
 
 @billing.command("invoices")
@@ -140,12 +141,12 @@ def invoices(
     with opened_warehouse(config) as warehouse:
         docs = warehouse.customer_invoices(period=str(month) if month else None, account_id=account_id, status=status)
     if as_json:
-        click.echo(json.dumps([doc.as_row() for doc in docs], indent=2))
+        say(json.dumps([doc.as_row() for doc in docs], indent=2), multiline=True)
         return
     for doc in docs:
-        click.echo(_document_line(doc))
+        say(_document_line(doc))
     if not docs:
-        click.echo("no customer invoices")
+        say("no customer invoices")
 
 
 @billing.command("show")
@@ -157,21 +158,21 @@ def show(config: PipelineConfig, customer_invoice_id: str, as_json: bool) -> Non
     with opened_warehouse(config) as warehouse, _billing_refusals():
         doc, lines, history = warehouse.customer_invoice(customer_invoice_id)
     if as_json:
-        click.echo(json.dumps(customer_invoice_json(doc, lines, history), indent=2))
+        say(json.dumps(customer_invoice_json(doc, lines, history), indent=2), multiline=True)
         return
-    click.echo(_document_line(doc))
+    say(_document_line(doc))
     for line in lines:
         markup = (
             "at cost" if line.usage_markup_percent is None else f"markup {decimal_text(line.usage_markup_percent)}%"
         )
         unlinked = "" if line.linked or doc.kind == "credit_note" else "\tunlinked (credited)"
         row = line.as_row()
-        click.echo(
+        say(
             f"  {line.provider_invoice or line.record_id}\t{line.line_id}\t{line.subscription_id}\t"
             f"{line.charge_start_date}\tcost {row['cost']}\t{markup}\tprice {row['price']}{unlinked}"
         )
     for entry in history:
-        click.echo(
+        say(
             f"  {entry.changed_at:%Y-%m-%d %H:%M:%S}\t{entry.from_status or '-'} -> {entry.to_status}\t"
             f"{entry.actor}\t{entry.reason}"
         )
@@ -192,4 +193,4 @@ def export(config: PipelineConfig, customer_invoice_id: str, out: Path) -> None:
         raise Misconfigured(
             f"cannot write into {out}: {error.strerror or error}; choose a folder you can write"
         ) from None
-    click.echo(f"wrote {', '.join(path.name for path in written)} to {out}")
+    say(f"wrote {', '.join(path.name for path in written)} to {out}")

@@ -9,11 +9,11 @@ import os
 import tempfile
 from pathlib import Path
 
-import click
 import dagster as dg
 
 from invoice_pipeline.cli.common import actor
 from invoice_pipeline.cli.errors import InstanceUnusable, Misconfigured
+from invoice_pipeline.cli.output import say
 from invoice_pipeline.composition import opened_warehouse
 from invoice_pipeline.config import PipelineConfig, load_config
 from invoice_pipeline.dagster_defs.abandoned_runs import end_abandoned_import_runs
@@ -76,23 +76,23 @@ def run_imports(targets: list[InvoiceKey], options: dict[str, object] | None = N
         config = load_config()
         with opened_warehouse(config) as warehouse:
             for run_id in end_abandoned_import_runs(instance, warehouse, settle=config.claim_lapse):
-                click.echo(f"import run {run_id} had stopped without ending: now shown as failed in Dagster", err=True)
+                say(f"import run {run_id} had stopped without ending: now shown as failed in Dagster", err=True)
         for key in targets:
             outcome = run_invoice_import(defs, instance, key, options)
             if outcome.refused:
                 refused = True
-                click.echo(f"{key}\trefused\t{outcome.error}")
+                say(f"{key}\trefused\t{outcome.error}")
             elif outcome.broken:
                 broken = True
-                click.echo(f"{key}\tfailed\t{outcome.error or 'run failed'} (run {outcome.run_id})")
+                say(f"{key}\tfailed\t{outcome.error or 'run failed'} (run {outcome.run_id})")
             else:
                 with opened_warehouse(load_config()) as warehouse:
                     record = warehouse.current_record(key)
                 status = record.status if record else NOT_IMPORTED
                 message = (record.message if record else "") or ""
-                click.echo(f"{key}\t{status}\t{message}")
+                say(f"{key}\t{status}\t{message}")
     if not targets:
-        click.echo("nothing to import")
+        say("nothing to import")
     return broken, refused
 
 

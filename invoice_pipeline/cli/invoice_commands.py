@@ -11,6 +11,7 @@ import click
 
 from invoice_pipeline.cli.common import import_hint, invoice_key_of
 from invoice_pipeline.cli.errors import Refused
+from invoice_pipeline.cli.output import say
 from invoice_pipeline.composition import opened_warehouse
 from invoice_pipeline.config import PipelineConfig
 from invoice_pipeline.connectors.folder import LINE_FILE_STEMS
@@ -38,14 +39,14 @@ def list_invoices(config: PipelineConfig, provider_id: str | None, status_name: 
     with opened_warehouse(config) as warehouse:
         records = [r.summary() for r in warehouse.list_invoices(provider_id, status)]
     if as_json:
-        click.echo(json.dumps(records, indent=2))
+        say(json.dumps(records, indent=2), multiline=True)
         return
     for r in records:
         lines = (r["usage_line_count"] or 0) + (r["license_line_count"] or 0)
         total = f"{r['total_amount'] or '-'} {r['currency'] or ''}".strip()
-        click.echo(f"{r['provider']}:{r['invoice_id']}\t{r['status']}\t{total}\t{lines} lines\t{r['message'] or ''}")
+        say(f"{r['provider']}:{r['invoice_id']}\t{r['status']}\t{total}\t{lines} lines\t{r['message'] or ''}")
     if not records:
-        click.echo("no provider invoices")
+        say("no provider invoices")
 
 
 @invoices.command("show")
@@ -75,24 +76,26 @@ def show_invoice(config: PipelineConfig, invoice_key: str, as_json: bool) -> Non
     if not standing.stage.has_current_record and standing.since is not None:  # deactivated or deleted, and when
         details["removed"] = {"by": standing.by, "at": standing.since.isoformat(), "why": standing.why}
     if as_json:
-        click.echo(json.dumps(details, indent=2))
+        say(json.dumps(details, indent=2), multiline=True)
         return
     if details["removed"]:
         how = "deleted (its record, lines and notes removed)" if standing.stage == Stage.DELETED else "deactivated"
-        click.echo(
+        say(
             f"{key} was {how} by {standing.by} on {standing.since:%Y-%m-%d %H:%M} UTC ({standing.why}); "
-            f"to import it again: {import_hint(config, key)}\n"
+            f"to import it again: {import_hint(config, key)}"
         )
+        say()
     for name, value in (details["records"] or [{}])[0].items():
-        click.echo(f"{name:20} {'' if value is None else value}")
-    click.echo("\nhistory:")
+        say(f"{name:20} {'' if value is None else value}")
+    say("\nhistory:", multiline=True)
     for h in details["history"]:
-        click.echo(f"  {h['changed_at']}  {h['from_status'] or '-'} -> {h['to_status']}  {h['reason']}  ({h['actor']})")
-    click.echo("\nnotes:" + ("" if details["notes"] else " none"))
+        say(f"  {h['changed_at']}  {h['from_status'] or '-'} -> {h['to_status']}  {h['reason']}  ({h['actor']})")
+    say("\nnotes:" + ("" if details["notes"] else " none"), multiline=True)
     for n in details["notes"]:
-        click.echo(f"  {n['title']}: {n['file_name']}")
+        say(f"  {n['title']}: {n['file_name']}")
     for older in details["records"][1:]:
-        click.echo(f"\nearlier record {older['record_id']}: {older['status']} {older['message'] or ''}")
+        say()
+        say(f"earlier record {older['record_id']}: {older['status']} {older['message'] or ''}")
 
 
 @invoices.command("notes")
@@ -108,14 +111,14 @@ def write_notes(config: PipelineConfig, invoice_key: str, out_dir: str) -> None:
         records = warehouse.records(key)
         notes = warehouse.notes(records[0].record_id) if records else []
     if not notes:
-        click.echo(f"{key} has no notes")
+        say(f"{key} has no notes")
         return
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     for note in notes:
         path = folder / note.file_name
         path.write_text(note.content, encoding="utf-8")
-        click.echo(f"{note.title}: {path}")
+        say(f"{note.title}: {path}")
 
 
 @invoices.command("export")
@@ -133,4 +136,4 @@ def export(config: PipelineConfig, invoice_key: str, out_dir: str) -> None:
             raise Refused(f"{key} has no current record; list them with `invoice-pipeline invoices list`")
         for kind, stem in LINE_FILE_STEMS.items():
             count = warehouse.export_lines(record.record_id, kind, folder / f"{stem}.csv")
-            click.echo(f"{folder / f'{stem}.csv'}\t{count} lines")
+            say(f"{folder / f'{stem}.csv'}\t{count} lines")

@@ -9,6 +9,7 @@ import click
 
 from invoice_pipeline.cli.common import smtp
 from invoice_pipeline.cli.errors import EXIT_USAGE, Broken, Refused
+from invoice_pipeline.cli.output import say
 from invoice_pipeline.composition import opened_warehouse
 from invoice_pipeline.config import PipelineConfig
 from invoice_pipeline.notifications.mail import NO_RELAY, MailError
@@ -42,7 +43,7 @@ def notify(config: PipelineConfig, preview: bool, show_html: bool, day_text: str
     except ValueError:
         raise click.BadParameter(f"{day_text!r} is not a date written YYYY-MM-DD", param_hint="--day") from None
     if not preview and not smtp().configured:
-        click.echo(f"invoice-pipeline: {NO_RELAY}", err=True)
+        say(f"invoice-pipeline: {NO_RELAY}", err=True)
         sys.exit(EXIT_USAGE)
     now = datetime.now(UTC)
     with opened_warehouse(config) as warehouse:
@@ -56,7 +57,7 @@ def notify(config: PipelineConfig, preview: bool, show_html: bool, day_text: str
             raise Refused(str(refusal)) from None
         except MailError as error:
             raise Broken(f"summary for {day} not sent: {error}; run notify again") from None
-    click.echo(f"summary {delivery.day}: {delivery.reason}")
+    say(f"summary {delivery.day}: {delivery.reason}")
 
 
 def _preview_summary(warehouse: Warehouse, config: PipelineConfig, day: date, now: datetime, show_html: bool) -> None:
@@ -67,11 +68,11 @@ def _preview_summary(warehouse: Warehouse, config: PipelineConfig, day: date, no
     try:
         check_summary_due(config, day, now)
     except SummaryNotDue as not_due:
-        click.echo(str(not_due), err=True)
-    click.echo(f"To: {', '.join(settings.recipients) or '(no recipients configured)'}")
-    click.echo(f"Subject: {mail.subject}\n\n{mail.first_part[1]}")
+        say(str(not_due), err=True)
+    say(f"To: {', '.join(settings.recipients) or '(no recipients configured)'}")
+    say(f"Subject: {mail.subject}\n\n{mail.first_part[1]}", multiline=True)
     if show_html and mail.text is not None:
         if mail.html is None:
-            click.echo("no HTML part: only notifications.text_template is set, so the mail is plain text", err=True)
+            say("no HTML part: only notifications.text_template is set, so the mail is plain text", err=True)
         else:
-            click.echo(mail.html)
+            say(mail.html, multiline=True)

@@ -16,6 +16,7 @@ import click
 
 from invoice_pipeline.cli.common import actor, import_hint, invoice_key_of, invoice_operation, refusals_refused
 from invoice_pipeline.cli.errors import EXIT_BROKEN, EXIT_REFUSED, Refused
+from invoice_pipeline.cli.output import say
 from invoice_pipeline.composition import opened_warehouse
 from invoice_pipeline.config import PipelineConfig
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
@@ -31,7 +32,7 @@ def _change_shown(config: PipelineConfig, key: InvoiceKey, done: str, change: Ca
     from invoice_pipeline.cli.dagster_runs import show_in_dagster
 
     with refusals_refused(), opened_warehouse(config) as warehouse:
-        click.echo(change(warehouse))
+        say(change(warehouse))
     show_in_dagster(config, key, done)
 
 
@@ -117,7 +118,7 @@ def override(config: PipelineConfig, invoice_key: str, reason: str, difference: 
         found = checksum_override_difference(config, warehouse, key, approved=difference)
         record = warehouse.current_record(key)
         shown = f"{decimal_text(found, record.minor_units)} {record.currency}" if record else decimal_text(found)
-        click.echo(f"{key}\tchecksum override\tapproving a difference of {shown}")
+        say(f"{key}\tchecksum override\tapproving a difference of {shown}")
     options: dict[str, object] = {
         "checksum_override": {"difference": str(difference), "reason": reason},
         "requested_by": actor(),
@@ -173,7 +174,7 @@ def create(
         )
     with refusals_refused(), opened_warehouse(config) as warehouse:
         record = create_manual_invoice(config, warehouse, key, actor=actor(), reason=reason, header=header)
-        click.echo(
+        say(
             f"{key}\t{record.status}\tadd its line files to its folder if any, then "
             f"`invoice-pipeline invoices activate {key} --reason ...`"
         )
@@ -204,7 +205,7 @@ def activate(config: PipelineConfig, invoice_key: str, reason: str, accept_check
             reason=reason,
             accept_checksum_difference=accept_checksum_difference,
         )
-        click.echo(f"{key}\t{result.status}\t{result.message}")
+        say(f"{key}\t{result.status}\t{result.message}")
     show_in_dagster(config, key, f"activated by {actor()}: {reason}")
 
 

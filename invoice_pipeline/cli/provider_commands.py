@@ -8,6 +8,7 @@ import json
 import click
 
 from invoice_pipeline.cli.errors import Broken, Refused
+from invoice_pipeline.cli.output import say
 from invoice_pipeline.composition import opened_warehouse
 from invoice_pipeline.config import PipelineConfig
 from invoice_pipeline.connectors.base import ConnectorError
@@ -25,7 +26,7 @@ def providers() -> None:
 def list_providers(config: PipelineConfig) -> None:
     """The configured providers."""
     for p in config.providers:
-        click.echo(f"{p.id}\t{p.name}\t{p.sync}\t{p.connector}\ttolerance {p.checksum_tolerance}")
+        say(f"{p.id}\t{p.name}\t{p.sync}\t{p.connector}\ttolerance {p.checksum_tolerance}")
 
 
 @providers.command("invoices")
@@ -38,9 +39,9 @@ def provider_invoices(config: PipelineConfig, provider_id: str) -> None:
     with opened_warehouse(config) as warehouse:
         try:
             for offered in offered_invoice_statuses(config, warehouse, provider_id):
-                click.echo(offered.text())
+                say(offered.text())
             for folder in folders_not_read(config.provider(provider_id)):
-                click.echo(f"{folder.folder}\tnot read\t{folder.reason}")
+                say(f"{folder.folder}\tnot read\t{folder.reason}")
         except ConnectorError as error:
             raise Broken(str(error)) from None
 
@@ -82,9 +83,9 @@ def check_provider(config: PipelineConfig, provider_id: str, invoice_id: str | N
             steps.append(step.as_json())
         else:
             for line in step.lines():
-                click.echo(line)
+                say(line)
     if as_json:
-        click.echo(json.dumps(steps, indent=2))
+        say(json.dumps(steps, indent=2), multiline=True)
     if failed:
         raise Refused(f"{provider_id}: FAILED at {', '.join(failed)}; nothing was imported")
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from invoice_pipeline.cli.errors import Broken, Misconfigured
+from invoice_pipeline.cli.output import say
 from invoice_pipeline.composition import opened_warehouse
 from invoice_pipeline.config import PipelineConfig
 from invoice_pipeline.domain.money import format_money
@@ -51,13 +52,13 @@ def reconcile(config: PipelineConfig, period: str, as_json: bool, out: Path | No
     # The files first: a reader that stops reading the summary (`| head`) must not cost them.
     written = [] if out is None else _written(result, out, history)
     if as_json:
-        click.echo(json.dumps(reconciliation_json(result), indent=2))
+        say(json.dumps(reconciliation_json(result), indent=2), multiline=True)
     else:
-        click.echo(f"reconciliation {result.period}")
+        say(f"reconciliation {result.period}")
         for code in sorted(result.totals):
             units = result.totals[code].minor_units
             money = {name: format_money(value, units) for name, value in result.totals[code].rounded().items()}
-            click.echo(
+            say(
                 f"{code}\tprovider cost {money['provider_cost']} = billed {money['billed_cost']} + unbilled "
                 f"{money['unbilled_cost']} + without contract {money['no_contract_cost']}\trevenue {money['revenue']}"
                 f"\tmargin {money['margin']}\tunbilled amount {money['unbilled_amount']}"
@@ -65,15 +66,15 @@ def reconcile(config: PipelineConfig, period: str, as_json: bool, out: Path | No
                 f"difference {money['accepted_difference']}\tpending provider changes {money['pending_change']}"
             )
         if not result.totals:
-            click.echo(
+            say(
                 f"no lines of Active provider invoices charge in {result.period}: nothing to reconcile; import that "
                 f"month's invoices (invoice-pipeline sync; invoice-pipeline invoices list shows those in Error or "
                 f"Inactive), or check the period"
             )
         for kind in FindingKind:
-            click.echo(f"{kind.value}\t{len(result.of_kind(kind))}\t{FINDING_MEANING[kind]}")
+            say(f"{kind.value}\t{len(result.of_kind(kind))}\t{FINDING_MEANING[kind]}")
     if out is not None:
-        click.echo(f"wrote {len(written)} files to {out}; the report: {report_file(out, result)}", err=as_json)
+        say(f"wrote {len(written)} files to {out}; the report: {report_file(out, result)}", err=as_json)
 
 
 def _written(result: Reconciliation, out: Path, history: list[Reconciliation]) -> list[Path]:

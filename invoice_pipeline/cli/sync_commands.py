@@ -8,6 +8,7 @@ import click
 
 from invoice_pipeline.cli.common import refusals_refused
 from invoice_pipeline.cli.errors import EXIT_BROKEN, EXIT_REFUSED, Broken, Refused
+from invoice_pipeline.cli.output import say
 from invoice_pipeline.composition import open_warehouse, opened_warehouse
 from invoice_pipeline.config import PipelineConfig
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
@@ -58,13 +59,13 @@ def _daily_sync(provider_id: str | None) -> list[InvoiceKey]:
             f"(run {plan.outcome.run_id})"
         )
     for problem in plan.provider_errors:
-        click.echo(f"provider error\t{problem}", err=True)
+        say(f"provider error\t{problem}", err=True)
     for skipped in plan.skipped:
-        click.echo(f"{skipped.invoice}\tskipped\t{skipped.reason}")
+        say(f"{skipped.invoice}\tskipped\t{skipped.reason}")
     for folder in plan.folders_not_read:
-        click.echo(f"{folder.provider}:{folder.folder}\tnot read\t{folder.reason}")
+        say(f"{folder.provider}:{folder.folder}\tnot read\t{folder.reason}")
     for change in plan.changes:
-        click.echo(f"{change.invoice}\tchanged at provider\t{change.text()}")
+        say(f"{change.invoice}\tchanged at provider\t{change.text()}")
     for error in plan.notifications_not_sent:
-        click.echo(f"notification not sent (retried next sync)\t{error}", err=True)
+        say(f"notification not sent (retried next sync)\t{error}", err=True)
     return plan.eligible

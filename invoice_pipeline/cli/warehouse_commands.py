@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from invoice_pipeline.cli.errors import Refused
+from invoice_pipeline.cli.output import say
 from invoice_pipeline.composition import opened_warehouse
 from invoice_pipeline.config import PipelineConfig
 
@@ -20,11 +21,11 @@ def warehouse_status(config: PipelineConfig) -> None:
     """Print the warehouse's schema revision; exit 1 when it needs `warehouse upgrade`."""
     with opened_warehouse(config, check_schema=False) as warehouse:
         state = warehouse.schema_state()
-    click.echo(f"warehouse: {warehouse.location}")
-    click.echo(f"schema revision: {state.current or 'none (not set up)'}; this version needs: {state.head}")
+    say(f"warehouse: {warehouse.location}")
+    say(f"schema revision: {state.current or 'none (not set up)'}; this version needs: {state.head}")
     if not state.up_to_date:
         raise Refused("the schema is not this version's; run `invoice-pipeline warehouse upgrade`")
-    click.echo("up to date")
+    say("up to date")
 
 
 @warehouse_group.command("upgrade")
@@ -34,6 +35,6 @@ def warehouse_upgrade(config: PipelineConfig) -> None:
     with opened_warehouse(config, check_schema=False) as warehouse:
         before, after = warehouse.upgrade_schema()
     if before == after:
-        click.echo(f"warehouse {warehouse.location}: already at schema revision {after}, nothing to do")
+        say(f"warehouse {warehouse.location}: already at schema revision {after}, nothing to do")
     else:
-        click.echo(f"warehouse {warehouse.location}: schema upgraded from {before or 'nothing'} to revision {after}")
+        say(f"warehouse {warehouse.location}: schema upgraded from {before or 'nothing'} to revision {after}")

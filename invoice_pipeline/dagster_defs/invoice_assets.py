@@ -20,6 +20,7 @@ from invoice_pipeline.dagster_defs.partitions import provider_invoice_partitions
 from invoice_pipeline.dagster_defs.reference_assets import reference_assets
 from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource
 from invoice_pipeline.dagster_defs.run_tags import tag_invoice_run
+from invoice_pipeline.domain.display import shown
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.import_results import CHECKSUM_CHECK, REFERENCES_CHECK, SCHEMA_CHECK
@@ -190,7 +191,7 @@ def provider_invoice_import(
             yield from _active_invoice(record)  # refused, unchanged: the partition still tells it is Active
         fail_with_outcome(OutcomeFailure.IMPORT_REFUSED, f"Import refused: {refusal}")
     assert record is not None
-    context.log.info(f"{key}: {result.status} - {result.message}")
+    context.log.info(shown(f"{key}: {result.status} - {result.message}"))
     for voided in result.voided:  # the invoice a void note withdrew tells it on its own partition at once
         show_invoice_change(context.instance, voided.key, voided, f"{voided.message} (run {run_id})")
     checks = [
@@ -199,7 +200,7 @@ def provider_invoice_import(
             check_name=name,
             passed=outcome.passed,
             severity=dg.AssetCheckSeverity.ERROR,
-            description=outcome.description,
+            description=shown(outcome.description),
             metadata=plain_metadata(outcome.metadata),
         )
         for name, outcome in result.checks.items()

@@ -13,6 +13,7 @@ import dagster as dg
 from dagster_shared.error import SerializableErrorInfo
 
 from invoice_pipeline.dagster_defs.errors import PlainError
+from invoice_pipeline.dagster_defs.metadata import shown_metadata
 from invoice_pipeline.dagster_defs.partitions import provider_invoice_partitions
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.money import decimal_text, round_to_minor_units
@@ -65,32 +66,36 @@ def _money(record: InvoiceRecord, amount: Decimal | None) -> str:
 
 def invoice_metadata(record: InvoiceRecord) -> dict[str, Any]:
     """What the UI shows for a provider invoice record: money in the currency's minor units, as the messages do."""
-    return {
-        "status": str(record.status),
-        "message": record.message or "",
-        "record_id": record.record_id,
-        "currency": record.currency or "",
-        "total_amount": _money(record, record.total_amount),
-        "usage_total": _money(record, record.usage_total),
-        "license_total": _money(record, record.license_total),
-        "difference": _money(record, record.difference),
-        "accepted_difference": _money(record, record.accepted_difference),
-        "tax_amount": _money(record, record.tax_amount),  # the lines' tax, left out of total_amount
-        "document_type": record.document_type or "invoice",
-        "amends_invoice_id": record.amends_invoice_id or "",
-        "usage_line_count": record.usage_line_count or 0,
-        "license_line_count": record.license_line_count or 0,
-        "is_manual": bool(record.is_manual),
-    }
+    return shown_metadata(
+        {
+            "status": str(record.status),
+            "message": record.message or "",
+            "record_id": record.record_id,
+            "currency": record.currency or "",
+            "total_amount": _money(record, record.total_amount),
+            "usage_total": _money(record, record.usage_total),
+            "license_total": _money(record, record.license_total),
+            "difference": _money(record, record.difference),
+            "accepted_difference": _money(record, record.accepted_difference),
+            "tax_amount": _money(record, record.tax_amount),  # the lines' tax, left out of total_amount
+            "document_type": record.document_type or "invoice",
+            "amends_invoice_id": record.amends_invoice_id or "",
+            "usage_line_count": record.usage_line_count or 0,
+            "license_line_count": record.license_line_count or 0,
+            "is_manual": bool(record.is_manual),
+        }
+    )
 
 
 def line_asset_metadata(record: InvoiceRecord, kind: str) -> dict[str, Any]:
     """The metadata of one line asset's partition: how many lines the invoice stored, and their total."""
-    return {
-        "line_count": record.line_count(kind) or 0,
-        "total": _money(record, record.line_total(kind)),
-        "currency": record.currency or "",
-    }
+    return shown_metadata(
+        {
+            "line_count": record.line_count(kind) or 0,
+            "total": _money(record, record.line_total(kind)),
+            "currency": record.currency or "",
+        }
+    )
 
 
 def invoice_materializations(record: InvoiceRecord) -> list[dg.AssetMaterialization]:
@@ -117,7 +122,7 @@ def status_observation(
         metadata |= {"message": record.message or "", "record_id": record.record_id}
     if notes:
         metadata["notes"] = f"{', '.join(notes)}: `invoice-pipeline invoices notes {key} --out DIR` writes them"
-    return dg.AssetObservation(asset_key=INVOICE_ASSET, partition=str(key), metadata=metadata)
+    return dg.AssetObservation(asset_key=INVOICE_ASSET, partition=str(key), metadata=shown_metadata(metadata))
 
 
 def add_invoice_partitions(instance: dg.DagsterInstance, keys: list[InvoiceKey]) -> None:

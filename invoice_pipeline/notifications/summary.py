@@ -14,6 +14,7 @@ from markupsafe import Markup, escape
 
 from invoice_pipeline.config import NotificationsConfig, PipelineConfig
 from invoice_pipeline.connectors.folder import FolderNotRead, folders_not_read
+from invoice_pipeline.domain.display import shown
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.statuses import DELETED, Status
 from invoice_pipeline.notifications.mail import NO_RELAY, MailError, SmtpSettings, build_message, send_message
@@ -242,12 +243,21 @@ def build_daily_summary(warehouse: Warehouse, config: PipelineConfig, day: date)
     )
 
 
+def shown_value(value: Any) -> Any:
+    """Every value a template writes (`{{ ... }}`), as a person may see it: one line, secrets redacted, control
+    characters and bidi overrides escaped (`domain.display.shown`); markup the HTML template made stays as made."""
+    if value is None or isinstance(value, Markup | bool | int):
+        return value
+    return shown(str(value))
+
+
 def _environment(folder: Path, html: bool) -> Environment:
     environment = Environment(
         loader=FileSystemLoader(str(folder)),
         autoescape=select_autoescape(enabled_extensions=("html", "j2"), default=html) if html else False,
         undefined=StrictUndefined,
         keep_trailing_newline=True,
+        finalize=shown_value,
     )
     environment.filters["code_spans"] = _code_spans if html else str
     return environment
@@ -255,7 +265,7 @@ def _environment(folder: Path, html: bool) -> Environment:
 
 def _code_spans(text: str) -> Markup:
     """`text` escaped for HTML, each part written between backticks (a command) shown as code."""
-    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", str(escape(text))))
+    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", str(escape(shown(str(text))))))
 
 
 def render_template(path: Path, context: dict[str, Any], *, html: bool) -> str:
@@ -265,7 +275,8 @@ def render_template(path: Path, context: dict[str, Any], *, html: bool) -> str:
 
 def render_subject(template: str, context: dict[str, Any]) -> str:
     """Render the configured subject (a Jinja2 string); line breaks never reach the header."""
-    text = Environment(undefined=StrictUndefined, autoescape=False).from_string(template).render(**context)
+    environment = Environment(undefined=StrictUndefined, autoescape=False, finalize=shown_value)
+    text = environment.from_string(template).render(**context)
     return " ".join(text.split())
 
 
