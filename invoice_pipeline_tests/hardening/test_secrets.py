@@ -21,6 +21,7 @@ from invoice_pipeline.notifications.mail import SmtpSettings
 from invoice_pipeline.notifications.summary import deliver_daily_summary
 from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline_tests.builders import usage_line
+from invoice_pipeline_tests.hardening.test_secret_leaks import files_leaking, leaks
 from invoice_pipeline_tests.smtp_relay import SmtpRelay, enable_notifications
 
 SECRET = "planted-S3cr3t-0d9f7e"
@@ -80,7 +81,8 @@ def test_the_smtp_password_is_in_no_log_metadata_exception_table_or_output(works
 
     produced += [r.stdout + r.stderr for r in runs] + [_warehouse_text(workspace)]
     assert any("SMTPAuthenticationError" in text or "535" in text for text in produced)  # the failure is visible
-    assert not [text[:200] for text in produced if SECRET in text]
+    assert not [text[:200] for text in produced if leaks(text, SECRET, "billing")]  # in any encoding
+    assert files_leaking(workspace.root, SECRET, "billing") == []  # the data folder, with the Dagster home
 
 
 def test_mail_sent_through_a_login_relay_never_carries_the_password(workspace):
@@ -140,6 +142,7 @@ def test_the_partner_center_secret_and_access_tokens_are_in_no_output_log_run_ev
     tokens = list(fake.tokens)
     assert len(tokens) >= 2
     outputs = [r.stdout + r.stderr for r in runs]
-    assert not [text[:200] for text in outputs if SECRET in text or any(token in text for token in tokens)]
+    assert not [text[:200] for text in outputs if leaks(text, SECRET) or any(leaks(text, t) for t in tokens)]
     assert _files_holding(workspace.root, [SECRET, *tokens]) == []
+    assert files_leaking(workspace.root, SECRET) == []  # in any encoding, case-folded or cut short
     assert _warehouse_text(workspace) and SECRET not in _warehouse_text(workspace)
