@@ -18,6 +18,7 @@ import pandera.ibis as pa
 from pandera.api.ibis.types import IbisData
 from pandera.errors import SchemaErrorReason
 
+from invoice_pipeline.domain.display import printable
 from invoice_pipeline.schemas.line_summaries import (
     CURRENCY_PATTERN,
     DECIMAL_PATTERN,
@@ -70,7 +71,7 @@ class SchemaFailure:
         """E.g. `usage_summaries.csv column 'amount' must be a decimal number ... (2 rows, e.g. L2='1e5')`."""
         where = f"column '{self.column}'" if self.column else "each row"
         shown = ", ".join(
-            f"{line_id or '?'}" + (f"={value!r}" if self.column else "") for line_id, value in self.examples
+            printable(line_id or "?") + (f"={value!r}" if self.column else "") for line_id, value in self.examples
         )
         rows = "row" if self.failing_rows == 1 else "rows"
         return (
