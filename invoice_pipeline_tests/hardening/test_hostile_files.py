@@ -5,15 +5,22 @@ bounded."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
+import re
 import socket
 import stat
+import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
+import yaml
 
+from invoice_pipeline.config import ConfigError, LineFileLimits
 from invoice_pipeline.connectors.folder import FolderConnector
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
@@ -23,6 +30,7 @@ from invoice_pipeline_tests.builders import ADVENTURE_WORKS, license_line, usage
 # The record each refused invoice leaves (status, message) is stored by each engine's own path: run on both.
 stored_by_each_engine = pytest.mark.engine_contract
 PASSWD = Path("/etc/passwd")
+CLI = Path(sys.executable).parent / "invoice-pipeline"
 
 
 def _import(workspace, warehouse, invoice_id: str):
@@ -161,3 +169,153 @@ def test_a_header_that_is_a_fifo_is_refused_and_never_blocks_the_listing(workspa
     assert (offered.invoice_id, offered.total_amount) == ("G-HFIFO", None)
     assert result.status == Status.ERROR
     assert "header.json is a FIFO (named pipe), not a regular file" in result.message
+
+
+# 6. Memory bounded for any line file; 7. no line dropped: the size and line length limits ----------------------
+
+GB = 1000**3
+MB = 1000**2
+PEAK_RSS_LIMIT = 1.5 * GB  # duckdb_memory_limit (1GB by default) plus a fixed margin
+
+
+def _sync_one_in_a_process(workspace, invoice_id: str, tmp_path: Path) -> tuple[int, str, int, float]:
+    """`invoice-pipeline sync --invoice` run as its own process: exit status, its output, its peak RSS in bytes
+    (os.wait4) and how long it took."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INVOICE_PIPELINE_", "DAGSTER_HOME"))}
+    env |= {"INVOICE_PIPELINE_CONFIG": str(workspace.config_path), "DAGSTER_HOME": str(tmp_path / "dagster")}
+    (tmp_path / "dagster").mkdir(exist_ok=True)
+    output = tmp_path / "sync-output.txt"
+    started = time.monotonic()
+    with output.open("wb") as sink:
+        process = subprocess.Popen(
+            [str(CLI), "sync", "--invoice", f"contoso-csp:{invoice_id}"],
+            env=env,
+            cwd=tmp_path,
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+        watchdog = threading.Timer(600, process.kill)
+        watchdog.start()
+        try:
+            _, status, usage = os.wait4(process.pid, 0)
+        finally:
+            watchdog.cancel()
+        process.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait for it again
+    return process.returncode, output.read_text(errors="replace"), usage.ru_maxrss * 1024, time.monotonic() - started
+
+
+def test_a_2gb_sparse_line_file_ends_in_an_error_within_bounded_memory(workspace, tmp_path):
+    folder = workspace.add_invoice("G-SPARSE", license=[license_line("L1")])
+    sparse = folder / "usage_summaries.csv"
+    with sparse.open("wb") as handle:
+        handle.truncate(2 * GB)  # all NUL, no disk used
+
+    code, output, peak, took = _sync_one_in_a_process(workspace, "G-SPARSE", tmp_path)
+    print(f"2 GB sparse file: exit {code}, peak RSS {peak / MB:.0f} MB, {took:.1f} s")  # the measure, with -s
+
+    assert peak <= PEAK_RSS_LIMIT, f"peak RSS {peak / MB:.0f} MB"
+    assert "Error" in output, output
+    assert "usage_summaries.csv: cannot be read at line 1: the line is longer than the reader allows" in output
+    assert "1 MB" in output  # the limit it broke
+
+
+def test_a_line_file_beyond_the_size_limit_is_refused_at_once_unread(workspace, warehouse):
+    config = yaml.safe_load(workspace.config_path.read_text())
+    workspace.config_path.write_text(yaml.safe_dump({**config, "line_file_size_limit": "1GB"}))
+    folder = workspace.add_invoice("G-BIG", license=[license_line("L1")])
+    with (folder / "usage_summaries.csv").open("wb") as handle:
+        handle.truncate(2 * GB)
+
+    started = time.monotonic()
+    result = _import(workspace, warehouse, "G-BIG")
+
+    assert time.monotonic() - started < 30
+    assert result.status == Status.ERROR
+    assert result.message.startswith(
+        f"usage_summaries.csv: cannot be read: it has {2 * GB} bytes, more than the line file size limit of 1 GB"
+    )
+
+
+@stored_by_each_engine
+@pytest.mark.parametrize("megabytes", [8, 60, 300])
+def test_an_unterminated_last_line_of_many_megabytes_is_refused_with_its_line_number(workspace, warehouse, megabytes):
+    # The header total matches the first line alone: dropping the last one would import the invoice without it.
+    folder = workspace.add_invoice("G-TAIL", usage=[usage_line("U1")], license=[license_line("L1")])
+    path = folder / "usage_summaries.csv"
+    with path.open("ab") as handle:
+        handle.write(b"U2,")
+        for _ in range(megabytes):
+            handle.write(b"x" * MB)
+    try:
+        result = _import(workspace, warehouse, "G-TAIL")
+    finally:
+        path.unlink()
+
+    assert result.status == Status.ERROR, result.message
+    assert result.message.startswith("usage_summaries.csv: cannot be read at line 3: the line is longer"), (
+        result.message
+    )
+    assert "line_length_limit, is 1 MB" in result.message
+    assert warehouse.line_totals(result.record_id)["usage"].line_count == 0
+
+
+@stored_by_each_engine
+def test_a_gzip_line_file_is_held_to_the_limits_decompressed(workspace, warehouse):
+    folder = workspace.add_invoice("G-GZ", usage=[usage_line("U1")], license=[license_line("L1")])
+    text = (folder / "usage_summaries.csv").read_bytes() + b"U2," + b"y" * (8 * MB)
+    (folder / "usage_summaries.csv").unlink()
+    (folder / "usage_summaries.csv.gz").write_bytes(gzip.compress(text))  # about 8 KB compressed
+
+    result = _import(workspace, warehouse, "G-GZ")
+
+    assert result.status == Status.ERROR, result.message
+    assert result.message.startswith("usage_summaries.csv.gz: cannot be read at line 3: the line is longer")
+
+
+def test_a_gzip_bomb_is_refused_by_the_size_limit_decompressed_with_its_line(workspace, warehouse):
+    config = yaml.safe_load(workspace.config_path.read_text())
+    workspace.config_path.write_text(yaml.safe_dump({**config, "line_file_size_limit": "10MB"}))
+    folder = workspace.add_invoice("G-BOMB", usage=[usage_line("U1")])
+    text = (folder / "usage_summaries.csv").read_bytes() + (b"U2,1\n" * (4 * MB))  # 20 MB, a few KB compressed
+    (folder / "usage_summaries.csv").unlink()
+    (folder / "usage_summaries.csv.gz").write_bytes(gzip.compress(text))
+
+    result = _import(workspace, warehouse, "G-BOMB")
+
+    assert result.status == Status.ERROR
+    assert result.message.startswith("usage_summaries.csv.gz: cannot be read: decompressed, it grows beyond that")
+    assert "line file size limit of 10 MB" in result.message
+    assert re.search(r"at line 1999[0-9]{3},", result.message)  # where the 10 MB were passed, 5 bytes a line
+
+
+def test_the_limits_are_configurable_globally_and_per_provider(workspace, warehouse):
+    config = yaml.safe_load(workspace.config_path.read_text())
+    config["line_length_limit"] = "2MB"
+    config["providers"][1]["line_length_limit"] = "1KiB"
+    workspace.config_path.write_text(yaml.safe_dump(config))
+    loaded = workspace.config()
+    assert loaded.provider("contoso-csp").line_file_limits == LineFileLimits(50 * GB, 2 * MB)
+    assert loaded.provider("fabrikam-distribution").line_file_limits == LineFileLimits(50 * GB, 1024)
+
+    folder = workspace.add_invoice("G-LONG", usage=[usage_line("U1")], license=[license_line("L1")])
+    long_line = usage_line("U2", meter_name="z" * (3 * MB // 2))  # 1.5 MB: within 2 MB, read whole by the schema
+    write_csv(folder / "usage_summaries.csv", [usage_line("U1"), long_line])
+    result = _import(workspace, warehouse, "G-LONG")
+    assert result.status == Status.ERROR
+    assert "usage 20.00 + license 36.00" in result.message  # the long line was read, not dropped
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("line_length_limit", "10", "'line_length_limit': line_length_limit must be at least 1 KB"),
+        ("line_file_size_limit", "lots", "line_file_size_limit must be a size such as 1MB, 50GB or 1048576"),
+        ("line_file_size_limit", 0, "line_file_size_limit must be at least 1 byte"),
+    ],
+)
+def test_a_bad_limit_in_the_configuration_is_one_line_naming_the_key(workspace, key, value, expected):
+    config = yaml.safe_load(workspace.config_path.read_text())
+    workspace.config_path.write_text(yaml.safe_dump({**config, key: value}))
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        workspace.config()
