@@ -155,9 +155,18 @@ def _base64_forms(data: bytes) -> set[str]:
     return forms
 
 
+def _folded(text: str) -> str:
+    """`text` lower-cased character by character, keeping its length (a character whose lower case is longer,
+    such as U+0130, stays as it is)."""
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        return lowered
+    return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+
+
 @dataclass(frozen=True)
 class _Form:
-    text: str
+    folded: str  # the form, case-folded (`_folded`)
     shortest: int  # the shortest prefix that is redacted
 
 
@@ -177,11 +186,10 @@ class _Matcher:
                     continue
                 shortest = SHORTEST_PREFIX if len(secret) >= PREFIXES_FROM else len(form)
                 forms[form] = min(shortest, forms.get(form, shortest))
-        self.forms: dict[str, list[_Form]] = {}
+        self.forms: dict[str, list[_Form]] = {}  # by the first SHORTEST_PREFIX characters, case-folded
         for form, shortest in forms.items():
-            self.forms.setdefault(form[:SHORTEST_PREFIX].casefold(), []).append(_Form(form, shortest))
-        heads = sorted(self.forms, key=len, reverse=True)
-        self.heads = re.compile("|".join(re.escape(h) for h in heads), re.IGNORECASE) if heads else None
+            folded = _folded(form)
+            self.forms.setdefault(folded[:SHORTEST_PREFIX], []).append(_Form(folded, shortest))
         words = sorted(exact, key=len, reverse=True)
         self.exact = (
             re.compile(r"(?<![\w/.-])(?:" + "|".join(re.escape(w) for w in words) + r")(?![\w/.-])") if words else None
@@ -190,31 +198,28 @@ class _Matcher:
     def redact(self, text: str) -> str:
         if self.exact is not None:
             text = self.exact.sub(MASK, text)
-        if self.heads is None:
+        if not self.forms or len(text) < SHORTEST_PREFIX:
             return text
+        folded = _folded(text)
         pieces: list[str] = []
-        position = 0
-        while (found := self.heads.search(text, position)) is not None:
-            start = found.start()
-            end = max((self._end(text, start, form) for form in self._candidates(found.group(0))), default=-1)
+        done = start = 0
+        while start <= len(text) - SHORTEST_PREFIX:
+            candidates = self.forms.get(folded[start : start + SHORTEST_PREFIX])
+            end = max((self._end(folded, start, form) for form in candidates), default=-1) if candidates else -1
             if end < 0:
-                pieces.append(text[position : start + 1])
-                position = start + 1
+                start += 1
                 continue
-            pieces += [text[position:start], MASK]
-            position = end
-        pieces.append(text[position:])
+            pieces += [text[done:start], MASK]
+            done = start = end
+        pieces.append(text[done:])
         return "".join(pieces)
 
-    def _candidates(self, head: str) -> list[_Form]:
-        return self.forms.get(head.casefold(), [])
-
     @staticmethod
-    def _end(text: str, start: int, form: _Form) -> int:
+    def _end(folded: str, start: int, form: _Form) -> int:
         """Where the match of `form` (or of a long enough prefix of it) starting at `start` ends; -1 if none."""
         length = 0
-        for expected, seen in zip(form.text, text[start : start + len(form.text)], strict=False):
-            if expected != seen and expected.casefold() != seen.casefold():
+        for expected, seen in zip(form.folded, folded[start : start + len(form.folded)], strict=False):
+            if expected != seen:
                 break
             length += 1
         return start + length if length >= form.shortest else -1
