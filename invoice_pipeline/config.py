@@ -31,6 +31,8 @@ DEFAULT_OVERRIDE_MAXIMUM = Decimal("0.50")
 DEFAULT_LINE_FILE_SIZE_LIMIT = 50 * 1000**3  # 50 GB
 DEFAULT_LINE_LENGTH_LIMIT = 1000**2  # 1 MB
 MIN_LINE_LENGTH_LIMIT = 1000
+# DuckDB reads a CSV in buffers 16 times its longest line (and drops a last line longer than them): kept small.
+MAX_LINE_LENGTH_LIMIT = 16 * 1000**2
 _BYTE_UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4}
 _BYTE_UNITS |= {"KIB": 1024, "MIB": 1024**2, "GIB": 1024**3, "TIB": 1024**4}
 _BYTE_SIZE_PATTERN = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*")
@@ -368,8 +370,10 @@ class PipelineConfig(_Strict):
 
 def _limit_setting(value: object, key: str) -> int:
     size = byte_size(value, key)
-    if key == "line_length_limit" and size < MIN_LINE_LENGTH_LIMIT:
-        raise ValueError(f"{key} must be at least {byte_size_text(MIN_LINE_LENGTH_LIMIT)}")
+    if key == "line_length_limit" and not MIN_LINE_LENGTH_LIMIT <= size <= MAX_LINE_LENGTH_LIMIT:
+        raise ValueError(
+            f"{key} must be between {byte_size_text(MIN_LINE_LENGTH_LIMIT)} and {byte_size_text(MAX_LINE_LENGTH_LIMIT)}"
+        )
     return size
 
 

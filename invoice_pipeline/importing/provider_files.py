@@ -193,8 +193,8 @@ def _bounded_lines(handle: io.TextIOWrapper, file_name: str, limit: int) -> Iter
         number += 1
         if len(line) > limit and not line.endswith("\n"):
             raise ProviderFileError(
-                f"{file_name}: cannot be read at line {number}: the line is longer than the reader allows (the line length "
-                f"limit, line_length_limit, is {byte_size_text(limit)}); the file is refused whole"
+                f"{file_name}: cannot be read at line {number}: the line is longer than the reader allows (the line "
+                f"length limit, line_length_limit, is {byte_size_text(limit)}); the file is refused whole"
             )
         yield line
 

@@ -309,7 +309,8 @@ def test_the_limits_are_configurable_globally_and_per_provider(workspace, wareho
 @pytest.mark.parametrize(
     ("key", "value", "expected"),
     [
-        ("line_length_limit", "10", "'line_length_limit': line_length_limit must be at least 1 KB"),
+        ("line_length_limit", "10", "'line_length_limit': line_length_limit must be between 1 KB and 16 MB"),
+        ("line_length_limit", "1GB", "'line_length_limit': line_length_limit must be between 1 KB and 16 MB"),
         ("line_file_size_limit", "lots", "line_file_size_limit must be a size such as 1MB, 50GB or 1048576"),
         ("line_file_size_limit", 0, "line_file_size_limit must be at least 1 byte"),
     ],
