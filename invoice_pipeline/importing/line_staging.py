@@ -41,6 +41,7 @@ from invoice_pipeline.schemas.line_summaries import (
 from invoice_pipeline.validation import billing_period
 from invoice_pipeline.validation.billing_period import HeaderPeriod, OutOfPeriod
 from invoice_pipeline.validation.line_schema import (
+    PROVIDER_COLUMN_WITH_NUL,
     SchemaFailure,
     StagedLinesVerdict,
     fails_any_check,
@@ -339,15 +340,24 @@ def _create_checked_lines(staging: duckdb.DuckDBPyConnection, kind: str, period:
     columns = [c for c in (*COMMON_COLUMNS, *USAGE_COLUMNS) if c in present]
     # The provider's extra columns are read here too (their text length summed), so that a file DuckDB
     # cannot read is found by this pass, which names the file, and not later while publishing.
-    extra = [f"coalesce(length({quote_identifier(c)}), 0)" for c in present if c not in columns]
-    lines = f"(SELECT {', '.join(columns)}, {' + '.join(extra) or '0'} AS {EXTRA_TEXT_LENGTH} FROM {raw})"
+    extra_columns = [c for c in present if c not in columns]
+    extra = [f"coalesce(length({quote_identifier(c)}), 0)" for c in extra_columns]
+    # The first provider column holding a NUL, by name (no warehouse text column can hold one): the schema refuses it.
+    with_nul = " ".join(
+        f"WHEN contains({quote_identifier(c)}, chr(0)) THEN '{c.replace(chr(39), chr(39) * 2)}'" for c in extra_columns
+    )
+    nul_column = f"CASE {with_nul} END" if with_nul else "CAST(NULL AS VARCHAR)"
+    lines = (
+        f"(SELECT {', '.join(columns)}, {' + '.join(extra) or '0'} AS {EXTRA_TEXT_LENGTH}, "
+        f"{nul_column} AS {PROVIDER_COLUMN_WITH_NUL} FROM {raw})"
+    )
     view = f"checked_{kind}_summaries"
     charge_start = f", {period.flag_columns('TRY_CAST(charge_start_date AS DATE)')}" if period is not None else ""
     units, fraction = _amount_parts_sql(AMOUNT_VALUE)
     staging.execute(
         f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT *, {units} AS {AMOUNT_UNITS}, {fraction} AS {AMOUNT_FRACTION} "
         f"FROM (SELECT *, TRY_CAST(amount AS {MONEY_SQL_TYPE}) AS {AMOUNT_VALUE}{charge_start} "
-        f"FROM ({with_reference_flags(lines, [*columns, EXTRA_TEXT_LENGTH])}))"
+        f"FROM ({with_reference_flags(lines, [*columns, EXTRA_TEXT_LENGTH, PROVIDER_COLUMN_WITH_NUL])}))"
     )
     return view
 

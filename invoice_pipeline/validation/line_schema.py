@@ -47,7 +47,11 @@ _PATTERN_MEANINGS = {
     UNIT_PATTERN: "1 to 100 characters without control characters",
     TEXT_PATTERN: "text without NUL characters",
 }
+# The staged column naming a line's first provider (extra) column holding a NUL; the raw table is checked directly.
+PROVIDER_COLUMN_WITH_NUL = "provider_column_with_nul"
+NO_NUL = "no_nul"
 _CHECK_MEANINGS = {
+    NO_NUL: "free of NUL characters (no warehouse text column can hold one; the value names the column)",
     "not_nullable": "a value (it is empty)",
     "real_date_2000_to_2099": "a real calendar date from 2000-01-01 to 2099-12-31",
     "not_negative": "zero or more (credits carry a negative price or amount, not quantity)",
@@ -69,7 +73,13 @@ class SchemaFailure:
 
     def describe(self) -> str:
         """E.g. `usage_summaries.csv column 'amount' must be a decimal number ... (2 rows, e.g. L2='1e5')`."""
-        where = f"column '{self.column}'" if self.column else "each row"
+        where = (
+            "each provider column"
+            if self.column == PROVIDER_COLUMN_WITH_NUL
+            else f"column '{self.column}'"
+            if self.column
+            else "each row"
+        )
         shown = ", ".join(
             printable(line_id or "?") + (f"={value!r}" if self.column else "") for line_id, value in self.examples
         )
@@ -129,12 +139,28 @@ def _check_expressions(table: ir.Table, schema: pa.DataFrameSchema) -> dict[str,
                 return None
             failing = ~(passed | values.isnull()) if check.ignore_na else ~passed.fill_null(False)
             found[f"{name}:{check.name}"] = _CheckExpression(name, check.name, check, failing)
+    found |= _provider_columns_without_nul(table, schema)
     for check in schema.checks:
         if check.name not in _CHECK_MEANINGS:
             return None
         failing = ~check._check_fn(IbisData(table, None)).fill_null(check.ignore_na)
         found[f"*:{check.name}"] = _CheckExpression(None, check.name, check, failing)
     return found
+
+
+def _provider_columns_without_nul(table: ir.Table, schema: pa.DataFrameSchema) -> dict[str, _CheckExpression]:
+    """The provider's own (extra) columns hold no NUL: through the staged column naming the first that does, or
+    on raw lines, each text column the schema does not know."""
+    if PROVIDER_COLUMN_WITH_NUL in table.columns:
+        failing = table[PROVIDER_COLUMN_WITH_NUL].notnull()
+        return {
+            f"{PROVIDER_COLUMN_WITH_NUL}:{NO_NUL}": _CheckExpression(PROVIDER_COLUMN_WITH_NUL, NO_NUL, None, failing)
+        }
+    extra = [name for name, kind in table.schema().items() if name not in schema.columns and kind.is_string()]
+    if not extra:
+        return {}
+    failing = functools.reduce(operator.or_, (table[name].contains("\x00").fill_null(False) for name in extra))
+    return {f"*:{NO_NUL}": _CheckExpression(None, NO_NUL, None, failing)}
 
 
 def fails_any_check(table: ir.Table, kind: str) -> ir.BooleanColumn | None:

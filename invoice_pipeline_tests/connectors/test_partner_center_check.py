@@ -153,10 +153,7 @@ def test_a_refused_secret_is_one_failed_token_line_with_the_endpoints_answer(che
     _, name, message = steps[1]
     assert name == "token for Partner Center"
     assert message.startswith("not granted for scope https://api.partnercenter.microsoft.com/.default: POST ")
-    assert message.endswith(
-        "/oauth2/v2.0/token: the token endpoint answered 401 Unauthorized "
-        "(invalid_client AADSTS7000215: Invalid client secret provided.)"
-    )
+    assert message.endswith("/oauth2/v2.0/token: the token endpoint answered 401 Unauthorized (invalid_client)")
     assert {message for _, _, message in steps[2:]} == {"no token for Partner Center (see that step)"}
     assert "FAILED at token for Partner Center" in completed.stderr
     _no_secret(completed, fake)
@@ -202,7 +199,7 @@ def test_a_refused_graph_token_fails_its_step_and_skips_a_download_that_needs_th
     assert completed.returncode == 1
     steps = _steps(completed.stdout)
     assert [status for status, _, _ in steps] == ["ok", "ok", "FAILED", "ok", "skipped", "skipped"]
-    assert "400 Bad Request (invalid_scope AADSTS70011: invalid scope)" in steps[2][2]
+    assert "400 Bad Request (invalid_scope)" in steps[2][2]
     assert (
         "the exports cannot run (the app needs the Graph application permission PartnerBilling.Read.All"
         in (steps[2][2])

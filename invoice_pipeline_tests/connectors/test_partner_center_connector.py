@@ -282,7 +282,8 @@ def test_a_wrong_secret_gives_the_token_endpoints_answer_without_the_secret(fake
     with pytest.raises(ConnectorError) as raised:
         _connector(fake, tmp_path, sleeps).list_invoices()
 
-    assert "401 Unauthorized (invalid_client AADSTS7000215: Invalid client secret provided.)" in str(raised.value)
+    # The token endpoint's status and OAuth error code only: its description may echo the request (#29).
+    assert str(raised.value).endswith("401 Unauthorized (invalid_client)")
     assert "wrong-S3cret-value" not in str(raised.value) and sleeps == []
 
 
