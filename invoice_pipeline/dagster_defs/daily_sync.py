@@ -8,11 +8,12 @@ from invoice_pipeline.config import load_config
 from invoice_pipeline.dagster_defs.abandoned_runs import end_abandoned_import_runs
 from invoice_pipeline.dagster_defs.jobs import import_provider_invoice_job
 from invoice_pipeline.dagster_defs.mail import SmtpResource
-from invoice_pipeline.dagster_defs.metadata import table_metadata
+from invoice_pipeline.dagster_defs.metadata import shown_metadata, table_metadata
 from invoice_pipeline.dagster_defs.partitions import provider_invoice_partitions
 from invoice_pipeline.dagster_defs.reference_assets import reference_assets
 from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource
 from invoice_pipeline.dagster_defs.run_tags import import_run_tags
+from invoice_pipeline.domain.display import shown
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.importing.sync_plan import plan_sync
 from invoice_pipeline.notifications.provider_changes import ProviderChange, notify_provider_changes
@@ -67,7 +68,9 @@ def provider_invoice_offers(
             dg.AssetObservation(
                 asset_key="provider_invoice",
                 partition=change.invoice,
-                metadata={"provider_change": "the provider's total differs from the imported invoice", **figures},
+                metadata=shown_metadata(
+                    {"provider_change": "the provider's total differs from the imported invoice", **figures}
+                ),
             )
         )
     for error in plan.provider_errors + mail_errors:
@@ -88,11 +91,11 @@ def provider_invoice_offers(
                 [change.as_row() for change in changes],
                 ["invoice", "imported_total", "provider_total", "currency", "lines_changed"],
             ),
-            "provider_errors": dg.MetadataValue.json(plan.provider_errors),
+            "provider_errors": dg.MetadataValue.json([shown(error) for error in plan.provider_errors]),
             "folders_not_read": table_metadata(
                 [folder.as_row() for folder in plan.folders_not_read], ["provider", "folder", "reason"]
             ),
-            "notifications_not_sent": dg.MetadataValue.json(mail_errors),
+            "notifications_not_sent": dg.MetadataValue.json([shown(error) for error in mail_errors]),
         }
     )
 

@@ -50,6 +50,7 @@ _PATTERN_MEANINGS = {
 # The staged column naming a line's first provider (extra) column holding a NUL; the raw table is checked directly.
 PROVIDER_COLUMN_WITH_NUL = "provider_column_with_nul"
 NO_NUL = "no_nul"
+SHOWN_VALUE_CHARS = 200
 _CHECK_MEANINGS = {
     NO_NUL: "free of NUL characters (no warehouse text column can hold one; the value names the column)",
     "not_nullable": "a value (it is empty)",
@@ -196,7 +197,8 @@ def schema_failure_counts(table: ir.Table, schema: pa.DataFrameSchema) -> dict[s
 def _report(table: ir.Table, expression: _CheckExpression, count: int, file_name: str) -> SchemaFailure:
     failing = table.filter(expression.failing)
     column = expression.column
-    value = failing[column].cast("string") if column else ibis.null().cast("string")
+    # A failing value is shown cut to its first characters: a line may hold up to the line length limit.
+    value = failing[column].cast("string").substr(0, SHOWN_VALUE_CHARS) if column else ibis.null().cast("string")
     rows = failing.select(line_id=failing.line_id, value=value)
     note_rows = [tuple(r.values()) for r in rows.limit(NOTE_ROWS_PER_FAILURE).to_pyarrow().to_pylist()]
     return SchemaFailure(
@@ -255,7 +257,8 @@ def _describe_error(table: ir.Table, error: pa.errors.SchemaError, file_name: st
     schema_name = getattr(error.schema, "name", None)
     column = schema_name if schema_name in table.columns else None
     failing = _failing_rows(table, error, column)
-    value = failing[column].cast("string") if column else ibis.null().cast("string")
+    # A failing value is shown cut to its first characters: a line may hold up to the line length limit.
+    value = failing[column].cast("string").substr(0, SHOWN_VALUE_CHARS) if column else ibis.null().cast("string")
     rows = failing.select(line_id=failing.line_id, value=value)
     note_rows = [tuple(r.values()) for r in rows.limit(NOTE_ROWS_PER_FAILURE).to_pyarrow().to_pylist()]
     return SchemaFailure(

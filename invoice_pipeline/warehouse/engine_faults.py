@@ -24,6 +24,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from invoice_pipeline.domain import redaction
+
 log = logging.getLogger(__name__)
 
 # A slow attempt (a host that drops packets) is cut short, so that a retry line is said at least this often.
@@ -55,16 +57,6 @@ class WarehouseUnavailable(WarehouseFault):
 _CREDENTIALS = re.compile(r"^(?P<scheme>[^:/]+://[^:/@]*:)(?P<password>.*)@(?P<rest>[^@]*)$")
 
 
-def masked_url(url: str) -> str:
-    """The warehouse as shown in messages: its file for DuckDB, else its URL with the password masked, even when
-    the URL cannot be parsed or its password holds a raw @."""
-    if url.startswith("duckdb:///"):
-        return url.removeprefix("duckdb:///")
-    found = _CREDENTIALS.match(url)
-    shown = f"{found['scheme']}***@{found['rest']}" if found else url
-    return re.sub(r"(?i)(password=)[^&]*", r"\1***", shown)
-
-
 def without_password(text: str, url: str) -> str:
     """`text` (a driver's words about `url`) with every piece of the URL's password masked."""
     found = _CREDENTIALS.match(url)
@@ -84,7 +76,8 @@ def url_fault(error: Exception, url: str) -> WarehouseMisconfigured:
     else:
         what = "is not a valid URL"
     return WarehouseMisconfigured(
-        f"warehouse_url {masked_url(url)} {what} ({without_password(_first_line(error), url)}); use {SUPPORTED_URLS}"
+        f"warehouse_url {redaction.masked_url(url)} {what} "
+        f"({without_password(_first_line(error), url)}); use {SUPPORTED_URLS}"
     )
 
 

@@ -16,6 +16,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from invoice_pipeline.domain import redaction
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import DELETED, Status
 from invoice_pipeline.reconciliation.contracts import BillingPeriod
@@ -40,7 +41,6 @@ from invoice_pipeline.warehouse.billing_tables import (
     Unlinked,
 )
 from invoice_pipeline.warehouse.engine import SCHEMAS_CHECKED, DuckDBSettings, create_warehouse_engine, is_duckdb_url
-from invoice_pipeline.warehouse.engine_faults import masked_url
 from invoice_pipeline.warehouse.import_claims import DEFAULT_LAPSE, claim_renewed
 from invoice_pipeline.warehouse.invoice_imports import import_verdict
 from invoice_pipeline.warehouse.invoice_records import (
@@ -91,7 +91,7 @@ class Warehouse:
     @property
     def location(self) -> str:
         """The warehouse as shown in messages: its file, or its URL without the password."""
-        return masked_url(self.url)
+        return redaction.masked_url(self.url)
 
     @property
     def is_duckdb(self) -> bool:

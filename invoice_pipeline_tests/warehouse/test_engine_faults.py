@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from invoice_pipeline.warehouse.engine_faults import WarehouseMisconfigured, masked_url, without_password
+from invoice_pipeline.domain.redaction import masked_url
+from invoice_pipeline.warehouse.engine_faults import WarehouseMisconfigured, without_password
 from invoice_pipeline.warehouse.warehouse import Warehouse
 
 

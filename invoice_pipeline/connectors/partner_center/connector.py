@@ -142,6 +142,7 @@ class PartnerCenterConnector:
             invoice_id=invoice_id,
             header_path=final / "header.json",
             line_files={kind: final / path.name for kind, path in line_files.items()},
+            limits=self.provider.line_file_limits,
         )
 
     def _download(self, client: PartnerCenterClient, invoice_id: str, folder: Path) -> dict[str, Path]:
