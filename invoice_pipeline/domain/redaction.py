@@ -71,7 +71,7 @@ def register_token(token: str | None) -> None:
 
 # user:password@ up to the last @ (a password may hold a raw @; a host never does)
 _CREDENTIALS = re.compile(r"^(?P<scheme>[^:/]+://)(?P<user>[^:/@]*):(?P<password>.*)@(?P<rest>[^@]*)$")
-_OPTION_PASSWORD = re.compile(r"(?i)password\s*(?:=|\s)\s*(?P<value>[^\s&]+)")
+_OPTION_PASSWORD = re.compile(r"(?i)password\s*(?:=|\s)\s*(?P<value>\S+)")
 _QUERY_PASSWORD = re.compile(r"(?i)(?P<name>(?:^|[?&])password=)(?P<value>[^&#]*)")
 _QUERY_OPTIONS = re.compile(r"(?i)(?P<name>(?:^|[?&])options=)(?P<value>[^&#]*)")
 
