@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jinja2
+import markupsafe
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+from invoice_pipeline.domain.display import shown
 from invoice_pipeline.domain.money import decimal_text, format_money
 from invoice_pipeline.reconciliation.findings import (
     FINDING_MEANING,
@@ -331,4 +333,10 @@ def _templates() -> jinja2.Environment:
         loader=jinja2.PackageLoader("invoice_pipeline.reconciliation", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
+        finalize=_shown,
     )
+
+
+def _shown(value: Any) -> Any:
+    """Every value the report writes, as a person may see it (`display.shown`); markup the template made stays."""
+    return shown(value) if isinstance(value, str) and not isinstance(value, markupsafe.Markup) else value

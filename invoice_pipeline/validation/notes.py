@@ -8,6 +8,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from invoice_pipeline.domain.display import printable
+
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 
@@ -24,9 +26,10 @@ class Note:
 def spreadsheet_safe(value: object) -> str:
     """A cell value that a spreadsheet shows as text, never runs as a formula (plain numbers stay numbers).
 
-    A NUL character is shown as `\x00` (no warehouse text column can hold one, nor can most spreadsheets).
+    Control characters (NUL: no warehouse text column can hold one) and bidi overrides are shown as visible
+    escapes (`domain.display.printable`, keeping a cell's newlines and tabs).
     """
-    text = "" if value is None else str(value).replace("\x00", "\\x00")
+    text = "" if value is None else printable(str(value), multiline=True)
     if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.match(text):
         return "'" + text
     return text

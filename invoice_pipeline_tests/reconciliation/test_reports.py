@@ -16,6 +16,7 @@ from invoice_pipeline.reconciliation.reports import (
     report_html,
     write_reports,
 )
+from invoice_pipeline.validation.notes import csv_text
 from invoice_pipeline_tests.reconciliation.test_findings import (
     OCTOBER,
     licence_terms,
@@ -107,3 +108,15 @@ def test_a_provider_invoice_s_findings_name_it_with_its_totals_in_their_files_th
 def _rows(path):
     with path.open(encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
+
+
+def test_bidi_overrides_and_controls_from_a_provider_are_escaped_in_the_report_and_its_csv():
+    hostile = "ACC-\u202eevil\x1b[2J"
+    result = reconcile(OCTOBER, [licences("20", "720.00", account_id=hostile)], [], [licence_terms(18, "40.00")])
+
+    html = report_html(result)
+    findings = csv_text(FINDING_COLUMNS, [[finding_row(f)[c] for c in FINDING_COLUMNS] for f in result.findings])
+
+    for shown in (html, findings):
+        assert "\u202e" not in shown and "\x1b" not in shown
+        assert "ACC-\\u202eevil\\x1b[2J" in shown
