@@ -15,8 +15,8 @@ class PlainError(DagsterUserCodeProcessError):
     The message is shown as a person may see it (`domain.display.shown`: secrets redacted, controls escaped).
     """
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, *, multiline: bool = False) -> None:
         self.kind = kind
-        message = shown(message)
+        message = shown(message, multiline=multiline)  # `multiline`: a message made of lines, each escaped
         error = SerializableErrorInfo(message=message, stack=[], cls_name=kind)
         super().__init__(message, user_code_process_error_infos=[error])

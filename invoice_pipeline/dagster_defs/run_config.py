@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import dagster as dg
 
 from invoice_pipeline.dagster_defs.errors import PlainError
+from invoice_pipeline.domain.display import shown
 from invoice_pipeline.domain.invoice_keys import InvalidInvoiceKey, InvoiceKey
 
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -31,9 +32,9 @@ class LaunchConfigRefused(PlainError):
     def __init__(self, job_name: str, problems: list[str]) -> None:
         self.problems = problems
         message = f"{job_name} was not launched (nothing changed); fix its config:\n" + "\n".join(
-            f"- {problem}" for problem in problems
+            f"- {shown(problem)}" for problem in problems
         )
-        super().__init__(type(self).__name__, message)
+        super().__init__(type(self).__name__, message, multiline=True)
 
 
 def invoice_key_problems(invoice: str) -> list[str]:
