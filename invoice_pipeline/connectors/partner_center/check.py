@@ -239,11 +239,8 @@ class _ObservedConnector(PartnerCenterConnector):
         super().__init__(provider, downloads, sleep=sleep)
         self.seen = seen
 
-    def client(self) -> PartnerCenterClient:
+    def new_client(self, secret: str) -> PartnerCenterClient:
         """The connector's client (the same secret from the same variable), observed."""
-        secret = os.environ.get(self.settings.client_secret_env)
-        if not secret:
-            return super().client()  # its ConnectorError names the variable
         return _ObservingClient(self.settings, secret, sleep=self.sleep, seen=self.seen)
 
 

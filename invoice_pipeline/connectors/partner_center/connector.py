@@ -66,6 +66,10 @@ class PartnerCenterConnector:
                 f"{self.provider.id}: the environment variable {self.settings.client_secret_env} is not set; "
                 "set it to the Partner Center app's client secret"
             )
+        return self.new_client(secret)
+
+    def new_client(self, secret: str) -> PartnerCenterClient:
+        """A client for these settings holding `secret` (`providers check` observes its own)."""
         return PartnerCenterClient(self.settings, secret, sleep=self.sleep)
 
     def list_invoices(self) -> list[OfferedInvoice]:
