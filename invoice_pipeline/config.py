@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
@@ -14,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
+
+from invoice_pipeline.reconciliation.contracts import BillingPeriod
 
 CONFIG_ENV_VAR = "INVOICE_PIPELINE_CONFIG"
 DATA_DIR_ENV_VAR = "INVOICE_PIPELINE_DATA_DIR"
@@ -304,6 +307,9 @@ class PipelineConfig(_Strict):
     )
     # Usage with no contract terms in its charge month is held back from billing unless this says to bill it at cost.
     bill_usage_without_terms_at_cost: bool = False
+    # The first month of the monthly partitions (customer_invoices, period_reconciliation); unset, they start at the
+    # first month already reconciled or the month before last (see `billing_assets.first_billing_period`).
+    first_billing_period: BillingPeriod | None = None
     daily_sync: DailySyncConfig = Field(default_factory=DailySyncConfig)
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
 
@@ -316,6 +322,19 @@ class PipelineConfig(_Strict):
     @classmethod
     def _valid_limit(cls, value: object, info: ValidationInfo) -> int:
         return _limit_setting(value, str(info.field_name))
+
+    @field_validator("first_billing_period", mode="before")
+    @classmethod
+    def _valid_first_period(cls, value: object) -> BillingPeriod | None:
+        if value is None or isinstance(value, BillingPeriod):
+            return value
+        if isinstance(value, str):
+            with suppress(ValueError):
+                return BillingPeriod.parse(value)
+        raise ValueError(
+            'must be a month written YYYY-MM, e.g. "2026-01": the first month of the monthly partitions '
+            "(customer_invoices, period_reconciliation)"
+        )
 
     @model_validator(mode="after")
     def _unique_provider_ids(self) -> PipelineConfig:

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from invoice_pipeline.config import CONFIG_ENV_VAR, DATA_DIR_ENV_VAR, DEMO_CONFIG_PATH, ConfigError, load_config
+from invoice_pipeline.reconciliation.contracts import BillingPeriod
 from invoice_pipeline_tests.builders import workspace_config
 
 
@@ -366,3 +367,18 @@ def test_a_checksum_override_maximum_per_currency_without_default_keeps_0_50_for
 def test_a_bad_checksum_override_maximum_raises_one_line_naming_the_key(config_dir, maximum, expected):
     message = _error(config_dir, _with(lambda d: d.update(checksum_override_maximum=maximum)))
     assert expected in message
+
+
+def test_the_first_billing_period_is_unset_by_default_and_read_as_a_month_when_set(config_dir):
+    assert load_config(_write(config_dir, _valid())).first_billing_period is None
+    unquoted = yaml.safe_dump(_valid(), sort_keys=False) + "first_billing_period: 2025-06\n"
+    assert load_config(_write(config_dir, unquoted)).first_billing_period == BillingPeriod(2025, 6)
+
+
+@pytest.mark.parametrize("value", ["2025-13", "June 2025", 202506, "2025-06-01"])
+def test_a_first_billing_period_that_is_not_a_month_raises_one_line_naming_the_key(config_dir, value):
+    message = _error(config_dir, _with(lambda d: d.update(first_billing_period=value)))
+    assert message.endswith(
+        "'first_billing_period': must be a month written YYYY-MM, e.g. \"2026-01\": the first month of the monthly "
+        "partitions (customer_invoices, period_reconciliation)"
+    ), message
