@@ -1,13 +1,18 @@
 """Customer billing in Dagster: billable usage, `customer_invoices` partitioned by charge month (billing a month is
 materializing its partition), and the Launchpad job that issues a month's drafts or one draft."""
 
+import os
 from collections import defaultdict
+from contextlib import suppress
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
+from invoice_pipeline.config import CONFIG_ENV_VAR, DEMO_CONFIG_PATH, load_config
 from invoice_pipeline.dagster_defs.errors import PlainError
 from invoice_pipeline.dagster_defs.metadata import billable_summary_metadata, table_metadata
 from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource
@@ -18,7 +23,59 @@ from invoice_pipeline.validation.reference_data import ReferenceDataError
 from invoice_pipeline.warehouse.billing_tables import BillingRefused, CustomerInvoice, DocumentKind, HeldBackUsage
 
 OWNERS = ["team:billing-data"]
-billing_periods = dg.MonthlyPartitionsDefinition(start_date="2024-01", fmt="%Y-%m", end_offset=1)
+RECONCILIATION_FOLDER = "reconciliation"  # <data_dir>/reconciliation/<YYYY-MM>/: a month's reconciliation reports
+RECENT_MONTHS = 3  # unconfigured: the current month and the two before it, the months providers still invoice
+
+
+def first_billing_period(today: date, config_path: Path | None = None) -> tuple[BillingPeriod, str]:
+    """The first month of the monthly partitions, and why (the UI shows it): `first_billing_period` from the
+    configuration (never after the current month); unset, the first month already reconciled or the month before
+    last, whichever is earlier. Read when the definitions load, so it never fails them: a configuration that cannot
+    be read gives the month before last. The warehouse is not read then: an import holds DuckDB's lock, a PostgreSQL
+    server may not answer, and every run's process loads the definitions."""
+    current = BillingPeriod(today.year, today.month)
+    recent = current.previous(RECENT_MONTHS)[0]
+    try:
+        config = load_config(config_path)
+    except Exception as error:  # whatever the file holds, the code location loads
+        return recent, (
+            f"{recent}: the month before last (the configuration could not be read: {error}); fix the configuration "
+            "and reload the code location"
+        )
+    source = config_path or os.environ.get(CONFIG_ENV_VAR) or DEMO_CONFIG_PATH
+    configured = config.first_billing_period
+    if configured is not None and configured > current:
+        return current, (
+            f"{current}: the current month (first_billing_period in {source} is {configured}, a month to come; set it "
+            "to the first month with data)"
+        )
+    if configured is not None:
+        return configured, f"{configured}: first_billing_period in {source}"
+    reconciled = _first_reconciled(config.data_dir / RECONCILIATION_FOLDER)
+    if reconciled is not None and reconciled < recent:
+        return reconciled, (
+            f"{reconciled}: the first month reconciled ({config.data_dir / RECONCILIATION_FOLDER / str(reconciled)}); "
+            f"set first_billing_period in {source} to choose the first month"
+        )
+    return recent, (
+        f"{recent}: the month before last (no first_billing_period in {source}, no month reconciled before it); set "
+        "first_billing_period to show earlier months"
+    )
+
+
+def _first_reconciled(folder: Path) -> BillingPeriod | None:
+    """The earliest month with a folder of reconciliation reports in `folder`, if any."""
+    months = []
+    with suppress(OSError):
+        for entry in folder.iterdir():
+            with suppress(ValueError):
+                if entry.is_dir():
+                    months.append(BillingPeriod.parse(entry.name))
+    return min(months, default=None)
+
+
+FIRST_PERIOD, FIRST_PERIOD_REASON = first_billing_period(datetime.now(UTC).date())
+billing_periods = dg.MonthlyPartitionsDefinition(start_date=str(FIRST_PERIOD), fmt="%Y-%m", end_offset=1)
 BILLING_REFUSED = BillingRefused.__name__
 
 

@@ -1,22 +1,33 @@
-"""The monthly reconciliation as a Dagster asset: one partition per billing period, refreshed daily for the current
-month; what the UI shows is bounded (totals, counts, the 20 largest findings) and links the period's report."""
+"""The monthly reconciliation as a Dagster asset: one partition per billing period from the first one
+(`billing_assets.first_billing_period`), refreshed daily for the last and the current month; what the UI shows is
+bounded and fits 1280 px (the report's path first, totals, and per kind of finding its count and its 10 largest)."""
 
 from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
 
-from invoice_pipeline.dagster_defs.billing_assets import billing_periods, customer_invoices
+from invoice_pipeline.dagster_defs.billing_assets import (
+    FIRST_PERIOD_REASON,
+    RECONCILIATION_FOLDER,
+    billing_periods,
+    customer_invoices,
+)
 from invoice_pipeline.dagster_defs.errors import PlainError
-from invoice_pipeline.dagster_defs.metadata import table_metadata
+from invoice_pipeline.dagster_defs.metadata import shown_metadata, table_metadata
 from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource
 from invoice_pipeline.reconciliation.contracts import BillingPeriod
 from invoice_pipeline.reconciliation.findings import FindingKind, Reconciliation, TieOutBroken
 from invoice_pipeline.reconciliation.period import earlier_periods, reconcile_period
-from invoice_pipeline.reconciliation.reports import SHOWN, finding_row, report_file, totals_row, write_reports
+from invoice_pipeline.reconciliation.reports import (
+    FINDING_SUMMARY_COLUMNS,
+    SHOWN_PER_KIND,
+    finding_summary_row,
+    report_file,
+    totals_row,
+    write_reports,
+)
 from invoice_pipeline.validation.reference_data import ReferenceDataError
-
-REPORTS_FOLDER = "reconciliation"
 
 
 @dg.asset(
@@ -25,6 +36,7 @@ REPORTS_FOLDER = "reconciliation"
     kinds={"duckdb", "html"},
     owners=["team:billing-data"],
     deps=[customer_invoices],
+    metadata=shown_metadata({"partitions_start": dg.MetadataValue.text(FIRST_PERIOD_REASON)}),
 )
 def period_reconciliation(
     context: dg.AssetExecutionContext, invoice_pipeline: InvoicePipelineResource
@@ -36,7 +48,7 @@ def period_reconciliation(
     to the data folder's `reconciliation/<period>/`."""
     config = invoice_pipeline.load_config()
     period = BillingPeriod.parse(context.partition_key)
-    out = config.data_dir / REPORTS_FOLDER / str(period)
+    out = config.data_dir / RECONCILIATION_FOLDER / str(period)
     try:
         with invoice_pipeline.warehouse(config) as warehouse:
             result = reconcile_period(warehouse, config.reference_data, period)
@@ -50,16 +62,21 @@ def period_reconciliation(
 
 
 def reconciliation_metadata(result: Reconciliation, report: str) -> dict[str, Any]:
-    """What the UI shows of a period's reconciliation, bounded at any size."""
-    counts = {f"{kind.value}_count": len(result.of_kind(kind)) for kind in FindingKind}
-    return {
-        "period": str(result.period),
-        "totals_by_currency": table_metadata([totals_row(totals) for _, totals in sorted(result.totals.items())]),
-        **counts,
-        "largest_findings": table_metadata([finding_row(finding) for finding in result.findings[:SHOWN]]),
+    """What the UI shows of a period's reconciliation, bounded at any size and readable at 1280 px: the report
+    first, the totals per currency, then each kind's count and, when it has findings, a table of its largest."""
+    metadata: dict[str, Any] = {
         "report": dg.MetadataValue.path(report),
         "report_link": dg.MetadataValue.url(f"file://{report}"),
+        "period": str(result.period),
+        "totals_by_currency": table_metadata([totals_row(totals) for _, totals in sorted(result.totals.items())]),
     }
+    for kind in FindingKind:
+        findings = result.of_kind(kind)
+        metadata[f"{kind.value}_count"] = len(findings)
+        if findings:
+            rows = [finding_summary_row(finding) for finding in findings[:SHOWN_PER_KIND]]
+            metadata[kind.value] = table_metadata(rows, FINDING_SUMMARY_COLUMNS[kind])
+    return metadata
 
 
 reconcile_period_job = dg.define_asset_job(

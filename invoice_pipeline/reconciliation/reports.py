@@ -125,6 +125,56 @@ def finding_row(finding: Finding) -> dict[str, Any]:
     }
 
 
+SHOWN_PER_KIND = 10  # rows of each kind's table in the UI (the report shows 20, the CSV files all)
+EXPLANATION_SHOWN = 60  # characters of an explanation the UI's table shows; the report and CSV files have it whole
+IDENTIFIER_SHOWN = 40  # characters of any other text in it (a GUID fits whole)
+_SEATS = ("account", "product", "currency", "effect", "provider_seats", "contract_seats", "explanation")
+# What the UI shows of each kind's findings, to be read at 1280 px: the figures that kind is about, in short columns.
+FINDING_SUMMARY_COLUMNS: dict[FindingKind, tuple[str, ...]] = {
+    FindingKind.UNBILLED_SEATS: _SEATS,
+    FindingKind.OVERBILLED_SEATS: _SEATS,
+    FindingKind.UNBILLED_USAGE: ("account", "subscription", "currency", "effect", "cost", "expected", "explanation"),
+    FindingKind.USAGE_BILLED_DIFFERENTLY: (
+        "account",
+        "subscription",
+        "currency",
+        "effect",
+        "billed",
+        "expected",
+        "explanation",
+    ),
+    FindingKind.BELOW_COST: ("account", "product", "currency", "effect", "cost", "billed", "explanation"),
+    FindingKind.NO_CONTRACT: ("account", "subscription", "currency", "effect", "explanation"),
+    FindingKind.ACCEPTED_CHECKSUM_DIFFERENCE: (
+        "invoice",
+        "currency",
+        "effect",
+        "header_total",
+        "lines_total",
+        "explanation",
+    ),
+    FindingKind.PENDING_PROVIDER_CHANGE: ("invoice", "currency", "effect", "header_total", "new_total", "explanation"),
+}
+_SUMMARY_SOURCES = {  # a short column's field of `finding_row`, where their names differ
+    "account": "account_id",
+    "product": "product_id",
+    "subscription": "subscription_ids",
+    "provider_seats": "provider_quantity",
+    "contract_seats": "contract_quantity",
+}
+
+
+def finding_summary_row(finding: Finding) -> dict[str, Any]:
+    """A finding as its kind's table in the UI shows it (`FINDING_SUMMARY_COLUMNS`): its figures, texts cut short."""
+    row = finding_row(finding)
+    summary = {}
+    for column in FINDING_SUMMARY_COLUMNS[finding.kind]:
+        value = row[_SUMMARY_SOURCES.get(column, column)]
+        limit = EXPLANATION_SHOWN if column == "explanation" else IDENTIFIER_SHOWN
+        summary[column] = value[: limit - 1].rstrip() + "…" if isinstance(value, str) and len(value) > limit else value
+    return summary
+
+
 def margin_row(margin: Margin) -> dict[str, Any]:
     """A customer and product's margin in minor units, as its share of the currency's totals (the margins add up to
     the totals' margin), then exact."""

@@ -3,11 +3,15 @@ report it writes, and a failure told in one sentence."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import dagster as dg
+import pytest
+import yaml
 
+from invoice_pipeline.dagster_defs.billing_assets import FIRST_PERIOD, FIRST_PERIOD_REASON, first_billing_period
 from invoice_pipeline.dagster_defs.reconciliation_assets import (
     billing_periods,
     daily_reconciliation_schedule,
@@ -16,7 +20,12 @@ from invoice_pipeline.dagster_defs.reconciliation_assets import (
 from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
+from invoice_pipeline.reconciliation.contracts import BillingPeriod
+from invoice_pipeline.reconciliation.findings import Finding, FindingKind
+from invoice_pipeline.reconciliation.reports import EXPLANATION_SHOWN, FINDING_SUMMARY_COLUMNS, finding_summary_row
 from invoice_pipeline_tests.builders import license_line, usage_line
+
+TODAY = date(2026, 12, 7)
 
 
 def _materialize(workspace, period: str = "2026-10") -> dg.ExecuteInJobResult:
@@ -26,31 +35,106 @@ def _materialize(workspace, period: str = "2026-10") -> dg.ExecuteInJobResult:
     )
 
 
-def test_billing_periods_are_months_up_to_the_current_one():
+def test_billing_periods_are_months_from_the_first_billing_period_up_to_the_current_one():
     keys = billing_periods.get_partition_keys()
-    assert keys[0] == "2024-01" and all(len(key) == 7 for key in keys)
+    now = datetime.now(UTC)
+    assert keys[0] == str(FIRST_PERIOD) and keys[-1] == f"{now:%Y-%m}" and all(len(key) == 7 for key in keys)
+
+
+def test_the_reconciliation_asset_says_where_its_partitions_start_and_why():
+    [spec] = period_reconciliation.specs
+    assert spec.metadata["partitions_start"] == dg.MetadataValue.text(FIRST_PERIOD_REASON)
+    assert FIRST_PERIOD_REASON.startswith(f"{FIRST_PERIOD}: ")
+
+
+def _first_period(workspace, today: date = TODAY, **settings) -> tuple[str, str]:
+    data = yaml.safe_load(workspace.config_path.read_text())
+    data.update(settings)
+    workspace.config_path.write_text(yaml.safe_dump(data))
+    period, reason = first_billing_period(today, workspace.config_path)
+    return str(period), reason
+
+
+def test_the_partitions_start_at_the_configured_first_billing_period(workspace):
+    period, reason = _first_period(workspace, first_billing_period="2025-06")
+    assert (period, reason) == ("2025-06", f"2025-06: first_billing_period in {workspace.config_path}")
+
+
+def test_a_first_billing_period_after_the_current_month_starts_the_partitions_at_the_current_month(workspace):
+    period, reason = _first_period(workspace, first_billing_period="2027-03")
+    assert period == "2026-12"
+    assert reason == (
+        f"2026-12: the current month (first_billing_period in {workspace.config_path} is 2027-03, a month to "
+        "come; set it to the first month with data)"
+    )
+
+
+def test_unconfigured_the_partitions_start_at_the_month_before_last(workspace):
+    """Providers invoice a month in the next one: the month before last is the oldest the daily schedule still
+    reconciles on the 1st, and a new deployment's first data is usually in it."""
+    period, reason = _first_period(workspace)
+    assert period == "2026-10"
+    assert reason == (
+        f"2026-10: the month before last (no first_billing_period in {workspace.config_path}, no month reconciled "
+        "before it); set first_billing_period to show earlier months"
+    )
+
+
+def test_unconfigured_the_partitions_keep_every_month_already_reconciled(workspace):
+    """The daily schedule reconciles every month as it passes: those months stay partitions as the months move on."""
+    reports = workspace.root / "data" / "reconciliation"
+    for name in ("2026-03", "2025-11", "not-a-month", "2025-13"):
+        (reports / name).mkdir(parents=True)
+    (reports / "2024-01-notes.txt").write_text("a file, not a month's folder", encoding="utf-8")
+
+    period, reason = _first_period(workspace)
+
+    assert period == "2025-11"
+    assert reason == (
+        f"2025-11: the first month reconciled ({reports / '2025-11'}); set first_billing_period in "
+        f"{workspace.config_path} to choose the first month"
+    )
+
+
+def test_a_configuration_that_cannot_be_read_at_load_time_starts_the_partitions_at_the_month_before_last(workspace):
+    """Definitions load with the code location: a broken file must not take the code location down with it."""
+    workspace.config_path.write_text("providers: [", encoding="utf-8")
+
+    period, reason = first_billing_period(TODAY, workspace.config_path)
+
+    assert str(period) == "2026-10"
+    assert reason.startswith(
+        f"2026-10: the month before last (the configuration could not be read: {workspace.config_path}"
+    )
+    assert reason.endswith("); fix the configuration and reload the code location")
 
 
 def test_the_daily_schedule_reconciles_the_last_month_and_the_current_one_once_a_day():
-    """Providers invoice a month in the next one: on 2 December, November still changes, and December has begun."""
-    context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 12, 2, 7, 30, tzinfo=UTC))
+    """Providers invoice a month in the next one: on the 2nd, last month still changes, and this month has begun."""
+    now = datetime.now(UTC)
+    context = dg.build_schedule_context(scheduled_execution_time=datetime(now.year, now.month, 2, 7, 30, tzinfo=UTC))
+    last, current = BillingPeriod(now.year, now.month).previous(2)
 
     requests = daily_reconciliation_schedule(context)
 
     assert [(r.partition_key, r.run_key) for r in requests] == [
-        ("2026-11", "2026-11@2026-12-02"),
-        ("2026-12", "2026-12@2026-12-02"),
+        (str(last), f"{last}@{current}-02"),
+        (str(current), f"{current}@{current}-02"),
     ]
 
 
 def test_the_daily_schedule_asks_for_no_month_before_the_first_billing_period():
-    context = dg.build_schedule_context(scheduled_execution_time=datetime(2024, 1, 3, 7, 30, tzinfo=UTC))
+    first = billing_periods.get_first_partition_key()
+    context = dg.build_schedule_context(
+        scheduled_execution_time=datetime.strptime(f"{first}-03 07:30", "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
+    )
 
-    assert [r.partition_key for r in daily_reconciliation_schedule(context)] == ["2024-01"]
+    assert [r.partition_key for r in daily_reconciliation_schedule(context)] == [first]
 
 
-def test_a_period_with_many_findings_shows_counts_totals_and_only_the_20_largest(workspace, warehouse):
-    """30 subscriptions of unbilled usage (Northwind's contract: 10% over cost): the UI gets the 20 largest."""
+def test_a_period_shows_one_short_table_per_kind_of_finding_with_its_10_largest(workspace, warehouse):
+    """30 subscriptions of unbilled usage (Northwind's contract: 10% over cost) and 17 seats over-billed: each kind
+    its own table of few columns, its 10 largest, after its count; kinds without findings only their count."""
     with (workspace.root / "reference" / "subscriptions.csv").open("a", encoding="utf-8") as subscriptions:
         subscriptions.writelines(f"contoso-csp,SUB-X-{n},ACC-1001,BC-2001,AZURE-PLAN\n" for n in range(1, 31))
     usage = [usage_line(f"U{n}", f"{n}.00", subscription_id=f"SUB-X-{n}") for n in range(1, 31)]
@@ -62,11 +146,43 @@ def test_a_period_with_many_findings_shows_counts_totals_and_only_the_20_largest
     assert result.success
     [materialization] = result.asset_materializations_for_node("period_reconciliation")
     metadata = materialization.metadata
-    assert metadata["unbilled_usage_count"].value == 30
-    assert metadata["overbilled_seats_count"].value == 1  # 1 seat at the provider, 18 billed
-    assert len(metadata["largest_findings"].value.records) == 20
-    largest = [record.data["effect"] for record in metadata["largest_findings"].value.records[:3]]
-    assert largest == ["-595.00", "33.00", "31.90"]  # 17 seats over-billed at 35.00, then U30 and U29 plus 10%
+    assert list(metadata)[:4] == ["report", "report_link", "period", "totals_by_currency"]
+    assert list(metadata)[4:] == [
+        "unbilled_seats_count",
+        "overbilled_seats_count",
+        "overbilled_seats",
+        "unbilled_usage_count",
+        "unbilled_usage",
+        "usage_billed_differently_count",
+        "below_cost_count",
+        "no_contract_count",
+        "accepted_checksum_difference_count",
+        "pending_provider_change_count",
+    ]
+    assert "largest_findings" not in metadata
+    unbilled = metadata["unbilled_usage"].value
+    assert metadata["unbilled_usage_count"].value == 30 and len(unbilled.records) == 10
+    assert [column.name for column in unbilled.schema.columns] == [
+        "account",
+        "subscription",
+        "currency",
+        "effect",
+        "cost",
+        "expected",
+        "explanation",
+    ]
+    assert [record.data["effect"] for record in unbilled.records[:2]] == ["33.00", "31.90"]  # U30, U29 plus 10%
+    assert unbilled.records[0].data["explanation"] == "1 of 1 line not billed; cost 30.00 USD plus markup 10%"
+    [seats] = metadata["overbilled_seats"].value.records
+    assert seats.data == {
+        "account": "ACC-1001",
+        "product": "M365-E3",
+        "currency": "USD",
+        "effect": "-595.00",  # 17 seats over-billed at 35.00
+        "provider_seats": "1",
+        "contract_seats": "18",
+        "explanation": "18 seats billed at 35.00 USD, 1 at the provider",
+    }
     [usd] = metadata["totals_by_currency"].value.records
     assert usd.data["provider_cost"] == "501.00"
     report = Path(metadata["report"].value)
@@ -86,19 +202,61 @@ def test_the_partition_counts_accepted_checksum_differences_and_shows_the_invoic
     [materialization] = result.asset_materializations_for_node("period_reconciliation")
     metadata = materialization.metadata
     assert metadata["accepted_checksum_difference_count"].value == 1
-    assert metadata["pending_provider_change_count"].value == 0
+    assert metadata["pending_provider_change_count"].value == 0 and "pending_provider_change" not in metadata
     [usd] = metadata["totals_by_currency"].value.records
     assert [usd.data[name] for name in ("header_total", "lines_total", "accepted_difference")] == [
         "99.97",
         "100.00",
         "-0.03",
     ]
-    [finding] = [r.data for r in metadata["largest_findings"].value.records if r.data["invoice"]]
-    assert (finding["kind"], finding["invoice"], finding["effect"]) == (
-        "accepted_checksum_difference",
-        "contoso-csp:G-TOLERANCE",
-        "-0.03",
+    [finding] = metadata["accepted_checksum_difference"].value.records
+    explanation = finding.data.pop("explanation")
+    assert finding.data == {
+        "invoice": "contoso-csp:G-TOLERANCE",
+        "currency": "USD",
+        "effect": "-0.03",
+        "header_total": "99.97",
+        "lines_total": "100.00",
+    }
+    assert explanation.startswith("header 99.97 USD against lines 100.00 USD: the lines exceed")
+    assert len(explanation) <= EXPLANATION_SHOWN and explanation.endswith("…")  # the report has it whole
+
+
+@pytest.mark.parametrize("kind", list(FindingKind))
+def test_every_kind_of_finding_is_shown_in_at_most_7_short_columns_the_explanation_last(kind):
+    columns = FINDING_SUMMARY_COLUMNS[kind]
+    assert len(columns) <= 7 and columns[-1] == "explanation" and "effect" in columns
+    assert all(len(column) <= 14 for column in columns)
+
+
+def test_a_long_explanation_or_identifier_is_cut_short_with_an_ellipsis_and_a_short_one_kept_whole():
+    finding = Finding(
+        kind=FindingKind.NO_CONTRACT,
+        account_id="A" * 50,
+        billing_contract_id=None,
+        subscription_ids="SUB-1",
+        product_id=None,
+        currency="USD",
+        minor_units=2,
+        provider_quantity=None,
+        contract_quantity=None,
+        cost=Decimal("1.00"),
+        billed=None,
+        expected=None,
+        effect=Decimal("1.00"),
+        explanation="word " * 40,
     )
+
+    row = finding_summary_row(finding)
+
+    assert row == {
+        "account": "A" * 39 + "…",
+        "subscription": "SUB-1",
+        "currency": "USD",
+        "effect": "1.00",
+        "explanation": ("word " * 12).rstrip() + "…",
+    }
+    assert len(row["explanation"]) <= EXPLANATION_SHOWN
 
 
 def test_without_billing_contracts_the_step_fails_with_one_sentence_naming_the_file(workspace):
