@@ -32,7 +32,7 @@ pytestmark = pytest.mark.slow
 ACTIVE, CHECKSUM_ERROR, REFERENCES_ERROR = "contoso-csp:G1", "contoso-csp:G2", "contoso-csp:G3"
 LATER = "contoso-csp:G4"  # offered after the sync: launched from the UI
 INVOICE_ASSETS = ["provider_invoice", "usage_summaries", "license_summaries", "billable_usage"]
-IMPORT_ASSETS = INVOICE_ASSETS[:3]
+WRITTEN_BY_THE_IMPORT = INVOICE_ASSETS[1:]  # external assets: the import step reports them, nothing launches them
 
 
 @dataclass
@@ -82,7 +82,22 @@ RUN_LOG = """
 query RunLog($runId: ID!) {
   logsForRun(runId: $runId) {
     ... on EventConnection {
-      events { __typename ... on ExecutionStepFailureEvent { stepKey error { message stack className } } }
+      events {
+        __typename
+        ... on MessageEvent { message level }
+        ... on ExecutionStepFailureEvent {
+          stepKey
+          error { message stack className }
+          failureMetadata {
+            metadataEntries {
+              label
+              ... on TextMetadataEntry { text }
+              ... on PathMetadataEntry { path }
+              ... on TableMetadataEntry { table { records schema { columns { name } } } }
+            }
+          }
+        }
+      }
     }
   }
 }
@@ -93,7 +108,7 @@ query Checks($path: [String!]!, $name: String!) {
   assetCheckExecutions(assetKey: {path: $path}, checkName: $name, limit: 50) {
     status
     partition
-    evaluation { description metadataEntries { label ... on TextMetadataEntry { text } } }
+    evaluation { severity description metadataEntries { __typename label ... on TextMetadataEntry { text } } }
   }
 }
 """
@@ -163,7 +178,7 @@ def _launch_like_the_asset_page(ui: Ui, partition: str) -> str:
             "repositoryLocationName": "invoice_pipeline",
             "repositoryName": "__repository__",
             "pipelineName": "__ASSET_JOB",
-            "assetSelection": _asset_selection(INVOICE_ASSETS),
+            "assetSelection": _asset_selection(["provider_invoice"]),  # the others are written by its import
         },
         "mode": "default",
         "runConfigData": {},
@@ -190,11 +205,11 @@ def test_active_invoice_is_materialized_and_error_invoices_are_failed_partitions
     assert statuses["stats"]["numFailed"] == 2 and statuses["stats"]["numMaterialized"] == 1
 
 
-def test_line_assets_are_materialized_only_for_the_invoice_whose_lines_were_stored(ui):
-    for asset in ("usage_summaries", "license_summaries"):
+def test_line_assets_are_materialized_for_the_active_invoice_and_never_failed_for_an_invoice_in_error(ui):
+    for asset in WRITTEN_BY_THE_IMPORT:
         statuses = partition_statuses(ui.server, asset)
         assert statuses["materialized"] == {ACTIVE}, asset
-        assert statuses["failed"] == {CHECKSUM_ERROR, REFERENCES_ERROR}, asset
+        assert statuses["failed"] == set(), asset  # an invoice in Error stores no lines: nothing failed there
 
 
 def test_an_error_invoices_run_fails_with_the_invoices_message_and_no_stack_trace(ui):
@@ -207,6 +222,40 @@ def test_an_error_invoices_run_fails_with_the_invoices_message_and_no_stack_trac
         " = 9,999.63; difference 0.37 USD"
     )
     assert failure["error"]["stack"] == []
+
+
+def _failure_metadata(ui: Ui, partition: str) -> dict[str, dict]:
+    (run,) = runs_of_partition(ui.server, partition)
+    events = ui.server.graphql(RUN_LOG, {"runId": run["runId"]})["logsForRun"]["events"]
+    (failure,) = [e for e in events if e["__typename"] == "ExecutionStepFailureEvent"]
+    return {entry["label"]: entry for entry in failure["failureMetadata"]["metadataEntries"]}
+
+
+def test_an_error_run_fails_on_its_import_step_alone_without_a_dependencies_failed_line(ui):
+    (run,) = runs_of_partition(ui.server, REFERENCES_ERROR)
+    events = ui.server.graphql(RUN_LOG, {"runId": run["runId"]})["logsForRun"]["events"]
+    failures = [e for e in events if e["__typename"] == "ExecutionStepFailureEvent"]
+    assert [f["stepKey"] for f in failures] == ["provider_invoice_import"]
+    assert not [e for e in events if "Dependencies for step" in (e.get("message") or "")]
+
+
+def test_an_error_runs_failure_says_status_message_who_when_and_what_to_do(ui):
+    metadata = _failure_metadata(ui, CHECKSUM_ERROR)
+    assert metadata["status"]["text"] == "Error"
+    assert metadata["message"]["text"].startswith("Checksum failed: header 10,000.00 USD")
+    assert metadata["changed_by"]["text"].startswith("dagster run ")
+    assert metadata["changed_at"]["text"].endswith("UTC")
+    assert "checksum_override" in metadata["what_to_do"]["text"]
+
+
+def test_an_error_runs_failure_shows_its_notes_first_rows_as_tables_with_each_notes_full_path(ui):
+    metadata = _failure_metadata(ui, REFERENCES_ERROR)
+    errors = metadata["errors.csv"]["table"]
+    assert "reference_id" in [column["name"] for column in errors["schema"]["columns"]]
+    assert any("unknown-tenant" in record for record in errors["records"])
+    path = Path(metadata["errors.csv path"]["path"])
+    assert path.is_absolute() and path.is_file() and "unknown-tenant" in path.read_text()
+    assert "references" in metadata["what_to_do"]["text"]
 
 
 def test_cli_runs_carry_the_invoice_tags_the_runs_page_filters_on(ui):
@@ -236,6 +285,16 @@ def test_each_check_result_belongs_to_the_invoice_it_judged(ui):
     references = _executions(ui, "references_resolved")
     assert references[REFERENCES_ERROR]["status"] == "FAILED"
     assert "customer 'unknown-tenant' (1 line" in references[REFERENCES_ERROR]["evaluation"]["description"]
+
+
+def test_per_invoice_check_results_show_figures_as_text_and_name_the_invoice_they_judged(ui):
+    for check in ("line_summaries_match_schema", "references_resolved", "checksum_matches"):
+        for partition, execution in _executions(ui, check).items():
+            evaluation = execution["evaluation"]
+            assert evaluation["description"].startswith(f"{partition}: "), (check, evaluation["description"])
+            kinds = {entry["label"]: entry["__typename"] for entry in evaluation["metadataEntries"]}
+            assert set(kinds.values()) <= {"TextMetadataEntry", "TableMetadataEntry"}, (check, kinds)  # no plots
+            assert kinds.get("invoice") == "TextMetadataEntry"
 
 
 def test_checksum_figures_have_the_messages_sign_and_minor_units(ui):
@@ -305,8 +364,36 @@ def test_two_asset_page_runs_of_one_invoice_never_overlap_and_both_carry_the_inv
     assert a["endTime"] <= b["startTime"], "two runs of one invoice overlapped"
     for run in (a, b):
         assert run["tags"]["invoice_pipeline/invoice"] == LATER
-    assert (a["status"], b["status"]) == ("SUCCESS", "FAILURE")  # the second is refused: G4 is Active
-    assert LATER in partition_statuses(ui.server, "provider_invoice")["materialized"]
+
+
+PARTITION_EVENTS = """
+query Events($path: [String!]!, $partition: String!) {
+  assetOrError(assetKey: {path: $path}) {
+    ... on Asset {
+      assetEventHistory(partitions: [$partition], limit: 100, eventTypeSelectors: [MATERIALIZATION, OBSERVATION]) {
+        results { __typename ... on MaterializationEvent { runId } ... on ObservationEvent { runId } }
+      }
+    }
+  }
+}
+"""
+
+
+def test_a_refused_reimport_of_an_active_invoice_writes_nothing_and_leaves_its_partition_as_it_was(ui):
+    runs = sorted(runs_of_partition(ui.server, LATER), key=lambda run: run["startTime"])
+    importing, refused = runs[-2:]
+    assert importing["status"] == "SUCCESS"
+    assert refused["tags"]["invoice_pipeline/outcome"] == "refused"
+    assert refused["status"] == "SUCCESS"  # a failed run would turn the Active invoice's partition red
+    for asset in INVOICE_ASSETS:
+        history = ui.server.graphql(PARTITION_EVENTS, {"path": [asset], "partition": LATER})["assetOrError"]
+        events = history["assetEventHistory"]["results"]
+        assert [e["runId"] for e in events] == [importing["runId"]], asset  # nothing from the refused run
+    statuses = partition_statuses(ui.server, "provider_invoice")
+    assert LATER in statuses["materialized"] and LATER not in statuses["failed"]
+    log = ui.server.graphql(RUN_LOG, {"runId": refused["runId"]})["logsForRun"]["events"]
+    refusals = [e for e in log if (e.get("message") or "").startswith("Import refused:")]
+    assert refusals and refusals[0]["level"] == "ERROR" and "Active" in refusals[0]["message"]
 
 
 # 1. The "Failed" backfill preset is the next-day retry by hand ------------------------------------------------
@@ -318,7 +405,7 @@ def test_backfilling_the_failed_partitions_retries_exactly_the_error_invoices(ui
     ui.workspace.add_invoice(  # the provider corrected G2's header overnight
         "G2", usage=[usage_line("U1", "6000.00")], license=[license_line("L1", "3999.63")], total="9999.63"
     )
-    params = {"assetSelection": _asset_selection(INVOICE_ASSETS), "partitionNames": failed, "fromFailure": False}
+    params = {"assetSelection": _asset_selection(["provider_invoice"]), "partitionNames": failed, "fromFailure": False}
     launched = ui.server.graphql(BACKFILL, {"params": params})["launchPartitionBackfill"]
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
     wait_for(
@@ -344,3 +431,18 @@ def test_a_deactivated_invoice_is_no_longer_shown_as_materialized_and_its_runs_s
     statuses = partition_statuses(ui.server, "provider_invoice")
     assert ACTIVE not in statuses["keys"] and ACTIVE not in statuses["materialized"]
     assert runs_of_partition(ui.server, ACTIVE)  # its earlier runs stay listed in Runs
+
+
+# 6. A check that did not run reads as a warning that says so, not as a failure -------------------------------
+
+
+def test_checks_an_invoice_never_reached_are_warnings_saying_not_evaluated_not_red_failures(ui):
+    ui.workspace.add_invoice("G5", usage=[usage_line("U1", "ten dollars")], total="10.00")
+    synced = ui.cli("sync", "--invoice", "contoso-csp:G5")
+    assert "contoso-csp:G5\tError" in synced.stdout, synced.stdout + synced.stderr
+    schema = _executions(ui, "line_summaries_match_schema")["contoso-csp:G5"]
+    assert (schema["status"], schema["evaluation"]["severity"]) == ("FAILED", "ERROR")
+    for check in ("references_resolved", "checksum_matches"):
+        skipped = _executions(ui, check)["contoso-csp:G5"]["evaluation"]
+        assert skipped["severity"] == "WARN", check
+        assert skipped["description"].startswith("contoso-csp:G5: Not evaluated"), skipped["description"]
