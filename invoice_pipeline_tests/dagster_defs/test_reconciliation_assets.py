@@ -3,6 +3,8 @@ report it writes, and a failure told in one sentence."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -23,7 +25,8 @@ from invoice_pipeline.importing.invoice_import import import_provider_invoice
 from invoice_pipeline.reconciliation.contracts import BillingPeriod
 from invoice_pipeline.reconciliation.findings import Finding, FindingKind
 from invoice_pipeline.reconciliation.reports import EXPLANATION_SHOWN, FINDING_SUMMARY_COLUMNS, finding_summary_row
-from invoice_pipeline_tests.builders import license_line, usage_line
+from invoice_pipeline_tests.builders import clean_invoice, license_line, make_workspace, usage_line
+from invoice_pipeline_tests.dagster_ui import BIN, PROJECT_ROOT, DagsterWebserver, dagster_env
 
 TODAY = date(2026, 12, 7)
 
@@ -97,7 +100,7 @@ def test_unconfigured_the_partitions_keep_every_month_already_reconciled(workspa
 
 
 def test_a_configuration_that_cannot_be_read_at_load_time_starts_the_partitions_at_the_month_before_last(workspace):
-    """Definitions load with the code location: a broken file must not take the code location down with it."""
+    """The definitions load with the code location: where the partitions start never fails them."""
     workspace.config_path.write_text("providers: [", encoding="utf-8")
 
     period, reason = first_billing_period(TODAY, workspace.config_path)
@@ -269,3 +272,96 @@ def test_without_billing_contracts_the_step_fails_with_one_sentence_naming_the_f
     message = failure.step_failure_data.error.message
     assert "billing_contracts.csv is missing; add it with columns" in message
     assert "Traceback" not in message
+
+
+RECONCILIATION_PAGE = """
+query Reconciliation($partition: String!) {
+  assetNodeOrError(assetKey: {path: ["period_reconciliation"]}) {
+    ... on AssetNode { partitionKeys metadataEntries { label ... on TextMetadataEntry { text } } }
+  }
+  assetOrError(assetKey: {path: ["period_reconciliation"]}) {
+    ... on Asset {
+      assetMaterializations(partitions: [$partition], limit: 1) {
+        metadataEntries {
+          label
+          __typename
+          ... on PathMetadataEntry { path }
+          ... on IntMetadataEntry { intValue }
+          ... on TableMetadataEntry { table { records schema { columns { name } } } }
+        }
+      }
+    }
+  }
+}
+"""
+
+
+def _months_up_to_now(first: str) -> list[str]:
+    now = datetime.now(UTC)
+    start = BillingPeriod.parse(first)
+    count = (now.year - start.year) * 12 + now.month - start.month + 1
+    return [str(period) for period in BillingPeriod(now.year, now.month).previous(count)]
+
+
+def _reconciliation_page(tmp_path: Path, config_path: Path, *, reconcile: str | None = None) -> dict:
+    """What the webserver tells the UI of `period_reconciliation` with this configuration: its node and the latest
+    materialization of `reconcile`, a month synced and reconciled first (through the CLI and `dagster`)."""
+    env = dagster_env(tmp_path / "dagster_home", INVOICE_PIPELINE_CONFIG=str(config_path))
+    commands = [
+        [str(BIN / "invoice-pipeline"), "sync"],
+        [str(BIN / "dagster"), "asset", "materialize", "-m", "invoice_pipeline.definitions"]
+        + ["--select", "period_reconciliation", "--partition", str(reconcile)],
+    ]
+    for command in commands if reconcile else []:
+        done = subprocess.run(command, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+    server = DagsterWebserver(env, tmp_path / "webserver.log")
+    try:
+        return server.graphql(RECONCILIATION_PAGE, {"partition": reconcile or ""})
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+def test_the_webserver_shows_the_configured_first_month_and_a_short_table_per_kind_of_finding(tmp_path):
+    workspace = make_workspace(tmp_path / "workspace")
+    workspace.quiet_daily_schedule()
+    data = yaml.safe_load(workspace.config_path.read_text())
+    workspace.config_path.write_text(yaml.safe_dump(data | {"first_billing_period": "2026-09"}))
+    clean_invoice(workspace, "G1")
+
+    page = _reconciliation_page(tmp_path, workspace.config_path, reconcile="2026-10")
+
+    node = page["assetNodeOrError"]
+    assert node["partitionKeys"] == _months_up_to_now("2026-09")
+    [start] = [entry["text"] for entry in node["metadataEntries"] if entry["label"] == "partitions_start"]
+    assert start == f"2026-09: first_billing_period in {workspace.config_path}"
+    [materialization] = page["assetOrError"]["assetMaterializations"]
+    entries = {entry["label"]: entry for entry in materialization["metadataEntries"]}
+    assert list(entries)[:2] == ["report", "report_link"] and "largest_findings" not in entries
+    assert Path(entries["report"]["path"]).is_file()
+    tables = {label: entry["table"] for label, entry in entries.items() if entry["__typename"] == "TableMetadataEntry"}
+    found = [kind.value for kind in FindingKind if entries[f"{kind.value}_count"]["intValue"]]
+    assert "unbilled_usage" in found  # the clean invoice's usage is billed to nobody yet
+    assert list(tables) == ["totals_by_currency", *found]
+    for kind in found:
+        columns = [column["name"] for column in tables[kind]["schema"]["columns"]]
+        assert columns == list(FINDING_SUMMARY_COLUMNS[FindingKind(kind)])
+        assert 1 <= len(tables[kind]["records"]) <= 10
+        assert all(len(json.loads(record)["explanation"]) <= EXPLANATION_SHOWN for record in tables[kind]["records"])
+
+
+@pytest.mark.slow
+def test_the_webserver_shows_the_month_before_last_as_the_first_partition_when_none_is_configured(tmp_path):
+    workspace = make_workspace(tmp_path / "workspace")
+
+    node = _reconciliation_page(tmp_path, workspace.config_path)["assetNodeOrError"]
+
+    now = datetime.now(UTC)
+    first = str(BillingPeriod(now.year, now.month).previous(3)[0])
+    assert node["partitionKeys"] == _months_up_to_now(first)
+    [start] = [entry["text"] for entry in node["metadataEntries"] if entry["label"] == "partitions_start"]
+    assert start == (
+        f"{first}: the month before last (no first_billing_period in {workspace.config_path}, no month reconciled "
+        "before it); set first_billing_period to show earlier months"
+    )
