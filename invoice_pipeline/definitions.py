@@ -20,7 +20,7 @@ from invoice_pipeline.dagster_defs.daily_sync import (
     provider_invoice_offers,
     provider_invoice_sync_sensor,
 )
-from invoice_pipeline.dagster_defs.invoice_assets import billable_usage, provider_invoice_import
+from invoice_pipeline.dagster_defs.invoice_assets import provider_invoice_import, written_by_the_import
 from invoice_pipeline.dagster_defs.jobs import import_provider_invoice_job, refresh_reference_data_job
 from invoice_pipeline.dagster_defs.mail import smtp_resource
 from invoice_pipeline.dagster_defs.operations import operation_jobs
@@ -36,7 +36,7 @@ defs = dg.Definitions(
     assets=[
         *reference_assets,
         provider_invoice_import,
-        billable_usage,
+        *written_by_the_import,
         provider_invoice_offers,
         daily_import_summary,
         billable_consumption,

@@ -7,28 +7,39 @@ import dagster as dg
 from pydantic import Field
 
 from invoice_pipeline.dagster_defs.invoice_state import (
+    BILLABLE_USAGE_ASSET,
+    INVOICE_ASSET,
     LINE_ASSETS,
     OutcomeFailure,
+    error_metadata,
     fail_with_outcome,
     invoice_metadata,
     line_asset_metadata,
+    notes_metadata,
     show_invoice_change,
     status_observation,
 )
-from invoice_pipeline.dagster_defs.metadata import billable_summary_metadata, plain_metadata, table_metadata
+from invoice_pipeline.dagster_defs.metadata import billable_summary_metadata, shown_metadata, table_metadata
 from invoice_pipeline.dagster_defs.partitions import provider_invoice_partitions
 from invoice_pipeline.dagster_defs.reference_assets import reference_assets
 from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource
-from invoice_pipeline.dagster_defs.run_tags import tag_invoice_run
+from invoice_pipeline.dagster_defs.run_tags import REFUSED, RUN_TAG_OUTCOME, tag_invoice_run
 from invoice_pipeline.domain.display import shown
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
-from invoice_pipeline.importing.import_results import CHECKSUM_CHECK, REFERENCES_CHECK, SCHEMA_CHECK
+from invoice_pipeline.importing.import_results import (
+    CHECKSUM_CHECK,
+    REFERENCES_CHECK,
+    SCHEMA_CHECK,
+    CheckOutcome,
+    ImportResult,
+)
 from invoice_pipeline.importing.invoice_import import ImportOutcomeUnrecorded
 from invoice_pipeline.operations.billing import billable_usage_summary
 from invoice_pipeline.operations.invoice_operations import ChecksumOverrideRequest, OperationRefused
 from invoice_pipeline.use_cases import import_invoice
 from invoice_pipeline.validation.checksum import approved_difference
+from invoice_pipeline.validation.notes import notes_folder, write_note_files
 from invoice_pipeline.warehouse.billing_tables import BillableSummary
 from invoice_pipeline.warehouse.warehouse import ImportRefused, InvoiceRecord, Warehouse
 
@@ -44,6 +55,11 @@ _CHECK_DESCRIPTIONS = {
     CHECKSUM_CHECK: "Header total equals usage total + license total, in decimal, rounded to the currency's "
     "minor units, within the provider's tolerance. The difference is header total minus lines total.",
 }
+_ABOUT_RESULTS = (
+    " One result per invoice partition: the latest execution shown on this page may be another invoice's (its "
+    "description starts with the invoice it judged); figures are text, never charted across invoices. A check an "
+    "earlier one stopped reads as a warning, 'Not evaluated: ...'."
+)
 
 
 def _invoice_check_specs() -> list[dg.AssetCheckSpec]:
@@ -55,8 +71,7 @@ def _invoice_check_specs() -> list[dg.AssetCheckSpec]:
             dg.AssetCheckSpec(
                 name,
                 asset="provider_invoice",
-                blocking=True,
-                description=description,
+                description=description + _ABOUT_RESULTS,
                 partitions_def=provider_invoice_partitions,
             )
             for name, description in _CHECK_DESCRIPTIONS.items()
@@ -116,6 +131,42 @@ class ProviderInvoiceImportConfig(dg.Config):
     requested_by: str = Field(default="", description="Who asks for it (kept in the invoice's history).")
 
 
+def _written_by_the_import(key: str, deps: list[str], description: str) -> dg.AssetSpec:
+    """An asset the import step writes when its invoice becomes Active, and nothing else launches: an invoice
+    in Error leaves its partition untouched (never failed), a refused import too."""
+    return dg.AssetSpec(
+        key,
+        group_name=GROUP,
+        kinds={"duckdb"},
+        owners=OWNERS,
+        deps=deps,
+        partitions_def=provider_invoice_partitions,
+        description=f"{description} Written by the import of its invoice (`provider_invoice`) when it becomes "
+        "Active; never launched on its own.",
+    )
+
+
+written_by_the_import = [
+    _written_by_the_import(
+        "usage_summaries",
+        ["provider_invoice"],
+        "The invoice's usage summaries (metered consumption), stored when the invoice is Active.",
+    ),
+    _written_by_the_import(
+        "license_summaries",
+        ["provider_invoice"],
+        "The invoice's license summaries (seats x unit price), stored when the invoice is Active.",
+    ),
+    _written_by_the_import(
+        "billable_usage",
+        ["usage_summaries", "provider_invoice"],
+        "Usage of this invoice that can be billed to customers when it was imported, per account, subscription and "
+        "charge period; shown bounded at any size: totals per currency and the 20 largest rows "
+        "(`invoice-pipeline billing consumption` lists every row).",
+    ),
+]
+
+
 @dg.multi_asset(
     name="provider_invoice_import",
     specs=[
@@ -126,35 +177,23 @@ class ProviderInvoiceImportConfig(dg.Config):
             owners=OWNERS,
             deps=[a.key for a in reference_assets],
             description="The provider invoice record: header, status (Populating, Active, Error, Inactive), "
-            "message, totals and line counts. Imported all or nothing.",
-        ),
-        dg.AssetSpec(
-            "usage_summaries",
-            group_name=GROUP,
-            kinds={"duckdb"},
-            owners=OWNERS,
-            deps=["provider_invoice"],
-            description="The invoice's usage summaries (metered consumption), stored when the invoice is Active.",
-        ),
-        dg.AssetSpec(
-            "license_summaries",
-            group_name=GROUP,
-            kinds={"duckdb"},
-            owners=OWNERS,
-            deps=["provider_invoice"],
-            description="The invoice's license summaries (seats x unit price), stored when the invoice is Active.",
+            "message, totals and line counts. Imported all or nothing; its import writes the line summaries and "
+            "the billable usage when the invoice becomes Active. A refused import materializes nothing.",
+            skippable=True,  # a refused import ends without touching the partition
         ),
     ],
     check_specs=_invoice_check_specs(),
     partitions_def=provider_invoice_partitions,
+    can_subset=True,  # nothing is required of a refused import; the checks come only with the import
 )
 def provider_invoice_import(
     context: dg.AssetExecutionContext, config: ProviderInvoiceImportConfig, invoice_pipeline: InvoicePipelineResource
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult | dg.AssetObservation]:
     """Import one provider invoice: Populating, schema, references, checksum, then Active or Error.
 
-    The partition tells the invoice's status: Active is materialized; Error fails the run with the
-    invoice's message (an outcome, shown without a stack trace) after recording the check results.
+    The partition tells the invoice's status: Active is materialized, with its line summaries and billable usage;
+    Error fails the run with the invoice's message (an outcome, shown without a stack trace) and what to do,
+    after recording the check results; a refused import writes nothing and ends, saying why in the run's log.
     """
     if not context.has_partition_key:
         fail_with_outcome(
@@ -163,10 +202,14 @@ def provider_invoice_import(
         )
     key = InvoiceKey.parse(context.partition_key)
     tag_invoice_run(context, key)
+    if INVOICE_ASSET not in context.selected_asset_keys:
+        _refuse(
+            context, "Import refused: the checks are evaluated by the invoice's import; materialize provider_invoice"
+        )
+        return
     pipeline_config = invoice_pipeline.load_config()
     run_id = context.run.run_id
     actor = config.requested_by or f"dagster run {run_id}"
-    refusal = None
     with invoice_pipeline.warehouse(pipeline_config) as warehouse:
         try:
             override = config.checksum_override
@@ -179,64 +222,79 @@ def provider_invoice_import(
                 checksum_override=override.request() if override is not None else None,
             )
         except ImportRefused as refused:
-            refusal = str(refused)
+            _refuse(context, f"Import refused: {refused}")
+            return
         except ImportOutcomeUnrecorded as unrecorded:
             fail_with_outcome(OutcomeFailure.OUTCOME_UNRECORDED, f"Import failed: {unrecorded}")
         record = warehouse.current_record(key)
-        if record is None and refusal is None:  # voided at once by a note imported meanwhile: its record as stored
+        if record is None:  # voided at once by a note imported meanwhile: its record as stored
             record = next((voided for voided in result.voided if voided.key == key), None)
-        every_invoice = _no_invoice_in_error(warehouse)
-    if refusal is not None:
-        if record is not None and record.status == Status.ACTIVE:
-            yield from _active_invoice(record)  # refused, unchanged: the partition still tells it is Active
-        fail_with_outcome(OutcomeFailure.IMPORT_REFUSED, f"Import refused: {refusal}")
-    assert record is not None
+        assert record is not None  # the import ends with a record, or refuses
+        billable = billable_usage_summary(warehouse, record.record_id) if record.status == Status.ACTIVE else None
+        in_error_check = _no_invoice_in_error(warehouse)
     context.log.info(shown(f"{key}: {result.status} - {result.message}"))
     for voided in result.voided:  # the invoice a void note withdrew tells it on its own partition at once
-        show_invoice_change(context.instance, voided.key, voided, f"{voided.message} (run {run_id})")
-    checks = [
-        dg.AssetCheckResult(
-            asset_key="provider_invoice",
-            check_name=name,
-            passed=outcome.passed,
-            severity=dg.AssetCheckSeverity.ERROR,
-            description=shown(outcome.description),
-            metadata=plain_metadata(outcome.metadata),
-        )
-        for name, outcome in result.checks.items()
-    ]
+        show_invoice_change(context.instance, voided.key, voided, f"{voided.message} (run {run_id})", context.log_event)
+    paths = write_note_files(result.notes, notes_folder(pipeline_config.data_dir, key, record.record_id))
+    notes = notes_metadata(result.notes, paths)
+    selected = {check.name for check in context.selected_asset_check_keys}
+    checks = [_check_result(key, name, outcome) for name, outcome in result.checks.items() if name in selected]
+    every_invoice = [in_error_check] if NO_INVOICE_IN_ERROR in selected else []
     if result.status != Status.ACTIVE:
         yield from checks
-        yield every_invoice
-        notes = [f"{note.title} {note.file_name}" for note in result.notes]
+        yield from every_invoice
         yield status_observation(key, result.status, f"imported by run {run_id}", record, notes)
-        fail_with_outcome(OutcomeFailure.INVOICE_IN_ERROR, f"{key} is in {result.status}: {result.message}")
-    yield from _active_invoice(record)  # first, so the check results judge this materialization
-    yield from checks
-    yield every_invoice
+        fail_with_outcome(
+            OutcomeFailure.INVOICE_IN_ERROR,
+            f"{key} is in {result.status}: {result.message}",
+            error_metadata(record, actor, notes),
+        )
+    assert billable is not None
+    yield dg.MaterializeResult(asset_key="provider_invoice", metadata=invoice_metadata(record, actor, notes))
+    _log_written_by_the_import(context, result, record, billable)
+    yield from checks  # after the materialization, so the check results judge it
+    yield from every_invoice
 
 
-def _active_invoice(record: InvoiceRecord) -> Iterator[dg.MaterializeResult]:
-    yield dg.MaterializeResult(asset_key="provider_invoice", metadata=invoice_metadata(record))
+def _refuse(context: dg.AssetExecutionContext, refusal: str) -> None:
+    """End a refused import without writing anything: a failed run would turn the invoice's partition red, a
+    materialization would record an import that never happened. The run's log and its outcome tag say why."""
+    context.instance.add_run_tags(context.run.run_id, {RUN_TAG_OUTCOME: REFUSED})
+    context.log.error(shown(refusal))
+
+
+def _check_result(key: InvoiceKey, name: str, outcome: CheckOutcome) -> dg.AssetCheckResult:
+    """One check's result on the invoice's partition: its description names the invoice, its figures are text
+    (a chart of figures from different invoices would mean nothing), a check that did not run is a warning."""
+    figures = {"invoice": str(key)} | {label: _figure(value) for label, value in outcome.metadata.items()}
+    return dg.AssetCheckResult(
+        asset_key="provider_invoice",
+        check_name=name,
+        passed=outcome.passed,
+        severity=dg.AssetCheckSeverity.ERROR if outcome.evaluated else dg.AssetCheckSeverity.WARN,
+        description=shown(f"{key}: {outcome.description}"),
+        metadata=shown_metadata(figures),
+    )
+
+
+def _figure(value: object) -> object:
+    """A check figure as the UI shows it: rows as a table, anything else as text (never a number to chart)."""
+    if isinstance(value, list):
+        return table_metadata(value)
+    return "" if value is None else str(value)
+
+
+def _log_written_by_the_import(
+    context: dg.AssetExecutionContext, result: ImportResult, record: InvoiceRecord, billable: BillableSummary
+) -> None:
+    """Report what the import of an Active invoice wrote: its line summaries and its billable usage."""
+    partition = str(result.key)
     for kind, asset in LINE_ASSETS.items():
-        yield dg.MaterializeResult(asset_key=asset, metadata=line_asset_metadata(record, kind))
-
-
-@dg.asset(
-    partitions_def=provider_invoice_partitions,
-    group_name=GROUP,
-    kinds={"duckdb"},
-    owners=OWNERS,
-    deps=["usage_summaries", "provider_invoice"],
-)
-def billable_usage(
-    context: dg.AssetExecutionContext, invoice_pipeline: InvoicePipelineResource
-) -> dg.MaterializeResult:
-    """Usage of this invoice that can be billed to customers: its usage summaries, only when it is Active
-    and not yet invoiced, per account, subscription and charge period. Shown bounded at any size: the totals
-    per currency and the 20 largest rows (`invoice-pipeline billing consumption` lists every row)."""
-    key = InvoiceKey.parse(context.partition_key)
-    with invoice_pipeline.warehouse() as warehouse:
-        record = warehouse.current_record(key)
-        summary = billable_usage_summary(warehouse, record.record_id) if record else BillableSummary([], [])
-    return dg.MaterializeResult(metadata=billable_summary_metadata(summary))
+        context.log_event(
+            dg.AssetMaterialization(asset_key=asset, partition=partition, metadata=line_asset_metadata(record, kind))
+        )
+    context.log_event(
+        dg.AssetMaterialization(
+            asset_key=BILLABLE_USAGE_ASSET, partition=partition, metadata=billable_summary_metadata(billable)
+        )
+    )

@@ -1,28 +1,40 @@
 """What the Dagster UI shows of a provider invoice: its partition's state follows the invoice's status.
 
-Active is a materialization of `provider_invoice` (and of the line assets); Error is a failed run that did
-not materialize it; Populating is the run in progress. A deactivated or deleted invoice leaves the
-partitions list (its runs and events stay), so it is never shown as a successful materialization.
+Active is a materialization of `provider_invoice` (and of the assets its import writes: the line summaries and
+the billable usage); Error is a failed run that did not materialize it, its failure carrying the status, the
+message, who and when, what to do next and the notes' first rows; Populating is the run in progress. A
+deactivated or deleted invoice leaves the partitions list (its runs and events stay), so it is never shown as a
+successful materialization.
 """
 
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, NoReturn
 
 import dagster as dg
 from dagster_shared.error import SerializableErrorInfo
 
 from invoice_pipeline.dagster_defs.errors import PlainError
-from invoice_pipeline.dagster_defs.metadata import shown_metadata
+from invoice_pipeline.dagster_defs.metadata import shown_metadata, table_metadata
 from invoice_pipeline.dagster_defs.partitions import provider_invoice_partitions
+from invoice_pipeline.domain.import_failures import what_to_do
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.money import decimal_text, round_to_minor_units
 from invoice_pipeline.domain.statuses import DELETED, Status
 from invoice_pipeline.importing.invoice_import import ImportOutcomeUnrecorded
+from invoice_pipeline.validation.notes import Note, note_preview
 from invoice_pipeline.warehouse.warehouse import ImportRefused, InvoiceRecord
 
 INVOICE_ASSET = dg.AssetKey("provider_invoice")
 LINE_ASSETS = {"usage": dg.AssetKey("usage_summaries"), "license": dg.AssetKey("license_summaries")}
+BILLABLE_USAGE_ASSET = dg.AssetKey("billable_usage")
+WAITING_FOR_ACTIVATION = (
+    "Waiting for activation: put its line files in the invoice's folder, then launch "
+    "activate_manual_provider_invoice (Launchpad) or run `invoice-pipeline invoices activate KEY --reason ...`."
+)
+NOTE_ROWS_SHOWN = 10
 
 
 def root_cause(error: SerializableErrorInfo) -> SerializableErrorInfo:
@@ -51,9 +63,42 @@ class OutcomeFailure(StrEnum):
         return next((failure for failure in cls if failure.value == name), None)
 
 
-def fail_with_outcome(kind: OutcomeFailure, message: str) -> NoReturn:
-    """End the step as failed, showing `message` and no stack trace (`kind` names it for `classify_failure`)."""
-    raise PlainError(kind.value, message)
+def fail_with_outcome(kind: OutcomeFailure, message: str, metadata: dict[str, Any] | None = None) -> NoReturn:
+    """End the step as failed, showing `message` and no stack trace (`kind` names it for `classify_failure`), with
+    `metadata` on the failure (the run's log and the partition's "View logs" show it)."""
+    raise PlainError(kind.value, message, metadata=metadata)
+
+
+def when(record: InvoiceRecord) -> str:
+    """When the record last changed, as the UI shows it: UTC to the second."""
+    return f"{record.updated_at:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def notes_metadata(notes: Sequence[Note], paths: Sequence[Path]) -> dict[str, Any]:
+    """Each note's first rows as a table, how many it has, and its file's full path to open it whole."""
+    metadata: dict[str, Any] = {}
+    for note, path in zip(notes, paths, strict=True):
+        preview = note_preview(note, NOTE_ROWS_SHOWN)
+        metadata[note.file_name] = table_metadata(preview.rows, preview.columns)
+        metadata[f"{note.file_name} rows"] = f"{len(preview.rows)} of {preview.row_count} shown ({note.title})"
+        metadata[f"{note.file_name} path"] = dg.MetadataValue.path(str(path))
+    return metadata
+
+
+def error_metadata(record: InvoiceRecord, actor: str, notes: dict[str, Any]) -> dict[str, Any]:
+    """What the failure of an import whose invoice is in Error shows: its status and message, who and when, what
+    to do next, and its notes (`notes_metadata`)."""
+    return shown_metadata(
+        {
+            "status": str(record.status),
+            "message": record.message or "",
+            "changed_by": actor,
+            "changed_at": when(record),
+            "what_to_do": what_to_do(record.failures),
+            "record_id": record.record_id,
+            **notes,
+        }
+    )
 
 
 def _money(record: InvoiceRecord, amount: Decimal | None) -> str:
@@ -64,12 +109,17 @@ def _money(record: InvoiceRecord, amount: Decimal | None) -> str:
     return decimal_text(shown, minor_units) or ""
 
 
-def invoice_metadata(record: InvoiceRecord) -> dict[str, Any]:
-    """What the UI shows for a provider invoice record: money in the currency's minor units, as the messages do."""
+def invoice_metadata(
+    record: InvoiceRecord, actor: str | None = None, notes: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """What the UI shows for a provider invoice record: money in the currency's minor units, as the messages do;
+    who made it so (`actor`, when known) and when, and its notes (`notes_metadata`, e.g. warnings.csv)."""
     return shown_metadata(
         {
             "status": str(record.status),
             "message": record.message or "",
+            **({"changed_by": actor} if actor else {}),
+            "changed_at": when(record),
             "record_id": record.record_id,
             "currency": record.currency or "",
             "total_amount": _money(record, record.total_amount),
@@ -83,6 +133,7 @@ def invoice_metadata(record: InvoiceRecord) -> dict[str, Any]:
             "usage_line_count": record.usage_line_count or 0,
             "license_line_count": record.license_line_count or 0,
             "is_manual": bool(record.is_manual),
+            **(notes or {}),
         }
     )
 
@@ -111,18 +162,22 @@ def invoice_materializations(record: InvoiceRecord) -> list[dg.AssetMaterializat
 
 
 def status_observation(
-    key: InvoiceKey, status: str, change: str, record: InvoiceRecord | None, notes: list[str] | None = None
+    key: InvoiceKey, status: str, change: str, record: InvoiceRecord | None, notes: dict[str, Any] | None = None
 ) -> dg.AssetObservation:
     """An observation on the invoice's partition saying what changed, by whom and why, and the status after.
 
-    `notes` are the file names of the invoice's notes (Missing References, Checksum, Schema Failures).
+    `notes` is the notes' metadata (`notes_metadata`: first rows and full paths).
     """
     metadata: dict[str, Any] = {"status": str(status), "change": change}
     if record is not None:
-        metadata |= {"message": record.message or "", "record_id": record.record_id}
-    if notes:
-        metadata["notes"] = f"{', '.join(notes)}: `invoice-pipeline invoices notes {key} --out DIR` writes them"
-    return dg.AssetObservation(asset_key=INVOICE_ASSET, partition=str(key), metadata=shown_metadata(metadata))
+        metadata |= {"message": record.message or "", "record_id": record.record_id, "changed_at": when(record)}
+        if record.status == Status.POPULATING and record.is_manual:
+            metadata["what_to_do"] = WAITING_FOR_ACTIVATION
+        elif record.status == Status.ERROR:
+            metadata["what_to_do"] = what_to_do(record.failures)
+    return dg.AssetObservation(
+        asset_key=INVOICE_ASSET, partition=str(key), metadata=shown_metadata(metadata | (notes or {}))
+    )
 
 
 def add_invoice_partitions(instance: dg.DagsterInstance, keys: list[InvoiceKey]) -> None:
@@ -136,20 +191,27 @@ def add_invoice_partitions(instance: dg.DagsterInstance, keys: list[InvoiceKey])
 
 
 def show_invoice_change(
-    instance: dg.DagsterInstance, key: InvoiceKey, record: InvoiceRecord | None, change: str
+    instance: dg.DagsterInstance,
+    key: InvoiceKey,
+    record: InvoiceRecord | None,
+    change: str,
+    log_event: Callable[[dg.AssetMaterialization | dg.AssetObservation], None] | None = None,
 ) -> None:
     """Make the invoice's partition tell its status at once after a manual operation (not an import run).
 
     Active: materialized (record and line summaries). Deactivated or deleted: an observation saying so,
     then the partition leaves the list, so its earlier materialization no longer shows. Populating or
-    Error without a run: an observation with the status and message.
+    Error without a run: an observation with the status and message. `log_event`: the run's own (an operation
+    job's `context.log_event`), so the partition's events name the run that made the change; without it (the
+    CLI) they are recorded outside any run.
     """
+    report = log_event or instance.report_runless_asset_event
     status = record.status if record is not None else DELETED
     add_invoice_partitions(instance, [key])
-    instance.report_runless_asset_event(status_observation(key, status, change, record))
+    report(status_observation(key, status, change, record))
     if record is not None and record.status == Status.ACTIVE:
         for materialization in invoice_materializations(record):
-            instance.report_runless_asset_event(materialization)
+            report(materialization)
     elif record is None or record.status == Status.INACTIVE:
         name = provider_invoice_partitions.name
         assert name is not None

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from invoice_pipeline.dagster_defs.invoice_assets import billable_usage, provider_invoice_import
+from invoice_pipeline.dagster_defs.invoice_assets import provider_invoice_import
 from invoice_pipeline.dagster_defs.reference_assets import reference_assets
 
 IMPORT_JOB = "import_provider_invoice"
@@ -10,8 +10,9 @@ REFERENCE_JOB = "refresh_reference_data"
 
 import_provider_invoice_job = dg.define_asset_job(
     IMPORT_JOB,
-    selection=dg.AssetSelection.assets(provider_invoice_import, billable_usage),
-    description="Import one provider invoice (pick its partition, provider:invoice_id) and its billable usage.",
+    selection=dg.AssetSelection.assets(provider_invoice_import),
+    description="Import one provider invoice (pick its partition, provider:invoice_id): its record, checks, and when "
+    "it is Active its line summaries and billable usage.",
 )
 
 refresh_reference_data_job = dg.define_asset_job(

@@ -86,9 +86,9 @@ def _show(
 ) -> None:
     """Make the invoice's partition show the operation at once (its new state, or an observation), and log it."""
     if status_changed:
-        show_invoice_change(context.instance, key, record, change)
+        show_invoice_change(context.instance, key, record, change, context.log_event)
     elif record is not None:
-        context.instance.report_runless_asset_event(status_observation(key, record.status, change, record))
+        context.log_event(status_observation(key, record.status, change, record))
     context.log.info(f"{key}: {change}")
 
 

@@ -9,6 +9,9 @@ RUN_TAG_INVOICE = "invoice_pipeline/invoice_id"
 RUN_TAG_KEY = "invoice_pipeline/invoice"
 # The process a run executes in, when the launcher knows it (the CLI runs imports in its own process).
 RUN_TAG_PROCESS = "invoice_pipeline/process"
+# How an import run ended when its status cannot say it: `refused` (a green run that wrote nothing).
+RUN_TAG_OUTCOME = "invoice_pipeline/outcome"
+REFUSED = "refused"
 
 
 def import_run_tags(key: InvoiceKey) -> dict[str, str]:

@@ -1,5 +1,6 @@
 """Launching the pipeline's jobs in this process, recorded in the Dagster instance (the CLI's run path)."""
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +12,7 @@ from invoice_pipeline.connectors.folder import FolderNotRead
 from invoice_pipeline.dagster_defs.daily_sync import OFFERS_ASSET, daily_provider_sync_job
 from invoice_pipeline.dagster_defs.invoice_state import OutcomeFailure, add_invoice_partitions, root_cause
 from invoice_pipeline.dagster_defs.jobs import IMPORT_JOB, REFERENCE_JOB
-from invoice_pipeline.dagster_defs.run_tags import RUN_TAG_PROCESS, import_run_tags
+from invoice_pipeline.dagster_defs.run_tags import REFUSED, RUN_TAG_OUTCOME, RUN_TAG_PROCESS, import_run_tags
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.notifications.provider_changes import ProviderChange
 from invoice_pipeline.warehouse.import_claims import ClaimHolder
@@ -57,10 +58,24 @@ def classify_failure(run_id: str, step_failures: Sequence[dg.DagsterEvent]) -> R
     return RunOutcome(run_id, False, broken, message, refused)
 
 
-def _outcome(result: dg.ExecuteInProcessResult) -> RunOutcome:
+def _outcome(result: dg.ExecuteInProcessResult, instance: dg.DagsterInstance | None = None) -> RunOutcome:
     if result.success:
+        if instance is not None and refused_run(instance, result.run_id):
+            return RunOutcome(result.run_id, False, False, _refusal(instance, result.run_id), refused=True)
         return RunOutcome(result.run_id, True, False)
     return classify_failure(result.run_id, [event for event in result.all_events if event.is_step_failure])
+
+
+def refused_run(instance: dg.DagsterInstance, run_id: str) -> bool:
+    """Whether the run was an import that refused and wrote nothing (a green run: see `invoice_assets._refuse`)."""
+    run = instance.get_run_by_id(run_id)
+    return run is not None and run.tags.get(RUN_TAG_OUTCOME) == REFUSED
+
+
+def _refusal(instance: dg.DagsterInstance, run_id: str) -> str:
+    """The sentence a refused run logged, as the CLI prints it."""
+    errors = [entry.user_message for entry in instance.all_logs(run_id) if entry.level == logging.ERROR]
+    return errors[-1].removeprefix("Import refused: ") if errors else "refused"
 
 
 def run_invoice_import(
@@ -82,7 +97,7 @@ def run_invoice_import(
         run_config=run_config,
         raise_on_error=False,
     )
-    return _outcome(result)
+    return _outcome(result, instance)
 
 
 def run_reference_refresh(defs: dg.Definitions, instance: dg.DagsterInstance) -> RunOutcome:

@@ -34,6 +34,12 @@ class CheckOutcome:
     passed: bool
     description: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    evaluated: bool = True  # False: the check could not run (an earlier one stopped it); it did not pass either
+
+    @classmethod
+    def not_evaluated(cls, why: str) -> CheckOutcome:
+        """A check that did not run, and why: not passed, and not a failure of its own rule."""
+        return cls(False, f"Not evaluated: {why}", evaluated=False)
 
 
 @dataclass(frozen=True)
@@ -71,9 +77,9 @@ class ImportResult:
 
 
 def not_evaluated(checks: dict[str, CheckOutcome]) -> None:
-    """Mark the checks that did not run as failed, not evaluated: the files stopped validation early."""
+    """Mark the checks that did not run as not evaluated: the files stopped validation early."""
     for name in (SCHEMA_CHECK, REFERENCES_CHECK, CHECKSUM_CHECK):
-        checks.setdefault(name, CheckOutcome(False, "Not evaluated: the invoice's files did not pass their schemas"))
+        checks.setdefault(name, CheckOutcome.not_evaluated("the invoice's files did not pass their schemas"))
 
 
 def stored_header(

@@ -328,7 +328,7 @@ def _import_into(
     totals = None
     voiding = voids_amended_invoice(header.document_type, has_lines=bool(files.line_files))
     if minor_units is None:
-        checks[CHECKSUM_CHECK] = CheckOutcome(False, f"Not evaluated: currency {header.currency} is not set up")
+        checks[CHECKSUM_CHECK] = CheckOutcome.not_evaluated(f"currency {header.currency} is not set up")
     elif voiding:
         what = voiding_description(header, minor_units)
         checks[CHECKSUM_CHECK] = CheckOutcome(

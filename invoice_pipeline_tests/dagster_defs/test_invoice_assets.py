@@ -16,7 +16,7 @@ from invoice_pipeline.dagster_defs.invoice_assets import NO_INVOICE_IN_ERROR
 from invoice_pipeline.dagster_defs.jobs import IMPORT_JOB, REFERENCE_JOB
 from invoice_pipeline.dagster_defs.mail import smtp_resource
 from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource, pipeline_resource
-from invoice_pipeline.dagster_defs.run_tags import RUN_TAG_INVOICE, RUN_TAG_KEY, RUN_TAG_PROVIDER
+from invoice_pipeline.dagster_defs.run_tags import RUN_TAG_INVOICE, RUN_TAG_KEY, RUN_TAG_OUTCOME, RUN_TAG_PROVIDER
 from invoice_pipeline.dagster_defs.runs import run_invoice_import, run_reference_refresh
 from invoice_pipeline.definitions import defs
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
@@ -122,18 +122,21 @@ def clean_run(tmp_path_factory, migrated_duckdb) -> Iterator[CleanRun]:
 # The definitions ------------------------------------------------------------------------------
 
 
-def test_definitions_hold_the_import_job_over_the_invoice_assets_its_three_blocking_checks_and_a_warning():
+def test_definitions_hold_the_import_job_its_three_checks_a_warning_and_the_assets_its_import_writes():
     job = defs.resolve_job_def(IMPORT_JOB)
     assert job.partitions_def is not None and job.partitions_def.name == PARTITIONS
     asset_graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in asset_graph.get_all_asset_keys()}
     assert {"provider_invoice", "usage_summaries", "license_summaries", "billable_usage"} <= keys
     assert {f"reference_{name}" for name in REFERENCE_SCHEMAS} <= keys
-    checks = {(key.asset_key.to_user_string(), key.name) for key in asset_graph.asset_check_keys}
-    assert checks == {("provider_invoice", name) for name in ALL_CHECKS}
+    checks = {key.name for key in asset_graph.asset_check_keys if key.asset_key == dg.AssetKey("provider_invoice")}
+    assert checks == ALL_CHECKS
     import_assets = defs.resolve_assets_def("provider_invoice")
-    blocking = {spec.name: spec.blocking for spec in import_assets.check_specs}
-    assert blocking == {name: True for name in INVOICE_CHECKS} | {NO_INVOICE_IN_ERROR: False}
+    assert {spec.name for spec in import_assets.check_specs} == ALL_CHECKS
+    # written by the import when its invoice is Active, never launched: an Error never fails their partitions
+    for written in ("usage_summaries", "license_summaries", "billable_usage"):
+        assert not asset_graph.get(dg.AssetKey(written)).is_executable, written
+    assert job.asset_layer.selected_asset_keys == {dg.AssetKey("provider_invoice")}
 
 
 def test_resource_follows_the_config_env_var_and_falls_back_to_the_bundled_demo(monkeypatch, tmp_path):
@@ -201,13 +204,13 @@ def test_clean_invoice_passes_all_three_checks_with_their_figures(clean_run):
     assert all(evaluation.passed for evaluation in checks.values())
     assert all(evaluation.asset_key == dg.AssetKey("provider_invoice") for evaluation in checks.values())
     schema = {k: v.value for k, v in checks[SCHEMA_CHECK].metadata.items()}
-    assert schema == {"usage_line_count": 3, "license_line_count": 1}
+    assert schema == {"invoice": str(KEY), "usage_line_count": "3", "license_line_count": "1"}  # text: never charted
     checksum = {k: v.value for k, v in checks[CHECKSUM_CHECK].metadata.items()}
     assert checksum["header_total"] == "58.75"
     assert checksum["lines_total"] == "58.75"
     assert checksum["difference"] == "0.00"
     references = checks[REFERENCES_CHECK].metadata
-    assert references["errors"].value == 0
+    assert references["errors"].value == "0"
     assert _table_rows(references["missing_references"]) == []
 
 
@@ -254,12 +257,19 @@ def test_checksum_failure_fails_the_checksum_check_with_the_totals_and_the_diffe
     invoice = _observations(result)["provider_invoice"]
     assert invoice["status"] == "Error"
     assert invoice["message"].startswith("Checksum failed: header 10,000.00 USD")
-    assert (
-        invoice["notes"] == f"Checksum line_totals.csv: `invoice-pipeline invoices notes {KEY} --out DIR` writes them"
+    assert invoice["line_totals.csv path"].endswith(
+        f"notes/{KEY.provider}/{KEY.invoice_id}/{invoice['record_id']}/line_totals.csv"
     )
     (failure,) = result.get_step_failure_events()
     error = failure.step_failure_data.error
     assert error.message == f"{KEY} is in Error: {invoice['message']}" and error.stack == []
+    told = {k: v.value for k, v in failure.step_failure_data.user_failure_data.metadata.items()}
+    assert (told["status"], told["message"], told["changed_by"]) == (
+        "Error",
+        invoice["message"],
+        f"dagster run {result.run_id}",
+    )
+    assert "checksum_override" in told["what_to_do"] and told["line_totals.csv path"] == invoice["line_totals.csv path"]
 
 
 def test_out_of_period_lines_fail_the_partition_and_its_observation_names_the_out_of_period_lines_note(
@@ -276,9 +286,8 @@ def test_out_of_period_lines_fail_the_partition_and_its_observation_names_the_ou
     invoice = _observations(result)["provider_invoice"]
     assert invoice["status"] == "Error"
     assert invoice["message"].startswith("Lines out of period: 1 line charged more than 31 days after")
-    assert invoice["notes"] == (
-        f"Out Of Period Lines out_of_period_lines.csv: `invoice-pipeline invoices notes {KEY} --out DIR` writes them"
-    )
+    assert invoice["out_of_period_lines.csv rows"] == "1 of 1 shown (Out Of Period Lines)"
+    assert "U2" in str(invoice["out_of_period_lines.csv"].records)
     (failure,) = result.get_step_failure_events()
     assert failure.step_failure_data.error.message == f"{KEY} is in Error: {invoice['message']}"
 
@@ -305,7 +314,9 @@ def test_a_checksum_difference_has_one_sign_and_the_currency_minor_units_in_mess
     assert checksum.description.endswith("difference -125.00 USD")
 
 
-def test_a_failed_blocking_check_stops_billable_usage_from_materializing(workspace, workspace_defs, instance):
+def test_an_invoice_in_error_writes_no_billable_usage_and_fails_its_import_step_alone(
+    workspace, workspace_defs, instance
+):
     workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1", "10.00")], adjust_total="125.00")
     result = _run_import(workspace_defs, instance)
     assert not result.success
@@ -333,8 +344,8 @@ def test_unresolved_references_fail_the_references_check_with_a_missing_referenc
     references = _checks(result)[REFERENCES_CHECK]
     assert not references.passed
     assert "customer 'unknown-tenant' (2 lines)" in references.description
-    assert references.metadata["errors"].value == 1
-    assert references.metadata["warnings"].value == 1
+    assert references.metadata["errors"].value == "1"
+    assert references.metadata["warnings"].value == "1"
     rows = _table_rows(references.metadata["missing_references"])
     assert {
         "severity": "error",
@@ -357,11 +368,14 @@ def test_schema_failure_fails_the_schema_check_and_leaves_the_other_checks_not_e
     assert not any(evaluation.passed for evaluation in checks.values())
     assert checks[NO_INVOICE_IN_ERROR].severity == dg.AssetCheckSeverity.WARN
     assert "column 'amount' must be a decimal number" in checks[SCHEMA_CHECK].description
-    assert checks[SCHEMA_CHECK].metadata["failing_rows"].value == 1
-    assert checks[CHECKSUM_CHECK].description.startswith("Not evaluated")
+    assert checks[SCHEMA_CHECK].metadata["failing_rows"].value == "1"
+    assert checks[SCHEMA_CHECK].severity == dg.AssetCheckSeverity.ERROR
+    for skipped in (REFERENCES_CHECK, CHECKSUM_CHECK):  # did not run: a warning saying so, not a failure of its own
+        assert checks[skipped].description.startswith(f"{KEY}: Not evaluated"), skipped
+        assert checks[skipped].severity == dg.AssetCheckSeverity.WARN, skipped
 
 
-def test_running_an_active_invoice_again_is_refused_saying_deactivate_or_delete_and_it_stays_materialized(
+def test_running_an_active_invoice_again_is_refused_saying_deactivate_or_delete_and_writes_nothing(
     workspace, workspace_defs, instance
 ):
     _clean_invoice(workspace)
@@ -374,12 +388,14 @@ def test_running_an_active_invoice_again_is_refused_saying_deactivate_or_delete_
         status = warehouse.current_record(KEY).status
     finally:
         warehouse.dispose()
-    assert not again.success
-    (failure,) = again.get_step_failure_events()
-    error = failure.step_failure_data.error
-    assert (error.cls_name, error.stack) == ("ImportRefused", [])
-    assert "is Active and cannot be downloaded again; deactivate it (recommended) or delete it first" in error.message
-    assert _materializations(again)["provider_invoice"]["status"] == "Active"  # the partition keeps telling the truth
+    assert again.success  # a failed run would show the Active invoice's partition as failed
+    assert instance.get_run_by_id(again.run_id).tags[RUN_TAG_OUTCOME] == "refused"
+    logged = [record.user_message for record in instance.all_logs(again.run_id) if record.level >= 40]
+    assert any(
+        "is Active and cannot be downloaded again; deactivate it (recommended) or delete it first" in message
+        for message in logged
+    ), logged
+    assert _materializations(again) == {} and _observations(again) == {}  # nothing recorded that did not happen
     assert _checks(again) == {}
     assert history_after == history_before and status == "Active"
 

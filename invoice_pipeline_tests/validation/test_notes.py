@@ -8,7 +8,15 @@ from decimal import Decimal
 
 import pytest
 
-from invoice_pipeline.validation.notes import csv_text, spreadsheet_safe
+from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.validation.notes import (
+    Note,
+    csv_text,
+    note_preview,
+    notes_folder,
+    spreadsheet_safe,
+    write_note_files,
+)
 
 
 @pytest.mark.parametrize(
@@ -77,3 +85,30 @@ def test_csv_text_neutralises_hostile_column_names_too():
 
 def test_a_nul_character_is_shown_as_text_so_the_note_can_be_stored_anywhere():
     assert spreadsheet_safe("Standard\x00D2s") == "Standard\\x00D2s"
+
+
+def _errors_note(rows: int) -> Note:
+    return Note(
+        "Missing References",
+        "errors.csv",
+        csv_text(["reference_id", "line_count"], [[f"c{n}", n] for n in range(rows)]),
+    )
+
+
+def test_a_notes_preview_shows_its_first_rows_by_column_and_counts_them_all():
+    preview = note_preview(_errors_note(25), limit=10)
+    assert preview.columns == ["reference_id", "line_count"]
+    assert preview.rows[0] == {"reference_id": "c0", "line_count": "0"} and len(preview.rows) == 10
+    assert preview.row_count == 25
+
+
+def test_an_empty_note_previews_as_no_columns_and_no_rows():
+    assert note_preview(Note("Checksum", "line_totals.csv", "")).row_count == 0
+
+
+def test_note_files_are_written_whole_under_one_folder_per_record(tmp_path):
+    folder = notes_folder(tmp_path, InvoiceKey.parse("contoso-csp:G1"), "r-1")
+    (path,) = write_note_files([_errors_note(3)], folder)
+    assert path == (tmp_path / "notes" / "contoso-csp" / "G1" / "r-1" / "errors.csv").resolve()
+    assert path.read_text(encoding="utf-8") == _errors_note(3).content
+    assert [p.name for p in folder.iterdir()] == ["errors.csv"]  # no part file left behind
