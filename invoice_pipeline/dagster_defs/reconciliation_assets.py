@@ -1,6 +1,6 @@
 """The monthly reconciliation as a Dagster asset: one partition per billing period from the first one
 (`billing_assets.first_billing_period`), refreshed daily for the last and the current month; what the UI shows is
-bounded and fits 1280 px (the report's path first, totals, and per kind of finding its count and its 10 largest)."""
+bounded and fits 1280 px (the report's path first, totals, counts, and a table of each kind's 10 largest findings)."""
 
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +22,7 @@ from invoice_pipeline.reconciliation.period import earlier_periods, reconcile_pe
 from invoice_pipeline.reconciliation.reports import (
     FINDING_SUMMARY_COLUMNS,
     SHOWN_PER_KIND,
+    TOTAL_COLUMNS,
     finding_summary_row,
     report_file,
     totals_row,
@@ -62,21 +63,30 @@ def period_reconciliation(
 
 
 def reconciliation_metadata(result: Reconciliation, report: str) -> dict[str, Any]:
-    """What the UI shows of a period's reconciliation, bounded at any size and readable at 1280 px: the report
-    first, the totals per currency, then each kind's count and, when it has findings, a table of its largest."""
+    """What the UI shows of a period's reconciliation, bounded at any size and readable at 1280 px (every entry's
+    label and value fit the partition's pane side by side): the report first, the totals per currency, how many
+    findings of each kind, then a table of each kind's largest."""
+    counts = [{"kind": kind.value, "count": len(result.of_kind(kind))} for kind in FindingKind]
     metadata: dict[str, Any] = {
         "report": dg.MetadataValue.path(report),
         "report_link": dg.MetadataValue.url(f"file://{report}"),
         "period": str(result.period),
-        "totals_by_currency": table_metadata([totals_row(totals) for _, totals in sorted(result.totals.items())]),
+        "totals_by_currency": _totals_table(result),
+        "finding_counts": table_metadata(counts, ["kind", "count"]),
     }
     for kind in FindingKind:
-        findings = result.of_kind(kind)
-        metadata[f"{kind.value}_count"] = len(findings)
-        if findings:
+        if findings := result.of_kind(kind):
             rows = [finding_summary_row(finding) for finding in findings[:SHOWN_PER_KIND]]
             metadata[kind.value] = table_metadata(rows, FINDING_SUMMARY_COLUMNS[kind])
     return metadata
+
+
+def _totals_table(result: Reconciliation) -> dg.TableMetadataValue:
+    """The totals per currency as a column per currency and a row per figure: narrow whatever the currencies."""
+    columns = [totals_row(totals) for _, totals in sorted(result.totals.items())]
+    figures = [name for name in TOTAL_COLUMNS if name != "currency"] if columns else []
+    rows = [{"total": name} | {column["currency"]: column[name] for column in columns} for name in figures]
+    return table_metadata(rows, ["total", *(column["currency"] for column in columns)])
 
 
 reconcile_period_job = dg.define_asset_job(

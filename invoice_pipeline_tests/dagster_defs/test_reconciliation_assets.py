@@ -18,13 +18,20 @@ from invoice_pipeline.dagster_defs.reconciliation_assets import (
     billing_periods,
     daily_reconciliation_schedule,
     period_reconciliation,
+    reconciliation_metadata,
 )
 from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
 from invoice_pipeline.reconciliation.contracts import BillingPeriod
-from invoice_pipeline.reconciliation.findings import Finding, FindingKind
-from invoice_pipeline.reconciliation.reports import EXPLANATION_SHOWN, FINDING_SUMMARY_COLUMNS, finding_summary_row
+from invoice_pipeline.reconciliation.findings import CurrencyTotals, Finding, FindingKind, Reconciliation
+from invoice_pipeline.reconciliation.reports import (
+    EXPLANATION_SHOWN,
+    FINDING_SUMMARY_COLUMNS,
+    IDENTIFIER_SHOWN,
+    TOTAL_COLUMNS,
+    finding_summary_row,
+)
 from invoice_pipeline_tests.builders import clean_invoice, license_line, make_workspace, usage_line
 from invoice_pipeline_tests.dagster_ui import BIN, PROJECT_ROOT, DagsterWebserver, dagster_env
 
@@ -135,9 +142,17 @@ def test_the_daily_schedule_asks_for_no_month_before_the_first_billing_period():
     assert [r.partition_key for r in daily_reconciliation_schedule(context)] == [first]
 
 
+def _counts(metadata) -> dict[str, int]:
+    return {record.data["kind"]: int(record.data["count"]) for record in metadata["finding_counts"].value.records}
+
+
+def _totals(metadata, currency: str) -> dict[str, str]:
+    return {record.data["total"]: record.data[currency] for record in metadata["totals_by_currency"].value.records}
+
+
 def test_a_period_shows_one_short_table_per_kind_of_finding_with_its_10_largest(workspace, warehouse):
-    """30 subscriptions of unbilled usage (Northwind's contract: 10% over cost) and 17 seats over-billed: each kind
-    its own table of few columns, its 10 largest, after its count; kinds without findings only their count."""
+    """30 subscriptions of unbilled usage (Northwind's contract: 10% over cost) and 17 seats over-billed: the counts
+    of every kind in one table, then each kind with findings its own table of few columns, its 10 largest."""
     with (workspace.root / "reference" / "subscriptions.csv").open("a", encoding="utf-8") as subscriptions:
         subscriptions.writelines(f"contoso-csp,SUB-X-{n},ACC-1001,BC-2001,AZURE-PLAN\n" for n in range(1, 31))
     usage = [usage_line(f"U{n}", f"{n}.00", subscription_id=f"SUB-X-{n}") for n in range(1, 31)]
@@ -149,29 +164,23 @@ def test_a_period_shows_one_short_table_per_kind_of_finding_with_its_10_largest(
     assert result.success
     [materialization] = result.asset_materializations_for_node("period_reconciliation")
     metadata = materialization.metadata
-    assert list(metadata)[:4] == ["report", "report_link", "period", "totals_by_currency"]
-    assert list(metadata)[4:] == [
-        "unbilled_seats_count",
-        "overbilled_seats_count",
+    assert list(metadata) == [
+        "report",
+        "report_link",
+        "period",
+        "totals_by_currency",
+        "finding_counts",
         "overbilled_seats",
-        "unbilled_usage_count",
         "unbilled_usage",
-        "usage_billed_differently_count",
-        "below_cost_count",
-        "no_contract_count",
-        "accepted_checksum_difference_count",
-        "pending_provider_change_count",
     ]
-    assert "largest_findings" not in metadata
+    assert _counts(metadata) == {kind.value: 0 for kind in FindingKind} | {"overbilled_seats": 1, "unbilled_usage": 30}
     unbilled = metadata["unbilled_usage"].value
-    assert metadata["unbilled_usage_count"].value == 30 and len(unbilled.records) == 10
+    assert len(unbilled.records) == 10
     assert [column.name for column in unbilled.schema.columns] == [
         "account",
         "subscription",
         "currency",
         "effect",
-        "cost",
-        "expected",
         "explanation",
     ]
     assert [record.data["effect"] for record in unbilled.records[:2]] == ["33.00", "31.90"]  # U30, U29 plus 10%
@@ -182,15 +191,25 @@ def test_a_period_shows_one_short_table_per_kind_of_finding_with_its_10_largest(
         "product": "M365-E3",
         "currency": "USD",
         "effect": "-595.00",  # 17 seats over-billed at 35.00
-        "provider_seats": "1",
-        "contract_seats": "18",
         "explanation": "18 seats billed at 35.00 USD, 1 at the provider",
     }
-    [usd] = metadata["totals_by_currency"].value.records
-    assert usd.data["provider_cost"] == "501.00"
+    assert _totals(metadata, "USD")["provider_cost"] == "501.00"
     report = Path(metadata["report"].value)
     assert report.is_file() and report.parent == workspace.root / "data" / "reconciliation" / "2026-10"
     assert metadata["report_link"].value == f"file://{report}"
+
+
+def test_the_totals_show_a_column_per_currency_and_a_row_per_figure():
+    """Narrow whatever the currencies: a wide table of 13 figures overflowed the partition's pane at 1280 px."""
+    result = Reconciliation(BillingPeriod(2026, 10))
+    for code, units, cost in (("USD", 2, "10.00"), ("JPY", 0, "1500")):
+        result.totals[code] = CurrencyTotals(code, units, provider_cost=Decimal(cost), no_contract_cost=Decimal(cost))
+
+    totals = reconciliation_metadata(result, "/r.html")["totals_by_currency"]
+
+    assert [column.name for column in totals.schema.columns] == ["total", "JPY", "USD"]
+    assert totals.records[0].data == {"total": "provider_cost", "JPY": "1500", "USD": "10.00"}
+    assert [record.data["total"] for record in totals.records] == [name for name in TOTAL_COLUMNS if name != "currency"]
 
 
 def test_the_partition_counts_accepted_checksum_differences_and_shows_the_invoices_totals(workspace, warehouse):
@@ -204,32 +223,28 @@ def test_the_partition_counts_accepted_checksum_differences_and_shows_the_invoic
     assert result.success
     [materialization] = result.asset_materializations_for_node("period_reconciliation")
     metadata = materialization.metadata
-    assert metadata["accepted_checksum_difference_count"].value == 1
-    assert metadata["pending_provider_change_count"].value == 0 and "pending_provider_change" not in metadata
-    [usd] = metadata["totals_by_currency"].value.records
-    assert [usd.data[name] for name in ("header_total", "lines_total", "accepted_difference")] == [
+    counts = _counts(metadata)
+    assert (counts["accepted_checksum_difference"], counts["pending_provider_change"]) == (1, 0)
+    assert "pending_provider_change" not in metadata
+    usd = _totals(metadata, "USD")
+    assert [usd[name] for name in ("header_total", "lines_total", "accepted_difference")] == [
         "99.97",
         "100.00",
         "-0.03",
     ]
     [finding] = metadata["accepted_checksum_difference"].value.records
     explanation = finding.data.pop("explanation")
-    assert finding.data == {
-        "invoice": "contoso-csp:G-TOLERANCE",
-        "currency": "USD",
-        "effect": "-0.03",
-        "header_total": "99.97",
-        "lines_total": "100.00",
-    }
+    assert finding.data == {"invoice": "contoso-csp:G-TOLERANCE", "currency": "USD", "effect": "-0.03"}
     assert explanation.startswith("header 99.97 USD against lines 100.00 USD: the lines exceed")
     assert len(explanation) <= EXPLANATION_SHOWN and explanation.endswith("…")  # the report has it whole
 
 
 @pytest.mark.parametrize("kind", list(FindingKind))
-def test_every_kind_of_finding_is_shown_in_at_most_7_short_columns_the_explanation_last(kind):
+def test_every_kind_of_finding_is_shown_in_at_most_5_short_columns_the_explanation_last(kind):
+    """At 1280 px a table in the partition's pane gets about 500 px: whose, the effect, and the explanation."""
     columns = FINDING_SUMMARY_COLUMNS[kind]
-    assert len(columns) <= 7 and columns[-1] == "explanation" and "effect" in columns
-    assert all(len(column) <= 14 for column in columns)
+    assert len(columns) <= 5 and columns[-1] == "explanation" and "effect" in columns
+    assert all(len(column) <= 12 for column in columns)
 
 
 def test_a_long_explanation_or_identifier_is_cut_short_with_an_ellipsis_and_a_short_one_kept_whole():
@@ -253,11 +268,11 @@ def test_a_long_explanation_or_identifier_is_cut_short_with_an_ellipsis_and_a_sh
     row = finding_summary_row(finding)
 
     assert row == {
-        "account": "A" * 39 + "…",
+        "account": "A" * (IDENTIFIER_SHOWN - 1) + "…",
         "subscription": "SUB-1",
         "currency": "USD",
         "effect": "1.00",
-        "explanation": ("word " * 12).rstrip() + "…",
+        "explanation": ("word " * (EXPLANATION_SHOWN // 5)).rstrip() + "…",
     }
     assert len(row["explanation"]) <= EXPLANATION_SHOWN
 
@@ -286,7 +301,6 @@ query Reconciliation($partition: String!) {
           label
           __typename
           ... on PathMetadataEntry { path }
-          ... on IntMetadataEntry { intValue }
           ... on TableMetadataEntry { table { records schema { columns { name } } } }
         }
       }
@@ -341,9 +355,10 @@ def test_the_webserver_shows_the_configured_first_month_and_a_short_table_per_ki
     assert list(entries)[:2] == ["report", "report_link"] and "largest_findings" not in entries
     assert Path(entries["report"]["path"]).is_file()
     tables = {label: entry["table"] for label, entry in entries.items() if entry["__typename"] == "TableMetadataEntry"}
-    found = [kind.value for kind in FindingKind if entries[f"{kind.value}_count"]["intValue"]]
+    counts = {json.loads(record)["kind"]: json.loads(record)["count"] for record in tables["finding_counts"]["records"]}
+    found = [kind.value for kind in FindingKind if counts[kind.value]]
     assert "unbilled_usage" in found  # the clean invoice's usage is billed to nobody yet
-    assert list(tables) == ["totals_by_currency", *found]
+    assert list(tables) == ["totals_by_currency", "finding_counts", *found]
     for kind in found:
         columns = [column["name"] for column in tables[kind]["schema"]["columns"]]
         assert columns == list(FINDING_SUMMARY_COLUMNS[FindingKind(kind)])
