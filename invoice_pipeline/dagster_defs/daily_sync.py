@@ -5,6 +5,7 @@ import dagster as dg
 from pydantic import Field
 
 from invoice_pipeline.config import load_config
+from invoice_pipeline.connectors.folder import FolderNotRead
 from invoice_pipeline.dagster_defs.abandoned_runs import end_abandoned_import_runs
 from invoice_pipeline.dagster_defs.jobs import import_provider_invoice_job
 from invoice_pipeline.dagster_defs.mail import SmtpResource
@@ -22,6 +23,7 @@ from invoice_pipeline.warehouse.operations_log import OperationsLog
 GROUP = "daily_operations"
 OWNERS = ["team:billing-data"]
 OFFERS_ASSET = dg.AssetKey("provider_invoice_offers")
+NO_FOLDER_LEFT_UNREAD = "no_folder_left_unread"
 
 
 LAUNCHED_BY_SENSOR = "provider_invoice_sync_sensor"
@@ -39,7 +41,54 @@ class ProviderInvoiceOffersConfig(dg.Config):
     )
 
 
-@dg.asset(group_name=GROUP, kinds={"python"}, owners=OWNERS, deps=[a.key for a in reference_assets])
+def _folder_row(folder: FolderNotRead) -> dict[str, str]:
+    """The folder as the check's row: its reason and its fix apart (a reason ends with "; <how to fix it>")."""
+    reason, _, fix = folder.reason.rpartition("; ")
+    return {"provider": folder.provider, "folder": folder.folder, "reason": reason or fix, "fix": fix if reason else ""}
+
+
+def no_folder_left_unread(folders: list[FolderNotRead]) -> dg.AssetCheckResult:
+    """The offers' WARN check: fails while a provider folder is never read, naming each folder and its fix."""
+    if not folders:
+        return dg.AssetCheckResult(
+            check_name=NO_FOLDER_LEFT_UNREAD,
+            passed=True,
+            severity=dg.AssetCheckSeverity.WARN,
+            description="Every provider folder is read: no folder is left unread",
+            metadata={"folders_not_read_count": 0},
+        )
+    named = "; ".join(f"{folder.provider}: {folder.folder} ({folder.reason})" for folder in folders[:20])
+    return dg.AssetCheckResult(
+        check_name=NO_FOLDER_LEFT_UNREAD,
+        passed=False,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=shown(f"{len(folders)} provider folder(s) never read, so no invoice in them is imported: {named}"),
+        metadata=shown_metadata(
+            {
+                "folders_not_read_count": len(folders),
+                "folders_not_read": table_metadata(
+                    [_folder_row(folder) for folder in folders[:100]], ["provider", "folder", "reason", "fix"]
+                ),
+            }
+        ),
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"python"},
+    owners=OWNERS,
+    deps=[a.key for a in reference_assets],
+    check_specs=[
+        dg.AssetCheckSpec(
+            NO_FOLDER_LEFT_UNREAD,
+            asset=OFFERS_ASSET,
+            description="Every folder of a folder provider is read: a folder whose name is not an invoice id (or a "
+            "link outside the provider's folder) is never imported. Fails, as a warning, naming each folder, why "
+            "and how to fix it; evaluated by every daily sync.",
+        )
+    ],
+)
 def provider_invoice_offers(
     context: dg.AssetExecutionContext,
     config: ProviderInvoiceOffersConfig,
@@ -51,7 +100,7 @@ def provider_invoice_offers(
     runs, if Dagster still shows them in progress, are ended as failed). Active invoices whose provider total
     changed are recorded in their history and notified by email at once; the imported invoice is never
     touched. Provider folders that are never read (a name that is not an invoice id) are listed in
-    `folders_not_read`."""
+    `folders_not_read` and fail the `no_folder_left_unread` check (a warning)."""
     pipeline_config = invoice_pipeline.load_config()
     providers = [config.provider] if config.provider else None
     actor = config.requested_by or f"dagster run {context.run.run_id}"
@@ -96,7 +145,8 @@ def provider_invoice_offers(
                 [folder.as_row() for folder in plan.folders_not_read], ["provider", "folder", "reason"]
             ),
             "notifications_not_sent": dg.MetadataValue.json([shown(error) for error in mail_errors]),
-        }
+        },
+        check_results=[no_folder_left_unread(plan.folders_not_read)],
     )
 
 

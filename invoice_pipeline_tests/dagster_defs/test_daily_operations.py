@@ -10,6 +10,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import dagster as dg
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
@@ -18,6 +19,7 @@ from invoice_pipeline.dagster_defs.daily_operations import SUMMARY_TAG, daily_su
 from invoice_pipeline.dagster_defs.daily_sync import daily_sync_schedule, provider_invoice_sync_sensor
 from invoice_pipeline.dagster_defs.jobs import IMPORT_JOB
 from invoice_pipeline.dagster_defs.mail import SmtpResource, smtp_resource
+from invoice_pipeline.dagster_defs.reference_assets import content_version
 from invoice_pipeline.dagster_defs.resources import pipeline_resource
 from invoice_pipeline.dagster_defs.run_tags import RUN_TAG_INVOICE, RUN_TAG_KEY, RUN_TAG_PROVIDER, import_run_tags
 from invoice_pipeline.definitions import defs
@@ -235,6 +237,68 @@ def test_the_daily_sync_lists_the_folders_it_does_not_read_in_the_offers_metadat
     assert (row["provider"], row["folder"]) == ("contoso-csp", "G1 (old)")
     assert row["reason"].endswith("; rename the folder to its invoice id")
     assert offers["eligible"] == ["contoso-csp:G1"]
+
+
+def _folder_check(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
+    (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "no_folder_left_unread"]
+    assert evaluation.asset_key == OFFERS
+    return evaluation
+
+
+def test_a_folder_never_read_fails_the_offers_warn_check_naming_the_folder_its_reason_and_fix(ops, workspace, instance):
+    workspace.add_invoice("G1", usage=[usage_line("U1")])
+    (workspace.provider_folder() / "G1 (old)").mkdir()
+    result = _daily_sync(ops, instance)  # a warning: the sync itself succeeds
+    evaluation = _folder_check(result)
+    assert (evaluation.passed, evaluation.severity) == (False, dg.AssetCheckSeverity.WARN)
+    assert evaluation.description is not None and "1 provider folder(s) never read" in evaluation.description
+    assert "contoso-csp: G1 (old)" in evaluation.description
+    (row,) = [record.data for record in evaluation.metadata["folders_not_read"].value.records]
+    assert (row["provider"], row["folder"], row["fix"]) == (
+        "contoso-csp",
+        "G1 (old)",
+        "rename the folder to its invoice id",
+    )
+    assert row["reason"] and "rename" not in row["reason"]
+    assert _offers(result)["folders_not_read"].records  # the offers keep the table the CLI prints from
+
+
+def test_without_folders_left_unread_the_offers_check_passes_saying_so(ops, workspace, instance):
+    workspace.add_invoice("G1", usage=[usage_line("U1")])
+    evaluation = _folder_check(_daily_sync(ops, instance))
+    assert evaluation.passed
+    assert evaluation.description == "Every provider folder is read: no folder is left unread"
+
+
+def test_a_reference_tables_data_version_ignores_row_order_and_changes_with_any_value_or_column():
+    frame = pd.DataFrame({"product_id": ["A", "B"], "name": ["Alpha", "Beta"]})
+    version = content_version(frame)
+    assert content_version(frame.iloc[::-1]) == version
+    assert content_version(frame.assign(name=["Alpha", "Beta 2"])) != version
+    assert content_version(frame.rename(columns={"name": "title"})) != version
+    assert content_version(frame.iloc[:1]) != version
+
+
+def _reference_data_versions(result: dg.ExecuteInProcessResult) -> dict[str, str]:
+    materializations = [e.step_materialization_data.materialization for e in result.get_asset_materialization_events()]
+    return {
+        m.asset_key.to_user_string(): (m.tags or {})["dagster/data_version"]
+        for m in materializations
+        if m.asset_key.to_user_string().startswith("reference_")
+    }
+
+
+def test_reference_assets_keep_their_data_version_while_their_content_is_unchanged(ops, workspace, instance):
+    first = _reference_data_versions(_daily_sync(ops, instance))
+    assert len(first) == 4
+    assert _reference_data_versions(_daily_sync(ops, instance)) == first
+    products = workspace.root / "reference" / "products.csv"
+    products.write_text(products.read_text() + "NEW-PRODUCT,A new product\n")
+    changed = _reference_data_versions(_daily_sync(ops, instance))
+    assert changed["reference_products"] != first["reference_products"]
+    assert {k: v for k, v in changed.items() if k != "reference_products"} == {
+        k: v for k, v in first.items() if k != "reference_products"
+    }
 
 
 # The sync sensor -----------------------------------------------------------------------------------------
