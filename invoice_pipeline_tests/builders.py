@@ -171,6 +171,7 @@ def workspace_config(warehouse_url: str | None = None) -> dict[str, Any]:
         "warehouse_url": warehouse_url or "duckdb:///data/warehouse.duckdb",
         "data_dir": "data",
         "reference_data": "reference",
+        "first_billing_period": "2026-09",  # the workspaces' invoices are 2026's: months that do not move with today
         "providers": [
             {
                 "id": "contoso-csp",

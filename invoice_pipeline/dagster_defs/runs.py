@@ -75,7 +75,7 @@ def refused_run(instance: dg.DagsterInstance, run_id: str) -> bool:
 def _refusal(instance: dg.DagsterInstance, run_id: str) -> str:
     """The sentence a refused run logged, as the CLI prints it."""
     errors = [entry.user_message for entry in instance.all_logs(run_id) if entry.level == logging.ERROR]
-    return errors[-1].removeprefix("Import refused: ") if errors else "refused"
+    return errors[-1] if errors else "Import refused"
 
 
 def run_invoice_import(

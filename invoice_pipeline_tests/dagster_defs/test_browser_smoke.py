@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 SCREENSHOTS = Path(os.environ.get("INVOICE_PIPELINE_SCREENSHOTS", PROJECT_ROOT / "build" / "ui-screenshots"))
-ACTIVE, CHECKSUM_ERROR = "contoso-csp:G100000001", "contoso-csp:G100000003"
+ACTIVE, REFERENCES_ERROR, CHECKSUM_ERROR = "contoso-csp:G100000001", "contoso-csp:G100000002", "contoso-csp:G100000003"
 CHECKSUM_MESSAGE = (
     "Checksum failed: header 1,679.63 USD; usage 355.26 + license 1,324.00 = 1,679.26; difference 0.37 USD"
 )
@@ -100,7 +100,7 @@ def browser(tmp_path_factory) -> Iterator[WebDriver]:
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
-        "--window-size=1400,900",
+        "--window-size=1280,900",  # the width the UI must stay readable at
         f"--user-data-dir={profile}",
     ):
         options.add_argument(argument)
@@ -158,12 +158,14 @@ def test_partitions_view_counts_three_failed_and_three_materialized_and_filters_
     _shot(browser, "2-failed-partitions")
 
 
-def test_an_error_partition_says_its_run_failed_and_its_events_show_the_invoice_message(demo_ui, browser):
-    _open(browser, _partition_url(demo_ui, CHECKSUM_ERROR), "failed, and did not materialize this asset")
-    _click(browser, "//button[contains(., 'View all historical events (1)')]")
-    _click(browser, "//*[@role='dialog']//*[normalize-space()='Observation']")  # expand the observation
-    _wait_for_text(browser, CHECKSUM_MESSAGE)
-    _shot(browser, "3-error-partition-events")
+def test_an_error_partitions_view_logs_shows_status_message_what_to_do_and_its_notes_first_rows(demo_ui, browser):
+    _open(browser, _partition_url(demo_ui, REFERENCES_ERROR), "failed, and did not materialize this asset")
+    _click(browser, "//button[contains(., 'View logs')]")
+    _wait_for_text(browser, "STEP_FAILURE")
+    _click(browser, "(//*[@role='dialog']//button[contains(., 'View full message')])[last()]")
+    for told in ("what_to_do", "Add the missing references", "errors.csv", "SUB-UNKNOWN-9", "errors.csv path"):
+        _wait_for_text(browser, told)
+    _shot(browser, "3-error-partition-logs")
 
 
 def test_the_failed_runs_log_shows_the_message_and_no_stack_trace(demo_ui, browser):
@@ -188,10 +190,12 @@ def test_the_checks_tab_says_failed_for_a_check_an_invoice_failed(demo_ui, brows
     _shot(browser, "6-checks")
 
 
-def test_the_reconciliation_partition_shows_its_totals_and_largest_findings(demo_ui, browser):
-    _open(browser, f"{demo_ui.url}/assets/{RECONCILIATION}?view=partitions&partition={PERIOD}", "largest_findings")
+def test_the_reconciliation_partition_shows_its_totals_and_a_short_table_per_kind_of_finding(demo_ui, browser):
+    _open(browser, f"{demo_ui.url}/assets/{RECONCILIATION}?view=partitions&partition={PERIOD}", "finding_counts")
     text = browser.find_element(By.TAG_NAME, "body").text
-    assert "totals_by_currency" in text and "unbilled_seats_count" in text and "report" in text
+    assert "totals_by_currency" in text and "unbilled_seats" in text and "report" in text
+    width = browser.execute_script("return document.documentElement.scrollWidth")
+    assert width <= browser.execute_script("return window.innerWidth"), width  # nothing runs off to the right
     _shot(browser, "7-reconciliation-partition")
 
 

@@ -21,7 +21,14 @@ from invoice_pipeline.dagster_defs.jobs import IMPORT_JOB
 from invoice_pipeline.dagster_defs.mail import SmtpResource, smtp_resource
 from invoice_pipeline.dagster_defs.reference_assets import content_version
 from invoice_pipeline.dagster_defs.resources import pipeline_resource
-from invoice_pipeline.dagster_defs.run_tags import RUN_TAG_INVOICE, RUN_TAG_KEY, RUN_TAG_PROVIDER, import_run_tags
+from invoice_pipeline.dagster_defs.run_tags import (
+    REFUSED,
+    RUN_TAG_INVOICE,
+    RUN_TAG_KEY,
+    RUN_TAG_OUTCOME,
+    RUN_TAG_PROVIDER,
+    import_run_tags,
+)
 from invoice_pipeline.definitions import defs
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.notifications.mail import NO_RELAY, SMTP_ENV_VARS
@@ -545,12 +552,14 @@ def test_the_crash_sensor_ignores_an_import_that_failed_validation(ops, workspac
     assert _status(workspace, "G2") == "Error"
 
 
-def test_the_crash_sensor_ignores_a_refused_import_of_an_active_invoice(ops, workspace, instance):
+def test_a_refused_import_of_an_active_invoice_is_no_crash_the_sensor_never_sees_it_and_nothing_is_recorded(
+    ops, workspace, instance
+):
     workspace.add_invoice("G1", usage=[usage_line("U1")])
     assert _import_run(ops, instance, "G1").success
     refused = _import_run(ops, instance, "G1")
-    assert not refused.success
-    _crash_sensor(instance, refused)
+    assert refused.success  # a refusal writes nothing and ends green: the run failure sensor is never asked
+    assert instance.get_run_by_id(refused.run_id).tags[RUN_TAG_OUTCOME] == REFUSED
     assert _recorded_failures(workspace) == []
 
 

@@ -11,6 +11,8 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
+from invoice_pipeline.dagster_defs.invoice_state import WAITING_FOR_ACTIVATION
+from invoice_pipeline.dagster_defs.invoice_state import when as _when
 from invoice_pipeline.dagster_defs.jobs import IMPORT_JOB
 from invoice_pipeline.dagster_defs.mail import smtp_resource
 from invoice_pipeline.dagster_defs.resources import pipeline_resource
@@ -216,6 +218,7 @@ def test_deactivate_job_succeeds_after_the_unlink_job_with_who_and_why_in_the_hi
         "customers credited",
         "message": _look(workspace)[0].message,
         "record_id": _look(workspace)[0].record_id,
+        "changed_at": _when(_look(workspace)[0]),
     }
     deactivated = _operation(ops, instance, "deactivate_provider_invoice", reason="provider reissued it")
     assert deactivated.success
@@ -253,6 +256,7 @@ def test_deactivate_job_takes_the_partition_out_of_the_ui_with_an_observation_sa
         "change": f"deactivated by {WHO}: provider reissued it",
         "message": inactive.message or "",
         "record_id": inactive.record_id,
+        "changed_at": _when(inactive),
     }
 
 
@@ -344,6 +348,8 @@ def test_create_job_from_header_fields_then_activate_job_make_a_manual_invoice_a
         "change": f"created by hand by {WHO}: vendor invoice received by post",
         "message": record.message or "",
         "record_id": record.record_id,
+        "changed_at": _when(record),
+        "what_to_do": WAITING_FOR_ACTIVATION,  # the partition's events say it waits for someone
     }
     assert _materializations(instance, "provider_invoice", MANUAL) == []
 

@@ -102,7 +102,8 @@ def test_webserver_loads_the_workspace_with_the_invoice_assets_checks_and_import
 
     checks = nodes["provider_invoice"]["assetChecksOrError"]
     assert checks["__typename"] == "AssetChecks"
-    assert {c["name"]: c["blocking"] for c in checks["checks"]} == {name: True for name in CHECKS} | {
+    # none blocks: nothing runs after the import in its run (its line assets are written by the import itself)
+    assert {c["name"]: c["blocking"] for c in checks["checks"]} == {name: False for name in CHECKS} | {
         "no_invoice_in_error": False
     }
     for name in INVOICE_ASSETS - {"provider_invoice"}:
