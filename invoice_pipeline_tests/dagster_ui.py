@@ -11,6 +11,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +140,18 @@ class DagsterDaemon(_DagsterProcess):
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         super().__init__([str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"], env, log_path)
+
+
+@contextmanager
+def webserver_and_daemon(env: dict[str, str], root: Path) -> Iterator[DagsterWebserver]:
+    """A webserver and a daemon over one instance (logs in `root`), both stopped when the block ends."""
+    server = DagsterWebserver(env, root / "webserver.log")
+    daemon = DagsterDaemon(env, root / "daemon.log")
+    try:
+        yield server
+    finally:
+        daemon.stop()
+        server.stop()
 
 
 RUNS = """

@@ -19,12 +19,12 @@ from invoice_pipeline_tests.builders import ProviderWorkspace, clean_invoice, li
 from invoice_pipeline_tests.dagster_ui import (
     BIN,
     PROJECT_ROOT,
-    DagsterDaemon,
     DagsterWebserver,
     dagster_env,
     partition_statuses,
     runs_of_partition,
     wait_for,
+    webserver_and_daemon,
 )
 
 pytestmark = pytest.mark.slow
@@ -69,13 +69,8 @@ def ui(tmp_path_factory) -> Iterator[Ui]:
         [str(BIN / "invoice-pipeline"), "sync"], env=env, cwd=root, capture_output=True, text=True, timeout=600
     )
     assert synced.returncode == 0, synced.stderr
-    server = DagsterWebserver(env, root / "webserver.log")
-    daemon = DagsterDaemon(env, root / "daemon.log")
-    try:
+    with webserver_and_daemon(env, root) as server:
         yield Ui(workspace, env, server, root)
-    finally:
-        daemon.stop()
-        server.stop()
 
 
 RUN_LOG = """

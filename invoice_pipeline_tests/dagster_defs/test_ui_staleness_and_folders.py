@@ -19,11 +19,10 @@ from invoice_pipeline_tests.dagster_defs.test_dagster_ui import LAUNCH, Ui
 from invoice_pipeline_tests.dagster_ui import (
     PROJECT_ROOT,
     RUNS,
-    DagsterDaemon,
-    DagsterWebserver,
     dagster_env,
     runs_of_partition,
     wait_for,
+    webserver_and_daemon,
 )
 
 pytestmark = pytest.mark.slow
@@ -43,13 +42,8 @@ def ui(tmp_path_factory) -> Iterator[Ui]:
     env = dagster_env(root / "dagster_home", INVOICE_PIPELINE_CONFIG=str(workspace.config_path))
     shutil.copy(PROJECT_ROOT / "dagster.yaml", root / "dagster_home")  # the run queue, as deployed
     env.pop("INVOICE_PIPELINE_SMTP_HOST", None)
-    server = DagsterWebserver(env, root / "webserver.log")
-    daemon = DagsterDaemon(env, root / "daemon.log")
-    try:
+    with webserver_and_daemon(env, root) as server:
         yield Ui(workspace, env, server, root)
-    finally:
-        daemon.stop()
-        server.stop()
 
 
 def _daily_sync_from_the_ui(ui: Ui) -> None:
