@@ -169,6 +169,23 @@ def _write_realistic_reference(folder: Path, con: duckdb.DuckDBPyConnection, sha
     (folder / "currencies.csv").write_text("code,minor_units\nUSD,2\n", encoding="utf-8")
 
 
+def generate_many(out: Path, count: int, lines: int = 5) -> list[str]:
+    """Write `count` small invoices of `lines` lines each (small shape), `BENCH-<lines>-0001`... under
+    `<out>/providers/bench-csp/`, with their reference data in `<out>/reference/`; return their invoice ids.
+
+    One invoice is generated, then copied with its own id in each header (its lines need not be unique across
+    invoices: each invoice is its own partition and record)."""
+    template = generate(out, lines, 0.0, "csv", shape="small")
+    ids = [f"BENCH-{lines}-{n:04d}" for n in range(1, count + 1)]
+    header = json.loads((template / "header.json").read_text(encoding="utf-8"))
+    for invoice_id in ids:
+        folder = template.parent / invoice_id
+        shutil.copytree(template, folder)
+        (folder / "header.json").write_text(json.dumps({**header, "invoice_id": invoice_id}, indent=2), "utf-8")
+    shutil.rmtree(template)
+    return ids
+
+
 def write_config(out: Path, name: str = "config.yaml", *, data_dir: Path | None = None) -> Path:
     """A pipeline config for the generated provider, with its own warehouse under `out/data`, or under `data_dir`
     (written as an absolute path; a config's `data_dir` wins over `INVOICE_PIPELINE_DATA_DIR`)."""

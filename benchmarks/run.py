@@ -3,6 +3,7 @@
     python -m benchmarks.run --sizes 100000 1000000 --shapes small realistic --engines duckdb postgresql
     python -m benchmarks.run --sizes 1000000 --bad-share 0.01 --work /tmp/invoice-bench-bad
     python -m benchmarks.run --small-invoice --engines duckdb
+    python -m benchmarks.run --many-invoices 1 10 100 --repeat 3
 
 For each shape and size it generates the invoice (CSV), then measures, each in a fresh process (wall time, and the
 peak resident memory from `os.wait4`):
@@ -20,6 +21,11 @@ its own emptied data folder (warehouse, validated reference data, Dagster home) 
 trivial one-asset Dagster materialize (target 1.2x), and the start time of commands that need no Dagster (under
 1.5 s each); a command that exits non-zero is no figure, its row says `FAILED (exit N: <last line>)`. Rows print
 as they complete; a markdown table at the end; `<work>/results.json`.
+`--many-invoices N...` measures `invoice-pipeline sync` (the daily sync, then one import run per invoice) of N
+5-line invoices into a fresh data folder and Dagster home: seconds per invoice (target at most 1 s), and where they
+go (the daily sync run, the import runs and their steps as the instance recorded them, the rest of the process);
+then, during one more such sync of the largest N, `invoices list` again and again (target: answers within 2 s, or
+says on stderr what it waits for).
 Timings are ratios against baselines measured on the same machine in the same run, never absolute asserts.
 """
 
@@ -39,7 +45,7 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
-from benchmarks.generate import PROVIDER, SHAPES, generate, write_config
+from benchmarks.generate import PROVIDER, SHAPES, generate, generate_many, write_config
 
 SCAN = """
 import duckdb, sys
@@ -66,6 +72,18 @@ for record in instance.get_run_records():
 print(json.dumps(steps))
 """
 
+# Every run in the (fresh) instance: its job and its wall seconds (start to end as the instance recorded them).
+RUN_SECONDS = """
+import json
+import dagster as dg
+instance = dg.DagsterInstance.get()
+runs = []
+for record in instance.get_run_records():
+    if record.start_time and record.end_time:
+        runs.append([record.dagster_run.job_name, record.end_time - record.start_time])
+print(json.dumps(runs))
+"""
+
 TRIVIAL_MATERIALIZE = """
 import dagster as dg
 @dg.asset
@@ -87,18 +105,24 @@ ANCHOR_STOPPED = "n/a (anchor stopped at the first bad value)"
 SMALL_CLI_PER_TRIVIAL = 1.2
 START_SECONDS = 1.5
 NO_DAGSTER_COMMANDS = (["--help"], ["providers", "list"], ["invoices", "list"])
+MANY_LINES = 5  # lines per invoice in --many-invoices
+SECONDS_PER_INVOICE = 1.0
+LIST_WHILE_IMPORTING_SECONDS = 2.0
+WAITING_SAID = "locked by"  # what `invoices list` says on stderr while it waits for the warehouse
 
 Row = dict[str, object]
 
 
 @dataclass(frozen=True)
 class Measure:
-    """One process: wall seconds, peak resident set in MB, exit code, last output line."""
+    """One process: wall seconds, peak resident set in MB, exit code, last output line, and its CPU seconds (user
+    and system, its own and its waited-for children's: a figure the machine's load changes less than the wall)."""
 
     seconds: float
     peak_mb: float
     returncode: int
     output: str
+    cpu_s: float = 0.0
 
 
 def measure(command: list[str], env: dict[str, str], cwd: Path) -> Measure:
@@ -110,7 +134,13 @@ def measure(command: list[str], env: dict[str, str], cwd: Path) -> Measure:
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - start
     lines = [line for line in log.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
-    return Measure(seconds, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), lines[-1] if lines else "")
+    return Measure(
+        seconds,
+        usage.ru_maxrss / 1024,
+        os.waitstatus_to_exitcode(status),
+        lines[-1] if lines else "",
+        usage.ru_utime + usage.ru_stime,
+    )
 
 
 def mark(value: float | None, target: float, *, strict: bool = False) -> str:
@@ -320,6 +350,99 @@ def run_small_invoice(engines: list[str], work: Path, postgres_url: str, repeat:
     return rows
 
 
+def _instance_json(script: str, env: dict[str, str], cwd: Path) -> list:
+    found = subprocess.run([sys.executable, "-c", script], env=env, cwd=cwd, capture_output=True, text=True)
+    if found.returncode != 0 or not found.stdout.strip():
+        print(f"  (instance not read: {found.stderr.strip().splitlines()[-1:]})", flush=True)
+        return []
+    return list(json.loads(found.stdout.strip().splitlines()[-1]))
+
+
+def run_many_invoices(counts: list[int], work: Path, repeat: int, list_during: int | None = None) -> list[Row]:
+    """`invoice-pipeline sync` of N small invoices (each count, median of `repeat`, each into a fresh data folder
+    and Dagster home): seconds per invoice and where they go; then `invoices list` during one more sync."""
+    rows: list[Row] = []
+    for count in counts:
+        folder = work / f"many-{count}"
+        shutil.rmtree(folder, ignore_errors=True)
+        generate_many(folder, count, MANY_LINES)
+        measured: list[tuple[Measure, dict[str, float], list]] = []
+        for _ in range(repeat):
+            env = fresh_environment(folder / "duckdb", None)
+            sync = measure([cli_path(), "sync"], env, folder / "duckdb")
+            runs = _instance_json(RUN_SECONDS, env, folder / "duckdb")
+            measured.append((sync, step_seconds(env, folder / "duckdb"), runs))
+        rows.append(many_row(count, measured))
+        print(_format_many(rows[-1]), flush=True)
+    during = list_during if list_during in counts else max(counts, default=None)
+    if during is not None:
+        row = next(r for r in rows if r["invoices"] == during)
+        row.update(list_while_importing(work / f"many-{during}"))
+        print(_format_list_while(row), flush=True)
+    return rows
+
+
+def many_row(count: int, measured: list[tuple[Measure, dict[str, float], list]]) -> Row:
+    """One count's row: medians over the repeats of the whole CLI and of each part."""
+    ok = [(m, steps, runs) for m, steps, runs in measured if m.returncode == 0]
+    cli_s, failed = successes([m for m, _, _ in measured])
+
+    def median(values: list[float]) -> float | None:
+        return statistics.median(values) if values else None
+
+    def run_sum(runs: list, job: str, *, other: bool = False) -> float:
+        return sum(seconds for name, seconds in runs if (name != job) == other)
+
+    imports = [run_sum(runs, "import_provider_invoice") for _, _, runs in ok]
+    sync_runs = [run_sum(runs, "import_provider_invoice", other=True) for _, _, runs in ok]
+    per_invoice = cli_s / count if cli_s is not None else None
+    return {
+        "mode": "many-invoices",
+        "invoices": count,
+        "lines_each": MANY_LINES,
+        "cli_s": cli_s,
+        "per_invoice_s": per_invoice,
+        "per_invoice_mark": failed or mark(per_invoice, SECONDS_PER_INVOICE),
+        "cpu_s": median([m.cpu_s for m, _, _ in ok]),
+        "cpu_per_invoice_s": median([m.cpu_s / count for m, _, _ in ok]),
+        "daily_sync_run_s": median(sync_runs),
+        "import_runs_s": median(imports),
+        "import_run_s_each": median([s / count for s in imports]),
+        "import_step_s_each": median([steps.get(IMPORT_STEP, 0.0) / count for _, steps, _ in ok]),
+        "billable_step_s_each": median([steps.get(BILLABLE_STEP, 0.0) / count for _, steps, _ in ok]),
+        "outside_runs_s": median([m.seconds - sum(s for _, s in runs) for m, _, runs in ok]),
+        "cli_mb": max((m.peak_mb for m, _, _ in ok), default=None),
+        "outcome": measured[-1][0].output[:200],
+        "exit": max(m.returncode for m, _, _ in measured),
+    }
+
+
+def list_while_importing(folder: Path) -> Row:
+    """During a sync of the invoices in `folder` (fresh data folder and Dagster home), `invoices list` again and
+    again until the sync ends: its median and longest seconds, and how many said on stderr what they waited for."""
+    env = fresh_environment(folder / "duckdb", None)
+    listing: list[Measure] = []
+    said = 0
+    with (folder / "sync-while-listing.log").open("w", encoding="utf-8") as out:
+        sync = subprocess.Popen([cli_path(), "sync"], env=env, cwd=folder, stdout=out, stderr=subprocess.STDOUT)
+        while sync.poll() is None:
+            started = time.perf_counter()
+            done = subprocess.run([cli_path(), "invoices", "list"], env=env, cwd=folder, capture_output=True, text=True)
+            listing.append(Measure(time.perf_counter() - started, 0.0, done.returncode, done.stderr.strip()[-200:]))
+            said += WAITING_SAID in done.stderr
+            time.sleep(0.5)
+    answered = [m.seconds for m in listing if m.returncode == 0]
+    longest = max(answered, default=None)
+    return {
+        "list_while_importing_n": len(listing),
+        "list_while_importing_median_s": statistics.median(answered) if answered else None,
+        "list_while_importing_max_s": longest,
+        "list_while_importing_mark": mark(longest, LIST_WHILE_IMPORTING_SECONDS),
+        "list_while_importing_said_waiting": said,
+        "list_while_importing_failed": [m.output for m in listing if m.returncode != 0][:3],
+    }
+
+
 def successes(measures: list[Measure]) -> tuple[float | None, str | None]:
     """The median seconds of the measurements that exited 0 (None if none did), and `FAILED (exit N: <last line>)`
     for the first that did not (None if none): a run that failed is never a figure."""
@@ -367,6 +490,27 @@ def _format_small(row: Row) -> str:
     )
 
 
+def _format_many(row: Row) -> str:
+    return (
+        f"{row['invoices']:>4} invoices of {row['lines_each']} lines | sync {_seconds(row['cli_s'])}"
+        f" | {_seconds(row['per_invoice_s'])}/invoice {row['per_invoice_mark']} (≤1 s)"
+        f" | CPU {_seconds(row['cpu_s'])}, {_seconds(row['cpu_per_invoice_s'])}/invoice"
+        f" | daily sync run {_seconds(row['daily_sync_run_s'])} | import runs {_seconds(row['import_runs_s'])}"
+        f" ({_seconds(row['import_run_s_each'])} each: import step {_seconds(row['import_step_s_each'])},"
+        f" billable_usage {_seconds(row['billable_step_s_each'])}) | outside runs {_seconds(row['outside_runs_s'])}"
+        f" | {_mb(row['cli_mb'])} | exit {row['exit']} | {row['outcome']}"
+    )
+
+
+def _format_list_while(row: Row) -> str:
+    return (
+        f"`invoices list` during the sync of {row['invoices']}: {row['list_while_importing_n']} runs, median"
+        f" {_seconds(row['list_while_importing_median_s'])}, longest {_seconds(row['list_while_importing_max_s'])}"
+        f" {row['list_while_importing_mark']} (≤2 s); said what it waited for:"
+        f" {row['list_while_importing_said_waiting']}; failed: {row['list_while_importing_failed'] or 'none'}"
+    )
+
+
 def markdown(rows: list[Row]) -> str:
     """The rows as markdown tables (large invoices, then the small invoice), to paste into BENCHMARKS.md."""
     out: list[str] = []
@@ -403,6 +547,23 @@ def markdown(rows: list[Row]) -> str:
                 f"| {r['engine']} | {_seconds(r['cli_s'])} | {_seconds(r['trivial_s'])}"
                 f" | {_ratio(r['cli_per_trivial'], r['cli_per_trivial_mark'])} | {starts} |"
             )
+    many = [r for r in rows if r["mode"] == "many-invoices"]
+    if many:
+        out += [
+            "",
+            "| invoices | whole CLI | s/invoice (≤1) | CPU/invoice | daily sync run | import run, each"
+            " | import step, each | billable_usage step, each | outside the runs |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for r in many:
+            out.append(
+                f"| {r['invoices']} | {_seconds(r['cli_s'])} | {_ratio(r['per_invoice_s'], r['per_invoice_mark'])}"
+                f" | {_seconds(r['cpu_per_invoice_s'])} | {_seconds(r['daily_sync_run_s'])}"
+                f" | {_seconds(r['import_run_s_each'])}"
+                f" | {_seconds(r['import_step_s_each'])} | {_seconds(r['billable_step_s_each'])}"
+                f" | {_seconds(r['outside_runs_s'])} |"
+            )
+        out += ["", *(_format_list_while(r) for r in many if "list_while_importing_n" in r)]
     return "\n".join(out)
 
 
@@ -446,13 +607,30 @@ def main() -> None:
         action="store_true",
         help="instead: a 100-line invoice against the realistic reference data, CLI against a trivial materialize",
     )
-    parser.add_argument("--repeat", type=int, default=3, help="small-invoice mode: measurements per figure (median)")
+    parser.add_argument(
+        "--many-invoices",
+        type=int,
+        nargs="+",
+        metavar="N",
+        help=f"instead: `invoice-pipeline sync` of N invoices of {MANY_LINES} lines, seconds per invoice and its parts",
+    )
+    parser.add_argument(
+        "--list-during",
+        type=int,
+        metavar="N",
+        help="many-invoices mode: run `invoices list` during a sync of this count (default: the largest)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="small-invoice and many-invoices modes: measurements per figure (median)"
+    )
     parser.add_argument("--work", type=Path, default=Path("benchmarks/data"))
     args = parser.parse_args()
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     print(f"{machine()}; bad share {args.bad_share}", flush=True)
-    if args.small_invoice:
+    if args.many_invoices:
+        rows = run_many_invoices(args.many_invoices, work, args.repeat, args.list_during)
+    elif args.small_invoice:
         rows = run_small_invoice(args.engines, work, args.postgres_url, args.repeat)
     else:
         rows = run(args.sizes, args.shapes, args.engines, args.bad_share, work, args.postgres_url)

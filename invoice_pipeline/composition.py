@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING
 
+from invoice_pipeline.warehouse.engine import database_kept_open
 from invoice_pipeline.warehouse.engine_faults import WarehouseWriteFailed
 from invoice_pipeline.warehouse.warehouse import Warehouse
 
@@ -23,29 +24,41 @@ def open_warehouse(config: PipelineConfig, *, check_schema: bool = True) -> Ware
 
     With the schema checked, imports that stopped without finishing (their claim lapsed) are recorded as such.
     """
-    warehouse = Warehouse(
+    warehouse = _warehouse(config)
+    if check_schema:
+        _check_schema(warehouse, config)
+    return warehouse
+
+
+def _warehouse(config: PipelineConfig) -> Warehouse:
+    return Warehouse(
         config.warehouse_url,
         temp_dir=config.data_dir / "duckdb_tmp",
         memory_limit=config.duckdb_memory_limit,
         threads=config.duckdb_threads,
         lock_timeout_seconds=config.warehouse_lock_timeout_seconds,
     )
-    if check_schema:
-        warehouse.create_schema()
-        # Whoever opens the warehouse next records an import that stopped without finishing (its claim lapsed);
-        # a warehouse that cannot be written now (a full disk) still serves reads: a later command records it.
-        with suppress(WarehouseWriteFailed):
-            warehouse.release_stopped_imports(config.stuck_after, actor="invoice-pipeline")
-    return warehouse
+
+
+def _check_schema(warehouse: Warehouse, config: PipelineConfig) -> None:
+    warehouse.create_schema()
+    # Whoever opens the warehouse next records an import that stopped without finishing (its claim lapsed);
+    # a warehouse that cannot be written now (a full disk) still serves reads: a later command records it.
+    with suppress(WarehouseWriteFailed):
+        warehouse.release_stopped_imports(config.stuck_after, actor="invoice-pipeline")
 
 
 @contextmanager
 def opened_warehouse(config: PipelineConfig, *, check_schema: bool = True) -> Iterator[Warehouse]:
-    """`open_warehouse` for the length of a `with` block: its connections (DuckDB's file lock too) are released
-    on leaving it, whatever happened inside."""
-    warehouse = open_warehouse(config, check_schema=check_schema)
+    """`open_warehouse` for the length of a `with` block: an embedded DuckDB file stays open for the block (see
+    `database_kept_open`: other processes wait for the block, not for each statement) and its connections
+    (DuckDB's file lock too) are released on leaving it, whatever happened inside."""
+    warehouse = _warehouse(config)
     try:
-        yield warehouse
+        with database_kept_open(warehouse.engine):
+            if check_schema:
+                _check_schema(warehouse, config)
+            yield warehouse
     finally:
         warehouse.dispose()
 

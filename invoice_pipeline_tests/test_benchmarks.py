@@ -298,3 +298,33 @@ def test_after_billing_a_generated_partners_month_reconcile_finds_no_unbilled_or
     assert result.totals["USD"].no_contract_cost == held_back
     billed = sum((draft.total_amount - draft.rounding_difference for draft in run.drafts), Decimal(0))
     assert result.totals["USD"].revenue == billed
+
+
+def test_many_small_invoices_are_each_their_own_invoice_the_folder_provider_offers(tmp_path: Path) -> None:
+    """`--many-invoices` generates N distinct invoices of a few lines, each with its own id in its header."""
+    from benchmarks.generate import PROVIDER, generate_many
+    from invoice_pipeline.config import ProviderConfig
+    from invoice_pipeline.connectors.folder import FolderConnector
+
+    ids = generate_many(tmp_path, 3, 5)
+    folder = tmp_path / "providers" / PROVIDER
+    provider = ProviderConfig(id=PROVIDER, name="Benchmark CSP", sync="automatic", connector="folder", path=folder)
+    assert [offered.invoice_id for offered in FolderConnector(provider).list_invoices()] == ids
+    for invoice_id in ids:
+        assert json.loads((folder / invoice_id / "header.json").read_text())["invoice_id"] == invoice_id
+        assert len(_rows(folder / invoice_id)) == 5
+
+
+def test_many_invoices_row_reports_seconds_per_invoice_and_its_parts_and_never_a_failed_run() -> None:
+    from benchmarks.run import many_row
+
+    runs = [["daily_provider_sync", 2.0], ["import_provider_invoice", 1.0], ["import_provider_invoice", 1.5]]
+    steps = {"provider_invoice_import": 1.0, "billable_usage": 0.5}
+    good = Measure(10.0, 300.0, 0, "x\tActive", 8.0)
+    row = many_row(2, [(good, steps, runs), (Measure(20.0, 300.0, 0, "", 9.0), steps, runs)])
+    assert row["cli_s"] == 15.0 and row["per_invoice_s"] == 7.5 and row["per_invoice_mark"] == "OVER"
+    assert row["cpu_per_invoice_s"] == 4.25
+    assert row["import_runs_s"] == 2.5 and row["daily_sync_run_s"] == 2.0 and row["import_step_s_each"] == 0.5
+    assert row["outside_runs_s"] == 10.5  # the median of 10 - 4.5 and 20 - 4.5 (three runs of 4.5 s)
+    failed = many_row(2, [(good, steps, runs), (Measure(3.0, 1.0, 3, "broke"), {}, [])])
+    assert failed["cli_s"] == 10.0 and str(failed["per_invoice_mark"]).startswith("FAILED (exit 3: broke)")

@@ -14,7 +14,7 @@ import dagster as dg
 from invoice_pipeline.cli.common import actor
 from invoice_pipeline.cli.errors import InstanceUnusable, Misconfigured
 from invoice_pipeline.cli.output import say
-from invoice_pipeline.composition import opened_warehouse
+from invoice_pipeline.composition import open_warehouse, opened_warehouse
 from invoice_pipeline.config import PipelineConfig, load_config
 from invoice_pipeline.dagster_defs.abandoned_runs import end_abandoned_import_runs
 from invoice_pipeline.dagster_defs.instance_repair import DagsterInstanceBroken, repair_instance
@@ -72,25 +72,29 @@ def run_imports(targets: list[InvoiceKey], options: dict[str, object] | None = N
     """
     dagster_home()
     broken = refused = False
-    with dg.DagsterInstance.get() as instance:
-        config = load_config()
-        with opened_warehouse(config) as warehouse:
+    config = load_config()
+    # One warehouse for the command, its schema checked once: it opens the file only for each read, so another
+    # command (`invoices list`) gets in between the runs.
+    warehouse = open_warehouse(config)
+    try:
+        with dg.DagsterInstance.get() as instance:
             for run_id in end_abandoned_import_runs(instance, warehouse, settle=config.claim_lapse):
                 say(f"import run {run_id} had stopped without ending: now shown as failed in Dagster", err=True)
-        for key in targets:
-            outcome = run_invoice_import(defs, instance, key, options)
-            if outcome.refused:
-                refused = True
-                say(f"{key}\trefused\t{outcome.error}")
-            elif outcome.broken:
-                broken = True
-                say(f"{key}\tfailed\t{outcome.error or 'run failed'} (run {outcome.run_id})")
-            else:
-                with opened_warehouse(load_config()) as warehouse:
+            for key in targets:
+                outcome = run_invoice_import(defs, instance, key, options)
+                if outcome.refused:
+                    refused = True
+                    say(f"{key}\trefused\t{outcome.error}")
+                elif outcome.broken:
+                    broken = True
+                    say(f"{key}\tfailed\t{outcome.error or 'run failed'} (run {outcome.run_id})")
+                else:
                     record = warehouse.current_record(key)
-                status = record.status if record else NOT_IMPORTED
-                message = (record.message if record else "") or ""
-                say(f"{key}\t{status}\t{message}")
+                    status = record.status if record else NOT_IMPORTED
+                    message = (record.message if record else "") or ""
+                    say(f"{key}\t{status}\t{message}")
+    finally:
+        warehouse.dispose()
     if not targets:
         say("nothing to import")
     return broken, refused

@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from invoice_pipeline.composition import open_warehouse
+from invoice_pipeline.composition import opened_warehouse
 from invoice_pipeline.config import CONFIG_ENV_VAR, DEMO_CONFIG_PATH, PipelineConfig, load_config
 from invoice_pipeline.dagster_defs.errors import PlainError
 from invoice_pipeline.warehouse.engine_faults import WarehouseFault
@@ -44,12 +44,8 @@ class InvoicePipelineResource(dg.ConfigurableResource):
         behind), fails the step with its one line and no stack trace.
         """
         config = config or self.load_config()
-        with warehouse_faults_told_plainly():
-            warehouse = open_warehouse(config)
-            try:
-                yield warehouse
-            finally:
-                warehouse.dispose()
+        with warehouse_faults_told_plainly(), opened_warehouse(config) as warehouse:
+            yield warehouse
 
 
 @contextmanager

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +72,30 @@ def create_warehouse_engine(url: str, settings: DuckDBSettings, *, lock_timeout_
         engine, url=url, location=redaction.masked_url(url), timeout=lock_timeout_seconds, is_duckdb=is_duckdb_url(url)
     )
     return engine
+
+
+@contextmanager
+def database_kept_open(engine: sa.Engine) -> Iterator[None]:
+    """For the length of a `with` block, keep an embedded DuckDB file's database open in this process.
+
+    The engine opens a connection per use and closes it after (`NullPool`), so that no other process waits on
+    DuckDB's file lock between uses; but opening the file costs tens of milliseconds (its catalog read, its
+    write-ahead log checkpointed when the last connection closes), and a small import uses it some twenty
+    times. One connection held for the block keeps the database open: every connection the block opens reuses
+    it (DuckDB shares one database per file within a process) and the file is checkpointed once, when the
+    block ends. Another process waits for the block, not for each statement: keep blocks short (a step, a
+    command's reads). Opening it waits for a file locked by another process within the engine's bound, as any
+    connection does. Nothing to keep for PostgreSQL or an in-memory database.
+    """
+    database = duckdb_database(engine.url.render_as_string(hide_password=False)) if is_duckdb(engine) else None
+    if not database or database == ":memory:":
+        yield
+        return
+    keeper = engine.raw_connection()
+    try:
+        yield
+    finally:
+        keeper.close()
 
 
 @dataclass

@@ -7,7 +7,11 @@ plain `WarehouseFault` (one the pipeline met, e.g. a full disk).
 
 Waits are bounded per process: every connection to a warehouse that keeps failing shares one clock, started
 at its first failure and cleared by the next success, so a whole command waits at most the configured
-timeout however many connections it opens. Each retry is logged, one warning line, on this module's logger.
+timeout however many connections it opens. A DuckDB file locked by another process is tried again every
+tenth of a second or sooner (its lock is a local file's: trying is cheap, and the command gets in as soon as the
+file is free); a server that does not answer, with a growing pause. Each wait is said on this module's logger, one
+warning line naming what it waits for (the DuckDB lock's holder: its process id and program) when it starts and
+again every few seconds while it lasts.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ log = logging.getLogger(__name__)
 LONGEST_ATTEMPT_SECONDS = 10
 LIBPQ_SHORTEST_CONNECT_TIMEOUT = 2
 LONGEST_PAUSE_SECONDS = 5.0
+DUCKDB_RETRY_SECONDS = 0.05  # a locked DuckDB file is tried again after 0.05-0.1 s
+SAY_AGAIN_SECONDS = 5.0  # while a wait lasts, its line is said again this often
 
 SUPPORTED_URLS = "duckdb:///path/to/warehouse.duckdb or postgresql+psycopg://user@host:5432/database"
 
@@ -174,6 +180,38 @@ _NOT_ANSWERING = (
 )
 
 
+# DuckDB names the process holding its file's lock: `Conflicting lock is held in /usr/bin/python3 (PID 4242)`.
+_LOCK_HOLDER = re.compile(r"lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
+_INTERPRETER = re.compile(r"^python[\d.]*$")
+
+
+def lock_holder(error: BaseException) -> str | None:
+    """The process DuckDB names as holding the file's lock, e.g. `process 4242 (invoice-pipeline sync)`, or None
+    when the error names none. Its program and first argument only (from /proc, else the program DuckDB names):
+    the rest of a command line may hold anything."""
+    found = _LOCK_HOLDER.search(str(error))
+    if found is None:
+        return None
+    pid = found["pid"]
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode("utf-8", "replace").split("\0")
+    except OSError:
+        argv = [found["program"]]
+    words = [word for word in argv if word]
+    if len(words) > 1 and _INTERPRETER.match(Path(words[0]).name) and not words[1].startswith("-"):
+        words = words[1:]  # a console script: `python /venv/bin/invoice-pipeline sync` is `invoice-pipeline sync`
+    program = " ".join([Path(words[0]).name if words else found["program"], *words[1:2]])
+    return f"process {pid} ({redaction.redact(program)[:80]})"
+
+
+def retry_pause(attempt: int, *, is_duckdb: bool) -> float:
+    """How long to pause before attempt `attempt + 1`: a locked DuckDB file is tried again within a tenth of a
+    second, a server that does not answer after a growing pause (0.2 s doubling, at most 5 s)."""
+    if is_duckdb:
+        return DUCKDB_RETRY_SECONDS + random.uniform(0, DUCKDB_RETRY_SECONDS)
+    return min(0.2 * 2 ** min(attempt, 5) + random.uniform(0, 0.2), LONGEST_PAUSE_SECONDS)
+
+
 def _transient_sign(error: BaseException, is_duckdb: bool) -> str | None:
     """Why a failed connection is worth retrying (`connection refused`, ...), or None when it is not."""
     text = str(error).lower()
@@ -240,6 +278,7 @@ def connect_within_bound(
     unavailable; then raise WarehouseUnavailable. Any other failure raises its one-line fault at once.
     """
     attempt = 0
+    said_at: float | None = None
     while True:
         params = cparams
         if not is_duckdb and "connect_timeout" not in cparams:
@@ -262,13 +301,27 @@ def connect_within_bound(
                     f"({without_password(_first_line(error), url)}); nothing was changed, run it again when it is "
                     "available"
                 ) from error
-            state = "locked by another process" if is_duckdb else f"not answering ({sign})"
-            log.warning("warehouse %s %s; retrying for up to %d s more", location, state, math.ceil(left))
-            time.sleep(min(left, 0.2 * 2 ** min(attempt, 5) + random.uniform(0, 0.2), LONGEST_PAUSE_SECONDS))
+            if said_at is None or time.monotonic() - said_at >= SAY_AGAIN_SECONDS:
+                log.warning(
+                    "warehouse %s %s; retrying for up to %d s more",
+                    location,
+                    _waiting_for(error, sign, is_duckdb),
+                    math.ceil(left),
+                )
+                said_at = time.monotonic()
+            time.sleep(min(left, retry_pause(attempt, is_duckdb=is_duckdb)))
             attempt += 1
         else:
             OUTAGES.clear(url)
             return connection
+
+
+def _waiting_for(error: BaseException, sign: str, is_duckdb: bool) -> str:
+    """What a wait is for: `locked by process 4242 (invoice-pipeline sync)` (or `by another process` when DuckDB
+    names none), or a server's `not answering (connection refused)`."""
+    if not is_duckdb:
+        return f"not answering ({sign})"
+    return f"locked by {lock_holder(error) or 'another process'}"
 
 
 def guard_engine(engine: sa.Engine, *, url: str, location: str, timeout: float, is_duckdb: bool) -> None:
