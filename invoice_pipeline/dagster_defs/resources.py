@@ -38,7 +38,8 @@ class InvoicePipelineResource(dg.ConfigurableResource):
 
     @contextmanager
     def warehouse(self, config: PipelineConfig | None = None) -> Iterator[Warehouse]:
-        """The warehouse, schema ensured; its connections are released on exit (DuckDB's file lock too).
+        """The warehouse, schema ensured; a DuckDB file is held open for the block (one open for the whole step
+        instead of one per statement) and its connections are released on exit (DuckDB's file lock too).
 
         A warehouse fault, opening it or while it is used (unreachable, misconfigured, a full disk, a schema
         behind), fails the step with its one line and no stack trace.

@@ -87,7 +87,7 @@ def database_kept_open(engine: sa.Engine) -> Iterator[None]:
     command's reads). Opening it waits for a file locked by another process within the engine's bound, as any
     connection does. Nothing to keep for PostgreSQL or an in-memory database.
     """
-    database = duckdb_database(engine.url.render_as_string(hide_password=False)) if is_duckdb(engine) else None
+    database = engine.url.database if is_duckdb(engine) else None
     if not database or database == ":memory:":
         yield
         return
