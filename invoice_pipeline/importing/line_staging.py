@@ -285,14 +285,28 @@ def _publish_while_validating(
     )
 
 
+# The guard's SQL per line kind and staged raw columns: it depends on nothing else (the schemas are fixed, the raw
+# table's name is), and compiling it through ibis cost more than importing a small invoice's lines.
+_GUARD_SQL: dict[tuple[str, tuple[tuple[str, str], ...]], str | None] = {}
+
+
+def guard_sql(backend: DuckDBBackend, kind: str) -> str | None:
+    """The staged raw lines of `kind` with a column saying whether each fails a check of the kind's Pandera
+    schema, as DuckDB SQL (None: a check cannot be expressed); compiled once per kind and raw columns."""
+    raw = backend.table(RAW_TABLE.format(kind=kind), database="temp")
+    key = (kind, tuple((name, str(dtype)) for name, dtype in raw.schema().items()))
+    if key not in _GUARD_SQL:
+        fails = fails_any_check(raw, kind)
+        _GUARD_SQL[key] = None if fails is None else ibis.to_sql(raw.mutate(**{FAILS_A_CHECK: fails}), dialect="duckdb")
+    return _GUARD_SQL[key]
+
+
 def _guarded_lines(staging: duckdb.DuckDBPyConnection, backend: DuckDBBackend, kind: str) -> str | None:
     """A view of the staged raw lines whose reading fails at the first line that fails a check of the kind's
     Pandera schema (the same check expressions the validation pass counts); None when one cannot be expressed."""
-    raw = backend.table(RAW_TABLE.format(kind=kind), database="temp")
-    fails = fails_any_check(raw, kind)
-    if fails is None:
+    checked = guard_sql(backend, kind)
+    if checked is None:
         return None
-    checked = ibis.to_sql(raw.mutate(**{FAILS_A_CHECK: fails}), dialect="duckdb")
     view = f"guarded_{kind}_summaries"
     staging.execute(
         f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * EXCLUDE ({FAILS_A_CHECK}) REPLACE (CASE WHEN "

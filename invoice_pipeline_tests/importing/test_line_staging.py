@@ -190,3 +190,24 @@ def test_an_invoice_that_is_not_active_keeps_none_of_the_lines_published_while_v
 
     assert outcome["status"] == Status.ERROR
     assert outcome["lines"] == {"usage": [], "license": []}
+
+
+def test_the_guard_is_compiled_once_per_line_kind_and_raw_columns_and_anew_for_other_columns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Compiling the schema's checks to SQL cost more than a small invoice's import: a process importing many
+    invoices compiles them once per kind, and again only when a file brings other columns."""
+    compiled: list[str] = []
+    compile_checks = line_staging.fails_any_check
+
+    def counted(table: Any, kind: str) -> Any:
+        compiled.append(kind)
+        return compile_checks(table, kind)
+
+    monkeypatch.setattr(line_staging, "_GUARD_SQL", {})
+    monkeypatch.setattr(line_staging, "fails_any_check", counted)
+    for name in ("clean, a credit and many decimals", "an unmapped customer", "clean, a credit and many decimals"):
+        _outcome(_workspace(tmp_path / f"{len(compiled)}-{name}", TRICKY_INVOICES[name]))
+    assert compiled == ["usage", "license"]
+    outcome = _outcome(_workspace(tmp_path / "extra", TRICKY_INVOICES["an extra provider column"]))
+    assert compiled == ["usage", "license", "usage"] and outcome["status"] == Status.ACTIVE
