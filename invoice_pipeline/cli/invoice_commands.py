@@ -18,6 +18,7 @@ from invoice_pipeline.connectors.folder import LINE_FILE_STEMS
 from invoice_pipeline.domain.lifecycle import Stage
 from invoice_pipeline.domain.statuses import parse_status
 from invoice_pipeline.importing.eligibility import invoice_standing
+from invoice_pipeline.validation.notes import write_note_files
 
 
 @click.group()
@@ -113,11 +114,7 @@ def write_notes(config: PipelineConfig, invoice_key: str, out_dir: str) -> None:
     if not notes:
         say(f"{key} has no notes")
         return
-    folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    for note in notes:
-        path = folder / note.file_name
-        path.write_text(note.content, encoding="utf-8")
+    for note, path in zip(notes, write_note_files(notes, Path(out_dir)), strict=True):
         say(f"{note.title}: {path}")
 
 
