@@ -370,7 +370,8 @@ def test_a_bad_checksum_override_maximum_raises_one_line_naming_the_key(config_d
 
 
 def test_the_first_billing_period_is_unset_by_default_and_read_as_a_month_when_set(config_dir):
-    assert load_config(_write(config_dir, _valid())).first_billing_period is None
+    unset = {key: value for key, value in _valid().items() if key != "first_billing_period"}
+    assert load_config(_write(config_dir, unset)).first_billing_period is None
     unquoted = yaml.safe_dump(_valid(), sort_keys=False) + "first_billing_period: 2025-06\n"
     assert load_config(_write(config_dir, unquoted)).first_billing_period == BillingPeriod(2025, 6)
 

@@ -28,9 +28,10 @@ _WHAT_TO_DO = {
     "subscription or currency with its lines), refresh the reference data, then retry this partition.",
     ImportFailure.OUT_OF_PERIOD: "Ask the provider about the lines charged outside the billing period; if the invoice "
     "is right, raise the provider's out_of_period_error_after_days, then retry this partition.",
-    ImportFailure.CHECKSUM: "Compare line_totals.csv with the provider's invoice. If the difference is acceptable, "
-    "launch import_provider_invoice for this partition with checksum_override {difference, reason} in the "
-    "Launchpad; otherwise ask the provider for a corrected invoice (the daily sync retries it).",
+    ImportFailure.CHECKSUM: "Compare line_totals.csv with the provider's invoice. If the difference is acceptable and "
+    "below the override maximum (checksum_override_maximum, 0.50 unless configured), launch import_provider_invoice "
+    "for this partition with checksum_override {difference, reason} in the Launchpad; otherwise ask the provider "
+    "for a corrected invoice (the daily sync retries it).",
 }
 EVERY_ERROR = "The daily sync retries an invoice in Error every day; nothing is billed from it meanwhile."
 
