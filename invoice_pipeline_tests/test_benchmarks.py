@@ -328,3 +328,26 @@ def test_many_invoices_row_reports_seconds_per_invoice_and_its_parts_and_never_a
     assert row["outside_runs_s"] == 10.5  # the median of 10 - 4.5 and 20 - 4.5 (three runs of 4.5 s)
     failed = many_row(2, [(good, steps, runs), (Measure(3.0, 1.0, 3, "broke"), {}, [])])
     assert failed["cli_s"] == 10.0 and str(failed["per_invoice_mark"]).startswith("FAILED (exit 3: broke)")
+
+
+def test_ui_load_generator_makes_invoice_partitions_two_in_three_materialized_one_failed(tmp_path: Path) -> None:
+    """`benchmarks.ui_load` makes N invoice partitions: Active ones materialized with their line assets, one in
+    three in Error (a failed import run tagged with its invoice), as the UI's partitions page then shows them."""
+    import dagster as dg
+
+    from benchmarks.ui_load import ASSET_KEYS, partition_key, populate
+    from invoice_pipeline.dagster_defs.partitions import provider_invoice_partitions
+    from invoice_pipeline.dagster_defs.run_tags import RUN_TAG_KEY
+
+    counts = populate(tmp_path / "home", 3, progress=lambda _: None)
+    assert (counts["materialized"], counts["failed"]) == (2, 1)
+    keys = [partition_key(i) for i in range(3)]
+    assert keys[0] == "bench-csp:BENCH-00001"
+    with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
+        assert instance.get_dynamic_partitions("provider_invoices") == keys
+        for asset in ASSET_KEYS:
+            assert instance.get_materialized_partitions(asset) == set(keys[:2]), asset
+        [failed_run] = instance.get_runs(filters=dg.RunsFilter(tags={RUN_TAG_KEY: keys[2]}))
+        assert failed_run.status == dg.DagsterRunStatus.FAILURE
+        statuses = instance.get_status_by_partition(ASSET_KEYS[0], keys, provider_invoice_partitions)
+        assert statuses is not None and statuses[keys[2]] == dg.AssetPartitionStatus.FAILED
