@@ -106,4 +106,4 @@ def show_in_dagster(config: PipelineConfig, key: InvoiceKey, change: str) -> Non
         records = warehouse.records(key)
     dagster_home()
     with dg.DagsterInstance.get() as instance:
-        show_invoice_change(instance, key, records[0] if records else None, change)
+        show_invoice_change(instance, key, records[0] if records else None, change, actor=actor())

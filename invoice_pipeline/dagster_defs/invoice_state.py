@@ -19,6 +19,7 @@ from dagster_shared.error import SerializableErrorInfo
 from invoice_pipeline.dagster_defs.errors import PlainError
 from invoice_pipeline.dagster_defs.metadata import shown_metadata, table_metadata
 from invoice_pipeline.dagster_defs.partitions import provider_invoice_partitions
+from invoice_pipeline.dagster_defs.reference_assets import reference_assets
 from invoice_pipeline.domain.import_failures import what_to_do
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.money import decimal_text, round_to_minor_units
@@ -28,6 +29,7 @@ from invoice_pipeline.validation.notes import Note, note_preview
 from invoice_pipeline.warehouse.warehouse import ImportRefused, InvoiceRecord
 
 INVOICE_ASSET = dg.AssetKey("provider_invoice")
+REFERENCE_ASSETS = [reference.key for reference in reference_assets]
 LINE_ASSETS = {"usage": dg.AssetKey("usage_summaries"), "license": dg.AssetKey("license_summaries")}
 BILLABLE_USAGE_ASSET = dg.AssetKey("billable_usage")
 WAITING_FOR_ACTIVATION = (
@@ -149,11 +151,39 @@ def line_asset_metadata(record: InvoiceRecord, kind: str) -> dict[str, Any]:
     )
 
 
-def invoice_materializations(record: InvoiceRecord) -> list[dg.AssetMaterialization]:
-    """The materializations that show an Active invoice: its record and the line summaries it stored."""
+# Dagster's data provenance tags (dagster/_core/definitions/data_version.py, pinned 1.13.27; a test compares them):
+# an import run records them itself; a materialization reported by an operation must say them.
+CODE_VERSION_TAG = "dagster/code_version"
+DATA_VERSION_TAG = "dagster/data_version"
+INPUT_DATA_VERSION_TAG_PREFIX = "dagster/input_data_version"
+INPUT_EVENT_POINTER_TAG_PREFIX = "dagster/input_event_pointer"
+
+
+def reference_provenance(instance: dg.DagsterInstance) -> dict[str, str]:
+    """The provenance of an invoice made Active by an operation (activation): the reference data versions it was
+    checked against, today's. Without it Dagster calls the invoice unsynced after every reference refresh, even
+    one that changed nothing (it then only knows that the reference assets materialized after it)."""
+    tags = {CODE_VERSION_TAG: "invoice-pipeline"}  # the asset declares no code version: any value, never compared
+    for key in REFERENCE_ASSETS:
+        records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key), limit=1).records
+        latest = records[0].asset_materialization if records else None
+        version = (latest.tags or {}).get(DATA_VERSION_TAG) if latest is not None else None
+        if version:
+            tags[f"{INPUT_DATA_VERSION_TAG_PREFIX}/{key.to_user_string()}"] = version
+            tags[f"{INPUT_EVENT_POINTER_TAG_PREFIX}/{key.to_user_string()}"] = str(records[0].storage_id)
+    return tags
+
+
+def invoice_materializations(
+    record: InvoiceRecord, actor: str | None = None, provenance: dict[str, str] | None = None
+) -> list[dg.AssetMaterialization]:
+    """The materializations that show an Active invoice: its record (who made it so, and its `provenance`:
+    `reference_provenance`) and the line summaries it stored."""
     key = str(record.key)
     return [
-        dg.AssetMaterialization(asset_key=INVOICE_ASSET, partition=key, metadata=invoice_metadata(record)),
+        dg.AssetMaterialization(
+            asset_key=INVOICE_ASSET, partition=key, metadata=invoice_metadata(record, actor), tags=provenance
+        ),
         *(
             dg.AssetMaterialization(asset_key=asset, partition=key, metadata=line_asset_metadata(record, kind))
             for kind, asset in LINE_ASSETS.items()
@@ -196,6 +226,7 @@ def show_invoice_change(
     record: InvoiceRecord | None,
     change: str,
     log_event: Callable[[dg.AssetMaterialization | dg.AssetObservation], None] | None = None,
+    actor: str | None = None,
 ) -> None:
     """Make the invoice's partition tell its status at once after a manual operation (not an import run).
 
@@ -203,14 +234,14 @@ def show_invoice_change(
     then the partition leaves the list, so its earlier materialization no longer shows. Populating or
     Error without a run: an observation with the status and message. `log_event`: the run's own (an operation
     job's `context.log_event`), so the partition's events name the run that made the change; without it (the
-    CLI) they are recorded outside any run.
+    CLI) they are recorded outside any run. `actor`: who made the change, shown as `changed_by`.
     """
     report = log_event or instance.report_runless_asset_event
     status = record.status if record is not None else DELETED
     add_invoice_partitions(instance, [key])
     report(status_observation(key, status, change, record))
     if record is not None and record.status == Status.ACTIVE:
-        for materialization in invoice_materializations(record):
+        for materialization in invoice_materializations(record, actor, reference_provenance(instance)):
             report(materialization)
     elif record is None or record.status == Status.INACTIVE:
         name = provider_invoice_partitions.name

@@ -81,12 +81,13 @@ def _show(
     key: InvoiceKey,
     change: str,
     record: InvoiceRecord | None,
+    actor: str,
     *,
     status_changed: bool = True,
 ) -> None:
     """Make the invoice's partition show the operation at once (its new state, or an observation), and log it."""
     if status_changed:
-        show_invoice_change(context.instance, key, record, change, context.log_event)
+        show_invoice_change(context.instance, key, record, change, context.log_event, actor)
     elif record is not None:
         context.log_event(status_observation(key, record.status, change, record))
     context.log.info(f"{key}: {change}")
@@ -115,7 +116,7 @@ def _invoice_operation_job(
         with invoice_pipeline.warehouse() as warehouse:
             done = _refusals_as_failures(lambda: operation(warehouse, key, config.requested_by, config.reason))
         change = f"{done.what} by {config.requested_by}: {config.reason}"
-        _show(context, key, change, done.record, status_changed=done.status_changed)
+        _show(context, key, change, done.record, config.requested_by, status_changed=done.status_changed)
 
     @dg.job(
         name=name,
@@ -219,7 +220,7 @@ def create_manual_provider_invoice_op(
                 pipeline_config, warehouse, key, actor=config.requested_by, reason=config.reason, header=header
             )
         )
-    _show(context, key, f"created by hand by {config.requested_by}: {config.reason}", record)
+    _show(context, key, f"created by hand by {config.requested_by}: {config.reason}", record, config.requested_by)
 
 
 @dg.job(
@@ -280,12 +281,13 @@ def activate_manual_provider_invoice_op(
             )
         except ActivationRefused as refusal:  # recorded like a failed import: the partition shows it too
             change = f"activation refused, asked by {config.requested_by}: {config.reason}"
-            _show(context, key, change, warehouse.current_record(key), status_changed=False)
+            _show(context, key, change, warehouse.current_record(key), config.requested_by, status_changed=False)
             raise PlainError(OPERATION_REFUSED, str(refusal)) from None
         except ImportRefused as refusal:
             raise PlainError(OPERATION_REFUSED, str(refusal)) from None
         record = warehouse.current_record(key)
-    _show(context, key, f"activated by {config.requested_by}: {config.reason} ({result.message})", record)
+    change = f"activated by {config.requested_by}: {config.reason} ({result.message})"
+    _show(context, key, change, record, config.requested_by)
 
 
 @dg.job(

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from invoice_pipeline_tests.builders import clean_invoice, make_workspace
+from invoice_pipeline_tests.builders import clean_invoice, license_line, make_workspace
 from invoice_pipeline_tests.dagster_defs.test_dagster_ui import LAUNCH, Ui
 from invoice_pipeline_tests.dagster_ui import (
     PROJECT_ROOT,
@@ -108,6 +108,30 @@ def test_the_daily_sync_run_twice_from_the_ui_with_unchanged_reference_data_leav
     _daily_sync_from_the_ui(ui)
     for asset in INVOICE_ASSETS:
         assert _fresh(ui, asset), (asset, _staleness(ui, asset, ACTIVE))
+
+
+def test_a_manual_invoice_activated_by_hand_stays_fresh_after_a_daily_sync_with_unchanged_reference_data(ui):
+    manual = "fabrikam-distribution:FAB-7"
+    ui.workspace.add_invoice(
+        "FAB-7",
+        license=[
+            license_line(
+                "F1",
+                "135.00",
+                customer_id="FAB-CUST-77",
+                subscription_id="FAB-SUB-1",
+                product_id="BACKUP-TB",
+                unit_price="135.00",
+            )
+        ],
+        provider="fabrikam-distribution",
+    )
+    for command in (("create", manual), ("activate", manual)):
+        done = ui.cli("invoices", *command, "--reason", "vendor PDF")
+        assert done.returncode == 0, done.stderr
+    _daily_sync_from_the_ui(ui)  # the reference data reloaded, unchanged
+    node = _staleness(ui, "provider_invoice", manual)
+    assert (node["staleStatus"], node["staleCauses"]) == ("FRESH", []), node
 
 
 LATEST_FOLDER_CHECK = """
