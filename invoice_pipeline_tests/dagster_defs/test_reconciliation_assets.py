@@ -57,7 +57,15 @@ def test_the_reconciliation_asset_says_where_its_partitions_start_and_why():
     assert FIRST_PERIOD_REASON.startswith(f"{FIRST_PERIOD}: ")
 
 
+def _unconfigured(workspace) -> None:
+    """The workspace's config without a first_billing_period (the test workspaces pin one)."""
+    data = yaml.safe_load(workspace.config_path.read_text())
+    data.pop("first_billing_period", None)
+    workspace.config_path.write_text(yaml.safe_dump(data))
+
+
 def _first_period(workspace, today: date = TODAY, **settings) -> tuple[str, str]:
+    _unconfigured(workspace)
     data = yaml.safe_load(workspace.config_path.read_text())
     data.update(settings)
     workspace.config_path.write_text(yaml.safe_dump(data))
@@ -369,6 +377,7 @@ def test_the_webserver_shows_the_configured_first_month_and_a_short_table_per_ki
 @pytest.mark.slow
 def test_the_webserver_shows_the_month_before_last_as_the_first_partition_when_none_is_configured(tmp_path):
     workspace = make_workspace(tmp_path / "workspace")
+    _unconfigured(workspace)
 
     node = _reconciliation_page(tmp_path, workspace.config_path)["assetNodeOrError"]
 
