@@ -11,16 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from invoice_pipeline.warehouse.warehouse import Warehouse
-from invoice_pipeline_tests.builders import (
-    ProviderWorkspace,
-    make_workspace,
-    migrate_duckdb,
-    postgres_warehouse_url,
-)
+if TYPE_CHECKING:
+    from invoice_pipeline.warehouse.warehouse import Warehouse
+    from invoice_pipeline_tests.builders import ProviderWorkspace
+
+# This conftest stays light (pytest and the standard library): the unit tier (invoice_pipeline_tests/unit) loads it
+# too, so the engines (pandera, ibis, SQLAlchemy, DuckDB) are imported inside the fixtures that build them.
 
 ENGINES = ["duckdb", pytest.param("postgresql", marks=pytest.mark.postgresql)]
 
@@ -73,6 +73,8 @@ def warehouse_engine(request) -> str:
 @pytest.fixture
 def warehouse_url(warehouse_engine: str) -> Iterator[str | None]:
     """The test's own warehouse: None for the default DuckDB file, else a migrated PostgreSQL schema."""
+    from invoice_pipeline_tests.builders import postgres_warehouse_url
+
     if warehouse_engine == "duckdb":
         yield None
         return
@@ -83,12 +85,16 @@ def warehouse_url(warehouse_engine: str) -> Iterator[str | None]:
 @pytest.fixture(scope="session")
 def migrated_duckdb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One DuckDB warehouse migrated per test process (each xdist worker has its own), copied by every workspace."""
+    from invoice_pipeline_tests.builders import migrate_duckdb
+
     return migrate_duckdb(tmp_path_factory.mktemp("migrated") / "warehouse.duckdb")
 
 
 @pytest.fixture
 def workspace(tmp_path, monkeypatch, warehouse_url: str | None, migrated_duckdb: Path) -> ProviderWorkspace:
     """A workspace whose config is also the one `INVOICE_PIPELINE_CONFIG` points at."""
+    from invoice_pipeline_tests.builders import make_workspace
+
     ws = make_workspace(tmp_path / "workspace", warehouse_url, migrated_duckdb=migrated_duckdb)
     monkeypatch.setenv("INVOICE_PIPELINE_CONFIG", str(ws.config_path))
     monkeypatch.setenv("INVOICE_PIPELINE_DATA_DIR", str(ws.root / "data"))
