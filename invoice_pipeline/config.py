@@ -16,14 +16,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from invoice_pipeline.reconciliation.contracts import BillingPeriod
+from invoice_pipeline.domain.billing_period import BillingPeriod
+from invoice_pipeline.domain.invoice_keys import PROVIDER_ID_PATTERN
 
 CONFIG_ENV_VAR = "INVOICE_PIPELINE_CONFIG"
 DATA_DIR_ENV_VAR = "INVOICE_PIPELINE_DATA_DIR"
 WAREHOUSE_URL_ENV_VAR = "INVOICE_PIPELINE_WAREHOUSE_URL"
 DEMO_CONFIG_PATH = Path(__file__).parent / "demo" / "config.yaml"
 EMAIL_PATTERN = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+")
-PROVIDER_ID_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 ENV_VAR_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 SECRET_KEYS = ("client_secret", "clientsecret", "secret", "password")
 MISSING_SETTING = "missing_provider_setting"

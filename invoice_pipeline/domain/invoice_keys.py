@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from invoice_pipeline.config import PROVIDER_ID_PATTERN
-
+# A provider's id: lowercase letters, digits and inner '-', at most 64 (a DNS label: safe in a path, a key and SQL).
+PROVIDER_ID_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 INVOICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]|\.(?!\.)){0,99}$")
 
 

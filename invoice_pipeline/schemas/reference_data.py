@@ -6,7 +6,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from invoice_pipeline.config import PROVIDER_ID_PATTERN
+from invoice_pipeline.domain.invoice_keys import PROVIDER_ID_PATTERN
 
 _ID = r"^[^\x00-\x1f\x7f]{1,200}$"
 
