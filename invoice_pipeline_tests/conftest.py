@@ -35,6 +35,26 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("warehouse_engine", engines)
 
 
+UNIT_TIER = Path(__file__).parent / "unit"
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads `-n` (pytest.ini's addopts)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Run the unit tier in one process: its tests take milliseconds, a worker's start-up takes seconds.
+
+    Only when every path given is inside invoice_pipeline_tests/unit and `-n` was not given on the command line.
+    """
+    if not hasattr(config.option, "numprocesses") or _numprocesses_given(config.invocation_params.args):
+        return
+    paths = [config.invocation_params.dir / arg.split("::", 1)[0] for arg in config.args]
+    if paths and all(path.resolve().is_relative_to(UNIT_TIER) for path in paths):
+        config.option.numprocesses = 0
+
+
+def _numprocesses_given(args: tuple[str, ...]) -> bool:
+    return any(arg.startswith(("-n", "--numprocesses")) for arg in args)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Slow tests first (stable otherwise): the workers start the longest at once instead of one of them ending
     the run alone with a fault suite."""
