@@ -59,7 +59,7 @@ class _PipelineGroup(click.Group):
     one line each, while the command runs; so the same holds for the console script and click's test runner."""
 
     def invoke(self, ctx: click.Context) -> object:
-        with _pipeline_warnings_said():
+        with pipeline_warnings_to_stderr():
             try:
                 return super().invoke(ctx)
             except click.UsageError:
@@ -83,13 +83,13 @@ class _PipelineGroup(click.Group):
 
 
 @contextmanager
-def _pipeline_warnings_said() -> Iterator[None]:
+def pipeline_warnings_to_stderr() -> Iterator[None]:
     """While a command runs: the pipeline's warnings one line each on stderr, libraries' only when debugging."""
-    said = logging.StreamHandler()
-    said.setFormatter(logging.Formatter("invoice-pipeline: %(message)s"))
+    to_stderr = logging.StreamHandler()
+    to_stderr.setFormatter(logging.Formatter("invoice-pipeline: %(message)s"))
     pipeline_log = logging.getLogger("invoice_pipeline")
     before = (pipeline_log.level, pipeline_log.propagate)
-    pipeline_log.addHandler(said)
+    pipeline_log.addHandler(to_stderr)
     pipeline_log.setLevel(logging.WARNING)
     pipeline_log.propagate = False
     # Libraries' own warnings (a driver closing a broken connection) would reach stderr through Python's
@@ -102,7 +102,7 @@ def _pipeline_warnings_said() -> Iterator[None]:
             yield
     finally:
         logging.getLogger().removeHandler(theirs)
-        pipeline_log.removeHandler(said)
+        pipeline_log.removeHandler(to_stderr)
         pipeline_log.setLevel(before[0])
         pipeline_log.propagate = before[1]
 

@@ -4,9 +4,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
-from dagster._core.errors import DagsterUserCodeProcessError
-from dagster_shared.error import SerializableErrorInfo
 
+from invoice_pipeline.dagster_defs.dagster_private import DagsterUserCodeProcessError, SerializableErrorInfo
 from invoice_pipeline.domain.display import shown
 
 
@@ -15,7 +14,7 @@ class PlainError(DagsterUserCodeProcessError, dg.Failure):
 
     Dagster shows every raised exception, `dg.Failure` included, with its stack trace, but it shows the
     error of a `DagsterUserCodeProcessError` as given (that class carries errors from other processes).
-    It is internal to Dagster (pinned release 1.13.27); the UI tests check the result through GraphQL.
+    It is internal to Dagster (see `dagster_private`); the UI tests check the result through GraphQL.
     Being a `dg.Failure` too, its `metadata` goes with the step's failure event: the run's log and the
     partition's "View logs" show it. The message is shown as a person may see it (`domain.display.shown`:
     secrets redacted, controls escaped); the metadata must already be (`dagster_defs.metadata.shown_metadata`).

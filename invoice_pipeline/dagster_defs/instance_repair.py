@@ -18,16 +18,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
-import dagster._core.storage as dagster_storage
 import yaml
 from alembic.script import ScriptDirectory
-from dagster._core.instance.ref import InstanceRef
-from dagster._core.storage.event_log.migration import ASSET_DATA_MIGRATIONS
-from dagster._core.storage.event_log.schema import SqlEventLogStorageMetadata
-from dagster._core.storage.runs.migration import REQUIRED_DATA_MIGRATIONS
-from dagster._core.storage.runs.schema import RunStorageSqlMetadata
-from dagster._core.storage.schedules.migration import REQUIRED_SCHEDULE_DATA_MIGRATIONS
-from dagster._core.storage.schedules.schema import ScheduleStorageSqlMetadata
+
+from invoice_pipeline.dagster_defs.dagster_private import (
+    ASSET_DATA_MIGRATIONS,
+    REQUIRED_DATA_MIGRATIONS,
+    REQUIRED_SCHEDULE_DATA_MIGRATIONS,
+    InstanceRef,
+    RunStorageSqlMetadata,
+    ScheduleStorageSqlMetadata,
+    SqlEventLogStorageMetadata,
+    storage_migrations_folder,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +71,7 @@ _DATABASES = (
 
 def _schema_head() -> str:
     """The schema revision Dagster stamps on a complete database of this release."""
-    head = ScriptDirectory(str(Path(dagster_storage.__file__).parent / "alembic")).get_current_head()
+    head = ScriptDirectory(str(storage_migrations_folder())).get_current_head()
     assert head is not None  # Dagster ships its migrations
     return head
 

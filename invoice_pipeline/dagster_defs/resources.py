@@ -45,12 +45,12 @@ class InvoicePipelineResource(dg.ConfigurableResource):
         behind), fails the step with its one line and no stack trace.
         """
         config = config or self.load_config()
-        with warehouse_faults_told_plainly(), opened_warehouse(config) as warehouse:
+        with warehouse_faults_as_plain_errors(), opened_warehouse(config) as warehouse:
             yield warehouse
 
 
 @contextmanager
-def warehouse_faults_told_plainly() -> Iterator[None]:
+def warehouse_faults_as_plain_errors() -> Iterator[None]:
     """Raise a warehouse fault as a PlainError: the step fails with the fault's sentence alone."""
     try:
         yield

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
-from dagster_shared.error import SerializableErrorInfo
 
 from invoice_pipeline.connectors.folder import FolderNotRead
+from invoice_pipeline.dagster_defs.dagster_private import SerializableErrorInfo
 from invoice_pipeline.dagster_defs.daily_sync import OFFERS_ASSET, daily_provider_sync_job
 from invoice_pipeline.dagster_defs.invoice_state import OutcomeFailure, add_invoice_partitions, root_cause
 from invoice_pipeline.dagster_defs.jobs import IMPORT_JOB, REFERENCE_JOB
