@@ -16,8 +16,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from invoice_pipeline.domain.billing_period import BillingPeriod
 from invoice_pipeline.domain.invoice_keys import PROVIDER_ID_PATTERN
+from invoice_pipeline.reconciliation.contracts import BillingPeriod
 
 CONFIG_ENV_VAR = "INVOICE_PIPELINE_CONFIG"
 DATA_DIR_ENV_VAR = "INVOICE_PIPELINE_DATA_DIR"
