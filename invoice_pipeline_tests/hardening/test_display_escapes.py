@@ -29,14 +29,6 @@ def _played(text: str) -> list[str]:
     return [repr(text[max(0, m.start() - 30) : m.end() + 10]) for m in UNSHOWABLE.finditer(text)]
 
 
-def test_printable_escapes_controls_and_bidi_and_keeps_the_rest():
-    from invoice_pipeline.domain.display import printable
-
-    assert printable("a\x1b]0;x\x07b\u202ec\x9bd\x00\r\n\tü€") == "a\\x1b]0;x\\x07b\\u202ec\\x9bd\\x00\\r\\n\\tü€"
-    assert printable("two\nlines\ttab", multiline=True) == "two\nlines\ttab"
-    assert printable("a\\x1b") == "a\\x1b"  # text that looks like an escape stays as written
-
-
 def test_provider_escapes_are_shown_escaped_by_the_cli_and_the_text_mail(workspace):
     enable_notifications(workspace.config_path)
     workspace.add_invoice("G-ESC", usage=[usage_line(TITLE), usage_line("U2", customer_id=CUSTOMER)])
