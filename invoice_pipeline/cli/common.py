@@ -12,8 +12,8 @@ import click
 from invoice_pipeline.cli.errors import Misconfigured, Refused
 from invoice_pipeline.config import PipelineConfig
 from invoice_pipeline.domain.invoice_keys import InvalidInvoiceKey, InvoiceKey
+from invoice_pipeline.domain.refusals import ImportRefused
 from invoice_pipeline.notifications.mail import MailError, SmtpSettings
-from invoice_pipeline.warehouse.warehouse import ImportRefused
 
 REASON = click.option("--reason", required=True, help="Why; kept in the invoice's history.")
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]

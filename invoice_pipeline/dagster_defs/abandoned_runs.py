@@ -16,7 +16,8 @@ from invoice_pipeline.dagster_defs.run_tags import RUN_TAG_KEY, RUN_TAG_PROCESS
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.warehouse.import_claims import ClaimHolder
-from invoice_pipeline.warehouse.warehouse import InvoiceRecord, Warehouse
+from invoice_pipeline.warehouse.invoice_records import InvoiceRecord
+from invoice_pipeline.warehouse.warehouse import Warehouse
 
 IN_PROGRESS = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
 

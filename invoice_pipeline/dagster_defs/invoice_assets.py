@@ -26,6 +26,7 @@ from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource
 from invoice_pipeline.dagster_defs.run_tags import REFUSED, RUN_TAG_OUTCOME, tag_invoice_run
 from invoice_pipeline.domain.display import shown
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.refusals import ImportRefused
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.import_results import (
     CHECKSUM_CHECK,
@@ -41,7 +42,8 @@ from invoice_pipeline.use_cases import import_invoice
 from invoice_pipeline.validation.checksum import approved_difference
 from invoice_pipeline.validation.notes import notes_folder, write_note_files
 from invoice_pipeline.warehouse.billing_tables import BillableSummary
-from invoice_pipeline.warehouse.warehouse import ImportRefused, InvoiceRecord, Warehouse
+from invoice_pipeline.warehouse.invoice_records import InvoiceRecord
+from invoice_pipeline.warehouse.warehouse import Warehouse
 
 GROUP = "provider_invoices"
 NO_INVOICE_IN_ERROR = "no_invoice_in_error"

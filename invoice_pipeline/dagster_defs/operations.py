@@ -24,6 +24,7 @@ from invoice_pipeline.dagster_defs.run_config import (
 )
 from invoice_pipeline.dagster_defs.run_tags import tag_invoice_run
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.refusals import ImportRefused
 from invoice_pipeline.importing.invoice_import import ActivationRefused
 from invoice_pipeline.operations.invoice_operations import (
     OperationRefused,
@@ -35,7 +36,8 @@ from invoice_pipeline.operations.invoice_operations import (
 )
 from invoice_pipeline.use_cases import activate_invoice
 from invoice_pipeline.validation.checksum import approved_difference
-from invoice_pipeline.warehouse.warehouse import ImportRefused, InvoiceRecord, Warehouse
+from invoice_pipeline.warehouse.invoice_records import InvoiceRecord
+from invoice_pipeline.warehouse.warehouse import Warehouse
 
 OPERATIONS_TAG = "invoice_pipeline/operation"
 OPERATION_REFUSED = OperationRefused.__name__  # a refusal is an outcome: the run log shows its sentence, no stack trace

@@ -17,7 +17,8 @@ from invoice_pipeline.domain.lifecycle import (
     standing_without_record,
     verdict,
 )
-from invoice_pipeline.warehouse.warehouse import InvoiceRecord, Warehouse
+from invoice_pipeline.warehouse.invoice_records import InvoiceRecord
+from invoice_pipeline.warehouse.warehouse import Warehouse
 
 
 @dataclass(frozen=True)

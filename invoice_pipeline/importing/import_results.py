@@ -19,8 +19,7 @@ from invoice_pipeline.validation.line_schema import SchemaFailure
 from invoice_pipeline.validation.notes import Note, csv_text
 from invoice_pipeline.validation.references import MissingReference
 from invoice_pipeline.warehouse.invoice_records import InvoiceRecord
-from invoice_pipeline.warehouse.line_publishing import ImportTotals, InvoiceHeaderValues
-from invoice_pipeline.warehouse.warehouse import FinishedImport
+from invoice_pipeline.warehouse.line_publishing import FinishedImport, ImportTotals, InvoiceHeaderValues
 
 SCHEMA_CHECK = "line_summaries_match_schema"
 REFERENCES_CHECK = "references_resolved"

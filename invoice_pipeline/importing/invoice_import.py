@@ -24,6 +24,7 @@ from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.lifecycle import Action, verdict
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.provider_documents import voids_amended_invoice
+from invoice_pipeline.domain.refusals import ImportRefused
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.eligibility import invoice_standing, standing_of
 from invoice_pipeline.importing.import_results import (
@@ -64,8 +65,9 @@ from invoice_pipeline.validation.references import (
     missing_references_notes,
     register_invoice_context,
 )
-from invoice_pipeline.warehouse.line_publishing import ImportTotals, InvoiceHeaderValues
-from invoice_pipeline.warehouse.warehouse import ImportRefused, InvoiceRecord, LineStaging, Warehouse
+from invoice_pipeline.warehouse.invoice_records import InvoiceRecord
+from invoice_pipeline.warehouse.line_publishing import ImportTotals, InvoiceHeaderValues, LineStaging
+from invoice_pipeline.warehouse.warehouse import Warehouse
 
 MAX_IDS_SHOWN = 10  # offered invoice ids named in a refusal
 

@@ -16,8 +16,9 @@ from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.eligibility import SyncCandidate, standing_of, sync_candidate
 from invoice_pipeline.importing.voided_invoices import voided_by
+from invoice_pipeline.warehouse.invoice_records import InvoiceRecord
 from invoice_pipeline.warehouse.operations_log import OperationsLog, ProviderInvoiceChange
-from invoice_pipeline.warehouse.warehouse import InvoiceRecord, Warehouse
+from invoice_pipeline.warehouse.warehouse import Warehouse
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.provider_documents import DocumentType
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.provider_files import InvoiceHeader
+from invoice_pipeline.warehouse.invoice_records import InvoiceRecord
 from invoice_pipeline.warehouse.line_publishing import InvoiceHeaderValues
-from invoice_pipeline.warehouse.warehouse import InvoiceRecord, Warehouse
+from invoice_pipeline.warehouse.warehouse import Warehouse
 
 
 def _named(document_type: DocumentType | str) -> str:

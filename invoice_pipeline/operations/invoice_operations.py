@@ -19,6 +19,7 @@ from invoice_pipeline.domain.import_failures import ImportFailure
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.lifecycle import Action, verdict
 from invoice_pipeline.domain.money import decimal_text
+from invoice_pipeline.domain.refusals import ImportRefused
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.eligibility import invoice_standing, standing_of
 from invoice_pipeline.importing.provider_files import ProviderFileError, read_header
@@ -26,7 +27,8 @@ from invoice_pipeline.importing.voided_invoices import voided_by
 from invoice_pipeline.validation.checksum import override_refusal
 from invoice_pipeline.validation.reference_data import ReferenceDataError, load_reference_data
 from invoice_pipeline.warehouse.billing_tables import Unlinked
-from invoice_pipeline.warehouse.warehouse import ImportRefused, InvoiceRecord, Warehouse
+from invoice_pipeline.warehouse.invoice_records import InvoiceRecord
+from invoice_pipeline.warehouse.warehouse import Warehouse
 
 
 class OperationRefused(ImportRefused):

@@ -15,12 +15,11 @@ import sqlalchemy as sa
 
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.lifecycle import Action, Stage, Verdict, record_standing, verdict
+from invoice_pipeline.domain.refusals import ImportRefused, RecordChanged
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.warehouse.import_claims import stopped_import_message, write_claim
 from invoice_pipeline.warehouse.invoice_records import (
-    ImportRefused,
     InvoiceRecord,
-    RecordChanged,
     current_record,
     populating_imports,
     record_by_id,

@@ -24,14 +24,6 @@ from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline.warehouse.import_claims import CLAIM_COLUMNS, ImportClaim, claim_from_values
 
 
-class ImportRefused(Exception):
-    """An import that must not start now; the message says why and what to do instead."""
-
-
-class RecordChanged(ImportRefused):
-    """The record changed under a conditional status change (another run got there first)."""
-
-
 def utc_now() -> datetime:
     """This moment, in UTC."""
     return datetime.now(UTC)

@@ -7,8 +7,8 @@ import pytest
 
 from invoice_pipeline.dagster_defs.invoice_state import OutcomeFailure, fail_with_outcome
 from invoice_pipeline.dagster_defs.runs import RunOutcome, classify_failure
+from invoice_pipeline.domain.refusals import ImportRefused
 from invoice_pipeline.importing.invoice_import import ImportOutcomeUnrecorded
-from invoice_pipeline.warehouse.warehouse import ImportRefused
 
 WORDS = "Import refused: ProviderInvoiceInError ImportRefused"  # every outcome's words, to mislead a text match
 

@@ -109,8 +109,8 @@ import sys
 from invoice_pipeline.config import load_config
 from invoice_pipeline.composition import open_warehouse
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.refusals import ImportRefused
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
-from invoice_pipeline.warehouse.warehouse import ImportRefused
 config = load_config(sys.argv[1])
 warehouse = open_warehouse(config)
 try:

@@ -13,10 +13,10 @@ from invoice_pipeline.dagster_defs.mail import smtp_resource
 from invoice_pipeline.dagster_defs.resources import pipeline_resource
 from invoice_pipeline.definitions import defs
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.refusals import ImportRefused
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
 from invoice_pipeline.warehouse import tables as t
-from invoice_pipeline.warehouse.warehouse import ImportRefused
 from invoice_pipeline_tests.builders import USAGE_COLUMNS, usage_line, write_csv
 
 SQL_LOOKING = "x'); DROP TABLE provider_invoices; --"

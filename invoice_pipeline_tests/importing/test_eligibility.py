@@ -9,7 +9,7 @@ from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.lifecycle import record_standing, standing_without_record
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.eligibility import sync_candidate
-from invoice_pipeline.warehouse.warehouse import HistoryEntry, InvoiceRecord
+from invoice_pipeline.warehouse.invoice_records import HistoryEntry, InvoiceRecord
 
 KEY = InvoiceKey("contoso-csp", "G1")
 NOW = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)

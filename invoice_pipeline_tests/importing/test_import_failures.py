@@ -6,11 +6,11 @@ import pytest
 
 from invoice_pipeline.domain.import_failures import ImportFailure
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.refusals import ImportRefused
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.invoice_import import activate_manual_invoice, import_provider_invoice
 from invoice_pipeline.operations.invoice_operations import create_manual_invoice
 from invoice_pipeline.validation.checksum import ChecksumResult
-from invoice_pipeline.warehouse.warehouse import ImportRefused
 from invoice_pipeline_tests.builders import license_line, usage_line
 
 KEY = InvoiceKey("contoso-csp", "G300000001")

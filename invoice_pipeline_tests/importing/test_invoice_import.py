@@ -13,13 +13,14 @@ from invoice_pipeline.composition import open_warehouse
 from invoice_pipeline.config import load_config
 from invoice_pipeline.domain.import_failures import ImportFailure
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.refusals import ImportRefused
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.import_results import CHECKSUM_CHECK, REFERENCES_CHECK, SCHEMA_CHECK
 from invoice_pipeline.importing.invoice_import import ProviderFileChanged, import_provider_invoice
 from invoice_pipeline.operations.invoice_operations import deactivate_invoice, delete_invoice
 from invoice_pipeline.validation import billing_period
 from invoice_pipeline.warehouse import line_publishing
-from invoice_pipeline.warehouse.warehouse import ImportRefused, PublishedLinesDiffer
+from invoice_pipeline.warehouse.line_publishing import PublishedLinesDiffer
 from invoice_pipeline_tests.builders import ADVENTURE_WORKS, license_line, usage_line, write_csv
 
 pytestmark = pytest.mark.engine_contract

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.refusals import ImportRefused
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
 from invoice_pipeline.operations.billing import bill_customers, issue_customer_invoices
@@ -26,7 +27,6 @@ from invoice_pipeline.reconciliation.contracts import BillingPeriod, load_contra
 from invoice_pipeline.reconciliation.pricing import usage_price
 from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline.warehouse.billing_tables import BillingRefused
-from invoice_pipeline.warehouse.warehouse import ImportRefused
 from invoice_pipeline_tests.builders import ADVENTURE_WORKS, make_workspace, usage_line
 
 pytestmark = [pytest.mark.engine_contract, pytest.mark.slow]

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from invoice_pipeline.domain.import_failures import ImportFailure
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.refusals import ImportRefused
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.invoice_import import activate_manual_invoice, import_provider_invoice
 from invoice_pipeline.importing.sync_plan import plan_sync
@@ -31,7 +32,7 @@ from invoice_pipeline.operations.invoice_operations import (
 )
 from invoice_pipeline.use_cases import import_invoice
 from invoice_pipeline.warehouse import tables as t
-from invoice_pipeline.warehouse.warehouse import ImportRefused, import_verdict
+from invoice_pipeline.warehouse.invoice_imports import import_verdict
 from invoice_pipeline_tests.builders import ADVENTURE_WORKS, bill_at_cost, license_line, usage_line
 
 pytestmark = pytest.mark.engine_contract

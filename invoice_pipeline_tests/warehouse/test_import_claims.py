@@ -16,11 +16,12 @@ import sqlalchemy as sa
 
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.lifecycle import Stage
+from invoice_pipeline.domain.refusals import ImportRefused
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.eligibility import invoice_standing
 from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline.warehouse.import_claims import ClaimHolder
-from invoice_pipeline.warehouse.warehouse import FinishedImport, ImportRefused
+from invoice_pipeline.warehouse.line_publishing import FinishedImport
 
 pytestmark = pytest.mark.engine_contract
 

@@ -8,10 +8,11 @@ import pytest
 import sqlalchemy as sa
 
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.refusals import ImportRefused
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.warehouse import invoice_imports
 from invoice_pipeline.warehouse import tables as t
-from invoice_pipeline.warehouse.warehouse import FinishedImport, ImportRefused
+from invoice_pipeline.warehouse.line_publishing import FinishedImport
 
 pytestmark = pytest.mark.engine_contract
 
