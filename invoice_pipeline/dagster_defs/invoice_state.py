@@ -23,10 +23,11 @@ from invoice_pipeline.dagster_defs.reference_assets import reference_assets
 from invoice_pipeline.domain.import_failures import what_to_do
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.money import decimal_text, round_to_minor_units
+from invoice_pipeline.domain.notes import Note
 from invoice_pipeline.domain.refusals import ImportRefused
 from invoice_pipeline.domain.statuses import DELETED, Status
 from invoice_pipeline.importing.invoice_import import ImportOutcomeUnrecorded
-from invoice_pipeline.validation.notes import Note, note_preview
+from invoice_pipeline.validation.notes import note_preview
 from invoice_pipeline.warehouse.invoice_records import InvoiceRecord
 
 INVOICE_ASSET = dg.AssetKey("provider_invoice")

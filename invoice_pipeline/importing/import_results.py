@@ -12,11 +12,12 @@ from invoice_pipeline.config import ProviderConfig
 from invoice_pipeline.domain.import_failures import ImportFailure
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.money import decimal_text
+from invoice_pipeline.domain.notes import Note
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.provider_files import InvoiceHeader
 from invoice_pipeline.validation.checksum import ChecksumResult
 from invoice_pipeline.validation.line_schema import SchemaFailure
-from invoice_pipeline.validation.notes import Note, csv_text
+from invoice_pipeline.validation.notes import csv_text
 from invoice_pipeline.validation.references import MissingReference
 from invoice_pipeline.warehouse.invoice_records import InvoiceRecord
 from invoice_pipeline.warehouse.line_publishing import FinishedImport, ImportTotals, InvoiceHeaderValues

@@ -23,6 +23,7 @@ from invoice_pipeline.domain.import_failures import ImportFailure
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.lifecycle import Action, verdict
 from invoice_pipeline.domain.money import decimal_text
+from invoice_pipeline.domain.notes import Note
 from invoice_pipeline.domain.provider_documents import voids_amended_invoice
 from invoice_pipeline.domain.refusals import ImportRefused
 from invoice_pipeline.domain.statuses import Status
@@ -51,7 +52,6 @@ from invoice_pipeline.importing.voided_invoices import (
 from invoice_pipeline.validation import billing_period
 from invoice_pipeline.validation.billing_period import HeaderPeriod, out_of_period_note
 from invoice_pipeline.validation.checksum import check_checksum, override_refusal
-from invoice_pipeline.validation.notes import Note
 from invoice_pipeline.validation.reference_data import (
     ReferenceDataError,
     compare_guids_in_lower_case,

@@ -24,6 +24,7 @@ from ibis.backends.duckdb import Backend as DuckDBBackend
 from invoice_pipeline.connectors.base import InvoiceFiles
 from invoice_pipeline.connectors.folder import LINE_FILE_STEMS
 from invoice_pipeline.domain.money import decimal_text
+from invoice_pipeline.domain.notes import Note
 from invoice_pipeline.importing.import_results import schema_failures_note
 from invoice_pipeline.importing.provider_files import (
     RAW_TABLE,
@@ -47,7 +48,7 @@ from invoice_pipeline.validation.line_schema import (
     fails_any_check,
     validate_staged_lines,
 )
-from invoice_pipeline.validation.notes import Note, csv_text
+from invoice_pipeline.validation.notes import csv_text
 from invoice_pipeline.validation.references import (
     BLOCKING_FLAGS,
     BREAKS_A_BLOCKING_RULE,

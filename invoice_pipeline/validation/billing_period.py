@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from invoice_pipeline.domain.money import decimal_text
-from invoice_pipeline.validation.notes import Note, csv_text
+from invoice_pipeline.domain.notes import Note
+from invoice_pipeline.validation.notes import csv_text
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir

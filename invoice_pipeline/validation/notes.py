@@ -1,4 +1,7 @@
-"""Notes attached to a provider invoice: CSV files a person opens in a spreadsheet, made safe."""
+"""Notes' files: CSV text a person opens in a spreadsheet, made safe; a note's preview; writing notes to a folder.
+
+The note itself is `domain.notes.Note`.
+"""
 
 from __future__ import annotations
 
@@ -11,18 +14,10 @@ from pathlib import Path
 
 from invoice_pipeline.domain.display import printable
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.notes import Note
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
-
-
-@dataclass(frozen=True)
-class Note:
-    """A file attached to an invoice's notes, e.g. the Missing References `errors.csv`."""
-
-    title: str
-    file_name: str
-    content: str
 
 
 def spreadsheet_safe(value: object) -> str:

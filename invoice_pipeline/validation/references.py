@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import duckdb
 
-from invoice_pipeline.validation.notes import Note, csv_text
+from invoice_pipeline.domain.notes import Note
+from invoice_pipeline.validation.notes import csv_text
 
 EXAMPLE_LINE_IDS = 5
 NAMED_IN_MESSAGE = 10  # missing references a message names; the note lists every one

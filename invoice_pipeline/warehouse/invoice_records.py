@@ -17,9 +17,9 @@ import sqlalchemy as sa
 from invoice_pipeline.domain.import_failures import ImportFailure, failures_from_text
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.money import decimal_text
+from invoice_pipeline.domain.notes import Note
 from invoice_pipeline.domain.provider_documents import DocumentType
 from invoice_pipeline.domain.statuses import Status
-from invoice_pipeline.validation.notes import Note
 from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline.warehouse.import_claims import CLAIM_COLUMNS, ImportClaim, claim_from_values
 

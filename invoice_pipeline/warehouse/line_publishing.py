@@ -22,9 +22,9 @@ import sqlalchemy as sa
 
 from invoice_pipeline.domain.import_failures import ImportFailure, failures_text
 from invoice_pipeline.domain.money import decimal_text
+from invoice_pipeline.domain.notes import Note
 from invoice_pipeline.domain.refusals import ImportRefused
 from invoice_pipeline.domain.statuses import Status
-from invoice_pipeline.validation.notes import Note
 from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline.warehouse.engine import DuckDBSettings, is_duckdb
 from invoice_pipeline.warehouse.invoice_records import (

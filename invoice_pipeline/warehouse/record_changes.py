@@ -16,9 +16,9 @@ import sqlalchemy as sa
 
 from invoice_pipeline.domain.import_failures import failures_text
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.notes import Note
 from invoice_pipeline.domain.refusals import RecordChanged
 from invoice_pipeline.domain.statuses import Status
-from invoice_pipeline.validation.notes import Note
 from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline.warehouse.invoice_records import RECORD_COLUMNS, InvoiceRecord, new_id, utc_now
 

@@ -18,10 +18,10 @@ from typing import Any
 
 from invoice_pipeline.domain import redaction
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.notes import Note
 from invoice_pipeline.domain.statuses import DELETED, Status
 from invoice_pipeline.reconciliation.contracts import BillingPeriod
 from invoice_pipeline.reconciliation.pricing import UsageTerms
-from invoice_pipeline.validation.notes import Note
 from invoice_pipeline.warehouse import (
     billing_tables,
     invoice_imports,

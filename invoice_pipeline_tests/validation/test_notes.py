@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.notes import Note
 from invoice_pipeline.validation.notes import (
-    Note,
     csv_text,
     note_preview,
     notes_folder,
