@@ -35,7 +35,7 @@ def reconcile(config: PipelineConfig, period: str, as_json: bool, out: Path | No
     from invoice_pipeline.reconciliation.findings import FINDING_MEANING, FindingKind, TieOutBroken
     from invoice_pipeline.reconciliation.period import earlier_periods, reconcile_period
     from invoice_pipeline.reconciliation.reports import reconciliation_json, report_file
-    from invoice_pipeline.validation.reference_data import ReferenceDataError
+    from invoice_pipeline.validation.reference_errors import ReferenceDataError
 
     try:
         billing_period = BillingPeriod.parse(period)

@@ -28,7 +28,7 @@ from invoice_pipeline.reconciliation.reports import (
     totals_row,
     write_reports,
 )
-from invoice_pipeline.validation.reference_data import ReferenceDataError
+from invoice_pipeline.validation.reference_errors import ReferenceDataError
 
 
 @dg.asset(

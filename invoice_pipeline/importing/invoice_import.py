@@ -53,11 +53,11 @@ from invoice_pipeline.validation import billing_period
 from invoice_pipeline.validation.billing_period import HeaderPeriod, out_of_period_note
 from invoice_pipeline.validation.checksum import check_checksum, override_refusal
 from invoice_pipeline.validation.reference_data import (
-    ReferenceDataError,
     compare_guids_in_lower_case,
     load_reference_data,
     register_reference_data,
 )
+from invoice_pipeline.validation.reference_errors import ReferenceDataError
 from invoice_pipeline.validation.references import (
     create_resolved_lines,
     find_missing_references,

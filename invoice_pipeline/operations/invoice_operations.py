@@ -25,7 +25,8 @@ from invoice_pipeline.importing.eligibility import invoice_standing, standing_of
 from invoice_pipeline.importing.provider_files import ProviderFileError, read_header
 from invoice_pipeline.importing.voided_invoices import voided_by
 from invoice_pipeline.validation.checksum import override_refusal
-from invoice_pipeline.validation.reference_data import ReferenceDataError, load_reference_data
+from invoice_pipeline.validation.reference_data import load_reference_data
+from invoice_pipeline.validation.reference_errors import ReferenceDataError
 from invoice_pipeline.warehouse.billing_tables import Unlinked
 from invoice_pipeline.warehouse.invoice_records import InvoiceRecord
 from invoice_pipeline.warehouse.warehouse import Warehouse

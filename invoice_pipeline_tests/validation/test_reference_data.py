@@ -10,7 +10,8 @@ import pytest
 
 from invoice_pipeline.config import DEMO_CONFIG_PATH
 from invoice_pipeline.validation import reference_data
-from invoice_pipeline.validation.reference_data import VALIDATED_FOLDER, ReferenceDataError, load_reference_data
+from invoice_pipeline.validation.reference_data import VALIDATED_FOLDER, load_reference_data
+from invoice_pipeline.validation.reference_errors import ReferenceDataError
 
 
 @pytest.fixture
