@@ -1,1 +1,3 @@
-"""Domain words: statuses, money, provider invoice keys."""
+"""The domain's words and rules, with no engine, no framework and no configuration: statuses and the lifecycle,
+invoice keys, money, provider documents, why an import failed, refusals, notes, and what may be shown to a person
+(display, redaction)."""

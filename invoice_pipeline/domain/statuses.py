@@ -1,4 +1,7 @@
-"""Provider invoice statuses: the state and status reason pairs, and which changes are allowed."""
+"""Provider invoice statuses: the status reasons and the record state each implies.
+
+Which changes each status allows is the lifecycle's table, `domain.lifecycle`.
+"""
 
 from __future__ import annotations
 

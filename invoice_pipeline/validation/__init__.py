@@ -1,1 +1,2 @@
-"""Validation rules: line schemas, references, checksum, and the notes they produce."""
+"""Validation rules run on an invoice's staged lines: line schemas, references, billing period, checksum; loading the
+reference data they check against; the notes' files they produce."""

@@ -1,4 +1,9 @@
-"""The checksum rule: the header total must equal usage plus license totals, exactly, in decimal."""
+"""The checksum rule and its override.
+
+The header total is compared with the usage plus license totals, summed exactly in decimal and both sides rounded to
+the currency's minor units; it passes within the provider's tolerance. A person may override a failed checksum by
+approving its exact difference, below the currency's maximum.
+"""
 
 from __future__ import annotations
 
