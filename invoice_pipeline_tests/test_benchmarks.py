@@ -20,11 +20,11 @@ from benchmarks.reconcile import write_contracts
 from benchmarks.run import ANCHOR_STOPPED, Measure, Row, fresh_environment, large_row, markdown, successes
 from invoice_pipeline.composition import open_warehouse
 from invoice_pipeline.config import load_config
+from invoice_pipeline.domain.billing_period import BillingPeriod
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
 from invoice_pipeline.operations.billing import bill_customers
-from invoice_pipeline.reconciliation.contracts import BillingPeriod
 from invoice_pipeline.reconciliation.findings import FindingKind
 from invoice_pipeline.reconciliation.period import reconcile_period
 from invoice_pipeline.schemas.reference_data import BillingContractsSchema

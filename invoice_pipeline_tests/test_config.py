@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from invoice_pipeline.config import CONFIG_ENV_VAR, DATA_DIR_ENV_VAR, DEMO_CONFIG_PATH, ConfigError, load_config
-from invoice_pipeline.reconciliation.contracts import BillingPeriod
+from invoice_pipeline.domain.billing_period import BillingPeriod
 from invoice_pipeline_tests.builders import workspace_config
 
 

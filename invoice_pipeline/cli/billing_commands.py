@@ -14,10 +14,10 @@ from invoice_pipeline.cli.errors import Misconfigured, Refused
 from invoice_pipeline.cli.output import say
 from invoice_pipeline.composition import opened_warehouse
 from invoice_pipeline.config import PipelineConfig
+from invoice_pipeline.domain.billing_period import BillingPeriod
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.operations.billing import bill_customers, billable_consumption, issue_customer_invoices
 from invoice_pipeline.operations.billing_exports import customer_invoice_json, write_customer_invoice
-from invoice_pipeline.reconciliation.contracts import BillingPeriod
 from invoice_pipeline.warehouse.billing_tables import BillingRefused, CustomerInvoice
 
 PERIOD = click.option("--period", metavar="YYYY-MM", help="A charge month, e.g. 2026-10.")
@@ -82,7 +82,7 @@ def bill(config: PipelineConfig, period: str | None) -> None:
     """Bill the billable usage of a charge month (every month that has some without --period): each line at its cost
     plus the markup of the contract terms ruling its month, on one draft per account, currency and month (added to
     the month's draft if there is one). Usage without terms is held back and listed, not billed."""
-    from invoice_pipeline.validation.reference_errors import ReferenceDataError
+    from invoice_pipeline.validation.reference_data import ReferenceDataError
 
     try:
         with opened_warehouse(config) as warehouse:

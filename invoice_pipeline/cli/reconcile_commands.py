@@ -16,7 +16,7 @@ from invoice_pipeline.config import PipelineConfig
 from invoice_pipeline.domain.money import format_money
 
 if TYPE_CHECKING:
-    from invoice_pipeline.reconciliation.findings import Reconciliation
+    from invoice_pipeline.reconciliation.tie_out import Reconciliation
 
 
 @click.command("reconcile")
@@ -31,11 +31,12 @@ if TYPE_CHECKING:
 def reconcile(config: PipelineConfig, period: str, as_json: bool, out: Path | None) -> None:
     """Reconcile a billing period: Active provider invoices' licence and usage lines against the billing
     contracts (reference data billing_contracts.csv) and the customer invoices; totals tie out per currency."""
-    from invoice_pipeline.reconciliation.contracts import BillingPeriod
-    from invoice_pipeline.reconciliation.findings import FINDING_MEANING, FindingKind, TieOutBroken
+    from invoice_pipeline.domain.billing_period import BillingPeriod
+    from invoice_pipeline.reconciliation.findings import FINDING_MEANING, FindingKind
     from invoice_pipeline.reconciliation.period import earlier_periods, reconcile_period
     from invoice_pipeline.reconciliation.reports import reconciliation_json, report_file
-    from invoice_pipeline.validation.reference_errors import ReferenceDataError
+    from invoice_pipeline.reconciliation.tie_out import TieOutBroken
+    from invoice_pipeline.validation.reference_data import ReferenceDataError
 
     try:
         billing_period = BillingPeriod.parse(period)

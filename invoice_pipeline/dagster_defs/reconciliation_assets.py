@@ -16,8 +16,8 @@ from invoice_pipeline.dagster_defs.billing_assets import (
 from invoice_pipeline.dagster_defs.errors import PlainError
 from invoice_pipeline.dagster_defs.metadata import shown_metadata, table_metadata
 from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource
-from invoice_pipeline.reconciliation.contracts import BillingPeriod
-from invoice_pipeline.reconciliation.findings import FindingKind, Reconciliation, TieOutBroken
+from invoice_pipeline.domain.billing_period import BillingPeriod
+from invoice_pipeline.reconciliation.findings import FindingKind
 from invoice_pipeline.reconciliation.period import earlier_periods, reconcile_period
 from invoice_pipeline.reconciliation.reports import (
     FINDING_SUMMARY_COLUMNS,
@@ -28,7 +28,8 @@ from invoice_pipeline.reconciliation.reports import (
     totals_row,
     write_reports,
 )
-from invoice_pipeline.validation.reference_errors import ReferenceDataError
+from invoice_pipeline.reconciliation.tie_out import Reconciliation, TieOutBroken
+from invoice_pipeline.validation.reference_data import ReferenceDataError
 
 
 @dg.asset(

@@ -14,11 +14,11 @@ from markupsafe import Markup, escape
 
 from invoice_pipeline.config import NotificationsConfig, PipelineConfig
 from invoice_pipeline.connectors.folder import FolderNotRead, folders_not_read
+from invoice_pipeline.domain.billing_period import BillingPeriod
 from invoice_pipeline.domain.display import shown
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.statuses import DELETED, Status
 from invoice_pipeline.notifications.mail import NO_RELAY, MailError, SmtpSettings, build_message, send_message
-from invoice_pipeline.reconciliation.contracts import BillingPeriod
 from invoice_pipeline.reconciliation.period import unbilled_line
 from invoice_pipeline.warehouse.operations_log import OperationsLog
 from invoice_pipeline.warehouse.warehouse import Warehouse

@@ -3,7 +3,7 @@ charge month, issued by a person, corrected by credit notes; billed once.
 
 Billing links each usage line it bills to a customer invoice (the "child records invoiced" that block deactivating
 or deleting the provider invoice until they are unlinked). Each line keeps its cost and its exact price (cost plus
-the markup of the terms ruling its charge month: `reconciliation/pricing.py`, the reconciliation's rule too); each
+the markup of the terms ruling its charge month: `domain/pricing.py`, the reconciliation's rule too); each
 document's total is the exact sum of its prices rounded once to the currency's minor units (banker's rounding), the
 rounding difference stored with it. Usage with no terms in its month is held back and listed, not billed, unless the
 configuration's `bill_usage_without_terms_at_cost` says to bill it at cost.
@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from invoice_pipeline.reconciliation.contracts import BillingPeriod, ContractTerms, load_contract_terms
-from invoice_pipeline.reconciliation.pricing import usage_terms_in
+from invoice_pipeline.domain.billing_period import BillingPeriod
+from invoice_pipeline.reconciliation.contracts import ContractTerms, load_contract_terms, usage_terms_in
 from invoice_pipeline.warehouse.billing_tables import (
     BillableConsumption,
     BillableSummary,

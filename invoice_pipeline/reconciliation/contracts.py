@@ -1,9 +1,7 @@
-"""Billing contracts' terms (reference data `billing_contracts.csv`) and the billing period they are read for."""
+"""Billing contracts' terms (reference data `billing_contracts.csv`) and the terms ruling a billing period."""
 
 from __future__ import annotations
 
-import calendar
-import re
 from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import date
@@ -12,11 +10,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from invoice_pipeline.domain.billing_period import BillingPeriod
+from invoice_pipeline.domain.pricing import UsageTerms
+
 if TYPE_CHECKING:
     import pandas as pd
 
 CONTRACTS_FILE = "billing_contracts"
-_PERIOD = re.compile(r"^(\d{4})-(\d{2})$")
 
 
 class ChargeKind(StrEnum):
@@ -24,40 +24,6 @@ class ChargeKind(StrEnum):
 
     LICENSE = "license"
     USAGE = "usage"
-
-
-@dataclass(frozen=True, order=True)
-class BillingPeriod:
-    """A calendar month; a provider line belongs to the month its charge starts in."""
-
-    year: int
-    month: int
-
-    @classmethod
-    def parse(cls, text: str) -> BillingPeriod:
-        """`2026-10` -> October 2026; ValueError says what is expected."""
-        match = _PERIOD.match(text.strip())
-        if not match or not 1 <= int(match.group(2)) <= 12:
-            raise ValueError(f"period {text!r} is not a month: give it as YYYY-MM, e.g. 2026-10")
-        return cls(int(match.group(1)), int(match.group(2)))
-
-    @property
-    def start(self) -> date:
-        """The month's first day."""
-        return date(self.year, self.month, 1)
-
-    @property
-    def end(self) -> date:
-        """The month's last day."""
-        return date(self.year, self.month, calendar.monthrange(self.year, self.month)[1])
-
-    def previous(self, count: int) -> list[BillingPeriod]:
-        """This period and the `count - 1` months before it, oldest first."""
-        index = self.year * 12 + self.month - 1
-        return [BillingPeriod(i // 12, i % 12 + 1) for i in range(index - count + 1, index + 1)]
-
-    def __str__(self) -> str:
-        return f"{self.year:04d}-{self.month:02d}"
 
 
 # What a provider line is matched on: account, billing contract, product, kind and currency.
@@ -153,3 +119,20 @@ def partial_terms_in(contracts: list[ContractTerms], period: BillingPeriod) -> d
         elif applied.valid_to is not None and applied.valid_to < period.end:
             notes[key] = f"the terms end on {applied.valid_to}: they apply to the whole month"
     return notes
+
+
+def usage_terms_in(contracts: list[ContractTerms], period: BillingPeriod) -> list[UsageTerms]:
+    """The usage terms ruling `period`, one per account, contract, product and currency."""
+    ruling = terms_in(contracts, period)
+    return [
+        UsageTerms(
+            account_id=terms.account_id,
+            billing_contract_id=terms.billing_contract_id,
+            product_id=terms.product_id,
+            currency=terms.currency,
+            usage_markup_percent=terms.usage_markup_percent or Decimal(0),
+            valid_from=terms.valid_from.isoformat(),
+        )
+        for key, terms in ruling.items()
+        if key[3] == ChargeKind.USAGE
+    ]

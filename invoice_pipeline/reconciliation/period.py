@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from invoice_pipeline.domain.billing_period import BillingPeriod
 from invoice_pipeline.domain.money import format_money
-from invoice_pipeline.reconciliation.contracts import BillingPeriod, ContractTerms, load_contract_terms
-from invoice_pipeline.reconciliation.findings import Reconciliation, TieOutBroken, reconcile
+from invoice_pipeline.reconciliation.contracts import ContractTerms, load_contract_terms
+from invoice_pipeline.reconciliation.reconcile import reconcile
+from invoice_pipeline.reconciliation.tie_out import Reconciliation, TieOutBroken
 from invoice_pipeline.validation.reference_errors import ReferenceDataError
 from invoice_pipeline.warehouse.warehouse import Warehouse
 

@@ -20,16 +20,9 @@ if TYPE_CHECKING:
 
 from invoice_pipeline.domain.display import shown
 from invoice_pipeline.domain.money import decimal_text, format_money
-from invoice_pipeline.reconciliation.findings import (
-    FINDING_MEANING,
-    INVOICE_FINDINGS,
-    LEAKAGE,
-    CurrencyTotals,
-    Finding,
-    FindingKind,
-    Margin,
-    Reconciliation,
-)
+from invoice_pipeline.reconciliation.findings import FINDING_MEANING, INVOICE_FINDINGS, LEAKAGE, Finding, FindingKind
+from invoice_pipeline.reconciliation.tie_out import Reconciliation
+from invoice_pipeline.reconciliation.totals import CurrencyTotals, Margin
 from invoice_pipeline.validation.notes import csv_text
 
 SHOWN = 20  # rows a screen shows of a list that grows with the customers

@@ -1,7 +1,7 @@
 """Customer invoices, credit notes and the provider invoice lines they bill (the "child records invoiced").
 
 Which usage is billable: lines of Active provider invoices that no customer invoice links. How a line is priced is
-the pricing rule's (`reconciliation/pricing.py`); what a billing run, an issue and an unlink do is the billing
+the pricing rule's (`domain/pricing.py`); what a billing run, an issue and an unlink do is the billing
 use case's (`operations/billing.py`). Here: the reads and writes, each change in one transaction, every status
 change in `customer_invoice_history`.
 """
@@ -19,10 +19,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from invoice_pipeline.domain.billing_period import BillingPeriod
 from invoice_pipeline.domain.money import decimal_text, round_to_minor_units
+from invoice_pipeline.domain.pricing import EXACT, UsageTerms, held_back_reason, usage_price
 from invoice_pipeline.domain.statuses import Status
-from invoice_pipeline.reconciliation.contracts import BillingPeriod
-from invoice_pipeline.reconciliation.pricing import EXACT, UsageTerms, held_back_reason, usage_price
 from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline.warehouse.tables import MONEY, ExactDecimal
 

@@ -6,7 +6,6 @@ period's cost per currency summed apart, all in one snapshot, for the tie-out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -14,9 +13,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from invoice_pipeline.domain.period_lines import LicenseGroup, PendingChange, PeriodInvoice, PeriodLines, UsageGroup
+from invoice_pipeline.domain.pricing import usage_price
 from invoice_pipeline.domain.statuses import Status
-from invoice_pipeline.reconciliation.findings import LicenseGroup, PendingChange, PeriodInvoice, UsageGroup
-from invoice_pipeline.reconciliation.pricing import usage_price
 from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline.warehouse.billing_tables import DocumentStatus
 
@@ -25,17 +24,6 @@ from invoice_pipeline.warehouse.billing_tables import DocumentStatus
 # item", invoice-resources). See docs/partner-center.md.
 NOT_SEAT_FIELDS = ("reservation_order_id", "meter_description")
 USAGE_GROUP_KEYS = ("account_id", "billing_contract_id", "subscription_id", "product_id", "currency")
-
-
-@dataclass(frozen=True)
-class PeriodLines:
-    """A period's provider lines as the reconciliation reads them."""
-
-    license_groups: list[LicenseGroup]
-    usage_groups: list[UsageGroup]
-    line_costs: dict[str, Decimal]  # per currency: the lines' amounts summed apart from the groups
-    invoices: list[PeriodInvoice] = field(default_factory=list)  # Active, their header's billing period in it
-    pending_changes: list[PendingChange] = field(default_factory=list)  # of those invoices
 
 
 def _active_lines(lines: sa.Table, start: date, end: date) -> sa.Select[Any]:

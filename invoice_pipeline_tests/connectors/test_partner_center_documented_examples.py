@@ -35,9 +35,9 @@ from invoice_pipeline.demo.partner_center_fake.documented_examples import (
     documented_legacy_azure_invoice,
     documented_throttling,
 )
+from invoice_pipeline.domain.billing_period import BillingPeriod
 from invoice_pipeline.importing.import_results import CHECKSUM_CHECK, SCHEMA_CHECK
 from invoice_pipeline.operations.billing import issue_customer_invoices
-from invoice_pipeline.reconciliation.contracts import BillingPeriod
 from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline_tests.builders import bill_at_cost
 from invoice_pipeline_tests.connectors.partner_center_support import (

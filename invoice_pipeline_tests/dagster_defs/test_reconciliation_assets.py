@@ -21,10 +21,10 @@ from invoice_pipeline.dagster_defs.reconciliation_assets import (
     reconciliation_metadata,
 )
 from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource
+from invoice_pipeline.domain.billing_period import BillingPeriod
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
-from invoice_pipeline.reconciliation.contracts import BillingPeriod
-from invoice_pipeline.reconciliation.findings import CurrencyTotals, Finding, FindingKind, Reconciliation
+from invoice_pipeline.reconciliation.findings import Finding, FindingKind
 from invoice_pipeline.reconciliation.reports import (
     EXPLANATION_SHOWN,
     FINDING_SUMMARY_COLUMNS,
@@ -32,6 +32,8 @@ from invoice_pipeline.reconciliation.reports import (
     TOTAL_COLUMNS,
     finding_summary_row,
 )
+from invoice_pipeline.reconciliation.tie_out import Reconciliation
+from invoice_pipeline.reconciliation.totals import CurrencyTotals
 from invoice_pipeline_tests.builders import clean_invoice, license_line, make_workspace, usage_line
 from invoice_pipeline_tests.dagster_ui import BIN, PROJECT_ROOT, DagsterWebserver, dagster_env
 

@@ -8,12 +8,12 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
+from invoice_pipeline.domain.billing_period import BillingPeriod
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
 from invoice_pipeline.operations.billing import bill_customers, issue_customer_invoices
 from invoice_pipeline.operations.invoice_operations import OperationRefused, deactivate_invoice, unlink_invoice
-from invoice_pipeline.reconciliation.contracts import BillingPeriod
 from invoice_pipeline.reconciliation.findings import FindingKind
 from invoice_pipeline.reconciliation.period import reconcile_period
 from invoice_pipeline.warehouse import tables as t

@@ -11,17 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from invoice_pipeline.domain.billing_period import BillingPeriod
 from invoice_pipeline.domain.money import apportion
-from invoice_pipeline.reconciliation.contracts import BillingPeriod, ChargeKind, ContractTerms
-from invoice_pipeline.reconciliation.findings import (
-    FindingKind,
-    LicenseGroup,
-    PendingChange,
-    PeriodInvoice,
-    TieOutBroken,
-    UsageGroup,
-    reconcile,
-)
+from invoice_pipeline.domain.period_lines import LicenseGroup, PendingChange, PeriodInvoice, UsageGroup
+from invoice_pipeline.reconciliation.contracts import ChargeKind, ContractTerms
+from invoice_pipeline.reconciliation.findings import FindingKind
+from invoice_pipeline.reconciliation.reconcile import reconcile
+from invoice_pipeline.reconciliation.tie_out import TieOutBroken
 
 OCTOBER = BillingPeriod(2026, 10)
 

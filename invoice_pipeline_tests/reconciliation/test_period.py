@@ -14,12 +14,12 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from invoice_pipeline.domain.billing_period import BillingPeriod
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
 from invoice_pipeline.importing.sync_plan import plan_sync
 from invoice_pipeline.operations.invoice_operations import ChecksumOverrideRequest, deactivate_invoice
-from invoice_pipeline.reconciliation.contracts import BillingPeriod
 from invoice_pipeline.reconciliation.findings import FindingKind
 from invoice_pipeline.reconciliation.period import reconcile_period
 from invoice_pipeline.reconciliation.reports import margin_row, totals_row

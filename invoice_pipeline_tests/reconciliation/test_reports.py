@@ -7,7 +7,7 @@ import csv
 import json
 from decimal import Decimal
 
-from invoice_pipeline.reconciliation.findings import reconcile
+from invoice_pipeline.reconciliation.reconcile import reconcile
 from invoice_pipeline.reconciliation.reports import (
     FINDING_COLUMNS,
     INVOICE_FINDING_COLUMNS,

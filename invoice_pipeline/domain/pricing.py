@@ -1,8 +1,8 @@
 """The one pricing rule of usage, used by billing and by the reconciliation alike, so they cannot disagree.
 
 A usage line is priced at its cost plus the markup of the contract terms that rule its charge month (of the terms
-holding in the month, those that start last: `contracts.terms_in`). A line with no such terms has no price: billing
-holds it back and says why, unless the configuration allows billing such lines at cost.
+holding in the month, those that start last: `reconciliation.contracts.usage_terms_in`). A line with no such terms
+has no price: billing holds it back and says why, unless the configuration allows billing such lines at cost.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Context, Decimal, localcontext
 
-from invoice_pipeline.reconciliation.contracts import BillingPeriod, ChargeKind, ContractTerms, TermsKey, terms_in
+from invoice_pipeline.domain.billing_period import BillingPeriod
 
 HUNDRED = Decimal(100)
 # Wide enough that no sum or price of amounts the schemas accept (28 digits, 18 places) is ever rounded.
@@ -46,23 +46,6 @@ def usage_price(cost: Decimal, usage_markup_percent: Decimal | None) -> Decimal:
     """The exact price of usage costing `cost` under terms with this markup (None: at cost)."""
     with localcontext(EXACT):
         return cost * price_factor(usage_markup_percent)
-
-
-def usage_terms_in(contracts: list[ContractTerms], period: BillingPeriod) -> list[UsageTerms]:
-    """The usage terms ruling `period`, one per account, contract, product and currency."""
-    ruling: dict[TermsKey, ContractTerms] = terms_in(contracts, period)
-    return [
-        UsageTerms(
-            account_id=terms.account_id,
-            billing_contract_id=terms.billing_contract_id,
-            product_id=terms.product_id,
-            currency=terms.currency,
-            usage_markup_percent=terms.usage_markup_percent or Decimal(0),
-            valid_from=terms.valid_from.isoformat(),
-        )
-        for key, terms in ruling.items()
-        if key[3] == ChargeKind.USAGE
-    ]
 
 
 def held_back_reason(
