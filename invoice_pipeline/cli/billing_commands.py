@@ -82,7 +82,7 @@ def bill(config: PipelineConfig, period: str | None) -> None:
     """Bill the billable usage of a charge month (every month that has some without --period): each line at its cost
     plus the markup of the contract terms ruling its month, on one draft per account, currency and month (added to
     the month's draft if there is one). Usage without terms is held back and listed, not billed."""
-    from invoice_pipeline.validation.reference_data import ReferenceDataError
+    from invoice_pipeline.validation.reference_errors import ReferenceDataError
 
     try:
         with opened_warehouse(config) as warehouse:

@@ -36,7 +36,7 @@ def reconcile(config: PipelineConfig, period: str, as_json: bool, out: Path | No
     from invoice_pipeline.reconciliation.period import earlier_periods, reconcile_period
     from invoice_pipeline.reconciliation.reports import reconciliation_json, report_file
     from invoice_pipeline.reconciliation.tie_out import TieOutBroken
-    from invoice_pipeline.validation.reference_data import ReferenceDataError
+    from invoice_pipeline.validation.reference_errors import ReferenceDataError
 
     try:
         billing_period = BillingPeriod.parse(period)

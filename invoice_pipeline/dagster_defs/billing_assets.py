@@ -19,7 +19,7 @@ from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource
 from invoice_pipeline.domain.billing_period import BillingPeriod
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.operations import billing
-from invoice_pipeline.validation.reference_data import ReferenceDataError
+from invoice_pipeline.validation.reference_errors import ReferenceDataError
 from invoice_pipeline.warehouse.billing_tables import BillingRefused, CustomerInvoice, DocumentKind, HeldBackUsage
 
 OWNERS = ["team:billing-data"]

@@ -29,7 +29,7 @@ from invoice_pipeline.reconciliation.reports import (
     write_reports,
 )
 from invoice_pipeline.reconciliation.tie_out import Reconciliation, TieOutBroken
-from invoice_pipeline.validation.reference_data import ReferenceDataError
+from invoice_pipeline.validation.reference_errors import ReferenceDataError
 
 
 @dg.asset(

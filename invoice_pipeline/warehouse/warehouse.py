@@ -19,10 +19,10 @@ from typing import Any
 from invoice_pipeline.domain import redaction
 from invoice_pipeline.domain.billing_period import BillingPeriod
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.notes import Note
 from invoice_pipeline.domain.period_lines import PeriodLines
 from invoice_pipeline.domain.pricing import UsageTerms
 from invoice_pipeline.domain.statuses import DELETED, Status
-from invoice_pipeline.validation.notes import Note
 from invoice_pipeline.warehouse import (
     billing_tables,
     invoice_imports,
@@ -43,31 +43,15 @@ from invoice_pipeline.warehouse.billing_tables import (
 )
 from invoice_pipeline.warehouse.engine import SCHEMAS_CHECKED, DuckDBSettings, create_warehouse_engine, is_duckdb_url
 from invoice_pipeline.warehouse.import_claims import DEFAULT_LAPSE, claim_renewed
-from invoice_pipeline.warehouse.invoice_imports import import_verdict
 from invoice_pipeline.warehouse.invoice_records import (
     HistoryEntry,
-    ImportRefused,
     InvoiceRecord,
     LineTotal,
-    RecordChanged,
     utc_now,
 )
 from invoice_pipeline.warehouse.line_exports import export_lines
-from invoice_pipeline.warehouse.line_publishing import FinishedImport, LineStaging, PublishedLinesDiffer
+from invoice_pipeline.warehouse.line_publishing import FinishedImport, LineStaging
 from invoice_pipeline.warehouse.reference_tables import replace_reference_table
-
-__all__ = [
-    "FinishedImport",
-    "HistoryEntry",
-    "ImportRefused",
-    "InvoiceRecord",
-    "LineStaging",
-    "LineTotal",
-    "PublishedLinesDiffer",
-    "RecordChanged",
-    "Warehouse",
-    "import_verdict",
-]
 
 
 class Warehouse:

@@ -22,10 +22,10 @@ from invoice_pipeline.demo.partner_center_fake import (
 )
 from invoice_pipeline.domain.billing_period import BillingPeriod
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.refusals import ImportRefused
 from invoice_pipeline.importing.import_results import CHECKSUM_CHECK
 from invoice_pipeline.importing.sync_plan import plan_sync
 from invoice_pipeline.operations.billing import issue_customer_invoices
-from invoice_pipeline.warehouse.warehouse import ImportRefused
 from invoice_pipeline_tests.builders import bill_at_cost
 from invoice_pipeline_tests.connectors.partner_center_support import (
     billed_by_kind as _billed,

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from invoice_pipeline.domain.billing_period import BillingPeriod
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.pricing import usage_price
+from invoice_pipeline.domain.refusals import ImportRefused
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
 from invoice_pipeline.operations.billing import bill_customers, issue_customer_invoices
@@ -27,7 +28,6 @@ from invoice_pipeline.operations.invoice_operations import (
 from invoice_pipeline.reconciliation.contracts import load_contract_terms
 from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline.warehouse.billing_tables import BillingRefused
-from invoice_pipeline.warehouse.warehouse import ImportRefused
 from invoice_pipeline_tests.builders import ADVENTURE_WORKS, make_workspace, usage_line
 
 pytestmark = [pytest.mark.engine_contract, pytest.mark.slow]
