@@ -55,7 +55,7 @@ class ContractTerms:
         return (self.account_id, self.billing_contract_id, self.product_id, self.charge_kind, self.currency)
 
 
-def _text(row: dict[Hashable, Any], name: str) -> str | None:
+def _cell_text(row: dict[Hashable, Any], name: str) -> str | None:
     value = row[name]
     return None if value is None or value != value else str(value)  # NaN is the one value not equal to itself
 
@@ -64,8 +64,8 @@ def contract_terms(frame: pd.DataFrame) -> list[ContractTerms]:
     """The validated `billing_contracts` table as terms, amounts exact."""
     terms = []
     for row in frame.to_dict("records"):
-        seats, unit_price = _text(row, "seats"), _text(row, "unit_price")
-        markup, valid_to = _text(row, "usage_markup_percent"), _text(row, "valid_to")
+        seats, unit_price = _cell_text(row, "seats"), _cell_text(row, "unit_price")
+        markup, valid_to = _cell_text(row, "usage_markup_percent"), _cell_text(row, "valid_to")
         terms.append(
             ContractTerms(
                 billing_contract_id=str(row["billing_contract_id"]),

@@ -123,20 +123,20 @@ EXPLANATION_SHOWN = 80  # characters of an explanation the UI's table shows; the
 IDENTIFIER_SHOWN = 24  # characters of an identifier it shows (a GUID's first 23, enough to tell two apart)
 # What the UI shows of each kind's findings, to be read at 1280 px (a table of the partition's metadata gets about
 # 500 px there): whose, the money effect, and the explanation that carries the kind's other figures.
-_CUSTOMER_PRODUCT = ("account", "product", "currency", "effect", "explanation")
-_CUSTOMER_SUBSCRIPTION = ("account", "subscription", "currency", "effect", "explanation")
-_INVOICE = ("invoice", "currency", "effect", "explanation")
+_CUSTOMER_PRODUCT_COLUMNS = ("account", "product", "currency", "effect", "explanation")
+_CUSTOMER_SUBSCRIPTION_COLUMNS = ("account", "subscription", "currency", "effect", "explanation")
+_INVOICE_COLUMNS = ("invoice", "currency", "effect", "explanation")
 FINDING_SUMMARY_COLUMNS: dict[FindingKind, tuple[str, ...]] = {
-    FindingKind.UNBILLED_SEATS: _CUSTOMER_PRODUCT,
-    FindingKind.OVERBILLED_SEATS: _CUSTOMER_PRODUCT,
-    FindingKind.UNBILLED_USAGE: _CUSTOMER_SUBSCRIPTION,
-    FindingKind.USAGE_BILLED_DIFFERENTLY: _CUSTOMER_SUBSCRIPTION,
-    FindingKind.BELOW_COST: _CUSTOMER_PRODUCT,
-    FindingKind.NO_CONTRACT: _CUSTOMER_SUBSCRIPTION,
-    FindingKind.ACCEPTED_CHECKSUM_DIFFERENCE: _INVOICE,
-    FindingKind.PENDING_PROVIDER_CHANGE: _INVOICE,
+    FindingKind.UNBILLED_SEATS: _CUSTOMER_PRODUCT_COLUMNS,
+    FindingKind.OVERBILLED_SEATS: _CUSTOMER_PRODUCT_COLUMNS,
+    FindingKind.UNBILLED_USAGE: _CUSTOMER_SUBSCRIPTION_COLUMNS,
+    FindingKind.USAGE_BILLED_DIFFERENTLY: _CUSTOMER_SUBSCRIPTION_COLUMNS,
+    FindingKind.BELOW_COST: _CUSTOMER_PRODUCT_COLUMNS,
+    FindingKind.NO_CONTRACT: _CUSTOMER_SUBSCRIPTION_COLUMNS,
+    FindingKind.ACCEPTED_CHECKSUM_DIFFERENCE: _INVOICE_COLUMNS,
+    FindingKind.PENDING_PROVIDER_CHANGE: _INVOICE_COLUMNS,
 }
-_SUMMARY_SOURCES = {"account": "account_id", "product": "product_id", "subscription": "subscription_ids"}
+_SUMMARY_COLUMN_FIELDS = {"account": "account_id", "product": "product_id", "subscription": "subscription_ids"}
 
 
 def finding_summary_row(finding: Finding) -> dict[str, Any]:
@@ -144,7 +144,7 @@ def finding_summary_row(finding: Finding) -> dict[str, Any]:
     row = finding_row(finding)
     summary = {}
     for column in FINDING_SUMMARY_COLUMNS[finding.kind]:
-        value = row[_SUMMARY_SOURCES.get(column, column)]
+        value = row[_SUMMARY_COLUMN_FIELDS.get(column, column)]
         limit = EXPLANATION_SHOWN if column == "explanation" else IDENTIFIER_SHOWN
         summary[column] = value[: limit - 1].rstrip() + "…" if isinstance(value, str) and len(value) > limit else value
     return summary
@@ -189,15 +189,15 @@ def reconciliation_json(result: Reconciliation) -> dict[str, Any]:
     """The whole reconciliation as JSON-ready values: totals, counts per finding kind, every finding, margins."""
     return {
         "period": str(result.period),
-        "totals": [totals_row(totals) for totals in _ordered_totals(result)],
-        "exact_totals": [exact_totals_row(totals) for totals in _ordered_totals(result)],
+        "totals": [totals_row(totals) for totals in _totals_by_currency(result)],
+        "exact_totals": [exact_totals_row(totals) for totals in _totals_by_currency(result)],
         "finding_counts": {kind.value: len(result.of_kind(kind)) for kind in FindingKind},
         "findings": [finding_row(finding) for finding in result.findings],
         "margins": [margin_row(margin) for margin in result.margins],
     }
 
 
-def _ordered_totals(result: Reconciliation) -> list[CurrencyTotals]:
+def _totals_by_currency(result: Reconciliation) -> list[CurrencyTotals]:
     return [result.totals[code] for code in sorted(result.totals)]
 
 
@@ -214,15 +214,17 @@ def write_reports(result: Reconciliation, out: Path, history: Sequence[Reconcili
 
     period = str(result.period)
     for kind in FindingKind:
-        write(f"{period}-{kind.value}.csv", _csv(finding_columns(kind), map(finding_row, result.of_kind(kind))))
-    write(f"{period}-margins.csv", _csv(MARGIN_COLUMNS, map(margin_row, result.margins)))
-    write(f"{period}-totals.csv", _csv(TOTAL_COLUMNS, map(totals_row, _ordered_totals(result))))
+        write(
+            f"{period}-{kind.value}.csv", _csv_file_text(finding_columns(kind), map(finding_row, result.of_kind(kind)))
+        )
+    write(f"{period}-margins.csv", _csv_file_text(MARGIN_COLUMNS, map(margin_row, result.margins)))
+    write(f"{period}-totals.csv", _csv_file_text(TOTAL_COLUMNS, map(totals_row, _totals_by_currency(result))))
     write(f"{period}-reconciliation.json", json.dumps(reconciliation_json(result), indent=2) + "\n")
     write(f"{period}-reconciliation.html", report_html(result, history))
     return written
 
 
-def _csv(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
+def _csv_file_text(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
     return csv_text(columns, ([row[name] for name in columns] for row in rows))
 
 
@@ -234,9 +236,9 @@ def report_file(out: Path, result: Reconciliation) -> Path:
 def report_html(result: Reconciliation, history: Sequence[Reconciliation] = ()) -> str:
     """The period's HTML report: totals, the largest findings of each kind, the lowest margins, and per currency
     charts of leakage and margin by customer and cost against revenue over the periods shown."""
-    template = _templates().get_template("report.html.j2")
+    template = _report_templates().get_template("report.html.j2")
     currencies = []
-    for totals in _ordered_totals(result):
+    for totals in _totals_by_currency(result):
         code, units = totals.currency, totals.minor_units
         series = [*history, result]
         currencies.append(
@@ -353,15 +355,15 @@ def _trend_chart(currency: str, series: Sequence[Reconciliation]) -> str:
     return _svg_image(figure)
 
 
-def _templates() -> jinja2.Environment:
+def _report_templates() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.PackageLoader("invoice_pipeline.reconciliation", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
-        finalize=_shown,
+        finalize=_as_the_report_shows,
     )
 
 
-def _shown(value: Any) -> Any:
+def _as_the_report_shows(value: Any) -> Any:
     """Every value the report writes, as a person may see it (`display.shown`); markup the template made stays."""
     return shown(value) if isinstance(value, str) and not isinstance(value, markupsafe.Markup) else value
