@@ -56,6 +56,8 @@ setup(
             "hypothesis==6.170.15",
             "psutil>=6,<8",
             "ruff==0.17.5",
+            # The import contracts of .importlinter (the layers; no Dagster or click below the adapters).
+            "import-linter==2.16",
             # The type checker CI runs (mypy.ini), with the stubs of the untyped libraries the package uses.
             "mypy==2.4.1",
             "pandas-stubs==2.3.3.260113",
