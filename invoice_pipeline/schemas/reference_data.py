@@ -20,7 +20,7 @@ class ProviderAccountsSchema(pa.DataFrameModel):
     account_name: Series[str] = pa.Field(nullable=True)
 
     @pa.dataframe_check(name="one_account_per_provider_customer")
-    def unique_mapping(cls, df):  # noqa: ANN001, ANN201 - pandera check signature
+    def unique_mapping(cls, df: pd.DataFrame) -> pd.Series[bool]:
         """A provider's customer id maps to exactly one account."""
         return ~df.duplicated(["provider", "provider_account_id"], keep=False)
 
@@ -38,7 +38,7 @@ class SubscriptionsSchema(pa.DataFrameModel):
     product_id: Series[str] = pa.Field(nullable=True)
 
     @pa.dataframe_check(name="one_row_per_provider_subscription")
-    def unique_subscription(cls, df):  # noqa: ANN001, ANN201 - pandera check signature
+    def unique_subscription(cls, df: pd.DataFrame) -> pd.Series[bool]:
         """A provider's subscription appears once."""
         return ~df.duplicated(["provider", "subscription_id"], keep=False)
 
@@ -89,40 +89,40 @@ class BillingContractsSchema(pa.DataFrameModel):
     valid_to: Series[str] = pa.Field(nullable=True, str_matches=_DATE)
 
     @pa.dataframe_check(name="license_terms_have_seats_and_unit_price")
-    def license_terms(cls, df):  # noqa: ANN001, ANN201 - pandera check signature
+    def license_terms(cls, df: pd.DataFrame) -> pd.Series[bool]:
         """A licence row says how many seats the customer is billed for, and at what price per seat."""
         return (df["charge_kind"] != "license") | (df["seats"].notna() & df["unit_price"].notna())
 
     @pa.dataframe_check(name="license_terms_have_no_markup")
-    def license_terms_only(cls, df):  # noqa: ANN001, ANN201 - pandera check signature
+    def license_terms_only(cls, df: pd.DataFrame) -> pd.Series[bool]:
         """A licence row bills seats at their unit price: a markup there would be ignored, so refused."""
         return (df["charge_kind"] != "license") | df["usage_markup_percent"].isna()
 
     @pa.dataframe_check(name="usage_terms_have_a_markup")
-    def usage_terms(cls, df):  # noqa: ANN001, ANN201 - pandera check signature
+    def usage_terms(cls, df: pd.DataFrame) -> pd.Series[bool]:
         """A usage row says the markup on the provider's cost (0 bills usage at cost)."""
         return (df["charge_kind"] != "usage") | df["usage_markup_percent"].notna()
 
     @pa.dataframe_check(name="usage_markup_from_minus_100_to_900_percent")
-    def markup_range(cls, df):  # noqa: ANN001, ANN201 - pandera check signature
+    def markup_range(cls, df: pd.DataFrame) -> pd.Series[bool]:
         """A usage markup is a percent from -100 (free) to 900 (ten times the cost), at most 6 decimal places."""
         markup = pd.to_numeric(df["usage_markup_percent"], errors="coerce")
         return df["usage_markup_percent"].isna() | ((markup >= -100) & (markup <= 900))
 
     @pa.dataframe_check(name="usage_terms_have_no_seats_or_unit_price")
-    def usage_terms_only(cls, df):  # noqa: ANN001, ANN201 - pandera check signature
+    def usage_terms_only(cls, df: pd.DataFrame) -> pd.Series[bool]:
         """A usage row bills cost plus its markup: seats and a unit price there would be ignored, so refused."""
         return (df["charge_kind"] != "usage") | (df["seats"].isna() & df["unit_price"].isna())
 
     @pa.dataframe_check(name="valid_dates_in_order")
-    def dates_in_order(cls, df):  # noqa: ANN001, ANN201 - pandera check signature
+    def dates_in_order(cls, df: pd.DataFrame) -> pd.Series[bool]:
         """valid_from and valid_to are real days, e.g. not 2026-11-31, and valid_to is not before valid_from."""
         start = pd.to_datetime(df["valid_from"], format="%Y-%m-%d", errors="coerce")
         end = pd.to_datetime(df["valid_to"], format="%Y-%m-%d", errors="coerce")
         return start.notna() & (df["valid_to"].isna() | (end.notna() & (end >= start)))
 
     @pa.dataframe_check(name="one_term_per_contract_product_and_day")
-    def no_overlap(cls, df):  # noqa: ANN001, ANN201 - pandera check signature
+    def no_overlap(cls, df: pd.DataFrame) -> pd.Series[bool]:
         """Terms of one contract, product, kind and currency must not overlap in time: one holds on any day."""
         keys = ["billing_contract_id", "product_id", "charge_kind", "currency"]
         start = pd.to_datetime(df["valid_from"], format="%Y-%m-%d", errors="coerce")

@@ -175,7 +175,8 @@ def fails_any_check(table: ir.Table, kind: str) -> ir.BooleanColumn | None:
 
 def _one_pass(table: ir.Table, aggregates: dict[str, ir.Scalar]) -> dict[str, Any]:
     """Every aggregate over `table` in one query, as exact Python values (decimals stay Decimal)."""
-    return table.aggregate(**aggregates).to_pyarrow().to_pylist()[0]
+    row: dict[str, Any] = table.aggregate(**aggregates).to_pyarrow().to_pylist()[0]
+    return row
 
 
 def _failure_aggregates(expressions: dict[str, _CheckExpression]) -> dict[str, ir.Scalar]:

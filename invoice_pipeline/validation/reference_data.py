@@ -41,7 +41,8 @@ class ReferenceData:
 def _read_csv(path: Path) -> pd.DataFrame:
     frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     frame = frame.apply(lambda column: column.str.strip())
-    return frame.replace({"": None})
+    blanks_as_missing: pd.DataFrame = frame.replace({"": None})
+    return blanks_as_missing
 
 
 def load_reference_table(folder: Path, name: str) -> pd.DataFrame:
