@@ -20,13 +20,12 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-import duckdb
-
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.notes import Note
 from invoice_pipeline.validation.notes import csv_text
 
 if TYPE_CHECKING:
+    import duckdb
     import ibis.expr.types as ir
 
 NOTE_TITLE = "Out Of Period Lines"
