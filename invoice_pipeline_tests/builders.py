@@ -24,7 +24,7 @@ from invoice_pipeline.operations.billing import bill_customers
 from invoice_pipeline.schemas.line_summaries import COMMON_COLUMNS
 from invoice_pipeline.schemas.line_summaries import USAGE_COLUMNS as USAGE_ONLY_COLUMNS
 from invoice_pipeline.warehouse import schema_migrations
-from invoice_pipeline.warehouse.billing_tables import CustomerInvoice
+from invoice_pipeline.warehouse.customer_documents import CustomerInvoice
 from invoice_pipeline.warehouse.warehouse import Warehouse
 
 NORTHWIND = "7f3c2a10-1b7e-4c55-9a51-2d1f0e6b8a01"  # mapped to ACC-1001 in the demo reference data

@@ -18,7 +18,7 @@ from invoice_pipeline.domain.billing_period import BillingPeriod
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.operations.billing import bill_customers, billable_consumption, issue_customer_invoices
 from invoice_pipeline.operations.billing_exports import customer_invoice_json, write_customer_invoice
-from invoice_pipeline.warehouse.billing_tables import BillingRefused, CustomerInvoice
+from invoice_pipeline.warehouse.customer_documents import BillingRefused, CustomerInvoice
 
 PERIOD = click.option("--period", metavar="YYYY-MM", help="A charge month, e.g. 2026-10.")
 

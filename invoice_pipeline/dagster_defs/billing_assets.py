@@ -20,7 +20,7 @@ from invoice_pipeline.domain.billing_period import BillingPeriod
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.operations import billing
 from invoice_pipeline.validation.reference_errors import ReferenceDataError
-from invoice_pipeline.warehouse.billing_tables import BillingRefused, CustomerInvoice, DocumentKind, HeldBackUsage
+from invoice_pipeline.warehouse.customer_documents import BillingRefused, CustomerInvoice, DocumentKind, HeldBackUsage
 
 OWNERS = ["team:billing-data"]
 RECONCILIATION_FOLDER = "reconciliation"  # <data_dir>/reconciliation/<YYYY-MM>/: a month's reconciliation reports

@@ -41,7 +41,7 @@ from invoice_pipeline.operations.invoice_operations import ChecksumOverrideReque
 from invoice_pipeline.use_cases import import_invoice
 from invoice_pipeline.validation.checksum import approved_difference
 from invoice_pipeline.validation.notes import notes_folder, write_note_files
-from invoice_pipeline.warehouse.billing_tables import BillableSummary
+from invoice_pipeline.warehouse.billable_usage import BillableSummary
 from invoice_pipeline.warehouse.invoice_records import InvoiceRecord
 from invoice_pipeline.warehouse.warehouse import Warehouse
 

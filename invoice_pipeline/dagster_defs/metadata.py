@@ -12,7 +12,7 @@ from typing import Any
 import dagster as dg
 
 from invoice_pipeline.domain.display import shown
-from invoice_pipeline.warehouse.billing_tables import BillableSummary
+from invoice_pipeline.warehouse.billable_usage import BillableSummary
 
 
 def _cell(value: Any) -> str | int | bool | None:

@@ -16,14 +16,8 @@ from pathlib import Path
 
 from invoice_pipeline.domain.billing_period import BillingPeriod
 from invoice_pipeline.reconciliation.contracts import ContractTerms, load_contract_terms, usage_terms_in
-from invoice_pipeline.warehouse.billing_tables import (
-    BillableConsumption,
-    BillableSummary,
-    BillingRefused,
-    CustomerInvoice,
-    DocumentStatus,
-    HeldBackUsage,
-)
+from invoice_pipeline.warehouse.billable_usage import BillableConsumption, BillableSummary
+from invoice_pipeline.warehouse.customer_documents import BillingRefused, CustomerInvoice, DocumentStatus, HeldBackUsage
 from invoice_pipeline.warehouse.warehouse import Warehouse
 
 LARGEST_SHOWN = 20  # rows a screen shows of a table that grows with the invoices

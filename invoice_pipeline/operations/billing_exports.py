@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from invoice_pipeline.validation.notes import csv_text
-from invoice_pipeline.warehouse.billing_tables import CustomerInvoice, CustomerInvoiceLine, HistoryEntry
+from invoice_pipeline.warehouse.customer_documents import CustomerInvoice, CustomerInvoiceLine, HistoryEntry
 
 
 def customer_invoice_json(

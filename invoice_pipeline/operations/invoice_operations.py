@@ -27,7 +27,7 @@ from invoice_pipeline.importing.voided_invoices import voided_by
 from invoice_pipeline.validation.checksum import override_refusal
 from invoice_pipeline.validation.reference_data import load_reference_data
 from invoice_pipeline.validation.reference_errors import ReferenceDataError
-from invoice_pipeline.warehouse.billing_tables import Unlinked
+from invoice_pipeline.warehouse.customer_documents import Unlinked
 from invoice_pipeline.warehouse.invoice_records import InvoiceRecord
 from invoice_pipeline.warehouse.warehouse import Warehouse
 

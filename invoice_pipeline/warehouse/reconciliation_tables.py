@@ -17,7 +17,7 @@ from invoice_pipeline.domain.period_lines import LicenseGroup, PendingChange, Pe
 from invoice_pipeline.domain.pricing import usage_price
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.warehouse import tables as t
-from invoice_pipeline.warehouse.billing_tables import DocumentStatus
+from invoice_pipeline.warehouse.customer_documents import DocumentStatus
 
 # Partner Center provider columns that mark a licence summary line as a charge rather than seats: an Azure
 # reservation (reservationOrderId) or consumption (meterDescription, "the meter description for consumption line

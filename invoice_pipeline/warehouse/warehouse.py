@@ -3,8 +3,9 @@
 `Warehouse` holds the engine and is the one way into the warehouse's tables; the work is done by the
 modules beside it: `engine` (connecting, the schema gate), `invoice_records` (records, history, notes),
 `record_changes` (status changes), `invoice_imports` (starting an import, recording a stopped or broken one),
-`line_publishing` (staging lines and storing an import's outcome), `billing_tables`,
-`reconciliation_tables`, `reference_tables` and `line_exports`.
+`line_publishing` (staging lines and storing an import's outcome), billing's `customer_documents` (the values),
+`customer_document_tables`, `billable_usage`, `billing_run` and `unlinking`, then `reconciliation_tables`,
+`reference_tables` and `line_exports`.
 """
 
 from __future__ import annotations
@@ -24,17 +25,20 @@ from invoice_pipeline.domain.period_lines import PeriodLines
 from invoice_pipeline.domain.pricing import UsageTerms
 from invoice_pipeline.domain.statuses import DELETED, Status
 from invoice_pipeline.warehouse import (
-    billing_tables,
+    billable_usage,
+    billing_run,
+    customer_document_tables,
+    customer_documents,
     invoice_imports,
     invoice_records,
     line_publishing,
     reconciliation_tables,
     record_changes,
     schema_migrations,
+    unlinking,
 )
-from invoice_pipeline.warehouse.billing_tables import (
-    BillableConsumption,
-    BillableSummary,
+from invoice_pipeline.warehouse.billable_usage import BillableConsumption, BillableSummary
+from invoice_pipeline.warehouse.customer_documents import (
     CustomerInvoice,
     CustomerInvoiceLine,
     HeldBackUsage,
@@ -233,13 +237,13 @@ class Warehouse:
     def invoiced_lines(self, record_id: str) -> InvoicedLines:
         """How many of the record's lines are linked to customer invoices, and which customer invoices."""
         with self.engine.connect() as conn:
-            return billing_tables.invoiced_lines(conn, record_id)
+            return billable_usage.invoiced_lines(conn, record_id)
 
     def unlink_lines(self, record: InvoiceRecord, reason: str, *, actor: str, history_reason: str) -> Unlinked:
         """Remove the links from customer documents to the record's lines, correcting them (drafts recomputed or
         voided, issued invoices credited), saying so in the record's history (`history_reason`); one transaction."""
         with self.engine.begin() as conn:
-            unlinked = billing_tables.unlink_record(conn, record.record_id, actor=actor, reason=reason, now=utc_now())
+            unlinked = unlinking.unlink_record(conn, record.record_id, actor=actor, reason=reason, now=utc_now())
             record_changes.note_in_history(conn, record, history_reason, actor=actor)
             return unlinked
 
@@ -252,32 +256,32 @@ class Warehouse:
         """Withdraw a voided invoice in one transaction: what customers were billed for its lines corrected
         (drafts recomputed or voided, issued invoices credited), then the record Inactive with `reason`."""
         with self.engine.begin() as conn:
-            unlinked = billing_tables.unlink_record(conn, record.record_id, actor=actor, reason=reason, now=utc_now())
+            unlinked = unlinking.unlink_record(conn, record.record_id, actor=actor, reason=reason, now=utc_now())
             record_changes.change_status(
                 conn, record, Status.INACTIVE, reason, run_id=None, actor=actor, values={"message": reason}
             )
             return unlinked
 
     def billable_consumption(self, record_id: str | None = None) -> list[BillableConsumption]:
-        """Billable usage per account, subscription and charge period (see `billing_tables`)."""
+        """Billable usage per account, subscription and charge period (see `billable_usage`)."""
         with self.engine.connect() as conn:
-            return billing_tables.billable_consumption(conn, record_id)
+            return billable_usage.billable_consumption(conn, record_id)
 
     def billable_usage_summary(self, record_id: str | None = None, largest: int = 20) -> BillableSummary:
-        """Billable usage bounded for a screen: totals per currency and the largest rows (see `billing_tables`)."""
+        """Billable usage bounded for a screen: totals per currency and the largest rows (see `billable_usage`)."""
         with self.engine.connect() as conn:
-            return billing_tables.billable_usage_summary(conn, record_id, largest)
+            return billable_usage.billable_usage_summary(conn, record_id, largest)
 
     def billable_periods(self) -> list[BillingPeriod]:
         """The charge months that have billable usage, oldest first."""
         with self.engine.connect() as conn:
-            return billing_tables.billable_periods(conn)
+            return billable_usage.billable_periods(conn)
 
     def bill_period(
         self, period: BillingPeriod, terms: list[UsageTerms], *, bill_without_terms_at_cost: bool, actor: str
     ) -> tuple[list[CustomerInvoice], list[HeldBackUsage]]:
-        """Put the period's billable usage, priced by `terms`, on drafts (see `billing_tables.bill_period`)."""
-        return billing_tables.bill_period(
+        """Put the period's billable usage, priced by `terms`, on drafts (see `billing_run.bill_period`)."""
+        return billing_run.bill_period(
             self.engine,
             period,
             terms,
@@ -289,25 +293,25 @@ class Warehouse:
     def issue_customer_invoices(self, documents: list[CustomerInvoice], *, actor: str, reason: str) -> None:
         """Issue drafts in one transaction (all or none)."""
         with self.engine.begin() as conn:
-            billing_tables.issue(conn, documents, actor=actor, reason=reason, now=utc_now())
+            customer_document_tables.issue(conn, documents, actor=actor, reason=reason, now=utc_now())
 
     def customer_invoices(
         self, *, period: str | None = None, account_id: str | None = None, status: str | None = None
     ) -> list[CustomerInvoice]:
         """Customer invoices and credit notes, filtered."""
         with self.engine.connect() as conn:
-            return billing_tables.customer_invoices(conn, period=period, account_id=account_id, status=status)
+            return customer_document_tables.customer_invoices(conn, period=period, account_id=account_id, status=status)
 
     def customer_invoice(
         self, customer_invoice_id: str
-    ) -> tuple[CustomerInvoice, list[CustomerInvoiceLine], list[billing_tables.HistoryEntry]]:
+    ) -> tuple[CustomerInvoice, list[CustomerInvoiceLine], list[customer_documents.HistoryEntry]]:
         """One customer document with its lines and history (BillingRefused when there is none)."""
         with self.engine.connect() as conn:
-            document = billing_tables.customer_invoice(conn, customer_invoice_id)
+            document = customer_document_tables.customer_invoice(conn, customer_invoice_id)
             return (
                 document,
-                billing_tables.customer_invoice_lines(conn, customer_invoice_id),
-                billing_tables.customer_invoice_history(conn, customer_invoice_id),
+                customer_document_tables.customer_invoice_lines(conn, customer_invoice_id),
+                customer_document_tables.customer_invoice_history(conn, customer_invoice_id),
             )
 
     def period_lines(self, start: date, end: date) -> PeriodLines:

@@ -27,7 +27,7 @@ from invoice_pipeline.operations.invoice_operations import (
 )
 from invoice_pipeline.reconciliation.contracts import load_contract_terms
 from invoice_pipeline.warehouse import tables as t
-from invoice_pipeline.warehouse.billing_tables import BillingRefused
+from invoice_pipeline.warehouse.customer_documents import BillingRefused
 from invoice_pipeline_tests.builders import ADVENTURE_WORKS, make_workspace, usage_line
 
 pytestmark = [pytest.mark.engine_contract, pytest.mark.slow]

@@ -17,7 +17,7 @@ from invoice_pipeline.operations.invoice_operations import OperationRefused, dea
 from invoice_pipeline.reconciliation.findings import FindingKind
 from invoice_pipeline.reconciliation.period import reconcile_period
 from invoice_pipeline.warehouse import tables as t
-from invoice_pipeline.warehouse.billing_tables import BillingRefused
+from invoice_pipeline.warehouse.customer_documents import BillingRefused
 from invoice_pipeline_tests.builders import ADVENTURE_WORKS, usage_line
 
 pytestmark = pytest.mark.engine_contract
