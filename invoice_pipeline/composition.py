@@ -64,11 +64,10 @@ def opened_warehouse(config: PipelineConfig, *, check_schema: bool = True) -> It
 
 
 def connector_for(provider: ProviderConfig, config: PipelineConfig) -> ProviderConnector:
-    """The connector that reaches this provider's invoices (Partner Center downloads to `<data_dir>/downloads/`)."""
-    if provider.connector == "partner_center":
-        from invoice_pipeline.connectors.partner_center.connector import PartnerCenterConnector
+    """The connector that reaches this provider's invoices, built by the factory its connector registers
+    (`connectors/registry.py`); a connector that downloads keeps its files in `<data_dir>/downloads/<provider>/`."""
+    from invoice_pipeline.connectors.base import ConnectorContext
+    from invoice_pipeline.connectors.registry import CONNECTORS
 
-        return PartnerCenterConnector(provider, config.data_dir / "downloads" / provider.id)
-    from invoice_pipeline.connectors.folder import FolderConnector
-
-    return FolderConnector(provider)
+    context = ConnectorContext(provider.id, provider.line_file_limits, config.data_dir / "downloads" / provider.id)
+    return CONNECTORS[provider.connector].connect(provider.settings, context)

@@ -170,7 +170,7 @@ def test_each_measurement_has_its_own_emptied_data_folder_whatever_the_environme
     assert not (root / "duckdb" / "data").exists()
     assert configs[0].warehouse_url == f"duckdb:///{root / 'duckdb' / 'data' / 'warehouse.duckdb'}"
     assert configs[0].reference_data == root / "reference"
-    assert configs[0].providers[0].path == root / "providers" / "bench-csp"
+    assert configs[0].providers[0].folder == root / "providers" / "bench-csp"
 
 
 def test_a_run_that_failed_is_no_figure_and_the_verdict_says_how_it_failed() -> None:
@@ -304,12 +304,14 @@ def test_many_small_invoices_are_each_their_own_invoice_the_folder_provider_offe
     """`--many-invoices` generates N distinct invoices of a few lines, each with its own id in its header."""
     from benchmarks.generate import PROVIDER, generate_many
     from invoice_pipeline.config import ProviderConfig
+    from invoice_pipeline.connectors.base import ConnectorContext
     from invoice_pipeline.connectors.folder import FolderConnector
 
     ids = generate_many(tmp_path, 3, 5)
     folder = tmp_path / "providers" / PROVIDER
     provider = ProviderConfig(id=PROVIDER, name="Benchmark CSP", sync="automatic", connector="folder", path=folder)
-    assert [offered.invoice_id for offered in FolderConnector(provider).list_invoices()] == ids
+    connector = FolderConnector(provider.settings, ConnectorContext(PROVIDER, provider.line_file_limits, tmp_path))
+    assert [offered.invoice_id for offered in connector.list_invoices()] == ids
     for invoice_id in ids:
         assert json.loads((folder / invoice_id / "header.json").read_text())["invoice_id"] == invoice_id
         assert len(_rows(folder / invoice_id)) == 5

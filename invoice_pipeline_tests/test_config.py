@@ -72,7 +72,7 @@ def test_a_failed_summary_is_retried_hourly_unless_notifications_retry_failed_su
 def test_relative_paths_resolve_against_the_config_folder_not_the_working_directory(config_dir):
     config = load_config(_write(config_dir, _valid()))
     assert config.reference_data == config_dir / "reference"
-    assert config.provider("contoso-csp").path == config_dir / "providers" / "contoso-csp"
+    assert config.provider("contoso-csp").folder == config_dir / "providers" / "contoso-csp"
     assert config.data_dir == config_dir / "data"
     assert config.warehouse_url == f"duckdb:///{config_dir / 'data' / 'warehouse.duckdb'}"
 
@@ -286,7 +286,7 @@ def test_bundled_demo_config_loads_when_nothing_is_set(config_dir, tmp_path):
         ("fabrikam-distribution", "manual"),
     ]
     assert config.reference_data == DEMO_CONFIG_PATH.parent / "reference"
-    assert all(p.path.is_dir() and p.path.parent == DEMO_CONFIG_PATH.parent / "providers" for p in config.providers)
+    assert all(p.folder.is_dir() and p.folder.parent == DEMO_CONFIG_PATH.parent / "providers" for p in config.providers)
     assert config.data_dir == tmp_path / "env-data"
     assert config.warehouse_url == f"duckdb:///{tmp_path / 'env-data' / 'warehouse.duckdb'}"
 

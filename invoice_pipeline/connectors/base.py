@@ -12,7 +12,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
-from invoice_pipeline.config import LineFileLimits, byte_size_text
+from invoice_pipeline.connectors.line_file_limits import LineFileLimits, byte_size_text
+from invoice_pipeline.connectors.settings import ConnectorSettings
 
 # What to do with an invoice a connector cannot read: there is no manual import of an automatic provider's invoice.
 BY_HAND = (
@@ -105,6 +106,31 @@ class InvoiceFiles:
     header_path: Path
     line_files: dict[str, Path] = field(default_factory=dict)
     limits: LineFileLimits = field(default_factory=LineFileLimits)  # what each line file may hold
+
+
+@dataclass(frozen=True)
+class ConnectorContext:
+    """What the composition root gives a connector besides its settings: whose invoices it reaches, the limits its
+    line files are held to, and a folder of its own for what it downloads (`<data_dir>/downloads/<provider>`)."""
+
+    provider_id: str
+    limits: LineFileLimits
+    downloads: Path
+
+
+class ConfiguredProvider(Protocol):
+    """A provider as the configuration holds it, as far as the connectors read it (the configuration's
+    ProviderConfig is one): its id and its connector's settings."""
+
+    @property
+    def id(self) -> str:
+        """The provider's id."""
+        ...
+
+    @property
+    def settings(self) -> ConnectorSettings:
+        """Its connector's own settings."""
+        ...
 
 
 class ProviderConnector(Protocol):

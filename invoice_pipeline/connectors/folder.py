@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from invoice_pipeline.config import ProviderConfig
 from invoice_pipeline.connectors.base import (
+    ConfiguredProvider,
+    ConnectorContext,
     ConnectorError,
     InvoiceFiles,
     OfferedInvoice,
@@ -18,12 +19,25 @@ from invoice_pipeline.connectors.base import (
     open_regular_file,
     regular_file_status,
 )
+from invoice_pipeline.connectors.settings import ConfigFolder, ConnectorSettings
 from invoice_pipeline.domain.invoice_keys import INVOICE_ID_PATTERN, InvalidInvoiceKey, check_invoice_id
 
 LINE_FILE_STEMS = {"usage": "usage_summaries", "license": "license_summaries"}
 LINE_FILE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 HEADER_FILE = "header.json"
 HEADER_MAX_BYTES = 1000**2  # a header is a handful of fields: a larger one is refused unread
+
+
+class FolderSettings(ConnectorSettings):
+    """A folder provider's setting: `path`, the folder its invoices are dropped in (relative to the configuration
+    file's folder)."""
+
+    path: ConfigFolder
+
+    @property
+    def folder(self) -> Path:
+        """The folder the provider's invoices are read from."""
+        return self.path
 
 
 class FolderConnector:
@@ -33,9 +47,10 @@ class FolderConnector:
     not a regular file (FIFO, device, socket, folder) is refused naming it, never opened.
     """
 
-    def __init__(self, provider: ProviderConfig) -> None:
-        self.provider = provider
-        self.root = provider.folder.resolve()
+    def __init__(self, settings: FolderSettings, context: ConnectorContext) -> None:
+        self.provider_id = context.provider_id
+        self.limits = context.limits
+        self.root = settings.path.resolve()
 
     def _invoice_folder(self, invoice_id: str) -> Path:
         check_invoice_id(invoice_id)
@@ -60,25 +75,14 @@ class FolderConnector:
 
     def invalid_folders(self) -> dict[str, str]:
         """Folders that are never read, by name, each with why and how to fix it (a person renames or moves them)."""
-        refused = {}
-        for folder in sorted(self.root.iterdir()):
-            if not folder.is_dir():
-                continue
-            try:
-                check_invoice_id(folder.name)
-            except InvalidInvoiceKey as error:
-                refused[folder.name] = f"{error}; rename the folder to its invoice id"
-                continue
-            if folder.resolve().parent != self.root:
-                refused[folder.name] = f"a link to {folder.resolve()}, outside {self.root}; move the folder itself here"
-        return refused
+        return _invalid_folders(self.root)
 
     def fetch_invoice(self, invoice_id: str) -> InvoiceFiles:
         """The header and line files of one invoice folder."""
         folder = self._invoice_folder(invoice_id)
         header = folder / HEADER_FILE
         if regular_file_status(header) is None:
-            raise ConnectorError(f"{self.provider.id} has no invoice {invoice_id}: {header} does not exist")
+            raise ConnectorError(f"{self.provider_id} has no invoice {invoice_id}: {header} does not exist")
         line_files: dict[str, Path] = {}
         for kind, stem in LINE_FILE_STEMS.items():
             candidates = [folder / f"{stem}{suffix}" for suffix in LINE_FILE_SUFFIXES]
@@ -88,9 +92,7 @@ class FolderConnector:
                 raise ConnectorError(f"invoice {invoice_id} has more than one {stem} file ({names}); keep exactly one")
             if found:
                 line_files[kind] = found[0]
-        return InvoiceFiles(
-            invoice_id=invoice_id, header_path=header, line_files=line_files, limits=self.provider.line_file_limits
-        )
+        return InvoiceFiles(invoice_id=invoice_id, header_path=header, line_files=line_files, limits=self.limits)
 
     def line_fingerprint(self, invoice_id: str) -> str:
         """The fingerprint of the invoice folder's line files now (hashing the files, nothing parsed)."""
@@ -110,22 +112,39 @@ class FolderNotRead:
         return {"provider": self.provider, "folder": self.folder, "reason": self.reason}
 
 
-def folders_not_read(provider: ProviderConfig) -> list[FolderNotRead]:
+def folders_not_read(provider: ConfiguredProvider) -> list[FolderNotRead]:
     """The folders of a folder provider that are never read: provider, folder (shown safely) and reason.
 
     Other connectors have no folders: none. A provider folder that cannot be listed is one row, folder ".", saying
     why.
     """
-    if provider.connector != "folder":
+    if not isinstance(provider.settings, FolderSettings):
         return []
     try:
-        refused = FolderConnector(provider).invalid_folders()
+        refused = _invalid_folders(provider.settings.path.resolve())
     except OSError as error:
         return [FolderNotRead(provider.id, ".", f"cannot be listed ({error}); check providers.path")]
     return [
         FolderNotRead(provider.id, name.encode("unicode_escape").decode("ascii")[:80], reason)
         for name, reason in refused.items()
     ]
+
+
+def _invalid_folders(root: Path) -> dict[str, str]:
+    """The folders under `root` that are never read, by name, each with why and how to fix it (a person renames or
+    moves them)."""
+    refused = {}
+    for folder in sorted(root.iterdir()):
+        if not folder.is_dir():
+            continue
+        try:
+            check_invoice_id(folder.name)
+        except InvalidInvoiceKey as error:
+            refused[folder.name] = f"{error}; rename the folder to its invoice id"
+            continue
+        if folder.resolve().parent != root:
+            refused[folder.name] = f"a link to {folder.resolve()}, outside {root}; move the folder itself here"
+    return refused
 
 
 def _exists(path: Path) -> bool:

@@ -25,9 +25,9 @@ import duckdb
 import pandas as pd
 import pandera.pandas as pa
 
-from invoice_pipeline.config import LineFileLimits, byte_size_text
 from invoice_pipeline.connectors.base import ProviderFileRefused, open_regular_file, regular_file_status
 from invoice_pipeline.connectors.folder import HEADER_MAX_BYTES, LINE_FILE_STEMS
+from invoice_pipeline.connectors.line_file_limits import LineFileLimits, byte_size_text
 from invoice_pipeline.domain.invoice_keys import INVOICE_ID_PATTERN
 from invoice_pipeline.domain.provider_documents import DocumentType, parse_document_type
 from invoice_pipeline.schemas.invoice_header import HEADER_FIELDS, InvoiceHeaderSchema

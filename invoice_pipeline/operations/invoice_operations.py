@@ -14,7 +14,6 @@ from decimal import Decimal
 from invoice_pipeline.composition import connector_for
 from invoice_pipeline.config import PipelineConfig, ProviderConfig
 from invoice_pipeline.connectors.base import ConnectorError
-from invoice_pipeline.connectors.folder import FolderConnector
 from invoice_pipeline.domain.import_failures import ImportFailure
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.lifecycle import Action, verdict
@@ -155,16 +154,16 @@ def create_manual_invoice(
     decided = verdict(Action.CREATE, invoice_standing(warehouse, key, None), manual_provider=provider.sync == "manual")
     if not decided.allowed:
         raise OperationRefused(decided.reason)
-    if provider.path is None:
+    if provider.settings.folder is None:
         raise OperationRefused(f"{key} cannot be created by hand: provider {key.provider} has no provider folder")
-    folder = provider.path / key.invoice_id
+    folder = provider.settings.folder / key.invoice_id
     if header is not None:
         if (folder / "header.json").exists():
             raise OperationRefused(f"{folder / 'header.json'} already exists; create the invoice from that folder")
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "header.json").write_text(json.dumps({"invoice_id": key.invoice_id, **header}, indent=2), "utf-8")
     try:
-        files = FolderConnector(provider).fetch_invoice(key.invoice_id)
+        files = connector_for(provider, config).fetch_invoice(key.invoice_id)
         parsed = read_header(files.header_path, key.invoice_id)
     except (ProviderFileError, ConnectorError) as error:
         if header is not None:
@@ -256,10 +255,10 @@ def _status_here(warehouse: Warehouse, key: InvoiceKey, record: InvoiceRecord | 
 
 def _header_problem(provider: ProviderConfig, invoice_id: str) -> str | None:
     """Why an offered invoice's header.json cannot be read (provider folders only), or None."""
-    if provider.connector != "folder" or provider.path is None:
+    if provider.settings.folder is None:
         return None
     try:
-        read_header(provider.path / invoice_id / "header.json", invoice_id)
+        read_header(provider.settings.folder / invoice_id / "header.json", invoice_id)
     except ProviderFileError as error:
         return str(error)
     return None

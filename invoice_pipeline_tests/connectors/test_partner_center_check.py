@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from invoice_pipeline.connectors.partner_center.check import STEPS
-from invoice_pipeline.connectors.partner_center.client import token_roles
+from invoice_pipeline.connectors.partner_center.answers import token_roles
+from invoice_pipeline.connectors.partner_center.check_steps import STEPS
 from invoice_pipeline.demo.partner_center_fake import make_invoice
 from invoice_pipeline.demo.partner_center_fake import server as fake_server
 from invoice_pipeline.warehouse import tables as t

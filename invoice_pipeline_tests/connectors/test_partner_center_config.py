@@ -39,8 +39,8 @@ def _error(tmp_path, change) -> str:
 def test_a_partner_center_provider_needs_no_folder_and_defaults_to_microsofts_endpoints(tmp_path):
     path, _ = _config(tmp_path)
     provider = load_config(path).provider("contoso-csp")
-    assert provider.connector == "partner_center" and provider.path is None
-    settings = provider.partner_center
+    assert provider.connector == "partner_center" and provider.settings.folder is None
+    settings = provider.settings.partner_center
     assert (settings.tenant_id, settings.client_id, settings.client_secret_env) == (
         "tenant-1",
         "app-1",
@@ -53,7 +53,9 @@ def test_a_partner_center_provider_needs_no_folder_and_defaults_to_microsofts_en
 
 def test_base_urls_can_point_at_a_mirror(tmp_path):
     path, _ = _config(tmp_path, lambda p: p["partner_center"].update(api_url="http://mirror.internal:8080/pc/v1/"))
-    assert load_config(path).provider("contoso-csp").partner_center.api_url == "http://mirror.internal:8080/pc/v1"
+    assert (
+        load_config(path).provider("contoso-csp").settings.partner_center.api_url == "http://mirror.internal:8080/pc/v1"
+    )
 
 
 @pytest.mark.parametrize(
@@ -101,5 +103,5 @@ def test_the_bundled_partner_center_demo_config_loads(monkeypatch):
     config = load_config(DEMO_CONFIG_PATH.parent / "partner_center.yaml")
     provider = config.provider("contoso-csp")
     assert provider.connector == "partner_center"
-    assert provider.partner_center.client_secret_env == "PARTNER_CENTER_CLIENT_SECRET"
+    assert provider.settings.partner_center.client_secret_env == "PARTNER_CENTER_CLIENT_SECRET"
     assert config.reference_data == DEMO_CONFIG_PATH.parent / "reference"

@@ -10,11 +10,12 @@ from decimal import Decimal
 
 import pytest
 
-from invoice_pipeline.config import ProviderConfig
-from invoice_pipeline.connectors.base import ConnectorError
+from invoice_pipeline.connectors.base import ConnectorContext, ConnectorError
+from invoice_pipeline.connectors.line_file_limits import LineFileLimits
 from invoice_pipeline.connectors.partner_center.client import PartnerCenterClient
 from invoice_pipeline.connectors.partner_center.connector import PartnerCenterConnector
 from invoice_pipeline.connectors.partner_center.export import blob_line_items, run_export
+from invoice_pipeline.connectors.partner_center.settings import PartnerCenterSettings
 from invoice_pipeline.demo.partner_center_fake import (
     NORTHWIND,
     PartnerCenterFake,
@@ -38,14 +39,9 @@ def sleeps() -> Sleeps:
 
 
 def _connector(fake: PartnerCenterFake, tmp_path, sleeps: Sleeps, **overrides) -> PartnerCenterConnector:
-    provider = ProviderConfig(
-        id="contoso-csp",
-        name="Contoso CSP",
-        sync="automatic",
-        connector="partner_center",
-        partner_center=fast_settings(fake, **overrides),
-    )
-    return PartnerCenterConnector(provider, tmp_path / "downloads", sleep=sleeps)
+    settings = PartnerCenterSettings.model_validate(fast_settings(fake, **overrides))
+    context = ConnectorContext("contoso-csp", LineFileLimits(), tmp_path / "downloads")
+    return PartnerCenterConnector(settings, context, sleep=sleeps)
 
 
 def _rows(path) -> list[dict[str, str]]:

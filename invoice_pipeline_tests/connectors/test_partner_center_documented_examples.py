@@ -18,7 +18,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from invoice_pipeline.connectors.base import BY_HAND
+from invoice_pipeline.connectors.base import BY_HAND, ConnectorContext
 from invoice_pipeline.connectors.partner_center.client import PARTNER_CENTER_SCOPE
 from invoice_pipeline.connectors.partner_center.connector import PartnerCenterConnector
 from invoice_pipeline.demo.partner_center_fake.documented_examples import (
@@ -126,7 +126,8 @@ def _as_text(value: Any) -> Any:
 def test_the_fake_serves_microsofts_examples_as_documented(workspace, partner_center):
     _serve(partner_center, *documented_collection(), documented_daily_rated_invoice())
     provider = workspace.config().provider(PROVIDER)
-    connector = PartnerCenterConnector(provider, workspace.root / "downloads")
+    context = ConnectorContext(provider.id, provider.line_file_limits, workspace.root / "downloads")
+    connector = PartnerCenterConnector(provider.settings.partner_center, context)
 
     # The collection example's two items, field for field (the fake adds only its envelope and paging).
     with connector.client() as client:

@@ -4,27 +4,23 @@ from __future__ import annotations
 
 import pytest
 
-from invoice_pipeline.config import PartnerCenterSettings, ProviderConfig
-from invoice_pipeline.connectors.base import ConnectorError
+from invoice_pipeline.connectors.base import ConnectorContext, ConnectorError
+from invoice_pipeline.connectors.line_file_limits import LineFileLimits
 from invoice_pipeline.connectors.partner_center.connector import PartnerCenterConnector
 from invoice_pipeline.connectors.partner_center.export import blob_line_items, run_export
+from invoice_pipeline.connectors.partner_center.settings import PartnerCenterSettings
 from invoice_pipeline.demo.partner_center_fake import PartnerCenterFake
 from invoice_pipeline_tests.connectors.partner_center_support import fast_settings
 
 
 def _exported(fake: PartnerCenterFake, tmp_path, invoice_id: str, dataset: str) -> list[dict]:
     """Every line item of one export, read through the connector's client as the connector reads them."""
-    provider = ProviderConfig(
-        id="contoso-csp",
-        name="Contoso CSP",
-        sync="automatic",
-        connector="partner_center",
-        partner_center=PartnerCenterSettings.model_validate(fast_settings(fake)),
-    )
+    settings = PartnerCenterSettings.model_validate(fast_settings(fake))
+    context = ConnectorContext("contoso-csp", LineFileLimits(), tmp_path / "downloads")
     folder = tmp_path / "blobs"
     folder.mkdir(exist_ok=True)
     items: list[dict] = []
-    with PartnerCenterConnector(provider, tmp_path / "downloads", sleep=lambda _: None).client() as client:
+    with PartnerCenterConnector(settings, context, sleep=lambda _: None).client() as client:
         for blob in run_export(client, invoice_id, dataset, folder):
             items += blob_line_items(blob, "test")
             blob.path.unlink()

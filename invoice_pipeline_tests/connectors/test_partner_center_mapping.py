@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from invoice_pipeline.connectors.partner_center.client import loads_exact
+from invoice_pipeline.connectors.partner_center.answers import loads_exact
 from invoice_pipeline.connectors.partner_center.mapping import (
     DAILY_RATED,
     LICENSE_BASED,

@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from invoice_pipeline.config import ConfigError, LineFileLimits
-from invoice_pipeline.connectors.folder import FolderConnector
+from invoice_pipeline.composition import connector_for
+from invoice_pipeline.config import ConfigError
+from invoice_pipeline.connectors.line_file_limits import LineFileLimits
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
@@ -95,7 +96,7 @@ def test_a_header_linked_outside_is_offered_without_its_total_being_read(workspa
     (folder / "header.json").unlink()
     os.symlink(outside, folder / "header.json")
 
-    (offered,) = FolderConnector(workspace.config().provider("contoso-csp")).list_invoices()
+    (offered,) = connector_for(workspace.config().provider("contoso-csp"), workspace.config()).list_invoices()
 
     assert (offered.invoice_id, offered.currency, offered.total_amount) == ("G-PEEK", None, None)
 
@@ -163,7 +164,7 @@ def test_a_header_that_is_a_fifo_is_refused_and_never_blocks_the_listing(workspa
     (folder / "header.json").unlink()
     os.mkfifo(folder / "header.json")
 
-    (offered,) = FolderConnector(workspace.config().provider("contoso-csp")).list_invoices()
+    (offered,) = connector_for(workspace.config().provider("contoso-csp"), workspace.config()).list_invoices()
     result = _import(workspace, warehouse, "G-HFIFO")
 
     assert (offered.invoice_id, offered.total_amount) == ("G-HFIFO", None)

@@ -8,7 +8,8 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from invoice_pipeline.connectors.folder import FolderConnector, folders_not_read
+from invoice_pipeline.composition import connector_for
+from invoice_pipeline.connectors.folder import folders_not_read
 from invoice_pipeline.dagster_defs.mail import smtp_resource
 from invoice_pipeline.dagster_defs.resources import pipeline_resource
 from invoice_pipeline.definitions import defs
@@ -34,7 +35,7 @@ def test_an_invoice_folder_that_links_outside_the_provider_folder_is_never_read(
     assert warehouse.records(InvoiceKey("contoso-csp", "G-LINKED")) == []  # refused: no record, nothing read
     (listed,) = folders_not_read(workspace.config().provider("contoso-csp"))
     assert (listed.folder, "outside" in listed.reason) == ("G-LINKED", True)
-    offered = FolderConnector(workspace.config().provider("contoso-csp")).list_invoices()
+    offered = connector_for(workspace.config().provider("contoso-csp"), workspace.config()).list_invoices()
     assert [o.invoice_id for o in offered] == []
 
 
@@ -42,7 +43,7 @@ def test_folders_whose_names_cannot_be_invoice_ids_are_not_offered(workspace):
     for name in ("..x", "with space", "ünïcode", "a" * 101):
         (workspace.provider_folder() / name).mkdir()
         (workspace.provider_folder() / name / "header.json").write_text("{}")
-    connector = FolderConnector(workspace.config().provider("contoso-csp"))
+    connector = connector_for(workspace.config().provider("contoso-csp"), workspace.config())
     assert connector.list_invoices() == []
     assert set(connector.invalid_folders()) == {"..x", "with space", "ünïcode", "a" * 101}
 

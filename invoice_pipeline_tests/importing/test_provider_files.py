@@ -629,7 +629,7 @@ def test_folders_not_read_name_each_folder_safely_with_why_and_how_to_fix_it(wor
 
 def test_a_provider_folder_that_cannot_be_listed_is_one_row_saying_why(workspace):
     provider = workspace.config().provider("contoso-csp")
-    provider.path.rename(provider.path.with_name("moved-away"))
+    provider.folder.rename(provider.folder.with_name("moved-away"))
     (row,) = folders_not_read(provider)
     assert row.folder == "."
     assert row.reason.startswith("cannot be listed ([Errno 2] No such file or directory: ")

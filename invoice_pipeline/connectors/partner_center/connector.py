@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from invoice_pipeline.config import PartnerCenterSettings, ProviderConfig
-from invoice_pipeline.connectors.base import BY_HAND, ConnectorError, InvoiceFiles, OfferedInvoice
-from invoice_pipeline.connectors.partner_center.client import PARTNER_CENTER_SCOPE, PartnerCenterClient, field
+from invoice_pipeline.connectors.base import BY_HAND, ConnectorContext, ConnectorError, InvoiceFiles, OfferedInvoice
+from invoice_pipeline.connectors.partner_center.answers import field
+from invoice_pipeline.connectors.partner_center.client import PARTNER_CENTER_SCOPE, PartnerCenterClient
 from invoice_pipeline.connectors.partner_center.export import blob_line_items, run_export
 from invoice_pipeline.connectors.partner_center.mapping import (
     DAILY_RATED,
@@ -32,6 +32,7 @@ from invoice_pipeline.connectors.partner_center.mapping import (
     cell_text,
     date_text,
 )
+from invoice_pipeline.connectors.partner_center.settings import PartnerCenterSettings
 from invoice_pipeline.domain.invoice_keys import INVOICE_ID_PATTERN, check_invoice_id
 from invoice_pipeline.domain.provider_documents import DocumentType, parse_document_type, voids_amended_invoice
 
@@ -49,13 +50,15 @@ class PartnerCenterConnector:
     """Reaches one provider's invoices in Microsoft Partner Center (v1 REST, v2 Graph export)."""
 
     def __init__(
-        self, provider: ProviderConfig, downloads: Path, *, sleep: Callable[[float], None] = time.sleep
+        self,
+        settings: PartnerCenterSettings,
+        context: ConnectorContext,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if provider.partner_center is None:
-            raise ValueError(f"provider {provider.id} has no partner_center settings")
-        self.provider = provider
-        self.settings: PartnerCenterSettings = provider.partner_center
-        self.downloads = downloads
+        self.settings = settings
+        self.context = context
+        self.downloads = context.downloads
         self.sleep = sleep
 
     def client(self) -> PartnerCenterClient:
@@ -63,7 +66,7 @@ class PartnerCenterConnector:
         secret = os.environ.get(self.settings.client_secret_env)
         if not secret:
             raise ConnectorError(
-                f"{self.provider.id}: the environment variable {self.settings.client_secret_env} is not set; "
+                f"{self.context.provider_id}: the environment variable {self.settings.client_secret_env} is not set; "
                 "set it to the Partner Center app's client secret"
             )
         return self.new_client(secret)
@@ -146,7 +149,7 @@ class PartnerCenterConnector:
             invoice_id=invoice_id,
             header_path=final / "header.json",
             line_files={kind: final / path.name for kind, path in line_files.items()},
-            limits=self.provider.line_file_limits,
+            limits=self.context.limits,
         )
 
     def _download(self, client: PartnerCenterClient, invoice_id: str, folder: Path) -> dict[str, Path]:

@@ -18,13 +18,8 @@ from urllib.parse import quote
 import httpx
 
 from invoice_pipeline.connectors.base import ConnectorError
-from invoice_pipeline.connectors.partner_center.client import (
-    GRAPH_SCOPE,
-    PartnerCenterClient,
-    field,
-    loads_exact,
-    retry_after_seconds,
-)
+from invoice_pipeline.connectors.partner_center.answers import field, loads_exact, retry_after_seconds
+from invoice_pipeline.connectors.partner_center.client import GRAPH_SCOPE, PartnerCenterClient
 
 EXPORT_PATHS = {
     "reconciliation": "/reports/partners/billing/reconciliation/billed/export",
