@@ -13,12 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Context, Decimal, localcontext
+from decimal import Decimal, localcontext
 from typing import Any
 
 import duckdb
 import ibis
-import ibis.expr.types as ir
 from ibis.backends.duckdb import Backend as DuckDBBackend
 
 from invoice_pipeline.connectors.base import InvoiceFiles
@@ -26,6 +25,17 @@ from invoice_pipeline.connectors.folder import LINE_FILE_STEMS
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.notes import Note
 from invoice_pipeline.importing.import_results import schema_failures_note
+from invoice_pipeline.importing.line_amount_sums import (
+    AMOUNT_FRACTION,
+    AMOUNT_UNITS,
+    EXACT,
+    LINE_AMOUNTS_LIMIT,
+    AmountSums,
+    amount_parts_sql,
+    amount_sums_sql,
+    amount_tallies,
+    beyond_exact_sums,
+)
 from invoice_pipeline.importing.provider_files import (
     RAW_TABLE,
     ProviderFileError,
@@ -60,16 +70,6 @@ from invoice_pipeline.warehouse.line_publishing import LineStaging
 
 MAX_MESSAGE_PARTS = 6
 AMOUNT_VALUE = "amount_value"  # the checked view's amount as DECIMAL
-# The amounts are summed in two parts, whole units and fractions, and added in Python: a database's SUM of
-# DECIMAL(38, 18) amounts fails beyond 20 digits before the point (DuckDB 2.0: "Overflow in SUM of DECIMAL"),
-# and it would fail in the middle of a pass. Summed so, no amounts the schema can read overflow.
-AMOUNT_UNITS, AMOUNT_FRACTION = "amount_units", "amount_fraction"
-AMOUNT_UNITS_MAGNITUDE, AMOUNT_FRACTION_MAGNITUDE = "amount_units_magnitude", "amount_fraction_magnitude"
-# An invoice's line amounts add up to less than this ignoring their signs (19 digits before the point, where a header
-# total has at most 18): then every sum of them (per kind, both, the difference to the header, any group of lines) fits
-# the warehouse's NUMERIC(38, 18) and a database's SUM of them, exactly.
-LINE_AMOUNTS_LIMIT = Decimal(10) ** 19
-EXACT = Context(prec=80)  # far beyond any sum of amounts: added without rounding
 DISTINCT_LINE_IDS = "distinct_line_id_hashes"
 EXTRA_TEXT_LENGTH = "extra_text_length"  # read so the validation pass reads every column of the file
 FAILS_A_CHECK = "fails_a_check"
@@ -97,62 +97,8 @@ class StagedLines:
     out_of_period: OutOfPeriod = OutOfPeriod()  # lines charged outside the header's billing period (when given)
 
 
-@dataclass(frozen=True)
-class AmountSums:
-    """The exact sum of one file's line amounts, and of their absolute values."""
-
-    total: Decimal
-    magnitude: Decimal
-
-    @classmethod
-    def of(cls, figures: Mapping[str, Any]) -> AmountSums:
-        """From the aggregates `_amount_tallies` (or `_amount_sums_sql`) made: units and fractions added exactly."""
-
-        def part(name: str) -> Decimal:
-            return Decimal(figures[name] or 0)
-
-        with localcontext(EXACT):
-            return cls(
-                part(AMOUNT_UNITS) + part(AMOUNT_FRACTION),
-                part(AMOUNT_UNITS_MAGNITUDE) + part(AMOUNT_FRACTION_MAGNITUDE),
-            )
-
-
-def _amount_tallies(table: ir.Table) -> dict[str, ir.Scalar]:
-    """The aggregates of the checked view's amounts (see AMOUNT_UNITS) for the validation pass."""
-    units, fraction = table[AMOUNT_UNITS], table[AMOUNT_FRACTION]
-    return {
-        AMOUNT_UNITS: units.sum(),
-        AMOUNT_FRACTION: fraction.sum(),
-        AMOUNT_UNITS_MAGNITUDE: units.abs().sum(),
-        AMOUNT_FRACTION_MAGNITUDE: fraction.abs().sum(),
-    }
-
-
-def _amount_parts_sql(amount: str) -> tuple[str, str]:
-    """`amount` (DECIMAL(38, 18)) as its whole units and its fraction, each summable without overflow."""
-    units = f"CAST(trunc({amount}) AS DECIMAL(38, 0))"
-    return units, f"CAST({amount} - {units} AS {MONEY_SQL_TYPE})"
-
-
-def _amount_sums_sql(amount: str) -> str:
-    """The aggregates `AmountSums.of` reads, over the DECIMAL(38, 18) column `amount`."""
-    units, fraction = _amount_parts_sql(amount)
-    return (
-        f"sum({units}) AS {AMOUNT_UNITS}, sum({fraction}) AS {AMOUNT_FRACTION}, "
-        f"sum(abs({units})) AS {AMOUNT_UNITS_MAGNITUDE}, sum(abs({fraction})) AS {AMOUNT_FRACTION_MAGNITUDE}"
-    )
-
-
-def _beyond_exact_sums(sums: Mapping[str, AmountSums]) -> Decimal | None:
-    """The amounts of both kinds added ignoring their signs, when they reach LINE_AMOUNTS_LIMIT; else None."""
-    with localcontext(EXACT):
-        magnitude = sum((s.magnitude for s in sums.values()), Decimal(0))
-    return magnitude if magnitude >= LINE_AMOUNTS_LIMIT else None
-
-
-def _refuse_amounts_beyond_exact_sums(sums: Mapping[str, AmountSums], file_names: Mapping[str, str]) -> None:
-    magnitude = _beyond_exact_sums(sums)
+def _refuse_amountsbeyond_exact_sums(sums: Mapping[str, AmountSums], file_names: Mapping[str, str]) -> None:
+    magnitude = beyond_exact_sums(sums)
     if magnitude is None:
         return
     with localcontext(EXACT):
@@ -197,7 +143,7 @@ def stage_and_validate(
         table = backend.table(_create_checked_lines(staging, kind, period), database="temp")
         tallies = (
             {flag: table[flag].cast("int64").sum() for flag in REFERENCE_FLAGS}
-            | _amount_tallies(table)
+            | amount_tallies(table)
             | {
                 DISTINCT_LINE_IDS: table.line_id.hash().nunique(),
                 EXTRA_TEXT_LENGTH: table[EXTRA_TEXT_LENGTH].sum(),
@@ -217,7 +163,7 @@ def stage_and_validate(
             {"failed_checks": len(failures), "failing_rows": sum(f.failing_rows for f in failures)},
         )
     sums = {kind: AmountSums.of(verdict.tallies) for kind, verdict in verdicts.items()}
-    _refuse_amounts_beyond_exact_sums(sums, file_names)
+    _refuse_amountsbeyond_exact_sums(sums, file_names)
     _build_all_lines(staging)
     if _may_repeat_line_ids(staging, verdicts):
         _refuse_duplicate_line_ids(staging)
@@ -272,7 +218,7 @@ def _publish_while_validating(
     if (
         any(f["line_count"] != f[DISTINCT_LINE_IDS] for f in figures.values())
         or any(f[flag] for f in figures.values() for flag in BLOCKING_FLAGS)
-        or _beyond_exact_sums(sums) is not None
+        or beyond_exact_sums(sums) is not None
         or _published_line_ids_shared(staging, line_staging, figures)
     ):
         line_staging.discard_published_lines()
@@ -326,7 +272,7 @@ def _published_figures(staging: duckdb.DuckDBPyConnection, lines: str, period: H
     flags = ", ".join(f"count(*) FILTER (WHERE {flag}) AS {flag}" for flag in REFERENCE_FLAGS)
     out_of_period = f", {period.figures('charge_start_date')}" if period is not None else ""
     result = staging.execute(
-        f"SELECT count(*) AS line_count, {_amount_sums_sql('amount')}, count(DISTINCT hash(line_id)) AS "
+        f"SELECT count(*) AS line_count, {amount_sums_sql('amount')}, count(DISTINCT hash(line_id)) AS "
         f"{DISTINCT_LINE_IDS}, {flags}{out_of_period} FROM ({resolved})"
     )
     names = [d[0] for d in result.description]
@@ -368,7 +314,7 @@ def _create_checked_lines(staging: duckdb.DuckDBPyConnection, kind: str, period:
     )
     view = f"checked_{kind}_summaries"
     charge_start = f", {period.flag_columns('TRY_CAST(charge_start_date AS DATE)')}" if period is not None else ""
-    units, fraction = _amount_parts_sql(AMOUNT_VALUE)
+    units, fraction = amount_parts_sql(AMOUNT_VALUE)
     staging.execute(
         f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT *, {units} AS {AMOUNT_UNITS}, {fraction} AS {AMOUNT_FRACTION} "
         f"FROM (SELECT *, TRY_CAST(amount AS {MONEY_SQL_TYPE}) AS {AMOUNT_VALUE}{charge_start} "
