@@ -79,3 +79,14 @@ def test_the_unit_tier_stays_light():
 
 def test_the_check_sees_an_engine_the_code_under_test_loads_at_import_time():
     assert "sqlalchemy" in heavy_modules_loaded_by(["invoice_pipeline.warehouse.engine_faults"])
+
+
+def test_pytest_on_the_unit_tier_alone_runs_in_one_process():
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(UNIT_TIER / "test_unit_tier_guard.py")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout
+    assert "workers" not in done.stdout and "bringing up nodes" not in done.stdout, done.stdout
