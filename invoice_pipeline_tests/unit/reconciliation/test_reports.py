@@ -17,7 +17,7 @@ from invoice_pipeline.reconciliation.reports import (
     write_reports,
 )
 from invoice_pipeline.validation.notes import csv_text
-from invoice_pipeline_tests.reconciliation.test_findings import (
+from invoice_pipeline_tests.unit.reconciliation.test_findings import (
     OCTOBER,
     licence_terms,
     licences,
