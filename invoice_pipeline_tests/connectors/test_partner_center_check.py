@@ -3,7 +3,6 @@ the real command line (in this process), one line per step; nothing imported, no
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import tempfile
@@ -12,7 +11,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from invoice_pipeline.connectors.partner_center.answers import token_roles
 from invoice_pipeline.connectors.partner_center.check_steps import STEPS
 from invoice_pipeline.demo.partner_center_fake import make_invoice
 from invoice_pipeline.demo.partner_center_fake import server as fake_server
@@ -259,20 +257,6 @@ def test_a_malformed_invoice_id_is_a_usage_error(checked, fake):
     assert completed.returncode == 2
     assert "Invalid value for '--invoice'" in completed.stderr
     assert fake.requests == []
-
-
-def _jwt(claims: dict) -> str:
-    def part(value: dict) -> str:
-        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
-
-    return f"{part({'alg': 'RS256'})}.{part(claims)}.signature"
-
-
-def test_a_tokens_roles_are_read_from_a_jwt_only():
-    assert token_roles(_jwt({"roles": ["PartnerBilling.Read.All"]})) == ("PartnerBilling.Read.All",)
-    assert token_roles(_jwt({"aud": "https://graph.microsoft.com"})) == ()
-    assert token_roles("fake-access-0123") is None
-    assert token_roles("a.b!.c") is None
 
 
 def test_the_check_imports_no_dagster():

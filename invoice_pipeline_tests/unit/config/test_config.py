@@ -11,11 +11,11 @@ import yaml
 
 from invoice_pipeline.config import CONFIG_ENV_VAR, DATA_DIR_ENV_VAR, DEMO_CONFIG_PATH, ConfigError, load_config
 from invoice_pipeline.domain.billing_period import BillingPeriod
-from invoice_pipeline_tests.builders import workspace_config
+from invoice_pipeline_tests.unit.config.config_files import config_folder, valid_config, write_config
 
 
 def _valid() -> dict:
-    config = workspace_config()
+    config = valid_config()
     config["providers"][0]["checksum_tolerance"] = "0.50"
     del config["providers"][1]["connector"], config["providers"][1]["checksum_tolerance"]  # defaults
     return config
@@ -24,9 +24,7 @@ def _valid() -> dict:
 @pytest.fixture
 def config_dir(tmp_path, monkeypatch) -> Path:
     """A config folder with the folders the valid config names; the working directory is elsewhere."""
-    folder = tmp_path / "etc" / "invoices"
-    for sub in ("reference", "providers/contoso-csp", "providers/fabrikam-distribution"):
-        (folder / sub).mkdir(parents=True)
+    folder = config_folder(tmp_path / "etc" / "invoices")
     elsewhere = tmp_path / "cwd"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
@@ -35,14 +33,8 @@ def config_dir(tmp_path, monkeypatch) -> Path:
     return folder
 
 
-def _write(folder: Path, data: dict | str) -> Path:
-    path = folder / "config.yaml"
-    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return path
-
-
 def _error(folder: Path, data: dict | str) -> str:
-    path = _write(folder, data)
+    path = write_config(folder, data)
     with pytest.raises(ConfigError) as raised:
         load_config(path)
     message = str(raised.value)
@@ -52,7 +44,7 @@ def _error(folder: Path, data: dict | str) -> str:
 
 
 def test_valid_config_loads_with_its_providers(config_dir):
-    config = load_config(_write(config_dir, _valid()))
+    config = load_config(write_config(config_dir, _valid()))
     assert [p.id for p in config.providers] == ["contoso-csp", "fabrikam-distribution"]
     assert [p.id for p in config.automatic_providers] == ["contoso-csp"]
     contoso = config.provider("contoso-csp")
@@ -64,13 +56,13 @@ def test_valid_config_loads_with_its_providers(config_dir):
 def test_a_failed_summary_is_retried_hourly_unless_notifications_retry_failed_summary_minutes_says_otherwise(
     config_dir,
 ):
-    assert load_config(_write(config_dir, _valid())).notifications.retry_failed_summary_minutes == 60
+    assert load_config(write_config(config_dir, _valid())).notifications.retry_failed_summary_minutes == 60
     quarter = _with(lambda d: d.update(notifications={"retry_failed_summary_minutes": 15}))
-    assert load_config(_write(config_dir, quarter)).notifications.retry_failed_summary_minutes == 15
+    assert load_config(write_config(config_dir, quarter)).notifications.retry_failed_summary_minutes == 15
 
 
 def test_relative_paths_resolve_against_the_config_folder_not_the_working_directory(config_dir):
-    config = load_config(_write(config_dir, _valid()))
+    config = load_config(write_config(config_dir, _valid()))
     assert config.reference_data == config_dir / "reference"
     assert config.provider("contoso-csp").folder == config_dir / "providers" / "contoso-csp"
     assert config.data_dir == config_dir / "data"
@@ -78,7 +70,7 @@ def test_relative_paths_resolve_against_the_config_folder_not_the_working_direct
 
 
 def test_config_given_as_a_relative_path_is_found_from_the_working_directory(config_dir, monkeypatch):
-    _write(config_dir, _valid())
+    write_config(config_dir, _valid())
     monkeypatch.chdir(config_dir.parent)
     config = load_config(Path("invoices") / "config.yaml")
     assert config.reference_data == config_dir / "reference"
@@ -88,35 +80,35 @@ def test_absolute_paths_and_non_file_urls_are_kept(config_dir, tmp_path):
     absolute_reference = tmp_path / "shared-reference"
     absolute_reference.mkdir()
     data = _valid() | {"reference_data": str(absolute_reference), "warehouse_url": "postgresql://wh.internal/invoices"}
-    config = load_config(_write(config_dir, data))
+    config = load_config(write_config(config_dir, data))
     assert config.reference_data == absolute_reference
     assert config.warehouse_url == "postgresql://wh.internal/invoices"
-    memory = load_config(_write(config_dir, _valid() | {"warehouse_url": "duckdb:///:memory:"}))
+    memory = load_config(write_config(config_dir, _valid() | {"warehouse_url": "duckdb:///:memory:"}))
     assert memory.warehouse_url == "duckdb:///:memory:"
 
 
 def test_the_warehouse_url_from_the_environment_replaces_the_files(config_dir, monkeypatch):
     monkeypatch.setenv("INVOICE_PIPELINE_WAREHOUSE_URL", "postgresql+psycopg://billing@db.internal/invoices")
-    config = load_config(_write(config_dir, _valid()))
+    config = load_config(write_config(config_dir, _valid()))
     assert config.warehouse_url == "postgresql+psycopg://billing@db.internal/invoices"
 
 
 def test_without_data_dir_and_warehouse_url_the_environment_data_dir_is_used(config_dir, tmp_path):
     data = _valid()
     del data["data_dir"], data["warehouse_url"]
-    config = load_config(_write(config_dir, data))
+    config = load_config(write_config(config_dir, data))
     assert config.data_dir == tmp_path / "env-data"
     assert config.warehouse_url == f"duckdb:///{tmp_path / 'env-data' / 'warehouse.duckdb'}"
 
 
 def test_a_charge_starting_more_than_31_days_after_the_period_is_an_error_unless_configured_otherwise(config_dir):
-    assert load_config(_write(config_dir, _valid())).out_of_period_error_after_days == 31
+    assert load_config(write_config(config_dir, _valid())).out_of_period_error_after_days == 31
     none = _with(lambda d: d.update(out_of_period_error_after_days=0))
-    assert load_config(_write(config_dir, none)).out_of_period_error_after_days == 0
+    assert load_config(write_config(config_dir, none)).out_of_period_error_after_days == 0
 
 
 def test_unknown_provider_lookup_names_the_configured_ones(config_dir):
-    config = load_config(_write(config_dir, _valid()))
+    config = load_config(write_config(config_dir, _valid()))
     with pytest.raises(
         ConfigError, match=r"unknown provider 'tailspin'; configured providers: contoso-csp, fabrikam-distribution"
     ):
@@ -251,7 +243,7 @@ def test_provider_path_that_is_a_file_is_refused(config_dir):
 
 
 def test_integer_tolerance_is_accepted_as_an_exact_decimal(config_dir):
-    config = load_config(_write(config_dir, _with(lambda d: d["providers"][0].update(checksum_tolerance=1))))
+    config = load_config(write_config(config_dir, _with(lambda d: d["providers"][0].update(checksum_tolerance=1))))
     assert config.provider("contoso-csp").checksum_tolerance == Decimal(1)
 
 
@@ -275,7 +267,7 @@ def test_missing_config_file_names_it_and_the_environment_variable(config_dir):
 
 
 def test_environment_variable_chooses_the_config(config_dir, monkeypatch):
-    monkeypatch.setenv(CONFIG_ENV_VAR, str(_write(config_dir, _valid())))
+    monkeypatch.setenv(CONFIG_ENV_VAR, str(write_config(config_dir, _valid())))
     assert load_config().reference_data == config_dir / "reference"
 
 
@@ -295,18 +287,18 @@ def test_bundled_demo_config_loads_when_nothing_is_set(config_dir, tmp_path):
 
 
 def test_without_a_checksum_override_maximum_every_currency_gets_0_50(config_dir):
-    config = load_config(_write(config_dir, _valid()))
+    config = load_config(write_config(config_dir, _valid()))
     assert [config.checksum_override_maximum_in(code) for code in ("USD", "JPY")] == [Decimal("0.50")] * 2
 
 
 def test_a_single_checksum_override_maximum_applies_to_every_currency_as_before(config_dir):
-    config = load_config(_write(config_dir, _with(lambda d: d.update(checksum_override_maximum="0.30"))))
+    config = load_config(write_config(config_dir, _with(lambda d: d.update(checksum_override_maximum="0.30"))))
     assert [config.checksum_override_maximum_in(code) for code in ("USD", "JPY")] == [Decimal("0.30")] * 2
 
 
 def test_a_checksum_override_maximum_per_currency_applies_the_default_to_the_currencies_it_does_not_name(config_dir):
     maximum = {"default": "0.50", "JPY": "50", "KWD": "0.500"}
-    config = load_config(_write(config_dir, _with(lambda d: d.update(checksum_override_maximum=maximum))))
+    config = load_config(write_config(config_dir, _with(lambda d: d.update(checksum_override_maximum=maximum))))
     assert config.checksum_override_maximum_in("JPY") == Decimal("50")
     assert config.checksum_override_maximum_in("KWD") == Decimal("0.500")
     assert config.checksum_override_maximum_in("USD") == Decimal("0.50")
@@ -314,7 +306,7 @@ def test_a_checksum_override_maximum_per_currency_applies_the_default_to_the_cur
 
 
 def test_a_checksum_override_maximum_per_currency_without_default_keeps_0_50_for_the_others(config_dir):
-    config = load_config(_write(config_dir, _with(lambda d: d.update(checksum_override_maximum={"JPY": "50"}))))
+    config = load_config(write_config(config_dir, _with(lambda d: d.update(checksum_override_maximum={"JPY": "50"}))))
     assert (config.checksum_override_maximum_in("JPY"), config.checksum_override_maximum_in("EUR")) == (
         Decimal("50"),
         Decimal("0.50"),
@@ -371,9 +363,9 @@ def test_a_bad_checksum_override_maximum_raises_one_line_naming_the_key(config_d
 
 def test_the_first_billing_period_is_unset_by_default_and_read_as_a_month_when_set(config_dir):
     unset = {key: value for key, value in _valid().items() if key != "first_billing_period"}
-    assert load_config(_write(config_dir, unset)).first_billing_period is None
+    assert load_config(write_config(config_dir, unset)).first_billing_period is None
     unquoted = yaml.safe_dump(_valid(), sort_keys=False) + "first_billing_period: 2025-06\n"
-    assert load_config(_write(config_dir, unquoted)).first_billing_period == BillingPeriod(2025, 6)
+    assert load_config(write_config(config_dir, unquoted)).first_billing_period == BillingPeriod(2025, 6)
 
 
 @pytest.mark.parametrize("value", ["2025-13", "June 2025", 202506, "2025-06-01"])

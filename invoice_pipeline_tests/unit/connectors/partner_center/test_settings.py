@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
-import yaml
 
 from invoice_pipeline.config import DEMO_CONFIG_PATH, ConfigError, load_config
-from invoice_pipeline_tests.builders import workspace_config
+from invoice_pipeline_tests.unit.config.config_files import config_folder, valid_config, write_config
 
 SETTINGS = {"tenant_id": "tenant-1", "client_id": "app-1", "client_secret_env": "CONTOSO_PC_SECRET"}
 
 
 def _config(tmp_path, change=None) -> tuple:
-    (tmp_path / "reference").mkdir(exist_ok=True)
-    (tmp_path / "providers" / "fabrikam-distribution").mkdir(parents=True, exist_ok=True)
-    data = copy.deepcopy(workspace_config())
+    data = valid_config()
     provider = data["providers"][0]
     del provider["path"]
     provider.update(connector="partner_center", partner_center=dict(SETTINGS))
     if change:
         change(provider)
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    return path, provider
+    return write_config(config_folder(tmp_path), data), provider
 
 
 def _error(tmp_path, change) -> str:
