@@ -14,7 +14,7 @@ import pandera.ibis as pa
 # Line amounts, exactly as the provider sends them: at most 18 digits before the point and 18 after it (Microsoft's
 # daily-rated usage carries 15: 0.116266666666667), what DECIMAL(38, 18) holds exactly. Their sums are exact too:
 # an import refuses lines whose amounts, ignoring their signs, add up to 19 digits before the point (see
-# importing/line_staging.py).
+# importing/line_amount_sums.py).
 DECIMAL_PATTERN = r"^-?[0-9]{1,18}(\.[0-9]{1,18})?$"
 # Quantities and unit prices: metered usage is prorated to many places (0.0416666666666667 hours, a price
 # per unit of 0.000012345678901): up to 18 after the point, what DECIMAL(38, 18) holds exactly. Never summed.

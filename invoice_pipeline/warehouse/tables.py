@@ -45,7 +45,7 @@ SUM_OF_MONEY = ExactDecimal(38, 10)
 # A provider line's amount as the provider sends it: up to 18 places (Microsoft's daily-rated usage carries 15).
 LINE_AMOUNT = ExactDecimal(38, 18)
 # Sums of line amounts (usage and license totals, their difference to the header), exactly: 18 places, 20 digits
-# before the point (an import refuses lines whose amounts add up to more: see importing/line_staging.py).
+# before the point (an import refuses lines whose amounts add up to more: see importing/line_amount_sums.py).
 SUM_OF_LINE_AMOUNTS = ExactDecimal(38, 18)
 # A billed line's price: its cost times the terms' factor (markups have at most 6 places: see pricing.py).
 PRICE = ExactDecimal(38, 18)
