@@ -95,7 +95,7 @@ def test_a_header_total_keeps_at_most_10_places(workspace, warehouse):
 
 
 def test_duckdb_refuses_a_sum_of_decimal_38_18_beyond_20_digits_before_the_point_never_rounding_it():
-    # What the import guards against (importing/line_staging.py sums amounts in two parts): DuckDB's SUM of
+    # What the import guards against (importing/line_amount_sums.py sums amounts in two parts): DuckDB's SUM of
     # DECIMAL(38, 18) is DECIMAL(38, 18), exact up to 20 digits before the point, and beyond raises; never a float.
     with duckdb.connect() as con:
         con.execute(f"CREATE TABLE t AS SELECT '{LARGEST}'::DECIMAL(38, 18) AS a FROM range(101)")
