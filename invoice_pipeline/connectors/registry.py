@@ -36,7 +36,8 @@ class Connector(Generic[Settings]):
     def connect(self, settings: ConnectorSettings, context: ConnectorContext) -> ProviderConnector:
         """This connector, built for a provider with these settings (its own model's, or TypeError)."""
         if not isinstance(settings, self.settings):
-            raise TypeError(f"{type(settings).__name__} are not the settings of this connector ({self.settings})")
+            wanted = self.settings.__name__
+            raise TypeError(f"{type(settings).__name__} are not the settings of this connector: {wanted}")
         return self.build(settings, context)
 
 
