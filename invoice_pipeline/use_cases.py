@@ -1,28 +1,38 @@
 """The use cases the command line and Dagster both run, each one function over the rules.
 
-An adapter (a CLI command, a Dagster op or asset) parses its input, calls one of these and shows the result;
-the policies they hold are written here once: a checksum override (or an activation accepting a difference)
-accepts the very figure a person approved, below the currency's maximum, and no other
-(`validation.checksum.override_refusal`, checked on the stored difference first, then on the one found).
+An adapter (a CLI command, a Dagster op or asset) parses its input, calls one of these with what the composition
+root built (the warehouse, the connector factory) and shows the result; the policies they hold are written here
+once: a checksum override (or an activation accepting a difference) accepts the very figure a person approved,
+below the currency's maximum, and no other (`validation.checksum.override_refusal`, checked on the stored
+difference first, then on the one found).
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING, Protocol
 
-from invoice_pipeline.config import PipelineConfig
-from invoice_pipeline.domain.invoice_keys import InvoiceKey
-from invoice_pipeline.importing.import_results import ImportResult
 from invoice_pipeline.importing.invoice_import import activate_manual_invoice, import_provider_invoice
 from invoice_pipeline.operations.invoice_operations import ChecksumOverrideRequest, request_checksum_override
-from invoice_pipeline.warehouse.warehouse import Warehouse
+from invoice_pipeline.warehouse.protocols import ImportClaims, RecordOperations
+
+if TYPE_CHECKING:
+    from invoice_pipeline.config import PipelineConfig
+    from invoice_pipeline.domain.invoice_keys import InvoiceKey
+    from invoice_pipeline.importing.import_refusals import ConnectorFactory
+    from invoice_pipeline.importing.import_results import ImportResult
+
+
+class OverridableImports(ImportClaims, RecordOperations, Protocol):
+    """An import's life, and the history entry an override writes before it."""
 
 
 def import_invoice(
     config: PipelineConfig,
-    warehouse: Warehouse,
+    warehouse: OverridableImports,
     key: InvoiceKey,
     *,
+    connectors: ConnectorFactory,
     run_id: str | None,
     actor: str,
     checksum_override: ChecksumOverrideRequest | None = None,
@@ -41,14 +51,17 @@ def import_invoice(
             reason=checksum_override.reason,
             difference=checksum_override.difference,
         )
-    return import_provider_invoice(config, warehouse, key, run_id=run_id, actor=actor, approved_difference=approved)
+    return import_provider_invoice(
+        config, warehouse, key, connectors=connectors, run_id=run_id, actor=actor, approved_difference=approved
+    )
 
 
 def activate_invoice(
     config: PipelineConfig,
-    warehouse: Warehouse,
+    warehouse: ImportClaims,
     key: InvoiceKey,
     *,
+    connectors: ConnectorFactory,
     actor: str,
     reason: str,
     accept_checksum_difference: Decimal | None,
@@ -61,6 +74,7 @@ def activate_invoice(
         config,
         warehouse,
         key,
+        connectors=connectors,
         run_id=run_id,
         actor=actor,
         reason=reason,

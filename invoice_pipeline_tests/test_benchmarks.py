@@ -18,7 +18,7 @@ from benchmarks.floors import one_pass
 from benchmarks.generate import SHAPES, generate, write_config
 from benchmarks.reconcile import write_contracts
 from benchmarks.run import ANCHOR_STOPPED, Measure, Row, fresh_environment, large_row, markdown, successes
-from invoice_pipeline.composition import open_warehouse
+from invoice_pipeline.composition import connector_for, open_warehouse
 from invoice_pipeline.config import load_config
 from invoice_pipeline.domain.billing_period import BillingPeriod
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
@@ -284,7 +284,10 @@ def test_after_billing_a_generated_partners_month_reconcile_finds_no_unbilled_or
     warehouse = open_warehouse(config)
     try:
         key = InvoiceKey("bench-csp", invoice.name)
-        assert import_provider_invoice(config, warehouse, key, actor="test").status == Status.ACTIVE
+        assert (
+            import_provider_invoice(config, warehouse, key, connectors=connector_for, actor="test").status
+            == Status.ACTIVE
+        )
         period = BillingPeriod(2026, 10)
         run = bill_customers(warehouse, config.reference_data, actor="test", period=period)
         result = reconcile_period(warehouse, config.reference_data, period)

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from invoice_pipeline.cli import cli
+from invoice_pipeline.composition import connector_for
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
 from invoice_pipeline_tests.builders import ADVENTURE_WORKS, usage_line
@@ -33,7 +34,7 @@ def billed(workspace, warehouse):
             usage_line("U3", "7.25", customer_id=ADVENTURE_WORKS, subscription_id="SUB-AZ-1002"),
         ],
     )
-    import_provider_invoice(workspace.config(), warehouse, InvoiceKey.parse(G1), actor="test")
+    import_provider_invoice(workspace.config(), warehouse, InvoiceKey.parse(G1), connectors=connector_for, actor="test")
     result = _run("billing", "run", "--period", "2026-10")
     assert result.exit_code == 0, result.output
     return result

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from invoice_pipeline.composition import connector_for
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
 from invoice_pipeline.notifications.summary import due_summary_day
@@ -61,7 +62,9 @@ class Site:
         warehouse = self.workspace.warehouse()
         try:
             key = InvoiceKey("contoso-csp", invoice_id)
-            return import_provider_invoice(self.workspace.config(), warehouse, key, actor="test").status
+            return import_provider_invoice(
+                self.workspace.config(), warehouse, key, connectors=connector_for, actor="test"
+            ).status
         finally:
             warehouse.dispose()
 

@@ -17,7 +17,7 @@ import click
 from invoice_pipeline.cli.common import actor, import_hint, invoice_key_of, invoice_operation, refusals_refused
 from invoice_pipeline.cli.errors import EXIT_BROKEN, EXIT_REFUSED, Refused
 from invoice_pipeline.cli.output import say
-from invoice_pipeline.composition import opened_warehouse
+from invoice_pipeline.composition import connector_for, opened_warehouse
 from invoice_pipeline.config import PipelineConfig
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.money import decimal_text
@@ -173,7 +173,9 @@ def create(
             total_amount=total_amount,
         )
     with refusals_refused(), opened_warehouse(config) as warehouse:
-        record = create_manual_invoice(config, warehouse, key, actor=actor(), reason=reason, header=header)
+        record = create_manual_invoice(
+            config, warehouse, key, connectors=connector_for, actor=actor(), reason=reason, header=header
+        )
         say(
             f"{key}\t{record.status}\tadd its line files to its folder if any, then "
             f"`invoice-pipeline invoices activate {key} --reason ...`"
@@ -201,6 +203,7 @@ def activate(config: PipelineConfig, invoice_key: str, reason: str, accept_check
             config,
             warehouse,
             key,
+            connectors=connector_for,
             actor=actor(),
             reason=reason,
             accept_checksum_difference=accept_checksum_difference,

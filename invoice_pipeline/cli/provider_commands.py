@@ -9,7 +9,7 @@ import click
 
 from invoice_pipeline.cli.errors import Broken, Refused
 from invoice_pipeline.cli.output import say
-from invoice_pipeline.composition import opened_warehouse
+from invoice_pipeline.composition import connector_for, opened_warehouse
 from invoice_pipeline.config import PipelineConfig
 from invoice_pipeline.connectors.base import ConnectorError
 from invoice_pipeline.connectors.folder import folders_not_read
@@ -38,7 +38,7 @@ def provider_invoices(config: PipelineConfig, provider_id: str) -> None:
 
     with opened_warehouse(config) as warehouse:
         try:
-            for offered in offered_invoice_statuses(config, warehouse, provider_id):
+            for offered in offered_invoice_statuses(config, warehouse, provider_id, connectors=connector_for):
                 say(offered.text())
             for folder in folders_not_read(config.provider(provider_id)):
                 say(f"{folder.folder}\tnot read\t{folder.reason}")

@@ -9,7 +9,7 @@ import click
 from invoice_pipeline.cli.common import refusals_refused
 from invoice_pipeline.cli.errors import EXIT_BROKEN, EXIT_REFUSED, Broken, Refused
 from invoice_pipeline.cli.output import say
-from invoice_pipeline.composition import open_warehouse, opened_warehouse
+from invoice_pipeline.composition import connector_for, open_warehouse, opened_warehouse
 from invoice_pipeline.config import PipelineConfig
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 
@@ -25,13 +25,13 @@ def sync(config: PipelineConfig, provider_id: str | None, invoice_key: str | Non
     non-zero only when the pipeline itself broke (3), or when a requested invoice is refused (1).
     """
     from invoice_pipeline.cli.dagster_runs import run_imports
-    from invoice_pipeline.importing.invoice_import import refuse_import
+    from invoice_pipeline.importing.import_refusals import refuse_import
 
     if invoice_key:
         key = InvoiceKey.parse(invoice_key)
         config.provider(key.provider)
         with refusals_refused(), opened_warehouse(config) as warehouse:
-            refuse_import(config, warehouse, key)
+            refuse_import(config, warehouse, key, connectors=connector_for)
         targets = [key]
     else:
         if provider_id and config.provider(provider_id).sync != "automatic":

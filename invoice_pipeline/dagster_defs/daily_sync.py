@@ -4,6 +4,7 @@ sensor that turns each plan into dynamic partitions and one import run per eligi
 import dagster as dg
 from pydantic import Field
 
+from invoice_pipeline.composition import connector_for
 from invoice_pipeline.config import load_config
 from invoice_pipeline.connectors.folder import FolderNotRead
 from invoice_pipeline.dagster_defs.abandoned_runs import end_abandoned_import_runs
@@ -107,8 +108,9 @@ def provider_invoice_offers(
     with invoice_pipeline.warehouse(pipeline_config) as warehouse:
         for run_id in end_abandoned_import_runs(context.instance, warehouse, settle=pipeline_config.claim_lapse):
             context.log.warning(f"import run {run_id} had stopped without ending; it is now shown as failed")
-        plan = plan_sync(pipeline_config, warehouse, providers, actor=actor)
-        mail_errors = notify_provider_changes(OperationsLog(warehouse), pipeline_config.notifications, smtp.settings())
+        log = OperationsLog(warehouse)
+        plan = plan_sync(pipeline_config, warehouse, providers, connectors=connector_for, changes=log, actor=actor)
+        mail_errors = notify_provider_changes(log, pipeline_config.notifications, smtp.settings())
     changes = [ProviderChange.from_log(change) for change in plan.new_changes]
     for change in changes:
         figures = {name: value for name, value in change.as_row().items() if name != "invoice"}

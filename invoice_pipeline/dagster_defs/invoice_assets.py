@@ -6,6 +6,7 @@ from collections.abc import Iterator
 import dagster as dg
 from pydantic import Field
 
+from invoice_pipeline.composition import connector_for
 from invoice_pipeline.dagster_defs.invoice_state import (
     BILLABLE_USAGE_ASSET,
     INVOICE_ASSET,
@@ -219,6 +220,7 @@ def provider_invoice_import(
                 pipeline_config,
                 warehouse,
                 key,
+                connectors=connector_for,
                 run_id=run_id,
                 actor=actor,
                 checksum_override=override.request() if override is not None else None,

@@ -13,6 +13,7 @@ from typing import TypeVar
 import dagster as dg
 from pydantic import Field
 
+from invoice_pipeline.composition import connector_for
 from invoice_pipeline.dagster_defs.errors import PlainError
 from invoice_pipeline.dagster_defs.invoice_state import show_invoice_change, status_observation
 from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource
@@ -25,7 +26,7 @@ from invoice_pipeline.dagster_defs.run_config import (
 from invoice_pipeline.dagster_defs.run_tags import tag_invoice_run
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.refusals import ImportRefused
-from invoice_pipeline.importing.invoice_import import ActivationRefused
+from invoice_pipeline.importing.activation_refusals import ActivationRefused
 from invoice_pipeline.operations.invoice_operations import (
     OperationRefused,
     create_manual_invoice,
@@ -219,7 +220,13 @@ def create_manual_provider_invoice_op(
     with invoice_pipeline.warehouse(pipeline_config) as warehouse:
         record = _refusals_as_failures(
             lambda: create_manual_invoice(
-                pipeline_config, warehouse, key, actor=config.requested_by, reason=config.reason, header=header
+                pipeline_config,
+                warehouse,
+                key,
+                connectors=connector_for,
+                actor=config.requested_by,
+                reason=config.reason,
+                header=header,
             )
         )
     _show(context, key, f"created by hand by {config.requested_by}: {config.reason}", record, config.requested_by)
@@ -276,6 +283,7 @@ def activate_manual_provider_invoice_op(
                 pipeline_config,
                 warehouse,
                 key,
+                connectors=connector_for,
                 run_id=context.run.run_id,
                 actor=config.requested_by,
                 reason=config.reason,

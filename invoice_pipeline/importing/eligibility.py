@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.lifecycle import (
@@ -17,8 +18,10 @@ from invoice_pipeline.domain.lifecycle import (
     standing_without_record,
     verdict,
 )
-from invoice_pipeline.warehouse.invoice_records import InvoiceRecord
-from invoice_pipeline.warehouse.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from invoice_pipeline.warehouse.invoice_records import InvoiceRecord
+    from invoice_pipeline.warehouse.protocols import InvoiceLookups
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,7 @@ class SyncCandidate:
 
 
 def standing_of(
-    warehouse: Warehouse,
+    warehouse: InvoiceLookups,
     key: InvoiceKey,
     current: InvoiceRecord | None,
     stuck_after: timedelta | None,
@@ -43,7 +46,7 @@ def standing_of(
     return standing_without_record(key, warehouse.history(key))
 
 
-def invoice_standing(warehouse: Warehouse, key: InvoiceKey, stuck_after: timedelta | None) -> Standing:
+def invoice_standing(warehouse: InvoiceLookups, key: InvoiceKey, stuck_after: timedelta | None) -> Standing:
     """Where the invoice stands now (`stuck_after` None: a Populating import counts as running)."""
     return standing_of(warehouse, key, warehouse.current_record(key), stuck_after)
 

@@ -4,23 +4,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
-
-from invoice_pipeline.config import ProviderConfig
 from invoice_pipeline.domain.import_failures import ImportFailure
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.notes import Note
 from invoice_pipeline.domain.statuses import Status
-from invoice_pipeline.importing.provider_files import InvoiceHeader
 from invoice_pipeline.validation.checksum import ChecksumResult
-from invoice_pipeline.validation.line_schema import SchemaFailure
 from invoice_pipeline.validation.notes import csv_text
-from invoice_pipeline.validation.references import MissingReference
-from invoice_pipeline.warehouse.invoice_records import InvoiceRecord
-from invoice_pipeline.warehouse.line_publishing import FinishedImport, ImportTotals, InvoiceHeaderValues
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from invoice_pipeline.config import ProviderConfig
+    from invoice_pipeline.importing.provider_files import InvoiceHeader
+    from invoice_pipeline.validation.line_schema import SchemaFailure
+    from invoice_pipeline.validation.references import MissingReference
+    from invoice_pipeline.warehouse.invoice_records import InvoiceRecord
+    from invoice_pipeline.warehouse.line_publishing import FinishedImport, ImportTotals, InvoiceHeaderValues
 
 SCHEMA_CHECK = "line_summaries_match_schema"
 REFERENCES_CHECK = "references_resolved"
@@ -63,6 +65,8 @@ class ImportResult:
 
     def to_finished(self) -> FinishedImport:
         """What the warehouse stores with the record (line counts only for an Active invoice)."""
+        from invoice_pipeline.warehouse.line_publishing import FinishedImport  # DuckDB: where an import finishes
+
         active = self.status == Status.ACTIVE
         return FinishedImport(
             status=self.status,
@@ -86,6 +90,8 @@ def stored_header(
     header: InvoiceHeader, minor_units: int | None, provider: ProviderConfig, line_fingerprint: str
 ) -> InvoiceHeaderValues:
     """The header as stored with the record, and the lines' fingerprint as imported."""
+    from invoice_pipeline.warehouse.line_publishing import InvoiceHeaderValues  # DuckDB: where an import validates
+
     return InvoiceHeaderValues(
         invoice_date=header.invoice_date,
         billing_period_start=header.billing_period_start,

@@ -6,24 +6,30 @@ The same plan serves the Dagster daily sync and `invoice-pipeline sync`, so both
 from __future__ import annotations
 
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
-from invoice_pipeline.composition import connector_for
-from invoice_pipeline.config import PipelineConfig
 from invoice_pipeline.connectors.base import ConnectorError, LineFingerprints, OfferedInvoice, ProviderConnector
 from invoice_pipeline.connectors.folder import FolderNotRead, folders_not_read
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.eligibility import SyncCandidate, standing_of, sync_candidate
+from invoice_pipeline.importing.import_refusals import ConnectorFactory
 from invoice_pipeline.importing.voided_invoices import voided_by
-from invoice_pipeline.warehouse.invoice_records import InvoiceRecord
-from invoice_pipeline.warehouse.operations_log import OperationsLog, ProviderInvoiceChange
-from invoice_pipeline.warehouse.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from invoice_pipeline.config import PipelineConfig
+    from invoice_pipeline.warehouse.invoice_records import InvoiceRecord
+    from invoice_pipeline.warehouse.operations_log import ProviderInvoiceChange
+    from invoice_pipeline.warehouse.protocols import ProviderChangeLog, StoppedImports
 
 
 @dataclass(frozen=True)
 class SyncPlan:
-    """Every offered invoice with its verdict, the provider changes found, and providers that failed to answer."""
+    """Every offered invoice with its verdict, the provider changes found, and providers that failed to answer: the
+    one value the Dagster daily sync records (`as_json`) and `invoice-pipeline sync` reads back (`from_json`)."""
 
     candidates: list[SyncCandidate] = field(default_factory=list)
     new_changes: list[ProviderInvoiceChange] = field(default_factory=list)
@@ -35,22 +41,77 @@ class SyncPlan:
         """The invoices to import now."""
         return [c.key for c in self.candidates if c.eligible]
 
+    @property
+    def skipped(self) -> list[SyncCandidate]:
+        """The offered invoices left alone, each with why."""
+        return [c for c in self.candidates if not c.eligible]
+
+    def as_json(self) -> dict[str, list[Any]]:
+        """The plan as JSON values, exact (money as decimal text, moments ISO): what the Dagster run keeps and the
+        command line reads back with `from_json`. Its `offers` and `folders_not_read` are the UI's table rows."""
+        return {
+            "offers": [{"invoice": str(c.key), "import": c.eligible, "reason": c.reason} for c in self.candidates],
+            "provider_changes": [_change_as_json(change) for change in self.new_changes],
+            "provider_errors": list(self.provider_errors),
+            "folders_not_read": [folder.as_row() for folder in self.folders_not_read],
+        }
+
+    @classmethod
+    def from_json(cls, values: dict[str, list[Any]]) -> SyncPlan:
+        """The plan `as_json` wrote."""
+        from invoice_pipeline.warehouse.operations_log import ProviderInvoiceChange  # SQLAlchemy: when one is read
+
+        def change(row: dict[str, Any]) -> ProviderInvoiceChange:
+            moments = {name: None if row[name] is None else datetime.fromisoformat(row[name]) for name in _MOMENTS}
+            totals = {name: Decimal(row[name]) for name in _TOTALS}
+            return ProviderInvoiceChange(**(row | moments | totals))
+
+        return cls(
+            candidates=[
+                SyncCandidate(InvoiceKey.parse(row["invoice"]), row["import"], row["reason"])
+                for row in values["offers"]
+            ],
+            new_changes=[change(row) for row in values["provider_changes"]],
+            provider_errors=list(values["provider_errors"]),
+            folders_not_read=[FolderNotRead(**row) for row in values["folders_not_read"]],
+        )
+
+
+_TOTALS = ("old_total", "new_total")
+_MOMENTS = ("seen_at", "notified_at")
+
+
+def _change_as_json(change: ProviderInvoiceChange) -> dict[str, Any]:
+    """A provider change as JSON values: its totals as exact decimal text, its moments ISO."""
+    row = asdict(change)
+    return (
+        row
+        | {name: str(row[name]) for name in _TOTALS}
+        | {name: None if row[name] is None else row[name].isoformat() for name in _MOMENTS}
+    )
+
 
 def plan_sync(
-    config: PipelineConfig, warehouse: Warehouse, provider_ids: list[str] | None = None, *, actor: str
+    config: PipelineConfig,
+    warehouse: StoppedImports,
+    provider_ids: list[str] | None = None,
+    *,
+    connectors: ConnectorFactory,
+    changes: ProviderChangeLog,
+    actor: str,
 ) -> SyncPlan:
-    """Ask each automatic provider (or the given ones) for its invoices and decide what to import.
+    """Ask each automatic provider (or the given ones), through its connector, for its invoices and decide what
+    to import.
 
     For Active invoices, a provider total or lines that differ from the imported ones are recorded as a
     change (once per new total and lines); the imported invoice itself is never touched.
     """
     providers = [config.provider(p) for p in provider_ids] if provider_ids is not None else config.automatic_providers
     stuck_after = config.stuck_after
-    log = OperationsLog(warehouse)
     warehouse.release_stopped_imports(stuck_after, actor=actor)
     plan = SyncPlan()
     for provider in providers:
-        connector = connector_for(provider, config)
+        connector = connectors(provider, config)
         try:
             offered = connector.list_invoices()
         except ConnectorError as error:
@@ -68,14 +129,14 @@ def plan_sync(
                 else sync_candidate(standing, manual_provider=provider.sync == "manual")
             )
             if current is not None and current.status == Status.ACTIVE:
-                change = _record_provider_change(log, connector, invoice, current, actor=actor)
+                change = _record_provider_change(changes, connector, invoice, current, actor=actor)
                 if change:
                     plan.new_changes.append(change)
     return plan
 
 
 def _record_provider_change(
-    log: OperationsLog, connector: ProviderConnector, offered: OfferedInvoice, current: InvoiceRecord, *, actor: str
+    log: ProviderChangeLog, connector: ProviderConnector, offered: OfferedInvoice, current: InvoiceRecord, *, actor: str
 ) -> ProviderInvoiceChange | None:
     """Record what changed at the provider since an Active invoice's import: its header total, and its lines
     where the connector fingerprints them cheaply and the import stored a fingerprint (folder providers;

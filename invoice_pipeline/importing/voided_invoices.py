@@ -8,15 +8,19 @@ and the replacement's lines are billed by the next billing run, so each charge i
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from invoice_pipeline.connectors.base import BY_HAND
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.provider_documents import DocumentType
 from invoice_pipeline.domain.statuses import Status
-from invoice_pipeline.importing.provider_files import InvoiceHeader
-from invoice_pipeline.warehouse.invoice_records import InvoiceRecord
-from invoice_pipeline.warehouse.line_publishing import InvoiceHeaderValues
-from invoice_pipeline.warehouse.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from invoice_pipeline.importing.provider_files import InvoiceHeader
+    from invoice_pipeline.warehouse.invoice_records import InvoiceRecord
+    from invoice_pipeline.warehouse.line_publishing import InvoiceHeaderValues
+    from invoice_pipeline.warehouse.protocols import ImportClaims, InvoiceLookups
 
 
 def _named(document_type: DocumentType | str) -> str:
@@ -51,7 +55,7 @@ def tax_description(header: InvoiceHeader, minor_units: int) -> str:
     )
 
 
-def voided_by(warehouse: Warehouse, key: InvoiceKey) -> str | None:
+def voided_by(warehouse: InvoiceLookups, key: InvoiceKey) -> str | None:
     """Why the invoice must not be imported because an Active note here voids it (`voided by credit note X`), or
     None."""
     note = warehouse.voiding_note(key)
@@ -61,7 +65,7 @@ def voided_by(warehouse: Warehouse, key: InvoiceKey) -> str | None:
 
 
 def withdraw_voided_invoices(
-    warehouse: Warehouse, key: InvoiceKey, header: InvoiceHeaderValues, *, actor: str
+    warehouse: ImportClaims, key: InvoiceKey, header: InvoiceHeaderValues, *, actor: str
 ) -> tuple[InvoiceRecord, ...]:
     """After an Active import: a voiding note withdraws the invoice it amends when that invoice is Active here; an
     invoice that an Active note already voids is withdrawn at once. Returns the records withdrawn, as now stored."""
@@ -78,7 +82,7 @@ def withdraw_voided_invoices(
 
 
 def _withdraw(
-    warehouse: Warehouse, voided: InvoiceKey, note_type: str | None, note: InvoiceKey, actor: str
+    warehouse: ImportClaims, voided: InvoiceKey, note_type: str | None, note: InvoiceKey, actor: str
 ) -> InvoiceRecord | None:
     record = warehouse.current_record(voided)
     if record is None or record.status != Status.ACTIVE:

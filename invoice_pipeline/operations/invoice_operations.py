@@ -10,9 +10,8 @@ import json
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from invoice_pipeline.composition import connector_for
-from invoice_pipeline.config import PipelineConfig, ProviderConfig
 from invoice_pipeline.connectors.base import ConnectorError
 from invoice_pipeline.domain.import_failures import ImportFailure
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
@@ -21,21 +20,25 @@ from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.refusals import ImportRefused
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.eligibility import invoice_standing, standing_of
-from invoice_pipeline.importing.provider_files import ProviderFileError, read_header
+from invoice_pipeline.importing.import_refusals import ConnectorFactory
 from invoice_pipeline.importing.voided_invoices import voided_by
 from invoice_pipeline.validation.checksum import override_refusal
-from invoice_pipeline.validation.reference_data import load_reference_data
 from invoice_pipeline.validation.reference_errors import ReferenceDataError
-from invoice_pipeline.warehouse.customer_documents import Unlinked
-from invoice_pipeline.warehouse.invoice_records import InvoiceRecord
-from invoice_pipeline.warehouse.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from invoice_pipeline.config import PipelineConfig, ProviderConfig
+    from invoice_pipeline.warehouse.customer_documents import Unlinked
+    from invoice_pipeline.warehouse.invoice_records import InvoiceRecord
+    from invoice_pipeline.warehouse.protocols import InvoiceLookups, RecordOperations
 
 
 class OperationRefused(ImportRefused):
     """An operation that must not happen now; the message says why and what to do instead."""
 
 
-def _current(warehouse: Warehouse, key: InvoiceKey, action: Action, *, manual_provider: bool = False) -> InvoiceRecord:
+def _current(
+    warehouse: RecordOperations, key: InvoiceKey, action: Action, *, manual_provider: bool = False
+) -> InvoiceRecord:
     """The invoice's current record when the lifecycle lets `action` happen to it, else OperationRefused saying
     why (deactivate, delete and unlink do not depend on the provider's kind)."""
     record = warehouse.current_record(key)
@@ -45,7 +48,7 @@ def _current(warehouse: Warehouse, key: InvoiceKey, action: Action, *, manual_pr
     return record
 
 
-def _refuse_if_invoiced(warehouse: Warehouse, record: InvoiceRecord, action: str) -> None:
+def _refuse_if_invoiced(warehouse: RecordOperations, record: InvoiceRecord, action: str) -> None:
     invoiced = warehouse.invoiced_lines(record.record_id)
     if invoiced.line_count:
         shown = ", ".join(invoiced.customer_invoice_ids[:10])
@@ -56,14 +59,14 @@ def _refuse_if_invoiced(warehouse: Warehouse, record: InvoiceRecord, action: str
         )
 
 
-def deactivate_invoice(warehouse: Warehouse, key: InvoiceKey, *, actor: str, reason: str) -> InvoiceRecord:
+def deactivate_invoice(warehouse: RecordOperations, key: InvoiceKey, *, actor: str, reason: str) -> InvoiceRecord:
     """Keep the record as Inactive (history, lines, notes kept) and free the invoice to be synced again."""
     record = _current(warehouse, key, Action.DEACTIVATE)
     _refuse_if_invoiced(warehouse, record, "deactivated")
     return warehouse.set_status(record, Status.INACTIVE, f"deactivated: {reason}", actor=actor)
 
 
-def delete_invoice(warehouse: Warehouse, key: InvoiceKey, *, actor: str, reason: str) -> None:
+def delete_invoice(warehouse: RecordOperations, key: InvoiceKey, *, actor: str, reason: str) -> None:
     """Remove the invoice's current record with its lines and notes; its history stays, with a Deleted entry."""
     record = _current(warehouse, key, Action.DELETE)
     _refuse_if_invoiced(warehouse, record, "deleted")
@@ -71,7 +74,7 @@ def delete_invoice(warehouse: Warehouse, key: InvoiceKey, *, actor: str, reason:
         raise OperationRefused(f"{key} changed while it was being deleted; look at it again, then retry")
 
 
-def unlink_invoice(warehouse: Warehouse, key: InvoiceKey, *, actor: str, reason: str) -> Unlinked:
+def unlink_invoice(warehouse: RecordOperations, key: InvoiceKey, *, actor: str, reason: str) -> Unlinked:
     """Remove the references from customer invoices to the invoice's lines (after which it can be deactivated),
     correcting what they bill: drafts recomputed (void when no line is left), issued invoices credited."""
     record = _current(warehouse, key, Action.UNLINK)
@@ -95,7 +98,7 @@ class ChecksumOverrideRequest:
 
 
 def checksum_override_difference(
-    config: PipelineConfig, warehouse: Warehouse, key: InvoiceKey, *, approved: Decimal
+    config: PipelineConfig, warehouse: RecordOperations, key: InvoiceKey, *, approved: Decimal
 ) -> Decimal:
     """The invoice's checksum difference when an override approving `approved` may import it: the same figure,
     below the currency's override maximum; else OperationRefused naming both figures (nothing is changed)."""
@@ -119,7 +122,13 @@ def checksum_override_difference(
 
 
 def request_checksum_override(
-    config: PipelineConfig, warehouse: Warehouse, key: InvoiceKey, *, actor: str, reason: str, difference: Decimal
+    config: PipelineConfig,
+    warehouse: RecordOperations,
+    key: InvoiceKey,
+    *,
+    actor: str,
+    reason: str,
+    difference: Decimal,
 ) -> Decimal:
     """Check an override approving `difference` may import the invoice, record who approved which figure and why,
     and return the difference to accept (the import accepts it only if it finds that very figure again)."""
@@ -138,9 +147,10 @@ def request_checksum_override(
 
 def create_manual_invoice(
     config: PipelineConfig,
-    warehouse: Warehouse,
+    warehouse: RecordOperations,
     key: InvoiceKey,
     *,
+    connectors: ConnectorFactory,
     actor: str,
     reason: str,
     header: dict[str, str] | None = None,
@@ -162,8 +172,10 @@ def create_manual_invoice(
             raise OperationRefused(f"{folder / 'header.json'} already exists; create the invoice from that folder")
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "header.json").write_text(json.dumps({"invoice_id": key.invoice_id, **header}, indent=2), "utf-8")
+    from invoice_pipeline.importing.provider_files import ProviderFileError, read_header  # pandera: when it reads
+
     try:
-        files = connector_for(provider, config).fetch_invoice(key.invoice_id)
+        files = connectors(provider, config).fetch_invoice(key.invoice_id)
         parsed = read_header(files.header_path, key.invoice_id)
     except (ProviderFileError, ConnectorError) as error:
         if header is not None:
@@ -186,6 +198,8 @@ def create_manual_invoice(
 
 
 def _minor_units(config: PipelineConfig, currency: str) -> int | None:
+    from invoice_pipeline.validation.reference_data import load_reference_data  # DuckDB and pandera: when it reads
+
     try:
         return load_reference_data(config.reference_data, config.data_dir).minor_units(currency)
     except ReferenceDataError:
@@ -224,13 +238,13 @@ class OfferedInvoiceStatus:
 
 
 def offered_invoice_statuses(
-    config: PipelineConfig, warehouse: Warehouse, provider_id: str
+    config: PipelineConfig, warehouse: InvoiceLookups, provider_id: str, *, connectors: ConnectorFactory
 ) -> list[OfferedInvoiceStatus]:
     """The invoices a provider offers, each with where it stands here (its status, `not imported`,
     `Inactive (deactivated)` or `Deleted`) and, for a provider folder, why its header cannot be read."""
     provider = config.provider(provider_id)
     rows = []
-    for offered in connector_for(provider, config).list_invoices():
+    for offered in connectors(provider, config).list_invoices():
         key = InvoiceKey(provider.id, offered.invoice_id)
         record = warehouse.current_record(key)
         rows.append(
@@ -245,7 +259,7 @@ def offered_invoice_statuses(
     return rows
 
 
-def _status_here(warehouse: Warehouse, key: InvoiceKey, record: InvoiceRecord | None) -> str:
+def _status_here(warehouse: InvoiceLookups, key: InvoiceKey, record: InvoiceRecord | None) -> str:
     """Its current record's status, else how it came to have none: voided by a note, deactivated, deleted..."""
     if record is not None:
         return record.status
@@ -257,6 +271,8 @@ def _header_problem(provider: ProviderConfig, invoice_id: str) -> str | None:
     """Why an offered invoice's header.json cannot be read (provider folders only), or None."""
     if provider.settings.folder is None:
         return None
+    from invoice_pipeline.importing.provider_files import ProviderFileError, read_header  # pandera: when it reads
+
     try:
         read_header(provider.settings.folder / invoice_id / "header.json", invoice_id)
     except ProviderFileError as error:

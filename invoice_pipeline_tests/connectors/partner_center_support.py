@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 import yaml
 
+from invoice_pipeline.composition import connector_for
 from invoice_pipeline.demo.partner_center_fake import DEMO_CLIENT_SECRET, FakeInvoice, PartnerCenterFake
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.importing.import_results import ImportResult
@@ -65,7 +66,9 @@ def serve(fake: PartnerCenterFake, *invoices: FakeInvoice) -> None:
 
 def import_invoice(workspace: ProviderWorkspace, warehouse: Warehouse, invoice_id: str) -> ImportResult:
     """Import one of contoso-csp's invoices through the connector and the import."""
-    return import_provider_invoice(workspace.config(), warehouse, InvoiceKey(PROVIDER, invoice_id), actor="test")
+    return import_provider_invoice(
+        workspace.config(), warehouse, InvoiceKey(PROVIDER, invoice_id), connectors=connector_for, actor="test"
+    )
 
 
 def stored_record(warehouse: Warehouse, invoice_id: str) -> dict[str, Any]:

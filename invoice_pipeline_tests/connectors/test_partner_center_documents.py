@@ -26,6 +26,7 @@ from invoice_pipeline.domain.refusals import ImportRefused
 from invoice_pipeline.importing.import_results import CHECKSUM_CHECK
 from invoice_pipeline.importing.sync_plan import plan_sync
 from invoice_pipeline.operations.billing import issue_customer_invoices
+from invoice_pipeline.warehouse.operations_log import OperationsLog
 from invoice_pipeline_tests.builders import bill_at_cost
 from invoice_pipeline_tests.connectors.partner_center_support import (
     billed_by_kind as _billed,
@@ -199,7 +200,9 @@ def test_a_credit_note_imported_before_its_original_keeps_the_original_out_and_u
     _serve(partner_center, _original(), _credit_note(), _replacement())
     assert _import(workspace, warehouse, "G220000002").status == "Active"
 
-    plan = plan_sync(workspace.config(), warehouse, actor="test")
+    plan = plan_sync(
+        workspace.config(), warehouse, connectors=connector_for, changes=OperationsLog(warehouse), actor="test"
+    )
     with pytest.raises(ImportRefused, match="G220000001 is voided by credit note G220000002"):
         _import(workspace, warehouse, "G220000001")
     assert _import(workspace, warehouse, "G220000003").status == "Active"
@@ -310,10 +313,17 @@ def test_the_daily_change_check_compares_a_taxed_invoice_with_the_amount_due_it_
     )
     assert _import(workspace, warehouse, "G210000006").status == "Active"
 
-    assert plan_sync(workspace.config(), warehouse, actor="test").new_changes == []
+    assert (
+        plan_sync(
+            workspace.config(), warehouse, connectors=connector_for, changes=OperationsLog(warehouse), actor="test"
+        ).new_changes
+        == []
+    )
 
     partner_center.invoices["G210000006"].invoice["totalCharges"] = Decimal("500.00")
-    changes = plan_sync(workspace.config(), warehouse, actor="test").new_changes
+    changes = plan_sync(
+        workspace.config(), warehouse, connectors=connector_for, changes=OperationsLog(warehouse), actor="test"
+    ).new_changes
     assert [(c.old_total, c.new_total) for c in changes] == [(Decimal("488.40"), Decimal("500.00"))]
 
 

@@ -11,12 +11,14 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from invoice_pipeline.composition import connector_for
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.lifecycle import Stage
 from invoice_pipeline.importing.eligibility import invoice_standing
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
 from invoice_pipeline.importing.sync_plan import plan_sync
 from invoice_pipeline.warehouse import tables as t
+from invoice_pipeline.warehouse.operations_log import OperationsLog
 from invoice_pipeline_tests.connectors.partner_center_support import use_partner_center
 from invoice_pipeline_tests.dagster_defs.test_invoice_assets import _materializations, _observations, _run_import
 
@@ -121,11 +123,15 @@ def test_the_daily_change_check_gets_partner_centers_header_totals_through_the_c
     workspace, partner_center, workspace_defs, instance, warehouse
 ):
     assert _run_import(workspace_defs, instance, FIRST).success
-    plan = plan_sync(workspace.config(), warehouse, actor="test")
+    plan = plan_sync(
+        workspace.config(), warehouse, connectors=connector_for, changes=OperationsLog(warehouse), actor="test"
+    )
     assert plan.eligible == [SECOND] and plan.new_changes == []
 
     partner_center.invoices["G200000001"].invoice["totalCharges"] = Decimal("1500.10")
-    plan = plan_sync(workspace.config(), warehouse, actor="test")
+    plan = plan_sync(
+        workspace.config(), warehouse, connectors=connector_for, changes=OperationsLog(warehouse), actor="test"
+    )
 
     assert [(c.old_total, c.new_total) for c in plan.new_changes] == [(Decimal("1486.46"), Decimal("1500.10"))]
     assert _record(workspace, FIRST).status == "Active"
@@ -135,7 +141,9 @@ def test_a_provider_that_does_not_answer_is_reported_by_the_plan(workspace, part
     partner_center.faults.forbidden = set()
     partner_center.faults.server_errors = 100
 
-    plan = plan_sync(workspace.config(), warehouse, actor="test")
+    plan = plan_sync(
+        workspace.config(), warehouse, connectors=connector_for, changes=OperationsLog(warehouse), actor="test"
+    )
 
     assert plan.candidates == []
     assert len(plan.provider_errors) == 1 and "500 Internal Server Error" in plan.provider_errors[0]

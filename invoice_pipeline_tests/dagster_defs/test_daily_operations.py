@@ -510,7 +510,7 @@ def test_the_crash_sensor_records_a_crashed_import_run_once_and_the_summary_list
     ops, workspace, instance, monkeypatch
 ):
     workspace.add_invoice("G1", usage=[usage_line("U1")])
-    monkeypatch.setattr("invoice_pipeline.importing.invoice_import.find_missing_references", _explode)
+    monkeypatch.setattr("invoice_pipeline.importing.invoice_validation.find_missing_references", _explode)
     crashed = _import_run(ops, instance, "G1")
     assert not crashed.success
     _crash_sensor(instance, crashed)

@@ -478,7 +478,7 @@ def test_run_invoice_import_reports_a_crash_as_broken_and_the_invoice_goes_to_er
     workspace, workspace_defs, instance, monkeypatch
 ):
     _clean_invoice(workspace)
-    monkeypatch.setattr("invoice_pipeline.importing.invoice_import.find_missing_references", _explode)
+    monkeypatch.setattr("invoice_pipeline.importing.invoice_validation.find_missing_references", _explode)
     outcome = run_invoice_import(workspace_defs, instance, KEY)
     assert (outcome.success, outcome.broken) == (False, True)
     assert outcome.error
@@ -495,7 +495,7 @@ def test_run_invoice_import_reports_a_crash_as_broken_and_the_invoice_goes_to_er
 def test_run_invoice_import_names_the_cause_of_a_crash_in_its_error(workspace, workspace_defs, instance, monkeypatch):
     # The CLI prints the first line of this error as the invoice's outcome (`failed\t<error>`).
     _clean_invoice(workspace)
-    monkeypatch.setattr("invoice_pipeline.importing.invoice_import.find_missing_references", _explode)
+    monkeypatch.setattr("invoice_pipeline.importing.invoice_validation.find_missing_references", _explode)
     outcome = run_invoice_import(workspace_defs, instance, KEY)
     assert outcome.broken
     assert "disk full" in outcome.error.splitlines()[0]

@@ -11,6 +11,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
+from invoice_pipeline.composition import connector_for
 from invoice_pipeline.dagster_defs.invoice_state import WAITING_FOR_ACTIVATION
 from invoice_pipeline.dagster_defs.invoice_state import when as _when
 from invoice_pipeline.dagster_defs.jobs import IMPORT_JOB
@@ -87,7 +88,10 @@ def _active_and_billed(workspace) -> list[str]:
     clean_invoice(workspace, KEY.invoice_id)
     warehouse = workspace.warehouse()
     try:
-        assert import_provider_invoice(workspace.config(), warehouse, KEY, actor="test").status == "Active"
+        assert (
+            import_provider_invoice(workspace.config(), warehouse, KEY, connectors=connector_for, actor="test").status
+            == "Active"
+        )
         return sorted(c.customer_invoice_id for c in bill_at_cost(warehouse, actor="test"))
     finally:
         warehouse.dispose()
@@ -264,7 +268,7 @@ def test_unlink_job_with_nothing_invoiced_fails_with_the_refusal(workspace, ops,
     workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1")])
     warehouse = workspace.warehouse()
     try:
-        import_provider_invoice(workspace.config(), warehouse, KEY, actor="test")
+        import_provider_invoice(workspace.config(), warehouse, KEY, connectors=connector_for, actor="test")
     finally:
         warehouse.dispose()
     assert _failure(_operation(ops, instance, "unlink_provider_invoice")) == (
@@ -490,7 +494,10 @@ def _checksum_error(workspace, total: str) -> None:
     )
     warehouse = workspace.warehouse()
     try:
-        assert import_provider_invoice(workspace.config(), warehouse, KEY, actor="test").status == "Error"
+        assert (
+            import_provider_invoice(workspace.config(), warehouse, KEY, connectors=connector_for, actor="test").status
+            == "Error"
+        )
     finally:
         warehouse.dispose()
 
@@ -623,7 +630,7 @@ def test_bill_customers_job_materializes_billable_consumption_and_customer_invoi
     )
     warehouse = workspace.warehouse()
     try:
-        import_provider_invoice(workspace.config(), warehouse, KEY, actor="test")
+        import_provider_invoice(workspace.config(), warehouse, KEY, connectors=connector_for, actor="test")
     finally:
         warehouse.dispose()
     job = ops.resolve_job_def("bill_customers")

@@ -13,6 +13,7 @@ import dagster as dg
 import pytest
 import yaml
 
+from invoice_pipeline.composition import connector_for
 from invoice_pipeline.dagster_defs.billing_assets import FIRST_PERIOD, FIRST_PERIOD_REASON, first_billing_period
 from invoice_pipeline.dagster_defs.reconciliation_assets import (
     billing_periods,
@@ -167,7 +168,9 @@ def test_a_period_shows_one_short_table_per_kind_of_finding_with_its_10_largest(
         subscriptions.writelines(f"contoso-csp,SUB-X-{n},ACC-1001,BC-2001,AZURE-PLAN\n" for n in range(1, 31))
     usage = [usage_line(f"U{n}", f"{n}.00", subscription_id=f"SUB-X-{n}") for n in range(1, 31)]
     workspace.add_invoice("G-MANY", usage=usage, license=[license_line("L1", "36.00")])
-    import_provider_invoice(workspace.config(), warehouse, InvoiceKey("contoso-csp", "G-MANY"))
+    import_provider_invoice(
+        workspace.config(), warehouse, InvoiceKey("contoso-csp", "G-MANY"), connectors=connector_for
+    )
 
     result = _materialize(workspace)
 
@@ -226,7 +229,9 @@ def test_the_partition_counts_accepted_checksum_differences_and_shows_the_invoic
     """A 0.03 USD difference within the provider's tolerance of 0.05: counted, and in the currency's totals."""
     workspace.set_tolerance("contoso-csp", "0.05")
     workspace.add_invoice("G-TOLERANCE", usage=[usage_line("U1", "100.00")], total="99.97")
-    import_provider_invoice(workspace.config(), warehouse, InvoiceKey("contoso-csp", "G-TOLERANCE"))
+    import_provider_invoice(
+        workspace.config(), warehouse, InvoiceKey("contoso-csp", "G-TOLERANCE"), connectors=connector_for
+    )
 
     result = _materialize(workspace)
 

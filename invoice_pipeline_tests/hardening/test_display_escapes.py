@@ -14,6 +14,7 @@ from datetime import date, timedelta
 
 import dagster as dg
 
+from invoice_pipeline.composition import connector_for
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline_tests.builders import usage_line
 from invoice_pipeline_tests.cli_runner import run_cli
@@ -58,7 +59,7 @@ def test_metadata_descriptions_and_errors_shown_in_the_ui_are_escaped(workspace,
 
     workspace.add_invoice("G-ESC", usage=[usage_line(TITLE), usage_line("U2", customer_id=CUSTOMER)])
     key = InvoiceKey("contoso-csp", "G-ESC")
-    result = import_provider_invoice(workspace.config(), warehouse, key, run_id="t")
+    result = import_provider_invoice(workspace.config(), warehouse, key, connectors=connector_for, run_id="t")
     (record,) = warehouse.records(key)
     message = f"{result.message} {TITLE} {CUSTOMER}"  # whatever the schema made of them, and the values raw
     record = dataclasses.replace(record, message=message)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from invoice_pipeline.composition import connector_for
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
@@ -51,7 +52,7 @@ def test_an_import_waits_for_a_short_lock_and_then_succeeds(invoice):
     started = time.monotonic()
     warehouse = invoice.warehouse()
     try:
-        result = import_provider_invoice(invoice.config(), warehouse, KEY, run_id="t")
+        result = import_provider_invoice(invoice.config(), warehouse, KEY, connectors=connector_for, run_id="t")
     finally:
         warehouse.dispose()
         holder.wait()
@@ -66,13 +67,16 @@ def test_a_long_lock_fails_cleanly_writes_nothing_and_the_next_run_imports(invoi
     try:
         # Opening the warehouse connects (it records imports that stopped), so the wait ends there.
         with pytest.raises(WarehouseUnavailable, match="stayed locked by another process for 1 s.*nothing was changed"):
-            import_provider_invoice(invoice.config(), invoice.warehouse(), KEY, run_id="t")
+            import_provider_invoice(invoice.config(), invoice.warehouse(), KEY, connectors=connector_for, run_id="t")
     finally:
         holder.wait()
     warehouse = invoice.warehouse()
     try:
         assert warehouse.current_record(KEY) is None
-        assert import_provider_invoice(invoice.config(), warehouse, KEY, run_id="t").status == Status.ACTIVE
+        assert (
+            import_provider_invoice(invoice.config(), warehouse, KEY, connectors=connector_for, run_id="t").status
+            == Status.ACTIVE
+        )
     finally:
         warehouse.dispose()
 
@@ -107,14 +111,15 @@ def test_the_cli_reports_an_unreachable_postgresql_warehouse_in_one_line_without
 IMPORTER = """
 import sys
 from invoice_pipeline.config import load_config
-from invoice_pipeline.composition import open_warehouse
+from invoice_pipeline.composition import connector_for, open_warehouse
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.refusals import ImportRefused
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
 config = load_config(sys.argv[1])
 warehouse = open_warehouse(config)
 try:
-    print(import_provider_invoice(config, warehouse, InvoiceKey.parse(sys.argv[2]), run_id=sys.argv[3]).status)
+    key = InvoiceKey.parse(sys.argv[2])
+    print(import_provider_invoice(config, warehouse, key, connectors=connector_for, run_id=sys.argv[3]).status)
 except ImportRefused as refusal:
     print("refused:", refusal)
 """

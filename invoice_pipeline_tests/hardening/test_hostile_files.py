@@ -35,7 +35,9 @@ CLI = Path(sys.executable).parent / "invoice-pipeline"
 
 
 def _import(workspace, warehouse, invoice_id: str):
-    return import_provider_invoice(workspace.config(), warehouse, InvoiceKey("contoso-csp", invoice_id), run_id="t")
+    return import_provider_invoice(
+        workspace.config(), warehouse, InvoiceKey("contoso-csp", invoice_id), connectors=connector_for, run_id="t"
+    )
 
 
 def _outside_usage(tmp_path: Path) -> Path:

@@ -31,7 +31,9 @@ def test_an_invoice_folder_that_links_outside_the_provider_folder_is_never_read(
     (outside / "header.json").write_text('{"secret": "outside"}')
     os.symlink(outside, workspace.provider_folder() / "G-LINKED")
     with pytest.raises(ImportRefused, match="contoso-csp does not offer invoice 'G-LINKED'"):
-        import_provider_invoice(workspace.config(), warehouse, InvoiceKey("contoso-csp", "G-LINKED"), run_id="t")
+        import_provider_invoice(
+            workspace.config(), warehouse, InvoiceKey("contoso-csp", "G-LINKED"), connectors=connector_for, run_id="t"
+        )
     assert warehouse.records(InvoiceKey("contoso-csp", "G-LINKED")) == []  # refused: no record, nothing read
     (listed,) = folders_not_read(workspace.config().provider("contoso-csp"))
     assert (listed.folder, "outside" in listed.reason) == ("G-LINKED", True)
@@ -52,7 +54,9 @@ def test_folders_whose_names_cannot_be_invoice_ids_are_not_offered(workspace):
 def test_sql_looking_values_are_stored_as_data_and_break_nothing(workspace, warehouse):
     line = usage_line("U1", meter_name=SQL_LOOKING, unit=SQL_LOOKING)
     workspace.add_invoice("G-SQL", usage=[line, usage_line(SQL_LOOKING, customer_id=SQL_LOOKING)])
-    result = import_provider_invoice(workspace.config(), warehouse, InvoiceKey("contoso-csp", "G-SQL"), run_id="t")
+    result = import_provider_invoice(
+        workspace.config(), warehouse, InvoiceKey("contoso-csp", "G-SQL"), connectors=connector_for, run_id="t"
+    )
     assert result.status == Status.ERROR
     assert f"customer '{SQL_LOOKING}' (1 line)" in result.message
     with warehouse.engine.connect() as conn:
@@ -65,7 +69,9 @@ def test_sql_looking_column_names_are_kept_as_extra_columns(workspace, warehouse
     hostile = 'evil"; DROP TABLE usage_summaries; --'
     rows = [{**usage_line("U1"), hostile: "1", "it's": "2"}]
     write_csv(folder / "usage_summaries.csv", rows, [*USAGE_COLUMNS, hostile, "it's"])
-    result = import_provider_invoice(workspace.config(), warehouse, InvoiceKey("contoso-csp", "G-COLS"), run_id="t")
+    result = import_provider_invoice(
+        workspace.config(), warehouse, InvoiceKey("contoso-csp", "G-COLS"), connectors=connector_for, run_id="t"
+    )
     assert result.status == Status.ACTIVE, result.message
     with warehouse.engine.connect() as conn:
         extra = conn.execute(sa.select(t.usage_summaries.c.extra)).scalar_one()
@@ -74,7 +80,9 @@ def test_sql_looking_column_names_are_kept_as_extra_columns(workspace, warehouse
 
 def test_formula_looking_values_reach_the_missing_references_note_neutralised(workspace, warehouse):
     workspace.add_invoice("G-CSV", usage=[usage_line("U1", customer_id='=HYPERLINK("http://x")')])
-    result = import_provider_invoice(workspace.config(), warehouse, InvoiceKey("contoso-csp", "G-CSV"), run_id="t")
+    result = import_provider_invoice(
+        workspace.config(), warehouse, InvoiceKey("contoso-csp", "G-CSV"), connectors=connector_for, run_id="t"
+    )
     errors = {n.file_name: n.content for n in warehouse.notes(result.record_id)}["errors.csv"]
     assert "'=HYPERLINK" in errors
     assert ",=HYPERLINK" not in errors
@@ -84,7 +92,9 @@ def test_a_huge_single_line_ends_as_error_with_a_clear_message(workspace, wareho
     folder = workspace.add_invoice("G-HUGE", usage=[usage_line("U1")])
     with (folder / "usage_summaries.csv").open("a", encoding="utf-8") as handle:
         handle.write("U2," + "x" * 5_000_000 + ",SUB-AZ-1001,AZURE-PLAN,2026-10-01,2026-10-31,1,1,1,USD,,,,\n")
-    result = import_provider_invoice(workspace.config(), warehouse, InvoiceKey("contoso-csp", "G-HUGE"), run_id="t")
+    result = import_provider_invoice(
+        workspace.config(), warehouse, InvoiceKey("contoso-csp", "G-HUGE"), connectors=connector_for, run_id="t"
+    )
     assert result.status == Status.ERROR
     assert result.message.startswith("usage_summaries.csv: cannot be read")
     assert "longer than the reader allows" in result.message or "must be 1 to 200 characters" in result.message
@@ -96,7 +106,9 @@ def test_empty_text_and_missing_values_are_both_treated_as_missing(workspace, wa
     folder = workspace.add_invoice("G-EMPTY", usage=[usage_line("U1")])
     text = (folder / "usage_summaries.csv").read_text().replace("AZURE-PLAN", '""', 1)
     (folder / "usage_summaries.csv").write_text(text)
-    result = import_provider_invoice(workspace.config(), warehouse, InvoiceKey("contoso-csp", "G-EMPTY"), run_id="t")
+    result = import_provider_invoice(
+        workspace.config(), warehouse, InvoiceKey("contoso-csp", "G-EMPTY"), connectors=connector_for, run_id="t"
+    )
     assert result.status == Status.ACTIVE  # product_id may be empty, quoted or not
     blank_customer = text.replace(usage_line("U1")["customer_id"], "", 1)
     (folder / "usage_summaries.csv").write_text(blank_customer)
@@ -106,7 +118,7 @@ def test_empty_text_and_missing_values_are_both_treated_as_missing(workspace, wa
     (workspace.provider_folder() / "G-EMPTY2" / "header.json").write_text(
         (folder / "header.json").read_text().replace("G-EMPTY", "G-EMPTY2")
     )
-    refused = import_provider_invoice(workspace.config(), warehouse, other, run_id="t")
+    refused = import_provider_invoice(workspace.config(), warehouse, other, connectors=connector_for, run_id="t")
     assert "column 'customer_id' must be a value (it is empty)" in refused.message
 
 

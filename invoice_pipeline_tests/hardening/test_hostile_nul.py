@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from invoice_pipeline.composition import connector_for
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
@@ -23,7 +24,9 @@ def test_a_nul_byte_in_a_provider_value_ends_in_a_schema_error_naming_it_not_a_c
         folder / "usage_summaries.csv", [row], [*USAGE_COLUMNS, *([column] if column not in USAGE_COLUMNS else [])]
     )
 
-    result = import_provider_invoice(workspace.config(), warehouse, InvoiceKey("contoso-csp", "G-NUL"), run_id="t")
+    result = import_provider_invoice(
+        workspace.config(), warehouse, InvoiceKey("contoso-csp", "G-NUL"), connectors=connector_for, run_id="t"
+    )
 
     assert result.status == Status.ERROR
     assert "Import failed unexpectedly" not in result.message

@@ -9,6 +9,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from invoice_pipeline.composition import connector_for
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
@@ -58,7 +59,9 @@ def test_stored_totals_checksum_verdict_and_export_are_exact(tmp_path_factory, i
     warehouse = workspace.warehouse()
     try:
         key = InvoiceKey("contoso-csp", invoice_id)
-        result = import_provider_invoice(workspace.config(), warehouse, key, run_id="property")
+        result = import_provider_invoice(
+            workspace.config(), warehouse, key, connectors=connector_for, run_id="property"
+        )
         reference_difference = header.quantize(quantum, rounding=ROUND_HALF_EVEN) - (
             exact_usage + exact_license
         ).quantize(quantum, rounding=ROUND_HALF_EVEN)

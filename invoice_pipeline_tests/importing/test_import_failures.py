@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from invoice_pipeline.composition import connector_for
 from invoice_pipeline.domain.import_failures import ImportFailure
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.refusals import ImportRefused
@@ -20,7 +21,7 @@ FAR_AFTER_THE_PERIOD = {"charge_start_date": "2027-01-01", "charge_end_date": "2
 
 
 def _import(workspace, warehouse):
-    return import_provider_invoice(workspace.config(), warehouse, KEY, run_id="test-run")
+    return import_provider_invoice(workspace.config(), warehouse, KEY, connectors=connector_for, run_id="test-run")
 
 
 def test_a_clean_import_has_no_failure(workspace, warehouse):
@@ -71,9 +72,9 @@ def _refused_activation(workspace, warehouse, amount: str, total: str, customer_
     )
     workspace.add_invoice(MANUAL.invoice_id, license=[line], provider=MANUAL.provider, total=total)
     config = workspace.config()
-    create_manual_invoice(config, warehouse, MANUAL, actor="tester", reason="test")
+    create_manual_invoice(config, warehouse, MANUAL, connectors=connector_for, actor="tester", reason="test")
     with pytest.raises(ImportRefused) as refused:
-        activate_manual_invoice(config, warehouse, MANUAL, actor="tester", reason="test")
+        activate_manual_invoice(config, warehouse, MANUAL, connectors=connector_for, actor="tester", reason="test")
     return str(refused.value)
 
 
@@ -89,7 +90,9 @@ def test_a_refused_activation_offers_the_checksum_override_for_a_checksum_failur
 def test_a_refused_activation_does_not_offer_the_override_when_the_checksum_passed(workspace, warehouse, monkeypatch):
     # Unresolved references worded like a checksum failure, the checksum passed: no override can help.
     worded = "Checksum failed: header 1.00 USD"
-    monkeypatch.setattr("invoice_pipeline.importing.invoice_import.missing_references_message", lambda missing: worded)
+    monkeypatch.setattr(
+        "invoice_pipeline.importing.invoice_validation.missing_references_message", lambda missing: worded
+    )
     refusal = _refused_activation(workspace, warehouse, "135.00", "135.00", customer_id="FAB-CUST-UNKNOWN")
     assert f"{MANUAL} cannot be activated: {worded}; it stays Populating" in refusal
     assert OVERRIDE_FIX not in refusal
@@ -101,9 +104,9 @@ def test_a_refused_activation_of_an_invoice_with_charges_far_after_its_period_sa
     )
     workspace.add_invoice(MANUAL.invoice_id, license=[line], provider=MANUAL.provider)
     config = workspace.config()
-    create_manual_invoice(config, warehouse, MANUAL, actor="tester", reason="test")
+    create_manual_invoice(config, warehouse, MANUAL, connectors=connector_for, actor="tester", reason="test")
     with pytest.raises(ImportRefused) as refused:
-        activate_manual_invoice(config, warehouse, MANUAL, actor="tester", reason="test")
+        activate_manual_invoice(config, warehouse, MANUAL, connectors=connector_for, actor="tester", reason="test")
     assert f"{MANUAL} cannot be activated: Lines out of period: 1 line charged more than 31 days" in str(refused.value)
     assert "or raise out_of_period_error_after_days in the configuration" in str(refused.value)
     assert OVERRIDE_FIX not in str(refused.value)

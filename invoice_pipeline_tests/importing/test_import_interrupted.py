@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from benchmarks.generate import generate, write_config
-from invoice_pipeline.composition import open_warehouse
+from invoice_pipeline.composition import connector_for, open_warehouse
 from invoice_pipeline.config import load_config
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
@@ -29,9 +29,9 @@ CHILD = textwrap.dedent(
     """
     import sys, time
     from invoice_pipeline.config import load_config
-    from invoice_pipeline.composition import open_warehouse
+    from invoice_pipeline.composition import connector_for, open_warehouse
     from invoice_pipeline.domain.invoice_keys import InvoiceKey
-    from invoice_pipeline.importing import invoice_import
+    from invoice_pipeline.importing import invoice_import, invoice_validation
     from invoice_pipeline.warehouse import line_publishing
 
     def announce(step, original):
@@ -44,14 +44,15 @@ CHILD = textwrap.dedent(
             return result
         return wrapper
 
-    invoice_import.stage_and_validate = announce("validating", invoice_import.stage_and_validate)
-    invoice_import.find_missing_references = announce("resolving", invoice_import.find_missing_references)
+    invoice_validation.stage_and_validate = announce("validating", invoice_validation.stage_and_validate)
+    invoice_validation.find_missing_references = announce("resolving", invoice_validation.find_missing_references)
     line_publishing.finish_import = announce("publishing", line_publishing.finish_import)
     # Called inside the publishing transaction, after the lines are inserted and before the commit.
     line_publishing.change_status = announce("lines inserted, status not yet set", line_publishing.change_status)
     config = load_config(sys.argv[1])
     warehouse = open_warehouse(config)
-    invoice_import.import_provider_invoice(config, warehouse, InvoiceKey.parse(sys.argv[2]), run_id="child")
+    key = InvoiceKey.parse(sys.argv[2])
+    invoice_import.import_provider_invoice(config, warehouse, key, connectors=connector_for, run_id="child")
     print("finished", flush=True)
     time.sleep(30)
     """
@@ -111,7 +112,9 @@ def test_killed_import_leaves_no_partial_lines_and_the_next_run_imports_exactly(
         else:
             assert record.status in ("Populating", "Error")  # Error once a command saw its claim lapse
             assert count == 0, "a killed import left lines behind"
-            result = import_provider_invoice(config, warehouse, KEY, run_id="after-kill")  # at once: no wait
+            result = import_provider_invoice(
+                config, warehouse, KEY, connectors=connector_for, run_id="after-kill"
+            )  # at once: no wait
             assert result.status == Status.ACTIVE, result.message
             stopped = [entry.reason for entry in warehouse.history(KEY) if entry.to_status == "Error"]
             assert stopped == [

@@ -9,14 +9,14 @@ import pytest
 import yaml
 
 from benchmarks.generate import generate, write_config
-from invoice_pipeline.composition import open_warehouse
+from invoice_pipeline.composition import connector_for, open_warehouse
 from invoice_pipeline.config import load_config
 from invoice_pipeline.domain.import_failures import ImportFailure
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
-from invoice_pipeline.domain.refusals import ImportRefused
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.import_results import CHECKSUM_CHECK, REFERENCES_CHECK, SCHEMA_CHECK
-from invoice_pipeline.importing.invoice_import import ProviderFileChanged, import_provider_invoice
+from invoice_pipeline.importing.invoice_import import import_provider_invoice
+from invoice_pipeline.importing.provider_file_changes import ProviderFileChanged
 from invoice_pipeline.operations.invoice_operations import deactivate_invoice, delete_invoice
 from invoice_pipeline.validation import billing_period
 from invoice_pipeline.warehouse import line_publishing
@@ -30,7 +30,7 @@ REPLACED_FILE = "usage_summaries.csv changed while the invoice was being importe
 
 
 def _import(workspace, warehouse, key=KEY):
-    return import_provider_invoice(workspace.config(), warehouse, key, run_id="test-run")
+    return import_provider_invoice(workspace.config(), warehouse, key, connectors=connector_for, run_id="test-run")
 
 
 def test_clean_invoice_becomes_active_with_every_line_stored(workspace, warehouse):
@@ -336,15 +336,6 @@ def test_duplicate_line_ids_within_the_invoice_are_refused(workspace, warehouse)
     assert "1 line_id(s) appear more than once in the invoice, e.g. X1 (2x)" in result.message
 
 
-def test_active_invoice_cannot_be_imported_again(workspace, warehouse):
-    workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1")])
-    _import(workspace, warehouse)
-    before = warehouse.history(KEY)
-    with pytest.raises(ImportRefused, match="deactivate it \\(recommended\\) or delete it"):
-        _import(workspace, warehouse)
-    assert warehouse.history(KEY) == before
-
-
 def test_an_explicit_import_brings_back_a_deactivated_or_deleted_invoice_as_a_new_record(workspace, warehouse):
     workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1")])
     first = _import(workspace, warehouse)
@@ -354,35 +345,6 @@ def test_an_explicit_import_brings_back_a_deactivated_or_deleted_invoice_as_a_ne
     delete_invoice(warehouse, KEY, actor="cli:alice", reason="duplicate")
     assert _import(workspace, warehouse).status == Status.ACTIVE
     assert warehouse.history(KEY)[-2].reason == "import started"
-
-
-def test_importing_a_manual_providers_invoice_is_refused_naming_create_and_activate(workspace, warehouse):
-    manual = InvoiceKey("fabrikam-distribution", "FAB-1")
-    workspace.add_invoice(
-        manual.invoice_id,
-        license=[license_line("F1", customer_id="FAB-CUST-77", subscription_id="FAB-SUB-1", product_id="BACKUP-TB")],
-        provider=manual.provider,
-    )
-    with pytest.raises(ImportRefused) as refused:
-        _import(workspace, warehouse, manual)
-    assert str(refused.value) == (
-        f"{manual} is a manual provider's invoice: it becomes Active only through activation; create it with "
-        f"`invoice-pipeline invoices create {manual} --reason ...`, then `invoice-pipeline invoices activate "
-        f"{manual} --reason ...`"
-    )
-    assert warehouse.records(manual) == [] and warehouse.history(manual) == []
-
-
-def test_importing_an_invoice_the_provider_does_not_offer_is_refused_and_creates_no_record(workspace, warehouse):
-    workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1")])
-    typo = InvoiceKey("contoso-csp", "G20000001")
-    with pytest.raises(ImportRefused) as refused:
-        _import(workspace, warehouse, typo)
-    assert str(refused.value) == (
-        "contoso-csp does not offer invoice 'G20000001'; it offers G200000001 "
-        "(list them with `invoice-pipeline providers invoices contoso-csp`)"
-    )
-    assert warehouse.records(typo) == [] and warehouse.history(typo) == []
 
 
 def test_error_invoice_is_retried_on_the_same_record_and_can_become_active(workspace, warehouse):
@@ -460,7 +422,7 @@ def test_an_invoice_larger_than_the_duckdb_memory_limit_spills_to_the_data_folde
     key = InvoiceKey("bench-csp", "BENCH-1000000")
     warehouse = open_warehouse(load_config(config_path))
     try:
-        result = import_provider_invoice(load_config(config_path), warehouse, key)
+        result = import_provider_invoice(load_config(config_path), warehouse, key, connectors=connector_for)
         assert result.status == Status.ACTIVE, result.message
         assert result.usage_line_count == 1_000_000
     finally:
@@ -500,7 +462,7 @@ def test_an_import_that_crashes_leaves_error_and_no_lines(workspace, warehouse, 
     def explode(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("invoice_pipeline.importing.invoice_import.find_missing_references", explode)
+    monkeypatch.setattr("invoice_pipeline.importing.invoice_validation.find_missing_references", explode)
     with pytest.raises(OSError):
         _import(workspace, warehouse)
     record = warehouse.current_record(KEY)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from invoice_pipeline.composition import connector_for
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing import line_staging
@@ -100,7 +101,9 @@ def _outcome(workspace: ProviderWorkspace) -> dict[str, Any]:
     """Everything an import leaves: its result, the record, notes, history and every stored line."""
     warehouse = workspace.warehouse()
     try:
-        result = import_provider_invoice(workspace.config(), warehouse, KEY, run_id="test-run")
+        result = import_provider_invoice(
+            workspace.config(), warehouse, KEY, connectors=connector_for, run_id="test-run"
+        )
         record = warehouse.current_record(KEY)
         assert record is not None
         with warehouse.engine.connect() as conn:

@@ -17,6 +17,7 @@ import duckdb
 import pytest
 import sqlalchemy as sa
 
+from invoice_pipeline.composition import connector_for
 from invoice_pipeline.connectors.folder import folders_not_read
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
@@ -35,7 +36,7 @@ DATE_MEANING = "must be a real calendar date from 2000-01-01 to 2099-12-31 [real
 
 
 def _import(workspace, warehouse):
-    return import_provider_invoice(workspace.config(), warehouse, KEY, run_id="t")
+    return import_provider_invoice(workspace.config(), warehouse, KEY, connectors=connector_for, run_id="t")
 
 
 def _csv_text(rows: list[dict], columns: list[str] = USAGE_COLUMNS) -> str:

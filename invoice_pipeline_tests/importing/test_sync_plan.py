@@ -1,4 +1,6 @@
-"""The daily sync's plan after real imports: what is imported, and provider changes of Active invoices."""
+"""The daily sync's plan after real imports: provider changes of Active invoices, compared with what the import
+stored and the provider's files, recorded once through the warehouse's SQL. Which invoices a plan imports is the
+unit tier's (invoice_pipeline_tests/unit/importing/test_sync_plan.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
+from invoice_pipeline.composition import connector_for
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
 from invoice_pipeline.importing.sync_plan import plan_sync
@@ -24,7 +27,9 @@ def _key(invoice_id: str, provider: str = "contoso-csp") -> InvoiceKey:
 
 
 def _import(workspace, warehouse, invoice_id: str):
-    return import_provider_invoice(workspace.config(), warehouse, _key(invoice_id), actor="test")
+    return import_provider_invoice(
+        workspace.config(), warehouse, _key(invoice_id), connectors=connector_for, actor="test"
+    )
 
 
 def _age(warehouse, invoice_id: str, minutes: int) -> None:
@@ -39,7 +44,14 @@ def _age(warehouse, invoice_id: str, minutes: int) -> None:
 
 
 def _plan(workspace, warehouse, **kwargs):
-    return plan_sync(workspace.config(), warehouse, actor="test-sync", **kwargs)
+    return plan_sync(
+        workspace.config(),
+        warehouse,
+        connectors=connector_for,
+        changes=OperationsLog(warehouse),
+        actor="test-sync",
+        **kwargs,
+    )
 
 
 def _verdicts(plan) -> dict[str, tuple[bool, str]]:
@@ -67,56 +79,6 @@ def imported(workspace, warehouse):
     _age(warehouse, "G3", minutes=121)
     _age(warehouse, "G4", minutes=5)
     return workspace
-
-
-# Which invoices are imported --------------------------------------------------------------------------
-
-
-def test_new_error_and_stuck_populating_invoices_are_eligible_active_and_running_ones_are_not(imported, warehouse):
-    plan = _plan(imported, warehouse)
-    assert _verdicts(plan) == {
-        "contoso-csp:G1": (False, "already Active"),
-        "contoso-csp:G2": (True, "retry after Error"),
-        "contoso-csp:G3": (True, "retry after Error"),  # its stop recorded first (see below)
-        "contoso-csp:G4": (False, "import running"),
-        "contoso-csp:G5": (True, "new invoice"),
-    }
-    assert [str(k) for k in plan.eligible] == ["contoso-csp:G2", "contoso-csp:G3", "contoso-csp:G5"]
-    assert plan.new_changes == [] and plan.provider_errors == []
-    stopped = warehouse.current_record(_key("G3"))
-    assert stopped.status == "Error"
-    assert stopped.message.startswith("Import stopped without finishing (run dead-run): it was still Populating")
-
-
-def test_the_stuck_threshold_comes_from_stuck_populating_after_minutes(imported, warehouse):
-    config = imported.config_path.read_text(encoding="utf-8")
-    imported.config_path.write_text(config + "stuck_populating_after_minutes: 3\n", encoding="utf-8")
-    assert _verdicts(_plan(imported, warehouse))["contoso-csp:G4"] == (True, "retry after Error")
-
-
-def test_an_inactive_invoice_counts_as_new(workspace, warehouse):
-    workspace.add_invoice("G1", usage=[usage_line("U1")])
-    _import(workspace, warehouse, "G1")
-    pi = t.provider_invoices
-    with warehouse.engine.begin() as conn:
-        conn.execute(sa.update(pi).values(status="Inactive", current_key=None))
-    assert _verdicts(_plan(workspace, warehouse)) == {"contoso-csp:G1": (True, "new invoice")}
-
-
-def test_only_automatic_providers_are_asked_unless_named(workspace, warehouse):
-    workspace.add_invoice("G1", usage=[usage_line("U1")])
-    workspace.add_invoice("FAB-1", usage=[usage_line("U1")], provider="fabrikam-distribution")
-    assert list(_verdicts(_plan(workspace, warehouse))) == ["contoso-csp:G1"]
-    named = _plan(workspace, warehouse, provider_ids=["fabrikam-distribution"])
-    assert list(_verdicts(named)) == ["fabrikam-distribution:FAB-1"]
-
-
-def test_planning_changes_no_invoice_but_records_an_import_that_stopped_as_error(imported, warehouse):
-    before = {r.invoice_id: r for r in warehouse.list_invoices()}
-    _plan(imported, warehouse)
-    after = {r.invoice_id: r for r in warehouse.list_invoices()}
-    assert (before.pop("G3").status, after.pop("G3").status) == ("Populating", "Error")
-    assert after == before
 
 
 # Provider changes of Active invoices ---------------------------------------------------------------------

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from invoice_pipeline.composition import connector_for
 from invoice_pipeline.config import NotificationsConfig
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
@@ -36,12 +37,16 @@ def _notify(warehouse, relay: SmtpRelay) -> list[str]:
 
 def test_a_line_change_keeping_the_total_is_mailed_once_saying_the_lines_changed(workspace, warehouse, relay):
     workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1", "10.00")], license=[license_line("L1", "36.00")])
-    import_provider_invoice(workspace.config(), warehouse, KEY, actor="test")
+    import_provider_invoice(workspace.config(), warehouse, KEY, connectors=connector_for, actor="test")
     workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1", "11.00")], license=[license_line("L1", "35.00")])
-    plan_sync(workspace.config(), warehouse, actor="test-sync")
+    plan_sync(
+        workspace.config(), warehouse, connectors=connector_for, changes=OperationsLog(warehouse), actor="test-sync"
+    )
 
     assert _notify(warehouse, relay) == []
-    plan_sync(workspace.config(), warehouse, actor="test-sync")
+    plan_sync(
+        workspace.config(), warehouse, connectors=connector_for, changes=OperationsLog(warehouse), actor="test-sync"
+    )
     assert _notify(warehouse, relay) == []
 
     (mail,) = relay.messages
@@ -54,9 +59,11 @@ def test_a_line_change_keeping_the_total_is_mailed_once_saying_the_lines_changed
 
 def test_a_total_change_is_still_mailed_with_both_totals(workspace, warehouse, relay):
     workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1", "10.00")])
-    import_provider_invoice(workspace.config(), warehouse, KEY, actor="test")
+    import_provider_invoice(workspace.config(), warehouse, KEY, connectors=connector_for, actor="test")
     workspace.add_invoice(KEY.invoice_id, total="12.00")
-    plan_sync(workspace.config(), warehouse, actor="test-sync")
+    plan_sync(
+        workspace.config(), warehouse, connectors=connector_for, changes=OperationsLog(warehouse), actor="test-sync"
+    )
     assert _notify(warehouse, relay) == []
     (mail,) = relay.messages
     assert mail.subject == "Provider invoice contoso-csp:G1 changed at the provider: 10.00 -> 12.00 USD"

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
+from invoice_pipeline.composition import connector_for
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
 from invoice_pipeline.importing.sync_plan import plan_sync
@@ -51,7 +52,9 @@ def _key(invoice_id: str) -> InvoiceKey:
 
 
 def _import(workspace, warehouse, invoice_id: str):
-    return import_provider_invoice(workspace.config(), warehouse, _key(invoice_id), actor="test")
+    return import_provider_invoice(
+        workspace.config(), warehouse, _key(invoice_id), connectors=connector_for, actor="test"
+    )
 
 
 def _current_day(config) -> date:
@@ -127,7 +130,7 @@ def busy_day(notifying, warehouse):
         _import(ws, warehouse, invoice_id)
     warehouse.start_import(_key("G3"), run_id="run-still-going", actor="test", stuck_after=timedelta(hours=2))
     ws.add_invoice("G4", total="25.50")  # the provider's header now says 25.50
-    plan = plan_sync(ws.config(), warehouse, actor="test")
+    plan = plan_sync(ws.config(), warehouse, connectors=connector_for, changes=OperationsLog(warehouse), actor="test")
     assert [c.invoice_id for c in plan.new_changes] == ["G4"]
     OperationsLog(warehouse).record_run_failure("run-crashed-1", _key("G5"), "OSError: disk full")
     return ws
@@ -166,7 +169,7 @@ def test_an_invoice_imported_on_an_earlier_day_that_changed_at_the_provider_toda
     _import(notifying, warehouse, "G1")
     _age_history(warehouse, "G1", days=3)
     notifying.add_invoice("G1", total="12.00")
-    plan_sync(notifying.config(), warehouse, actor="test")
+    plan_sync(notifying.config(), warehouse, connectors=connector_for, changes=OperationsLog(warehouse), actor="test")
     summary = _summary(notifying, warehouse)
     assert [c.key for c in summary.changed] == ["contoso-csp:G1"]
     # The provider change writes an Active -> Active history entry; it is not an import.
@@ -210,7 +213,7 @@ def test_html_escapes_hostile_values_from_a_crashed_import_and_the_text_part_kee
     notifying, warehouse, monkeypatch
 ):
     notifying.add_invoice("G6", usage=[usage_line("U1")])
-    monkeypatch.setattr("invoice_pipeline.importing.invoice_import.find_missing_references", _explode_with(HOSTILE))
+    monkeypatch.setattr("invoice_pipeline.importing.invoice_validation.find_missing_references", _explode_with(HOSTILE))
     with pytest.raises(OSError):
         _import(notifying, warehouse, "G6")
     OperationsLog(warehouse).record_run_failure("run-<b>x</b>", _key("G6"), f"OSError: {HOSTILE}")
@@ -229,7 +232,7 @@ def test_a_custom_html_template_escapes_values_too(notifying, warehouse, monkeyp
     template.write_text("<p>{% for i in failed %}{{ i.message }}{% endfor %}</p>", encoding="utf-8")
     enable_notifications(notifying.config_path, html_template="summary.html")
     notifying.add_invoice("G6", usage=[usage_line("U1")])
-    monkeypatch.setattr("invoice_pipeline.importing.invoice_import.find_missing_references", _explode_with(HOSTILE))
+    monkeypatch.setattr("invoice_pipeline.importing.invoice_validation.find_missing_references", _explode_with(HOSTILE))
     with pytest.raises(OSError):
         _import(notifying, warehouse, "G6")
     html = render_summary(_summary(notifying, warehouse), notifying.config().notifications).html

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from invoice_pipeline.composition import connector_for
 from invoice_pipeline.domain.billing_period import BillingPeriod
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.pricing import usage_price
@@ -135,7 +136,7 @@ def test_every_line_is_billed_once_after_any_sequence_of_operations(
             try:
                 if action == "sync":
                     workspace.add_invoice(invoice_id, usage=_lines(invoice_id, spec))
-                    import_provider_invoice(config, warehouse, key, actor="test")
+                    import_provider_invoice(config, warehouse, key, connectors=connector_for, actor="test")
                 elif action == "bill":
                     bill_customers(warehouse, config.reference_data, actor="test", contracts=contracts)
                 elif action == "issue":

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from invoice_pipeline.cli import cli
+from invoice_pipeline.composition import connector_for
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
@@ -33,7 +34,10 @@ def billed(workspace, warehouse) -> dict[str, dict]:
         lines = [usage_line(f"U{i}", amount, currency=currency) for i, amount in enumerate(amounts, 1)]
         workspace.add_invoice(f"G-{currency}", usage=lines, currency=currency, total=total)
         key = InvoiceKey("contoso-csp", f"G-{currency}")
-        assert import_provider_invoice(workspace.config(), warehouse, key, actor="test").status == Status.ACTIVE
+        assert (
+            import_provider_invoice(workspace.config(), warehouse, key, connectors=connector_for, actor="test").status
+            == Status.ACTIVE
+        )
     return {c.currency: c for c in bill_at_cost(warehouse, actor="billing-test")}
 
 
@@ -67,7 +71,9 @@ def test_billing_run_shows_each_rounded_total_with_the_currencys_minor_units_and
     warehouse = workspace.warehouse()
     try:
         for currency in CURRENCIES:
-            import_provider_invoice(workspace.config(), warehouse, InvoiceKey("contoso-csp", f"G-{currency}"))
+            import_provider_invoice(
+                workspace.config(), warehouse, InvoiceKey("contoso-csp", f"G-{currency}"), connectors=connector_for
+            )
     finally:
         warehouse.dispose()
 

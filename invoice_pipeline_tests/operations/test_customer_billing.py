@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
+from invoice_pipeline.composition import connector_for
 from invoice_pipeline.domain.billing_period import BillingPeriod
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
@@ -28,7 +29,10 @@ KEY = InvoiceKey("contoso-csp", "A001")
 
 def _import(workspace, warehouse, invoice_id: str = "A001") -> None:
     key = InvoiceKey("contoso-csp", invoice_id)
-    assert import_provider_invoice(workspace.config(), warehouse, key, actor="test").status == Status.ACTIVE
+    assert (
+        import_provider_invoice(workspace.config(), warehouse, key, connectors=connector_for, actor="test").status
+        == Status.ACTIVE
+    )
 
 
 def _bill(workspace, warehouse, period: BillingPeriod | None = OCTOBER):

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from invoice_pipeline.composition import connector_for
 from invoice_pipeline.domain.billing_period import BillingPeriod
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
@@ -26,6 +27,7 @@ from invoice_pipeline.reconciliation.reports import margin_row, totals_row
 from invoice_pipeline.schemas.reference_data import BillingContractsSchema
 from invoice_pipeline.use_cases import import_invoice
 from invoice_pipeline.warehouse import tables as t
+from invoice_pipeline.warehouse.operations_log import OperationsLog
 from invoice_pipeline_tests.builders import ADVENTURE_WORKS, bill_at_cost, license_line, usage_line, write_csv
 
 pytestmark = pytest.mark.engine_contract
@@ -78,7 +80,9 @@ def imported(workspace, warehouse):
     )
     workspace.add_invoice("G-ERROR", usage=[usage_line("E1", "1000.00")], adjust_total="5")
     for invoice_id, status in (("G-ACTIVE", Status.ACTIVE), ("G-ERROR", Status.ERROR)):
-        record = import_provider_invoice(workspace.config(), warehouse, InvoiceKey("contoso-csp", invoice_id))
+        record = import_provider_invoice(
+            workspace.config(), warehouse, InvoiceKey("contoso-csp", invoice_id), connectors=connector_for
+        )
         assert record.status == status
     return workspace
 
@@ -290,12 +294,13 @@ def test_accepted_checksum_differences_and_pending_provider_changes_of_the_perio
     workspace.add_invoice("G-REISSUED", usage=[usage_line("U1", "500.00")])
     config = workspace.config()
     for invoice_id in ("G-OVERRIDE", "G-TOLERANCE", "G-SEPTEMBER", "G-CHANGED", "G-REISSUED"):
-        import_provider_invoice(config, warehouse, _key(invoice_id))
+        import_provider_invoice(config, warehouse, _key(invoice_id), connectors=connector_for)
     assert warehouse.current_record(_key("G-OVERRIDE")).status == Status.ERROR  # 0.17 is above the tolerance
     overridden = import_invoice(
         config,
         warehouse,
         _key("G-OVERRIDE"),
+        connectors=connector_for,
         run_id=None,
         actor="alice@example.com",
         checksum_override=ChecksumOverrideRequest(difference=Decimal("0.17"), reason="rounding at the provider"),
@@ -303,9 +308,12 @@ def test_accepted_checksum_differences_and_pending_provider_changes_of_the_perio
     assert overridden.status == Status.ACTIVE
     workspace.add_invoice("G-CHANGED", usage=[usage_line("U1", "1200.00")])  # re-issued at the provider
     workspace.add_invoice("G-REISSUED", usage=[usage_line("U1", "550.00")])
-    assert len(plan_sync(config, warehouse, actor="test").new_changes) == 2
+    plan = plan_sync(config, warehouse, connectors=connector_for, changes=OperationsLog(warehouse), actor="test")
+    assert len(plan.new_changes) == 2
     deactivate_invoice(warehouse, _key("G-REISSUED"), actor="bob@example.com", reason="re-issued by the provider")
-    assert import_provider_invoice(config, warehouse, _key("G-REISSUED")).status == Status.ACTIVE
+    assert (
+        import_provider_invoice(config, warehouse, _key("G-REISSUED"), connectors=connector_for).status == Status.ACTIVE
+    )
 
     result = reconcile_period(warehouse, workspace.root / "reference", OCTOBER)
 
@@ -380,7 +388,10 @@ def test_kwd_findings_margins_and_totals_agree_when_summed_and_the_tie_out_stays
         currency="KWD",
         total="20.267",
     )
-    assert import_provider_invoice(workspace.config(), warehouse, _key("G-KWD")).status == Status.ACTIVE
+    assert (
+        import_provider_invoice(workspace.config(), warehouse, _key("G-KWD"), connectors=connector_for).status
+        == Status.ACTIVE
+    )
 
     result = reconcile_period(warehouse, workspace.root / "reference", OCTOBER)
 

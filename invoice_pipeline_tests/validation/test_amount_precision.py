@@ -10,6 +10,7 @@ import ibis
 import pytest
 import sqlalchemy as sa
 
+from invoice_pipeline.composition import connector_for
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
@@ -30,7 +31,7 @@ AMOUNT_MEANING = (
 
 
 def _import(workspace, warehouse):
-    return import_provider_invoice(workspace.config(), warehouse, KEY, run_id="t")
+    return import_provider_invoice(workspace.config(), warehouse, KEY, connectors=connector_for, run_id="t")
 
 
 def test_a_line_amount_with_15_decimals_is_stored_and_totalled_exactly(workspace, warehouse):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from invoice_pipeline.composition import connector_for
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.importing.import_results import REFERENCES_CHECK
@@ -30,7 +31,7 @@ def test_a_line_whose_customer_is_not_the_subscriptions_customer_is_a_reference_
         license=[license_line("L1", customer_id=ADVENTURE_WORKS)],  # Adventure Works (ACC-1002) on Northwind's
     )
 
-    result = import_provider_invoice(workspace.config(), warehouse, KEY, actor="test")
+    result = import_provider_invoice(workspace.config(), warehouse, KEY, connectors=connector_for, actor="test")
 
     assert result.status == Status.ERROR
     assert not result.checks[REFERENCES_CHECK].passed
@@ -53,7 +54,7 @@ def test_a_line_with_an_unmapped_customer_or_an_unknown_subscription_is_no_misma
         KEY.invoice_id,
         usage=[usage_line("U1", customer_id="unknown-tenant"), usage_line("U2", subscription_id="SUB-NOPE")],
     )
-    result = import_provider_invoice(workspace.config(), warehouse, KEY, actor="test")
+    result = import_provider_invoice(workspace.config(), warehouse, KEY, connectors=connector_for, actor="test")
     assert [m.reference_type for m in result.missing_references] == ["customer", "subscription"]
 
 
@@ -68,7 +69,7 @@ def test_thousands_of_missing_references_are_named_ten_in_the_message_twenty_in_
     ]
     workspace.add_invoice(KEY.invoice_id, usage=usage)
 
-    result = import_provider_invoice(workspace.config(), warehouse, KEY, actor="test")
+    result = import_provider_invoice(workspace.config(), warehouse, KEY, connectors=connector_for, actor="test")
 
     assert result.status == Status.ERROR
     assert result.message.startswith("Unresolved references: customer 'tenant-0000' (3 lines); ")

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from invoice_pipeline.composition import open_warehouse
+from invoice_pipeline.composition import connector_for, open_warehouse
 from invoice_pipeline.domain.import_failures import ImportFailure
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
@@ -132,7 +132,10 @@ def test_a_postgresql_warehouse_not_set_up_is_refused_until_the_upgrade_command_
 
         warehouse = open_warehouse(workspace.config())
         try:
-            assert import_provider_invoice(workspace.config(), warehouse, KEY).status == Status.ACTIVE
+            assert (
+                import_provider_invoice(workspace.config(), warehouse, KEY, connectors=connector_for).status
+                == Status.ACTIVE
+            )
         finally:
             warehouse.dispose()
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from invoice_pipeline.composition import opened_warehouse
+from invoice_pipeline.composition import connector_for, opened_warehouse
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.importing.invoice_import import import_provider_invoice
 from invoice_pipeline.warehouse import engine_faults
@@ -37,7 +37,7 @@ def imported(workspace):
     workspace.add_invoice(KEY.invoice_id, usage=[usage_line("U1")])
     warehouse = workspace.warehouse()
     try:
-        import_provider_invoice(workspace.config(), warehouse, KEY, run_id="t")
+        import_provider_invoice(workspace.config(), warehouse, KEY, connectors=connector_for, run_id="t")
     finally:
         warehouse.dispose()
     return workspace
