@@ -14,10 +14,9 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import duckdb
-import psycopg
 import sqlalchemy as sa
 
 from invoice_pipeline.domain.import_failures import ImportFailure, failures_text
@@ -35,6 +34,9 @@ from invoice_pipeline.warehouse.invoice_records import (
     new_id,
 )
 from invoice_pipeline.warehouse.record_changes import change_status, replace_notes
+
+if TYPE_CHECKING:
+    import psycopg
 
 EXPORT_PREFIX = "lines-for-copy-"
 STALE_EXPORT_SECONDS = 24 * 3600
@@ -252,10 +254,21 @@ def finish_import(
                 actor=actor,
                 values=finished.record_values(run_id),
             )
-    except (sa.exc.IntegrityError, psycopg.errors.IntegrityError):
+    except Exception as error:
+        if not _is_integrity_error(error):
+            raise
         # The COPY met lines a run that took the invoice over has committed meanwhile.
         _refuse_if_taken_over(engine, record)
         raise
+
+
+def _is_integrity_error(error: Exception) -> bool:
+    """Whether `error` is SQLAlchemy's integrity error or PostgreSQL's driver's own (the COPY's lines go through the
+    driver, not through SQLAlchemy); the driver is imported here, when an error happened, so that a DuckDB
+    warehouse never loads it."""
+    import psycopg
+
+    return isinstance(error, sa.exc.IntegrityError | psycopg.errors.IntegrityError)
 
 
 def _refuse_if_taken_over(engine: sa.Engine, record: InvoiceRecord) -> None:
