@@ -1,59 +1,9 @@
-"""The Dagster definitions of invoice-pipeline, loaded by `workspace.yaml`."""
+"""The Dagster definitions of invoice-pipeline, loaded by `workspace.yaml`: the configuration is read once, when the
+code location loads (the daily sync's schedule), and again by each run when it starts (`InvoicePipelineResource`)."""
 
-import dagster as dg
-
-from invoice_pipeline.dagster_defs.billing_assets import (
-    bill_customers_job,
-    billable_consumption,
-    customer_invoices,
-    issue_customer_invoices,
-)
-from invoice_pipeline.dagster_defs.daily_operations import (
-    daily_import_summary,
-    daily_summary_sensor,
-    import_run_crash_sensor,
-    send_daily_summary_job,
-)
-from invoice_pipeline.dagster_defs.daily_sync import (
-    daily_provider_sync_job,
-    daily_sync_schedule,
-    provider_invoice_offers,
-    provider_invoice_sync_sensor,
-)
-from invoice_pipeline.dagster_defs.invoice_assets import provider_invoice_import, written_by_the_import
-from invoice_pipeline.dagster_defs.jobs import import_provider_invoice_job, refresh_reference_data_job
+from invoice_pipeline.config import load_config
 from invoice_pipeline.dagster_defs.mail import smtp_resource
-from invoice_pipeline.dagster_defs.operations import operation_jobs
-from invoice_pipeline.dagster_defs.reconciliation_assets import (
-    daily_reconciliation_schedule,
-    period_reconciliation,
-    reconcile_period_job,
-)
-from invoice_pipeline.dagster_defs.reference_assets import reference_assets
+from invoice_pipeline.dagster_defs.pipeline import pipeline_definitions
 from invoice_pipeline.dagster_defs.resources import pipeline_resource
 
-defs = dg.Definitions(
-    assets=[
-        *reference_assets,
-        provider_invoice_import,
-        *written_by_the_import,
-        provider_invoice_offers,
-        daily_import_summary,
-        billable_consumption,
-        customer_invoices,
-        period_reconciliation,
-    ],
-    jobs=[
-        import_provider_invoice_job,
-        refresh_reference_data_job,
-        daily_provider_sync_job,
-        send_daily_summary_job,
-        *operation_jobs,
-        bill_customers_job,
-        issue_customer_invoices,
-        reconcile_period_job,
-    ],
-    schedules=[daily_sync_schedule(), daily_reconciliation_schedule],
-    sensors=[provider_invoice_sync_sensor, import_run_crash_sensor, daily_summary_sensor],
-    resources={"invoice_pipeline": pipeline_resource(), "smtp": smtp_resource()},
-)
+defs = pipeline_definitions(load_config(), {"invoice_pipeline": pipeline_resource(), "smtp": smtp_resource()})

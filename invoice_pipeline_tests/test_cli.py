@@ -7,10 +7,12 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -255,25 +257,46 @@ def test_cli_sync_shows_in_dagster_as_the_daemon_would_offers_partitions_and_tag
         }
 
 
-@pytest.mark.parametrize(
-    ("args", "expected"),
-    [
-        (("sync", "--invoice", "contoso-csp:G100000001"), "deactivate it (recommended) or delete it first"),
-        (("sync", "--provider", "fabrikam-distribution"), "fabrikam-distribution is a manual provider"),
-    ],
-    ids=["active-invoice", "manual-provider"],
-)
-def test_a_refused_sync_exits_1_with_one_line_saying_why_and_runs_nothing(demo, args, expected):
+def test_a_refused_sync_of_a_manual_provider_exits_1_with_one_line_saying_why_and_runs_nothing(demo):
     with demo.instance() as instance:
         runs_before = len(instance.get_runs())
-    refused = demo.run(*args)
+    refused = demo.run("sync", "--provider", "fabrikam-distribution")
     assert refused.returncode == 1
     _no_traceback(refused)
     assert len(refused.stderr.strip().splitlines()) == 1
-    assert expected in refused.stderr
+    assert "fabrikam-distribution is a manual provider" in refused.stderr
     assert refused.stdout == ""
     with demo.instance() as instance:
         assert len(instance.get_runs()) == runs_before
+
+
+@pytest.mark.parametrize(
+    ("invoice", "expected"),
+    [
+        ("contoso-csp:G100000001", "invoice contoso-csp:G100000001 is Active and cannot be downloaded again"),
+        ("contoso-csp:G199999999", "contoso-csp does not offer invoice 'G199999999'; it offers G100000001"),
+    ],
+    ids=["active-invoice", "not-offered"],
+)
+def test_a_refused_sync_of_an_invoice_exits_1_with_the_reason_its_import_run_gave_and_changes_nothing(
+    demo, invoice, expected
+):
+    # The import run decides the refusal, once: it ends green, tagged refused, and writes nothing.
+    with demo.instance() as instance:
+        runs_before = {run.run_id for run in instance.get_runs()}
+        partitions_before = sorted(instance.get_dynamic_partitions("provider_invoices"))
+    listed_before = demo.run("invoices", "list", "--json").stdout
+    refused = demo.run("sync", "--invoice", invoice)
+    assert refused.returncode == 1
+    _no_traceback(refused)
+    assert refused.stdout == ""
+    (line,) = refused.stderr.strip().splitlines()
+    assert line.startswith(f"invoice-pipeline: {expected}"), line
+    with demo.instance() as instance:
+        (run,) = [run for run in instance.get_runs() if run.run_id not in runs_before]
+        assert (run.status, run.tags.get("invoice_pipeline/outcome")) == (dg.DagsterRunStatus.SUCCESS, "refused")
+        assert sorted(instance.get_dynamic_partitions("provider_invoices")) == partitions_before  # no typo added
+    assert demo.run("invoices", "list", "--json").stdout == listed_before
 
 
 def test_the_console_script_ends_a_refusal_with_exit_1_and_one_line_on_stderr(demo):
@@ -325,6 +348,48 @@ def test_start_up_imports_no_library_only_some_commands_use(tmp_path, module, no
     ).stdout.split()
 
     assert not_loaded.isdisjoint(loaded)
+
+
+ENGINES_AND_DAGSTER = {"dagster", "duckdb", "sqlalchemy", "pandera", "ibis", "alembic"}
+
+
+@pytest.mark.parametrize(
+    ("args", "not_imported"),
+    [
+        (["--help"], ENGINES_AND_DAGSTER),
+        (["invoices", "--help"], ENGINES_AND_DAGSTER),
+        (["billing", "--help"], ENGINES_AND_DAGSTER),
+        # reads the warehouse, whose schema is checked without Alembic when it is up to date
+        (["invoices", "list"], {"dagster", "pandera", "ibis", "alembic"}),
+    ],
+)
+def test_a_command_starts_without_the_libraries_it_does_not_use(tmp_path, args, not_imported):
+    """Each command group is imported when used (a lazy group), and imports its libraries in the commands that use
+    them: a start-up that slowed down by importing one of them fails here, not only in the benchmark."""
+    if args == ["invoices", "list"]:  # its warehouse created and migrated first, as after any earlier command
+        assert run_process("warehouse", "upgrade", env=_env(), cwd=tmp_path).returncode == 0
+    started = subprocess.run(
+        [sys.executable, "-X", "importtime", str(CLI), *args],
+        env=_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert started.returncode == 0, started.stderr[-2000:]
+    imported = {
+        line.split("|")[-1].strip().split(".")[0]
+        for line in started.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "click" in imported  # importtime's report was read
+    assert not_imported & imported == set()
+
+
+def test_the_cli_names_the_same_config_variable_as_the_configuration_reads():
+    from invoice_pipeline import cli, config
+
+    assert cli.CONFIG_ENV_VAR == config.CONFIG_ENV_VAR
 
 
 @pytest.mark.parametrize("bad_key", ["contoso-csp", "contoso-csp:../G100000001"])
@@ -443,3 +508,53 @@ def test_output_into_a_closed_pipe_ends_quietly_with_exit_1(demo):
     finally:
         os.close(writer)
     assert (closed.returncode, closed.stderr) == (1, "")
+
+
+# Work done once per command ------------------------------------------------------------------------------------
+
+
+def _count_calls(monkeypatch: pytest.MonkeyPatch, calls: Counter[str]) -> None:
+    """Count every configuration load, warehouse opened and list of a provider's invoices, however imported."""
+    from invoice_pipeline import config
+    from invoice_pipeline.connectors.folder import FolderConnector
+    from invoice_pipeline.warehouse.warehouse import Warehouse
+
+    load_config = config.load_config
+
+    def counted_load_config(*args: object, **kwargs: object) -> config.PipelineConfig:
+        calls["load_config"] += 1
+        return load_config(*args, **kwargs)
+
+    for module in [config, *(m for n, m in sys.modules.items() if n.startswith("invoice_pipeline"))]:
+        if getattr(module, "load_config", None) is load_config:
+            monkeypatch.setattr(module, "load_config", counted_load_config)
+    for name, cls in (("Warehouse", Warehouse), ("list_invoices", FolderConnector)):
+        method = "__init__" if name == "Warehouse" else name
+        original = getattr(cls, method)
+
+        def counted(
+            *args: object, _name: str = name, _original: Callable[..., Any] = original, **kwargs: object
+        ) -> Any:
+            calls[_name] += 1
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(cls, method, counted)
+
+
+def test_sync_of_one_invoice_loads_the_config_once_opens_one_warehouse_and_lists_the_providers_invoices_once(
+    tmp_path, monkeypatch
+):
+    workspace = make_workspace(tmp_path / "workspace")
+    workspace.add_invoice("G1", usage=[usage_line("U1")])
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    env = _env(INVOICE_PIPELINE_CONFIG=str(workspace.config_path), DAGSTER_HOME=str(home))
+    calls: Counter[str] = Counter()
+    _count_calls(monkeypatch, calls)
+
+    synced = run_cli("sync", "--invoice", "contoso-csp:G1", env=env, cwd=tmp_path)
+
+    assert synced.returncode == 0, synced.stderr
+    assert _outcomes(synced.stdout)["contoso-csp:G1"][0] == "Active"
+    assert calls == {"load_config": 1, "Warehouse": 1, "list_invoices": 1}

@@ -1,8 +1,9 @@
 """The `invoice-pipeline` command line: sync provider invoices through Dagster and inspect them.
 
-This package holds the group and `main`, and ends every fault in one line with its exit status (`errors`); each
-command group lives in a module of its own and imports Dagster only in the commands that run it, so listing and
-inspecting start fast.
+This package holds the group and `main`, and ends every fault in one line with its exit status (`errors`). Each
+command group lives in a module of its own, imported only when that command runs or its help is shown (`LazyGroup`);
+the command modules import the configuration, the warehouse and Dagster inside the commands that use them, so
+`--help` starts without any of them and each command loads only what it needs.
 """
 
 from __future__ import annotations
@@ -19,27 +20,22 @@ from typing import NoReturn
 
 import click
 
-from invoice_pipeline.cli import (
-    billing_commands,
-    invoice_commands,
-    notify_commands,
-    operation_commands,
-    provider_commands,
-    reconcile_commands,
-    sync_commands,
-    warehouse_commands,
-)
-from invoice_pipeline.cli.errors import (
-    DEBUG_ENV_VAR,
-    EXIT_BROKEN,
-    EXIT_USAGE,
-    InstanceUnusable,
-)
+from invoice_pipeline.cli.errors import DEBUG_ENV_VAR, EXIT_BROKEN, EXIT_USAGE, InstanceUnusable
+from invoice_pipeline.cli.lazy_group import LazyGroup
 from invoice_pipeline.cli.output import say
-from invoice_pipeline.config import CONFIG_ENV_VAR, ConfigError, load_config
 from invoice_pipeline.domain.invoice_keys import InvalidInvoiceKey
-from invoice_pipeline.warehouse.engine_faults import WarehouseFault, WarehouseMisconfigured
-from invoice_pipeline.warehouse.schema_migrations import WarehouseSchemaOutdated
+
+COMMANDS = {
+    "sync": "invoice_pipeline.cli.sync_commands:sync",
+    "invoices": "invoice_pipeline.cli.invoice_commands:invoices",
+    "billing": "invoice_pipeline.cli.billing_commands:billing",
+    "reconcile": "invoice_pipeline.cli.reconcile_commands:reconcile",
+    "providers": "invoice_pipeline.cli.provider_commands:providers",
+    "notify": "invoice_pipeline.cli.notify_commands:notify",
+    "warehouse": "invoice_pipeline.cli.warehouse_commands:warehouse_group",
+}
+# config.CONFIG_ENV_VAR, written out so that `--help` does not load the configuration's models (a test compares).
+CONFIG_ENV_VAR = "INVOICE_PIPELINE_CONFIG"
 
 
 def _debug_asked(ctx: click.Context, param: click.Parameter, asked: bool) -> None:
@@ -52,7 +48,7 @@ def debugging() -> bool:
     return os.environ.get(DEBUG_ENV_VAR, "").strip().lower() in ("1", "true", "yes", "on")
 
 
-class _PipelineGroup(click.Group):
+class _PipelineGroup(LazyGroup):
     """The command group that ends every fault with one line on stderr and its exit status (1 refused, 2 usage,
     configuration or setup to fix, 3 a fault the pipeline met), never a traceback unless asked for (--debug or
     INVOICE_PIPELINE_DEBUG=1). The pipeline's warnings (a warehouse retry, an instance repaired) go to stderr,
@@ -69,17 +65,25 @@ class _PipelineGroup(click.Group):
                 sys.exit(error.exit_code)
             except (click.exceptions.Exit, click.Abort, BrokenPipeError):
                 raise  # click ends these itself: a closed pipe (`| head`) quietly, exit 1
-            except (ConfigError, InvalidInvoiceKey, WarehouseMisconfigured) as error:
-                _fail(error, EXIT_USAGE)
-            except (WarehouseFault, WarehouseSchemaOutdated, InstanceUnusable) as error:
-                _fail(error, EXIT_BROKEN)
             except Exception as error:
-                first_line = (str(error).strip().splitlines() or [""])[0][:300]
-                _fail(
-                    error,
-                    EXIT_BROKEN,
-                    f"unexpected {type(error).__name__}: {first_line}; run it again with --debug for the traceback",
-                )
+                _end_with_fault(error)
+
+
+def _end_with_fault(error: Exception) -> NoReturn:
+    """End the command with the fault's line and exit status: 2 for what a person must fix (configuration, an
+    invoice key, the warehouse's settings), 3 for a fault the pipeline met. The configuration's and the warehouse's
+    faults are imported here, once a fault happened: a command that loads neither does not pay for them."""
+    from invoice_pipeline.config import ConfigError
+    from invoice_pipeline.warehouse.engine_faults import WarehouseFault, WarehouseMisconfigured
+    from invoice_pipeline.warehouse.schema_migrations import WarehouseSchemaOutdated
+
+    if isinstance(error, (ConfigError, InvalidInvoiceKey, WarehouseMisconfigured)):
+        _fail(error, EXIT_USAGE)
+    if isinstance(error, (WarehouseFault, WarehouseSchemaOutdated, InstanceUnusable)):
+        _fail(error, EXIT_BROKEN)
+    first_line = (str(error).strip().splitlines() or [""])[0][:300]
+    unexpected = f"unexpected {type(error).__name__}: {first_line}; run it again with --debug for the traceback"
+    _fail(error, EXIT_BROKEN, unexpected)
 
 
 @contextmanager
@@ -107,7 +111,7 @@ def pipeline_warnings_to_stderr() -> Iterator[None]:
         pipeline_log.propagate = before[1]
 
 
-@click.group(cls=_PipelineGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_PipelineGroup, lazy_subcommands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",
@@ -125,9 +129,11 @@ def pipeline_warnings_to_stderr() -> Iterator[None]:
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None) -> None:
     """Import and validate provider invoices (Partner Center, distributors, vendors) with Dagster."""
+    from invoice_pipeline.config import load_config
+
     if config_path:
         os.environ[CONFIG_ENV_VAR] = str(Path(config_path).resolve())
-    ctx.obj = load_config()
+    ctx.obj = load_config()  # the command's one configuration, passed down to the command (`click.pass_obj`)
 
 
 def main() -> None:
@@ -141,17 +147,3 @@ def _fail(error: Exception, exit_code: int, line: str | None = None) -> NoReturn
         say("".join(traceback.format_exception(error)).rstrip("\n"), err=True, multiline=True)
     say(f"invoice-pipeline: {line or error}", err=True)
     sys.exit(exit_code)
-
-
-for command in operation_commands.COMMANDS:
-    invoice_commands.invoices.add_command(command)
-for command in (
-    sync_commands.sync,
-    invoice_commands.invoices,
-    billing_commands.billing,
-    reconcile_commands.reconcile,
-    provider_commands.providers,
-    notify_commands.notify,
-    warehouse_commands.warehouse_group,
-):
-    cli.add_command(command)

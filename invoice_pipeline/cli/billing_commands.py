@@ -6,19 +6,19 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from invoice_pipeline.cli.common import actor
 from invoice_pipeline.cli.errors import Misconfigured, Refused
 from invoice_pipeline.cli.output import say
-from invoice_pipeline.composition import opened_warehouse
-from invoice_pipeline.config import PipelineConfig
 from invoice_pipeline.domain.billing_period import BillingPeriod
 from invoice_pipeline.domain.money import decimal_text
-from invoice_pipeline.operations.billing import bill_customers, billable_consumption, issue_customer_invoices
-from invoice_pipeline.operations.billing_exports import customer_invoice_json, write_customer_invoice
-from invoice_pipeline.warehouse.customer_documents import BillingRefused, CustomerInvoice
+
+if TYPE_CHECKING:
+    from invoice_pipeline.config import PipelineConfig
+    from invoice_pipeline.warehouse.customer_documents import CustomerInvoice
 
 PERIOD = click.option("--period", metavar="YYYY-MM", help="A charge month, e.g. 2026-10.")
 
@@ -38,7 +38,10 @@ def _period(text: str | None) -> BillingPeriod | None:
 
 
 @contextmanager
-def _billing_refusals() -> Iterator[None]:
+def _billing_refusals_as_exit_status() -> Iterator[None]:
+    """End the command with exit 1 and the refusal's sentence when the billing rules refuse (nothing changed)."""
+    from invoice_pipeline.warehouse.customer_documents import BillingRefused
+
     try:
         yield
     except BillingRefused as refusal:
@@ -60,6 +63,9 @@ def _document_line(doc: CustomerInvoice) -> str:
 @click.pass_obj
 def consumption(config: PipelineConfig, as_json: bool) -> None:
     """Usage that can be billed: Active invoices only, not yet invoiced, per account, subscription and period."""
+    from invoice_pipeline.composition import opened_warehouse
+    from invoice_pipeline.operations.billing import billable_consumption
+
     with opened_warehouse(config) as warehouse:
         rows = billable_consumption(warehouse)
     records = [row.as_row() for row in rows]
@@ -82,6 +88,8 @@ def bill(config: PipelineConfig, period: str | None) -> None:
     """Bill the billable usage of a charge month (every month that has some without --period): each line at its cost
     plus the markup of the contract terms ruling its month, on one draft per account, currency and month (added to
     the month's draft if there is one). Usage without terms is held back and listed, not billed."""
+    from invoice_pipeline.composition import opened_warehouse
+    from invoice_pipeline.operations.billing import bill_customers
     from invoice_pipeline.validation.reference_errors import ReferenceDataError
 
     try:
@@ -116,9 +124,12 @@ def bill(config: PipelineConfig, period: str | None) -> None:
 def issue(config: PipelineConfig, customer_invoice_id: str | None, period: str | None) -> None:
     """Issue one draft customer invoice, or every draft of --period; issued invoices never change again (unlinking
     their lines credits them)."""
+    from invoice_pipeline.composition import opened_warehouse
+    from invoice_pipeline.operations.billing import issue_customer_invoices
+
     if (customer_invoice_id is None) == (period is None):
         raise click.UsageError("give one CUSTOMER_INVOICE_ID or --period YYYY-MM")
-    with opened_warehouse(config) as warehouse, _billing_refusals():
+    with opened_warehouse(config) as warehouse, _billing_refusals_as_exit_status():
         issued = issue_customer_invoices(
             warehouse, actor=actor(), customer_invoice_id=customer_invoice_id, period=_period(period)
         )
@@ -137,6 +148,8 @@ def invoices(
 ) -> None:
     """Customer invoices and credit notes: id, kind, status, account, period, total, line count, what a credit note
     corrects."""
+    from invoice_pipeline.composition import opened_warehouse
+
     month = _period(period)
     with opened_warehouse(config) as warehouse:
         docs = warehouse.customer_invoices(period=str(month) if month else None, account_id=account_id, status=status)
@@ -155,7 +168,10 @@ def invoices(
 @click.pass_obj
 def show(config: PipelineConfig, customer_invoice_id: str, as_json: bool) -> None:
     """One customer invoice or credit note: its lines (cost, markup, price, the provider line) and its history."""
-    with opened_warehouse(config) as warehouse, _billing_refusals():
+    from invoice_pipeline.composition import opened_warehouse
+    from invoice_pipeline.operations.billing_exports import customer_invoice_json
+
+    with opened_warehouse(config) as warehouse, _billing_refusals_as_exit_status():
         doc, lines, history = warehouse.customer_invoice(customer_invoice_id)
     if as_json:
         say(json.dumps(customer_invoice_json(doc, lines, history), indent=2), multiline=True)
@@ -185,7 +201,10 @@ def show(config: PipelineConfig, customer_invoice_id: str, as_json: bool) -> Non
 def export(config: PipelineConfig, customer_invoice_id: str, out: Path) -> None:
     """Write one customer invoice as CSV (`<id>.csv` its header, `<id>-lines.csv` its lines; spreadsheet-safe)
     and JSON (`<id>.json`), exact amounts."""
-    with opened_warehouse(config) as warehouse, _billing_refusals():
+    from invoice_pipeline.composition import opened_warehouse
+    from invoice_pipeline.operations.billing_exports import write_customer_invoice
+
+    with opened_warehouse(config) as warehouse, _billing_refusals_as_exit_status():
         doc, lines, history = warehouse.customer_invoice(customer_invoice_id)
     try:
         written = write_customer_invoice(doc, lines, history, out)

@@ -5,15 +5,17 @@ from __future__ import annotations
 import getpass
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from invoice_pipeline.cli.errors import Misconfigured, Refused
-from invoice_pipeline.config import PipelineConfig
 from invoice_pipeline.domain.invoice_keys import InvalidInvoiceKey, InvoiceKey
 from invoice_pipeline.domain.refusals import ImportRefused
-from invoice_pipeline.notifications.mail import MailError, SmtpSettings
+
+if TYPE_CHECKING:
+    from invoice_pipeline.config import PipelineConfig
+    from invoice_pipeline.notifications.mail import SmtpSettings
 
 REASON = click.option("--reason", required=True, help="Why; kept in the invoice's history.")
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -55,7 +57,7 @@ def import_hint(config: PipelineConfig, key: InvoiceKey) -> str:
 
 
 @contextmanager
-def refusals_refused() -> Iterator[None]:
+def refusals_as_exit_status() -> Iterator[None]:
     """End the command with exit 1 and the refusal's sentence when the rules refuse (nothing was changed)."""
     try:
         yield
@@ -65,6 +67,8 @@ def refusals_refused() -> Iterator[None]:
 
 def smtp() -> SmtpSettings:
     """The relay from the INVOICE_PIPELINE_SMTP_* variables; a wrong value is setup to fix (exit 2)."""
+    from invoice_pipeline.notifications.mail import MailError, SmtpSettings
+
     try:
         return SmtpSettings.from_environment()
     except MailError as error:

@@ -5,23 +5,27 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from invoice_pipeline.cli.common import import_hint, invoice_key_of
 from invoice_pipeline.cli.errors import Refused
+from invoice_pipeline.cli.lazy_group import LazyGroup
 from invoice_pipeline.cli.output import say
-from invoice_pipeline.composition import opened_warehouse
-from invoice_pipeline.config import PipelineConfig
-from invoice_pipeline.connectors.folder import LINE_FILE_STEMS
 from invoice_pipeline.domain.lifecycle import Stage
 from invoice_pipeline.domain.statuses import parse_status
-from invoice_pipeline.importing.eligibility import invoice_standing
-from invoice_pipeline.validation.notes import write_note_files
+
+if TYPE_CHECKING:
+    from invoice_pipeline.config import PipelineConfig
+
+OPERATIONS = {
+    name: f"invoice_pipeline.cli.operation_commands:{name}"
+    for name in ("deactivate", "delete", "unlink", "override", "create", "activate")
+}
 
 
-@click.group()
+@click.group(cls=LazyGroup, lazy_subcommands=OPERATIONS)
 def invoices() -> None:
     """List and inspect provider invoices."""
 
@@ -33,6 +37,8 @@ def invoices() -> None:
 @click.pass_obj
 def list_invoices(config: PipelineConfig, provider_id: str | None, status_name: str | None, as_json: bool) -> None:
     """Provider invoice records with status, totals and line counts."""
+    from invoice_pipeline.composition import opened_warehouse
+
     try:
         status = parse_status(status_name) if status_name else None
     except ValueError as error:
@@ -56,6 +62,9 @@ def list_invoices(config: PipelineConfig, provider_id: str | None, status_name: 
 @click.pass_obj
 def show_invoice(config: PipelineConfig, invoice_key: str, as_json: bool) -> None:
     """One invoice: its records (current first), status history and notes; who deactivated or deleted it, and why."""
+    from invoice_pipeline.composition import opened_warehouse
+    from invoice_pipeline.importing.eligibility import invoice_standing
+
     key = invoice_key_of(invoice_key)
     with opened_warehouse(config) as warehouse:
         records = warehouse.records(key)
@@ -107,6 +116,9 @@ def show_invoice(config: PipelineConfig, invoice_key: str, as_json: bool) -> Non
 @click.pass_obj
 def write_notes(config: PipelineConfig, invoice_key: str, out_dir: str) -> None:
     """Write the invoice's note files (e.g. Missing References errors.csv and warnings.csv) to a folder."""
+    from invoice_pipeline.composition import opened_warehouse
+    from invoice_pipeline.validation.notes import write_note_files
+
     key = invoice_key_of(invoice_key)
     with opened_warehouse(config) as warehouse:
         records = warehouse.records(key)
@@ -124,6 +136,9 @@ def write_notes(config: PipelineConfig, invoice_key: str, out_dir: str) -> None:
 @click.pass_obj
 def export(config: PipelineConfig, invoice_key: str, out_dir: str) -> None:
     """Write the stored line summaries of the invoice's current record as CSV (exact decimals)."""
+    from invoice_pipeline.composition import opened_warehouse
+    from invoice_pipeline.connectors.folder import LINE_FILE_STEMS
+
     key = invoice_key_of(invoice_key)
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)

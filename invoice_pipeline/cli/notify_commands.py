@@ -4,25 +4,17 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
 import click
 
 from invoice_pipeline.cli.common import smtp
 from invoice_pipeline.cli.errors import EXIT_USAGE, Broken, Refused
 from invoice_pipeline.cli.output import say
-from invoice_pipeline.composition import opened_warehouse
-from invoice_pipeline.config import PipelineConfig
-from invoice_pipeline.notifications.mail import NO_RELAY, MailError
-from invoice_pipeline.notifications.summary import (
-    SummaryNotDue,
-    build_daily_summary,
-    check_summary_due,
-    deliver_daily_summary,
-    due_summary_day,
-    next_summary_day,
-    render_summary,
-)
-from invoice_pipeline.warehouse.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from invoice_pipeline.config import PipelineConfig
+    from invoice_pipeline.warehouse.warehouse import Warehouse
 
 
 @click.command()
@@ -38,6 +30,15 @@ from invoice_pipeline.warehouse.warehouse import Warehouse
 def notify(config: PipelineConfig, preview: bool, show_html: bool, day_text: str | None) -> None:
     """Send the daily summary email now (once per day, only once its summary time has passed), or print it
     with --preview."""
+    from invoice_pipeline.composition import opened_warehouse
+    from invoice_pipeline.notifications.mail import NO_RELAY, MailError
+    from invoice_pipeline.notifications.summary import (
+        SummaryNotDue,
+        deliver_daily_summary,
+        due_summary_day,
+        next_summary_day,
+    )
+
     try:
         day = date.fromisoformat(day_text) if day_text else None
     except ValueError:
@@ -63,6 +64,13 @@ def notify(config: PipelineConfig, preview: bool, show_html: bool, day_text: str
 def _preview_summary(warehouse: Warehouse, config: PipelineConfig, day: date, now: datetime, show_html: bool) -> None:
     """Print the day's summary as it would be sent (the part a text reader sees; --html adds the HTML part);
     a day not due yet is said on stderr (its window is not over)."""
+    from invoice_pipeline.notifications.summary import (
+        SummaryNotDue,
+        build_daily_summary,
+        check_summary_due,
+        render_summary,
+    )
+
     settings = config.notifications
     mail = render_summary(build_daily_summary(warehouse, config, day), settings)
     try:

@@ -11,29 +11,42 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import click
 
-from invoice_pipeline.cli.common import actor, import_hint, invoice_key_of, invoice_operation, refusals_refused
+from invoice_pipeline.cli.common import actor, import_hint, invoice_key_of, invoice_operation, refusals_as_exit_status
 from invoice_pipeline.cli.errors import EXIT_BROKEN, EXIT_REFUSED, Refused
 from invoice_pipeline.cli.output import say
-from invoice_pipeline.composition import connector_for, opened_warehouse
-from invoice_pipeline.config import PipelineConfig
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.validation.checksum import approved_difference
-from invoice_pipeline.warehouse.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from invoice_pipeline.config import PipelineConfig
+    from invoice_pipeline.warehouse.invoice_records import InvoiceRecord
+    from invoice_pipeline.warehouse.warehouse import Warehouse
 
 
-def _change_shown(config: PipelineConfig, key: InvoiceKey, done: str, change: Callable[[Warehouse], str]) -> None:
+def _latest_record(warehouse: Warehouse, key: InvoiceKey) -> InvoiceRecord | None:
+    """The invoice's latest record, as its partition in the Dagster UI shows it (None: deleted or never made)."""
+    records = warehouse.records(key)
+    return records[0] if records else None
+
+
+def _change_and_show_in_dagster(
+    config: PipelineConfig, key: InvoiceKey, done: str, change: Callable[[Warehouse], str]
+) -> None:
     """Make one change to an invoice (a refusal ends with exit 1, nothing changed), print its line, and show it on
     the invoice's partition in the Dagster UI as `done` (e.g. "deactivated by cli:alice: re-issued")."""
     from invoice_pipeline.cli.dagster_runs import show_in_dagster
+    from invoice_pipeline.composition import opened_warehouse
 
-    with refusals_refused(), opened_warehouse(config) as warehouse:
+    with refusals_as_exit_status(), opened_warehouse(config) as warehouse:
         say(change(warehouse))
-    show_in_dagster(config, key, done)
+        record = _latest_record(warehouse, key)
+    show_in_dagster(config, key, record, done)
 
 
 @invoice_operation("deactivate")
@@ -47,7 +60,7 @@ def deactivate(config: PipelineConfig, invoice_key: str, reason: str) -> None:
         record = deactivate_invoice(warehouse, key, actor=actor(), reason=reason)
         return f"{key}\t{record.status}\tto import it again: {import_hint(config, key)}"
 
-    _change_shown(config, key, f"deactivated by {actor()}: {reason}", deactivated)
+    _change_and_show_in_dagster(config, key, f"deactivated by {actor()}: {reason}", deactivated)
 
 
 def _confirmed(question: str) -> bool:
@@ -71,7 +84,7 @@ def delete(config: PipelineConfig, invoice_key: str, reason: str, yes: bool) -> 
         delete_invoice(warehouse, key, actor=actor(), reason=reason)
         return f"{key}\tdeleted\tits history remains (`invoice-pipeline invoices show {key}`)"
 
-    _change_shown(config, key, f"deleted by {actor()}: {reason}", deleted)
+    _change_and_show_in_dagster(config, key, f"deleted by {actor()}: {reason}", deleted)
 
 
 @invoice_operation("unlink")
@@ -84,7 +97,7 @@ def unlink(config: PipelineConfig, invoice_key: str, reason: str) -> None:
     def unlinked(warehouse: Warehouse) -> str:
         return f"{key}\t{unlink_invoice(warehouse, key, actor=actor(), reason=reason).summary()}"
 
-    _change_shown(config, key, f"unlinked by {actor()}: {reason}", unlinked)
+    _change_and_show_in_dagster(config, key, f"unlinked by {actor()}: {reason}", unlinked)
 
 
 def _approved_difference(_context: click.Context, _option: click.Parameter, text: str | None) -> Decimal | None:
@@ -110,25 +123,27 @@ def _approved_difference(_context: click.Context, _option: click.Parameter, text
 def override(config: PipelineConfig, invoice_key: str, reason: str, difference: Decimal) -> None:
     """Import an invoice in Error because of its checksum as Active, accepting the difference you approve and no
     other, below the currency's override maximum. Exit 1 when refused or when it ends in Error."""
-    from invoice_pipeline.cli.dagster_runs import run_imports
+    from invoice_pipeline.cli.dagster_runs import command_instance, run_imports
+    from invoice_pipeline.composition import opened_warehouse
     from invoice_pipeline.operations.invoice_operations import checksum_override_difference
 
     key = invoice_key_of(invoice_key)
-    with refusals_refused(), opened_warehouse(config) as warehouse:
-        found = checksum_override_difference(config, warehouse, key, approved=difference)
-        record = warehouse.current_record(key)
-        shown = f"{decimal_text(found, record.minor_units)} {record.currency}" if record else decimal_text(found)
-        say(f"{key}\tchecksum override\tapproving a difference of {shown}")
     options: dict[str, object] = {
         "checksum_override": {"difference": str(difference), "reason": reason},
         "requested_by": actor(),
     }
-    broken, refused = run_imports([key], options)
-    if broken:
-        sys.exit(EXIT_BROKEN)
-    if refused:
-        sys.exit(EXIT_REFUSED)
-    with opened_warehouse(config) as warehouse:
+    with opened_warehouse(config) as warehouse:  # the command's one warehouse, its import run's too
+        with refusals_as_exit_status():
+            found = checksum_override_difference(config, warehouse, key, approved=difference)
+        record = warehouse.current_record(key)
+        shown = f"{decimal_text(found, record.minor_units)} {record.currency}" if record else decimal_text(found)
+        say(f"{key}\tchecksum override\tapproving a difference of {shown}")
+        with command_instance(config) as instance:
+            broken, refused = run_imports(config, warehouse, instance, [key], options)
+        if broken:
+            sys.exit(EXIT_BROKEN)
+        if refused:
+            sys.exit(EXIT_REFUSED)
         record = warehouse.current_record(key)
     if record is None or record.status != Status.ACTIVE:
         status = f"in {record.status}" if record else "gone"
@@ -158,6 +173,7 @@ def create(
 ) -> None:
     """Create a manual provider invoice (status Populating) from its folder or from header fields."""
     from invoice_pipeline.cli.dagster_runs import show_in_dagster
+    from invoice_pipeline.composition import connector_for, opened_warehouse
     from invoice_pipeline.operations.invoice_operations import create_manual_invoice, header_fields
 
     key = invoice_key_of(invoice_key)
@@ -172,7 +188,7 @@ def create(
             currency=currency,
             total_amount=total_amount,
         )
-    with refusals_refused(), opened_warehouse(config) as warehouse:
+    with refusals_as_exit_status(), opened_warehouse(config) as warehouse:
         record = create_manual_invoice(
             config, warehouse, key, connectors=connector_for, actor=actor(), reason=reason, header=header
         )
@@ -180,7 +196,8 @@ def create(
             f"{key}\t{record.status}\tadd its line files to its folder if any, then "
             f"`invoice-pipeline invoices activate {key} --reason ...`"
         )
-    show_in_dagster(config, key, f"manual invoice created by {actor()}: {reason}")
+        shown = _latest_record(warehouse, key)
+    show_in_dagster(config, key, shown, f"manual invoice created by {actor()}: {reason}")
 
 
 @invoice_operation(
@@ -195,10 +212,11 @@ def create(
 def activate(config: PipelineConfig, invoice_key: str, reason: str, accept_checksum_difference: Decimal | None) -> None:
     """Set a manual provider invoice Active; refused (exit 1) with the import's message when its rules fail."""
     from invoice_pipeline.cli.dagster_runs import show_in_dagster
+    from invoice_pipeline.composition import connector_for, opened_warehouse
     from invoice_pipeline.use_cases import activate_invoice
 
     key = invoice_key_of(invoice_key)
-    with refusals_refused(), opened_warehouse(config) as warehouse:
+    with refusals_as_exit_status(), opened_warehouse(config) as warehouse:
         result = activate_invoice(
             config,
             warehouse,
@@ -209,7 +227,5 @@ def activate(config: PipelineConfig, invoice_key: str, reason: str, accept_check
             accept_checksum_difference=accept_checksum_difference,
         )
         say(f"{key}\t{result.status}\t{result.message}")
-    show_in_dagster(config, key, f"activated by {actor()}: {reason}")
-
-
-COMMANDS = (deactivate, delete, unlink, override, create, activate)
+        record = _latest_record(warehouse, key)
+    show_in_dagster(config, key, record, f"activated by {actor()}: {reason}")

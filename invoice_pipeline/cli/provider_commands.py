@@ -4,16 +4,16 @@ check of a Partner Center provider's connection."""
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from invoice_pipeline.cli.errors import Broken, Refused
 from invoice_pipeline.cli.output import say
-from invoice_pipeline.composition import connector_for, opened_warehouse
-from invoice_pipeline.config import PipelineConfig
-from invoice_pipeline.connectors.base import ConnectorError
-from invoice_pipeline.connectors.folder import folders_not_read
 from invoice_pipeline.domain.invoice_keys import InvalidInvoiceKey, check_invoice_id
+
+if TYPE_CHECKING:
+    from invoice_pipeline.config import PipelineConfig
 
 
 @click.group()
@@ -34,6 +34,9 @@ def list_providers(config: PipelineConfig) -> None:
 @click.pass_obj
 def provider_invoices(config: PipelineConfig, provider_id: str) -> None:
     """The invoices PROVIDER_ID offers, each with its status here (or `not imported`)."""
+    from invoice_pipeline.composition import connector_for, opened_warehouse
+    from invoice_pipeline.connectors.base import ConnectorError
+    from invoice_pipeline.connectors.folder import folders_not_read
     from invoice_pipeline.operations.invoice_operations import offered_invoice_statuses
 
     with opened_warehouse(config) as warehouse:

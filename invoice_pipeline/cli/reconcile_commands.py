@@ -11,11 +11,10 @@ import click
 
 from invoice_pipeline.cli.errors import Broken, Misconfigured
 from invoice_pipeline.cli.output import say
-from invoice_pipeline.composition import opened_warehouse
-from invoice_pipeline.config import PipelineConfig
 from invoice_pipeline.domain.money import format_money
 
 if TYPE_CHECKING:
+    from invoice_pipeline.config import PipelineConfig
     from invoice_pipeline.reconciliation.tie_out import Reconciliation
 
 
@@ -31,6 +30,7 @@ if TYPE_CHECKING:
 def reconcile(config: PipelineConfig, period: str, as_json: bool, out: Path | None) -> None:
     """Reconcile a billing period: Active provider invoices' licence and usage lines against the billing
     contracts (reference data billing_contracts.csv) and the customer invoices; totals tie out per currency."""
+    from invoice_pipeline.composition import opened_warehouse
     from invoice_pipeline.domain.billing_period import BillingPeriod
     from invoice_pipeline.reconciliation.findings import FINDING_MEANING, FindingKind
     from invoice_pipeline.reconciliation.period import earlier_periods, reconcile_period
@@ -51,7 +51,7 @@ def reconcile(config: PipelineConfig, period: str, as_json: bool, out: Path | No
     except TieOutBroken as error:
         raise Broken(f"the reconciliation does not tie out, nothing reported: {error}") from None
     # The files first: a reader that stops reading the summary (`| head`) must not cost them.
-    written = [] if out is None else _written(result, out, history)
+    written = [] if out is None else _write_reports(result, out, history)
     if as_json:
         say(json.dumps(reconciliation_json(result), indent=2), multiline=True)
     else:
@@ -78,7 +78,7 @@ def reconcile(config: PipelineConfig, period: str, as_json: bool, out: Path | No
         say(f"wrote {len(written)} files to {out}; the report: {report_file(out, result)}", err=as_json)
 
 
-def _written(result: Reconciliation, out: Path, history: list[Reconciliation]) -> list[Path]:
+def _write_reports(result: Reconciliation, out: Path, history: list[Reconciliation]) -> list[Path]:
     """The period's files written into `out`; a folder that cannot be written is the user's to fix (exit 2)."""
     from invoice_pipeline.reconciliation.reports import write_reports
 

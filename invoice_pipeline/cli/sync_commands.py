@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
-from invoice_pipeline.cli.common import refusals_refused
-from invoice_pipeline.cli.errors import EXIT_BROKEN, EXIT_REFUSED, Broken, Refused
+from invoice_pipeline.cli.errors import EXIT_BROKEN, Broken, Refused
 from invoice_pipeline.cli.output import say
-from invoice_pipeline.composition import connector_for, open_warehouse, opened_warehouse
-from invoice_pipeline.config import PipelineConfig
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
+
+if TYPE_CHECKING:
+    import dagster as dg
+
+    from invoice_pipeline.config import PipelineConfig
+    from invoice_pipeline.warehouse.warehouse import Warehouse
 
 
 @click.command()
@@ -24,48 +28,51 @@ def sync(config: PipelineConfig, provider_id: str | None, invoice_key: str | Non
     Prints one line per invoice. Validation Errors are outcomes, not failures: the exit status is
     non-zero only when the pipeline itself broke (3), or when a requested invoice is refused (1).
     """
-    from invoice_pipeline.cli.dagster_runs import run_imports
-    from invoice_pipeline.importing.import_refusals import refuse_import
+    from invoice_pipeline.cli.dagster_runs import command_instance, run_imports
+    from invoice_pipeline.composition import open_warehouse
 
-    if invoice_key:
-        key = InvoiceKey.parse(invoice_key)
+    key = InvoiceKey.parse(invoice_key) if invoice_key else None
+    if key is not None:
         config.provider(key.provider)
-        with refusals_refused(), opened_warehouse(config) as warehouse:
-            refuse_import(config, warehouse, key, connectors=connector_for)
-        targets = [key]
-    else:
-        if provider_id and config.provider(provider_id).sync != "automatic":
-            raise Refused(
-                f"{provider_id} is a manual provider: its invoices are never synced; create one with "
-                f"`invoice-pipeline invoices create {provider_id}:ID --reason ...`, then activate it"
-            )
-        open_warehouse(config).dispose()  # a warehouse fault ends the command here, in one line, before any run
-        targets = _daily_sync(provider_id)
-    broken, refused = run_imports(targets)
+    elif provider_id and config.provider(provider_id).sync != "automatic":
+        raise Refused(
+            f"{provider_id} is a manual provider: its invoices are never synced; create one with "
+            f"`invoice-pipeline invoices create {provider_id}:ID --reason ...`, then activate it"
+        )
+    # The command's one warehouse (a fault ends the command here, in one line, before any run), its runs' too. A
+    # requested invoice's refusal is decided by its import run, once (it ends green, tagged refused).
+    warehouse = open_warehouse(config)
+    try:
+        with command_instance(config) as instance:
+            targets = [key] if key is not None else _daily_sync(config, warehouse, instance, provider_id)
+            broken, _ = run_imports(config, warehouse, instance, targets, refusal_ends_command=key is not None)
+    finally:
+        warehouse.dispose()
     if broken:
         sys.exit(EXIT_BROKEN)
-    if refused and invoice_key:
-        sys.exit(EXIT_REFUSED)
 
 
-def _daily_sync(provider_id: str | None) -> list[InvoiceKey]:
+def _daily_sync(
+    config: PipelineConfig, warehouse: Warehouse, instance: dg.DagsterInstance, provider_id: str | None
+) -> list[InvoiceKey]:
     """Run the daily sync through Dagster, print what it decided, and return the imports it found eligible."""
     from invoice_pipeline.cli.dagster_runs import daily_sync
+    from invoice_pipeline.notifications.provider_changes import ProviderChange
 
-    plan = daily_sync(provider_id)
-    if not plan.outcome.success:
+    run = daily_sync(config, warehouse, instance, provider_id)
+    if not run.outcome.success:
         raise Broken(
-            f"the daily sync failed: {plan.outcome.error or 'see the run in the Dagster UI'} "
-            f"(run {plan.outcome.run_id})"
+            f"the daily sync failed: {run.outcome.error or 'see the run in the Dagster UI'} (run {run.outcome.run_id})"
         )
+    plan = run.plan
     for problem in plan.provider_errors:
         say(f"provider error\t{problem}", err=True)
     for skipped in plan.skipped:
-        say(f"{skipped.invoice}\tskipped\t{skipped.reason}")
+        say(f"{skipped.key}\tskipped\t{skipped.reason}")
     for folder in plan.folders_not_read:
         say(f"{folder.provider}:{folder.folder}\tnot read\t{folder.reason}")
-    for change in plan.changes:
+    for change in map(ProviderChange.from_log, plan.new_changes):
         say(f"{change.invoice}\tchanged at provider\t{change.text()}")
-    for error in plan.notifications_not_sent:
+    for error in run.notifications_not_sent:
         say(f"notification not sent (retried next sync)\t{error}", err=True)
     return plan.eligible

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from invoice_pipeline.cli.errors import Refused
 from invoice_pipeline.cli.output import say
-from invoice_pipeline.composition import opened_warehouse
-from invoice_pipeline.config import PipelineConfig
+
+if TYPE_CHECKING:
+    from invoice_pipeline.config import PipelineConfig
 
 
 @click.group("warehouse")
@@ -19,6 +22,8 @@ def warehouse_group() -> None:
 @click.pass_obj
 def warehouse_status(config: PipelineConfig) -> None:
     """Print the warehouse's schema revision; exit 1 when it needs `warehouse upgrade`."""
+    from invoice_pipeline.composition import opened_warehouse
+
     with opened_warehouse(config, check_schema=False) as warehouse:
         state = warehouse.schema_state()
     say(f"warehouse: {warehouse.location}")
@@ -32,6 +37,8 @@ def warehouse_status(config: PipelineConfig) -> None:
 @click.pass_obj
 def warehouse_upgrade(config: PipelineConfig) -> None:
     """Create the warehouse's tables or apply the migrations it lacks (safe to run again)."""
+    from invoice_pipeline.composition import opened_warehouse
+
     with opened_warehouse(config, check_schema=False) as warehouse:
         before, after = warehouse.upgrade_schema()
     if before == after:

@@ -5,7 +5,7 @@ import dagster as dg
 from pydantic import Field
 
 from invoice_pipeline.composition import connector_for
-from invoice_pipeline.config import load_config
+from invoice_pipeline.config import DailySyncConfig
 from invoice_pipeline.connectors.folder import FolderNotRead
 from invoice_pipeline.dagster_defs.abandoned_runs import end_abandoned_import_runs
 from invoice_pipeline.dagster_defs.jobs import import_provider_invoice_job
@@ -25,6 +25,7 @@ GROUP = "daily_operations"
 OWNERS = ["team:billing-data"]
 OFFERS_ASSET = dg.AssetKey("provider_invoice_offers")
 NO_FOLDER_LEFT_UNREAD = "no_folder_left_unread"
+SYNC_PLAN = "sync_plan"  # the offers' metadata entry holding the SyncPlan (`SyncPlan.as_json`)
 
 
 LAUNCHED_BY_SENSOR = "provider_invoice_sync_sensor"
@@ -128,25 +129,22 @@ def provider_invoice_offers(
         context.log.warning(error)
     for folder in plan.folders_not_read:
         context.log.warning(f"{folder.provider}: folder {folder.folder} not read: {folder.reason}")
+    recorded = plan.as_json()
     return dg.MaterializeResult(
         metadata={
             "eligible": dg.MetadataValue.json([str(k) for k in plan.eligible]),
             "imports_launched_by": config.imports_launched_by,
             "offered_count": len(plan.candidates),
             "eligible_count": len(plan.eligible),
-            "offers": table_metadata(
-                [{"invoice": str(c.key), "import": c.eligible, "reason": c.reason} for c in plan.candidates],
-                ["invoice", "import", "reason"],
-            ),
+            "offers": table_metadata(recorded["offers"], ["invoice", "import", "reason"]),
             "provider_changes": table_metadata(
                 [change.as_row() for change in changes],
                 ["invoice", "imported_total", "provider_total", "currency", "lines_changed"],
             ),
             "provider_errors": dg.MetadataValue.json([shown(error) for error in plan.provider_errors]),
-            "folders_not_read": table_metadata(
-                [folder.as_row() for folder in plan.folders_not_read], ["provider", "folder", "reason"]
-            ),
+            "folders_not_read": table_metadata(recorded["folders_not_read"], ["provider", "folder", "reason"]),
             "notifications_not_sent": dg.MetadataValue.json([shown(error) for error in mail_errors]),
+            SYNC_PLAN: dg.MetadataValue.json(recorded),  # the plan itself, read back by `invoice-pipeline sync`
         },
         check_results=[no_folder_left_unread(plan.folders_not_read)],
     )
@@ -159,9 +157,8 @@ daily_provider_sync_job = dg.define_asset_job(
 )
 
 
-def daily_sync_schedule() -> dg.ScheduleDefinition:
+def daily_sync_schedule(settings: DailySyncConfig) -> dg.ScheduleDefinition:
     """The daily sync at the configured cron and time zone (on by default)."""
-    settings = load_config().daily_sync
     return dg.ScheduleDefinition(
         name="daily_provider_invoice_sync",
         job=daily_provider_sync_job,

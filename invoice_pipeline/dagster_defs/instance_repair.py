@@ -96,7 +96,7 @@ def _what_is_missing(path: Path, database: _SqliteDatabase, head: str) -> str | 
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
         tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if missing := sorted(database.tables - tables):
-            return f"tables {_some(missing)}"
+            return f"tables {_first_names(missing)}"
         revisions = (
             {rev for (rev,) in conn.execute("SELECT version_num FROM alembic_version")}
             if "alembic_version" in tables
@@ -108,16 +108,16 @@ def _what_is_missing(path: Path, database: _SqliteDatabase, head: str) -> str | 
             name for (name,) in conn.execute("SELECT name FROM secondary_indexes WHERE migration_completed IS NOT NULL")
         }
         if missing := sorted(database.data_migrations - done):
-            return f"data migrations {_some(missing)}"
+            return f"data migrations {_first_names(missing)}"
     return None
 
 
-def _some(names: list[str]) -> str:
+def _first_names(names: list[str]) -> str:
     """Names for a one-line message: the first three, then how many more."""
     return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
-def _damage(home: Path) -> list[str]:
+def _incomplete_databases(home: Path) -> list[str]:
     """What the instance's SQLite databases lack, one entry per incomplete database."""
     head = _schema_head()
     found = []
@@ -135,7 +135,7 @@ def repair_instance(home: Path) -> None:
     """Make the Dagster instance at `home` complete before it is used: a SQLite database a killed process left
     half-created is repaired with the instance's own migration (one warning line says so); DagsterInstanceBroken
     names the command to run when that does not complete it. An instance not on SQLite is left alone."""
-    damage = _damage(home)
+    damage = _incomplete_databases(home)
     if not damage:
         return
     migrate = f"`DAGSTER_HOME={home} dagster instance migrate`"
@@ -159,5 +159,5 @@ def repair_instance(home: Path) -> None:
             f"the Dagster instance {home} is incomplete and its migration failed ({type(error).__name__}: "
             f"{str(error).strip().splitlines()[0] if str(error).strip() else ''}); run {migrate}"
         ) from error
-    if still := _damage(home):
+    if still := _incomplete_databases(home):
         raise DagsterInstanceBroken(f"the Dagster instance {home} is incomplete ({'; '.join(still)}); run {migrate}")

@@ -24,7 +24,7 @@ from invoice_pipeline.dagster_defs.metadata import billable_summary_metadata, sh
 from invoice_pipeline.dagster_defs.partitions import provider_invoice_partitions
 from invoice_pipeline.dagster_defs.reference_assets import reference_assets
 from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource
-from invoice_pipeline.dagster_defs.run_tags import REFUSED, RUN_TAG_OUTCOME, tag_invoice_run
+from invoice_pipeline.dagster_defs.run_tags import REFUSAL_PREFIX, REFUSED, RUN_TAG_OUTCOME, tag_invoice_run
 from invoice_pipeline.domain.display import shown
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.refusals import ImportRefused
@@ -201,14 +201,12 @@ def provider_invoice_import(
     if not context.has_partition_key:
         fail_with_outcome(
             OutcomeFailure.IMPORT_REFUSED,
-            "Import refused: no provider invoice chosen; pick its partition (provider:invoice_id) when you launch",
+            f"{REFUSAL_PREFIX}no provider invoice chosen; pick its partition (provider:invoice_id) when you launch",
         )
     key = InvoiceKey.parse(context.partition_key)
     tag_invoice_run(context, key)
     if INVOICE_ASSET not in context.selected_asset_keys:
-        _refuse(
-            context, "Import refused: the checks are evaluated by the invoice's import; materialize provider_invoice"
-        )
+        _refuse(context, "the checks are evaluated by the invoice's import; materialize provider_invoice")
         return
     pipeline_config = invoice_pipeline.load_config()
     run_id = context.run.run_id
@@ -226,7 +224,7 @@ def provider_invoice_import(
                 checksum_override=override.request() if override is not None else None,
             )
         except ImportRefused as refused:
-            _refuse(context, f"Import refused: {refused}")
+            _refuse(context, str(refused))
             return
         except ImportOutcomeUnrecorded as unrecorded:
             fail_with_outcome(OutcomeFailure.OUTCOME_UNRECORDED, f"Import failed: {unrecorded}")
@@ -262,11 +260,11 @@ def provider_invoice_import(
     yield from every_invoice
 
 
-def _refuse(context: dg.AssetExecutionContext, refusal: str) -> None:
+def _refuse(context: dg.AssetExecutionContext, reason: str) -> None:
     """End a refused import without writing anything: a failed run would turn the invoice's partition red, a
-    materialization would record an import that never happened. The run's log and its outcome tag say why."""
+    materialization would record an import that never happened. Its outcome tag says so, its log why."""
     context.instance.add_run_tags(context.run.run_id, {RUN_TAG_OUTCOME: REFUSED})
-    context.log.error(shown(refusal))
+    context.log.error(shown(f"{REFUSAL_PREFIX}{reason}"))
 
 
 def _check_result(key: InvoiceKey, name: str, outcome: CheckOutcome) -> dg.AssetCheckResult:

@@ -14,8 +14,14 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import dagster as dg
-from dagster_shared.error import SerializableErrorInfo
 
+from invoice_pipeline.dagster_defs.dagster_private import (
+    CODE_VERSION_TAG,
+    DATA_VERSION_TAG,
+    INPUT_DATA_VERSION_TAG_PREFIX,
+    INPUT_EVENT_POINTER_TAG_PREFIX,
+    SerializableErrorInfo,
+)
 from invoice_pipeline.dagster_defs.errors import PlainError
 from invoice_pipeline.dagster_defs.metadata import shown_metadata, table_metadata
 from invoice_pipeline.dagster_defs.partitions import provider_invoice_partitions
@@ -73,7 +79,7 @@ def fail_with_outcome(kind: OutcomeFailure, message: str, metadata: dict[str, An
     raise PlainError(kind.value, message, metadata=metadata)
 
 
-def when(record: InvoiceRecord) -> str:
+def changed_at(record: InvoiceRecord) -> str:
     """When the record last changed, as the UI shows it: UTC to the second."""
     return f"{record.updated_at:%Y-%m-%d %H:%M:%S} UTC"
 
@@ -97,7 +103,7 @@ def error_metadata(record: InvoiceRecord, actor: str, notes: dict[str, Any]) -> 
             "status": str(record.status),
             "message": record.message or "",
             "changed_by": actor,
-            "changed_at": when(record),
+            "changed_at": changed_at(record),
             "what_to_do": what_to_do(record.failures),
             "record_id": record.record_id,
             **notes,
@@ -123,7 +129,7 @@ def invoice_metadata(
             "status": str(record.status),
             "message": record.message or "",
             **({"changed_by": actor} if actor else {}),
-            "changed_at": when(record),
+            "changed_at": changed_at(record),
             "record_id": record.record_id,
             "currency": record.currency or "",
             "total_amount": _money(record, record.total_amount),
@@ -151,14 +157,6 @@ def line_asset_metadata(record: InvoiceRecord, kind: str) -> dict[str, Any]:
             "currency": record.currency or "",
         }
     )
-
-
-# Dagster's data provenance tags (dagster/_core/definitions/data_version.py, pinned 1.13.27; a test compares them):
-# an import run records them itself; a materialization reported by an operation must say them.
-CODE_VERSION_TAG = "dagster/code_version"
-DATA_VERSION_TAG = "dagster/data_version"
-INPUT_DATA_VERSION_TAG_PREFIX = "dagster/input_data_version"
-INPUT_EVENT_POINTER_TAG_PREFIX = "dagster/input_event_pointer"
 
 
 def reference_provenance(instance: dg.DagsterInstance) -> dict[str, str]:
@@ -202,7 +200,7 @@ def status_observation(
     """
     metadata: dict[str, Any] = {"status": str(status), "change": change}
     if record is not None:
-        metadata |= {"message": record.message or "", "record_id": record.record_id, "changed_at": when(record)}
+        metadata |= {"message": record.message or "", "record_id": record.record_id, "changed_at": changed_at(record)}
         if record.status == Status.POPULATING and record.is_manual:
             metadata["what_to_do"] = WAITING_FOR_ACTIVATION
         elif record.status == Status.ERROR:
@@ -212,14 +210,15 @@ def status_observation(
     )
 
 
-def add_invoice_partitions(instance: dg.DagsterInstance, keys: list[InvoiceKey]) -> None:
-    """Register provider invoices as dynamic partitions (those not registered yet)."""
+def add_invoice_partitions(instance: dg.DagsterInstance, keys: list[InvoiceKey]) -> list[str]:
+    """Register provider invoices as dynamic partitions (those not registered yet); returns those it added."""
     name = provider_invoice_partitions.name
     assert name is not None
     known = set(instance.get_dynamic_partitions(name))
     new = list(dict.fromkeys(str(k) for k in keys if str(k) not in known))
     if new:
         instance.add_dynamic_partitions(name, new)
+    return new
 
 
 def show_invoice_change(

@@ -16,6 +16,7 @@ from invoice_pipeline.warehouse.billable_usage import BillableSummary
 
 
 def _cell(value: Any) -> str | int | bool | None:
+    """A table cell as the UI shows it: a number, flag or nothing as is, anything else as text a person may see."""
     if value is None or isinstance(value, bool | int):
         return value
     return shown(str(value))

@@ -73,13 +73,14 @@ def _invoice_of(context: dg.OpExecutionContext, config: InvoiceOperationConfig) 
 
 
 def _refusals_as_failures(action: Callable[[], T]) -> T:
+    """Run `action`; a refusal of the rules fails the op with its sentence alone (nothing was changed)."""
     try:
         return action()
     except ImportRefused as refusal:
         raise PlainError(OPERATION_REFUSED, str(refusal)) from None
 
 
-def _show(
+def _show_in_dagster(
     context: dg.OpExecutionContext,
     key: InvoiceKey,
     change: str,
@@ -97,7 +98,7 @@ def _show(
 
 
 @dataclass(frozen=True)
-class _Done:
+class _OperationDone:
     """What an operation did, in a few words, the invoice's record after it (None once deleted), and whether
     its status changed (unlink changes none)."""
 
@@ -107,7 +108,7 @@ class _Done:
 
 
 def _invoice_operation_job(
-    name: str, description: str, operation: Callable[[Warehouse, InvoiceKey, str, str], _Done]
+    name: str, description: str, operation: Callable[[Warehouse, InvoiceKey, str, str], _OperationDone]
 ) -> dg.JobDefinition:
     op_name = f"{name}_op"
 
@@ -119,7 +120,7 @@ def _invoice_operation_job(
         with invoice_pipeline.warehouse() as warehouse:
             done = _refusals_as_failures(lambda: operation(warehouse, key, config.requested_by, config.reason))
         change = f"{done.what} by {config.requested_by}: {config.reason}"
-        _show(context, key, change, done.record, config.requested_by, status_changed=done.status_changed)
+        _show_in_dagster(context, key, change, done.record, config.requested_by, status_changed=done.status_changed)
 
     @dg.job(
         name=name,
@@ -134,18 +135,18 @@ def _invoice_operation_job(
     return operation_job
 
 
-def _deactivate(warehouse: Warehouse, key: InvoiceKey, actor: str, reason: str) -> _Done:
-    return _Done("deactivated", deactivate_invoice(warehouse, key, actor=actor, reason=reason))
+def _deactivate(warehouse: Warehouse, key: InvoiceKey, actor: str, reason: str) -> _OperationDone:
+    return _OperationDone("deactivated", deactivate_invoice(warehouse, key, actor=actor, reason=reason))
 
 
-def _delete(warehouse: Warehouse, key: InvoiceKey, actor: str, reason: str) -> _Done:
+def _delete(warehouse: Warehouse, key: InvoiceKey, actor: str, reason: str) -> _OperationDone:
     delete_invoice(warehouse, key, actor=actor, reason=reason)
-    return _Done("deleted (its history remains)", None)
+    return _OperationDone("deleted (its history remains)", None)
 
 
-def _unlink(warehouse: Warehouse, key: InvoiceKey, actor: str, reason: str) -> _Done:
+def _unlink(warehouse: Warehouse, key: InvoiceKey, actor: str, reason: str) -> _OperationDone:
     unlinked = unlink_invoice(warehouse, key, actor=actor, reason=reason)
-    return _Done(unlinked.summary(), warehouse.current_record(key), status_changed=False)
+    return _OperationDone(unlinked.summary(), warehouse.current_record(key), status_changed=False)
 
 
 deactivate_provider_invoice_job = _invoice_operation_job(
@@ -229,7 +230,9 @@ def create_manual_provider_invoice_op(
                 header=header,
             )
         )
-    _show(context, key, f"created by hand by {config.requested_by}: {config.reason}", record, config.requested_by)
+    _show_in_dagster(
+        context, key, f"created by hand by {config.requested_by}: {config.reason}", record, config.requested_by
+    )
 
 
 @dg.job(
@@ -291,13 +294,15 @@ def activate_manual_provider_invoice_op(
             )
         except ActivationRefused as refusal:  # recorded like a failed import: the partition shows it too
             change = f"activation refused, asked by {config.requested_by}: {config.reason}"
-            _show(context, key, change, warehouse.current_record(key), config.requested_by, status_changed=False)
+            _show_in_dagster(
+                context, key, change, warehouse.current_record(key), config.requested_by, status_changed=False
+            )
             raise PlainError(OPERATION_REFUSED, str(refusal)) from None
         except ImportRefused as refusal:
             raise PlainError(OPERATION_REFUSED, str(refusal)) from None
         record = warehouse.current_record(key)
     change = f"activated by {config.requested_by}: {config.reason} ({result.message})"
-    _show(context, key, change, record, config.requested_by)
+    _show_in_dagster(context, key, change, record, config.requested_by)
 
 
 @dg.job(

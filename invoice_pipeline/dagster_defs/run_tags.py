@@ -12,6 +12,8 @@ RUN_TAG_PROCESS = "invoice_pipeline/process"
 # How an import run ended when its status cannot say it: `refused` (a green run that wrote nothing).
 RUN_TAG_OUTCOME = "invoice_pipeline/outcome"
 REFUSED = "refused"
+# How a refused import run's log line starts, before its reason (the CLI shows the reason alone).
+REFUSAL_PREFIX = "Import refused: "
 
 
 def import_run_tags(key: InvoiceKey) -> dict[str, str]:

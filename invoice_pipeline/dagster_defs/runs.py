@@ -7,14 +7,14 @@ from typing import Any
 
 import dagster as dg
 
-from invoice_pipeline.connectors.folder import FolderNotRead
 from invoice_pipeline.dagster_defs.dagster_private import SerializableErrorInfo
-from invoice_pipeline.dagster_defs.daily_sync import OFFERS_ASSET, daily_provider_sync_job
+from invoice_pipeline.dagster_defs.daily_sync import OFFERS_ASSET, SYNC_PLAN, daily_provider_sync_job
 from invoice_pipeline.dagster_defs.invoice_state import OutcomeFailure, add_invoice_partitions, root_cause
 from invoice_pipeline.dagster_defs.jobs import IMPORT_JOB, REFERENCE_JOB
+from invoice_pipeline.dagster_defs.partitions import provider_invoice_partitions
 from invoice_pipeline.dagster_defs.run_tags import REFUSED, RUN_TAG_OUTCOME, RUN_TAG_PROCESS, import_run_tags
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
-from invoice_pipeline.notifications.provider_changes import ProviderChange
+from invoice_pipeline.importing.sync_plan import SyncPlan
 from invoice_pipeline.warehouse.import_claims import ClaimHolder
 
 # The CLI prints its own one-line outcomes; the run's full log stays in the instance for the UI.
@@ -83,9 +83,10 @@ def run_invoice_import(
 ) -> RunOutcome:
     """Run the import job for one provider invoice partition, in this process.
 
-    `options` is the import's config (ProviderInvoiceImportConfig), e.g. a checksum override.
+    `options` is the import's config (ProviderInvoiceImportConfig), e.g. a checksum override. A refused import of
+    an invoice that had no partition leaves none behind (a mistyped invoice id does not join the partitions).
     """
-    add_invoice_partitions(instance, [key])
+    added = add_invoice_partitions(instance, [key])
     job = defs.resolve_job_def(IMPORT_JOB)
     run_config: dict[str, object] = dict(QUIET_RUN_CONFIG)
     if options:
@@ -97,7 +98,12 @@ def run_invoice_import(
         run_config=run_config,
         raise_on_error=False,
     )
-    return _outcome(result, instance)
+    outcome = _outcome(result, instance)
+    if outcome.refused and added:
+        name = provider_invoice_partitions.name
+        assert name is not None
+        instance.delete_dynamic_partition(name, str(key))
+    return outcome
 
 
 def run_reference_refresh(defs: dg.Definitions, instance: dg.DagsterInstance) -> RunOutcome:
@@ -109,29 +115,18 @@ def run_reference_refresh(defs: dg.Definitions, instance: dg.DagsterInstance) ->
 
 
 @dataclass(frozen=True)
-class SkippedInvoice:
-    """An offered invoice the daily sync leaves alone, and why."""
-
-    invoice: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class DailySyncPlan:
-    """What a daily sync run decided, read back from its `provider_invoice_offers` materialization."""
+class DailySyncRun:
+    """A daily sync run: how it ended, the plan it recorded (empty when it failed before deciding), and the
+    notifications of provider changes it could not send (retried by the next sync)."""
 
     outcome: RunOutcome
-    eligible: list[InvoiceKey]
-    skipped: list[SkippedInvoice]
-    changes: list[ProviderChange]
-    provider_errors: list[str]
+    plan: SyncPlan
     notifications_not_sent: list[str]
-    folders_not_read: list[FolderNotRead]
 
 
 def run_daily_sync(
     defs: dg.Definitions, instance: dg.DagsterInstance, *, provider: str | None, requested_by: str
-) -> DailySyncPlan:
+) -> DailySyncRun:
     """Run the daily sync job (reference data, then the offers) in this process, as the schedule would.
 
     Its imports are left to the caller: the plan says so, and the sync sensor leaves it alone.
@@ -147,16 +142,8 @@ def run_daily_sync(
         materialization = event.step_materialization_data.materialization
         if materialization.asset_key == OFFERS_ASSET:
             metadata = {name: value.value for name, value in materialization.metadata.items()}
-
-    def table(name: str) -> list[dict[str, Any]]:
-        return [record.data for record in metadata[name].records] if metadata else []
-
-    return DailySyncPlan(
+    return DailySyncRun(
         outcome=_outcome(result),
-        eligible=[InvoiceKey.parse(key) for key in metadata.get("eligible", [])],
-        skipped=[SkippedInvoice(row["invoice"], row["reason"]) for row in table("offers") if not row["import"]],
-        changes=[ProviderChange(**row) for row in table("provider_changes")],
-        provider_errors=list(metadata.get("provider_errors", [])),
+        plan=SyncPlan.from_json(metadata[SYNC_PLAN]) if metadata else SyncPlan(),
         notifications_not_sent=list(metadata.get("notifications_not_sent", [])),
-        folders_not_read=[FolderNotRead(**row) for row in table("folders_not_read")],
     )

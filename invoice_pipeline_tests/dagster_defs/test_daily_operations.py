@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from invoice_pipeline.config import load_config
 from invoice_pipeline.dagster_defs import daily_operations
 from invoice_pipeline.dagster_defs.daily_operations import SUMMARY_TAG, daily_summary_sensor, import_run_crash_sensor
 from invoice_pipeline.dagster_defs.daily_sync import daily_sync_schedule, provider_invoice_sync_sensor
@@ -81,7 +82,7 @@ def _definitions(smtp: SmtpResource) -> dg.Definitions:
     return dg.Definitions(
         assets=defs.assets,
         jobs=defs.jobs,
-        schedules=[daily_sync_schedule()],
+        schedules=[daily_sync_schedule(load_config().daily_sync)],
         sensors=defs.sensors,
         resources={"invoice_pipeline": pipeline_resource(), "smtp": smtp},
     )
@@ -187,7 +188,7 @@ def test_definitions_hold_the_daily_jobs_schedule_and_sensors_all_running_by_def
 
 def test_the_schedule_runs_at_the_configured_cron_and_time_zone_and_requests_the_daily_sync_job(workspace, instance):
     configure(workspace.config_path, daily_sync={"cron": "30 5 * * 1-5", "timezone": "Europe/Paris"})
-    schedule = daily_sync_schedule()
+    schedule = daily_sync_schedule(load_config().daily_sync)
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("30 5 * * 1-5", "Europe/Paris")
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     assert schedule.job_name == SYNC_JOB
@@ -220,7 +221,7 @@ def test_the_smtp_resource_refuses_an_unknown_tls_mode_and_maps_empty_credential
 
 
 def test_the_schedule_defaults_to_six_utc(workspace):
-    schedule = daily_sync_schedule()
+    schedule = daily_sync_schedule(load_config().daily_sync)
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 6 * * *", "UTC")
 
 

@@ -520,18 +520,3 @@ def test_import_runs_carry_the_provider_and_invoice_tags_and_register_the_partit
     assert {run.run_id for run in by_provider} == {first.run_id, second.run_id}
     run_invoice_import(workspace_defs, instance, KEY)  # refused (Active), but the partition is not added twice
     assert sorted(instance.get_dynamic_partitions(PARTITIONS)) == [str(KEY), str(other)]
-
-
-def test_the_provenance_tags_an_activation_writes_are_the_ones_dagster_reads():
-    # Dagster keeps them private: a renamed tag after an upgrade would make every activated invoice "unsynced".
-    from dagster._core.definitions import data_version
-
-    from invoice_pipeline.dagster_defs import invoice_state
-
-    for name in (
-        "CODE_VERSION_TAG",
-        "DATA_VERSION_TAG",
-        "INPUT_DATA_VERSION_TAG_PREFIX",
-        "INPUT_EVENT_POINTER_TAG_PREFIX",
-    ):
-        assert getattr(invoice_state, name) == getattr(data_version, name), name

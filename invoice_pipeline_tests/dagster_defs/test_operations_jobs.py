@@ -12,8 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from invoice_pipeline.composition import connector_for
-from invoice_pipeline.dagster_defs.invoice_state import WAITING_FOR_ACTIVATION
-from invoice_pipeline.dagster_defs.invoice_state import when as _when
+from invoice_pipeline.dagster_defs.invoice_state import WAITING_FOR_ACTIVATION, changed_at
 from invoice_pipeline.dagster_defs.jobs import IMPORT_JOB
 from invoice_pipeline.dagster_defs.mail import smtp_resource
 from invoice_pipeline.dagster_defs.resources import pipeline_resource
@@ -222,7 +221,7 @@ def test_deactivate_job_succeeds_after_the_unlink_job_with_who_and_why_in_the_hi
         "customers credited",
         "message": _look(workspace)[0].message,
         "record_id": _look(workspace)[0].record_id,
-        "changed_at": _when(_look(workspace)[0]),
+        "changed_at": changed_at(_look(workspace)[0]),
     }
     deactivated = _operation(ops, instance, "deactivate_provider_invoice", reason="provider reissued it")
     assert deactivated.success
@@ -260,7 +259,7 @@ def test_deactivate_job_takes_the_partition_out_of_the_ui_with_an_observation_sa
         "change": f"deactivated by {WHO}: provider reissued it",
         "message": inactive.message or "",
         "record_id": inactive.record_id,
-        "changed_at": _when(inactive),
+        "changed_at": changed_at(inactive),
     }
 
 
@@ -352,7 +351,7 @@ def test_create_job_from_header_fields_then_activate_job_make_a_manual_invoice_a
         "change": f"created by hand by {WHO}: vendor invoice received by post",
         "message": record.message or "",
         "record_id": record.record_id,
-        "changed_at": _when(record),
+        "changed_at": changed_at(record),
         "what_to_do": WAITING_FOR_ACTIVATION,  # the partition's events say it waits for someone
     }
     assert _materializations(instance, "provider_invoice", MANUAL) == []
