@@ -18,7 +18,7 @@ from invoice_pipeline.importing.invoice_import import (
     activate_manual_invoice,
     import_provider_invoice,
 )
-from invoice_pipeline_tests.fakes import FakeConnectors, stored_record, utc_now
+from invoice_pipeline_tests.fakes import FakeConnectors, InMemoryWarehouse, stored_record, utc_now
 
 KEY = InvoiceKey("contoso-csp", "G1")
 MANUAL = InvoiceKey("fabrikam-distribution", "FAB-1")
@@ -179,3 +179,16 @@ def test_importing_an_invoice_the_provider_does_not_offer_is_refused_and_creates
         "(list them with `invoice-pipeline providers invoices contoso-csp`)"
     )
     assert warehouse.current_record(typo) is None and warehouse.history(typo) == []
+
+
+def test_a_crash_after_another_run_took_the_invoice_over_leaves_that_runs_record_alone(config):
+    class TakenOverMeanwhile(InMemoryWarehouse):
+        def staging(self):
+            self.start_import(KEY, run_id="run-3", actor="other", stuck_after=timedelta(0))  # ours looked stopped
+            raise OSError("this run's disk went away")
+
+    warehouse = TakenOverMeanwhile()
+    with pytest.raises(OSError):
+        _import(config, warehouse)
+    current = warehouse.current_record(KEY)
+    assert (current.status, current.run_id, current.message) == (Status.POPULATING, "run-3", "Import running")
