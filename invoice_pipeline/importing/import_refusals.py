@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from invoice_pipeline.warehouse.protocols import InvoiceLookups
 
 ConnectorFactory = Callable[["ProviderConfig", "PipelineConfig"], ProviderConnector]
-"""What builds a provider's connector: the composition root's `connector_for`, a fake one in the unit tier."""
+"""What builds a provider's connector: the composition root's factory, a fake one in the unit tier."""
 
 MAX_IDS_SHOWN = 10  # offered invoice ids named in a refusal
 

@@ -343,3 +343,49 @@ def test_header_fields_are_written_as_the_provider_folder_format_writes_them():
         "currency": "EUR",
         "total_amount": "99.90",
     }
+
+
+def test_a_manual_invoice_awaiting_activation_can_be_deactivated_or_deleted(warehouse):
+    _stored(warehouse, Status.POPULATING, MANUAL, is_manual=True)
+    assert deactivate_invoice(warehouse, MANUAL, actor=ACTOR, reason=REASON).status == Status.INACTIVE
+    _stored(warehouse, Status.POPULATING, MANUAL, is_manual=True)
+    delete_invoice(warehouse, MANUAL, actor=ACTOR, reason=REASON)
+    assert warehouse.current_record(MANUAL) is None
+
+
+def test_deleting_an_invoice_still_being_imported_is_refused(warehouse):
+    _stored(warehouse, Status.POPULATING, run_id="other-run")
+    refusal = _refused(warehouse, delete_invoice, warehouse, KEY, actor=ACTOR, reason=REASON)
+    assert refusal.startswith(f"{KEY} is being imported; wait for the import to finish")
+
+
+def test_the_lines_of_an_invoice_being_imported_again_can_be_unlinked(warehouse):
+    warehouse.link_lines(_stored(warehouse, Status.POPULATING, run_id="retry"), 2, ["CI-1"])
+    assert unlink_invoice(warehouse, KEY, actor=ACTOR, reason=REASON).line_count == 2
+
+
+def test_a_deactivated_invoice_cannot_be_deactivated_again_and_the_refusal_says_by_whom(warehouse):
+    _stored(warehouse)
+    deactivate_invoice(warehouse, KEY, actor="ops:bob", reason=REASON)
+    refusal = _refused(warehouse, deactivate_invoice, warehouse, KEY, actor=ACTOR, reason=REASON)
+    assert refusal.startswith(f"{KEY} has no current record to deactivate: it was deactivated by ops:bob on ")
+    assert refusal.endswith(f"its history: `invoice-pipeline invoices show {KEY}`")
+
+
+def test_a_deleted_invoice_cannot_be_unlinked_and_the_refusal_says_by_whom(warehouse):
+    _stored(warehouse, Status.ERROR)
+    delete_invoice(warehouse, KEY, actor="ops:bob", reason=REASON)
+    refusal = _refused(warehouse, unlink_invoice, warehouse, KEY, actor=ACTOR, reason=REASON)
+    assert refusal.startswith(f"{KEY} has no current record to unlink: it was deleted by ops:bob on ")
+
+
+def test_an_override_of_an_invoice_being_imported_is_refused(config, warehouse):
+    _stored(warehouse, Status.POPULATING, run_id="other-run")
+    with pytest.raises(OperationRefused, match=r"is not in Error because of its checksum \(Populating"):
+        checksum_override_difference(config, warehouse, KEY, approved=Decimal("0.37"))
+
+
+def test_an_override_is_held_to_the_currencys_own_maximum(tmp_path, warehouse):
+    config = pipeline_config(tmp_path, checksum_override_maximum={"default": "0.50", "JPY": "50"})
+    _checksum_error(warehouse, "37", currency="JPY", minor_units=0)
+    assert checksum_override_difference(config, warehouse, KEY, approved=Decimal("37")) == Decimal("37")
