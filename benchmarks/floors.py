@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from benchmarks.anchor import anchor
 from invoice_pipeline.config import PipelineConfig
 from invoice_pipeline.connectors.base import InvoiceFiles
+from invoice_pipeline.domain.line_kinds import LineKind
 from invoice_pipeline.importing.line_staging import InvoiceRejected, create_published_views, stage_and_validate
 from invoice_pipeline.importing.provider_files import RAW_TABLE
 from invoice_pipeline.validation.billing_period import HeaderPeriod
@@ -77,7 +78,7 @@ def staged_invoice(invoice: Path, reference: Path, work: Path) -> Iterator[LineS
 
 def usage_files(invoice: Path) -> InvoiceFiles:
     """The benchmark invoice's files (usage lines only)."""
-    return InvoiceFiles(invoice.name, invoice / "header.json", {"usage": invoice / "usage_summaries.csv"})
+    return InvoiceFiles(invoice.name, invoice / "header.json", {LineKind.USAGE: invoice / "usage_summaries.csv"})
 
 
 def billing_period(invoice: Path) -> HeaderPeriod:
@@ -108,8 +109,8 @@ def one_pass(invoice: Path, reference: Path, work: Path) -> dict[str, float]:
             )
         except InvoiceRejected as rejected:
             raise SystemExit(f"{NEEDS_A_CLEAN_INVOICE}: {rejected}") from None
-        raw = ibis.duckdb.from_connection(con).table(RAW_TABLE.format(kind="usage"), database="temp")
-        fails = fails_any_check(raw, "usage")
+        raw = ibis.duckdb.from_connection(con).table(RAW_TABLE.format(kind=LineKind.USAGE), database="temp")
+        fails = fails_any_check(raw, LineKind.USAGE)
         assert fails is not None
         checks_alone = ibis.to_sql(raw.aggregate(failing=fails.cast("int64").sum()), dialect="duckdb")
         timed(figures, "the schema's checks alone", lambda: con.execute(checks_alone).fetchall())

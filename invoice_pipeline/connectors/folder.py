@@ -21,8 +21,9 @@ from invoice_pipeline.connectors.base import (
 )
 from invoice_pipeline.connectors.settings import ConfigFolder, ConnectorSettings
 from invoice_pipeline.domain.invoice_keys import INVOICE_ID_PATTERN, InvalidInvoiceKey, check_invoice_id
+from invoice_pipeline.domain.line_kinds import LineKind
 
-LINE_FILE_STEMS = {"usage": "usage_summaries", "license": "license_summaries"}
+LINE_FILE_STEMS = {LineKind.USAGE: "usage_summaries", LineKind.LICENSE: "license_summaries"}
 LINE_FILE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 HEADER_FILE = "header.json"
 HEADER_MAX_BYTES = 1000**2  # a header is a handful of fields: a larger one is refused unread

@@ -28,6 +28,7 @@ from invoice_pipeline.dagster_defs.partitions import provider_invoice_partitions
 from invoice_pipeline.dagster_defs.reference_assets import reference_assets
 from invoice_pipeline.domain.import_failures import what_to_do
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.line_kinds import LineKind
 from invoice_pipeline.domain.money import decimal_text, round_to_minor_units
 from invoice_pipeline.domain.notes import Note
 from invoice_pipeline.domain.refusals import ImportRefused
@@ -38,7 +39,7 @@ from invoice_pipeline.warehouse.invoice_records import InvoiceRecord
 
 INVOICE_ASSET = dg.AssetKey("provider_invoice")
 REFERENCE_ASSETS = [reference.key for reference in reference_assets]
-LINE_ASSETS = {"usage": dg.AssetKey("usage_summaries"), "license": dg.AssetKey("license_summaries")}
+LINE_ASSETS = {LineKind.USAGE: dg.AssetKey("usage_summaries"), LineKind.LICENSE: dg.AssetKey("license_summaries")}
 BILLABLE_USAGE_ASSET = dg.AssetKey("billable_usage")
 WAITING_FOR_ACTIVATION = (
     "Waiting for activation: put its line files in the invoice's folder, then launch "
@@ -148,7 +149,7 @@ def invoice_metadata(
     )
 
 
-def line_asset_metadata(record: InvoiceRecord, kind: str) -> dict[str, Any]:
+def line_asset_metadata(record: InvoiceRecord, kind: LineKind) -> dict[str, Any]:
     """The metadata of one line asset's partition: how many lines the invoice stored, and their total."""
     return shown_metadata(
         {

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from decimal import Context, Decimal, localcontext
 from typing import TYPE_CHECKING, Any
 
+from invoice_pipeline.domain.line_kinds import LineKind
 from invoice_pipeline.schemas.line_summaries import MONEY_SQL_TYPE
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ def amount_sums_sql(amount: str) -> str:
     )
 
 
-def beyond_exact_sums(sums: Mapping[str, AmountSums]) -> Decimal | None:
+def beyond_exact_sums(sums: Mapping[LineKind, AmountSums]) -> Decimal | None:
     """The amounts of both kinds added ignoring their signs, when they reach LINE_AMOUNTS_LIMIT; else None."""
     with localcontext(EXACT):
         magnitude = sum((s.magnitude for s in sums.values()), Decimal(0))

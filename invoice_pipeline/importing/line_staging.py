@@ -22,6 +22,7 @@ from ibis.backends.duckdb import Backend as DuckDBBackend
 
 from invoice_pipeline.connectors.base import InvoiceFiles
 from invoice_pipeline.connectors.folder import LINE_FILE_STEMS
+from invoice_pipeline.domain.line_kinds import LineKind
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.notes import Note
 from invoice_pipeline.importing.import_results import schema_failures_note
@@ -97,7 +98,7 @@ class StagedLines:
     out_of_period: OutOfPeriod = OutOfPeriod()  # lines charged outside the header's billing period (when given)
 
 
-def _refuse_amountsbeyond_exact_sums(sums: Mapping[str, AmountSums], file_names: Mapping[str, str]) -> None:
+def _refuse_amountsbeyond_exact_sums(sums: Mapping[LineKind, AmountSums], file_names: Mapping[str, str]) -> None:
     magnitude = beyond_exact_sums(sums)
     if magnitude is None:
         return
@@ -134,7 +135,7 @@ def stage_and_validate(
         if published is not None:
             return published
     failures: list[SchemaFailure] = []
-    verdicts: dict[str, StagedLinesVerdict] = {}
+    verdicts: dict[LineKind, StagedLinesVerdict] = {}
     file_names: dict[str, str] = {}
     for kind in LINE_FILE_STEMS:
         path = files.line_files.get(kind)
@@ -237,7 +238,7 @@ def _publish_while_validating(
 _GUARD_SQL: dict[tuple[str, tuple[tuple[str, str], ...]], str | None] = {}
 
 
-def guard_sql(backend: DuckDBBackend, kind: str) -> str | None:
+def guard_sql(backend: DuckDBBackend, kind: LineKind) -> str | None:
     """The staged raw lines of `kind` with a column saying whether each fails a check of the kind's Pandera
     schema, as DuckDB SQL (None: a check cannot be expressed); compiled once per kind and raw columns."""
     raw = backend.table(RAW_TABLE.format(kind=kind), database="temp")
@@ -248,7 +249,7 @@ def guard_sql(backend: DuckDBBackend, kind: str) -> str | None:
     return _GUARD_SQL[key]
 
 
-def _guarded_lines(staging: duckdb.DuckDBPyConnection, backend: DuckDBBackend, kind: str) -> str | None:
+def _guarded_lines(staging: duckdb.DuckDBPyConnection, backend: DuckDBBackend, kind: LineKind) -> str | None:
     """A view of the staged raw lines whose reading fails at the first line that fails a check of the kind's
     Pandera schema (the same check expressions the validation pass counts); None when one cannot be expressed."""
     checked = guard_sql(backend, kind)
@@ -280,7 +281,7 @@ def _published_figures(staging: duckdb.DuckDBPyConnection, lines: str, period: H
 
 
 def _published_line_ids_shared(
-    staging: duckdb.DuckDBPyConnection, line_staging: LineStaging, figures: dict[str, dict[str, Any]]
+    staging: duckdb.DuckDBPyConnection, line_staging: LineStaging, figures: dict[LineKind, dict[str, Any]]
 ) -> bool:
     """Whether a line id hash appears among both kinds of published lines (then the validation pass looks)."""
     if not all(f["line_count"] for f in figures.values()):
@@ -292,7 +293,9 @@ def _published_line_ids_shared(
     return bool(shared)
 
 
-def _create_checked_lines(staging: duckdb.DuckDBPyConnection, kind: str, period: HeaderPeriod | None = None) -> str:
+def _create_checked_lines(
+    staging: duckdb.DuckDBPyConnection, kind: LineKind, period: HeaderPeriod | None = None
+) -> str:
     """The view the validation pass reads: the staged text columns of the schema, one flag per reference
     rule, the amount as DECIMAL with its whole units and fraction (see AMOUNT_UNITS) and (with the billing `period`)
     the charge start as DATE with whether it is out of period (meaningful once the lines passed their schema)."""
@@ -323,7 +326,7 @@ def _create_checked_lines(staging: duckdb.DuckDBPyConnection, kind: str, period:
     return view
 
 
-def _may_repeat_line_ids(staging: duckdb.DuckDBPyConnection, verdicts: dict[str, StagedLinesVerdict]) -> bool:
+def _may_repeat_line_ids(staging: duckdb.DuckDBPyConnection, verdicts: dict[LineKind, StagedLinesVerdict]) -> bool:
     """Whether a line id may appear twice: fewer distinct hashes than lines in a file, or a hash shared by
     both files. Distinct hashes prove distinct ids, so the exact (costlier) check runs only on suspicion."""
     if any(v.tallies[DISTINCT_LINE_IDS] < v.line_count for v in verdicts.values()):
@@ -352,7 +355,7 @@ def _refuse_duplicate_line_ids(staging: duckdb.DuckDBPyConnection) -> None:
         )
 
 
-def _build_typed_lines(staging: duckdb.DuckDBPyConnection, kind: str, raw: str) -> None:
+def _build_typed_lines(staging: duckdb.DuckDBPyConnection, kind: LineKind, raw: str) -> None:
     """A view casting the staged text columns of `raw` to their types; extra provider columns are kept as JSON.
 
     A view, not a table: the casts run inside the passes that need them (totals, publishing), so the
@@ -367,7 +370,7 @@ def _build_typed_lines(staging: duckdb.DuckDBPyConnection, kind: str, raw: str) 
         "amount": MONEY_SQL_TYPE,
         "usage_date": "DATE",
     }
-    wanted = list(COMMON_COLUMNS) + (list(USAGE_COLUMNS) if kind == "usage" else [])
+    wanted = list(COMMON_COLUMNS) + (list(USAGE_COLUMNS) if kind == LineKind.USAGE else [])
     selects = []
     for column in wanted:
         source = quote_identifier(column) if column in present else "NULL"
@@ -390,7 +393,7 @@ def create_published_views(staging: duckdb.DuckDBPyConnection, *, stop_at_blocki
         else ""
     )
     for kind in LINE_FILE_STEMS:
-        usage_columns = ", usage_date, meter_id, meter_name, unit" if kind == "usage" else ""
+        usage_columns = ", usage_date, meter_id, meter_name, unit" if kind == LineKind.USAGE else ""
         staging.execute(
             f"CREATE OR REPLACE TEMP VIEW published_{kind}_summaries AS SELECT line_id, customer_id, account_id, "
             "subscription_id, billing_contract_id, product_id, charge_start_date, charge_end_date, quantity, "

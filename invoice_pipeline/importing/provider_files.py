@@ -29,6 +29,7 @@ from invoice_pipeline.connectors.base import ProviderFileRefused, open_regular_f
 from invoice_pipeline.connectors.folder import HEADER_MAX_BYTES, LINE_FILE_STEMS
 from invoice_pipeline.connectors.line_file_limits import LineFileLimits, byte_size_text
 from invoice_pipeline.domain.invoice_keys import INVOICE_ID_PATTERN
+from invoice_pipeline.domain.line_kinds import LineKind
 from invoice_pipeline.domain.provider_documents import DocumentType, parse_document_type
 from invoice_pipeline.schemas.invoice_header import HEADER_FIELDS, InvoiceHeaderSchema
 from invoice_pipeline.schemas.line_summaries import COMMON_COLUMNS
@@ -304,7 +305,7 @@ def _check_columns(file_name: str, columns: list[str]) -> None:
 
 
 def stage_line_file(
-    con: duckdb.DuckDBPyConnection, kind: str, path: Path | None, limits: LineFileLimits | None = None
+    con: duckdb.DuckDBPyConnection, kind: LineKind, path: Path | None, limits: LineFileLimits | None = None
 ) -> None:
     """Stage one line summary file as the temp view `raw_<kind>_summaries`, every column as text.
 

@@ -7,6 +7,7 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from invoice_pipeline.domain.invoice_keys import PROVIDER_ID_PATTERN
+from invoice_pipeline.domain.line_kinds import LineKind
 
 _ID = r"^[^\x00-\x1f\x7f]{1,200}$"
 
@@ -80,7 +81,7 @@ class BillingContractsSchema(pa.DataFrameModel):
     billing_contract_id: Series[str] = pa.Field(str_matches=_ID)
     account_id: Series[str] = pa.Field(str_matches=_ID)
     product_id: Series[str] = pa.Field(str_matches=_ID)
-    charge_kind: Series[str] = pa.Field(isin=["license", "usage"])
+    charge_kind: Series[str] = pa.Field(isin=[kind.value for kind in LineKind])
     currency: Series[str] = pa.Field(str_matches=r"^[A-Z]{3}$")
     seats: Series[str] = pa.Field(nullable=True, str_matches=r"^\d{1,9}$")
     unit_price: Series[str] = pa.Field(nullable=True, str_matches=_DECIMAL)
@@ -91,17 +92,17 @@ class BillingContractsSchema(pa.DataFrameModel):
     @pa.dataframe_check(name="license_terms_have_seats_and_unit_price")
     def license_terms(cls, df: pd.DataFrame) -> pd.Series[bool]:
         """A licence row says how many seats the customer is billed for, and at what price per seat."""
-        return (df["charge_kind"] != "license") | (df["seats"].notna() & df["unit_price"].notna())
+        return (df["charge_kind"] != LineKind.LICENSE) | (df["seats"].notna() & df["unit_price"].notna())
 
     @pa.dataframe_check(name="license_terms_have_no_markup")
     def license_terms_only(cls, df: pd.DataFrame) -> pd.Series[bool]:
         """A licence row bills seats at their unit price: a markup there would be ignored, so refused."""
-        return (df["charge_kind"] != "license") | df["usage_markup_percent"].isna()
+        return (df["charge_kind"] != LineKind.LICENSE) | df["usage_markup_percent"].isna()
 
     @pa.dataframe_check(name="usage_terms_have_a_markup")
     def usage_terms(cls, df: pd.DataFrame) -> pd.Series[bool]:
         """A usage row says the markup on the provider's cost (0 bills usage at cost)."""
-        return (df["charge_kind"] != "usage") | df["usage_markup_percent"].notna()
+        return (df["charge_kind"] != LineKind.USAGE) | df["usage_markup_percent"].notna()
 
     @pa.dataframe_check(name="usage_markup_from_minus_100_to_900_percent")
     def markup_range(cls, df: pd.DataFrame) -> pd.Series[bool]:
@@ -112,7 +113,7 @@ class BillingContractsSchema(pa.DataFrameModel):
     @pa.dataframe_check(name="usage_terms_have_no_seats_or_unit_price")
     def usage_terms_only(cls, df: pd.DataFrame) -> pd.Series[bool]:
         """A usage row bills cost plus its markup: seats and a unit price there would be ignored, so refused."""
-        return (df["charge_kind"] != "usage") | (df["seats"].isna() & df["unit_price"].isna())
+        return (df["charge_kind"] != LineKind.USAGE) | (df["seats"].isna() & df["unit_price"].isna())
 
     @pa.dataframe_check(name="valid_dates_in_order")
     def dates_in_order(cls, df: pd.DataFrame) -> pd.Series[bool]:

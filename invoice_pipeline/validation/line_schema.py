@@ -19,6 +19,7 @@ from pandera.api.ibis.types import IbisData
 from pandera.errors import SchemaErrorReason
 
 from invoice_pipeline.domain.display import printable
+from invoice_pipeline.domain.line_kinds import LineKind
 from invoice_pipeline.schemas.line_summaries import (
     CURRENCY_PATTERN,
     DECIMAL_PATTERN,
@@ -31,7 +32,10 @@ from invoice_pipeline.schemas.line_summaries import (
     UsageSummarySchema,
 )
 
-LINE_SCHEMAS: dict[str, type[pa.DataFrameModel]] = {"usage": UsageSummarySchema, "license": LicenseSummarySchema}
+LINE_SCHEMAS: dict[LineKind, type[pa.DataFrameModel]] = {
+    LineKind.USAGE: UsageSummarySchema,
+    LineKind.LICENSE: LicenseSummarySchema,
+}
 EXAMPLES_PER_FAILURE = 5
 NOTE_ROWS_PER_FAILURE = 10_000
 
@@ -164,7 +168,7 @@ def _provider_columns_without_nul(table: ir.Table, schema: pa.DataFrameSchema) -
     return {f"*:{NO_NUL}": _CheckExpression(None, NO_NUL, None, failing)}
 
 
-def fails_any_check(table: ir.Table, kind: str) -> ir.BooleanColumn | None:
+def fails_any_check(table: ir.Table, kind: LineKind) -> ir.BooleanColumn | None:
     """True on a row of `table` that fails any check of the `kind` schema (None: a check the fast path does not
     know); the floor benchmark guards a one-pass insert with it."""
     expressions = _check_expressions(table, LINE_SCHEMAS[kind].to_schema())
@@ -223,7 +227,7 @@ class StagedLinesVerdict:
 
 
 def validate_staged_lines(
-    table: ir.Table, kind: str, file_name: str, tallies: dict[str, ir.Scalar] | None = None
+    table: ir.Table, kind: LineKind, file_name: str, tallies: dict[str, ir.Scalar] | None = None
 ) -> StagedLinesVerdict:
     """Validate the staged text lines of one kind; no failures means every row passed.
 
@@ -245,7 +249,7 @@ def validate_staged_lines(
     return StagedLinesVerdict(failures, int(values["line_count"]), {name: values[name] for name in tallies or {}})
 
 
-def _pandera_failures(table: ir.Table, kind: str, file_name: str) -> list[SchemaFailure]:
+def _pandera_failures(table: ir.Table, kind: LineKind, file_name: str) -> list[SchemaFailure]:
     try:
         LINE_SCHEMAS[kind].validate(table, lazy=True)
     except pa.errors.SchemaErrors as errors:

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from invoice_pipeline.domain.import_failures import ImportFailure, failures_from_text
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.line_kinds import LineKind
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.notes import Note
 from invoice_pipeline.domain.provider_documents import DocumentType
@@ -101,13 +102,13 @@ class InvoiceRecord:
         """The record's invoice key."""
         return InvoiceKey(self.provider, self.invoice_id)
 
-    def line_count(self, kind: str) -> int | None:
+    def line_count(self, kind: LineKind) -> int | None:
         """The stored line count of one kind (`usage`, `license`), None before an import stored lines."""
-        return {"usage": self.usage_line_count, "license": self.license_line_count}[kind]
+        return {LineKind.USAGE: self.usage_line_count, LineKind.LICENSE: self.license_line_count}[kind]
 
-    def line_total(self, kind: str) -> Decimal | None:
+    def line_total(self, kind: LineKind) -> Decimal | None:
         """The validated amount total of one kind of lines, None before an import read them."""
-        return {"usage": self.usage_total, "license": self.license_total}[kind]
+        return {LineKind.USAGE: self.usage_total, LineKind.LICENSE: self.license_total}[kind]
 
     def claim_lapsed(self, now: datetime) -> bool:
         """Whether the record's import claim lapsed (False when it has none: an earlier version's import)."""
@@ -269,7 +270,7 @@ def record_notes(conn: sa.Connection, record_id: str) -> list[Note]:
     return [Note(title, file_name, content) for title, file_name, content in conn.execute(query)]
 
 
-def line_totals(conn: sa.Connection, record_id: str) -> dict[str, LineTotal]:
+def line_totals(conn: sa.Connection, record_id: str) -> dict[LineKind, LineTotal]:
     """Stored line count and amount total per kind (`usage`, `license`) of a record (seen by `conn`'s
     transaction: also lines written and not committed yet)."""
     totals = {}

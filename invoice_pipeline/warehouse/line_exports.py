@@ -8,11 +8,12 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from invoice_pipeline.domain.line_kinds import LineKind
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.warehouse import tables as t
 
 
-def export_lines(conn: sa.Connection, record_id: str, kind: str, path: Path) -> int:
+def export_lines(conn: sa.Connection, record_id: str, kind: LineKind, path: Path) -> int:
     """Write a record's stored line summaries of one kind to CSV, streamed in line order; returns the count."""
     table = t.LINE_SUMMARY_TABLES[kind]
     columns = [c.name for c in table.columns if c.name != "record_id"]

@@ -20,6 +20,7 @@ import duckdb
 import sqlalchemy as sa
 
 from invoice_pipeline.domain.import_failures import ImportFailure, failures_text
+from invoice_pipeline.domain.line_kinds import LineKind
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.notes import Note
 from invoice_pipeline.domain.refusals import ImportRefused
@@ -72,9 +73,9 @@ class ImportTotals:
     difference: Decimal
     accepted_difference: Decimal | None = None  # set when a checksum override accepted the difference
 
-    def of(self, kind: str) -> Decimal:
+    def of(self, kind: LineKind) -> Decimal:
         """The total of one kind of lines (`usage`, `license`)."""
-        return {"usage": self.usage_total, "license": self.license_total}[kind]
+        return {LineKind.USAGE: self.usage_total, LineKind.LICENSE: self.license_total}[kind]
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ class LineStaging:
         self.lines_published, self.published_record_id = transaction, record_id
         return True
 
-    def published_lines(self, kind: str) -> str:
+    def published_lines(self, kind: LineKind) -> str:
         """SQL of the lines of one kind published while validated (uncommitted; this connection sees them)."""
         record_id = str(self.published_record_id).replace("'", "''")
         return f"(SELECT * FROM main.{t.LINE_SUMMARY_TABLES[kind].name} WHERE record_id = '{record_id}')"
@@ -345,7 +346,7 @@ def lines_to_publish(table: sa.Table, view: str) -> str:
 
 def _verify_published_lines(conn: sa.Connection, record_id: str, finished: FinishedImport) -> None:
     """The lines just written (not committed yet) are the validated ones: same count, same amount total."""
-    expected_counts = {"usage": finished.usage_line_count, "license": finished.license_line_count}
+    expected_counts = {LineKind.USAGE: finished.usage_line_count, LineKind.LICENSE: finished.license_line_count}
     places = finished.header.minor_units if finished.header is not None else None
     for kind, (count, stored_total) in line_totals(conn, record_id).items():
         expected_total = finished.totals.of(kind) if finished.totals is not None else None

@@ -6,6 +6,8 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
+from invoice_pipeline.domain.line_kinds import LineKind
+
 
 class ExactDecimal(sa.types.UserDefinedType):
     """NUMERIC(precision, scale) that reaches the driver and comes back as Decimal, never through float.
@@ -172,7 +174,7 @@ license_summaries = sa.Table(
     sa.Column("extra", sa.Text),
 )
 
-LINE_SUMMARY_TABLES = {"usage": usage_summaries, "license": license_summaries}
+LINE_SUMMARY_TABLES = {LineKind.USAGE: usage_summaries, LineKind.LICENSE: license_summaries}
 
 # PostgreSQL finds a record's lines by index, and refuses a line stored twice; DuckDB's zone maps
 # already find them, and an index there would slow the bulk load of millions of lines.

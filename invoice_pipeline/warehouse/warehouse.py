@@ -20,6 +20,7 @@ from typing import Any
 from invoice_pipeline.domain import redaction
 from invoice_pipeline.domain.billing_period import BillingPeriod
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
+from invoice_pipeline.domain.line_kinds import LineKind
 from invoice_pipeline.domain.notes import Note
 from invoice_pipeline.domain.period_lines import PeriodLines
 from invoice_pipeline.domain.pricing import UsageTerms
@@ -136,12 +137,12 @@ class Warehouse:
         with self.engine.connect() as conn:
             return invoice_records.record_notes(conn, record_id)
 
-    def line_totals(self, record_id: str) -> dict[str, LineTotal]:
+    def line_totals(self, record_id: str) -> dict[LineKind, LineTotal]:
         """Stored line count and amount total per kind (`usage`, `license`) for a record."""
         with self.engine.connect() as conn:
             return invoice_records.line_totals(conn, record_id)
 
-    def export_lines(self, record_id: str, kind: str, path: Path) -> int:
+    def export_lines(self, record_id: str, kind: LineKind, path: Path) -> int:
         """Write a record's stored line summaries of one kind to CSV, money as exact decimal text; returns the count."""
         with self.engine.connect() as conn:
             return export_lines(conn, record_id, kind, path)

@@ -24,11 +24,12 @@ from invoice_pipeline.connectors.partner_center.check_steps import (
     present,
 )
 from invoice_pipeline.connectors.partner_center.connector import CONSUMPTION_AGGREGATES_FILE
+from invoice_pipeline.domain.line_kinds import LineKind
 from invoice_pipeline.domain.provider_documents import parse_document_type, voids_amended_invoice
 from invoice_pipeline.validation.checksum import check_checksum
 
 SAMPLE_LINES = 3
-SUMMARIES = (("usage", "usage_summaries.csv"), ("license", "license_summaries.csv"))
+SUMMARIES = ((LineKind.USAGE, "usage_summaries.csv"), (LineKind.LICENSE, "license_summaries.csv"))
 PERIOD_FIELDS = ("billingPeriodStartDate", "billingPeriodEndDate")
 
 
@@ -107,13 +108,13 @@ def totals_step(files: InvoiceFiles, tolerance: Decimal, minor_units: Mapping[st
                     other_currencies[row["currency"]] += 1
     with localcontext() as exact:
         exact.prec = 80
-        lines = sums["usage"] + sums["license"]
+        lines = sums[LineKind.USAGE] + sums[LineKind.LICENSE]
         provider_total = total + tax
     header_said = (
         f"header total_amount {total} {currency} (Partner Center's totalCharges {provider_total} less the lines' "
         f"tax, tax_amount {tax})"
     )
-    lines_said = f"lines {lines} exactly (usage {sums['usage']} + license {sums['license']})"
+    lines_said = f"lines {lines} exactly (usage {sums[LineKind.USAGE]} + license {sums[LineKind.LICENSE]})"
     if _voids(header, has_lines=bool(files.line_files)):
         return CheckStep(TOTALS, OK, f"{header_said}; a note that voids the invoice it amends: no checksum")
     units = minor_units.get(currency)
@@ -128,8 +129,8 @@ def totals_step(files: InvoiceFiles, tolerance: Decimal, minor_units: Mapping[st
     else:
         checksum = check_checksum(
             header_total=total,
-            usage_total=sums["usage"],
-            license_total=sums["license"],
+            usage_total=sums[LineKind.USAGE],
+            license_total=sums[LineKind.LICENSE],
             currency=currency,
             minor_units=units,
             tolerance=tolerance,

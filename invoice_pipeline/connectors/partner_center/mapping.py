@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from invoice_pipeline.connectors.folder import LINE_FILE_STEMS
+from invoice_pipeline.domain.line_kinds import LineKind
 from invoice_pipeline.schemas.line_summaries import COMMON_COLUMNS, USAGE_COLUMNS
 
 MONEY_COLUMNS = frozenset({"quantity", "unit_price", "amount"})
@@ -84,7 +85,7 @@ class LineItemKind:
     (also when the field feeds a canonical column: the value as sent next to the canonical one)."""
 
     item_type: str
-    summary: str
+    summary: LineKind
     line_id_prefix: str
     canonical: dict[str, str | tuple[str, ...]]
     provider_fields: tuple[str | tuple[str, str], ...]
@@ -141,7 +142,7 @@ def _canonical(
 # as provider columns, so a checksum failure caused by tax shows in the lines.
 LICENSE_BASED = LineItemKind(
     item_type="LicenseBasedLineItem",
-    summary="license",
+    summary=LineKind.LICENSE,
     line_id_prefix="LB",
     canonical=_canonical(("durableOfferId", "offerId"), "subtotal", "currency")
     | {"subscription_id": ("syndicationPartnerSubscriptionNumber", "subscriptionId")},
@@ -166,7 +167,7 @@ LICENSE_BASED = LineItemKind(
 
 ONE_TIME = LineItemKind(
     item_type="OneTimeInvoiceLineItem",
-    summary="license",
+    summary=LineKind.LICENSE,
     line_id_prefix="OT",
     canonical=_canonical("productId", "subtotal", "currency"),
     provider_fields=(
@@ -205,7 +206,7 @@ ONE_TIME = LineItemKind(
 
 DAILY_RATED = LineItemKind(
     item_type="DailyRatedUsageLineItem",
-    summary="usage",
+    summary=LineKind.USAGE,
     line_id_prefix="DR",
     canonical=_canonical(
         "productId",
@@ -252,10 +253,10 @@ DAILY_RATED = LineItemKind(
 LINE_ITEM_KINDS = (LICENSE_BASED, ONE_TIME, DAILY_RATED)
 
 
-def summary_columns(summary: str) -> list[str]:
+def summary_columns(summary: LineKind) -> list[str]:
     """The columns of one summary file: canonical, then the kind of line item, then every kind's provider columns,
     then the fields no kind lists (`extra_fields`)."""
-    columns = [*COMMON_COLUMNS, *(USAGE_COLUMNS if summary == "usage" else ()), LINE_ITEM_TYPE_COLUMN]
+    columns = [*COMMON_COLUMNS, *(USAGE_COLUMNS if summary == LineKind.USAGE else ()), LINE_ITEM_TYPE_COLUMN]
     for kind in LINE_ITEM_KINDS:
         if kind.summary == summary:
             columns += [c for c in kind.provider_columns.values() if c not in columns]
