@@ -5,8 +5,7 @@ typed lines into the warehouse (a transaction left open) and stops at the first 
 schema or a blocking reference rule; one aggregate over the inserted lines then gives the counts, totals, the
 reference warnings, the lines charged outside the header's billing period and a first look for repeated line
 ids. Whenever that pass stops or finds something, it is rolled back and the validation pass below runs instead,
-which reports why (the report comes from one place).
-On PostgreSQL the validation pass runs first and the lines are copied afterwards.
+which reports why (the report comes from one place). On PostgreSQL the validation pass runs first, then the copy.
 """
 
 from __future__ import annotations
