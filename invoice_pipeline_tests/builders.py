@@ -21,8 +21,8 @@ import yaml
 from invoice_pipeline.composition import open_warehouse
 from invoice_pipeline.config import DEMO_CONFIG_PATH, PipelineConfig, load_config
 from invoice_pipeline.operations.billing import bill_customers
-from invoice_pipeline.schemas.line_summaries import COMMON_COLUMNS
-from invoice_pipeline.schemas.line_summaries import USAGE_COLUMNS as USAGE_ONLY_COLUMNS
+from invoice_pipeline.schemas.line_columns import COMMON_COLUMNS
+from invoice_pipeline.schemas.line_columns import USAGE_COLUMNS as USAGE_ONLY_COLUMNS
 from invoice_pipeline.warehouse import schema_migrations
 from invoice_pipeline.warehouse.customer_documents import CustomerInvoice
 from invoice_pipeline.warehouse.warehouse import Warehouse

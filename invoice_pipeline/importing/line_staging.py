@@ -43,12 +43,8 @@ from invoice_pipeline.importing.provider_files import (
     reading,
     stage_line_file,
 )
-from invoice_pipeline.schemas.line_summaries import (
-    COMMON_COLUMNS,
-    MONEY_SQL_TYPE,
-    QUANTITY_PRICE_SQL_TYPE,
-    USAGE_COLUMNS,
-)
+from invoice_pipeline.schemas.line_columns import COMMON_COLUMNS, USAGE_COLUMNS
+from invoice_pipeline.schemas.line_summaries import MONEY_SQL_TYPE, QUANTITY_PRICE_SQL_TYPE
 from invoice_pipeline.validation import billing_period
 from invoice_pipeline.validation.billing_period import HeaderPeriod, OutOfPeriod
 from invoice_pipeline.validation.line_schema import (

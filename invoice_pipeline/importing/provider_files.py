@@ -32,7 +32,7 @@ from invoice_pipeline.domain.invoice_keys import INVOICE_ID_PATTERN
 from invoice_pipeline.domain.line_kinds import LineKind
 from invoice_pipeline.domain.provider_documents import DocumentType, parse_document_type
 from invoice_pipeline.schemas.invoice_header import HEADER_FIELDS, InvoiceHeaderSchema
-from invoice_pipeline.schemas.line_summaries import COMMON_COLUMNS
+from invoice_pipeline.schemas.line_columns import COMMON_COLUMNS
 
 RAW_TABLE = "raw_{kind}_summaries"
 # Optional header fields: the tax the lines carry (total_amount is then the total before tax, the provider's amount

@@ -30,20 +30,6 @@ LATEST_DATE = "2099-12-31"
 MONEY_SQL_TYPE = "DECIMAL(38, 18)"  # a line's amount, as the warehouse stores it (tables.LINE_AMOUNT)
 QUANTITY_PRICE_SQL_TYPE = "DECIMAL(38, 18)"
 
-COMMON_COLUMNS = (
-    "line_id",
-    "customer_id",
-    "subscription_id",
-    "product_id",
-    "charge_start_date",
-    "charge_end_date",
-    "quantity",
-    "unit_price",
-    "amount",
-    "currency",
-)
-USAGE_COLUMNS = ("usage_date", "meter_id", "meter_name", "unit")
-
 
 def _as_date(column: ir.StringColumn) -> ir.DateColumn:
     return column.try_cast("date")

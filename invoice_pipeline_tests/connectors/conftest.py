@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from invoice_pipeline.demo.partner_center_fake import PartnerCenterFake
+from invoice_pipeline.demo.partner_center_fake.server import PartnerCenterFake
 from invoice_pipeline_tests.connectors.partner_center_support import start_fake
 
 

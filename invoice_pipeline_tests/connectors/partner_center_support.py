@@ -9,7 +9,8 @@ import sqlalchemy as sa
 import yaml
 
 from invoice_pipeline.composition import connector_for
-from invoice_pipeline.demo.partner_center_fake import DEMO_CLIENT_SECRET, FakeInvoice, PartnerCenterFake
+from invoice_pipeline.demo.partner_center_fake.invoices import DEMO_CLIENT_SECRET, FakeInvoice
+from invoice_pipeline.demo.partner_center_fake.server import PartnerCenterFake
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.importing.import_results import ImportResult
 from invoice_pipeline.importing.invoice_import import import_provider_invoice

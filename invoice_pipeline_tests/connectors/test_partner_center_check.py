@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 from invoice_pipeline.connectors.partner_center.check_steps import STEPS
-from invoice_pipeline.demo.partner_center_fake import make_invoice
 from invoice_pipeline.demo.partner_center_fake import server as fake_server
+from invoice_pipeline.demo.partner_center_fake.invoices import make_invoice
 from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline_tests.cli_runner import Completed, run_cli
 from invoice_pipeline_tests.connectors.partner_center_support import SECRET_ENV, start_fake, use_partner_center

@@ -16,13 +16,9 @@ from invoice_pipeline.connectors.partner_center.client import PartnerCenterClien
 from invoice_pipeline.connectors.partner_center.connector import PartnerCenterConnector
 from invoice_pipeline.connectors.partner_center.export import blob_line_items, run_export
 from invoice_pipeline.connectors.partner_center.settings import PartnerCenterSettings
-from invoice_pipeline.demo.partner_center_fake import (
-    NORTHWIND,
-    PartnerCenterFake,
-    daily_rated_line,
-    export_blobs,
-    make_invoice,
-)
+from invoice_pipeline.demo.partner_center_fake.blobs import export_blobs
+from invoice_pipeline.demo.partner_center_fake.invoices import NORTHWIND, daily_rated_line, make_invoice
+from invoice_pipeline.demo.partner_center_fake.server import PartnerCenterFake
 from invoice_pipeline_tests.connectors.partner_center_support import fast_settings
 
 

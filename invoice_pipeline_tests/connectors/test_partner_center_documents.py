@@ -12,7 +12,7 @@ import pytest
 
 from invoice_pipeline.composition import connector_for
 from invoice_pipeline.connectors.base import ConnectorError
-from invoice_pipeline.demo.partner_center_fake import (
+from invoice_pipeline.demo.partner_center_fake.invoices import (
     ADVENTURE_WORKS,
     NORTHWIND,
     azure_plan_reconciliation_line,

@@ -9,7 +9,7 @@ from invoice_pipeline.connectors.line_file_limits import LineFileLimits
 from invoice_pipeline.connectors.partner_center.connector import PartnerCenterConnector
 from invoice_pipeline.connectors.partner_center.export import blob_line_items, run_export
 from invoice_pipeline.connectors.partner_center.settings import PartnerCenterSettings
-from invoice_pipeline.demo.partner_center_fake import PartnerCenterFake
+from invoice_pipeline.demo.partner_center_fake.server import PartnerCenterFake
 from invoice_pipeline_tests.connectors.partner_center_support import fast_settings
 
 

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from invoice_pipeline.demo.partner_center_fake import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID, SCOPES
+from invoice_pipeline.demo.partner_center_fake.invoices import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID
+from invoice_pipeline.demo.partner_center_fake.server import SCOPES
 
 USAGE = "provider=onetime&invoicelineitemtype=usagelineitems"
 

@@ -159,7 +159,9 @@ def test_an_import_waiting_on_slow_exports_keeps_its_claim_and_is_not_taken_for_
     fake.faults.running_polls, fake.faults.poll_retry_after = 6, "1"  # each export runs for about 6 s
     config = workspace.config()
     with ThreadPoolExecutor(1) as pool:
-        importing = pool.submit(import_provider_invoice, config, warehouse, FIRST, run_id="slow-export")
+        importing = pool.submit(
+            import_provider_invoice, config, warehouse, FIRST, connectors=connector_for, run_id="slow-export"
+        )
         time.sleep(4.5)  # longer than the claim: only its renewals keep it
         assert not importing.done(), "the exports did not keep the import waiting"
         assert invoice_standing(warehouse, FIRST, config.stuck_after).stage == Stage.IMPORTING
@@ -171,7 +173,7 @@ def test_an_import_waiting_on_slow_exports_keeps_its_claim_and_is_not_taken_for_
 def test_a_credit_note_imported_through_dagster_shows_its_original_voided_on_the_originals_partition(
     workspace, partner_center, workspace_defs, instance
 ):
-    from invoice_pipeline.demo.partner_center_fake import NORTHWIND, daily_rated_line, make_invoice
+    from invoice_pipeline.demo.partner_center_fake.invoices import NORTHWIND, daily_rated_line, make_invoice
     from invoice_pipeline_tests.dagster_defs.test_operations_jobs import _latest_observation
 
     original = make_invoice(

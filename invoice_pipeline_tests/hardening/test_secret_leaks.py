@@ -19,7 +19,7 @@ from urllib.parse import quote, quote_plus
 import dagster as dg
 import pytest
 
-from invoice_pipeline.demo.partner_center_fake import DEMO_CLIENT_ID
+from invoice_pipeline.demo.partner_center_fake.invoices import DEMO_CLIENT_ID
 from invoice_pipeline_tests.cli_runner import run_cli
 from invoice_pipeline_tests.connectors.partner_center_support import start_fake, use_partner_center
 from invoice_pipeline_tests.hardening.test_cli_faults import Site

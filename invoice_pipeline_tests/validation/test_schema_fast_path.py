@@ -12,7 +12,7 @@ import pandera.ibis as pa
 import pytest
 
 from invoice_pipeline.importing.provider_files import RAW_TABLE, reading, stage_line_file
-from invoice_pipeline.schemas.line_summaries import COMMON_COLUMNS, USAGE_COLUMNS
+from invoice_pipeline.schemas.line_columns import COMMON_COLUMNS, USAGE_COLUMNS
 from invoice_pipeline.validation.line_schema import LINE_SCHEMAS, _describe_error, schema_failure_counts
 from invoice_pipeline_tests.builders import write_csv
 

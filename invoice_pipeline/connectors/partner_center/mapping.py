@@ -40,7 +40,7 @@ from typing import IO, Any
 
 from invoice_pipeline.connectors.folder import LINE_FILE_STEMS
 from invoice_pipeline.domain.line_kinds import LineKind
-from invoice_pipeline.schemas.line_summaries import COMMON_COLUMNS, USAGE_COLUMNS
+from invoice_pipeline.schemas.line_columns import COMMON_COLUMNS, USAGE_COLUMNS
 
 MONEY_COLUMNS = frozenset({"quantity", "unit_price", "amount"})
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import gzip
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from invoice_pipeline.demo.partner_center_fake.handler import XML, FakeRequestHandler, to_json
+from invoice_pipeline.demo.partner_center_fake.handler import XML, FakeRequestHandler
+from invoice_pipeline.demo.partner_center_fake.json_text import pascal_case, to_json
 
 if TYPE_CHECKING:
     from invoice_pipeline.demo.partner_center_fake.server import PartnerCenterFake
 
 SAS_TOKEN = "sv=2023-11-03&se=2099-01-01T00%3A00%3A00Z&sr=c&sp=rl&sig=fake-signature"
-
-
-def pascal_case(item: dict[str, Any]) -> dict[str, Any]:
-    """Keys as export blobs spell them (PascalCase), to prove the client matches keys case-insensitively."""
-    return {key[:1].upper() + key[1:]: value for key, value in item.items()}
 
 
 def export_blobs(fake: PartnerCenterFake, invoice_id: str, dataset: str) -> dict[str, bytes]:

@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import json
-from decimal import Decimal
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
+
+from invoice_pipeline.demo.partner_center_fake.json_text import to_json
 
 if TYPE_CHECKING:
     from invoice_pipeline.demo.partner_center_fake.server import PartnerCenterFake
 
 XML = {"Content-Type": "application/xml"}
-
-
-def to_json(value: Any) -> str:
-    """JSON text in which Decimals are written as exact JSON numbers (as Partner Center writes amounts)."""
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{json.dumps(str(k))}:{to_json(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(to_json(v) for v in value) + "]"
-    return json.dumps(value)
 
 
 class FakeRequestHandler(BaseHTTPRequestHandler):

@@ -15,15 +15,14 @@ from invoice_pipeline.connectors.partner_center.mapping import (
     summary_columns,
     summary_row,
 )
-from invoice_pipeline.demo.partner_center_fake import (
+from invoice_pipeline.demo.partner_center_fake.invoices import (
     NORTHWIND,
     daily_rated_line,
     license_based_line,
     one_time_line,
-    pascal_case,
-    to_json,
 )
-from invoice_pipeline.schemas.line_summaries import COMMON_COLUMNS, USAGE_COLUMNS
+from invoice_pipeline.demo.partner_center_fake.json_text import pascal_case, to_json
+from invoice_pipeline.schemas.line_columns import COMMON_COLUMNS, USAGE_COLUMNS
 
 
 def _as_received(item: dict) -> dict:
