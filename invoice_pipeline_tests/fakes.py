@@ -12,7 +12,9 @@ they are imported where a record is made, not when this module is.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import itertools
 import json
 from collections.abc import Callable, Iterator
@@ -385,6 +387,28 @@ class InMemoryWarehouse:
         from invoice_pipeline.warehouse.customer_documents import Unlinked
 
         return Unlinked(line_count=line_count, recomputed=[], voided_drafts=[], credit_notes=[])
+
+
+def provider_header(invoice_id: str, **overrides: Any) -> dict[str, Any]:
+    """A provider invoice's valid `header.json` fields (October 2026, USD 46.00), with `overrides`."""
+    header = {
+        "invoice_id": invoice_id,
+        "invoice_date": "2026-11-05",
+        "billing_period_start": "2026-10-01",
+        "billing_period_end": "2026-10-31",
+        "currency": "USD",
+        "total_amount": "46.00",
+    }
+    return header | overrides
+
+
+def csv_text(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    """A line file's CSV text: a header row of `columns`, then `rows` (values of other columns left out)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
 
 
 def pipeline_config(root: Path, **settings: Any) -> PipelineConfig:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import duckdb
 
     from invoice_pipeline.config import ProviderConfig
-    from invoice_pipeline.importing.provider_files import InvoiceHeader
+    from invoice_pipeline.importing.invoice_headers import InvoiceHeader
     from invoice_pipeline.validation.line_schema import SchemaFailure
     from invoice_pipeline.validation.references import MissingReference
     from invoice_pipeline.warehouse.invoice_records import InvoiceRecord

@@ -31,9 +31,9 @@ from invoice_pipeline.importing.import_results import (
     reference_table,
     stored_header,
 )
+from invoice_pipeline.importing.invoice_headers import ProviderFileError, read_header
 from invoice_pipeline.importing.line_staging import InvoiceRejected, create_published_views, stage_and_validate
 from invoice_pipeline.importing.provider_file_changes import no_files_read, unchanged_check
-from invoice_pipeline.importing.provider_files import ProviderFileError, read_header
 from invoice_pipeline.importing.voided_invoices import tax_description, voiding_description
 from invoice_pipeline.validation import billing_period
 from invoice_pipeline.validation.billing_period import HeaderPeriod, out_of_period_note

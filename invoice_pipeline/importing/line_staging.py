@@ -25,6 +25,7 @@ from invoice_pipeline.domain.line_kinds import LineKind
 from invoice_pipeline.domain.money import decimal_text
 from invoice_pipeline.domain.notes import Note
 from invoice_pipeline.importing.import_results import schema_failures_note
+from invoice_pipeline.importing.invoice_headers import ProviderFileError
 from invoice_pipeline.importing.line_amount_sums import (
     AMOUNT_FRACTION,
     AMOUNT_UNITS,
@@ -38,7 +39,6 @@ from invoice_pipeline.importing.line_amount_sums import (
 )
 from invoice_pipeline.importing.provider_files import (
     RAW_TABLE,
-    ProviderFileError,
     quote_identifier,
     reading,
     stage_line_file,

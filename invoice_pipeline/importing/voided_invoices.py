@@ -17,7 +17,7 @@ from invoice_pipeline.domain.provider_documents import DocumentType
 from invoice_pipeline.domain.statuses import Status
 
 if TYPE_CHECKING:
-    from invoice_pipeline.importing.provider_files import InvoiceHeader
+    from invoice_pipeline.importing.invoice_headers import InvoiceHeader
     from invoice_pipeline.warehouse.invoice_records import InvoiceRecord
     from invoice_pipeline.warehouse.line_publishing import InvoiceHeaderValues
     from invoice_pipeline.warehouse.protocols import ImportClaims, InvoiceLookups

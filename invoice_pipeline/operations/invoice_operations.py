@@ -172,7 +172,7 @@ def create_manual_invoice(
             raise OperationRefused(f"{folder / 'header.json'} already exists; create the invoice from that folder")
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "header.json").write_text(json.dumps({"invoice_id": key.invoice_id, **header}, indent=2), "utf-8")
-    from invoice_pipeline.importing.provider_files import ProviderFileError, read_header  # pandera: when it reads
+    from invoice_pipeline.importing.invoice_headers import ProviderFileError, read_header
 
     try:
         files = connectors(provider, config).fetch_invoice(key.invoice_id)
@@ -271,7 +271,7 @@ def _header_problem(provider: ProviderConfig, invoice_id: str) -> str | None:
     """Why an offered invoice's header.json cannot be read (provider folders only), or None."""
     if provider.settings.folder is None:
         return None
-    from invoice_pipeline.importing.provider_files import ProviderFileError, read_header  # pandera: when it reads
+    from invoice_pipeline.importing.invoice_headers import ProviderFileError, read_header
 
     try:
         read_header(provider.settings.folder / invoice_id / "header.json", invoice_id)

@@ -1,12 +1,16 @@
-"""What a valid provider invoice header is, as a Pandera schema over the header's text fields."""
+"""What a valid provider invoice header is: its fields, and the rules its text values follow.
+
+Plain Python (no schema library), so reading a header loads no engine. A problem is named as the line schemas name
+theirs: the field, the check that failed and the value.
+"""
 
 from __future__ import annotations
 
-import pandas as pd
-import pandera.pandas as pa
-from pandera.typing import Series
+import re
+from collections.abc import Mapping
+from datetime import datetime
 
-from invoice_pipeline.schemas.line_summaries import CURRENCY_PATTERN, EARLIEST_DATE, LATEST_DATE
+from invoice_pipeline.schemas.text_values import CURRENCY_PATTERN, EARLIEST_DATE, ISO_DATE_PATTERN, LATEST_DATE
 
 # The header's total: at most 18 digits before the point and 10 after it, what the warehouse keeps of it
 # (provider_invoices.total_amount, NUMERIC(38, 10)); its lines may carry more places, their sum is compared in the
@@ -21,32 +25,42 @@ HEADER_FIELDS = (
     "currency",
     "total_amount",
 )
+DATE_FIELDS = ("invoice_date", "billing_period_start", "billing_period_end")
+_PATTERNS = {
+    **dict.fromkeys(DATE_FIELDS, ISO_DATE_PATTERN),
+    "currency": CURRENCY_PATTERN,
+    "total_amount": TOTAL_AMOUNT_PATTERN,
+}
+REAL_DATE_CHECK = "real_date_2000_to_2099"
+PERIOD_ORDER_CHECK = "billing_period_start_not_after_end"
 
 
-def _real_dates(values: pd.Series) -> pd.Series:
-    parsed = pd.to_datetime(values, format="%Y-%m-%d", errors="coerce")
-    return parsed.notna() & (values >= EARLIEST_DATE) & (values <= LATEST_DATE)
+def is_real_date(value: str) -> bool:
+    """A real calendar date written year-month-day, between 2000-01-01 and 2099-12-31."""
+    try:
+        datetime.strptime(value, "%Y-%m-%d")
+    except ValueError:
+        return False
+    return EARLIEST_DATE <= value <= LATEST_DATE
 
 
-class InvoiceHeaderSchema(pa.DataFrameModel):
-    """The header of one provider invoice; dates ISO, currency ISO 4217, total a decimal string."""
-
-    invoice_id: Series[str]
-    invoice_date: Series[str] = pa.Field(str_matches=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
-    billing_period_start: Series[str] = pa.Field(str_matches=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
-    billing_period_end: Series[str] = pa.Field(str_matches=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
-    currency: Series[str] = pa.Field(str_matches=CURRENCY_PATTERN)
-    total_amount: Series[str] = pa.Field(str_matches=TOTAL_AMOUNT_PATTERN)
-
-    @pa.check("invoice_date", "billing_period_start", "billing_period_end", name="real_date_2000_to_2099")
-    def real_date(cls, values: pd.Series) -> pd.Series:
-        """A real calendar date between 2000-01-01 and 2099-12-31."""
-        return _real_dates(values)
-
-    @pa.dataframe_check(name="billing_period_start_not_after_end")
-    def period_ordered(cls, df: pd.DataFrame) -> pd.Series:
-        """The billing period starts on or before the day it ends."""
-        return df["billing_period_start"] <= df["billing_period_end"]
-
-    class Config:
-        strict = True
+def header_problems(fields: Mapping[str, str]) -> list[str]:
+    """Every rule the header's text `fields` break, sorted: a field not matching its pattern (dates ISO, currency
+    ISO 4217, total a decimal string), a date that is no real date in range, a billing period starting after it ends.
+    """
+    problems = {
+        f"{name} fails str_matches('{pattern}') (value {fields[name]!r})"
+        for name, pattern in _PATTERNS.items()
+        if not re.match(pattern, fields[name])
+    }
+    problems |= {
+        f"{name} fails {REAL_DATE_CHECK} (value {fields[name]!r})"
+        for name in DATE_FIELDS
+        if not is_real_date(fields[name])
+    }
+    if fields["billing_period_start"] > fields["billing_period_end"]:
+        problems.add(
+            f"billing_period_start {fields['billing_period_start']!r} is after "
+            f"billing_period_end {fields['billing_period_end']!r} [{PERIOD_ORDER_CHECK}]"
+        )
+    return sorted(problems)

@@ -11,6 +11,8 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import pandera.ibis as pa
 
+from invoice_pipeline.schemas.text_values import CURRENCY_PATTERN, EARLIEST_DATE, ISO_DATE_PATTERN, LATEST_DATE
+
 # Line amounts, exactly as the provider sends them: at most 18 digits before the point and 18 after it (Microsoft's
 # daily-rated usage carries 15: 0.116266666666667), what DECIMAL(38, 18) holds exactly. Their sums are exact too:
 # an import refuses lines whose amounts, ignoring their signs, add up to 19 digits before the point (see
@@ -19,14 +21,10 @@ DECIMAL_PATTERN = r"^-?[0-9]{1,18}(\.[0-9]{1,18})?$"
 # Quantities and unit prices: metered usage is prorated to many places (0.0416666666666667 hours, a price
 # per unit of 0.000012345678901): up to 18 after the point, what DECIMAL(38, 18) holds exactly. Never summed.
 QUANTITY_PRICE_PATTERN = r"^-?[0-9]{1,18}(\.[0-9]{1,18})?$"
-ISO_DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-CURRENCY_PATTERN = r"^[A-Z]{3}$"
 IDENTIFIER_PATTERN = r"^[^\x00-\x1f\x7f]{1,200}$"
 UNIT_PATTERN = r"^[^\x00-\x1f\x7f]{1,100}$"
 # Free text (a meter's name): anything but NUL, which no PostgreSQL text column can hold.
 TEXT_PATTERN = r"^[^\x00]*$"
-EARLIEST_DATE = "2000-01-01"
-LATEST_DATE = "2099-12-31"
 MONEY_SQL_TYPE = "DECIMAL(38, 18)"  # a line's amount, as the warehouse stores it (tables.LINE_AMOUNT)
 QUANTITY_PRICE_SQL_TYPE = "DECIMAL(38, 18)"
 

@@ -21,16 +21,15 @@ from pandera.errors import SchemaErrorReason
 from invoice_pipeline.domain.display import printable
 from invoice_pipeline.domain.line_kinds import LineKind
 from invoice_pipeline.schemas.line_summaries import (
-    CURRENCY_PATTERN,
     DECIMAL_PATTERN,
     IDENTIFIER_PATTERN,
-    ISO_DATE_PATTERN,
     QUANTITY_PRICE_PATTERN,
     TEXT_PATTERN,
     UNIT_PATTERN,
     LicenseSummarySchema,
     UsageSummarySchema,
 )
+from invoice_pipeline.schemas.text_values import CURRENCY_PATTERN, ISO_DATE_PATTERN
 
 LINE_SCHEMAS: dict[LineKind, type[pa.DataFrameModel]] = {
     LineKind.USAGE: UsageSummarySchema,

@@ -10,7 +10,8 @@ import duckdb
 import ibis
 import pytest
 
-from invoice_pipeline.importing.provider_files import ProviderFileError, stage_line_file
+from invoice_pipeline.importing.invoice_headers import ProviderFileError
+from invoice_pipeline.importing.provider_files import stage_line_file
 from invoice_pipeline.validation.line_schema import (
     EXAMPLES_PER_FAILURE,
     SchemaFailure,
