@@ -166,7 +166,7 @@ def test_imports_killed_at_random_moments_are_taken_over_by_the_next_sync_with_e
     tmp_path, warehouse_url
 ):
     bench = Bench(tmp_path, warehouse_url)
-    bench.sync(bench.add_invoice(LINES))  # sets up the Dagster home, so every kill below is one of an import
+    bench.sync(bench.add_invoice(100))  # sets up the Dagster home, so every kill below is one of an import
     first = bench.add_invoice(LINES + 1)
     launched = datetime.now(UTC)
     bench.sync(first)
