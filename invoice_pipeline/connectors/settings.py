@@ -18,13 +18,15 @@ from pydantic_core import PydanticCustomError
 CONFIG_FOLDER = "config_folder"
 # The error type of a secret written in the file; its context's `where` holds the keys down to the mapping with it.
 SECRET_IN_THE_FILE = "secret_in_the_file"
-# Keys that hold a secret, as the refusal names them.
+# Keys that hold a secret, as the refusal names them; any other key holding one of SECRET_WORDS is named as written.
 SECRET_KEYS = {
     "client_secret": "client secret",
     "clientsecret": "client secret",
     "secret": "secret",
     "password": "password",
 }
+SECRET_WORDS = ("secret", "password", "passwd", "token", "apikey", "privatekey", "credential")
+NOT_A_SECRET_ENDINGS = ("env", "url", "uri", "endpoint", "file", "path")
 
 
 def _config_folder(value: Path, info: ValidationInfo) -> Path:
@@ -70,7 +72,7 @@ class ConnectorSettings(BaseModel):
             raise PydanticCustomError(
                 SECRET_IN_THE_FILE,
                 "never write the {secret} in this file: put it in an environment variable and {instead}",
-                {"where": ".".join(where), "secret": SECRET_KEYS[key], "instead": cls.secret_instead},
+                {"where": ".".join(where), "secret": key, "instead": cls.secret_instead},
             )
         return data
 
@@ -79,7 +81,7 @@ def _secret_key(data: object, where: tuple[str, ...]) -> tuple[tuple[str, ...], 
     """The first key naming a secret in `data`, at any depth: the keys down to the mapping that holds it, and it.
     Only keys are read: a value is never echoed."""
     if isinstance(data, dict):
-        secret = next((str(key).lower() for key in data if str(key).lower() in SECRET_KEYS), None)
+        secret = next((named for key in data if (named := _secret_named(str(key))) is not None), None)
         if secret is not None:
             return where, secret
         children = [(str(key), value) for key, value in data.items()]
@@ -92,3 +94,15 @@ def _secret_key(data: object, where: tuple[str, ...]) -> tuple[tuple[str, ...], 
         if found is not None:
             return found
     return None
+
+
+def _secret_named(key: str) -> str | None:
+    """How the refusal names the secret a key holds (`client_secret`, `api_token`, `apiKey`...), or None for a key
+    holding none: a key ending in `_env` names the environment variable that holds the secret (the way to give one),
+    and one ending in `_url`, `_file` or `_path` says where a secret is asked for or kept, not the secret."""
+    folded = "".join(character for character in key.lower() if character.isalnum())
+    if folded.endswith(NOT_A_SECRET_ENDINGS):
+        return None
+    if key.lower() in SECRET_KEYS:
+        return SECRET_KEYS[key.lower()]
+    return key if any(word in folded for word in SECRET_WORDS) else None

@@ -126,6 +126,31 @@ def test_a_registered_connectors_bad_settings_are_refused_in_one_line_naming_the
             "'providers.0.invoices.1': never write the secret in this file",
             id="in_a_list",
         ),
+        pytest.param(
+            lambda p: p.update(options={"api_token": "s3cr3t"}),
+            "'providers.0.options': never write the api_token in this file",
+            id="a_token",
+        ),
+        pytest.param(
+            lambda p: p.update(options={"apiKey": "s3cr3t"}),
+            "'providers.0.options': never write the apiKey in this file",
+            id="an_api_key_in_camel_case",
+        ),
+        pytest.param(
+            lambda p: p.update(options={"smtp-passwd": "s3cr3t"}),
+            "'providers.0.options': never write the smtp-passwd in this file",
+            id="a_passwd",
+        ),
+        pytest.param(
+            lambda p: p.update(options={"private_key": "s3cr3t"}),
+            "'providers.0.options': never write the private_key in this file",
+            id="a_private_key",
+        ),
+        pytest.param(
+            lambda p: p.update(options={"credentials": {"user": "u"}}),
+            "'providers.0.options': never write the credentials in this file",
+            id="credentials",
+        ),
     ],
 )
 def test_any_registered_connector_refuses_a_secret_written_in_the_file_with_no_code_of_its_own(
@@ -139,3 +164,10 @@ def test_any_registered_connector_refuses_a_secret_written_in_the_file_with_no_c
 def test_the_pipeline_names_the_test_connector_nowhere_its_package_and_registry_line_are_all_it_takes():
     package = Path(invoice_pipeline.__file__).parent
     assert [path for path in package.rglob("*.py") if "canned" in path.read_text(encoding="utf-8").lower()] == []
+
+
+@pytest.mark.parametrize("key", ["api_token_env", "token_url", "client_secret_file"])
+def test_a_key_naming_where_a_secret_is_kept_or_asked_for_is_no_secret(tmp_path, key):
+    message = _error(tmp_path, lambda p: p.update({key: "CANNED"}))
+    assert "never write" not in message
+    assert f"unknown key 'providers.0.{key}'" in message  # the canned connector has no such setting
