@@ -56,6 +56,9 @@ class ConnectorSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     # How this connector is given a secret instead: the end of the refusal's message.
     secret_instead: ClassVar[str] = "give that variable's name in this connector's settings"
+    # The provider writes Microsoft's GUIDs (customer, subscription, product ids) in any case: the import compares
+    # its lines' references with the reference data in lower case.
+    guids_in_any_case: ClassVar[bool] = False
 
     @property
     def folder(self) -> Path | None:

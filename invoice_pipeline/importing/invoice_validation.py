@@ -85,7 +85,7 @@ def validate_invoice(
         minor_units = reference.minor_units(header.currency)
         header_values = stored_header(header, minor_units, provider, line_files_fingerprint(files))
         register_reference_data(staging, reference)
-        if provider.connector == "partner_center":
+        if provider.settings.guids_in_any_case:
             compare_guids_in_lower_case(staging, key.provider)
         register_invoice_context(staging, key.provider, header.currency)
         period = HeaderPeriod(

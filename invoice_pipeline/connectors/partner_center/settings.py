@@ -62,6 +62,7 @@ class PartnerCenterConnectorSettings(ConnectorSettings):
     and it is automatic)."""
 
     secret_instead: ClassVar[str] = "give that variable's name in client_secret_env"
+    guids_in_any_case: ClassVar[bool] = True
 
     partner_center: PartnerCenterSettings
 

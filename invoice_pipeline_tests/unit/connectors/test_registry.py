@@ -13,7 +13,9 @@ import pytest
 import invoice_pipeline
 from invoice_pipeline.config import ConfigError, load_config
 from invoice_pipeline.connectors.base import ConnectorContext
+from invoice_pipeline.connectors.folder import FolderSettings
 from invoice_pipeline.connectors.line_file_limits import LineFileLimits
+from invoice_pipeline.connectors.partner_center.settings import PartnerCenterConnectorSettings
 from invoice_pipeline.connectors.registry import CONNECTORS
 from invoice_pipeline_tests.connectors.canned_connector import CANNED, CannedConnector, CannedSettings
 from invoice_pipeline_tests.unit.config.config_files import config_folder, valid_config, write_config
@@ -171,3 +173,23 @@ def test_a_key_naming_where_a_secret_is_kept_or_asked_for_is_no_secret(tmp_path,
     message = _error(tmp_path, lambda p: p.update({key: "CANNED"}))
     assert "never write" not in message
     assert f"unknown key 'providers.0.{key}'" in message  # the canned connector has no such setting
+
+
+def test_the_pipeline_decides_nothing_by_a_connectors_name_outside_the_connectors():
+    """What differs between connectors is declared by their settings (e.g. GUIDs compared in any case), so a
+    registered connector gets the same import as the built-in ones."""
+    package = Path(invoice_pipeline.__file__).parent
+    named = [
+        f"{path.relative_to(package)}:{number}"
+        for path in package.rglob("*.py")
+        if "connectors" not in path.relative_to(package).parts and "demo" not in path.relative_to(package).parts
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if ".connector ==" in line or ".connector !=" in line or ".connector in (" in line
+    ]
+    assert named == []
+
+
+def test_partner_centers_guids_compare_in_any_case_and_a_folder_providers_as_written():
+    assert PartnerCenterConnectorSettings.guids_in_any_case is True
+    assert FolderSettings.guids_in_any_case is False
+    assert CannedSettings.guids_in_any_case is False  # the default a new connector gets
