@@ -1,19 +1,17 @@
 """The `invoice-pipeline` command: sync through Dagster, list, show, notes, errors; in this process through
-click's runner, and as the installed console script for a sync, a refusal and --help."""
+click's runner, as the installed console script for a sync, a refusal and --help, and in a fresh process for what a
+whole process does once (its configuration loads)."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import subprocess
 import sys
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 import pytest
@@ -514,52 +512,64 @@ def test_output_into_a_closed_pipe_ends_quietly_with_exit_1(demo):
 # Work done once per command ------------------------------------------------------------------------------------
 
 
-def _count_calls(monkeypatch: pytest.MonkeyPatch, calls: Counter[str]) -> None:
-    """Count every configuration load, warehouse opened and list of a provider's invoices, however imported."""
-    from invoice_pipeline import config
-    from invoice_pipeline.connectors.folder import FolderConnector
-    from invoice_pipeline.warehouse.warehouse import Warehouse
+# Run by the test below in a fresh Python process: counts every configuration load, warehouse opened and list of a
+# provider's invoices, however imported; imports the Dagster definitions (counting what their import loads), then runs
+# the console script's command (`main`) with this process's arguments; writes the counts to $COUNTS_FILE as JSON.
+_COUNTED_COMMAND = """
+import json, os, sys
+from collections import Counter
+from invoice_pipeline import config
+from invoice_pipeline.connectors.folder import FolderConnector
+from invoice_pipeline.warehouse.warehouse import Warehouse
 
-    load_config = config.load_config
+calls = Counter()
 
-    def counted_load_config(*args: object, **kwargs: object) -> config.PipelineConfig:
-        calls["load_config"] += 1
-        return load_config(*args, **kwargs)
+def counted(name, original):
+    def call(*args, **kwargs):
+        calls[name] += 1
+        return original(*args, **kwargs)
+    return call
 
-    for module in [config, *(m for n, m in sys.modules.items() if n.startswith("invoice_pipeline"))]:
-        if getattr(module, "load_config", None) is load_config:
-            monkeypatch.setattr(module, "load_config", counted_load_config)
-    for name, cls in (("Warehouse", Warehouse), ("list_invoices", FolderConnector)):
-        method = "__init__" if name == "Warehouse" else name
-        original = getattr(cls, method)
-
-        def counted(
-            *args: object, _name: str = name, _original: Callable[..., Any] = original, **kwargs: object
-        ) -> Any:
-            calls[_name] += 1
-            return _original(*args, **kwargs)
-
-        monkeypatch.setattr(cls, method, counted)
+assert not [name for name in sys.modules if name.startswith("invoice_pipeline.dagster_defs.")], "imported uncounted"
+load_config = config.load_config
+for module in [m for n, m in sys.modules.items() if n.startswith("invoice_pipeline")]:
+    if getattr(module, "load_config", None) is load_config:
+        module.load_config = counted("load_config", load_config)
+Warehouse.__init__ = counted("Warehouse", Warehouse.__init__)
+FolderConnector.list_invoices = counted("list_invoices", FolderConnector.list_invoices)
+counts = {}
+try:
+    import invoice_pipeline.dagster_defs.billing_assets, invoice_pipeline.dagster_defs.reconciliation_assets
+    import invoice_pipeline.dagster_defs.pipeline
+    counts["import"] = dict(calls)
+    from invoice_pipeline.cli import main
+    main()
+finally:
+    counts["process"] = dict(calls)
+    with open(os.environ["COUNTS_FILE"], "w") as file:
+        json.dump(counts, file)
+"""
 
 
 def test_sync_of_one_invoice_loads_the_config_once_opens_one_warehouse_and_lists_the_providers_invoices_once(
-    tmp_path, monkeypatch
+    tmp_path,
 ):
+    """The whole process's count, in a fresh process: importing the Dagster definitions reads no configuration (the
+    monthly partitions are built from the command's), and the command loads it once."""
     workspace = make_workspace(tmp_path / "workspace")
     workspace.add_invoice("G1", usage=[usage_line("U1")])
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
-    env = _env(INVOICE_PIPELINE_CONFIG=str(workspace.config_path), DAGSTER_HOME=str(home))
-    # The Dagster definitions read the configuration once more per process, when they are imported (the monthly
-    # partitions' first month: dagster_defs/billing_assets.first_billing_period). Imported here first, so the count is
-    # the command's own whatever ran before in this process (alone, the test would count that import too).
-    importlib.import_module("invoice_pipeline.dagster_defs.pipeline")
-    calls: Counter[str] = Counter()
-    _count_calls(monkeypatch, calls)
+    counts_file = tmp_path / "counts.json"
+    env = _env(INVOICE_PIPELINE_CONFIG=str(workspace.config_path), DAGSTER_HOME=str(home), COUNTS_FILE=str(counts_file))
 
-    synced = run_cli("sync", "--invoice", "contoso-csp:G1", env=env, cwd=tmp_path)
+    synced = subprocess.run(
+        [sys.executable, "-c", _COUNTED_COMMAND, "sync", "--invoice", "contoso-csp:G1"],
+        env=env, cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
 
     assert synced.returncode == 0, synced.stderr
     assert _outcomes(synced.stdout)["contoso-csp:G1"][0] == "Active"
-    assert calls == {"load_config": 1, "Warehouse": 1, "list_invoices": 1}
+    counts = json.loads(counts_file.read_text(encoding="utf-8"))
+    assert counts == {"import": {}, "process": {"load_config": 1, "Warehouse": 1, "list_invoices": 1}}

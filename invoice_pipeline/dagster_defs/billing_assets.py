@@ -1,10 +1,11 @@
 """Customer billing in Dagster: billable usage, `customer_invoices` partitioned by charge month (billing a month is
-materializing its partition), and the Launchpad job that issues a month's drafts or one draft."""
+materializing its partition), and the Launchpad job that issues a month's drafts or one draft. The monthly partitions
+are built from the configuration the definitions are built for (`pipeline.pipeline_definitions`): importing this
+module reads no configuration."""
 
-import os
 from collections import defaultdict
 from contextlib import suppress
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from invoice_pipeline.config import CONFIG_ENV_VAR, DEMO_CONFIG_PATH, load_config
+from invoice_pipeline.config import PipelineConfig
 from invoice_pipeline.dagster_defs.errors import PlainError
 from invoice_pipeline.dagster_defs.metadata import billable_summary_metadata, table_metadata
 from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource
@@ -25,24 +26,17 @@ from invoice_pipeline.warehouse.customer_documents import BillingRefused, Custom
 OWNERS = ["team:billing-data"]
 RECONCILIATION_FOLDER = "reconciliation"  # <data_dir>/reconciliation/<YYYY-MM>/: a month's reconciliation reports
 RECENT_MONTHS = 3  # unconfigured: the current month and the two before it, the months providers still invoice
+CUSTOMER_INVOICES = dg.AssetKey("customer_invoices")
 
 
-def first_billing_period(today: date, config_path: Path | None = None) -> tuple[BillingPeriod, str]:
-    """The first month of the monthly partitions, and why (the UI shows it): `first_billing_period` from the
-    configuration (never after the current month); unset, the first month already reconciled or the month before
-    last, whichever is earlier. Read when the definitions load, so it never fails them: a configuration that cannot
-    be read gives the month before last. The warehouse is not read then: an import holds DuckDB's lock, a PostgreSQL
-    server may not answer, and every run's process loads the definitions."""
+def first_billing_period(today: date, config: PipelineConfig, source: Path | str) -> tuple[BillingPeriod, str]:
+    """The first month of the monthly partitions, and why (the UI shows it, naming `source`, the file `config` was
+    read from): `config`'s `first_billing_period` (never after the current month); unset, the first month already
+    reconciled (a month's folder of reports in the data folder) or the month before last, whichever is earlier. The
+    warehouse is not read: an import holds DuckDB's lock, a PostgreSQL server may not answer, and every run's process
+    builds the definitions."""
     current = BillingPeriod(today.year, today.month)
     recent = current.previous(RECENT_MONTHS)[0]
-    try:
-        config = load_config(config_path)
-    except Exception as error:  # whatever the file holds, the code location loads
-        return recent, (
-            f"{recent}: the month before last (the configuration could not be read: {error}); fix the configuration "
-            "and reload the code location"
-        )
-    source = config_path or os.environ.get(CONFIG_ENV_VAR) or DEMO_CONFIG_PATH
     configured = config.first_billing_period
     if configured is not None and configured > current:
         return current, (
@@ -74,8 +68,11 @@ def _first_reconciled(folder: Path) -> BillingPeriod | None:
     return min(months, default=None)
 
 
-FIRST_PERIOD, FIRST_PERIOD_REASON = first_billing_period(datetime.now(UTC).date())
-billing_periods = dg.MonthlyPartitionsDefinition(start_date=str(FIRST_PERIOD), fmt="%Y-%m", end_offset=1)
+def billing_periods(first: BillingPeriod) -> dg.MonthlyPartitionsDefinition:
+    """The monthly partitions, keyed YYYY-MM: from `first` up to the current month, whichever it is when asked."""
+    return dg.MonthlyPartitionsDefinition(start_date=str(first), fmt="%Y-%m", end_offset=1)
+
+
 BILLING_REFUSED = BillingRefused.__name__
 
 
@@ -137,14 +134,7 @@ def customer_invoices_metadata(
 _SHOWN = ["customer_invoice_id", "kind", "status", "account_id", "currency", "total_amount", "line_count", "corrects"]
 
 
-@dg.asset(
-    partitions_def=billing_periods,
-    group_name="billing",
-    kinds={"duckdb"},
-    owners=OWNERS,
-    deps=[billable_consumption],
-)
-def customer_invoices(
+def _bill_one_month(
     context: dg.AssetExecutionContext, invoice_pipeline: InvoicePipelineResource
 ) -> dg.MaterializeResult:
     """Bills one charge month: its billable usage at cost plus the markup of the contract terms ruling the month, on
@@ -169,9 +159,21 @@ def customer_invoices(
     return dg.MaterializeResult(metadata={"drafts_changed": len(run.drafts), **metadata})
 
 
+def customer_invoices_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    """The `customer_invoices` asset, a partition per charge month of `partitions_def` (`billing_periods`)."""
+    return dg.asset(
+        key=CUSTOMER_INVOICES,
+        partitions_def=partitions_def,
+        group_name="billing",
+        kinds={"duckdb"},
+        owners=OWNERS,
+        deps=[billable_consumption],
+    )(_bill_one_month)
+
+
 bill_customers_job = dg.define_asset_job(
     "bill_customers",
-    selection=dg.AssetSelection.assets(customer_invoices),  # partitioned by billing_periods, as its asset
+    selection=dg.AssetSelection.assets(CUSTOMER_INVOICES),  # partitioned by charge month, as its asset
     description="Bill one charge month (pick its partition): drafts per account and currency, usage without contract "
     "terms held back. Review the drafts, then issue them with `issue_customer_invoices`.",
 )
@@ -209,7 +211,7 @@ def issue_customer_invoices_op(
         for month in sorted({doc.period for doc in issued if doc.period}):
             context.log_event(
                 dg.AssetMaterialization(
-                    asset_key=customer_invoices.key,
+                    asset_key=CUSTOMER_INVOICES,
                     partition=month,
                     description=f"issued by {config.requested_by}",
                     metadata=customer_invoices_metadata(month, warehouse.customer_invoices(period=month)),

@@ -1,15 +1,20 @@
 """The pipeline's Dagster definitions built for one configuration: the code location's (`definitions.py`), and
-those of the runs a CLI command executes in its own process, with the command's resources."""
+those of the runs a CLI command executes in its own process, with the command's resources. Built from the
+configuration already loaded (the monthly partitions' first month too): importing the definitions reads none."""
 
+import os
 from collections.abc import Mapping
+from datetime import UTC, datetime
 
 import dagster as dg
 
-from invoice_pipeline.config import PipelineConfig
+from invoice_pipeline.config import CONFIG_ENV_VAR, DEMO_CONFIG_PATH, PipelineConfig
 from invoice_pipeline.dagster_defs.billing_assets import (
     bill_customers_job,
     billable_consumption,
-    customer_invoices,
+    billing_periods,
+    customer_invoices_asset,
+    first_billing_period,
     issue_customer_invoices,
 )
 from invoice_pipeline.dagster_defs.daily_operations import (
@@ -29,15 +34,20 @@ from invoice_pipeline.dagster_defs.jobs import import_provider_invoice_job, refr
 from invoice_pipeline.dagster_defs.operations import operation_jobs
 from invoice_pipeline.dagster_defs.reconciliation_assets import (
     daily_reconciliation_schedule,
-    period_reconciliation,
+    period_reconciliation_asset,
     reconcile_period_job,
 )
 from invoice_pipeline.dagster_defs.reference_assets import reference_assets
 
 
 def pipeline_definitions(config: PipelineConfig, resources: Mapping[str, object]) -> dg.Definitions:
-    """Every asset, job, schedule and sensor, the daily sync scheduled at `config`'s cron and time zone, with
-    `resources` ("invoice_pipeline" and "smtp")."""
+    """Every asset, job, schedule and sensor, the daily sync scheduled at `config`'s cron and time zone and the
+    monthly partitions starting at `config`'s first billing period, with `resources` ("invoice_pipeline" and "smtp").
+    `config` is the one `load_config()` reads ($INVOICE_PIPELINE_CONFIG, else the bundled demo): the partitions'
+    reason names that file."""
+    source = os.environ.get(CONFIG_ENV_VAR) or DEMO_CONFIG_PATH
+    first, reason = first_billing_period(datetime.now(UTC).date(), config, source)
+    months = billing_periods(first)
     return dg.Definitions(
         assets=[
             *reference_assets,
@@ -46,8 +56,8 @@ def pipeline_definitions(config: PipelineConfig, resources: Mapping[str, object]
             provider_invoice_offers,
             daily_import_summary,
             billable_consumption,
-            customer_invoices,
-            period_reconciliation,
+            customer_invoices_asset(months),
+            period_reconciliation_asset(months, reason),
         ],
         jobs=[
             import_provider_invoice_job,
@@ -59,7 +69,7 @@ def pipeline_definitions(config: PipelineConfig, resources: Mapping[str, object]
             issue_customer_invoices,
             reconcile_period_job,
         ],
-        schedules=[daily_sync_schedule(config.daily_sync), daily_reconciliation_schedule],
+        schedules=[daily_sync_schedule(config.daily_sync), daily_reconciliation_schedule(months)],
         sensors=[provider_invoice_sync_sensor, import_run_crash_sensor, daily_summary_sensor],
         resources=dict(resources),
     )

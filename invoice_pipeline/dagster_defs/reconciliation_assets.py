@@ -1,18 +1,14 @@
 """The monthly reconciliation as a Dagster asset: one partition per billing period from the first one
 (`billing_assets.first_billing_period`), refreshed daily for the last and the current month; what the UI shows is
-bounded and fits 1280 px (the report's path first, totals, counts, and a table of each kind's 10 largest findings)."""
+bounded and fits 1280 px (the report's path first, totals, counts, and a table of each kind's 10 largest findings).
+Built for the monthly partitions of a configuration (`pipeline.pipeline_definitions`): importing it reads none."""
 
 from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
 
-from invoice_pipeline.dagster_defs.billing_assets import (
-    FIRST_PERIOD_REASON,
-    RECONCILIATION_FOLDER,
-    billing_periods,
-    customer_invoices,
-)
+from invoice_pipeline.dagster_defs.billing_assets import CUSTOMER_INVOICES, RECONCILIATION_FOLDER
 from invoice_pipeline.dagster_defs.errors import PlainError
 from invoice_pipeline.dagster_defs.metadata import shown_metadata, table_metadata
 from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource
@@ -31,16 +27,10 @@ from invoice_pipeline.reconciliation.reports import (
 from invoice_pipeline.reconciliation.tie_out import Reconciliation, TieOutBroken
 from invoice_pipeline.validation.reference_errors import ReferenceDataError
 
+PERIOD_RECONCILIATION = dg.AssetKey("period_reconciliation")
 
-@dg.asset(
-    partitions_def=billing_periods,
-    group_name="billing",
-    kinds={"duckdb", "html"},
-    owners=["team:billing-data"],
-    deps=[customer_invoices],
-    metadata=shown_metadata({"partitions_start": dg.MetadataValue.text(FIRST_PERIOD_REASON)}),
-)
-def period_reconciliation(
+
+def _reconcile_one_period(
     context: dg.AssetExecutionContext, invoice_pipeline: InvoicePipelineResource
 ) -> dg.MaterializeResult:
     """What the providers charged against what the customers are billed in one billing period (a month): licence
@@ -61,6 +51,20 @@ def period_reconciliation(
         raise PlainError("TieOutBroken", f"the reconciliation does not tie out, nothing reported: {error}") from None
     write_reports(result, out, history)
     return dg.MaterializeResult(metadata=reconciliation_metadata(result, str(report_file(out, result))))
+
+
+def period_reconciliation_asset(partitions_def: dg.PartitionsDefinition, reason: str) -> dg.AssetsDefinition:
+    """The `period_reconciliation` asset, a partition per month of `partitions_def` (`billing_assets.billing_periods`),
+    showing `reason`, where they start and why (`billing_assets.first_billing_period`)."""
+    return dg.asset(
+        key=PERIOD_RECONCILIATION,
+        partitions_def=partitions_def,
+        group_name="billing",
+        kinds={"duckdb", "html"},
+        owners=["team:billing-data"],
+        deps=[CUSTOMER_INVOICES],
+        metadata=shown_metadata({"partitions_start": dg.MetadataValue.text(reason)}),
+    )(_reconcile_one_period)
 
 
 def reconciliation_metadata(result: Reconciliation, report: str) -> dict[str, Any]:
@@ -92,19 +96,24 @@ def _totals_table(result: Reconciliation) -> dg.TableMetadataValue:
 
 reconcile_period_job = dg.define_asset_job(
     "reconcile_billing_period",
-    selection=dg.AssetSelection.assets(period_reconciliation),
+    selection=dg.AssetSelection.assets(PERIOD_RECONCILIATION),  # partitioned by month, as its asset
     description="Reconcile one billing period (pick its month): findings, margins, totals and the HTML report.",
 )
 
 
-@dg.schedule(job=reconcile_period_job, cron_schedule="30 7 * * *", default_status=dg.DefaultScheduleStatus.RUNNING)
-def daily_reconciliation_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
-    """Every day after the sync: the last month's reconciliation (providers invoice a month in the next one, so it
-    still changes) and the current month's, so their unbilled amounts are always today's."""
-    now = context.scheduled_execution_time or datetime.now(UTC)
-    months = BillingPeriod(now.year, now.month).previous(2)
-    return [
-        dg.RunRequest(run_key=f"{month}@{now:%Y-%m-%d}", partition_key=str(month))
-        for month in months
-        if billing_periods.has_partition_key(str(month))
-    ]
+def daily_reconciliation_schedule(partitions_def: dg.PartitionsDefinition) -> dg.ScheduleDefinition:
+    """The daily reconciliation of the months of `partitions_def` (the reconciliation asset's) that are due."""
+
+    @dg.schedule(job=reconcile_period_job, cron_schedule="30 7 * * *", default_status=dg.DefaultScheduleStatus.RUNNING)
+    def daily_reconciliation_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
+        """Every day after the sync: the last month's reconciliation (providers invoice a month in the next one, so it
+        still changes) and the current month's, so their unbilled amounts are always today's."""
+        now = context.scheduled_execution_time or datetime.now(UTC)
+        months = BillingPeriod(now.year, now.month).previous(2)
+        return [
+            dg.RunRequest(run_key=f"{month}@{now:%Y-%m-%d}", partition_key=str(month))
+            for month in months
+            if partitions_def.has_partition_key(str(month))
+        ]
+
+    return daily_reconciliation_schedule

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -14,13 +15,10 @@ import pytest
 import yaml
 
 from invoice_pipeline.composition import connector_for
-from invoice_pipeline.dagster_defs.billing_assets import FIRST_PERIOD, FIRST_PERIOD_REASON, first_billing_period
-from invoice_pipeline.dagster_defs.reconciliation_assets import (
-    billing_periods,
-    daily_reconciliation_schedule,
-    period_reconciliation,
-    reconciliation_metadata,
-)
+from invoice_pipeline.dagster_defs.billing_assets import billing_periods, first_billing_period
+from invoice_pipeline.dagster_defs.mail import smtp_resource
+from invoice_pipeline.dagster_defs.pipeline import pipeline_definitions
+from invoice_pipeline.dagster_defs.reconciliation_assets import daily_reconciliation_schedule, reconciliation_metadata
 from invoice_pipeline.dagster_defs.resources import InvoicePipelineResource
 from invoice_pipeline.domain.billing_period import BillingPeriod
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
@@ -41,23 +39,30 @@ from invoice_pipeline_tests.dagster_ui import BIN, PROJECT_ROOT, DagsterWebserve
 TODAY = date(2026, 12, 7)
 
 
-def _materialize(workspace, period: str = "2026-10") -> dg.ExecuteInJobResult:
+def _definitions(workspace) -> dg.Definitions:
+    """The pipeline's definitions built from the workspace's configuration (INVOICE_PIPELINE_CONFIG's)."""
     resource = InvoicePipelineResource(config_path=str(workspace.config_path))
-    return dg.materialize(
-        [period_reconciliation], partition_key=period, resources={"invoice_pipeline": resource}, raise_on_error=False
-    )
+    return pipeline_definitions(workspace.config(), {"invoice_pipeline": resource, "smtp": smtp_resource()})
 
 
-def test_billing_periods_are_months_from_the_first_billing_period_up_to_the_current_one():
-    keys = billing_periods.get_partition_keys()
+def _materialize(workspace, period: str = "2026-10") -> dg.ExecuteInProcessResult:
+    job = _definitions(workspace).resolve_job_def("reconcile_billing_period")
+    return job.execute_in_process(partition_key=period, raise_on_error=False)
+
+
+def test_billing_periods_are_months_from_the_first_billing_period_up_to_the_current_one(workspace):
+    defs = _definitions(workspace)
     now = datetime.now(UTC)
-    assert keys[0] == str(FIRST_PERIOD) and keys[-1] == f"{now:%Y-%m}" and all(len(key) == 7 for key in keys)
+    for name in ("customer_invoices", "period_reconciliation"):
+        keys = defs.get_assets_def(name).partitions_def.get_partition_keys()
+        assert keys[0] == "2026-09" and keys[-1] == f"{now:%Y-%m}" and all(len(key) == 7 for key in keys)
 
 
-def test_the_reconciliation_asset_says_where_its_partitions_start_and_why():
-    [spec] = period_reconciliation.specs
-    assert spec.metadata["partitions_start"] == dg.MetadataValue.text(FIRST_PERIOD_REASON)
-    assert FIRST_PERIOD_REASON.startswith(f"{FIRST_PERIOD}: ")
+def test_the_reconciliation_asset_says_where_its_partitions_start_and_why(workspace):
+    [spec] = _definitions(workspace).get_assets_def("period_reconciliation").specs
+    assert spec.metadata["partitions_start"] == dg.MetadataValue.text(
+        f"2026-09: first_billing_period in {workspace.config_path}"
+    )
 
 
 def _unconfigured(workspace) -> None:
@@ -72,7 +77,7 @@ def _first_period(workspace, today: date = TODAY, **settings) -> tuple[str, str]
     data = yaml.safe_load(workspace.config_path.read_text())
     data.update(settings)
     workspace.config_path.write_text(yaml.safe_dump(data))
-    period, reason = first_billing_period(today, workspace.config_path)
+    period, reason = first_billing_period(today, workspace.config(), workspace.config_path)
     return str(period), reason
 
 
@@ -117,17 +122,43 @@ def test_unconfigured_the_partitions_keep_every_month_already_reconciled(workspa
     )
 
 
-def test_a_configuration_that_cannot_be_read_at_load_time_starts_the_partitions_at_the_month_before_last(workspace):
-    """The definitions load with the code location: where the partitions start never fails them."""
-    workspace.config_path.write_text("providers: [", encoding="utf-8")
+# Imports the Dagster definitions' modules, then the code location's, noting every file opened.
+_IMPORTS = """
+import os, sys
+opened = set()
 
-    period, reason = first_billing_period(TODAY, workspace.config_path)
+def note(event, args):
+    if event == "open" and isinstance(args[0], (str, os.PathLike)):
+        opened.add(os.path.realpath(args[0]))
 
-    assert str(period) == "2026-10"
-    assert reason.startswith(
-        f"2026-10: the month before last (the configuration could not be read: {workspace.config_path}"
-    )
-    assert reason.endswith("); fix the configuration and reload the code location")
+sys.addaudithook(note)
+import invoice_pipeline.dagster_defs.billing_assets, invoice_pipeline.dagster_defs.reconciliation_assets
+import invoice_pipeline.dagster_defs.pipeline
+print("opened:", os.path.realpath(sys.argv[1]) in opened, flush=True)
+import invoice_pipeline.definitions
+"""
+
+
+@pytest.mark.parametrize("broken", ["providers: [", None], ids=["broken", "missing"])
+def test_the_definitions_modules_import_without_reading_the_configuration_the_code_location_fails_on_it(
+    tmp_path, broken
+):
+    """The monthly partitions are built from the configuration the code location loads, once: importing the modules
+    never reads it, and a configuration that cannot be read fails the code location with its one line."""
+    config_path = tmp_path / "config.yaml"
+    if broken is not None:
+        config_path.write_text(broken, encoding="utf-8")
+    env = dagster_env(tmp_path / "dagster_home", INVOICE_PIPELINE_CONFIG=str(config_path))
+
+    imported = subprocess.run(
+        [sys.executable, "-c", _IMPORTS, str(config_path)], env=env, cwd=tmp_path, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+
+    assert imported.stdout == "opened: False\n", imported.stderr
+    assert imported.returncode == 1
+    problem = f"{config_path}: not valid YAML" if broken else f"config file {config_path} does not exist"
+    assert imported.stderr.splitlines()[-1].startswith(f"invoice_pipeline.config.ConfigError: {problem}")
 
 
 def test_the_daily_schedule_reconciles_the_last_month_and_the_current_one_once_a_day():
@@ -136,7 +167,7 @@ def test_the_daily_schedule_reconciles_the_last_month_and_the_current_one_once_a
     context = dg.build_schedule_context(scheduled_execution_time=datetime(now.year, now.month, 2, 7, 30, tzinfo=UTC))
     last, current = BillingPeriod(now.year, now.month).previous(2)
 
-    requests = daily_reconciliation_schedule(context)
+    requests = daily_reconciliation_schedule(billing_periods(last))(context)
 
     assert [(r.partition_key, r.run_key) for r in requests] == [
         (str(last), f"{last}@{current}-02"),
@@ -145,12 +176,10 @@ def test_the_daily_schedule_reconciles_the_last_month_and_the_current_one_once_a
 
 
 def test_the_daily_schedule_asks_for_no_month_before_the_first_billing_period():
-    first = billing_periods.get_first_partition_key()
-    context = dg.build_schedule_context(
-        scheduled_execution_time=datetime.strptime(f"{first}-03 07:30", "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
-    )
+    schedule = daily_reconciliation_schedule(billing_periods(BillingPeriod(2026, 9)))
+    context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 9, 3, 7, 30, tzinfo=UTC))
 
-    assert [r.partition_key for r in daily_reconciliation_schedule(context)] == [first]
+    assert [r.partition_key for r in schedule(context)] == ["2026-09"]
 
 
 def _counts(metadata) -> dict[str, int]:
