@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 import yaml
 
@@ -31,8 +26,6 @@ NORTHWIND = "7f3c2a10-1b7e-4c55-9a51-2d1f0e6b8a01"  # mapped to ACC-1001 in the 
 ADVENTURE_WORKS = "0b9d4e22-6c3a-4f1d-8e27-9a5c3b7d1e02"  # ACC-1002
 LINE_COLUMNS = list(COMMON_COLUMNS)
 USAGE_COLUMNS = [*COMMON_COLUMNS, *USAGE_ONLY_COLUMNS]
-TEST_POSTGRES_URL_ENV_VAR = "INVOICE_PIPELINE_TEST_POSTGRES_URL"
-TEST_POSTGRES_URL = os.environ.get(TEST_POSTGRES_URL_ENV_VAR, "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def usage_line(line_id: str, amount: str = "10.00", **overrides: Any) -> dict[str, Any]:
@@ -191,36 +184,6 @@ def workspace_config(warehouse_url: str | None = None) -> dict[str, Any]:
             },
         ],
     }
-
-
-@contextmanager
-def postgres_warehouse_url(*, migrated: bool = True) -> Iterator[str]:
-    """A PostgreSQL warehouse URL of its own for one test: a fresh schema in the test database, dropped after.
-
-    `migrated` runs the warehouse migrations first, as `invoice-pipeline warehouse upgrade` does.
-    """
-    schema = f"ipt_{uuid.uuid4().hex[:16]}"
-    admin = sa.create_engine(TEST_POSTGRES_URL, poolclass=sa.pool.NullPool)
-    try:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    except sa.exc.OperationalError as error:
-        pytest.fail(
-            f"PostgreSQL at {TEST_POSTGRES_URL} is not reachable ({str(error).splitlines()[0]}); start it "
-            f"(.ci/run does) or point {TEST_POSTGRES_URL_ENV_VAR} at one, or deselect with -m 'not postgresql'"
-        )
-    url = f"{TEST_POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    try:
-        if migrated:
-            engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-            schema_migrations.upgrade(engine)
-            engine.dispose()
-        yield url
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql("SET lock_timeout = '10s'")
-            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        admin.dispose()
 
 
 def clean_invoice(workspace: ProviderWorkspace, invoice_id: str) -> Path:

@@ -2,7 +2,7 @@
 
 A test that uses the `workspace` fixture runs on an embedded DuckDB warehouse. The engine contract (tests
 marked `engine_contract`: what the warehouse stores and refuses) runs twice: on DuckDB and on a PostgreSQL
-warehouse of its own (a fresh schema in the local test database). `-m "not postgresql"` runs the DuckDB
+warehouse of its own (a migrated schema of its own in the local test database: `postgres_schemas`). `-m "not postgresql"` runs the DuckDB
 half only.
 """
 
@@ -93,7 +93,7 @@ def warehouse_engine(request) -> str:
 @pytest.fixture
 def warehouse_url(warehouse_engine: str) -> Iterator[str | None]:
     """The test's own warehouse: None for the default DuckDB file, else a migrated PostgreSQL schema."""
-    from invoice_pipeline_tests.builders import postgres_warehouse_url
+    from invoice_pipeline_tests.postgres_schemas import postgres_warehouse_url
 
     if warehouse_engine == "duckdb":
         yield None

@@ -19,8 +19,9 @@ import yaml
 
 from invoice_pipeline.dagster_defs.run_tags import RUN_TAG_INVOICE, RUN_TAG_KEY, RUN_TAG_PROVIDER
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
-from invoice_pipeline_tests.builders import license_line, make_workspace, postgres_warehouse_url, usage_line
+from invoice_pipeline_tests.builders import license_line, make_workspace, usage_line
 from invoice_pipeline_tests.cli_runner import CLI, Completed, run_cli, run_process
+from invoice_pipeline_tests.postgres_schemas import postgres_warehouse_url
 
 DEMO_INVOICES = [f"contoso-csp:G10000000{n}" for n in range(1, 7)]
 MONEY_FIELDS = ("total_amount", "usage_total", "license_total", "difference")

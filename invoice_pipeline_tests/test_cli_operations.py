@@ -22,11 +22,11 @@ from invoice_pipeline_tests.builders import (
     ProviderWorkspace,
     license_line,
     make_workspace,
-    postgres_warehouse_url,
     usage_line,
     write_csv,
 )
 from invoice_pipeline_tests.cli_runner import Completed, run_cli
+from invoice_pipeline_tests.postgres_schemas import postgres_warehouse_url
 
 G1, G2, G3 = "contoso-csp:G1", "contoso-csp:G2", "contoso-csp:G3"
 FAB = "fabrikam-distribution:FAB-1"

@@ -26,7 +26,8 @@ from invoice_pipeline.dagster_defs.run_tags import REFUSED, RUN_TAG_OUTCOME, imp
 from invoice_pipeline.domain.invoice_keys import InvoiceKey
 from invoice_pipeline.domain.statuses import Status
 from invoice_pipeline.warehouse import tables as t
-from invoice_pipeline_tests.builders import TEST_POSTGRES_URL, make_workspace, postgres_warehouse_url, usage_line
+from invoice_pipeline_tests.builders import make_workspace, usage_line
+from invoice_pipeline_tests.postgres_schemas import TEST_POSTGRES_URL, postgres_warehouse_url
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

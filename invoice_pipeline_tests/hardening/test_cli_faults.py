@@ -27,8 +27,8 @@ from invoice_pipeline.dagster_defs.reference_assets import reference_assets
 from invoice_pipeline.dagster_defs.resources import pipeline_resource
 from invoice_pipeline.warehouse.engine_faults import WarehouseUnavailable
 from invoice_pipeline.warehouse.warehouse import Warehouse
-from invoice_pipeline_tests.builders import TEST_POSTGRES_URL
 from invoice_pipeline_tests.hardening.small_disks import mounted_tmpfs
+from invoice_pipeline_tests.postgres_schemas import TEST_POSTGRES_URL
 
 CLI = Path(sys.executable).parent / "invoice-pipeline"
 PASSWORD = "s3cr3t-pw"

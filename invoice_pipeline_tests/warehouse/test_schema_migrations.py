@@ -19,7 +19,8 @@ from invoice_pipeline.warehouse import schema_migrations
 from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline.warehouse.schema_migrations import WarehouseSchemaOutdated
 from invoice_pipeline.warehouse.warehouse import Warehouse
-from invoice_pipeline_tests.builders import clean_invoice, make_workspace, postgres_warehouse_url
+from invoice_pipeline_tests.builders import clean_invoice, make_workspace
+from invoice_pipeline_tests.postgres_schemas import postgres_warehouse_url
 from invoice_pipeline_tests.test_cli import _env, run_cli
 
 pytestmark = pytest.mark.engine_contract  # a team's `warehouse upgrade` runs on PostgreSQL
