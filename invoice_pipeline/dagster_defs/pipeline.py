@@ -72,4 +72,8 @@ def pipeline_definitions(config: PipelineConfig, resources: Mapping[str, object]
         schedules=[daily_sync_schedule(config.daily_sync), daily_reconciliation_schedule(months)],
         sensors=[provider_invoice_sync_sensor, import_run_crash_sensor, daily_summary_sensor],
         resources=dict(resources),
+        # Every run's steps in its run's own process: the warehouse takes one writer at a time, so steps in processes
+        # of their own (Dagster's default) would only wait for each other, each after loading Dagster and these
+        # definitions anew (a one-step import run was two processes, the daily sync six).
+        executor=dg.in_process_executor,
     )
