@@ -326,6 +326,11 @@ def _resolve_warehouse_url(base: Path, url: str) -> str:
     return url
 
 
+def configured_path() -> Path:
+    """The configuration file `load_config()` reads when given none: `$INVOICE_PIPELINE_CONFIG`, or the bundled demo."""
+    return Path(os.environ.get(CONFIG_ENV_VAR) or DEMO_CONFIG_PATH)
+
+
 def load_config(path: Path | str | None = None) -> PipelineConfig:
     """Load the configuration from `path`, `$INVOICE_PIPELINE_CONFIG`, or the bundled demo.
 
@@ -333,9 +338,7 @@ def load_config(path: Path | str | None = None) -> PipelineConfig:
     against the config file's folder; the demo keeps its warehouse in the local data folder. Any problem
     raises ConfigError with one line that names the key.
     """
-    if path is None:
-        path = os.environ.get(CONFIG_ENV_VAR) or DEMO_CONFIG_PATH
-    source = Path(path).expanduser().resolve()
+    source = Path(path if path is not None else configured_path()).expanduser().resolve()
     if not source.is_file():
         raise ConfigError(f"config file {source} does not exist; set {CONFIG_ENV_VAR} to a readable YAML file")
     try:

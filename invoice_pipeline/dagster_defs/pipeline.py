@@ -2,13 +2,12 @@
 those of the runs a CLI command executes in its own process, with the command's resources. Built from the
 configuration already loaded (the monthly partitions' first month too): importing the definitions reads none."""
 
-import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import dagster as dg
 
-from invoice_pipeline.config import CONFIG_ENV_VAR, DEMO_CONFIG_PATH, PipelineConfig
+from invoice_pipeline.config import PipelineConfig, configured_path
 from invoice_pipeline.dagster_defs.billing_assets import (
     bill_customers_job,
     billable_consumption,
@@ -45,8 +44,7 @@ def pipeline_definitions(config: PipelineConfig, resources: Mapping[str, object]
     monthly partitions starting at `config`'s first billing period, with `resources` ("invoice_pipeline" and "smtp").
     `config` is the one `load_config()` reads ($INVOICE_PIPELINE_CONFIG, else the bundled demo): the partitions'
     reason names that file."""
-    source = os.environ.get(CONFIG_ENV_VAR) or DEMO_CONFIG_PATH
-    first, reason = first_billing_period(datetime.now(UTC).date(), config, source)
+    first, reason = first_billing_period(datetime.now(UTC).date(), config, configured_path())
     months = billing_periods(first)
     return dg.Definitions(
         assets=[
