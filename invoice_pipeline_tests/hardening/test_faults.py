@@ -18,7 +18,12 @@ from invoice_pipeline.warehouse.engine_faults import WarehouseUnavailable
 from invoice_pipeline_tests.builders import usage_line
 
 KEY = InvoiceKey("contoso-csp", "G-LOCK")
-HOLDER = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('locked', flush=True); time.sleep(float(sys.argv[2]))"
+# Holds the DuckDB file's lock until its stdin is closed (`_release`) or the given seconds pass, whichever is first:
+# a test that needs the lock held while it runs releases it itself, however slowly a busy machine runs it.
+HOLDER = (
+    "import duckdb, select, sys; c = duckdb.connect(sys.argv[1]); print('locked', flush=True); "
+    "select.select([sys.stdin], [], [], float(sys.argv[2]))"
+)
 
 
 def _set_lock_timeout(workspace, seconds: float) -> None:
@@ -29,9 +34,16 @@ def _set_lock_timeout(workspace, seconds: float) -> None:
 
 def _hold_lock(workspace, seconds: float) -> subprocess.Popen:
     database = workspace.config().warehouse_url.removeprefix("duckdb:///")
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, database, str(seconds)], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, database, str(seconds)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     assert holder.stdout.readline().strip() == "locked"
     return holder
+
+
+def _release(holder: subprocess.Popen) -> None:
+    holder.stdin.close()
+    holder.wait(timeout=60)
 
 
 # A DuckDB file lock is the embedded warehouse's concern; PostgreSQL has its own test below.
@@ -63,13 +75,13 @@ def test_an_import_waits_for_a_short_lock_and_then_succeeds(invoice):
 @duckdb_only
 def test_a_long_lock_fails_cleanly_writes_nothing_and_the_next_run_imports(invoice):
     _set_lock_timeout(invoice, 1)
-    holder = _hold_lock(invoice, 6)
+    holder = _hold_lock(invoice, 120)
     try:
         # Opening the warehouse connects (it records imports that stopped), so the wait ends there.
         with pytest.raises(WarehouseUnavailable, match="stayed locked by another process for 1 s.*nothing was changed"):
             import_provider_invoice(invoice.config(), invoice.warehouse(), KEY, connectors=connector_for, run_id="t")
     finally:
-        holder.wait()
+        _release(holder)
     warehouse = invoice.warehouse()
     try:
         assert warehouse.current_record(KEY) is None
@@ -84,12 +96,12 @@ def test_a_long_lock_fails_cleanly_writes_nothing_and_the_next_run_imports(invoi
 @duckdb_only
 def test_the_cli_reports_a_locked_warehouse_in_one_line_with_the_broken_exit_status(invoice):
     _set_lock_timeout(invoice, 1)
-    holder = _hold_lock(invoice, 8)
+    holder = _hold_lock(invoice, 120)
     try:
         cli = str(Path(sys.executable).parent / "invoice-pipeline")
         done = subprocess.run([cli, "invoices", "list"], capture_output=True, text=True, timeout=60)
     finally:
-        holder.wait()
+        _release(holder)
     assert done.returncode == 3
     assert "Traceback" not in done.stderr
     assert "stayed locked by another process" in done.stderr
