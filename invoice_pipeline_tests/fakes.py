@@ -158,6 +158,7 @@ class InMemoryWarehouse:
         self.changes: list[ProviderInvoiceChange] = []
         self.staging_error: Exception | None = None  # what validating lines raises (the engine tier validates)
         self.crash_error: Exception | None = None  # what recording a crashed import raises (a warehouse fault)
+        self.kept_open_depth = 0  # how many use cases' `kept_open` blocks are running
 
     # Setting the scene -----------------------------------------------------------------------------------
 
@@ -169,11 +170,24 @@ class InMemoryWarehouse:
                 history_entry(record, from_status, to_status, reason, actor=actor, at=record.updated_at)
             )
 
+    def calls_seen(self, *methods: str) -> list[tuple[str, int]]:
+        """From now on, each call of these methods, listed with the `kept_open` blocks running when it came."""
+        return calls_seen(self, lambda: self.kept_open_depth, *methods)
+
     def link_lines(self, record: InvoiceRecord, line_count: int, customer_invoice_ids: list[str]) -> None:
         """Pretend `line_count` of the record's lines are billed on these customer invoices."""
         self.invoiced[record.record_id] = (line_count, customer_invoice_ids)
 
     # InvoiceLookups --------------------------------------------------------------------------------------
+
+    @contextmanager
+    def kept_open(self) -> Iterator[None]:
+        """Nothing to open in memory; `kept_open_depth` says whether a use case's block is running."""
+        self.kept_open_depth += 1
+        try:
+            yield
+        finally:
+            self.kept_open_depth -= 1
 
     def current_record(self, key: InvoiceKey) -> InvoiceRecord | None:
         """The invoice's current record (not Inactive), if any."""
@@ -387,6 +401,21 @@ class InMemoryWarehouse:
         from invoice_pipeline.warehouse.customer_documents import Unlinked
 
         return Unlinked(line_count=line_count, recomputed=[], voided_drafts=[], credit_notes=[])
+
+
+def calls_seen(target: Any, depth: Callable[[], int], *methods: str) -> list[tuple[str, int]]:
+    """From now on, each call of `target`'s methods, listed with `depth()` when it came (how many use cases'
+    `kept_open` blocks were running)."""
+    seen: list[tuple[str, int]] = []
+    for name in methods:
+        method = getattr(target, name)
+
+        def watched(*args: Any, _method: Any = method, _name: str = name, **kwargs: Any) -> Any:
+            seen.append((_name, depth()))
+            return _method(*args, **kwargs)
+
+        setattr(target, name, watched)
+    return seen
 
 
 def provider_header(invoice_id: str, **overrides: Any) -> dict[str, Any]:

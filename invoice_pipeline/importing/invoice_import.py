@@ -44,6 +44,19 @@ def import_provider_invoice(
     `approved_difference` is a checksum override: the checksum difference found is accepted and stored when it is
     that very figure and below the currency's override maximum; any other ends in Error naming both figures.
     """
+    with warehouse.kept_open():
+        return _import_under_claim(config, warehouse, key, connectors, run_id, actor, approved_difference)
+
+
+def _import_under_claim(
+    config: PipelineConfig,
+    warehouse: ImportClaims,
+    key: InvoiceKey,
+    connectors: ConnectorFactory,
+    run_id: str | None,
+    actor: str,
+    approved_difference: Decimal | None,
+) -> ImportResult:
     refuse_import(config, warehouse, key, connectors=connectors)
     lapse = config.claim_lapse
     record = warehouse.start_import(key, run_id=run_id, actor=actor, stuck_after=config.stuck_after, lapse=lapse)
@@ -94,15 +107,16 @@ def activate_manual_invoice(
     as an import. When they fail it is refused (ActivationRefused) and stays Populating, re-activatable: its
     message says why and how to fix it, its notes and history are written as a failed import's.
     `approved_difference` accepts that very checksum difference, as for an import's override."""
-    record = warehouse.current_record(key)
-    decided = verdict(
-        Action.ACTIVATE,
-        standing_of(warehouse, key, record, None),
-        manual_provider=config.provider(key.provider).sync == "manual",
-    )
-    if record is None or not decided.allowed:
-        raise ImportRefused(decided.reason)
-    return _validate_and_finish(config, warehouse, connectors, record, run_id, actor, approved_difference, reason)
+    with warehouse.kept_open():
+        record = warehouse.current_record(key)
+        decided = verdict(
+            Action.ACTIVATE,
+            standing_of(warehouse, key, record, None),
+            manual_provider=config.provider(key.provider).sync == "manual",
+        )
+        if record is None or not decided.allowed:
+            raise ImportRefused(decided.reason)
+        return _validate_and_finish(config, warehouse, connectors, record, run_id, actor, approved_difference, reason)
 
 
 def _validate_and_finish(

@@ -57,16 +57,17 @@ def bill_customers(
     ruling its charge month, on the draft of its account, currency and month; usage without terms held back. The
     contracts are read from the reference folder unless given (ReferenceDataError says what to fix)."""
     contracts = load_contract_terms(reference_folder) if contracts is None else contracts
-    run = BillingRun(periods=[period] if period is not None else warehouse.billable_periods())
-    for month in run.periods:
-        drafts, held_back = warehouse.bill_period(
-            month,
-            usage_terms_in(contracts, month),
-            bill_without_terms_at_cost=bill_without_terms_at_cost,
-            actor=actor,
-        )
-        run.drafts.extend(drafts)
-        run.held_back.extend(held_back)
+    with warehouse.kept_open():
+        run = BillingRun(periods=[period] if period is not None else warehouse.billable_periods())
+        for month in run.periods:
+            drafts, held_back = warehouse.bill_period(
+                month,
+                usage_terms_in(contracts, month),
+                bill_without_terms_at_cost=bill_without_terms_at_cost,
+                actor=actor,
+            )
+            run.drafts.extend(drafts)
+            run.held_back.extend(held_back)
     return run
 
 
@@ -81,6 +82,13 @@ def issue_customer_invoices(
     says why when there is nothing to issue."""
     if (customer_invoice_id is None) == (period is None):
         raise BillingRefused("give either one customer invoice id or --period YYYY-MM to issue")
+    with warehouse.kept_open():
+        return _issue(warehouse, actor, customer_invoice_id, period)
+
+
+def _issue(
+    warehouse: Warehouse, actor: str, customer_invoice_id: str | None, period: BillingPeriod | None
+) -> list[CustomerInvoice]:
     if customer_invoice_id is not None:
         document, _, _ = warehouse.customer_invoice(customer_invoice_id)
         if document.status != DocumentStatus.DRAFT:

@@ -61,22 +61,29 @@ def _refuse_if_invoiced(warehouse: RecordOperations, record: InvoiceRecord, acti
 
 def deactivate_invoice(warehouse: RecordOperations, key: InvoiceKey, *, actor: str, reason: str) -> InvoiceRecord:
     """Keep the record as Inactive (history, lines, notes kept) and free the invoice to be synced again."""
-    record = _current(warehouse, key, Action.DEACTIVATE)
-    _refuse_if_invoiced(warehouse, record, "deactivated")
-    return warehouse.set_status(record, Status.INACTIVE, f"deactivated: {reason}", actor=actor)
+    with warehouse.kept_open():
+        record = _current(warehouse, key, Action.DEACTIVATE)
+        _refuse_if_invoiced(warehouse, record, "deactivated")
+        return warehouse.set_status(record, Status.INACTIVE, f"deactivated: {reason}", actor=actor)
 
 
 def delete_invoice(warehouse: RecordOperations, key: InvoiceKey, *, actor: str, reason: str) -> None:
     """Remove the invoice's current record with its lines and notes; its history stays, with a Deleted entry."""
-    record = _current(warehouse, key, Action.DELETE)
-    _refuse_if_invoiced(warehouse, record, "deleted")
-    if not warehouse.delete_record(record, f"deleted: {reason}", actor=actor):
-        raise OperationRefused(f"{key} changed while it was being deleted; look at it again, then retry")
+    with warehouse.kept_open():
+        record = _current(warehouse, key, Action.DELETE)
+        _refuse_if_invoiced(warehouse, record, "deleted")
+        if not warehouse.delete_record(record, f"deleted: {reason}", actor=actor):
+            raise OperationRefused(f"{key} changed while it was being deleted; look at it again, then retry")
 
 
 def unlink_invoice(warehouse: RecordOperations, key: InvoiceKey, *, actor: str, reason: str) -> Unlinked:
     """Remove the references from customer invoices to the invoice's lines (after which it can be deactivated),
     correcting what they bill: drafts recomputed (void when no line is left), issued invoices credited."""
+    with warehouse.kept_open():
+        return _unlink(warehouse, key, actor=actor, reason=reason)
+
+
+def _unlink(warehouse: RecordOperations, key: InvoiceKey, *, actor: str, reason: str) -> Unlinked:
     record = _current(warehouse, key, Action.UNLINK)
     invoiced = warehouse.invoiced_lines(record.record_id)
     if not invoiced.line_count:

@@ -26,6 +26,11 @@ if TYPE_CHECKING:
 class InvoiceLookups(Protocol):
     """Where an invoice stands here: its current record, its history, the note that voids it."""
 
+    def kept_open(self) -> AbstractContextManager[None]:
+        """For a use case's `with` block: the store opened once for its many statements (an embedded file is
+        opened once instead of once a statement; other processes wait for the block)."""
+        ...
+
     def current_record(self, key: InvoiceKey) -> InvoiceRecord | None:
         """The invoice's current record (not Inactive), if any."""
         ...

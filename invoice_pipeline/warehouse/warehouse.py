@@ -46,7 +46,13 @@ from invoice_pipeline.warehouse.customer_documents import (
     InvoicedLines,
     Unlinked,
 )
-from invoice_pipeline.warehouse.engine import SCHEMAS_CHECKED, DuckDBSettings, create_warehouse_engine, is_duckdb_url
+from invoice_pipeline.warehouse.engine import (
+    SCHEMAS_CHECKED,
+    DuckDBSettings,
+    create_warehouse_engine,
+    database_kept_open,
+    is_duckdb_url,
+)
 from invoice_pipeline.warehouse.import_claims import DEFAULT_LAPSE, claim_renewed
 from invoice_pipeline.warehouse.invoice_records import (
     HistoryEntry,
@@ -87,6 +93,11 @@ class Warehouse:
     def is_duckdb(self) -> bool:
         """Whether the warehouse is an embedded DuckDB file."""
         return is_duckdb_url(self.url)
+
+    def kept_open(self) -> AbstractContextManager[None]:
+        """For a use case's `with` block: an embedded DuckDB file opened once for all its statements (see
+        `database_kept_open`); nothing to keep for PostgreSQL."""
+        return database_kept_open(self.engine)
 
     def create_schema(self) -> None:
         """Make sure the schema is this code's: the embedded DuckDB file is upgraded in place; a PostgreSQL

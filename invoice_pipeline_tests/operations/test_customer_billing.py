@@ -3,6 +3,8 @@ each provider line billed once (issue #27, points 1-4 and 8)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 
 import pytest
@@ -20,6 +22,7 @@ from invoice_pipeline.reconciliation.period import reconcile_period
 from invoice_pipeline.warehouse import tables as t
 from invoice_pipeline.warehouse.customer_documents import BillingRefused
 from invoice_pipeline_tests.builders import ADVENTURE_WORKS, usage_line
+from invoice_pipeline_tests.fakes import calls_seen
 
 pytestmark = pytest.mark.engine_contract
 
@@ -65,6 +68,28 @@ def test_usage_is_billed_at_cost_plus_the_markup_of_the_terms_ruling_its_charge_
         ("U2", Decimal("100.00"), Decimal(10), Decimal("110.000")),
     ]
     assert [entry.to_status for entry in history] == ["draft"]
+
+
+def test_billing_and_issuing_run_every_statement_in_one_kept_open_block(alpha, workspace, warehouse, monkeypatch):
+    running: list[None] = []  # the kept_open blocks running
+    kept_open = warehouse.kept_open
+
+    @contextmanager
+    def counted() -> Iterator[None]:
+        with kept_open():
+            running.append(None)
+            try:
+                yield
+            finally:
+                running.pop()
+
+    monkeypatch.setattr(warehouse, "kept_open", counted)
+    watched = ("billable_periods", "bill_period", "customer_invoices", "issue_customer_invoices", "customer_invoice")
+    seen = calls_seen(warehouse, lambda: len(running), *watched)
+    _bill(workspace, warehouse, period=None)
+    issue_customer_invoices(warehouse, actor="billing-test", period=OCTOBER)
+    assert {name for name, _ in seen} == set(watched)
+    assert all(depth == 1 for _, depth in seen), seen
 
 
 def test_unlinking_an_issued_invoice_credits_it_and_the_reimported_invoice_is_billed_once(alpha, workspace, warehouse):

@@ -33,6 +33,20 @@ def _history(warehouse, key=KEY):
     return [(e.from_status, e.to_status, e.reason, e.run_id) for e in warehouse.history(key)]
 
 
+def test_an_import_and_an_activation_run_every_statement_in_one_kept_open_block(config, warehouse):
+    watched = ("current_record", "start_import", "staging", "mark_crashed")
+    seen = warehouse.calls_seen(*watched)
+    warehouse.staging_error = OSError("disk full")  # the unit tier validates no lines: each ends at the staging
+    with pytest.raises(OSError):
+        _import(config, warehouse)
+    warehouse.add(stored_record(MANUAL, Status.POPULATING, is_manual=True))
+    with pytest.raises(OSError):
+        _activate(config, warehouse)
+    assert {name for name, _ in seen} == set(watched)
+    assert all(depth == 1 for _, depth in seen), seen
+    assert warehouse.kept_open_depth == 0
+
+
 def test_an_import_that_breaks_is_recorded_as_error_saying_what_broke_and_the_error_goes_on(config, warehouse):
     warehouse.staging_error = OSError("No space left on device\nwhile writing line 12")
     with pytest.raises(OSError, match="No space left"):

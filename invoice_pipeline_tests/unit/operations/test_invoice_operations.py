@@ -102,6 +102,18 @@ def test_an_error_invoice_can_be_deactivated(warehouse):
     assert deactivate_invoice(warehouse, KEY, actor=ACTOR, reason=REASON).status == Status.INACTIVE
 
 
+def test_deactivate_unlink_and_delete_run_every_statement_in_one_kept_open_block(warehouse):
+    watched = ("current_record", "invoiced_lines", "set_status", "unlink_lines", "delete_record")
+    _stored(warehouse)
+    warehouse.link_lines(_stored(warehouse, key=MANUAL, is_manual=True), 1, ["CI-1"])
+    seen = warehouse.calls_seen(*watched)
+    deactivate_invoice(warehouse, KEY, actor=ACTOR, reason=REASON)
+    unlink_invoice(warehouse, MANUAL, actor=ACTOR, reason=REASON)
+    delete_invoice(warehouse, MANUAL, actor=ACTOR, reason=REASON)
+    assert {name for name, _ in seen} == set(watched)
+    assert all(depth == 1 for _, depth in seen), seen
+
+
 def test_deleting_removes_the_current_record_and_says_so_in_its_history(warehouse):
     _stored(warehouse, Status.ERROR)
     delete_invoice(warehouse, KEY, actor=ACTOR, reason=REASON)
