@@ -1,6 +1,7 @@
 """Floors: what parts of an import cost by themselves, to tell a target no design can meet from one not yet met.
 
     python -m benchmarks.floors one-pass INVOICE_FOLDER REFERENCE_FOLDER WORK_FOLDER
+    python -m benchmarks.floors line-layouts INVOICE_FOLDER REFERENCE_FOLDER WORK_FOLDER
     python -m benchmarks.floors postgres-copy INVOICE_FOLDER REFERENCE_FOLDER WORK_FOLDER POSTGRES_URL
 
 `one-pass` (DuckDB) times, in one process against the anchor (`benchmarks/anchor.py`) run first:
@@ -12,7 +13,12 @@
 - the schema's checks alone (one aggregate over the file) and the file's plain read.
 `postgres-copy` times the export of the validated lines to CSV and PostgreSQL's `COPY` of them into the line
 table, with its unique `(record_id, line_id)` index and without any index (a table of its own in the database at
-POSTGRES_URL, dropped afterwards). Nothing is committed in the DuckDB file; prints one line per figure.
+POSTGRES_URL, dropped afterwards); then the same lines as one record's partition of a line table partitioned by
+record: `COPY` into a fresh table, its unique index built after the load, its record checked, attached.
+`line-layouts` (DuckDB, issue #32) times, after the validation pass, writing the validated lines once each way a
+record's lines may be kept, and the aggregate an import runs over what it wrote (count, amount total, distinct
+line ids, unmapped references): into the warehouse's one line table (today's), as a table of the record's own,
+as a Parquet file of the record's own. Nothing is committed in the DuckDB file; prints one line per figure.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from typing import Any
 import ibis
 import psycopg
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from benchmarks.anchor import anchor
 from invoice_pipeline.config import PipelineConfig
@@ -138,6 +145,62 @@ def one_pass(invoice: Path, reference: Path, work: Path) -> dict[str, float]:
     return figures
 
 
+def line_layouts(invoice: Path, reference: Path, work: Path) -> dict[str, float]:
+    """The anchor, then each way of writing the validated lines once and of reading them back for the import's
+    aggregate (see the module's docstring); each written copy is removed afterwards."""
+    figures: dict[str, float] = {}
+    anchor_db = work / "anchor.duckdb"
+    anchor_db.unlink(missing_ok=True)
+    print(timed(figures, "anchor", lambda: anchor(invoice, reference, anchor_db)))
+    parquet = work / f"{RECORD_ID}.parquet"
+    with staged_invoice(invoice, reference, work) as staged:
+        con = staged.duckdb
+        try:
+            timed(
+                figures,
+                "validation pass",
+                lambda: stage_and_validate(staged, usage_files(invoice), period=billing_period(invoice)),
+            )
+        except InvoiceRejected as rejected:
+            raise SystemExit(f"{NEEDS_A_CLEAN_INVOICE}: {rejected}") from None
+        create_resolved_lines(con)
+        create_published_views(con)
+        lines = lines_to_publish(t.usage_summaries, "published_usage_summaries")
+        columns = ", ".join(c.name for c in t.usage_summaries.columns)
+        layouts = {
+            "the one line table": (f"INSERT INTO main.usage_summaries ({columns}) {lines}", "main.usage_summaries"),
+            "a table of the record's own": (f"CREATE TABLE main.record_lines AS {lines}", "main.record_lines"),
+            "a Parquet file of the record's own": (
+                f"COPY ({lines}) TO '{parquet}' (FORMAT parquet, COMPRESSION zstd)",
+                f"read_parquet('{parquet}')",
+            ),
+        }
+        aggregates = set()
+        for layout, (write, written) in layouts.items():
+            con.execute("BEGIN")
+            timed(figures, f"write into {layout}", lambda write=write: con.execute(write, [RECORD_ID]))
+            aggregate = _aggregate(written)
+            aggregates.add(tuple(timed(figures, f"aggregate over {layout}", lambda a=aggregate: con.sql(a).fetchall())))
+            con.execute("ROLLBACK")
+        if len(aggregates) != 1:
+            raise SystemExit(f"the layouts hold different lines: {sorted(aggregates)}")
+        figures["Parquet file's bytes"] = parquet.stat().st_size
+        parquet.unlink()
+    for layout in layouts:
+        both = figures[f"write into {layout}"] + figures[f"aggregate over {layout}"]
+        print(f"{layout}, written and aggregated / anchor: {both / figures['anchor']:.2f}x", flush=True)
+    return figures
+
+
+def _aggregate(lines: str) -> str:
+    """What an import counts over the lines it wrote: count, amount total, distinct line ids, unmapped references
+    (the references resolved when written: a NULL account or product is unmapped)."""
+    return (
+        "SELECT count(*), sum(amount), count(DISTINCT hash(line_id)), count(*) FILTER (WHERE account_id IS NULL), "
+        f"count(*) FILTER (WHERE product_id IS NULL) FROM {lines}"
+    )
+
+
 def _plain_read(invoice: Path) -> str:
     return (
         "SELECT count(*), sum(length(COLUMNS(*))) FROM read_csv("
@@ -179,8 +242,37 @@ def postgres_copy(invoice: Path, reference: Path, work: Path, url: str) -> dict[
         timed(figures, name, lambda: _copy(libpq, table.name, export))
     with engine.begin() as conn:
         table.drop(conn)
+    _partition(libpq, export, figures)
     export.unlink()
     return figures
+
+
+def _partition(libpq_url: str, export: Path, figures: dict[str, float]) -> None:
+    """The lines as one record's partition of a line table partitioned by record: loaded into a fresh table with no
+    index, its unique index built after the load, a CHECK that it holds one record only (so that attaching it
+    scans nothing), attached in a transaction of its own; every part timed. The tables are dropped afterwards."""
+    columns = ", ".join(f"{c.name} {c.type.compile(dialect=postgresql.dialect())}" for c in t.usage_summaries.columns)
+    parts = [
+        ("create the partitioned line table", f"CREATE TABLE floor_lines ({columns}) PARTITION BY LIST (record_id)"),
+        ("its unique index", "CREATE UNIQUE INDEX floor_lines_record_line ON floor_lines (record_id, line_id)"),
+        ("create the record's table", "CREATE TABLE floor_record (LIKE floor_lines)"),
+        ("COPY into it", None),
+        ("its unique index, after the load", "CREATE UNIQUE INDEX ON floor_record (record_id, line_id)"),
+        ("the record check", f"ALTER TABLE floor_record ADD CONSTRAINT one_record CHECK (record_id = '{RECORD_ID}')"),
+        ("attach", f"ALTER TABLE floor_lines ATTACH PARTITION floor_record FOR VALUES IN ('{RECORD_ID}')"),
+    ]
+    with psycopg.connect(libpq_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS floor_lines, floor_record")
+        try:
+            for name, statement in parts:
+                if statement is None:
+                    timed(figures, f"partition: {name}", lambda: _copy(libpq_url, "floor_record", export))
+                else:
+                    timed(figures, f"partition: {name}", lambda statement=statement: conn.execute(statement))
+            stored = conn.execute("SELECT count(*) FROM floor_lines").fetchall()[0][0]
+            print(f"partition: {stored} lines attached", flush=True)
+        finally:
+            conn.execute("DROP TABLE IF EXISTS floor_lines, floor_record")
 
 
 def _copy(libpq_url: str, table: str, export: Path) -> None:
@@ -194,7 +286,7 @@ def _copy(libpq_url: str, table: str, export: Path) -> None:
 def main() -> None:
     """Parse the command line and print the figures of one floor."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("floor", choices=["one-pass", "postgres-copy"])
+    parser.add_argument("floor", choices=["one-pass", "line-layouts", "postgres-copy"])
     parser.add_argument("invoice", type=Path)
     parser.add_argument("reference", type=Path)
     parser.add_argument("work", type=Path)
@@ -203,6 +295,8 @@ def main() -> None:
     arguments.work.mkdir(parents=True, exist_ok=True)
     if arguments.floor == "one-pass":
         one_pass(arguments.invoice, arguments.reference, arguments.work)
+    elif arguments.floor == "line-layouts":
+        line_layouts(arguments.invoice, arguments.reference, arguments.work)
     elif arguments.postgres_url is None:
         parser.error("postgres-copy needs POSTGRES_URL")
     else:

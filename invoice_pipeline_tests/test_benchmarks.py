@@ -11,10 +11,11 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import psycopg
 import pytest
 
 from benchmarks.anchor import anchor
-from benchmarks.floors import one_pass
+from benchmarks.floors import line_layouts, one_pass, postgres_copy
 from benchmarks.generate import SHAPES, generate, write_config
 from benchmarks.reconcile import write_contracts
 from benchmarks.run import ANCHOR_STOPPED, Measure, Row, fresh_environment, large_row, markdown, successes
@@ -28,6 +29,7 @@ from invoice_pipeline.operations.billing import bill_customers
 from invoice_pipeline.reconciliation.findings import FindingKind
 from invoice_pipeline.reconciliation.period import reconcile_period
 from invoice_pipeline.schemas.reference_data import BillingContractsSchema
+from invoice_pipeline_tests.postgres_schemas import TEST_POSTGRES_URL
 
 LINES = 2_000
 SHAPE = SHAPES["realistic"].scaled(0.01)  # 200 customers, 1,500 subscriptions, 40 products, 40 meters
@@ -248,6 +250,46 @@ def test_one_pass_floor_measures_every_part_and_leaves_nothing_stored(invoice: P
     assert all(seconds > 0 for seconds in figures.values())
     stored = duckdb.connect(str(work / "floor.duckdb")).execute("SELECT count(*) FROM usage_summaries").fetchall()
     assert stored == [(0,)]
+
+
+def test_line_layouts_floor_writes_the_same_lines_each_way_and_leaves_nothing_stored(
+    invoice: Path, tmp_path: Path
+) -> None:
+    """The layouts floor writes the validated lines into the line table, a table and a Parquet file of the record's
+    own, the same lines each way (it stops otherwise); it rolls back and removes the file."""
+    work = tmp_path / "floor"
+    work.mkdir()
+
+    figures = line_layouts(invoice, invoice.parents[2] / "reference", work)
+
+    layouts = ["the one line table", "a table of the record's own", "a Parquet file of the record's own"]
+    assert set(figures) == {"anchor", "validation pass", "Parquet file's bytes"} | {
+        f"{part} {layout}" for layout in layouts for part in ("write into", "aggregate over")
+    }
+    assert all(value > 0 for value in figures.values())
+    con = duckdb.connect(str(work / "floor.duckdb"))
+    assert con.sql("SELECT count(*) FROM usage_summaries").fetchall() == [(0,)]
+    assert con.sql("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'record_lines'").fetchall() == [(0,)]
+    assert not list(work.glob("*.parquet"))
+
+
+@pytest.mark.postgresql
+def test_postgres_copy_floor_times_the_copy_and_one_records_partition_and_drops_its_tables(
+    invoice: Path, tmp_path: Path
+) -> None:
+    """The PostgreSQL floor times the COPY with and without the index, then the lines as one record's partition
+    (loaded, indexed, checked, attached) and drops every table it made."""
+    work = tmp_path / "floor"
+    work.mkdir()
+
+    figures = postgres_copy(invoice, invoice.parents[2] / "reference", work, TEST_POSTGRES_URL)
+
+    assert {"partition: COPY into it", "partition: its unique index, after the load", "partition: attach"} <= set(
+        figures
+    )
+    with psycopg.connect(TEST_POSTGRES_URL.replace("postgresql+psycopg", "postgresql")) as conn:
+        left = conn.execute("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'floor%'").fetchall()
+    assert left == [(0,)]
 
 
 def test_one_pass_floor_refuses_an_invoice_that_breaks_a_rule(invoice: Path, tmp_path: Path) -> None:
