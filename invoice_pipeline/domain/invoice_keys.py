@@ -14,13 +14,17 @@ class InvalidInvoiceKey(ValueError):
     """An invoice or provider id that cannot be used safely."""
 
 
+def _escaped(text: str, limit: int) -> str:
+    """Refused input as a refusal quotes it: control and non-ASCII characters as escapes, cut at `limit`."""
+    return text.encode("unicode_escape").decode("ascii")[:limit]
+
+
 def check_invoice_id(invoice_id: str) -> str:
     """Return `invoice_id` if it is safe (ASCII letters, digits, `.`, `_`, `-`; at most 100; no `..`)."""
     if not INVOICE_ID_PATTERN.fullmatch(invoice_id):
-        shown = invoice_id.encode("unicode_escape").decode("ascii")[:120]
         raise InvalidInvoiceKey(
-            f"invoice id '{shown}' is not allowed: use 1-100 ASCII letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit, without '..'"
+            f"invoice id '{_escaped(invoice_id, 120)}' is not allowed: use 1-100 ASCII letters, digits, '.', '_' "
+            "or '-', starting with a letter or digit, without '..'"
         )
     return invoice_id
 
@@ -34,8 +38,9 @@ class InvoiceKey:
 
     def __post_init__(self) -> None:
         if not PROVIDER_ID_PATTERN.fullmatch(self.provider):
-            shown = self.provider.encode("unicode_escape").decode("ascii")[:80]
-            raise InvalidInvoiceKey(f"provider id '{shown}' is not allowed: use lowercase letters, digits and '-'")
+            raise InvalidInvoiceKey(
+                f"provider id '{_escaped(self.provider, 80)}' is not allowed: use lowercase letters, digits and '-'"
+            )
         check_invoice_id(self.invoice_id)
 
     @classmethod
@@ -44,7 +49,7 @@ class InvoiceKey:
         provider, sep, invoice_id = text.partition(":")
         if not sep:
             raise InvalidInvoiceKey(
-                f"'{text[:120]}' is not an invoice key; write PROVIDER:INVOICE_ID, e.g. contoso-csp:G000024130"
+                f"'{_escaped(text, 120)}' is not an invoice key; write PROVIDER:INVOICE_ID, e.g. contoso-csp:G000024130"
             )
         return cls(provider, invoice_id)
 

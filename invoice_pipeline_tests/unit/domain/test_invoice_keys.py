@@ -95,6 +95,13 @@ def test_parse_refuses_malformed_keys(text, fragment):
     assert fragment in str(raised.value)
 
 
+def test_a_key_without_a_colon_is_refused_with_its_control_characters_written_as_escapes():
+    with pytest.raises(InvalidInvoiceKey) as raised:
+        InvoiceKey.parse("contoso\x1b[31m\nG1")
+    assert str(raised.value).startswith("'contoso\\x1b[31m\\nG1' is not an invoice key")
+    assert not any(ord(character) < 32 for character in str(raised.value))
+
+
 def test_keys_sort_by_provider_then_invoice_id_and_are_hashable():
     keys = [
         InvoiceKey("fabrikam-distribution", "A1"),
