@@ -18,6 +18,8 @@ from invoice_pipeline.connectors.line_file_limits import (
 CURRENCY_PATTERN = re.compile(r"[A-Z]{3}")
 DEFAULT_CURRENCY = "default"  # checksum_override_maximum's key for the currencies it does not name
 DEFAULT_OVERRIDE_MAXIMUM = Decimal("0.50")
+MONEY_PLACES = 10  # an amount setting is stored as money, DECIMAL(28, 10): 18 digits before the point, 10 after
+MONEY_BOUND = Decimal(10) ** (28 - MONEY_PLACES)
 
 
 class StrictModel(BaseModel):
@@ -37,6 +39,11 @@ def decimal_setting(value: object, key: str) -> Decimal:
         raise ValueError(f'{key} must be a decimal number such as "0.50"') from error
     if not amount.is_finite() or amount < 0:
         raise ValueError(f"{key} must be a finite, non-negative decimal")
+    # Stored as money (DECIMAL(28, 10)): a larger or finer amount could not be written with the invoice's record.
+    if amount >= MONEY_BOUND or amount.as_tuple().exponent < -MONEY_PLACES and amount != round(amount, MONEY_PLACES):
+        raise ValueError(
+            f"{key} must be below {MONEY_BOUND} with at most {MONEY_PLACES} decimal places (it is stored as money)"
+        )
     return amount
 
 

@@ -200,6 +200,18 @@ def _with(change) -> dict:
             id="nan_tolerance",
         ),
         pytest.param(
+            lambda d: d["providers"][0].update(checksum_tolerance="1e400"),
+            "'providers.0.checksum_tolerance': checksum_tolerance must be below 1000000000000000000 with at most 10 "
+            "decimal places (it is stored as money)",
+            id="tolerance_beyond_money",
+        ),
+        pytest.param(
+            lambda d: d["providers"][0].update(checksum_tolerance="0.00000000001"),
+            "'providers.0.checksum_tolerance': checksum_tolerance must be below 1000000000000000000 with at most 10 "
+            "decimal places (it is stored as money)",
+            id="tolerance_finer_than_money",
+        ),
+        pytest.param(
             lambda d: d.update(notifications={"retry_failed_summary_minutes": 1}),
             "'notifications.retry_failed_summary_minutes': Input should be greater than or equal to 5",
             id="summary_retry_below_the_sensor_interval",
@@ -240,6 +252,15 @@ def test_provider_path_that_is_a_file_is_refused(config_dir):
     (config_dir / "providers" / "listing.txt").write_text("not a folder")
     message = _error(config_dir, _with(lambda d: d["providers"][0].update(path="providers/listing.txt")))
     assert "'providers.0.path': folder" in message
+
+
+def test_the_largest_and_finest_tolerance_money_can_store_are_accepted(config_dir):
+    largest, finest = "999999999999999999.9999999999", "0.0000000001"
+    for tolerance in (largest, finest, "0.50000000000000"):
+        edited = _with(lambda d, t=tolerance: d["providers"][0].update(checksum_tolerance=t))
+        assert load_config(write_config(config_dir, edited)).provider("contoso-csp").checksum_tolerance == Decimal(
+            tolerance
+        )
 
 
 def test_integer_tolerance_is_accepted_as_an_exact_decimal(config_dir):
