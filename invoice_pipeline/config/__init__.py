@@ -43,6 +43,7 @@ DATA_DIR_ENV_VAR = "INVOICE_PIPELINE_DATA_DIR"
 WAREHOUSE_URL_ENV_VAR = "INVOICE_PIPELINE_WAREHOUSE_URL"
 DEMO_CONFIG_PATH = Path(__file__).parent.parent / "demo" / "config.yaml"
 EMAIL_PATTERN = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+")
+SUMMARY_TIME_PATTERN = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 # Errors raised for a provider's whole entry; their context's `where` names the key at fault (config.messages).
 UNKNOWN_CONNECTOR = "unknown_connector"
 SETTING_OF_ANOTHER_CONNECTOR = "setting_of_another_connector"
@@ -172,7 +173,7 @@ class NotificationsConfig(StrictModel):
         "Provider invoices {{ day }}: {{ succeeded | length }} imported, {{ failed | length }} failed"
         "{% if changed %}, {{ changed | length }} changed at the provider{% endif %}"
     )
-    summary_time: str = Field(default="07:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    summary_time: str = "07:00"
     send_when_nothing_new: bool = True
     # After a failed summary send (relay down), the next attempt waits this long; 5 is the sensor's interval.
     retry_failed_summary_minutes: int = Field(default=60, ge=5)
@@ -185,6 +186,13 @@ class NotificationsConfig(StrictModel):
         for address in value:
             if not EMAIL_PATTERN.fullmatch(address):
                 raise ValueError(f"{address!r} is not an email address")
+        return value
+
+    @field_validator("summary_time")
+    @classmethod
+    def _time_of_day(cls, value: str) -> str:
+        if not SUMMARY_TIME_PATTERN.fullmatch(value):
+            raise ValueError("summary_time must be a time of day as HH:MM, 00:00 to 23:59 (e.g. 07:00)")
         return value
 
 

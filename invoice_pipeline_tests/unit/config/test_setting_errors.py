@@ -65,8 +65,13 @@ def _load(folder: Path, change: Change) -> PipelineConfig:
         ),
         pytest.param(
             lambda d: d.update(notifications={"summary_time": "24:00"}),
-            "'notifications.summary_time': String should match pattern '^([01][0-9]|2[0-3]):[0-5][0-9]$'",
+            "'notifications.summary_time': summary_time must be a time of day as HH:MM, 00:00 to 23:59 (e.g. 07:00)",
             id="summary-time-past-midnight",
+        ),
+        pytest.param(
+            lambda d: d.update(notifications={"summary_time": "7:00"}),
+            "'notifications.summary_time': summary_time must be a time of day as HH:MM, 00:00 to 23:59 (e.g. 07:00)",
+            id="summary-time-without-its-leading-zero",
         ),
         pytest.param(
             lambda d: d.update(notifications={"send_when_nothing_new": "maybe"}),
