@@ -40,7 +40,7 @@ def decimal_setting(value: object, key: str) -> Decimal:
     if not amount.is_finite() or amount < 0:
         raise ValueError(f"{key} must be a finite, non-negative decimal")
     # Stored as money (DECIMAL(28, 10)): a larger or finer amount could not be written with the invoice's record.
-    if amount >= MONEY_BOUND or amount.as_tuple().exponent < -MONEY_PLACES and amount != round(amount, MONEY_PLACES):
+    if amount >= MONEY_BOUND or amount != round(amount, MONEY_PLACES):
         raise ValueError(
             f"{key} must be below {MONEY_BOUND} with at most {MONEY_PLACES} decimal places (it is stored as money)"
         )
