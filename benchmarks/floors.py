@@ -98,24 +98,34 @@ def billing_period(invoice: Path) -> HeaderPeriod:
     )
 
 
+def _anchor_first(figures: dict[str, float], invoice: Path, reference: Path, work: Path) -> None:
+    """The anchor, timed into `figures` first, in a fresh DuckDB file of `work`."""
+    anchor_db = work / "anchor.duckdb"
+    anchor_db.unlink(missing_ok=True)
+    print(timed(figures, "anchor", lambda: anchor(invoice, reference, anchor_db)))
+
+
+def _validation_pass(figures: dict[str, float], staged: LineStaging, invoice: Path) -> None:
+    """The import's validation pass over the staged invoice, timed; an invoice that breaks a rule has no floor."""
+    try:
+        timed(
+            figures,
+            "validation pass",
+            lambda: stage_and_validate(staged, usage_files(invoice), period=billing_period(invoice)),
+        )
+    except InvoiceRejected as rejected:
+        raise SystemExit(f"{NEEDS_A_CLEAN_INVOICE}: {rejected}") from None
+
+
 def one_pass(invoice: Path, reference: Path, work: Path) -> dict[str, float]:
     """The anchor, the file's plain read, the schema's checks alone, the import's two passes (validate, then
     publish) and its one pass (publish while validating), each rolled back (see the module's docstring)."""
     figures: dict[str, float] = {}
-    anchor_db = work / "anchor.duckdb"
-    anchor_db.unlink(missing_ok=True)
-    print(timed(figures, "anchor", lambda: anchor(invoice, reference, anchor_db)))
+    _anchor_first(figures, invoice, reference, work)
     with staged_invoice(invoice, reference, work) as staged:
         con = staged.duckdb
         timed(figures, "plain read of the file", lambda: con.execute(_plain_read(invoice)).fetchall())
-        try:
-            timed(
-                figures,
-                "validation pass",
-                lambda: stage_and_validate(staged, usage_files(invoice), period=billing_period(invoice)),
-            )
-        except InvoiceRejected as rejected:
-            raise SystemExit(f"{NEEDS_A_CLEAN_INVOICE}: {rejected}") from None
+        _validation_pass(figures, staged, invoice)
         raw = ibis.duckdb.from_connection(con).table(RAW_TABLE.format(kind=LineKind.USAGE), database="temp")
         fails = fails_any_check(raw, LineKind.USAGE)
         assert fails is not None
@@ -149,20 +159,11 @@ def line_layouts(invoice: Path, reference: Path, work: Path) -> dict[str, float]
     """The anchor, then each way of writing the validated lines once and of reading them back for the import's
     aggregate (see the module's docstring); each written copy is removed afterwards."""
     figures: dict[str, float] = {}
-    anchor_db = work / "anchor.duckdb"
-    anchor_db.unlink(missing_ok=True)
-    print(timed(figures, "anchor", lambda: anchor(invoice, reference, anchor_db)))
+    _anchor_first(figures, invoice, reference, work)
     parquet = work / f"{RECORD_ID}.parquet"
     with staged_invoice(invoice, reference, work) as staged:
         con = staged.duckdb
-        try:
-            timed(
-                figures,
-                "validation pass",
-                lambda: stage_and_validate(staged, usage_files(invoice), period=billing_period(invoice)),
-            )
-        except InvoiceRejected as rejected:
-            raise SystemExit(f"{NEEDS_A_CLEAN_INVOICE}: {rejected}") from None
+        _validation_pass(figures, staged, invoice)
         create_resolved_lines(con)
         create_published_views(con)
         lines = lines_to_publish(t.usage_summaries, "published_usage_summaries")
